@@ -1,0 +1,39 @@
+/* protocol.h - Beckon wire protocol v1: names shared by the server and its clients.
+ *
+ * docs/protocol.md is the full contract; this header only names its constants. */
+#ifndef BECKON_PROTOCOL_H
+#define BECKON_PROTOCOL_H
+
+#define BK_SUBPROTOCOL_VISITOR "beckon-visitor.v1"
+#define BK_SUBPROTOCOL_AGENT   "beckon-agent.v1"
+#define BK_WEBSOCKET_PATH      "/ws"
+
+/* Error codes carried by {"type":"error","code":...}. */
+#define BK_ERR_BAD_JSON       "bad_json"
+#define BK_ERR_BAD_REQUEST    "bad_request"
+#define BK_ERR_UNKNOWN_TYPE   "unknown_type"
+#define BK_ERR_TOO_LARGE      "too_large"
+#define BK_ERR_HELLO_REQUIRED "hello_required"
+#define BK_ERR_INVALID_TOKEN  "invalid_token"
+#define BK_ERR_UNAUTHORIZED   "unauthorized"
+#define BK_ERR_NOT_FOUND      "not_found"
+#define BK_ERR_FORBIDDEN      "forbidden"
+#define BK_ERR_ALREADY_TAKEN  "already_taken"
+#define BK_ERR_WRONG_STATE    "wrong_state"
+#define BK_ERR_UNAVAILABLE    "unavailable"
+#define BK_ERR_INTERNAL       "internal"
+
+/* WebSocket close codes the server uses. */
+#define BK_CLOSE_GOING_AWAY     1001
+#define BK_CLOSE_INVALID_UTF8   1007
+#define BK_CLOSE_POLICY         1008
+
+/* Limits that are part of the contract. */
+#define BK_REQ_MAX        64    /* bytes of a string "req" */
+#define BK_CMID_MAX       64
+#define BK_ID_MAX         64    /* visitor, conversation and agent ids */
+#define BK_COMMENT_MAX    1000
+#define BK_JSON_DEPTH_MAX 32
+#define BK_HISTORY_PAGE   200
+
+#endif

@@ -1,0 +1,779 @@
+/* chat.c - sessions, requests -> scripts -> replies, and the bus fan-out. */
+#include "chat.h"
+
+#include "ids.h"
+#include "log.h"
+#include "map.h"
+#include "proto.h"
+#include "scripts.h"
+
+#include <beckon/protocol.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define VISIT_GAP_MS        (30 * 60 * 1000)  /* a visit ends after 30 idle minutes */
+#define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
+#define HEARTBEAT_MS        5000
+#define PREVIEW_BYTES       140
+#define PENDING_FRAMES_MAX  1000
+
+enum {
+    SCRIPT_VISITOR_HELLO,
+    SCRIPT_VISITOR_MESSAGE,
+    SCRIPT_AGENT_MESSAGE,
+    SCRIPT_ACCEPT,
+    SCRIPT_CLOSE,
+    SCRIPT_RATE,
+    SCRIPT_SIGNAL,
+    SCRIPT_HISTORY,
+    SCRIPT_AGENT_HELLO,
+    SCRIPT_COUNT
+};
+
+static const char *const script_sources[SCRIPT_COUNT] = {
+    BK_LUA_VISITOR_HELLO, BK_LUA_VISITOR_MESSAGE, BK_LUA_AGENT_MESSAGE, BK_LUA_ACCEPT,
+    BK_LUA_CLOSE, BK_LUA_RATE, BK_LUA_SIGNAL, BK_LUA_HISTORY, BK_LUA_AGENT_HELLO,
+};
+
+typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;
+
+typedef struct frame {
+    struct frame *next;
+    size_t len;
+    char text[];
+} frame;
+
+typedef struct session {
+    bk_chat *chat;
+    bk_conn *conn;
+    int refs;
+    bk_role role;
+    hello_state hello;
+    char id[BK_ID_MAX + 1];                  /* visitor id or agent name, once known */
+    struct session *peer_prev, *peer_next;   /* the sessions of the same visitor or agent */
+    struct session *agent_prev, *agent_next; /* every agent session of this node */
+    frame *held, *held_tail;                 /* broadcasts that came during an agent's hello */
+    size_t held_count;
+} session;
+
+struct bk_chat {
+    bk_server *server;
+    int scripts[SCRIPT_COUNT];
+    bk_map *visitors;   /* visitor id -> first session */
+    bk_map *agents;     /* agent name -> first session */
+    session all_agents; /* sentinel: agent sessions, hello pending or done */
+    uv_timer_t heartbeat;
+    char bus_channel[64];
+};
+
+/* One request waiting for Redis. */
+typedef struct call {
+    session *session;
+    json_t *req;
+    bk_request_type type;
+    char cmid[BK_CMID_MAX + 1];
+    char conversation[BK_ID_MAX + 1];
+    char since[48];
+} call;
+
+/* ---- sessions ----------------------------------------------------------------------- */
+
+static void session_unref(session *s)
+{
+    if (--s->refs > 0)
+        return;
+    for (frame *f = s->held, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
+    bk_conn_unref(s->conn);
+    free(s);
+}
+
+static bk_map *peers_of(bk_chat *chat, bk_role role)
+{
+    return role == BK_ROLE_AGENT ? chat->agents : chat->visitors;
+}
+
+static void peers_join(session *s)
+{
+    bk_map *map = peers_of(s->chat, s->role);
+    session *first = bk_map_get(map, s->id);
+    s->peer_prev = NULL;
+    s->peer_next = first;
+    if (first)
+        first->peer_prev = s;
+    bk_map_set(map, s->id, s);
+}
+
+/* Returns 1 when s was the last session of its visitor or agent on this node. */
+static int peers_leave(session *s)
+{
+    bk_map *map = peers_of(s->chat, s->role);
+    if (s->peer_prev)
+        s->peer_prev->peer_next = s->peer_next;
+    else if (s->peer_next)
+        bk_map_set(map, s->id, s->peer_next);
+    else
+        bk_map_remove(map, s->id);
+    if (s->peer_next)
+        s->peer_next->peer_prev = s->peer_prev;
+    return !s->peer_prev && !s->peer_next;
+}
+
+/* ---- sending ------------------------------------------------------------------------ */
+
+static void send_text(session *s, const char *text, size_t len)
+{
+    bk_conn_send(s->conn, text, len);
+}
+
+/* Sends obj and releases it. */
+static void send_json(session *s, json_t *obj)
+{
+    if (!obj)
+        return;
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (text) {
+        send_text(s, text, strlen(text));
+        free(text);
+    }
+    json_decref(obj);
+}
+
+static json_t *reply_new(const char *type, json_t *req)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "type", json_string(type));
+    if (req)
+        json_object_set(obj, "req", req);
+    return obj;
+}
+
+static void send_error(session *s, json_t *req, const char *code, const char *message)
+{
+    json_t *obj = reply_new("error", req);
+    json_object_set_new(obj, "code", json_string(code));
+    json_object_set_new(obj, "message", json_string(message));
+    send_json(s, obj);
+}
+
+static void send_ok(session *s, json_t *req)
+{
+    send_json(s, reply_new("ok", req));
+}
+
+/* Maps a script's "code message" error, or a missing reply, to a protocol error. */
+static void send_store_error(session *s, json_t *req, const redisReply *reply)
+{
+    static const char *const script_codes[] = {
+        BK_ERR_NOT_FOUND, BK_ERR_FORBIDDEN, BK_ERR_ALREADY_TAKEN, BK_ERR_WRONG_STATE,
+        BK_ERR_UNAUTHORIZED,
+    };
+    if (!reply) {
+        send_error(s, req, BK_ERR_UNAVAILABLE, "storage is unavailable; nothing was stored, try again");
+        return;
+    }
+    const char *text = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
+    for (size_t i = 0; i < sizeof script_codes / sizeof script_codes[0]; i++) {
+        size_t n = strlen(script_codes[i]);
+        if (strncmp(text, script_codes[i], n) == 0 && text[n] == ' ') {
+            send_error(s, req, script_codes[i], text + n + 1);
+            return;
+        }
+    }
+    /* LOADING, BUSY, NOSCRIPT, OOM, READONLY...: Redis cannot do it now. */
+    bk_warn("redis refused a request: %.200s", text);
+    send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request; nothing was stored, try again");
+}
+
+static int reply_is(const redisReply *reply, int type, size_t elements)
+{
+    return reply && reply->type == type && (type != REDIS_REPLY_ARRAY || reply->elements == elements);
+}
+
+static const char *element_string(const redisReply *reply, size_t i)
+{
+    const redisReply *e = reply->element[i];
+    return e->type == REDIS_REPLY_STRING ? e->str : "";
+}
+
+static long long element_integer(const redisReply *reply, size_t i)
+{
+    const redisReply *e = reply->element[i];
+    return e->type == REDIS_REPLY_INTEGER ? e->integer : 0;
+}
+
+/* ---- calls: a request in flight -------------------------------------------------------- */
+
+static call *call_new(session *s, const bk_request *request)
+{
+    call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    s->refs++;
+    c->session = s;
+    c->type = request->type;
+    if (request->req)
+        c->req = json_incref(request->req);
+    return c;
+}
+
+static void call_free(call *c)
+{
+    if (c->req)
+        json_decref(c->req);
+    session_unref(c->session);
+    free(c);
+}
+
+/* Runs a script for a call; answers "unavailable" at once when Redis is not reachable. */
+static void call_script(call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
+                        const size_t *lengths)
+{
+    bk_chat *chat = c->session->chat;
+    if (bk_store_script(chat->server->store, chat->scripts[script], fn, c, 0, argc, argv, lengths) != 0) {
+        send_store_error(c->session, c->req, NULL);
+        call_free(c);
+    }
+}
+
+/* A reply for a socket that has gone needs nothing more than freeing. */
+static int call_orphaned(call *c)
+{
+    return !bk_conn_is_open(c->session->conn);
+}
+
+/* ---- hello ------------------------------------------------------------------------- */
+
+static void held_flush(session *s)
+{
+    for (frame *f = s->held, *next; f; f = next) {
+        next = f->next;
+        send_text(s, f->text, f->len);
+        free(f);
+    }
+    s->held = s->held_tail = NULL;
+    s->held_count = 0;
+}
+
+static void on_visitor_hello(redisReply *reply, void *data)
+{
+    call *c = data;
+    session *s = c->session;
+    if (call_orphaned(c))
+        goto done;
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 5)) {
+        peers_leave(s);
+        s->hello = HELLO_NONE;
+        send_store_error(s, c->req, reply);
+        goto done;
+    }
+    char token[BK_TOKEN_MAX];
+    bk_token_sign(s->chat->server->secret, s->id, token, sizeof token);
+    json_t *welcome = reply_new("welcome", c->req);
+    json_object_set_new(welcome, "visitor", json_string(s->id));
+    json_object_set_new(welcome, "token", json_string(token));
+    const char *cid = element_string(reply, 0);
+    if (cid[0]) {
+        const char *agent = element_string(reply, 2);
+        json_object_set_new(welcome, "conversation",
+                            json_pack("{s:s, s:s, s:o, s:s}", "id", cid, "state", element_string(reply, 1),
+                                      "agent", agent[0] ? json_string(agent) : json_null(),
+                                      "last_id", element_string(reply, 3)));
+    } else {
+        json_object_set_new(welcome, "conversation", json_null());
+    }
+    json_object_set_new(welcome, "agents_online", json_integer(element_integer(reply, 4)));
+    s->hello = HELLO_DONE;
+    send_json(s, welcome);
+done:
+    call_free(c);
+}
+
+static void visitor_hello(session *s, const bk_request *request)
+{
+    bk_chat *chat = s->chat;
+    if (request->token) {
+        if (bk_token_verify(chat->server->secret, request->token, s->id, sizeof s->id) != 0) {
+            send_error(s, request->req, BK_ERR_INVALID_TOKEN,
+                       "this visitor token was not issued by this server; say hello without a token");
+            return;
+        }
+    } else if (bk_id_generate("v_", s->id, sizeof s->id) != 0) {
+        send_error(s, request->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
+        return;
+    }
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    /* Join the fan-out before asking Redis, so nothing published for this visitor after
+     * the script ran can slip past the socket. */
+    s->hello = HELLO_PENDING;
+    peers_join(s);
+    char now[24], gap[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(gap, sizeof gap, "%d", VISIT_GAP_MS);
+    const char *argv[] = { chat->server->config->prefix, s->id, now, gap,
+                           request->site ? request->site : "", request->lang ? request->lang : "" };
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
+                        0, 6, argv, NULL) != 0) {
+        peers_leave(s);
+        s->hello = HELLO_NONE;
+        send_store_error(s, c->req, NULL);
+        call_free(c);
+    }
+}
+
+static void on_agent_hello(redisReply *reply, void *data)
+{
+    call *c = data;
+    session *s = c->session;
+    if (call_orphaned(c))
+        goto done;
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 2)) {
+        s->hello = HELLO_NONE;
+        send_store_error(s, c->req, reply);
+        if (reply && reply->type == REDIS_REPLY_ERROR)
+            bk_conn_close(s->conn, BK_CLOSE_POLICY, "unauthorized");
+        goto done;
+    }
+    json_t *lists = json_loads(element_string(reply, 1), 0, NULL);
+    if (!lists || !bk_id_valid(element_string(reply, 0))) {
+        json_decref(lists);
+        s->hello = HELLO_NONE;
+        send_error(s, c->req, BK_ERR_INTERNAL, "could not read the agent's state");
+        goto done;
+    }
+    snprintf(s->id, sizeof s->id, "%s", element_string(reply, 0));
+    peers_join(s);
+    json_t *welcome = reply_new("welcome", c->req);
+    json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
+    json_object_update(welcome, lists);
+    json_decref(lists);
+    s->hello = HELLO_DONE;
+    send_json(s, welcome);
+    held_flush(s);
+    bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
+done:
+    call_free(c);
+}
+
+static void agent_hello(session *s, const bk_request *request)
+{
+    bk_chat *chat = s->chat;
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    s->hello = HELLO_PENDING;
+    char digest[BK_SESSION_TOKEN_SIZE], now[24], ttl[24];
+    bk_session_token_digest(request->token, digest);
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(ttl, sizeof ttl, "%d", PRESENCE_TTL_MS);
+    const char *argv[] = { chat->server->config->prefix, digest, now, ttl };
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
+                        0, 4, argv, NULL) != 0) {
+        s->hello = HELLO_NONE;
+        send_store_error(s, c->req, NULL);
+        call_free(c);
+    }
+}
+
+/* ---- messages ------------------------------------------------------------------------ */
+
+static void on_message_stored(redisReply *reply, void *data)
+{
+    call *c = data;
+    session *s = c->session;
+    if (call_orphaned(c))
+        goto done;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+        send_store_error(s, c->req, reply);
+        goto done;
+    }
+    const char *id = element_string(reply, 1);
+    json_t *ack = reply_new("ack", c->req);
+    json_object_set_new(ack, "conversation", json_string(element_string(reply, 0)));
+    json_object_set_new(ack, "id", json_string(id));
+    json_object_set_new(ack, "cmid", json_string(c->cmid));
+    json_object_set_new(ack, "ts", json_integer(strtoll(id, NULL, 10)));
+    json_object_set_new(ack, "duplicate", json_boolean(element_integer(reply, 2) == 1));
+    send_json(s, ack);
+done:
+    call_free(c);
+}
+
+/* The preview shown in agents' queues: the start of the text, cut on a character boundary. */
+static size_t preview_length(const char *text, size_t len)
+{
+    if (len <= PREVIEW_BYTES)
+        return len;
+    size_t n = PREVIEW_BYTES;
+    while (n > 0 && ((unsigned char)text[n] & 0xC0) == 0x80)
+        n--;
+    return n;
+}
+
+static void message_send(session *s, const bk_request *request)
+{
+    bk_chat *chat = s->chat;
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
+    const char *prefix = chat->server->config->prefix;
+    if (s->role == BK_ROLE_VISITOR) {
+        char cid[BK_ID_MAX + 1], now[24];
+        if (bk_id_generate("c_", cid, sizeof cid) != 0) {
+            send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for a conversation id");
+            call_free(c);
+            return;
+        }
+        snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+        const char *argv[] = { prefix, s->id, cid, request->cmid, request->text, now, request->text };
+        size_t lengths[] = { strlen(prefix), strlen(s->id), strlen(cid), strlen(request->cmid),
+                             request->text_len, strlen(now),
+                             preview_length(request->text, request->text_len) };
+        call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 7, argv, lengths);
+    } else {
+        const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text };
+        size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id),
+                             strlen(request->cmid), request->text_len };
+        call_script(c, SCRIPT_AGENT_MESSAGE, on_message_stored, 5, argv, lengths);
+    }
+}
+
+/* ---- everything answered with "ok" --------------------------------------------------- */
+
+static void on_ok(redisReply *reply, void *data)
+{
+    call *c = data;
+    if (!call_orphaned(c)) {
+        if (reply && reply->type == REDIS_REPLY_INTEGER) {
+            if (c->type != BK_REQ_TYPING || c->req)
+                send_ok(c->session, c->req);
+        } else if (c->type != BK_REQ_TYPING || c->req) {
+            send_store_error(c->session, c->req, reply);
+        }
+    }
+    call_free(c);
+}
+
+static const char *role_name(bk_role role)
+{
+    return role == BK_ROLE_AGENT ? "agent" : "visitor";
+}
+
+static void signal_send(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    const char *kind = request->type == BK_REQ_READ ? "read" : "typing";
+    const char *value = request->type == BK_REQ_READ ? request->up_to : request->on ? "1" : "0";
+    const char *argv[] = { s->chat->server->config->prefix,
+                           request->conversation ? request->conversation : "",
+                           role_name(s->role), s->id, kind, value };
+    call_script(c, SCRIPT_SIGNAL, on_ok, 6, argv, NULL);
+}
+
+static void conversation_close(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    const char *argv[] = { s->chat->server->config->prefix,
+                           request->conversation ? request->conversation : "",
+                           role_name(s->role), s->id, now };
+    call_script(c, SCRIPT_CLOSE, on_ok, 5, argv, NULL);
+}
+
+static void conversation_accept(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, now };
+    call_script(c, SCRIPT_ACCEPT, on_ok, 4, argv, NULL);
+}
+
+static void conversation_rate(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    char now[24], score[4];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(score, sizeof score, "%d", request->score);
+    const char *argv[] = { s->chat->server->config->prefix,
+                           s->id, request->conversation ? request->conversation : "", score,
+                           request->comment ? request->comment : "", now };
+    call_script(c, SCRIPT_RATE, on_ok, 6, argv, NULL);
+}
+
+/* ---- history ------------------------------------------------------------------------- */
+
+static void on_history(redisReply *reply, void *data)
+{
+    call *c = data;
+    session *s = c->session;
+    if (call_orphaned(c))
+        goto done;
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 4)) {
+        send_store_error(s, c->req, reply);
+        goto done;
+    }
+    json_t *messages = json_loads(element_string(reply, 3), 0, NULL);
+    if (!json_is_array(messages)) {
+        json_decref(messages);
+        send_error(s, c->req, BK_ERR_INTERNAL, "could not read the history");
+        goto done;
+    }
+    json_t *history = reply_new("history", c->req);
+    json_object_set_new(history, "conversation", json_string(c->conversation));
+    json_object_set_new(history, "state", json_string(element_string(reply, 0)));
+    json_object_set_new(history, "since", json_string(c->since));
+    json_object_set_new(history, "messages", messages);
+    json_object_set_new(history, "complete", json_boolean(element_integer(reply, 2) == 1));
+    json_object_set_new(history, "gap", json_boolean(element_integer(reply, 1) == 1));
+    send_json(s, history);
+done:
+    call_free(c);
+}
+
+static void history_send(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    snprintf(c->since, sizeof c->since, "%s", request->since);
+    snprintf(c->conversation, sizeof c->conversation, "%s", request->conversation);
+    char limit[8];
+    snprintf(limit, sizeof limit, "%d", BK_HISTORY_PAGE);
+    const char *argv[] = { s->chat->server->config->prefix, request->conversation, request->since,
+                           limit, role_name(s->role), s->id };
+    call_script(c, SCRIPT_HISTORY, on_history, 6, argv, NULL);
+}
+
+/* ---- the WebSocket handlers ----------------------------------------------------------- */
+
+void bk_chat_opened(bk_conn *conn, void *data)
+{
+    bk_chat *chat = ((bk_server *)data)->chat;
+    session *s = calloc(1, sizeof *s);
+    if (!s) {
+        bk_conn_close(conn, 1011, "out of memory");
+        return;
+    }
+    s->chat = chat;
+    s->conn = conn;
+    s->refs = 1;
+    s->role = bk_conn_role(conn);
+    bk_conn_ref(conn);
+    bk_conn_set_user(conn, s);
+    if (s->role == BK_ROLE_AGENT) {
+        s->agent_next = chat->all_agents.agent_next;
+        s->agent_prev = &chat->all_agents;
+        chat->all_agents.agent_next->agent_prev = s;
+        chat->all_agents.agent_next = s;
+    }
+}
+
+static void request_dispatch(session *s, const bk_request *request)
+{
+    if (request->type == BK_REQ_HELLO) {
+        if (s->hello != HELLO_NONE) {
+            send_error(s, request->req, BK_ERR_WRONG_STATE, "hello was already said on this connection");
+            return;
+        }
+        if (s->role == BK_ROLE_VISITOR)
+            visitor_hello(s, request);
+        else
+            agent_hello(s, request);
+        return;
+    }
+    if (s->hello != HELLO_DONE) {
+        send_error(s, request->req, BK_ERR_HELLO_REQUIRED, "send hello first");
+        return;
+    }
+    switch (request->type) {
+    case BK_REQ_MESSAGE: message_send(s, request); break;
+    case BK_REQ_TYPING:
+    case BK_REQ_READ:    signal_send(s, request); break;
+    case BK_REQ_RESUME:  history_send(s, request); break;
+    case BK_REQ_CLOSE:   conversation_close(s, request); break;
+    case BK_REQ_RATE:    conversation_rate(s, request); break;
+    case BK_REQ_ACCEPT:  conversation_accept(s, request); break;
+    case BK_REQ_HELLO:   break;
+    }
+}
+
+void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size_t len, void *data)
+{
+    bk_chat *chat = ((bk_server *)data)->chat;
+    session *s = bk_conn_user(conn);
+    if (!s)
+        return;
+    if (status == BK_RX_TOO_LARGE) {
+        char message[96];
+        snprintf(message, sizeof message, "message over %d bytes", chat->server->config->max_message_bytes);
+        send_error(s, NULL, BK_ERR_TOO_LARGE, message);
+        return;
+    }
+    if (status == BK_RX_BINARY) {
+        send_error(s, NULL, BK_ERR_BAD_JSON, "binary frames are not accepted: send JSON text");
+        return;
+    }
+    bk_request request;
+    bk_error err;
+    if (bk_request_parse(s->role, text, len, &request, &err) != 0)
+        send_error(s, request.req, err.code, err.message);
+    else
+        request_dispatch(s, &request);
+    bk_request_release(&request);
+}
+
+static void presence_remove(bk_chat *chat, const char *agent)
+{
+    char key[96];
+    snprintf(key, sizeof key, "%spresence", chat->server->config->prefix);
+    const char *argv[] = { "ZREM", key, agent };
+    /* Best effort: if Redis is away, the entry expires with its TTL anyway. */
+    bk_store_command(chat->server->store, NULL, NULL, 3, argv, NULL);
+}
+
+void bk_chat_closed(bk_conn *conn, void *data)
+{
+    bk_chat *chat = ((bk_server *)data)->chat;
+    session *s = bk_conn_user(conn);
+    if (!s)
+        return;
+    bk_conn_set_user(conn, NULL);
+    if (s->role == BK_ROLE_AGENT) {
+        s->agent_prev->agent_next = s->agent_next;
+        s->agent_next->agent_prev = s->agent_prev;
+    }
+    int joined = s->role == BK_ROLE_VISITOR ? s->hello != HELLO_NONE : s->hello == HELLO_DONE;
+    if (joined && peers_leave(s) && s->role == BK_ROLE_AGENT) {
+        presence_remove(chat, s->id);
+        bk_info("agent %s disconnected", s->id);
+    }
+    session_unref(s);
+}
+
+/* ---- the bus ------------------------------------------------------------------------- */
+
+static void hold_frame(session *s, const char *text, size_t len)
+{
+    if (s->held_count >= PENDING_FRAMES_MAX)
+        return;
+    frame *f = malloc(sizeof *f + len);
+    if (!f)
+        return;
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->text, text, len);
+    if (s->held_tail)
+        s->held_tail->next = f;
+    else
+        s->held = f;
+    s->held_tail = f;
+    s->held_count++;
+}
+
+static void send_to_peers(bk_chat *chat, bk_role role, const char *id, const char *text, size_t len)
+{
+    for (session *s = bk_map_get(peers_of(chat, role), id); s; s = s->peer_next)
+        if (s->hello == HELLO_DONE)
+            send_text(s, text, len);
+}
+
+/* "VISITOR AGENT ALL FRAME" (scripts.h). */
+static void on_bus(const char *payload, size_t len, void *data)
+{
+    bk_chat *chat = data;
+    char visitor[BK_ID_MAX + 1], agent[BK_ID_MAX + 1];
+    int all = 0, consumed = 0;
+    if (sscanf(payload, "%64s %64s %d %n", visitor, agent, &all, &consumed) != 3 || consumed <= 0 ||
+        (size_t)consumed > len)
+        return;
+    const char *text = payload + consumed;
+    size_t text_len = len - (size_t)consumed;
+    if (strcmp(visitor, "-") != 0)
+        send_to_peers(chat, BK_ROLE_VISITOR, visitor, text, text_len);
+    if (all) {
+        for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next) {
+            if (s->hello == HELLO_DONE)
+                send_text(s, text, text_len);
+            else if (s->hello == HELLO_PENDING)
+                hold_frame(s, text, text_len);
+        }
+    } else if (strcmp(agent, "-") != 0) {
+        send_to_peers(chat, BK_ROLE_AGENT, agent, text, text_len);
+    }
+}
+
+static void on_store_state(int command_up, int bus_up, void *data)
+{
+    (void)data;
+    bk_info("redis: commands %s, bus %s", command_up ? "up" : "down", bus_up ? "up" : "down");
+}
+
+/* Agents on this node stay counted as online while the node refreshes them. */
+static void on_heartbeat(uv_timer_t *timer)
+{
+    bk_chat *chat = timer->data;
+    const char *prefix = chat->server->config->prefix;
+    char key[96], expiry[24], now[24];
+    snprintf(key, sizeof key, "%spresence", prefix);
+    int64_t now_ms = bk_now_ms();
+    snprintf(expiry, sizeof expiry, "%lld", (long long)(now_ms + PRESENCE_TTL_MS));
+    snprintf(now, sizeof now, "(%lld", (long long)now_ms);
+    const char *trim[] = { "ZREMRANGEBYSCORE", key, "-inf", now };
+    bk_store_command(chat->server->store, NULL, NULL, 4, trim, NULL);
+    for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next) {
+        if (s->hello == HELLO_DONE && !s->peer_prev) { /* once per agent name */
+            const char *argv[] = { "ZADD", key, expiry, s->id };
+            bk_store_command(chat->server->store, NULL, NULL, 4, argv, NULL);
+        }
+    }
+}
+
+bk_chat *bk_chat_new(bk_server *server)
+{
+    bk_chat *chat = calloc(1, sizeof *chat);
+    if (!chat)
+        return NULL;
+    chat->server = server;
+    chat->visitors = bk_map_new();
+    chat->agents = bk_map_new();
+    chat->all_agents.agent_next = chat->all_agents.agent_prev = &chat->all_agents;
+    for (int i = 0; i < SCRIPT_COUNT; i++)
+        chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
+    snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
+    bk_store_bus(server->store, chat->bus_channel, on_bus, chat);
+    bk_store_on_state(server->store, on_store_state, chat);
+    uv_timer_init(server->loop, &chat->heartbeat);
+    chat->heartbeat.data = chat;
+    uv_timer_start(&chat->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
+    return chat;
+}
+
+void bk_chat_shutdown(bk_chat *chat)
+{
+    uv_close((uv_handle_t *)&chat->heartbeat, NULL);
+}
+
+void bk_chat_free(bk_chat *chat)
+{
+    if (!chat)
+        return;
+    bk_map_free(chat->visitors);
+    bk_map_free(chat->agents);
+    free(chat);
+}

@@ -1,0 +1,21 @@
+/* chat.h - conversations between visitors and agents: the v1 protocol's behaviour.
+ *
+ * chat turns requests into atomic Redis scripts (scripts.h), answers the sender only from
+ * Redis's reply, and fans the bus out to the sockets of this node. It keeps no
+ * conversation state of its own: Redis is the system of record. */
+#ifndef BK_CHAT_H
+#define BK_CHAT_H
+
+#include "server.h"
+
+bk_chat *bk_chat_new(bk_server *server);
+void bk_chat_free(bk_chat *chat);
+/* Stops the presence heartbeat; call when shutting down, before the loop drains. */
+void bk_chat_shutdown(bk_chat *chat);
+
+/* The net's WebSocket handlers; server is the bk_server. */
+void bk_chat_opened(bk_conn *conn, void *server);
+void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size_t len, void *server);
+void bk_chat_closed(bk_conn *conn, void *server);
+
+#endif

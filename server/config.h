@@ -1,0 +1,66 @@
+/* config.h - settings from defaults, a config file, BECKON_* variables and flags.
+ *
+ * Precedence, lowest first: built-in defaults < config file < environment < flags.
+ * Every setting has one name used everywhere: the flag --max-message-bytes, the
+ * file key max-message-bytes, the variable BECKON_MAX_MESSAGE_BYTES. */
+#ifndef BK_CONFIG_H
+#define BK_CONFIG_H
+
+#include <limits.h>
+#include <stddef.h>
+
+typedef struct bk_config {
+    char bind[64];
+    int port;
+    char redis[1024];        /* empty: start a private redis-server */
+    char redis_server[PATH_MAX];
+    char data_dir[PATH_MAX];
+    char web_root[PATH_MAX]; /* holds widget/ and examples/ */
+    char secret[129];        /* hex; empty: kept in data_dir/secret */
+    char prefix[32];         /* Redis key prefix */
+    char log_level[16];
+    char config_file[PATH_MAX];
+    int max_message_bytes;
+    int redis_timeout_ms;
+    int session_hours;
+} bk_config;
+
+typedef enum {
+    BK_CONFIG_RUN = 0,
+    BK_CONFIG_HELP = 1,
+    BK_CONFIG_VERSION = 2,
+    BK_CONFIG_ERROR = -1,
+} bk_config_result;
+
+void bk_config_init(bk_config *config);
+
+/* Sets one setting by its name ("port", "data-dir", ...). Returns 0 or -1 with err filled. */
+int bk_config_set(bk_config *config, const char *name, const char *value, char *err, size_t err_size);
+
+/* Reads "name = value" lines; '#' starts a comment. */
+int bk_config_load_file(bk_config *config, const char *path, char *err, size_t err_size);
+
+/* Applies every BECKON_NAME=value of envp (NULL-terminated). */
+int bk_config_load_env(bk_config *config, char *const *envp, char *err, size_t err_size);
+
+/* Resolves everything in order of precedence. Options stop at the first word that is not
+ * one; *command_index is set to it (argc when there is none), e.g. "agent add alice". */
+bk_config_result bk_config_resolve(bk_config *config, int argc, char **argv, char *const *envp,
+                                   int *command_index, char *err, size_t err_size);
+
+void bk_config_usage(const char *program);
+
+/* A parsed --redis address: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]. */
+typedef struct bk_redis_address {
+    int is_unix;
+    char host[256];
+    int port;
+    char path[PATH_MAX];
+    char username[128];
+    char password[256];
+    int db;
+} bk_redis_address;
+
+int bk_redis_address_parse(const char *url, bk_redis_address *out, char *err, size_t err_size);
+
+#endif

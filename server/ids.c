@@ -1,0 +1,84 @@
+/* ids.c - random identifiers and the validation that keeps them safe in keys. */
+#include "ids.h"
+
+#include <beckon/protocol.h>
+#include <errno.h>
+#include <string.h>
+#include <sys/random.h>
+#include <time.h>
+
+int bk_random_bytes(void *buf, size_t len)
+{
+    uint8_t *p = buf;
+    while (len > 0) {
+        ssize_t n = getrandom(p, len, 0);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return 0;
+}
+
+void bk_hex_encode(const uint8_t *in, size_t len, char *out)
+{
+    static const char digits[] = "0123456789abcdef";
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = digits[in[i] >> 4];
+        out[2 * i + 1] = digits[in[i] & 15];
+    }
+    out[2 * len] = '\0';
+}
+
+int bk_id_generate(const char *prefix, char *out, size_t out_size)
+{
+    uint8_t raw[12];
+    size_t plen = strlen(prefix);
+    if (out_size < plen + 2 * sizeof raw + 1 || bk_random_bytes(raw, sizeof raw) != 0)
+        return -1;
+    memcpy(out, prefix, plen);
+    bk_hex_encode(raw, sizeof raw, out + plen);
+    return 0;
+}
+
+int bk_id_valid(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++) {
+        char c = s[n];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+        if (n >= BK_ID_MAX)
+            return 0;
+    }
+    return n > 0;
+}
+
+static int digits_only(const char *s, size_t n)
+{
+    if (n == 0 || n > 20)
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        if (s[i] < '0' || s[i] > '9')
+            return 0;
+    return 1;
+}
+
+int bk_stream_id_valid(const char *s)
+{
+    const char *dash = strchr(s, '-');
+    if (!dash)
+        return strcmp(s, "0") == 0;
+    return digits_only(s, (size_t)(dash - s)) && digits_only(dash + 1, strlen(dash + 1));
+}
+
+int64_t bk_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}

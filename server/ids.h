@@ -1,0 +1,24 @@
+/* ids.h - random identifiers, clocks and the id syntax that keeps Redis keys safe. */
+#ifndef BK_IDS_H
+#define BK_IDS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/* Fills buf with cryptographically random bytes. Returns 0, or -1 if the kernel refused. */
+int bk_random_bytes(void *buf, size_t len);
+
+/* Writes prefix + 24 lowercase hex digits (96 random bits) into out (>= strlen(prefix) + 25). */
+int bk_id_generate(const char *prefix, char *out, size_t out_size);
+
+/* True when s is 1..BK_ID_MAX chars of [A-Za-z0-9_-]: safe inside a Redis key and a bus line. */
+int bk_id_valid(const char *s);
+
+/* True when s is a Redis stream id "ms-seq", or "0". */
+int bk_stream_id_valid(const char *s);
+
+void bk_hex_encode(const uint8_t *in, size_t len, char *out);
+
+int64_t bk_now_ms(void);
+
+#endif

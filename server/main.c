@@ -1,0 +1,164 @@
+/* main.c - start-up and shutdown order of one Beckon process. */
+#include "agent_cli.h"
+#include "api.h"
+#include "chat.h"
+#include "config.h"
+#include "log.h"
+#include "redis_child.h"
+#include "server.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+
+typedef struct process {
+    bk_server server;
+    bk_redis_child *redis_child;
+    uv_signal_t sigint, sigterm;
+    int stopping;
+} process;
+
+static void on_store_closed(void *data)
+{
+    process *p = data;
+    /* The private Redis goes last, after every reply we were owed has arrived. */
+    if (p->redis_child)
+        bk_redis_child_stop(p->redis_child, NULL, NULL);
+    p->redis_child = NULL;
+}
+
+static void process_stop(process *p)
+{
+    if (p->stopping)
+        return;
+    p->stopping = 1;
+    bk_info("shutting down");
+    uv_close((uv_handle_t *)&p->sigint, NULL);
+    uv_close((uv_handle_t *)&p->sigterm, NULL);
+    if (p->server.chat)
+        bk_chat_shutdown(p->server.chat);
+    bk_net_shutdown(p->server.net);
+    bk_store_close(p->server.store, on_store_closed, p);
+}
+
+static void on_signal(uv_signal_t *handle, int signum)
+{
+    (void)signum;
+    process_stop(handle->data);
+}
+
+static int make_data_dir(const char *path)
+{
+    if (mkdir(path, 0700) == 0 || errno == EEXIST)
+        return 0;
+    bk_error("cannot create data dir %s: %s", path, strerror(errno));
+    return -1;
+}
+
+static int server_run(const bk_config *config)
+{
+    char err[512];
+    process p;
+    memset(&p, 0, sizeof p);
+    bk_server *server = &p.server;
+    server->config = config;
+    if (make_data_dir(config->data_dir) != 0)
+        return 1;
+    char secret_path[PATH_MAX + 16];
+    snprintf(secret_path, sizeof secret_path, "%s/secret", config->data_dir);
+    if (bk_secret_load(config->secret, secret_path, server->secret, err, sizeof err) != 0) {
+        bk_error("%s", err);
+        return 1;
+    }
+    bk_redis_address address;
+    if (config->redis[0] && bk_redis_address_parse(config->redis, &address, err, sizeof err) != 0) {
+        bk_error("%s", err);
+        return 1;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    server->loop = &loop;
+
+    if (!config->redis[0]) {
+        memset(&address, 0, sizeof address);
+        address.is_unix = 1;
+        p.redis_child = bk_redis_child_start(&loop, config->redis_server, config->data_dir,
+                                             address.path, sizeof address.path, err, sizeof err);
+        if (!p.redis_child) {
+            bk_error("%s", err);
+            uv_run(&loop, UV_RUN_DEFAULT);
+            uv_loop_close(&loop);
+            return 1;
+        }
+    }
+    server->store = bk_store_new(&loop, &address, config->redis_timeout_ms);
+    server->chat = bk_chat_new(server);
+    bk_store_start(server->store);
+
+    bk_net_handlers handlers = {
+        .opened = bk_chat_opened, .received = bk_chat_received, .closed = bk_chat_closed,
+        .http = bk_api_handle,
+    };
+    server->net = bk_net_new(&loop, config, &handlers, server, err, sizeof err);
+    uv_signal_init(&loop, &p.sigint);
+    uv_signal_init(&loop, &p.sigterm);
+    p.sigint.data = p.sigterm.data = &p;
+    int rc = 0;
+    if (!server->net || bk_net_listen(server->net, err, sizeof err) != 0) {
+        bk_error("%s", err);
+        rc = 1;
+        if (server->net)
+            process_stop(&p);
+    } else {
+        uv_signal_start(&p.sigint, on_signal, SIGINT);
+        uv_signal_start(&p.sigterm, on_signal, SIGTERM);
+        bk_info("beckon %s listening on http://%s:%d/ (redis: %s)", BK_VERSION, config->bind,
+                bk_net_port(server->net), config->redis[0] ? "external" : "private");
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    bk_net_free(server->net);
+    bk_chat_free(server->chat);
+    int closed = uv_loop_close(&loop);
+    if (closed != 0)
+        bk_warn("loop closed with handles still open: %s", uv_strerror(closed));
+    else
+        bk_info("stopped cleanly");
+    return rc;
+}
+
+int main(int argc, char **argv, char **envp)
+{
+    bk_config config;
+    bk_config_init(&config);
+    char err[512];
+    int command;
+    switch (bk_config_resolve(&config, argc, argv, envp, &command, err, sizeof err)) {
+    case BK_CONFIG_HELP:
+        bk_config_usage(argv[0]);
+        return 0;
+    case BK_CONFIG_VERSION:
+        printf("beckon %s\n", BK_VERSION);
+        return 0;
+    case BK_CONFIG_ERROR:
+        fprintf(stderr, "beckon: %s\n", err);
+        return 2;
+    case BK_CONFIG_RUN:
+        break;
+    }
+    bk_log_level level;
+    if (bk_log_level_parse(config.log_level, &level) != 0) {
+        fprintf(stderr, "beckon: log-level: expected debug, info, warn or error\n");
+        return 2;
+    }
+    bk_log_set_level(level);
+    if (command < argc) {
+        if (strcmp(argv[command], "agent") == 0)
+            return bk_agent_cli(&config, argc - command, argv + command);
+        fprintf(stderr, "beckon: unknown command '%s' (see --help)\n", argv[command]);
+        return 2;
+    }
+    return server_run(&config);
+}

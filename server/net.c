@@ -1,0 +1,663 @@
+/* net.c - libwebsockets on a foreign libuv loop: vhost, mounts, sockets, queues, HTTP. */
+#include "net.h"
+
+#include "log.h"
+
+#include <beckon/protocol.h>
+#include <libwebsockets.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+
+#define HTTP_BODY_MAX   (64 * 1024)
+#define SEND_QUEUE_MAX  (1024 * 1024)  /* bytes queued for one client before it is dropped */
+#define RX_BUFFER_SIZE  1024           /* per connection; sets memory per idle socket */
+
+typedef struct chunk {
+    struct chunk *next;
+    size_t len;
+    unsigned char bytes[];  /* LWS_PRE of headroom, then the message */
+} chunk;
+
+struct bk_conn {
+    bk_net *net;
+    struct lws *wsi;           /* NULL once closed */
+    struct bk_conn *prev, *next; /* the net's open connections */
+    struct bk_conn *close_next;  /* waiting in the net's close list */
+    unsigned long id;
+    int refs;
+    bk_role role;
+    void *user;
+    chunk *head, *tail;
+    size_t queued;
+    char *rx;                  /* the message being reassembled */
+    size_t rx_len, rx_cap;
+    int rx_too_large;
+    int rx_binary;
+    int close_code;            /* non-zero: close once the queue is empty */
+    char close_reason[64];
+    int close_listed;
+};
+
+struct bk_http {
+    struct lws *wsi;           /* NULL once the client left */
+    int refs;
+    char method[8];
+    char path[512];
+    char query[512];
+    char *body;
+    size_t body_len;
+    int body_too_large;
+    char authorization[256];
+    char origin[256];
+    char cookie[512];
+    char content_type[128];
+    /* the response */
+    int status;
+    char response_type[64];
+    char *response;            /* LWS_PRE + body */
+    size_t response_len;
+    int headers_sent;
+};
+
+typedef struct http_session { bk_http *request; } http_session;
+typedef struct ws_session { bk_conn *conn; } ws_session;
+
+struct bk_net {
+    uv_loop_t *loop;
+    const bk_config *config;
+    bk_net_handlers handlers;
+    void *data;
+    struct lws_context *context;
+    struct lws_vhost *vhost;
+    struct lws_protocols protocols[4];
+    struct lws_http_mount mounts[4];
+    char widget_dir[PATH_MAX + 16];
+    char demo_dir[PATH_MAX + 16];
+    bk_conn open;              /* sentinel of the open connections */
+    bk_conn *close_list;
+    uv_timer_t close_timer;
+    unsigned long next_id;
+    int shutting_down;
+};
+
+/* ---- connections ------------------------------------------------------------------- */
+
+void bk_conn_ref(bk_conn *conn) { conn->refs++; }
+
+void bk_conn_unref(bk_conn *conn)
+{
+    if (--conn->refs > 0)
+        return;
+    for (chunk *c = conn->head, *next; c; c = next) {
+        next = c->next;
+        free(c);
+    }
+    free(conn->rx);
+    free(conn);
+}
+
+int bk_conn_is_open(const bk_conn *conn) { return conn->wsi != NULL; }
+bk_role bk_conn_role(const bk_conn *conn) { return conn->role; }
+void bk_conn_set_user(bk_conn *conn, void *user) { conn->user = user; }
+void *bk_conn_user(const bk_conn *conn) { return conn->user; }
+unsigned long bk_conn_id(const bk_conn *conn) { return conn->id; }
+
+/* Closing is done from a timer, outside every lws callback: with Debian's lws a close begun
+ * by returning -1 from the writable callback can lose the close frame. */
+static void on_close_timer(uv_timer_t *timer)
+{
+    bk_net *net = timer->data;
+    while (net->close_list) {
+        bk_conn *conn = net->close_list;
+        net->close_list = conn->close_next;
+        conn->close_listed = 0;
+        if (conn->wsi) {
+            lws_close_reason(conn->wsi, (enum lws_close_status)conn->close_code,
+                             (unsigned char *)conn->close_reason, strlen(conn->close_reason));
+            lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+        }
+        bk_conn_unref(conn);
+    }
+}
+
+static void conn_close_now(bk_conn *conn)
+{
+    if (conn->close_listed || !conn->wsi)
+        return;
+    conn->close_listed = 1;
+    bk_conn_ref(conn);
+    conn->close_next = conn->net->close_list;
+    conn->net->close_list = conn;
+    uv_timer_start(&conn->net->close_timer, on_close_timer, 0, 0);
+}
+
+void bk_conn_close(bk_conn *conn, int code, const char *reason)
+{
+    if (!conn->wsi || conn->close_code)
+        return;
+    conn->close_code = code;
+    snprintf(conn->close_reason, sizeof conn->close_reason, "%s", reason ? reason : "");
+    if (!conn->head)
+        conn_close_now(conn);
+    /* else: the writable callback closes once the queue has drained */
+}
+
+int bk_conn_send(bk_conn *conn, const char *text, size_t len)
+{
+    if (!conn->wsi || conn->close_code)
+        return -1;
+    if (conn->queued + len > SEND_QUEUE_MAX) {
+        bk_warn("connection %lu: client is not reading (%zu bytes queued); dropping it",
+                conn->id, conn->queued);
+        conn->close_code = BK_CLOSE_POLICY;
+        snprintf(conn->close_reason, sizeof conn->close_reason, "send queue full");
+        conn_close_now(conn);
+        return -1;
+    }
+    chunk *c = malloc(sizeof *c + LWS_PRE + len);
+    if (!c)
+        return -1;
+    c->next = NULL;
+    c->len = len;
+    memcpy(c->bytes + LWS_PRE, text, len);
+    if (conn->tail)
+        conn->tail->next = c;
+    else
+        conn->head = c;
+    conn->tail = c;
+    conn->queued += len;
+    lws_callback_on_writable(conn->wsi);
+    return 0;
+}
+
+static void conn_write_next(bk_conn *conn)
+{
+    chunk *c = conn->head;
+    if (!c) {
+        if (conn->close_code)
+            conn_close_now(conn);
+        return;
+    }
+    /* One lws_write per writable callback; lws buffers what the kernel did not take. */
+    if (lws_write(conn->wsi, c->bytes + LWS_PRE, c->len, LWS_WRITE_TEXT) < (int)c->len) {
+        bk_debug("connection %lu: write failed", conn->id);
+        return;
+    }
+    conn->head = c->next;
+    if (!conn->head)
+        conn->tail = NULL;
+    conn->queued -= c->len;
+    free(c);
+    /* Ask again even when the queue is empty: a pending close waits for the write to flush. */
+    if (conn->head || conn->close_code)
+        lws_callback_on_writable(conn->wsi);
+}
+
+static int utf8_valid(const unsigned char *s, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        unsigned char c = s[i];
+        size_t need;
+        uint32_t cp;
+        if (c < 0x80) { i++; continue; }
+        else if ((c & 0xE0) == 0xC0) { need = 1; cp = c & 0x1F; }
+        else if ((c & 0xF0) == 0xE0) { need = 2; cp = c & 0x0F; }
+        else if ((c & 0xF8) == 0xF0) { need = 3; cp = c & 0x07; }
+        else return 0;
+        if (i + need >= len)
+            return 0;
+        for (size_t k = 1; k <= need; k++) {
+            if ((s[i + k] & 0xC0) != 0x80)
+                return 0;
+            cp = (cp << 6) | (s[i + k] & 0x3F);
+        }
+        /* overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8 */
+        if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
+            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
+            return 0;
+        i += need + 1;
+    }
+    return 1;
+}
+
+/* Returns -1 to make lws close the socket (after lws_close_reason). */
+static int conn_receive(bk_conn *conn, const void *in, size_t len)
+{
+    bk_net *net = conn->net;
+    size_t limit = (size_t)net->config->max_message_bytes;
+    if (lws_is_first_fragment(conn->wsi)) {
+        conn->rx_len = 0;
+        conn->rx_too_large = 0;
+        conn->rx_binary = lws_frame_is_binary(conn->wsi);
+    }
+    if (!conn->rx_too_large && !conn->rx_binary) {
+        if (conn->rx_len + len > limit) {
+            conn->rx_too_large = 1;  /* keep reading to the end, keep nothing */
+        } else {
+            if (conn->rx_len + len + 1 > conn->rx_cap) {
+                size_t cap = conn->rx_cap ? conn->rx_cap : 1024;
+                while (cap < conn->rx_len + len + 1)
+                    cap *= 2;
+                char *grown = realloc(conn->rx, cap);
+                if (!grown)
+                    return -1;
+                conn->rx = grown;
+                conn->rx_cap = cap;
+            }
+            memcpy(conn->rx + conn->rx_len, in, len);
+            conn->rx_len += len;
+        }
+    }
+    if (!lws_is_final_fragment(conn->wsi) || lws_remaining_packet_payload(conn->wsi) > 0)
+        return 0;
+    bk_rx_status status = conn->rx_binary ? BK_RX_BINARY
+                        : conn->rx_too_large ? BK_RX_TOO_LARGE : BK_RX_TEXT;
+    if (status == BK_RX_TEXT) {
+        if (!utf8_valid((unsigned char *)conn->rx, conn->rx_len)) {
+            static const char reason[] = "invalid UTF-8";
+            lws_close_reason(conn->wsi, BK_CLOSE_INVALID_UTF8,
+                             (unsigned char *)reason, sizeof reason - 1);
+            return -1;
+        }
+        conn->rx[conn->rx_len] = '\0';
+    }
+    net->handlers.received(conn, status, status == BK_RX_TEXT ? conn->rx : "",
+                           status == BK_RX_TEXT ? conn->rx_len : 0, net->data);
+    /* A large message once should not pin its buffer for the life of the socket. */
+    if (conn->rx_cap > 4096) {
+        free(conn->rx);
+        conn->rx = NULL;
+        conn->rx_cap = 0;
+    }
+    conn->rx_len = 0;
+    return 0;
+}
+
+static int uri_is(struct lws *wsi, const char *want)
+{
+    char uri[128];
+    if (lws_hdr_copy(wsi, uri, sizeof uri, WSI_TOKEN_GET_URI) < 0)
+        return 0;
+    return strcmp(uri, want) == 0;
+}
+
+static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                              void *in, size_t len)
+{
+    bk_net *net = lws_context_user(lws_get_context(wsi));
+    ws_session *session = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        /* The role comes only from the subprotocol, and WebSockets live only on /ws. */
+        return net->shutting_down || !uri_is(wsi, BK_WEBSOCKET_PATH);
+
+    case LWS_CALLBACK_ESTABLISHED: {
+        bk_conn *conn = calloc(1, sizeof *conn);
+        if (!conn)
+            return -1;
+        conn->net = net;
+        conn->wsi = wsi;
+        conn->refs = 1;
+        conn->id = ++net->next_id;
+        conn->role = (bk_role)lws_get_protocol(wsi)->id;
+        conn->next = net->open.next;
+        conn->prev = &net->open;
+        net->open.next->prev = conn;
+        net->open.next = conn;
+        session->conn = conn;
+        net->handlers.opened(conn, net->data);
+        return 0;
+    }
+    case LWS_CALLBACK_RECEIVE:
+        return session->conn ? conn_receive(session->conn, in, len) : -1;
+
+    case LWS_CALLBACK_SERVER_WRITEABLE:
+        if (session->conn)
+            conn_write_next(session->conn);
+        return 0;
+
+    case LWS_CALLBACK_CLOSED: {
+        bk_conn *conn = session->conn;
+        if (!conn)
+            return 0;
+        session->conn = NULL;
+        conn->wsi = NULL;
+        conn->prev->next = conn->next;
+        conn->next->prev = conn->prev;
+        net->handlers.closed(conn, net->data);
+        bk_conn_unref(conn);
+        return 0;
+    }
+    default:
+        return 0;
+    }
+}
+
+/* ---- HTTP ---------------------------------------------------------------------------- */
+
+static void http_unref(bk_http *request)
+{
+    if (--request->refs > 0)
+        return;
+    free(request->body);
+    free(request->response);
+    free(request);
+}
+
+const char *bk_http_method(const bk_http *r) { return r->method; }
+const char *bk_http_path(const bk_http *r) { return r->path; }
+const char *bk_http_query(const bk_http *r) { return r->query; }
+
+const char *bk_http_body(const bk_http *r, size_t *len)
+{
+    *len = r->body_len;
+    return r->body ? r->body : "";
+}
+
+const char *bk_http_header(const bk_http *r, const char *name)
+{
+    if (strcmp(name, "authorization") == 0) return r->authorization;
+    if (strcmp(name, "origin") == 0) return r->origin;
+    if (strcmp(name, "cookie") == 0) return r->cookie;
+    if (strcmp(name, "content-type") == 0) return r->content_type;
+    return "";
+}
+
+void bk_http_respond(bk_http *r, int status, const char *content_type, const char *body, size_t len)
+{
+    if (r->wsi && !r->response) {
+        r->response = malloc(LWS_PRE + len + 1);
+        if (r->response) {
+            r->status = status;
+            snprintf(r->response_type, sizeof r->response_type, "%s", content_type);
+            memcpy(r->response + LWS_PRE, body, len);
+            r->response_len = len;
+            lws_callback_on_writable(r->wsi);
+        }
+    }
+    http_unref(r);  /* the handler's reference */
+}
+
+static const struct { enum lws_token_indexes token; const char *method; } methods[] = {
+    { WSI_TOKEN_GET_URI, "GET" }, { WSI_TOKEN_POST_URI, "POST" }, { WSI_TOKEN_PUT_URI, "PUT" },
+    { WSI_TOKEN_DELETE_URI, "DELETE" }, { WSI_TOKEN_PATCH_URI, "PATCH" },
+    { WSI_TOKEN_OPTIONS_URI, "OPTIONS" },
+};
+
+static bk_http *http_begin(struct lws *wsi)
+{
+    bk_http *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->wsi = wsi;
+    r->refs = 1;  /* the net's, until the client leaves or the response is out */
+    for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
+        if (lws_hdr_total_length(wsi, methods[i].token) > 0) {
+            snprintf(r->method, sizeof r->method, "%s", methods[i].method);
+            lws_hdr_copy(wsi, r->path, sizeof r->path, methods[i].token);
+            break;
+        }
+    }
+    /* lws hands the query as fragments: rebuild "a=1&b=2". */
+    char fragment[256];
+    for (int i = 0; lws_hdr_copy_fragment(wsi, fragment, sizeof fragment,
+                                          WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
+        size_t used = strlen(r->query);
+        snprintf(r->query + used, sizeof r->query - used, "%s%s", used ? "&" : "", fragment);
+    }
+    lws_hdr_copy(wsi, r->authorization, sizeof r->authorization, WSI_TOKEN_HTTP_AUTHORIZATION);
+    lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN);
+    lws_hdr_copy(wsi, r->cookie, sizeof r->cookie, WSI_TOKEN_HTTP_COOKIE);
+    lws_hdr_copy(wsi, r->content_type, sizeof r->content_type, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    return r;
+}
+
+static void http_dispatch(bk_net *net, bk_http *r)
+{
+    if (r->body_too_large) {
+        static const char body[] =
+            "{\"error\":{\"code\":\"too_large\",\"message\":\"request body over 64 KiB\"}}";
+        r->refs++;
+        bk_http_respond(r, 413, "application/json", body, sizeof body - 1);
+        return;
+    }
+    r->refs++;  /* the handler's, released by bk_http_respond */
+    net->handlers.http(r, net->data);
+}
+
+static int http_write(struct lws *wsi, bk_http *r)
+{
+    if (!r->response)
+        return 0;
+    if (!r->headers_sent) {
+        unsigned char headers[LWS_PRE + 1024], *start = headers + LWS_PRE, *p = start,
+                      *end = headers + sizeof headers - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->response_type,
+                                        r->response_len, &p, end) ||
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &p, end) ||
+            lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        r->headers_sent = 1;
+        lws_callback_on_writable(wsi);
+        return 0;
+    }
+    if (lws_write(wsi, (unsigned char *)r->response + LWS_PRE, r->response_len,
+                  LWS_WRITE_HTTP_FINAL) != (int)r->response_len)
+        return -1;
+    return lws_http_transaction_completed(wsi) ? -1 : 0;
+}
+
+static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
+                         void *in, size_t len)
+{
+    bk_net *net = lws_context_user(lws_get_context(wsi));
+    http_session *session = user;
+    switch (reason) {
+    case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
+        return 1;  /* an upgrade naming no subprotocol of ours: refuse it */
+
+    case LWS_CALLBACK_HTTP: {
+        if (session->request) {  /* keep-alive: the previous request is over */
+            session->request->wsi = NULL;
+            http_unref(session->request);
+        }
+        bk_http *r = http_begin(wsi);
+        session->request = r;
+        if (!r)
+            return -1;
+        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+            return 0;  /* the body follows */
+        http_dispatch(net, r);
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY: {
+        bk_http *r = session->request;
+        if (!r)
+            return -1;
+        if (r->body_len + len > HTTP_BODY_MAX) {
+            r->body_too_large = 1;
+            return 0;
+        }
+        char *grown = realloc(r->body, r->body_len + len + 1);
+        if (!grown)
+            return -1;
+        r->body = grown;
+        memcpy(r->body + r->body_len, in, len);
+        r->body_len += len;
+        r->body[r->body_len] = '\0';
+        return 0;
+    }
+    case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        if (session->request)
+            http_dispatch(net, session->request);
+        return 0;
+
+    case LWS_CALLBACK_HTTP_WRITEABLE:
+        return session->request ? http_write(wsi, session->request) : 0;
+
+    case LWS_CALLBACK_CLOSED_HTTP:
+        if (session->request) {
+            session->request->wsi = NULL;
+            http_unref(session->request);
+            session->request = NULL;
+        }
+        return 0;
+
+    default:
+        return lws_callback_http_dummy(wsi, reason, user, in, len);
+    }
+}
+
+/* ---- the context ----------------------------------------------------------------------- */
+
+static void log_from_lws(int level, const char *line)
+{
+    size_t len = strlen(line);
+    while (len && line[len - 1] == '\n')
+        len--;
+    bk_log(level == LLL_ERR ? BK_LOG_ERROR : BK_LOG_WARN, "lws: %.*s", (int)len, line);
+}
+
+/* lws sizes its descriptor tables from RLIMIT_NOFILE when the context is made; at the soft
+ * limit it silently stops accepting. */
+static void raise_file_limit(void)
+{
+    struct rlimit limit;
+    if (getrlimit(RLIMIT_NOFILE, &limit) == 0 && limit.rlim_cur < limit.rlim_max) {
+        limit.rlim_cur = limit.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &limit);
+    }
+}
+
+bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handlers *handlers,
+                   void *data, char *err, size_t err_size)
+{
+    bk_net *net = calloc(1, sizeof *net);
+    if (!net) {
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
+    net->loop = loop;
+    net->config = config;
+    net->handlers = *handlers;
+    net->data = data;
+    net->open.next = net->open.prev = &net->open;
+    uv_timer_init(loop, &net->close_timer);
+    net->close_timer.data = net;
+
+    net->protocols[0] = (struct lws_protocols){
+        .name = "http", .callback = callback_http,
+        .per_session_data_size = sizeof(http_session),
+    };
+    net->protocols[1] = (struct lws_protocols){
+        .name = BK_SUBPROTOCOL_VISITOR, .callback = callback_websocket,
+        .per_session_data_size = sizeof(ws_session), .rx_buffer_size = RX_BUFFER_SIZE,
+        .id = BK_ROLE_VISITOR,
+    };
+    net->protocols[2] = (struct lws_protocols){
+        .name = BK_SUBPROTOCOL_AGENT, .callback = callback_websocket,
+        .per_session_data_size = sizeof(ws_session), .rx_buffer_size = RX_BUFFER_SIZE,
+        .id = BK_ROLE_AGENT,
+    };
+
+    snprintf(net->widget_dir, sizeof net->widget_dir, "%s/widget", config->web_root);
+    snprintf(net->demo_dir, sizeof net->demo_dir, "%s/examples/demo", config->web_root);
+    /* lws picks the longest matching mountpoint, so /api and /healthz win over "/". */
+    net->mounts[0] = (struct lws_http_mount){
+        .mount_next = &net->mounts[1], .mountpoint = "/api", .mountpoint_len = 4,
+        .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
+    };
+    net->mounts[1] = (struct lws_http_mount){
+        .mount_next = &net->mounts[2], .mountpoint = "/healthz", .mountpoint_len = 8,
+        .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
+    };
+    net->mounts[2] = (struct lws_http_mount){
+        .mount_next = &net->mounts[3], .mountpoint = "/demo", .mountpoint_len = 5,
+        .origin = net->demo_dir, .def = "index.html", .origin_protocol = LWSMPRO_FILE,
+    };
+    net->mounts[3] = (struct lws_http_mount){
+        .mountpoint = "/", .mountpoint_len = 1,
+        .origin = net->widget_dir, .def = "index.html", .origin_protocol = LWSMPRO_FILE,
+    };
+
+    lws_set_log_level(LLL_ERR | LLL_WARN, log_from_lws);
+    raise_file_limit();
+
+    void *foreign_loops[1] = { loop };
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.foreign_loops = foreign_loops;
+    info.user = net;
+    info.port = CONTEXT_PORT_NO_LISTEN;
+    net->context = lws_create_context(&info);
+    if (!net->context)
+        snprintf(err, err_size, "libwebsockets context failed (is libwebsockets-evlib-uv installed?)");
+    return net;
+}
+
+int bk_net_listen(bk_net *net, char *err, size_t err_size)
+{
+    const bk_config *config = net->config;
+    if (!net->context)
+        return -1;
+    struct lws_context_creation_info info;
+    memset(&info, 0, sizeof info);
+    info.options = LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+    info.port = config->port;
+    info.iface = config->bind;
+    info.protocols = net->protocols;
+    info.mounts = net->mounts;
+    info.vhost_name = "beckon";
+    info.timeout_secs = 20;
+    net->vhost = lws_create_vhost(net->context, &info);
+    if (!net->vhost) {
+        snprintf(err, err_size, "cannot listen on %s:%d (in use, or not allowed)",
+                 config->bind, config->port);
+        return -1;
+    }
+    return 0;
+}
+
+int bk_net_port(const bk_net *net)
+{
+    return net->vhost ? lws_get_vhost_listen_port(net->vhost) : -1;
+}
+
+void bk_net_shutdown(bk_net *net)
+{
+    net->shutting_down = 1;
+    /* Kill each socket synchronously with 1001 from here, outside any lws callback. Each
+     * kill runs our CLOSED callback, which unlinks the connection: always take the head. */
+    while (net->open.next != &net->open) {
+        bk_conn *conn = net->open.next;
+        struct lws *wsi = conn->wsi;
+        static const char reason[] = "server shutting down";
+        lws_close_reason(wsi, BK_CLOSE_GOING_AWAY, (unsigned char *)reason, sizeof reason - 1);
+        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+        if (net->open.next == conn) { /* lws did not close it: unlink so we cannot loop */
+            conn->prev->next = conn->next;
+            conn->next->prev = conn->prev;
+            conn->prev = conn->next = conn;
+        }
+    }
+    on_close_timer(&net->close_timer);
+    uv_close((uv_handle_t *)&net->close_timer, NULL);
+    if (net->context)
+        lws_context_destroy(net->context);
+}
+
+void bk_net_free(bk_net *net)
+{
+    if (!net)
+        return;
+    /* With a foreign loop lws finishes its teardown only in a second destroy, once the loop
+     * has stopped running its handles. */
+    if (net->context)
+        lws_context_destroy(net->context);
+    free(net);
+}

@@ -1,0 +1,250 @@
+/* proto.c - request parsing and validation, driven by one table of request shapes. */
+#include "proto.h"
+
+#include "auth.h"
+#include "ids.h"
+
+#include <beckon/protocol.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <string.h>
+
+typedef enum {
+    FIELD_STRING,     /* any non-empty string up to max bytes */
+    FIELD_TEXT,       /* message text: non-empty; the frame limit bounds it */
+    FIELD_ID,         /* [A-Za-z0-9_-]{1,64} */
+    FIELD_STREAM_ID,  /* "ms-seq" or "0" */
+    FIELD_BOOL,
+    FIELD_SCORE,      /* integer 1..5 */
+    FIELD_OBJECT,     /* accepted, not interpreted here (e.g. page) */
+} field_kind;
+
+typedef struct field {
+    const char *name;
+    field_kind kind;
+    int required;
+    size_t max;
+    size_t offset;    /* into bk_request; for FIELD_TEXT the length goes to text_len */
+} field;
+
+#define F(n, k, req, max, member) { n, k, req, max, offsetof(bk_request, member) }
+#define NO_FIELD { NULL, 0, 0, 0, 0 }
+
+typedef struct shape {
+    const char *name;
+    bk_request_type type;
+    int roles;
+    field fields[5];
+} shape;
+
+static const shape shapes[] = {
+    { "hello", BK_REQ_HELLO, BK_ROLE_VISITOR, {
+        F("site", FIELD_ID, 0, BK_ID_MAX, site),
+        F("token", FIELD_STRING, 0, BK_TOKEN_MAX - 1, token),
+        F("lang", FIELD_STRING, 0, 35, lang),
+        F("page", FIELD_OBJECT, 0, 0, root), NO_FIELD } },
+    { "hello", BK_REQ_HELLO, BK_ROLE_AGENT, {
+        F("token", FIELD_STRING, 1, BK_SESSION_TOKEN_SIZE - 1, token), NO_FIELD } },
+    { "message", BK_REQ_MESSAGE, BK_ROLE_VISITOR, {
+        F("cmid", FIELD_STRING, 1, BK_CMID_MAX, cmid),
+        F("text", FIELD_TEXT, 1, 0, text), NO_FIELD } },
+    { "message", BK_REQ_MESSAGE, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation),
+        F("cmid", FIELD_STRING, 1, BK_CMID_MAX, cmid),
+        F("text", FIELD_TEXT, 1, 0, text), NO_FIELD } },
+    { "typing", BK_REQ_TYPING, BK_ROLE_VISITOR, {
+        F("on", FIELD_BOOL, 1, 0, on), NO_FIELD } },
+    { "typing", BK_REQ_TYPING, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation),
+        F("on", FIELD_BOOL, 1, 0, on), NO_FIELD } },
+    { "read", BK_REQ_READ, BK_ROLE_VISITOR, {
+        F("up_to", FIELD_STREAM_ID, 1, 41, up_to), NO_FIELD } },
+    { "read", BK_REQ_READ, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation),
+        F("up_to", FIELD_STREAM_ID, 1, 41, up_to), NO_FIELD } },
+    { "resume", BK_REQ_RESUME, BK_ROLE_VISITOR | BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation),
+        F("since", FIELD_STREAM_ID, 0, 41, since), NO_FIELD } },
+    { "close", BK_REQ_CLOSE, BK_ROLE_VISITOR, { NO_FIELD } },
+    { "close", BK_REQ_CLOSE, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation), NO_FIELD } },
+    { "rate", BK_REQ_RATE, BK_ROLE_VISITOR, {
+        F("score", FIELD_SCORE, 1, 0, score),
+        F("comment", FIELD_STRING, 0, BK_COMMENT_MAX, comment),
+        F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation), NO_FIELD } },
+    { "accept", BK_REQ_ACCEPT, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation), NO_FIELD } },
+};
+
+void bk_error_set(bk_error *err, const char *code, const char *fmt, ...)
+{
+    err->code = code;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err->message, sizeof err->message, fmt, ap);
+    va_end(ap);
+}
+
+/* jansson accepts 2048 levels; we want far fewer, and want to say so before parsing. */
+static int depth_within(const char *text, size_t len, int limit)
+{
+    int depth = 0, in_string = 0;
+    for (size_t i = 0; i < len; i++) {
+        char c = text[i];
+        if (in_string) {
+            if (c == '\\')
+                i++;
+            else if (c == '"')
+                in_string = 0;
+        } else if (c == '"') {
+            in_string = 1;
+        } else if (c == '{' || c == '[') {
+            if (++depth > limit)
+                return 0;
+        } else if (c == '}' || c == ']') {
+            depth--;
+        }
+    }
+    return 1;
+}
+
+static int field_check(const shape *s, const field *f, json_t *value, bk_request *out, bk_error *err)
+{
+    void *slot = (char *)out + f->offset;
+    switch (f->kind) {
+    case FIELD_STRING:
+    case FIELD_TEXT:
+    case FIELD_ID:
+    case FIELD_STREAM_ID: {
+        if (!json_is_string(value)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected a string", s->name, f->name);
+            return -1;
+        }
+        const char *str = json_string_value(value);
+        size_t len = json_string_length(value);
+        if (len == 0) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: must not be empty", s->name, f->name);
+            return -1;
+        }
+        if (strlen(str) != len) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: contains a NUL character", s->name, f->name);
+            return -1;
+        }
+        if (f->max && len > f->max) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: longer than %zu bytes", s->name, f->name, f->max);
+            return -1;
+        }
+        if (f->kind == FIELD_ID && !bk_id_valid(str)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: not a valid id", s->name, f->name);
+            return -1;
+        }
+        if (f->kind == FIELD_STREAM_ID && !bk_stream_id_valid(str)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected a message id like \"1763846400000-0\"",
+                         s->name, f->name);
+            return -1;
+        }
+        *(const char **)slot = str;
+        if (f->kind == FIELD_TEXT)
+            out->text_len = len;
+        return 0;
+    }
+    case FIELD_BOOL:
+        if (!json_is_boolean(value)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected true or false", s->name, f->name);
+            return -1;
+        }
+        *(int *)slot = json_is_true(value);
+        return 0;
+    case FIELD_SCORE:
+        if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > 5) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected a whole number from 1 to 5",
+                         s->name, f->name);
+            return -1;
+        }
+        *(int *)slot = (int)json_integer_value(value);
+        return 0;
+    case FIELD_OBJECT:
+        if (!json_is_object(value)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected an object", s->name, f->name);
+            return -1;
+        }
+        return 0;
+    }
+    return -1;
+}
+
+int bk_request_parse(bk_role role, const char *text, size_t len, bk_request *out, bk_error *err)
+{
+    memset(out, 0, sizeof *out);
+    if (!depth_within(text, len, BK_JSON_DEPTH_MAX)) {
+        bk_error_set(err, BK_ERR_BAD_JSON, "JSON nested deeper than %d levels", BK_JSON_DEPTH_MAX);
+        return -1;
+    }
+    json_error_t json_error;
+    out->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &json_error);
+    if (!out->root) {
+        bk_error_set(err, BK_ERR_BAD_JSON, "invalid JSON at line %d, column %d: %s",
+                     json_error.line, json_error.column, json_error.text);
+        return -1;
+    }
+    if (!json_is_object(out->root)) {
+        bk_error_set(err, BK_ERR_BAD_JSON, "expected a JSON object");
+        return -1;
+    }
+    json_t *req = json_object_get(out->root, "req");
+    if (req) {
+        if (!(json_is_integer(req) || (json_is_string(req) && json_string_length(req) <= BK_REQ_MAX))) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "req: expected an integer or a string of at most %d bytes",
+                         BK_REQ_MAX);
+            return -1;
+        }
+        out->req = req;
+    }
+    json_t *type = json_object_get(out->root, "type");
+    if (!type) {
+        bk_error_set(err, BK_ERR_BAD_REQUEST, "type: required");
+        return -1;
+    }
+    if (!json_is_string(type)) {
+        bk_error_set(err, BK_ERR_BAD_REQUEST, "type: expected a string");
+        return -1;
+    }
+    const char *name = json_string_value(type);
+    const shape *s = NULL;
+    for (size_t i = 0; i < sizeof shapes / sizeof shapes[0]; i++) {
+        if (strcmp(shapes[i].name, name) == 0 && (shapes[i].roles & (int)role)) {
+            s = &shapes[i];
+            break;
+        }
+    }
+    if (!s) {
+        bk_error_set(err, BK_ERR_UNKNOWN_TYPE, "unknown type '%.64s' for %s connections", name,
+                     role == BK_ROLE_AGENT ? "agent" : "visitor");
+        return -1;
+    }
+    out->type = s->type;
+    out->type_name = s->name;
+    for (const field *f = s->fields; f->name; f++) {
+        json_t *value = json_object_get(out->root, f->name);
+        if (!value || json_is_null(value)) {
+            if (f->required) {
+                bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: required", s->name, f->name);
+                return -1;
+            }
+            continue;
+        }
+        if (field_check(s, f, value, out, err) != 0)
+            return -1;
+    }
+    if (s->type == BK_REQ_RESUME && !out->since)
+        out->since = "0";
+    return 0;
+}
+
+void bk_request_release(bk_request *request)
+{
+    if (request->root)
+        json_decref(request->root);
+    memset(request, 0, sizeof *request);
+}

@@ -1,0 +1,55 @@
+/* proto.h - client frames -> typed, validated requests.
+ *
+ * Parsing never trusts the client: JSON depth is capped before jansson sees the text,
+ * duplicate keys are refused, every field is checked for type and range, and every error
+ * names the field ("message.text: required") so a client developer can fix the sender. */
+#ifndef BK_PROTO_H
+#define BK_PROTO_H
+
+#include "net.h"
+
+#include <jansson.h>
+
+typedef enum {
+    BK_REQ_HELLO,
+    BK_REQ_MESSAGE,
+    BK_REQ_TYPING,
+    BK_REQ_READ,
+    BK_REQ_RESUME,
+    BK_REQ_CLOSE,
+    BK_REQ_RATE,
+    BK_REQ_ACCEPT,
+} bk_request_type;
+
+/* Strings point into root and live until bk_request_release. */
+typedef struct bk_request {
+    bk_request_type type;
+    const char *type_name;
+    json_t *root;
+    json_t *req;               /* echoed in the reply; NULL when absent */
+    const char *site, *token, *lang;
+    const char *conversation;
+    const char *cmid;
+    const char *text;
+    size_t text_len;
+    const char *up_to;
+    const char *since;
+    const char *comment;
+    int on;
+    int score;
+} bk_request;
+
+typedef struct bk_error {
+    const char *code;          /* a BK_ERR_* constant */
+    char message[256];
+} bk_error;
+
+/* Returns 0, or -1 with err filled. Either way, call bk_request_release: a request that
+ * failed validation still carries its "req" for the error reply. */
+int bk_request_parse(bk_role role, const char *text, size_t len, bk_request *out, bk_error *err);
+void bk_request_release(bk_request *request);
+
+void bk_error_set(bk_error *err, const char *code, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+#endif

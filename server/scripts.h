@@ -1,0 +1,223 @@
+/* scripts.h - the Lua scripts that change conversations, one atomic step each.
+ *
+ * Why scripts: "check the cmid, then append", "check the state, then accept" and "store,
+ * then notify" must each be atomic, across connections and across nodes. A script runs
+ * alone in Redis, so two agents accepting at once, or one message resent on two sockets,
+ * cannot interleave. Every script takes the key prefix as ARGV[1].
+ *
+ * The bus: every change is PUBLISHed on PREFIX.."bus" as "VISITOR AGENT ALL FRAME":
+ * VISITOR and AGENT name who gets FRAME ("-" for nobody), ALL is 1 when every agent gets
+ * it. FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
+ *
+ * Errors are returned as "code message", code being a protocol error code. */
+#ifndef BK_SCRIPTS_H
+#define BK_SCRIPTS_H
+
+/* Shared helpers, prepended to every script. */
+#define BK_LUA_PRELUDE \
+"local p = ARGV[1]\n" \
+"local function bus(visitor, agent, all, frame)\n" \
+"  redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' ' .. all .. ' ' .. frame)\n" \
+"end\n" \
+"local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end\n" \
+"local function append(cid, from, author, cmid, text)\n" \
+"  local id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)\n" \
+"  return id, cjson.encode({type = 'message', conversation = cid, id = id, cmid = cmid ~= '' and cmid or nil,\n" \
+"                           from = from, author = author, text = text, ts = stamp(id)})\n" \
+"end\n" \
+"local function conversation_frame(cid, state, agent, closed_by)\n" \
+"  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})\n" \
+"end\n"
+
+/* ARGV: prefix, visitor, now, visit_gap_ms, site, lang
+ * -> {conversation, state, agent, last_id, agents_online} ("" when none) */
+#define BK_LUA_VISITOR_HELLO BK_LUA_PRELUDE \
+"local vid, now = ARGV[2], tonumber(ARGV[3])\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"local last = tonumber(redis.call('HGET', vkey, 'last_seen') or '0')\n" \
+"if last == 0 then redis.call('HSET', vkey, 'created', now, 'visits', 1)\n" \
+"elseif now - last > tonumber(ARGV[4]) then redis.call('HINCRBY', vkey, 'visits', 1) end\n" \
+"redis.call('HSET', vkey, 'last_seen', now)\n" \
+"if ARGV[5] ~= '' then redis.call('HSET', vkey, 'site', ARGV[5]) end\n" \
+"if ARGV[6] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[6]) end\n" \
+"local online = redis.call('ZCOUNT', p .. 'presence', now, '+inf')\n" \
+"local cid = redis.call('HGET', vkey, 'conv')\n" \
+"if not cid then return {'', '', '', '', online} end\n" \
+"local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'agent')\n" \
+"local last_msg = redis.call('XREVRANGE', p .. 'conv:' .. cid, '+', '-', 'COUNT', 1)\n" \
+"return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online}\n"
+
+/* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview
+ * -> {conversation, id, duplicate, opened} */
+#define BK_LUA_VISITOR_MESSAGE BK_LUA_PRELUDE \
+"local vid, cmid, text, now = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"local seen = redis.call('HGET', vkey .. ':cmids', cmid)\n" \
+"if seen then\n" \
+"  local cid, id = string.match(seen, '^(%S+) (%S+)$')\n" \
+"  return {cid, id, 1, 0}\n" \
+"end\n" \
+"local cid = redis.call('HGET', vkey, 'conv')\n" \
+"local opened = 0\n" \
+"if not cid then\n" \
+"  cid, opened = ARGV[3], 1\n" \
+"  redis.call('HSET', p .. 'conv:' .. cid .. ':meta', 'state', 'queued', 'visitor', vid, 'created', now, 'preview', ARGV[7])\n" \
+"  redis.call('HSET', vkey, 'conv', cid)\n" \
+"  redis.call('RPUSH', vkey .. ':convs', cid)\n" \
+"  redis.call('ZADD', p .. 'queue', now, cid)\n" \
+"end\n" \
+"local id, frame = append(cid, 'visitor', vid, cmid, text)\n" \
+"redis.call('HSET', vkey .. ':cmids', cmid, cid .. ' ' .. id)\n" \
+"redis.call('EXPIRE', vkey .. ':cmids', 604800)\n" \
+"local agent = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'agent')\n" \
+"if opened == 1 then\n" \
+"  bus(vid, '-', 0, conversation_frame(cid, 'queued'))\n" \
+"  bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = ARGV[7]}}))\n" \
+"end\n" \
+"bus(vid, agent or '-', 0, frame)\n" \
+"return {cid, id, 0, opened}\n"
+
+/* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate} */
+#define BK_LUA_AGENT_MESSAGE BK_LUA_PRELUDE \
+"local cid, agent, cmid = ARGV[2], ARGV[3], ARGV[4]\n" \
+"local ckey = p .. 'conv:' .. cid\n" \
+"local meta = redis.call('HMGET', ckey .. ':meta', 'state', 'agent', 'visitor')\n" \
+"if not meta[1] then return redis.error_reply('not_found no such conversation') end\n" \
+"if meta[1] == 'closed' then return redis.error_reply('wrong_state the conversation is closed') end\n" \
+"if meta[1] ~= 'active' or meta[2] ~= agent then return redis.error_reply('forbidden accept the conversation first') end\n" \
+"local seen = redis.call('HGET', ckey .. ':cmids', cmid)\n" \
+"if seen then return {cid, seen, 1} end\n" \
+"local id, frame = append(cid, 'agent', agent, cmid, ARGV[5])\n" \
+"redis.call('HSET', ckey .. ':cmids', cmid, id)\n" \
+"bus(meta[3], agent, 0, frame)\n" \
+"return {cid, id, 0}\n"
+
+/* ARGV: prefix, conversation, agent, now -> 1 */
+#define BK_LUA_ACCEPT BK_LUA_PRELUDE \
+"local cid, agent, now = ARGV[2], ARGV[3], ARGV[4]\n" \
+"local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'visitor')\n" \
+"if not meta[1] then return redis.error_reply('not_found no such conversation') end\n" \
+"if meta[1] == 'active' then return redis.error_reply('already_taken another agent accepted it first') end\n" \
+"if meta[1] ~= 'queued' then return redis.error_reply('wrong_state the conversation is ' .. meta[1]) end\n" \
+"redis.call('HSET', mkey, 'state', 'active', 'agent', agent, 'accepted', now)\n" \
+"redis.call('ZREM', p .. 'queue', cid)\n" \
+"redis.call('SADD', p .. 'agent:' .. agent .. ':convs', cid)\n" \
+"local _, frame = append(cid, 'system', '', '', agent .. ' joined the chat')\n" \
+"bus(meta[2], agent, 0, frame)\n" \
+"bus(meta[2], agent, 0, conversation_frame(cid, 'active', agent))\n" \
+"bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'accepted'}))\n" \
+"return 1\n"
+
+/* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now -> 1 */
+#define BK_LUA_CLOSE BK_LUA_PRELUDE \
+"local cid, by, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
+"if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
+"if not cid then return redis.error_reply('not_found no open conversation') end\n" \
+"local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent')\n" \
+"if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
+"if by == 'agent' and meta[1] == 'active' and meta[3] ~= who then return redis.error_reply('forbidden another agent has this conversation') end\n" \
+"if meta[1] == 'closed' then return redis.error_reply('wrong_state the conversation is already closed') end\n" \
+"redis.call('HSET', mkey, 'state', 'closed', 'closed', now, 'closed_by', by)\n" \
+"if meta[1] == 'queued' then\n" \
+"  redis.call('ZREM', p .. 'queue', cid)\n" \
+"  bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'closed'}))\n" \
+"end\n" \
+"if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end\n" \
+"local vkey = p .. 'visitor:' .. meta[2]\n" \
+"if redis.call('HGET', vkey, 'conv') == cid then redis.call('HDEL', vkey, 'conv') end\n" \
+"redis.call('HSET', vkey, 'last_conv', cid)\n" \
+"local _, frame = append(cid, 'system', '', '', by == 'visitor' and 'The visitor closed the chat' or (who .. ' closed the chat'))\n" \
+"bus(meta[2], meta[3] or '-', 0, frame)\n" \
+"bus(meta[2], meta[3] or '-', 0, conversation_frame(cid, 'closed', meta[3], by))\n" \
+"return 1\n"
+
+/* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now -> 1 */
+#define BK_LUA_RATE BK_LUA_PRELUDE \
+"local vid, cid = ARGV[2], ARGV[3]\n" \
+"if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. vid, 'last_conv') end\n" \
+"if not cid then return redis.error_reply('not_found no closed conversation to rate') end\n" \
+"local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent')\n" \
+"if meta[2] ~= vid then return redis.error_reply('not_found no such conversation') end\n" \
+"if meta[1] ~= 'closed' then return redis.error_reply('wrong_state only a closed conversation can be rated') end\n" \
+"redis.call('HSET', mkey, 'rating', ARGV[4], 'rating_comment', ARGV[5], 'rated', ARGV[6])\n" \
+"if meta[3] then bus('-', meta[3], 0, cjson.encode({type = 'rating', conversation = cid, score = tonumber(ARGV[4]), comment = ARGV[5]})) end\n" \
+"return 1\n"
+
+/* ARGV: prefix, conversation ("" = the visitor's open one), by, who, kind (typing|read), value
+ * Relays typing or read to the other side; read is also stored. -> 1 */
+#define BK_LUA_SIGNAL BK_LUA_PRELUDE \
+"local cid, by, who, kind, value = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n" \
+"if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
+"if not cid then return redis.error_reply('not_found no open conversation') end\n" \
+"local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent')\n" \
+"if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
+"if by == 'agent' and meta[3] ~= who then return redis.error_reply('forbidden accept the conversation first') end\n" \
+"local frame\n" \
+"if kind == 'read' then\n" \
+"  redis.call('HSET', mkey, by .. '_read', value)\n" \
+"  frame = cjson.encode({type = 'read', conversation = cid, from = by, up_to = value})\n" \
+"else\n" \
+"  frame = cjson.encode({type = 'typing', conversation = cid, from = by, on = value == '1'})\n" \
+"end\n" \
+"if by == 'visitor' then bus('-', meta[3] or '-', 0, frame) else bus(meta[2], '-', 0, frame) end\n" \
+"return 1\n"
+
+/* ARGV: prefix, conversation, since ("0" = all), limit, by, who
+ * -> {state, gap, complete, messages_json} */
+#define BK_LUA_HISTORY BK_LUA_PRELUDE \
+"local cid, since, limit, by, who = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]\n" \
+"local key = p .. 'conv:' .. cid\n" \
+"local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor')\n" \
+"if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
+"local function older(a, b)\n" \
+"  local am, as = string.match(a, '^(%d+)-(%d+)$')\n" \
+"  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n" \
+"  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n" \
+"  return am < bm or (am == bm and as < bs)\n" \
+"end\n" \
+"local gap = 0\n" \
+"if redis.call('EXISTS', key) == 1 and since ~= '0' then\n" \
+"  local info = redis.call('XINFO', 'STREAM', key)\n" \
+"  for i = 1, #info, 2 do\n" \
+"    if info[i] == 'max-deleted-entry-id' and info[i + 1] ~= '0-0' and older(since, info[i + 1]) then gap = 1 end\n" \
+"  end\n" \
+"end\n" \
+"local entries = redis.call('XRANGE', key, since == '0' and '-' or ('(' .. since), '+', 'COUNT', limit + 1)\n" \
+"local complete = #entries <= limit and 1 or 0\n" \
+"local out = {}\n" \
+"for i = 1, math.min(#entries, limit) do\n" \
+"  local id, f = entries[i][1], entries[i][2]\n" \
+"  local m = {id = id, ts = stamp(id)}\n" \
+"  for j = 1, #f, 2 do m[f[j]] = f[j + 1] end\n" \
+"  if m.cmid == '' then m.cmid = nil end\n" \
+"  out[#out + 1] = m\n" \
+"end\n" \
+"return {meta[1], gap, complete, #out > 0 and cjson.encode(out) or '[]'}\n"
+
+/* ARGV: prefix, session digest, now, presence_ttl_ms -> {agent, welcome_json} */
+#define BK_LUA_AGENT_HELLO BK_LUA_PRELUDE \
+"local now = tonumber(ARGV[3])\n" \
+"local agent = redis.call('GET', p .. 'session:' .. ARGV[2])\n" \
+"if not agent or redis.call('EXISTS', p .. 'agent:' .. agent) == 0 then\n" \
+"  return redis.error_reply('unauthorized unknown or expired session token')\n" \
+"end\n" \
+"redis.call('ZADD', p .. 'presence', now + tonumber(ARGV[4]), agent)\n" \
+"local queue = {}\n" \
+"local waiting = redis.call('ZRANGE', p .. 'queue', 0, 199)\n" \
+"for _, cid in ipairs(waiting) do\n" \
+"  local m = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'visitor', 'created', 'preview')\n" \
+"  queue[#queue + 1] = {id = cid, visitor = m[1], created = tonumber(m[2]), preview = m[3]}\n" \
+"end\n" \
+"local mine = {}\n" \
+"for _, cid in ipairs(redis.call('SMEMBERS', p .. 'agent:' .. agent .. ':convs')) do\n" \
+"  local m = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'visitor', 'state', 'created')\n" \
+"  mine[#mine + 1] = {id = cid, visitor = m[1], state = m[2], created = tonumber(m[3])}\n" \
+"end\n" \
+"return {agent, '{\"queue\":' .. (#queue > 0 and cjson.encode(queue) or '[]') ..\n" \
+"               ',\"conversations\":' .. (#mine > 0 and cjson.encode(mine) or '[]') .. '}'}\n"
+
+#endif

@@ -1,0 +1,23 @@
+/* server.h - what one Beckon process is made of, shared by its modules. */
+#ifndef BK_SERVER_H
+#define BK_SERVER_H
+
+#include "auth.h"
+#include "config.h"
+#include "net.h"
+#include "store.h"
+
+#include <uv.h>
+
+typedef struct bk_chat bk_chat;
+
+typedef struct bk_server {
+    uv_loop_t *loop;
+    const bk_config *config;
+    uint8_t secret[BK_SECRET_SIZE];
+    bk_store *store;
+    bk_net *net;
+    bk_chat *chat;
+} bk_server;
+
+#endif
