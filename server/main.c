@@ -29,6 +29,13 @@ static void on_store_closed(void *data)
     p->redis_child = NULL;
 }
 
+/* Redis closes after the sockets: their last requests (presence removal) still get out. */
+static void on_net_drained(void *data)
+{
+    process *p = data;
+    bk_store_close(p->server.store, on_store_closed, p);
+}
+
 static void process_stop(process *p)
 {
     if (p->stopping)
@@ -39,8 +46,7 @@ static void process_stop(process *p)
     uv_close((uv_handle_t *)&p->sigterm, NULL);
     if (p->server.chat)
         bk_chat_shutdown(p->server.chat);
-    bk_net_shutdown(p->server.net);
-    bk_store_close(p->server.store, on_store_closed, p);
+    bk_net_shutdown(p->server.net, on_net_drained, p);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)

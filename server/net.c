@@ -12,6 +12,8 @@
 #define HTTP_BODY_MAX   (64 * 1024)
 #define SEND_QUEUE_MAX  (1024 * 1024)  /* bytes queued for one client before it is dropped */
 #define RX_BUFFER_SIZE  1024           /* per connection; sets memory per idle socket */
+#define DRAIN_POLL_MS   20
+#define DRAIN_MAX_MS    2000           /* how long shutdown waits for closing handshakes */
 
 typedef struct chunk {
     struct chunk *next;
@@ -77,6 +79,10 @@ struct bk_net {
     bk_conn open;              /* sentinel of the open connections */
     bk_conn *close_list;
     uv_timer_t close_timer;
+    uv_timer_t drain_timer;
+    uint64_t drain_waited_ms;
+    void (*drained_fn)(void *data);
+    void *drained_data;
     unsigned long next_id;
     int shutting_down;
 };
@@ -547,6 +553,8 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
     net->open.next = net->open.prev = &net->open;
     uv_timer_init(loop, &net->close_timer);
     net->close_timer.data = net;
+    uv_timer_init(loop, &net->drain_timer);
+    net->drain_timer.data = net;
 
     net->protocols[0] = (struct lws_protocols){
         .name = "http", .callback = callback_http,
@@ -628,27 +636,39 @@ int bk_net_port(const bk_net *net)
     return net->vhost ? lws_get_vhost_listen_port(net->vhost) : -1;
 }
 
-void bk_net_shutdown(bk_net *net)
+/* Waits for the sockets to finish their closing handshake, for at most DRAIN_MAX_MS. */
+static void on_drain_timer(uv_timer_t *timer)
 {
-    net->shutting_down = 1;
-    /* Kill each socket synchronously with 1001 from here, outside any lws callback. Each
-     * kill runs our CLOSED callback, which unlinks the connection: always take the head. */
-    while (net->open.next != &net->open) {
-        bk_conn *conn = net->open.next;
-        struct lws *wsi = conn->wsi;
-        static const char reason[] = "server shutting down";
-        lws_close_reason(wsi, BK_CLOSE_GOING_AWAY, (unsigned char *)reason, sizeof reason - 1);
-        lws_set_timeout(wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
-        if (net->open.next == conn) { /* lws did not close it: unlink so we cannot loop */
-            conn->prev->next = conn->next;
-            conn->next->prev = conn->prev;
-            conn->prev = conn->next = conn;
-        }
-    }
-    on_close_timer(&net->close_timer);
+    bk_net *net = timer->data;
+    net->drain_waited_ms += DRAIN_POLL_MS;
+    if (net->open.next != &net->open && net->drain_waited_ms < DRAIN_MAX_MS)
+        return;
+    uv_timer_stop(timer);
     uv_close((uv_handle_t *)&net->close_timer, NULL);
+    uv_close((uv_handle_t *)&net->drain_timer, NULL);
     if (net->context)
         lws_context_destroy(net->context);
+    if (net->drained_fn)
+        net->drained_fn(net->drained_data);
+}
+
+void bk_net_shutdown(bk_net *net, void (*drained_fn)(void *data), void *data)
+{
+    net->shutting_down = 1;
+    net->drained_fn = drained_fn;
+    net->drained_data = data;
+    on_close_timer(&net->close_timer);
+    /* With a close reason set, a "sync kill" makes lws send the close frame on the next
+     * writable callback and finish the handshake: the socket is gone only later. */
+    static const char reason[] = "server shutting down";
+    for (bk_conn *conn = net->open.next; conn != &net->open; conn = conn->next) {
+        lws_close_reason(conn->wsi, BK_CLOSE_GOING_AWAY, (unsigned char *)reason, sizeof reason - 1);
+        lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
+        /* lws may have closed it on the spot: then CLOSED has unlinked it; start over. */
+        if (conn->wsi == NULL)
+            conn = &net->open;
+    }
+    uv_timer_start(&net->drain_timer, on_drain_timer, 0, DRAIN_POLL_MS);
 }
 
 void bk_net_free(bk_net *net)

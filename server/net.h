@@ -40,9 +40,10 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
 /* Opens the listening socket on config->bind:config->port. */
 int bk_net_listen(bk_net *net, char *err, size_t err_size);
 
-/* Shutdown, first half (on the running loop): closes every WebSocket with 1001 and asks lws
- * to wind down. The second half, bk_net_free, runs after uv_run has returned. */
-void bk_net_shutdown(bk_net *net);
+/* Shutdown, first half (on the running loop): closes every WebSocket with 1001, waits for the
+ * closing handshakes (2 s at most), asks lws to wind down, then calls drained_fn. The second
+ * half, bk_net_free, runs after uv_run has returned. */
+void bk_net_shutdown(bk_net *net, void (*drained_fn)(void *data), void *data);
 void bk_net_free(bk_net *net);
 
 int bk_net_port(const bk_net *net);
