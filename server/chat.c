@@ -65,6 +65,7 @@ struct bk_chat {
     session all_agents; /* sentinel: agent sessions, hello pending or done */
     uv_timer_t heartbeat;
     char bus_channel[64];
+    int bus_up, bus_was_up;
 };
 
 /* One request waiting for Redis. */
@@ -172,7 +173,8 @@ static void send_store_error(session *s, json_t *req, const redisReply *reply)
         BK_ERR_UNAUTHORIZED,
     };
     if (!reply) {
-        send_error(s, req, BK_ERR_UNAVAILABLE, "storage is unavailable; nothing was stored, try again");
+        send_error(s, req, BK_ERR_UNAVAILABLE,
+                   "storage did not confirm the request; send it again (a message with the same cmid is stored once)");
         return;
     }
     const char *text = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
@@ -185,7 +187,7 @@ static void send_store_error(session *s, json_t *req, const redisReply *reply)
     }
     /* LOADING, BUSY, NOSCRIPT, OOM, READONLY...: Redis cannot do it now. */
     bk_warn("redis refused a request: %.200s", text);
-    send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request; nothing was stored, try again");
+    send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
 }
 
 static int reply_is(const redisReply *reply, int type, size_t elements)
@@ -718,10 +720,29 @@ static void on_bus(const char *payload, size_t len, void *data)
     }
 }
 
+/* While the bus link was down, pushes for this node's sockets were lost (pub/sub does not
+ * keep them). The streams have everything: tell every client to resume. */
+static void resync_peers(const char *key, void *value, void *frame)
+{
+    (void)key;
+    for (session *s = value; s; s = s->peer_next)
+        if (s->hello == HELLO_DONE)
+            send_text(s, frame, strlen(frame));
+}
+
 static void on_store_state(int command_up, int bus_up, void *data)
 {
-    (void)data;
+    bk_chat *chat = data;
     bk_info("redis: commands %s, bus %s", command_up ? "up" : "down", bus_up ? "up" : "down");
+    if (bus_up && !chat->bus_up && chat->bus_was_up) {
+        static const char resync[] = "{\"type\":\"resync\"}";
+        bk_info("bus is back: asking this node's clients to resume");
+        for (int role = BK_ROLE_VISITOR; role <= BK_ROLE_AGENT; role++)
+            bk_map_each(peers_of(chat, (bk_role)role), resync_peers, (void *)resync);
+    }
+    if (bus_up)
+        chat->bus_was_up = 1;
+    chat->bus_up = bus_up;
 }
 
 /* Agents on this node stay counted as online while the node refreshes them. */

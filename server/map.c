@@ -125,3 +125,10 @@ size_t bk_map_size(const bk_map *map)
 {
     return map->size;
 }
+
+void bk_map_each(const bk_map *map, void (*fn)(const char *key, void *value, void *data), void *data)
+{
+    for (size_t i = 0; i < map->bucket_count; i++)
+        for (entry *e = map->buckets[i]; e; e = e->next)
+            fn(e->key, e->value, data);
+}

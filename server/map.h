@@ -12,5 +12,7 @@ void *bk_map_get(const bk_map *map, const char *key);
 int bk_map_set(bk_map *map, const char *key, void *value);  /* copies key; 0 or -1 */
 void *bk_map_remove(bk_map *map, const char *key);           /* returns the value */
 size_t bk_map_size(const bk_map *map);
+/* Calls fn for every entry; fn must not change the map. */
+void bk_map_each(const bk_map *map, void (*fn)(const char *key, void *value, void *data), void *data);
 
 #endif
