@@ -362,9 +362,22 @@ done:
     call_free(c);
 }
 
+static int session_token_shaped(const char *token)
+{
+    if (!token || strlen(token) != BK_SESSION_TOKEN_SIZE - 1)
+        return 0;
+    return strspn(token, "0123456789abcdef") == BK_SESSION_TOKEN_SIZE - 1;
+}
+
 static void agent_hello(session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
+    if (!session_token_shaped(request->token)) {
+        send_error(s, request->req, BK_ERR_UNAUTHORIZED,
+                   "a session token from POST /api/login is required");
+        bk_conn_close(s->conn, BK_CLOSE_POLICY, "unauthorized");
+        return;
+    }
     call *c = call_new(s, request);
     if (!c)
         return;

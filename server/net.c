@@ -289,6 +289,14 @@ static int uri_is(struct lws *wsi, const char *want)
     return strcmp(uri, want) == 0;
 }
 
+/* Answers a refused WebSocket handshake with a plain HTTP status instead of a bare close,
+ * so a misconfigured client sees why. Returns non-zero: lws then drops the connection. */
+static int refuse_upgrade(struct lws *wsi, unsigned status)
+{
+    lws_return_http_status(wsi, status, NULL);
+    return 1;
+}
+
 static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                               void *in, size_t len)
 {
@@ -297,7 +305,9 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* The role comes only from the subprotocol, and WebSockets live only on /ws. */
-        return net->shutting_down || !uri_is(wsi, BK_WEBSOCKET_PATH);
+        if (net->shutting_down)
+            return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+        return uri_is(wsi, BK_WEBSOCKET_PATH) ? 0 : refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
 
     case LWS_CALLBACK_ESTABLISHED: {
         bk_conn *conn = calloc(1, sizeof *conn);
@@ -463,7 +473,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     http_session *session = user;
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
-        return 1;  /* an upgrade naming no subprotocol of ours: refuse it */
+        /* An upgrade naming no subprotocol of ours: the role would be a guess. */
+        return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
 
     case LWS_CALLBACK_HTTP: {
         if (session->request) {  /* keep-alive: the previous request is over */

@@ -18,6 +18,7 @@ typedef enum {
     FIELD_BOOL,
     FIELD_SCORE,      /* integer 1..5 */
     FIELD_OBJECT,     /* accepted, not interpreted here (e.g. page) */
+    FIELD_ANY_STRING, /* a string of any content up to max bytes; anything else is absent */
 } field_kind;
 
 typedef struct field {
@@ -44,8 +45,9 @@ static const shape shapes[] = {
         F("token", FIELD_STRING, 0, BK_TOKEN_MAX - 1, token),
         F("lang", FIELD_STRING, 0, 35, lang),
         F("page", FIELD_OBJECT, 0, 0, root), NO_FIELD } },
+    /* An agent's token is checked by chat (unauthorized + close), not as a bad request. */
     { "hello", BK_REQ_HELLO, BK_ROLE_AGENT, {
-        F("token", FIELD_STRING, 1, BK_SESSION_TOKEN_SIZE - 1, token), NO_FIELD } },
+        F("token", FIELD_ANY_STRING, 0, 1024, token), NO_FIELD } },
     { "message", BK_REQ_MESSAGE, BK_ROLE_VISITOR, {
         F("cmid", FIELD_STRING, 1, BK_CMID_MAX, cmid),
         F("text", FIELD_TEXT, 1, 0, text), NO_FIELD } },
@@ -163,6 +165,11 @@ static int field_check(const shape *s, const field *f, json_t *value, bk_request
             return -1;
         }
         *(int *)slot = (int)json_integer_value(value);
+        return 0;
+    case FIELD_ANY_STRING:
+        if (json_is_string(value) && json_string_length(value) <= f->max &&
+            strlen(json_string_value(value)) == json_string_length(value))
+            *(const char **)slot = json_string_value(value);
         return 0;
     case FIELD_OBJECT:
         if (!json_is_object(value)) {
