@@ -60,6 +60,7 @@ struct bk_http {
     char *response;            /* LWS_PRE + body */
     size_t response_len;
     int headers_sent;
+    int body_sent;  /* the body is out: the transaction is over */
 };
 
 typedef struct http_session { bk_http *request; } http_session;
@@ -463,7 +464,20 @@ static int http_write(struct lws *wsi, bk_http *r)
     if (lws_write(wsi, (unsigned char *)r->response + LWS_PRE, r->response_len,
                   LWS_WRITE_HTTP_FINAL) != (int)r->response_len)
         return -1;
-    return lws_http_transaction_completed(wsi) ? -1 : 0;
+    r->body_sent = 1;
+    return 0;
+}
+
+/* The net lets go of a request once its response is out or its client is gone. lws does not
+ * send CLOSED_HTTP on every path (a connection closed after a completed transaction, or one
+ * torn down with the context), so every exit comes through here. */
+static void http_session_release(http_session *session)
+{
+    if (session->request) {
+        session->request->wsi = NULL;
+        http_unref(session->request);
+        session->request = NULL;
+    }
 }
 
 static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void *user,
@@ -477,10 +491,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
 
     case LWS_CALLBACK_HTTP: {
-        if (session->request) {  /* keep-alive: the previous request is over */
-            session->request->wsi = NULL;
-            http_unref(session->request);
-        }
+        http_session_release(session);  /* keep-alive: the previous request is over */
         bk_http *r = http_begin(wsi);
         session->request = r;
         if (!r)
@@ -512,15 +523,21 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             http_dispatch(net, session->request);
         return 0;
 
-    case LWS_CALLBACK_HTTP_WRITEABLE:
-        return session->request ? http_write(wsi, session->request) : 0;
-
+    case LWS_CALLBACK_HTTP_WRITEABLE: {
+        bk_http *r = session->request;
+        if (!r)
+            return 0;
+        int rc = http_write(wsi, r);
+        if (rc != 0 || !r->body_sent)
+            return rc;
+        /* Done: let go of the request first, because completing the transaction may free
+         * this session's memory (lws reuses or drops it for the next request). */
+        http_session_release(session);
+        return lws_http_transaction_completed(wsi) ? -1 : 0;
+    }
     case LWS_CALLBACK_CLOSED_HTTP:
-        if (session->request) {
-            session->request->wsi = NULL;
-            http_unref(session->request);
-            session->request = NULL;
-        }
+    case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
+        http_session_release(session);
         return 0;
 
     default:
