@@ -15,15 +15,25 @@
 #include <string.h>
 #include <unistd.h>
 
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+/* Exactly 2 * out_len hex digits, nothing else: a mistyped secret must not load as some
+ * other key. */
 static int hex_decode(const char *hex, uint8_t *out, size_t out_len)
 {
     if (strlen(hex) != 2 * out_len)
         return -1;
     for (size_t i = 0; i < out_len; i++) {
-        unsigned value;
-        if (sscanf(hex + 2 * i, "%2x", &value) != 1)
+        int high = hex_digit(hex[2 * i]), low = hex_digit(hex[2 * i + 1]);
+        if (high < 0 || low < 0)
             return -1;
-        out[i] = (uint8_t)value;
+        out[i] = (uint8_t)(high << 4 | low);
     }
     return 0;
 }

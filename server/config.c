@@ -43,6 +43,18 @@ static const setting settings[] = {
     INT_SETTING("redis-timeout-ms", redis_timeout_ms, 50, 600000,
                 "how long a Redis command may take before the request fails (default 3000)"),
     INT_SETTING("session-hours", session_hours, 1, 24 * 365, "agent login lifetime (default 12)"),
+    INT_SETTING("visit-gap-minutes", visit_gap_minutes, 1, 24 * 60,
+                "a visit ends after this long without events (default 30)"),
+    INT_SETTING("event-retention-days", event_retention_days, 1, 3650,
+                "how long browsing events are kept (default 30)"),
+    INT_SETTING("invite-daily-budget", invite_daily_budget, 0, 1000,
+                "invitations per visitor per day across all rules, 0 = no limit (default 3)"),
+    INT_SETTING("invite-quiet-minutes", invite_quiet_minutes, 0, 7 * 24 * 60,
+                "no invitation for this long after a visitor dismissed one (default 30)"),
+    INT_SETTING("agent-max-chats", agent_max_chats, 1, 100,
+                "an agent with this many active chats is not available for invitations (default 4)"),
+    STRING_SETTING("rules-file", rules_file,
+                   "JSON array of rules added at start when Redis has no rule of that id"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
@@ -59,6 +71,11 @@ void bk_config_init(bk_config *config)
     config->max_message_bytes = 16384;
     config->redis_timeout_ms = 3000;
     config->session_hours = 12;
+    config->visit_gap_minutes = 30;
+    config->event_retention_days = 30;
+    config->invite_daily_budget = 3;
+    config->invite_quiet_minutes = 30;
+    config->agent_max_chats = 4;
 }
 
 static const setting *setting_find(const char *name)
@@ -114,9 +131,10 @@ int bk_config_load_file(bk_config *config, const char *path, char *err, size_t e
         snprintf(err, err_size, "%s: %s", path, strerror(errno));
         return -1;
     }
-    char line[2048];
+    char *line = NULL;
+    size_t line_size = 0;
     int line_number = 0, rc = 0;
-    while (rc == 0 && fgets(line, sizeof line, f)) {
+    while (rc == 0 && getline(&line, &line_size, f) != -1) {
         line_number++;
         char *hash = strchr(line, '#');
         if (hash)
@@ -137,6 +155,7 @@ int bk_config_load_file(bk_config *config, const char *path, char *err, size_t e
             rc = -1;
         }
     }
+    free(line);
     fclose(f);
     return rc;
 }
@@ -202,6 +221,10 @@ static bk_config_result flags_walk(bk_config *config, int argc, char **argv, int
         }
         memcpy(name, arg + 2, len);
         name[len] = '\0';
+        if (strcmp(name, "config") != 0 && !setting_find(name)) {
+            snprintf(err, err_size, "unknown option '--%s' (see --help)", name);
+            return BK_CONFIG_ERROR;
+        }
         if (equals) {
             value = equals + 1;
         } else if (i + 1 < argc) {
@@ -217,10 +240,6 @@ static bk_config_result flags_walk(bk_config *config, int argc, char **argv, int
             }
             snprintf(config->config_file, sizeof config->config_file, "%s", value);
             continue;
-        }
-        if (!setting_find(name)) {
-            snprintf(err, err_size, "unknown option '--%s' (see --help)", name);
-            return BK_CONFIG_ERROR;
         }
         if (apply && bk_config_set(config, name, value, err, err_size) != 0)
             return BK_CONFIG_ERROR;
@@ -274,6 +293,8 @@ static int percent_decode(const char *in, size_t len, char *out, size_t out_size
                 return -1;
             char hex[3] = { in[i + 1], in[i + 2], 0 };
             c = (char)strtol(hex, NULL, 16);
+            if (c == '\0')
+                return -1;  /* would cut the credential short */
             i += 2;
         }
         if (o + 1 >= out_size)

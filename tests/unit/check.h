@@ -11,9 +11,11 @@
 static int check_count;
 static int check_failed;
 
+/* The condition is evaluated once, so it may have side effects. */
 #define CHECK(cond, ...) do {                                          \
+    int check_ok_once_ = (cond) ? 1 : 0;                              \
     ++check_count;                                                    \
-    if (cond) {                                                       \
+    if (check_ok_once_) {                                             \
         printf("ok %d - ", check_count);                              \
     } else {                                                          \
         ++check_failed;                                               \
@@ -21,7 +23,7 @@ static int check_failed;
     }                                                                 \
     printf(__VA_ARGS__);                                              \
     printf("\n");                                                     \
-    if (!(cond))                                                      \
+    if (!check_ok_once_)                                              \
         printf("# failed at %s:%d: %s\n", __FILE__, __LINE__, #cond); \
 } while (0)
 
