@@ -6,13 +6,13 @@
 #include "map.h"
 #include "proto.h"
 #include "scripts.h"
+#include "triggers.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define VISIT_GAP_MS        (30 * 60 * 1000)  /* a visit ends after 30 idle minutes */
 #define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
 #define HEARTBEAT_MS        5000
 #define PREVIEW_BYTES       140
@@ -55,6 +55,7 @@ typedef struct session {
     struct session *agent_prev, *agent_next; /* every agent session of this node */
     frame *held, *held_tail;                 /* broadcasts that came during an agent's hello */
     size_t held_count;
+    bk_tracker *tracker;                     /* a visitor's trigger state, after hello */
 } session;
 
 struct bk_chat {
@@ -76,6 +77,7 @@ typedef struct call {
     char cmid[BK_CMID_MAX + 1];
     char conversation[BK_ID_MAX + 1];
     char since[48];
+    json_t *page;        /* hello's page, tracked once the visitor is known */
 } call;
 
 /* ---- sessions ----------------------------------------------------------------------- */
@@ -224,6 +226,7 @@ static call *call_new(session *s, const bk_request *request)
 
 static void call_free(call *c)
 {
+    json_decref(c->page);
     if (c->req)
         json_decref(c->req);
     session_unref(c->session);
@@ -266,7 +269,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     session *s = c->session;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 5)) {
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 6)) {
         peers_leave(s);
         s->hello = HELLO_NONE;
         send_store_error(s, c->req, reply);
@@ -290,6 +293,17 @@ static void on_visitor_hello(redisReply *reply, void *data)
     json_object_set_new(welcome, "agents_online", json_integer(element_integer(reply, 4)));
     s->hello = HELLO_DONE;
     send_json(s, welcome);
+    s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, element_string(reply, 5));
+    if (s->tracker && c->page) {
+        bk_request page;
+        memset(&page, 0, sizeof page);
+        page.type = BK_REQ_PAGE_VIEW;
+        page.url = json_string_value(json_object_get(c->page, "url"));
+        page.title = json_string_value(json_object_get(c->page, "title"));
+        page.referrer = json_string_value(json_object_get(c->page, "referrer"));
+        if (page.url && page.url[0])
+            bk_triggers_request(s->chat->server->triggers, s->tracker, &page);
+    }
 done:
     call_free(c);
 }
@@ -314,11 +328,13 @@ static void visitor_hello(session *s, const bk_request *request)
      * the script ran can slip past the socket. */
     s->hello = HELLO_PENDING;
     peers_join(s);
-    char now[24], gap[24];
+    if (request->page)
+        c->page = json_incref(request->page);
+    char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    snprintf(gap, sizeof gap, "%d", VISIT_GAP_MS);
-    const char *argv[] = { chat->server->config->prefix, s->id, now, gap,
-                           request->site ? request->site : "", request->lang ? request->lang : "" };
+    const char *argv[] = { chat->server->config->prefix, s->id, now,
+                           request->site ? request->site : "", request->lang ? request->lang : "",
+                           request->device ? request->device : "" };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
                         0, 6, argv, NULL) != 0) {
         peers_leave(s);
@@ -408,6 +424,8 @@ static void on_message_stored(redisReply *reply, void *data)
         goto done;
     }
     const char *id = element_string(reply, 1);
+    if (s->tracker)
+        bk_tracker_conversation_opened(s->tracker, element_string(reply, 0));
     json_t *ack = reply_new("ack", c->req);
     json_object_set_new(ack, "conversation", json_string(element_string(reply, 0)));
     json_object_set_new(ack, "id", json_string(id));
@@ -498,12 +516,14 @@ static void conversation_close(session *s, const bk_request *request)
     call *c = call_new(s, request);
     if (!c)
         return;
-    char now[24];
-    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    char now[24], day[9];
+    int64_t now_ms = bk_now_ms();
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    bk_day_string(now_ms, day);
     const char *argv[] = { s->chat->server->config->prefix,
                            request->conversation ? request->conversation : "",
-                           role_name(s->role), s->id, now };
-    call_script(c, SCRIPT_CLOSE, on_ok, 5, argv, NULL);
+                           role_name(s->role), s->id, now, day };
+    call_script(c, SCRIPT_CLOSE, on_ok, 6, argv, NULL);
 }
 
 static void conversation_accept(session *s, const bk_request *request)
@@ -522,13 +542,15 @@ static void conversation_rate(session *s, const bk_request *request)
     call *c = call_new(s, request);
     if (!c)
         return;
-    char now[24], score[4];
-    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    char now[24], score[4], day[9];
+    int64_t now_ms = bk_now_ms();
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    bk_day_string(now_ms, day);
     snprintf(score, sizeof score, "%d", request->score);
     const char *argv[] = { s->chat->server->config->prefix,
                            s->id, request->conversation ? request->conversation : "", score,
-                           request->comment ? request->comment : "", now };
-    call_script(c, SCRIPT_RATE, on_ok, 6, argv, NULL);
+                           request->comment ? request->comment : "", now, day };
+    call_script(c, SCRIPT_RATE, on_ok, 7, argv, NULL);
 }
 
 /* ---- history ------------------------------------------------------------------------- */
@@ -624,6 +646,13 @@ static void request_dispatch(session *s, const bk_request *request)
     case BK_REQ_CLOSE:   conversation_close(s, request); break;
     case BK_REQ_RATE:    conversation_rate(s, request); break;
     case BK_REQ_ACCEPT:  conversation_accept(s, request); break;
+    case BK_REQ_PAGE_VIEW:
+    case BK_REQ_EVENT:
+    case BK_REQ_INVITE_SHOWN:
+    case BK_REQ_INVITE_ACCEPTED:
+    case BK_REQ_INVITE_DISMISSED:
+        bk_triggers_request(s->chat->server->triggers, s->tracker, request);
+        break;
     case BK_REQ_HELLO:   break;
     }
 }
@@ -669,6 +698,8 @@ void bk_chat_closed(bk_conn *conn, void *data)
     if (!s)
         return;
     bk_conn_set_user(conn, NULL);
+    bk_tracker_close(s->tracker);
+    s->tracker = NULL;
     if (s->role == BK_ROLE_AGENT) {
         s->agent_prev->agent_next = s->agent_next;
         s->agent_next->agent_prev = s->agent_prev;
@@ -719,6 +750,10 @@ static void on_bus(const char *payload, size_t len, void *data)
         return;
     const char *text = payload + consumed;
     size_t text_len = len - (size_t)consumed;
+    if (visitor[0] == '!') {  /* "!what - 0 ...": for the nodes, not for clients */
+        bk_triggers_control(chat->server->triggers, visitor + 1);
+        return;
+    }
     if (strcmp(visitor, "-") != 0)
         send_to_peers(chat, BK_ROLE_VISITOR, visitor, text, text_len);
     if (all) {

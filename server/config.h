@@ -23,6 +23,12 @@ typedef struct bk_config {
     int max_message_bytes;
     int redis_timeout_ms;
     int session_hours;
+    int visit_gap_minutes;
+    int event_retention_days;
+    int invite_daily_budget;
+    int invite_quiet_minutes;
+    int agent_max_chats;
+    char rules_file[PATH_MAX];
 } bk_config;
 
 typedef enum {

@@ -6,6 +6,7 @@
 #include "log.h"
 #include "redis_child.h"
 #include "server.h"
+#include "triggers.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -46,6 +47,8 @@ static void process_stop(process *p)
     uv_close((uv_handle_t *)&p->sigterm, NULL);
     if (p->server.chat)
         bk_chat_shutdown(p->server.chat);
+    if (p->server.triggers)
+        bk_triggers_shutdown(p->server.triggers);
     bk_net_shutdown(p->server.net, on_net_drained, p);
 }
 
@@ -102,6 +105,7 @@ static int server_run(const bk_config *config)
     }
     server->store = bk_store_new(&loop, &address, config->redis_timeout_ms);
     server->chat = bk_chat_new(server);
+    server->triggers = bk_triggers_new(server);
     bk_store_start(server->store);
 
     bk_net_handlers handlers = {
@@ -127,6 +131,7 @@ static int server_run(const bk_config *config)
     uv_run(&loop, UV_RUN_DEFAULT);
     bk_net_free(server->net);
     bk_chat_free(server->chat);
+    bk_triggers_free(server->triggers);
     int closed = uv_loop_close(&loop);
     if (closed != 0)
         bk_warn("loop closed with handles still open: %s", uv_strerror(closed));

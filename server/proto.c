@@ -19,6 +19,9 @@ typedef enum {
     FIELD_SCORE,      /* integer 1..5 */
     FIELD_OBJECT,     /* accepted, not interpreted here (e.g. page) */
     FIELD_ANY_STRING, /* a string of any content up to max bytes; anything else is absent */
+    FIELD_PROPS,      /* an object of at most 32 members, each a string, number or bool */
+    FIELD_DEVICE,     /* desktop, mobile or tablet */
+    FIELD_MAYBE_EMPTY,/* like FIELD_STRING, but "" is fine (a direct visit has no referrer) */
 } field_kind;
 
 typedef struct field {
@@ -36,7 +39,7 @@ typedef struct shape {
     const char *name;
     bk_request_type type;
     int roles;
-    field fields[5];
+    field fields[6];
 } shape;
 
 static const shape shapes[] = {
@@ -44,7 +47,8 @@ static const shape shapes[] = {
         F("site", FIELD_ID, 0, BK_ID_MAX, site),
         F("token", FIELD_STRING, 0, BK_TOKEN_MAX - 1, token),
         F("lang", FIELD_STRING, 0, 35, lang),
-        F("page", FIELD_OBJECT, 0, 0, root), NO_FIELD } },
+        F("page", FIELD_OBJECT, 0, 0, page),
+        F("device", FIELD_DEVICE, 0, 0, device), NO_FIELD } },
     /* An agent's token is checked by chat (unauthorized + close), not as a bad request. */
     { "hello", BK_REQ_HELLO, BK_ROLE_AGENT, {
         F("token", FIELD_ANY_STRING, 0, 1024, token), NO_FIELD } },
@@ -77,7 +81,26 @@ static const shape shapes[] = {
         F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation), NO_FIELD } },
     { "accept", BK_REQ_ACCEPT, BK_ROLE_AGENT, {
         F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation), NO_FIELD } },
+    { "page_view", BK_REQ_PAGE_VIEW, BK_ROLE_VISITOR, {
+        F("url", FIELD_STRING, 1, BK_URL_MAX, url),
+        F("title", FIELD_MAYBE_EMPTY, 0, BK_TITLE_MAX, title),
+        F("referrer", FIELD_MAYBE_EMPTY, 0, BK_URL_MAX, referrer), NO_FIELD } },
+    { "event", BK_REQ_EVENT, BK_ROLE_VISITOR, {
+        F("name", FIELD_ID, 1, BK_ID_MAX, event_name),
+        F("props", FIELD_PROPS, 0, 0, props), NO_FIELD } },
+    { "invite_shown", BK_REQ_INVITE_SHOWN, BK_ROLE_VISITOR, {
+        F("invitation", FIELD_ID, 1, BK_ID_MAX, invitation), NO_FIELD } },
+    { "invite_accepted", BK_REQ_INVITE_ACCEPTED, BK_ROLE_VISITOR, {
+        F("invitation", FIELD_ID, 1, BK_ID_MAX, invitation), NO_FIELD } },
+    { "invite_dismissed", BK_REQ_INVITE_DISMISSED, BK_ROLE_VISITOR, {
+        F("invitation", FIELD_ID, 1, BK_ID_MAX, invitation), NO_FIELD } },
 };
+
+/* hello's "page": the same fields as a page_view. */
+static const shape page_shape = { "hello.page", BK_REQ_HELLO, BK_ROLE_VISITOR, {
+    F("url", FIELD_MAYBE_EMPTY, 0, BK_URL_MAX, url),
+    F("title", FIELD_MAYBE_EMPTY, 0, BK_TITLE_MAX, title),
+    F("referrer", FIELD_MAYBE_EMPTY, 0, BK_URL_MAX, referrer), NO_FIELD } };
 
 void bk_error_set(bk_error *err, const char *code, const char *fmt, ...)
 {
@@ -116,6 +139,7 @@ static int field_check(const shape *s, const field *f, json_t *value, bk_request
     void *slot = (char *)out + f->offset;
     switch (f->kind) {
     case FIELD_STRING:
+    case FIELD_MAYBE_EMPTY:
     case FIELD_TEXT:
     case FIELD_ID:
     case FIELD_STREAM_ID: {
@@ -125,7 +149,7 @@ static int field_check(const shape *s, const field *f, json_t *value, bk_request
         }
         const char *str = json_string_value(value);
         size_t len = json_string_length(value);
-        if (len == 0) {
+        if (len == 0 && f->kind != FIELD_MAYBE_EMPTY) {
             bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: must not be empty", s->name, f->name);
             return -1;
         }
@@ -176,9 +200,61 @@ static int field_check(const shape *s, const field *f, json_t *value, bk_request
             bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected an object", s->name, f->name);
             return -1;
         }
+        *(json_t **)slot = value;
+        return 0;
+    case FIELD_PROPS: {
+        if (!json_is_object(value) || json_object_size(value) > BK_PROPS_MAX) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected an object of at most %d members",
+                         s->name, f->name, BK_PROPS_MAX);
+            return -1;
+        }
+        const char *key;
+        json_t *member;
+        json_object_foreach(value, key, member) {
+            if (!bk_id_valid(key)) {
+                bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: member names are [A-Za-z0-9_-]{1,64}",
+                             s->name, f->name);
+                return -1;
+            }
+            if (!(json_is_number(member) || json_is_boolean(member) ||
+                  (json_is_string(member) && json_string_length(member) <= BK_PROP_VALUE_MAX))) {
+                bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s.%s: expected a string (at most %d bytes), "
+                             "a number or a bool", s->name, f->name, key, BK_PROP_VALUE_MAX);
+                return -1;
+            }
+        }
+        *(json_t **)slot = value;
+        return 0;
+    }
+    case FIELD_DEVICE:
+        if (!json_is_string(value) || (strcmp(json_string_value(value), "desktop") != 0 &&
+                                       strcmp(json_string_value(value), "mobile") != 0 &&
+                                       strcmp(json_string_value(value), "tablet") != 0)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected desktop, mobile or tablet",
+                         s->name, f->name);
+            return -1;
+        }
+        *(const char **)slot = json_string_value(value);
         return 0;
     }
     return -1;
+}
+
+static int fields_check(const shape *s, json_t *object, bk_request *out, bk_error *err)
+{
+    for (const field *f = s->fields; f->name; f++) {
+        json_t *value = json_object_get(object, f->name);
+        if (!value || json_is_null(value)) {
+            if (f->required) {
+                bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: required", s->name, f->name);
+                return -1;
+            }
+            continue;
+        }
+        if (field_check(s, f, value, out, err) != 0)
+            return -1;
+    }
+    return 0;
 }
 
 int bk_request_parse(bk_role role, const char *text, size_t len, bk_request *out, bk_error *err)
@@ -189,7 +265,9 @@ int bk_request_parse(bk_role role, const char *text, size_t len, bk_request *out
         return -1;
     }
     json_error_t json_error;
-    out->root = json_loadb(text, len, JSON_REJECT_DUPLICATES, &json_error);
+    /* JSON_ALLOW_NUL: a "\u0000" inside a string is valid JSON; the field checks refuse it
+     * with a message that names the field. */
+    out->root = json_loadb(text, len, JSON_REJECT_DUPLICATES | JSON_ALLOW_NUL, &json_error);
     if (!out->root) {
         bk_error_set(err, BK_ERR_BAD_JSON, "invalid JSON at line %d, column %d: %s",
                      json_error.line, json_error.column, json_error.text);
@@ -232,18 +310,10 @@ int bk_request_parse(bk_role role, const char *text, size_t len, bk_request *out
     }
     out->type = s->type;
     out->type_name = s->name;
-    for (const field *f = s->fields; f->name; f++) {
-        json_t *value = json_object_get(out->root, f->name);
-        if (!value || json_is_null(value)) {
-            if (f->required) {
-                bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: required", s->name, f->name);
-                return -1;
-            }
-            continue;
-        }
-        if (field_check(s, f, value, out, err) != 0)
-            return -1;
-    }
+    if (fields_check(s, out->root, out, err) != 0)
+        return -1;
+    if (out->page && fields_check(&page_shape, out->page, out, err) != 0)
+        return -1;
     if (s->type == BK_REQ_RESUME && !out->since)
         out->since = "0";
     return 0;

@@ -19,6 +19,11 @@ typedef enum {
     BK_REQ_CLOSE,
     BK_REQ_RATE,
     BK_REQ_ACCEPT,
+    BK_REQ_PAGE_VIEW,
+    BK_REQ_EVENT,
+    BK_REQ_INVITE_SHOWN,
+    BK_REQ_INVITE_ACCEPTED,
+    BK_REQ_INVITE_DISMISSED,
 } bk_request_type;
 
 /* Strings point into root and live until bk_request_release. */
@@ -37,6 +42,14 @@ typedef struct bk_request {
     const char *comment;
     int on;
     int score;
+    /* browsing: page_view, and hello's "page" object */
+    const char *url, *title, *referrer;
+    const char *device;
+    json_t *page;
+    /* custom events */
+    const char *event_name;
+    json_t *props;             /* an object of at most 32 scalar members, or NULL */
+    const char *invitation;
 } bk_request;
 
 typedef struct bk_error {

@@ -8,6 +8,7 @@
  * The bus: every change is PUBLISHed on PREFIX.."bus" as "VISITOR AGENT ALL FRAME":
  * VISITOR and AGENT name who gets FRAME ("-" for nobody), ALL is 1 when every agent gets
  * it. FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
+ * A VISITOR of "!what" is a message to the nodes themselves ("!rules": reload the rules).
  *
  * Errors are returned as "code message", code being a protocol error code. */
 #ifndef BK_SCRIPTS_H
@@ -25,27 +26,35 @@
 "  return id, cjson.encode({type = 'message', conversation = cid, id = id, cmid = cmid ~= '' and cmid or nil,\n" \
 "                           from = from, author = author, text = text, ts = stamp(id)})\n" \
 "end\n" \
+"local function profile(vid)\n" \
+"  local t, caps = {}, {}\n" \
+"  local flat = redis.call('HGETALL', p .. 'visitor:' .. vid)\n" \
+"  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end\n" \
+"  flat = redis.call('HGETALL', p .. 'visitor:' .. vid .. ':caps')\n" \
+"  for i = 1, #flat, 2 do caps[flat[i]] = flat[i + 1] end\n" \
+"  t.caps = caps\n" \
+"  return cjson.encode(t)\n" \
+"end\n" \
 "local function conversation_frame(cid, state, agent, closed_by)\n" \
 "  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})\n" \
 "end\n"
 
-/* ARGV: prefix, visitor, now, visit_gap_ms, site, lang
- * -> {conversation, state, agent, last_id, agents_online} ("" when none) */
+/* ARGV: prefix, visitor, now, site, lang, device
+ * -> {conversation, state, agent, last_id, agents_online, profile_json} ("" when none) */
 #define BK_LUA_VISITOR_HELLO BK_LUA_PRELUDE \
 "local vid, now = ARGV[2], tonumber(ARGV[3])\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
-"local last = tonumber(redis.call('HGET', vkey, 'last_seen') or '0')\n" \
-"if last == 0 then redis.call('HSET', vkey, 'created', now, 'visits', 1)\n" \
-"elseif now - last > tonumber(ARGV[4]) then redis.call('HINCRBY', vkey, 'visits', 1) end\n" \
+"if not redis.call('HGET', vkey, 'created') then redis.call('HSET', vkey, 'created', now) end\n" \
 "redis.call('HSET', vkey, 'last_seen', now)\n" \
-"if ARGV[5] ~= '' then redis.call('HSET', vkey, 'site', ARGV[5]) end\n" \
-"if ARGV[6] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[6]) end\n" \
+"if ARGV[4] ~= '' then redis.call('HSET', vkey, 'site', ARGV[4]) end\n" \
+"if ARGV[5] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[5]) end\n" \
+"if ARGV[6] ~= '' then redis.call('HSET', vkey, 'device', ARGV[6]) end\n" \
 "local online = redis.call('ZCOUNT', p .. 'presence', now, '+inf')\n" \
 "local cid = redis.call('HGET', vkey, 'conv')\n" \
-"if not cid then return {'', '', '', '', online} end\n" \
+"if not cid then return {'', '', '', '', online, profile(vid)} end\n" \
 "local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'agent')\n" \
 "local last_msg = redis.call('XREVRANGE', p .. 'conv:' .. cid, '+', '-', 'COUNT', 1)\n" \
-"return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online}\n"
+"return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online, profile(vid)}\n"
 
 /* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview
  * -> {conversation, id, duplicate, opened} */
@@ -62,7 +71,8 @@
 "if not cid then\n" \
 "  cid, opened = ARGV[3], 1\n" \
 "  redis.call('HSET', p .. 'conv:' .. cid .. ':meta', 'state', 'queued', 'visitor', vid, 'created', now, 'preview', ARGV[7])\n" \
-"  redis.call('HSET', vkey, 'conv', cid)\n" \
+"  redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)\n" \
+"  redis.call('HINCRBY', vkey, 'chats', 1)\n" \
 "  redis.call('RPUSH', vkey .. ':convs', cid)\n" \
 "  redis.call('ZADD', p .. 'queue', now, cid)\n" \
 "end\n" \
@@ -109,17 +119,18 @@
 "bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'accepted'}))\n" \
 "return 1\n"
 
-/* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now -> 1 */
+/* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day -> 1 */
 #define BK_LUA_CLOSE BK_LUA_PRELUDE \
 "local cid, by, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
 "if not cid then return redis.error_reply('not_found no open conversation') end\n" \
 "local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
-"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent')\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent', 'rule')\n" \
 "if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
 "if by == 'agent' and meta[1] == 'active' and meta[3] ~= who then return redis.error_reply('forbidden another agent has this conversation') end\n" \
 "if meta[1] == 'closed' then return redis.error_reply('wrong_state the conversation is already closed') end\n" \
 "redis.call('HSET', mkey, 'state', 'closed', 'closed', now, 'closed_by', by)\n" \
+"if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[6], meta[4] .. ':closed', 1) end\n" \
 "if meta[1] == 'queued' then\n" \
 "  redis.call('ZREM', p .. 'queue', cid)\n" \
 "  bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'closed'}))\n" \
@@ -133,16 +144,20 @@
 "bus(meta[2], meta[3] or '-', 0, conversation_frame(cid, 'closed', meta[3], by))\n" \
 "return 1\n"
 
-/* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now -> 1 */
+/* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now, day -> 1 */
 #define BK_LUA_RATE BK_LUA_PRELUDE \
 "local vid, cid = ARGV[2], ARGV[3]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. vid, 'last_conv') end\n" \
 "if not cid then return redis.error_reply('not_found no closed conversation to rate') end\n" \
 "local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
-"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent')\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent', 'rule', 'rating')\n" \
 "if meta[2] ~= vid then return redis.error_reply('not_found no such conversation') end\n" \
 "if meta[1] ~= 'closed' then return redis.error_reply('wrong_state only a closed conversation can be rated') end\n" \
 "redis.call('HSET', mkey, 'rating', ARGV[4], 'rating_comment', ARGV[5], 'rated', ARGV[6])\n" \
+"if meta[4] and not meta[5] then\n" \
+"  redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], meta[4] .. ':ratings', 1)\n" \
+"  redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], meta[4] .. ':rating_sum', ARGV[4])\n" \
+"end\n" \
 "if meta[3] then bus('-', meta[3], 0, cjson.encode({type = 'rating', conversation = cid, score = tonumber(ARGV[4]), comment = ARGV[5]})) end\n" \
 "return 1\n"
 
@@ -209,8 +224,8 @@
 "local queue = {}\n" \
 "local waiting = redis.call('ZRANGE', p .. 'queue', 0, 199)\n" \
 "for _, cid in ipairs(waiting) do\n" \
-"  local m = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'visitor', 'created', 'preview')\n" \
-"  queue[#queue + 1] = {id = cid, visitor = m[1], created = tonumber(m[2]), preview = m[3]}\n" \
+"  local m = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'visitor', 'created', 'preview', 'rule')\n" \
+"  queue[#queue + 1] = {id = cid, visitor = m[1], created = tonumber(m[2]), preview = m[3], rule = m[4] or nil}\n" \
 "end\n" \
 "local mine = {}\n" \
 "for _, cid in ipairs(redis.call('SMEMBERS', p .. 'agent:' .. agent .. ':convs')) do\n" \
@@ -219,5 +234,103 @@
 "end\n" \
 "return {agent, '{\"queue\":' .. (#queue > 0 and cjson.encode(queue) or '[]') ..\n" \
 "               ',\"conversations\":' .. (#mine > 0 and cjson.encode(mine) or '[]') .. '}'}\n"
+
+/* ---- triggers ----------------------------------------------------------------------- */
+
+/* ARGV: prefix, visitor, now, visit_gap_ms, kind (page|event), url, title, referrer,
+ *       utm_source, utm_medium, utm_campaign, utm_term, utm_content, event_name, props_json,
+ *       retention_seconds, max_events -> profile_json
+ * A visit starts with the first event after visit_gap_ms of silence. */
+#define BK_LUA_TRACK BK_LUA_PRELUDE \
+"local vid, now, gap, kind = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"local last = tonumber(redis.call('HGET', vkey, 'last_event') or '0')\n" \
+"if not redis.call('HGET', vkey, 'created') then redis.call('HSET', vkey, 'created', now) end\n" \
+"if last == 0 or now - last > gap then\n" \
+"  redis.call('HINCRBY', vkey, 'visits', 1)\n" \
+"  redis.call('HSET', vkey, 'visit_started', now, 'visit_pages', 0, 'visit_referrer', ARGV[8],\n" \
+"             'utm_source', ARGV[9], 'utm_medium', ARGV[10], 'utm_campaign', ARGV[11],\n" \
+"             'utm_term', ARGV[12], 'utm_content', ARGV[13])\n" \
+"end\n" \
+"local ekey = p .. 'events:' .. vid\n" \
+"if kind == 'page' then\n" \
+"  redis.call('HINCRBY', vkey, 'visit_pages', 1)\n" \
+"  redis.call('HSET', vkey, 'page_url', ARGV[6], 'page_title', ARGV[7], 'page_started', now)\n" \
+"  redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', 'type', 'page_view', 'url', ARGV[6], 'title', ARGV[7], 'referrer', ARGV[8])\n" \
+"else\n" \
+"  redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', 'type', 'event', 'name', ARGV[14], 'props', ARGV[15])\n" \
+"end\n" \
+"redis.call('EXPIRE', ekey, ARGV[16])\n" \
+"redis.call('HSET', vkey, 'last_event', now, 'last_seen', now)\n" \
+"return profile(vid)\n"
+
+/* ARGV: prefix, visitor, rule, text, agent, now, day, invitation -> profile_json
+ * Records the invitation and the visitor's cap state in one step. */
+#define BK_LUA_INVITE BK_LUA_PRELUDE \
+"local vid, rule, now, day = ARGV[2], ARGV[3], ARGV[6], ARGV[7]\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"if redis.call('HGET', vkey, 'conv') then return redis.error_reply('wrong_state the visitor is chatting already') end\n" \
+"local ikey = p .. 'invitation:' .. ARGV[8]\n" \
+"redis.call('HSET', ikey, 'rule', rule, 'visitor', vid, 'text', ARGV[4], 'agent', ARGV[5], 'created', now)\n" \
+"redis.call('EXPIRE', ikey, 86400)\n" \
+"local visits = redis.call('HGET', vkey, 'visits') or '0'\n" \
+"local ckey = vkey .. ':caps'\n" \
+"local count, current = 1, redis.call('HGET', ckey, rule .. ':visit')\n" \
+"if current then\n" \
+"  local v, n = string.match(current, '^(%d+) (%d+)$')\n" \
+"  if v == visits then count = tonumber(n) + 1 end\n" \
+"end\n" \
+"redis.call('HSET', ckey, rule .. ':visit', visits .. ' ' .. count, rule .. ':last', now)\n" \
+"if redis.call('HGET', vkey, 'inv_day') ~= day then redis.call('HSET', vkey, 'inv_day', day, 'inv_today', 1)\n" \
+"else redis.call('HINCRBY', vkey, 'inv_today', 1) end\n" \
+"redis.call('HINCRBY', p .. 'stats:rules:' .. day, rule .. ':fired', 1)\n" \
+"return profile(vid)\n"
+
+/* ARGV: prefix, visitor, invitation, kind (shown|accepted|dismissed), now, day, new_conversation
+ * -> {conversation ("" unless accepted), profile_json}
+ * Accepting opens a queued conversation whose first message is the invitation. */
+#define BK_LUA_INVITE_REPLY BK_LUA_PRELUDE \
+"local vid, kind, now, day = ARGV[2], ARGV[4], tonumber(ARGV[5]), ARGV[6]\n" \
+"local ikey = p .. 'invitation:' .. ARGV[3]\n" \
+"local inv = redis.call('HMGET', ikey, 'rule', 'visitor', 'text', 'agent', 'state')\n" \
+"if inv[2] ~= vid then return redis.error_reply('not_found no such invitation') end\n" \
+"local rule, skey, vkey = inv[1], p .. 'stats:rules:' .. day, p .. 'visitor:' .. vid\n" \
+"if kind == 'shown' then\n" \
+"  if not inv[5] then\n" \
+"    redis.call('HSET', ikey, 'state', 'shown')\n" \
+"    redis.call('HINCRBY', skey, rule .. ':shown', 1)\n" \
+"  end\n" \
+"  return {'', profile(vid)}\n" \
+"end\n" \
+"if inv[5] == 'accepted' or inv[5] == 'dismissed' then return redis.error_reply('wrong_state the invitation was answered already') end\n" \
+"redis.call('HSET', ikey, 'state', kind)\n" \
+"redis.call('HINCRBY', skey, rule .. ':' .. kind, 1)\n" \
+"if kind == 'dismissed' then\n" \
+"  redis.call('HSET', vkey, 'last_dismissed', now)\n" \
+"  return {'', profile(vid)}\n" \
+"end\n" \
+"local cid = redis.call('HGET', vkey, 'conv')\n" \
+"if cid then return {cid, profile(vid)} end\n" \
+"cid = ARGV[7]\n" \
+"redis.call('HSET', p .. 'conv:' .. cid .. ':meta', 'state', 'queued', 'visitor', vid, 'created', now,\n" \
+"           'preview', inv[3], 'rule', rule, 'invitation', ARGV[3])\n" \
+"redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)\n" \
+"redis.call('HINCRBY', vkey, 'chats', 1)\n" \
+"redis.call('RPUSH', vkey .. ':convs', cid)\n" \
+"redis.call('ZADD', p .. 'queue', now, cid)\n" \
+"redis.call('HINCRBY', skey, rule .. ':chats', 1)\n" \
+"local _, frame = append(cid, 'agent', inv[4] or '', '', inv[3])\n" \
+"bus(vid, '-', 0, conversation_frame(cid, 'queued'))\n" \
+"bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = inv[3], rule = rule}}))\n" \
+"bus(vid, '-', 0, frame)\n" \
+"return {cid, profile(vid)}\n"
+
+/* ARGV: prefix, now, max_chats -> agents online with room for another chat */
+#define BK_LUA_AGENTS_AVAILABLE BK_LUA_PRELUDE \
+"local available = 0\n" \
+"for _, agent in ipairs(redis.call('ZRANGEBYSCORE', p .. 'presence', ARGV[2], '+inf')) do\n" \
+"  if redis.call('SCARD', p .. 'agent:' .. agent .. ':convs') < tonumber(ARGV[3]) then available = available + 1 end\n" \
+"end\n" \
+"return available\n"
 
 #endif

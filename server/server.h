@@ -10,6 +10,7 @@
 #include <uv.h>
 
 typedef struct bk_chat bk_chat;
+typedef struct bk_triggers bk_triggers;
 
 typedef struct bk_server {
     uv_loop_t *loop;
@@ -18,6 +19,7 @@ typedef struct bk_server {
     bk_store *store;
     bk_net *net;
     bk_chat *chat;
+    bk_triggers *triggers;
 } bk_server;
 
 #endif

@@ -35,5 +35,9 @@
 #define BK_COMMENT_MAX    1000
 #define BK_JSON_DEPTH_MAX 32
 #define BK_HISTORY_PAGE   200
+#define BK_URL_MAX        2048  /* page urls and referrers */
+#define BK_TITLE_MAX      512
+#define BK_PROPS_MAX      32    /* members of an event's props */
+#define BK_PROP_VALUE_MAX 256
 
 #endif

@@ -1,0 +1,688 @@
+/* triggers.c - trackers, rule evaluation, invitations, and the node's rule set. */
+#include "triggers.h"
+
+#include "ids.h"
+#include "log.h"
+#include "scripts.h"
+
+#include <beckon/protocol.h>
+#include <beckon/rules.h>
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define AGENTS_REFRESH_MS 2000
+#define MAX_EVENTS        1000   /* per visitor stream, trimmed approximately */
+#define MAX_CAPS          256    /* rules with cap state per visitor, as evaluated */
+
+enum {
+    SCRIPT_TRACK,
+    SCRIPT_INVITE,
+    SCRIPT_INVITE_REPLY,
+    SCRIPT_AGENTS_AVAILABLE,
+    SCRIPT_COUNT
+};
+
+struct bk_tracker {
+    bk_triggers *triggers;
+    bk_conn *conn;
+    int refs;                       /* the session's, and one per call in flight */
+    int closed;
+    char visitor[BK_ID_MAX + 1];
+    json_t *profile;                /* the visitor hash (+ "caps") as Redis last returned it */
+    uv_timer_t timer;
+    char invitation[BK_ID_MAX + 1]; /* sent and not yet answered: one at a time */
+    int inviting;                   /* an INVITE script is in flight */
+    char delayed_rule[BK_ID_MAX + 1]; /* a rule waiting out its delay_seconds */
+    bk_tracker *prev, *next;
+};
+
+struct bk_triggers {
+    bk_server *server;
+    int scripts[SCRIPT_COUNT];
+    bk_rule_set *rules;
+    int rules_loading;
+    int rules_loaded;
+    bk_rules_settings settings;
+    int agents_available;
+    uv_timer_t agents_timer;
+    bk_tracker trackers;            /* sentinel */
+};
+
+typedef struct call {
+    bk_tracker *tracker;
+    json_t *req;
+    bk_request_type type;
+    char rule[BK_ID_MAX + 1];
+    char invitation[BK_ID_MAX + 1];
+    char *text;                     /* the invitation text, for the invite frame */
+    char *agent;
+    char *event_name;               /* a custom event, evaluated once Redis has stored it */
+    json_t *props;
+} call;
+
+static void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *event_props);
+
+/* ---- small helpers ------------------------------------------------------------------- */
+
+void bk_day_string(int64_t ms, char out[9])
+{
+    time_t seconds = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&seconds, &tm);
+    strftime(out, 9, "%Y%m%d", &tm);
+}
+
+static int64_t next_midnight_ms(int64_t ms)
+{
+    const int64_t day = 86400000;
+    return (ms / day + 1) * day;
+}
+
+static const char *profile_string(const bk_tracker *t, const char *key)
+{
+    const char *value = json_string_value(json_object_get(t->profile, key));
+    return value && value[0] ? value : NULL;
+}
+
+/* The visitor hash keeps numbers as strings; missing is -1 (or 0 for timestamps). */
+static int64_t profile_number(const bk_tracker *t, const char *key, int64_t missing)
+{
+    const char *value = profile_string(t, key);
+    return value ? strtoll(value, NULL, 10) : missing;
+}
+
+/* Copies the value of utm_name from the query of url into out (percent-decoded), or "". */
+static void query_value(const char *url, const char *name, char *out, size_t size)
+{
+    out[0] = '\0';
+    const char *query = strchr(url, '?');
+    if (!query)
+        return;
+    size_t name_len = strlen(name);
+    for (const char *p = query + 1; *p && *p != '#';) {
+        const char *end = p + strcspn(p, "&#");
+        if ((size_t)(end - p) > name_len && strncmp(p, name, name_len) == 0 && p[name_len] == '=') {
+            size_t o = 0;
+            for (const char *v = p + name_len + 1; v < end && o + 1 < size; v++) {
+                if (*v == '+') {
+                    out[o++] = ' ';
+                } else if (*v == '%' && v + 2 < end) {
+                    char hex[3] = { v[1], v[2], 0 };
+                    char *stop;
+                    long c = strtol(hex, &stop, 16);
+                    if (*stop == '\0' && c > 0) {
+                        out[o++] = (char)c;
+                        v += 2;
+                    } else {
+                        out[o++] = *v;
+                    }
+                } else {
+                    out[o++] = *v;
+                }
+            }
+            out[o] = '\0';
+            return;
+        }
+        p = *end == '&' ? end + 1 : end;
+    }
+}
+
+/* ---- trackers --------------------------------------------------------------------------- */
+
+static void tracker_unref(bk_tracker *t)
+{
+    if (--t->refs > 0)
+        return;
+    json_decref(t->profile);
+    bk_conn_unref(t->conn);
+    free(t);
+}
+
+static void on_tracker_timer_closed(uv_handle_t *handle)
+{
+    tracker_unref(handle->data);
+}
+
+static void tracker_profile_set(bk_tracker *t, const char *json, size_t len)
+{
+    json_t *profile = json_loadb(json, len, 0, NULL);
+    if (!json_is_object(profile)) {
+        json_decref(profile);
+        return;
+    }
+    json_decref(t->profile);
+    t->profile = profile;
+}
+
+bk_tracker *bk_tracker_new(bk_triggers *triggers, bk_conn *conn, const char *visitor,
+                           const char *profile_json)
+{
+    bk_tracker *t = calloc(1, sizeof *t);
+    if (!t)
+        return NULL;
+    t->triggers = triggers;
+    t->conn = conn;
+    bk_conn_ref(conn);
+    t->refs = 2;  /* the session's, and the timer's until it is closed */
+    snprintf(t->visitor, sizeof t->visitor, "%s", visitor);
+    t->profile = json_object();
+    tracker_profile_set(t, profile_json, strlen(profile_json));
+    uv_timer_init(triggers->server->loop, &t->timer);
+    t->timer.data = t;
+    t->next = triggers->trackers.next;
+    t->prev = &triggers->trackers;
+    triggers->trackers.next->prev = t;
+    triggers->trackers.next = t;
+    return t;
+}
+
+void bk_tracker_close(bk_tracker *t)
+{
+    if (!t || t->closed)
+        return;
+    t->closed = 1;
+    t->prev->next = t->next;
+    t->next->prev = t->prev;
+    uv_close((uv_handle_t *)&t->timer, on_tracker_timer_closed);
+    tracker_unref(t);
+}
+
+void bk_tracker_conversation_opened(bk_tracker *t, const char *conversation)
+{
+    if (t && !t->closed)
+        json_object_set_new(t->profile, "conv", json_string(conversation));
+}
+
+static void tracker_send(bk_tracker *t, json_t *obj)
+{
+    char *text = json_dumps(obj, JSON_COMPACT);
+    json_decref(obj);
+    if (text) {
+        bk_conn_send(t->conn, text, strlen(text));
+        free(text);
+    }
+}
+
+static void tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *reply)
+{
+    const char *code = BK_ERR_UNAVAILABLE;
+    const char *message = "storage did not confirm the request; send it again";
+    if (reply && reply->type == REDIS_REPLY_ERROR) {
+        static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE };
+        for (size_t i = 0; i < 2; i++) {
+            size_t n = strlen(codes[i]);
+            if (strncmp(reply->str, codes[i], n) == 0 && reply->str[n] == ' ') {
+                code = codes[i];
+                message = reply->str + n + 1;
+            }
+        }
+    }
+    json_t *obj = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
+    if (req)
+        json_object_set(obj, "req", req);
+    tracker_send(t, obj);
+}
+
+static call *call_new(bk_tracker *t, const bk_request *request)
+{
+    call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    t->refs++;
+    c->tracker = t;
+    if (request) {
+        c->type = request->type;
+        if (request->req)
+            c->req = json_incref(request->req);
+    }
+    return c;
+}
+
+static void call_free(call *c)
+{
+    json_decref(c->req);
+    json_decref(c->props);
+    free(c->text);
+    free(c->agent);
+    free(c->event_name);
+    tracker_unref(c->tracker);
+    free(c);
+}
+
+static int call_script(call *c, int script, bk_store_reply_fn fn, int argc, const char **argv)
+{
+    bk_triggers *triggers = c->tracker->triggers;
+    return bk_store_script(triggers->server->store, triggers->scripts[script], fn, c, 0, argc, argv, NULL);
+}
+
+/* ---- evaluation --------------------------------------------------------------------------- */
+
+/* What context_build points into besides the profile. */
+typedef struct context_storage {
+    bk_rules_cap_state caps[MAX_CAPS];
+    char cap_rules[MAX_CAPS][BK_ID_MAX + 1];
+    bk_rules_attr props[BK_PROPS_MAX];
+} context_storage;
+
+/* Fills ctx from the profile and the event (may be NULL). Strings point into the profile,
+ * the event and storage. */
+static void context_build(const bk_tracker *t, bk_rules_context *ctx, context_storage *storage,
+                          const char *event_name, json_t *event_props, int64_t now)
+{
+    bk_rules_cap_state *caps = storage->caps;
+    bk_rules_attr *props = storage->props;
+    bk_triggers *triggers = t->triggers;
+    bk_rules_context_init(ctx);
+    ctx->site = profile_string(t, "site");
+    ctx->page_url = profile_string(t, "page_url");
+    ctx->page_title = profile_string(t, "page_title");
+    ctx->page_started_ms = profile_number(t, "page_started", 0);
+    ctx->visit_started_ms = profile_number(t, "visit_started", 0);
+    ctx->visit_pages = profile_number(t, "visit_pages", -1);
+    ctx->referrer = profile_string(t, "visit_referrer");
+    ctx->utm_source = profile_string(t, "utm_source");
+    ctx->utm_medium = profile_string(t, "utm_medium");
+    ctx->utm_campaign = profile_string(t, "utm_campaign");
+    ctx->utm_term = profile_string(t, "utm_term");
+    ctx->utm_content = profile_string(t, "utm_content");
+    ctx->visits = profile_number(t, "visits", -1);
+    ctx->chats = profile_number(t, "chats", 0);
+    ctx->last_chat_ms = profile_number(t, "last_chat", 0);
+    ctx->lang = profile_string(t, "lang");
+    ctx->device = profile_string(t, "device");
+    ctx->last_event_ms = profile_number(t, "last_event", 0);
+    ctx->conversation_open = profile_string(t, "conv") != NULL;
+    ctx->agents_available = triggers->agents_available > 0;
+    char today[9];
+    bk_day_string(now, today);
+    const char *day = profile_string(t, "inv_day");
+    ctx->invitations_today = day && strcmp(day, today) == 0 ? profile_number(t, "inv_today", 0) : 0;
+    ctx->day_ends_ms = next_midnight_ms(now);
+    ctx->last_dismissed_ms = profile_number(t, "last_dismissed", 0);
+
+    /* caps: "RULE:visit" = "VISIT COUNT", "RULE:last" = ms */
+    json_t *cap_object = json_object_get(t->profile, "caps");
+    int64_t visits = ctx->visits;
+    const char *key;
+    json_t *value;
+    size_t n = 0;
+    json_object_foreach(cap_object, key, value) {
+        const char *colon = strrchr(key, ':');
+        if (!colon || strcmp(colon, ":visit") != 0 || n == MAX_CAPS || !json_is_string(value))
+            continue;
+        long long visit = 0, count = 0;
+        if (sscanf(json_string_value(value), "%lld %lld", &visit, &count) != 2)
+            continue;
+        int rule_len = (int)(colon - key);
+        if (rule_len > BK_ID_MAX)
+            continue;
+        snprintf(storage->cap_rules[n], sizeof storage->cap_rules[n], "%.*s", rule_len, key);
+        char last_key[BK_ID_MAX + 8];
+        snprintf(last_key, sizeof last_key, "%s:last", storage->cap_rules[n]);
+        const char *last = json_string_value(json_object_get(cap_object, last_key));
+        caps[n].rule_id = storage->cap_rules[n];
+        caps[n].invitations_this_visit = visit == visits ? count : 0;
+        caps[n].last_invited_ms = last ? strtoll(last, NULL, 10) : 0;
+        n++;
+    }
+    ctx->caps = caps;
+    ctx->cap_count = n;
+
+    if (event_name) {
+        ctx->event_name = event_name;
+        size_t p = 0;
+        json_object_foreach(event_props, key, value) {
+            if (p == BK_PROPS_MAX)
+                break;
+            props[p].key = key;
+            if (json_is_string(value)) {
+                props[p].value.type = BK_RULES_VALUE_STRING;
+                props[p].value.string = json_string_value(value);
+            } else if (json_is_number(value)) {
+                props[p].value.type = BK_RULES_VALUE_NUMBER;
+                props[p].value.number = json_number_value(value);
+            } else {
+                props[p].value.type = BK_RULES_VALUE_BOOL;
+                props[p].value.boolean = json_is_true(value);
+            }
+            p++;
+        }
+        ctx->event_props = props;
+        ctx->event_prop_count = p;
+    }
+}
+
+static void on_invited(redisReply *reply, void *data)
+{
+    call *c = data;
+    bk_tracker *t = c->tracker;
+    t->inviting = 0;
+    if (t->closed)
+        goto done;
+    if (!reply || reply->type != REDIS_REPLY_STRING) {
+        /* wrong_state (the visitor started a chat meanwhile) or Redis away: no invitation. */
+        goto done;
+    }
+    tracker_profile_set(t, reply->str, reply->len);
+    snprintf(t->invitation, sizeof t->invitation, "%s", c->invitation);
+    json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type", "invite", "invitation", c->invitation,
+                              "rule", c->rule, "text", c->text);
+    json_object_set_new(frame, "agent", c->agent && c->agent[0] ? json_string(c->agent) : json_null());
+    tracker_send(t, frame);
+    bk_info("invitation %s of rule %s sent to visitor %s", c->invitation, c->rule, t->visitor);
+done:
+    call_free(c);
+}
+
+static void tracker_invite(bk_tracker *t, const bk_rules_result *result, int64_t now)
+{
+    call *c = call_new(t, NULL);
+    if (!c)
+        return;
+    snprintf(c->rule, sizeof c->rule, "%s", result->rule_id);
+    c->text = strdup(result->invite_text ? result->invite_text : "");
+    c->agent = strdup(result->invite_agent ? result->invite_agent : "");
+    if (!c->text || !c->agent || bk_id_generate("i_", c->invitation, sizeof c->invitation) != 0) {
+        call_free(c);
+        return;
+    }
+    char now_text[24], day[9];
+    snprintf(now_text, sizeof now_text, "%lld", (long long)now);
+    bk_day_string(now, day);
+    const char *argv[] = { t->triggers->server->config->prefix, t->visitor, c->rule, c->text, c->agent,
+                           now_text, day, c->invitation };
+    t->inviting = 1;
+    if (call_script(c, SCRIPT_INVITE, on_invited, 8, argv) != 0) {
+        t->inviting = 0;
+        call_free(c);
+    }
+}
+
+static void on_tracker_timer(uv_timer_t *timer)
+{
+    tracker_evaluate(timer->data, NULL, NULL);
+}
+
+static void tracker_arm(bk_tracker *t, int64_t at_ms, int64_t now)
+{
+    uint64_t delay = at_ms > now ? (uint64_t)(at_ms - now) : 0;
+    uv_timer_start(&t->timer, on_tracker_timer, delay, 0);
+}
+
+/* Evaluates the node's rules for this visitor now: invites, or arms the timer for the
+ * earliest moment something could change by time alone. */
+static void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *event_props)
+{
+    bk_triggers *triggers = t->triggers;
+    if (t->closed || !triggers->rules || t->invitation[0] || t->inviting)
+        return;
+    uv_timer_stop(&t->timer);
+    int64_t now = bk_now_ms();
+    context_storage *storage = malloc(sizeof *storage);
+    if (!storage)
+        return;
+    bk_rules_context ctx;
+    context_build(t, &ctx, storage, event_name, event_props, now);
+    bk_rules_result result;
+    int rc = bk_rule_set_evaluate(triggers->rules, &ctx, now, &triggers->settings, &result);
+    free(storage);
+    if (rc != BK_RULES_OK)
+        return;
+    if (result.rule_id) {
+        /* delay_seconds: wait, then fire if the rule still holds. */
+        if (result.invite_delay_seconds > 0 && strcmp(t->delayed_rule, result.rule_id) != 0) {
+            snprintf(t->delayed_rule, sizeof t->delayed_rule, "%s", result.rule_id);
+            tracker_arm(t, now + result.invite_delay_seconds * 1000, now);
+            return;
+        }
+        t->delayed_rule[0] = '\0';
+        tracker_invite(t, &result, now);
+        return;
+    }
+    t->delayed_rule[0] = '\0';
+    if (result.next_check_ms > 0)
+        tracker_arm(t, result.next_check_ms, now);
+}
+
+/* ---- requests ------------------------------------------------------------------------ */
+
+static void on_tracked(redisReply *reply, void *data)
+{
+    call *c = data;
+    bk_tracker *t = c->tracker;
+    if (t->closed)
+        goto done;
+    if (!reply || reply->type != REDIS_REPLY_STRING) {
+        if (c->req)
+            tracker_reply_error(t, c->req, reply);
+        goto done;
+    }
+    tracker_profile_set(t, reply->str, reply->len);
+    if (c->req)
+        tracker_send(t, json_pack("{s:s, s:O}", "type", "ok", "req", c->req));
+    /* What the event changed (page, counts) is in the profile now; rules on the event's
+     * name see it through the copy kept in the call. */
+    tracker_evaluate(t, c->event_name, c->props);
+done:
+    call_free(c);
+}
+
+static void track(bk_tracker *t, const bk_request *request)
+{
+    bk_triggers *triggers = t->triggers;
+    const bk_config *config = triggers->server->config;
+    call *c = call_new(t, request);
+    if (!c)
+        return;
+    int is_page = request->type != BK_REQ_EVENT;
+    char now[24], gap[24], retention[24], max_events[16];
+    char utm[5][BK_PROP_VALUE_MAX + 1];
+    static const char *const utm_names[5] = { "utm_source", "utm_medium", "utm_campaign", "utm_term",
+                                              "utm_content" };
+    const char *url = request->url ? request->url : "";
+    for (int i = 0; i < 5; i++)
+        query_value(url, utm_names[i], utm[i], sizeof utm[i]);
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(gap, sizeof gap, "%lld", (long long)config->visit_gap_minutes * 60000);
+    snprintf(retention, sizeof retention, "%lld", (long long)config->event_retention_days * 86400);
+    snprintf(max_events, sizeof max_events, "%d", MAX_EVENTS);
+    char *props = request->props ? json_dumps(request->props, JSON_COMPACT) : NULL;
+    c->event_name = strdup(is_page ? "page_view" : request->event_name);
+    if (!is_page && request->props)
+        c->props = json_incref(request->props);
+    const char *argv[] = { config->prefix, t->visitor, now, gap, is_page ? "page" : "event", url,
+                           request->title ? request->title : "", request->referrer ? request->referrer : "",
+                           utm[0], utm[1], utm[2], utm[3], utm[4],
+                           request->event_name ? request->event_name : "", props ? props : "{}",
+                           retention, max_events };
+    if (call_script(c, SCRIPT_TRACK, on_tracked, 17, argv) != 0) {
+        if (c->req)
+            tracker_reply_error(t, c->req, NULL);
+        call_free(c);
+    }
+    free(props);
+}
+
+static void on_invite_reply(redisReply *reply, void *data)
+{
+    call *c = data;
+    bk_tracker *t = c->tracker;
+    if (t->closed)
+        goto done;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
+        reply->element[1]->type != REDIS_REPLY_STRING) {
+        tracker_reply_error(t, c->req, reply);
+        goto done;
+    }
+    tracker_profile_set(t, reply->element[1]->str, reply->element[1]->len);
+    if (c->type != BK_REQ_INVITE_SHOWN && strcmp(t->invitation, c->invitation) == 0)
+        t->invitation[0] = '\0';
+    json_t *ok = json_pack("{s:s}", "type", "ok");
+    if (c->req)
+        json_object_set(ok, "req", c->req);
+    if (reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len > 0)
+        json_object_set_new(ok, "conversation", json_string(reply->element[0]->str));
+    tracker_send(t, ok);
+    if (c->type == BK_REQ_INVITE_DISMISSED)
+        tracker_evaluate(t, NULL, NULL);  /* arms the timer for the end of the quiet time */
+done:
+    call_free(c);
+}
+
+static void invite_reply(bk_tracker *t, const bk_request *request)
+{
+    call *c = call_new(t, request);
+    if (!c)
+        return;
+    snprintf(c->invitation, sizeof c->invitation, "%s", request->invitation);
+    const char *kind = request->type == BK_REQ_INVITE_SHOWN ? "shown"
+                     : request->type == BK_REQ_INVITE_ACCEPTED ? "accepted" : "dismissed";
+    char now[24], day[9], cid[BK_ID_MAX + 1];
+    int64_t now_ms = bk_now_ms();
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    bk_day_string(now_ms, day);
+    if (bk_id_generate("c_", cid, sizeof cid) != 0) {
+        call_free(c);
+        return;
+    }
+    const char *argv[] = { t->triggers->server->config->prefix, t->visitor, request->invitation, kind, now,
+                           day, cid };
+    if (call_script(c, SCRIPT_INVITE_REPLY, on_invite_reply, 7, argv) != 0) {
+        tracker_reply_error(t, c->req, NULL);
+        call_free(c);
+    }
+}
+
+void bk_triggers_request(bk_triggers *triggers, bk_tracker *t, const bk_request *request)
+{
+    (void)triggers;
+    if (!t)
+        return;
+    switch (request->type) {
+    case BK_REQ_HELLO:
+    case BK_REQ_PAGE_VIEW:
+    case BK_REQ_EVENT:
+        track(t, request);
+        break;
+    case BK_REQ_INVITE_SHOWN:
+    case BK_REQ_INVITE_ACCEPTED:
+    case BK_REQ_INVITE_DISMISSED:
+        invite_reply(t, request);
+        break;
+    default:
+        break;
+    }
+}
+
+/* ---- the node's rule set ---------------------------------------------------------------- */
+
+static void evaluate_all(bk_triggers *triggers)
+{
+    for (bk_tracker *t = triggers->trackers.next; t != &triggers->trackers; t = t->next)
+        tracker_evaluate(t, NULL, NULL);
+}
+
+static void on_rules_loaded(redisReply *reply, void *data)
+{
+    bk_triggers *triggers = data;
+    triggers->rules_loading = 0;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        bk_warn("could not load the rules from redis; keeping the %zu rules in use",
+                triggers->rules ? bk_rule_set_count(triggers->rules) : (size_t)0);
+        return;
+    }
+    bk_rule_set *set = bk_rule_set_new();
+    if (!set)
+        return;
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        const redisReply *json = reply->element[i + 1];
+        bk_rules_error err;
+        if (bk_rule_set_add_json(set, json->str, json->len, &err) != BK_RULES_OK)
+            bk_warn("rule %s in redis is invalid, skipped: %s: %s", reply->element[i]->str, err.path,
+                    err.message);
+    }
+    bk_rule_set_free(triggers->rules);
+    triggers->rules = set;
+    triggers->rules_loaded = 1;
+    bk_info("rules loaded: %zu", bk_rule_set_count(set));
+    evaluate_all(triggers);
+}
+
+static void rules_reload(bk_triggers *triggers)
+{
+    if (triggers->rules_loading)
+        return;
+    char key[64];
+    snprintf(key, sizeof key, "%srules", triggers->server->config->prefix);
+    const char *argv[] = { "HGETALL", key };
+    if (bk_store_command(triggers->server->store, on_rules_loaded, triggers, 2, argv, NULL) == 0)
+        triggers->rules_loading = 1;
+}
+
+void bk_triggers_control(bk_triggers *triggers, const char *what)
+{
+    if (strcmp(what, "rules") == 0)
+        rules_reload(triggers);
+}
+
+static void on_agents_available(redisReply *reply, void *data)
+{
+    bk_triggers *triggers = data;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+        return;
+    int before = triggers->agents_available;
+    triggers->agents_available = (int)reply->integer;
+    /* Rules that wait for an agent may fire now. */
+    if (before == 0 && triggers->agents_available > 0)
+        evaluate_all(triggers);
+}
+
+static void on_agents_timer(uv_timer_t *timer)
+{
+    bk_triggers *triggers = timer->data;
+    if (!bk_store_is_up(triggers->server->store))
+        return;
+    if (!triggers->rules_loaded)
+        rules_reload(triggers);
+    char now[24], max_chats[12];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(max_chats, sizeof max_chats, "%d", triggers->server->config->agent_max_chats);
+    const char *argv[] = { triggers->server->config->prefix, now, max_chats };
+    bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_AGENTS_AVAILABLE],
+                    on_agents_available, triggers, 0, 3, argv, NULL);
+}
+
+bk_triggers *bk_triggers_new(bk_server *server)
+{
+    bk_triggers *triggers = calloc(1, sizeof *triggers);
+    if (!triggers)
+        return NULL;
+    static const char *const sources[SCRIPT_COUNT] = {
+        BK_LUA_TRACK, BK_LUA_INVITE, BK_LUA_INVITE_REPLY, BK_LUA_AGENTS_AVAILABLE,
+    };
+    triggers->server = server;
+    for (int i = 0; i < SCRIPT_COUNT; i++)
+        triggers->scripts[i] = bk_store_script_add(server->store, sources[i]);
+    triggers->settings.daily_budget = server->config->invite_daily_budget;
+    triggers->settings.dismiss_quiet_seconds = (int64_t)server->config->invite_quiet_minutes * 60;
+    triggers->trackers.next = triggers->trackers.prev = &triggers->trackers;
+    uv_timer_init(server->loop, &triggers->agents_timer);
+    triggers->agents_timer.data = triggers;
+    uv_timer_start(&triggers->agents_timer, on_agents_timer, 50, AGENTS_REFRESH_MS);
+    return triggers;
+}
+
+void bk_triggers_shutdown(bk_triggers *triggers)
+{
+    uv_close((uv_handle_t *)&triggers->agents_timer, NULL);
+}
+
+void bk_triggers_free(bk_triggers *triggers)
+{
+    if (!triggers)
+        return;
+    bk_rule_set_free(triggers->rules);
+    free(triggers);
+}

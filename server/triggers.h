@@ -1,0 +1,39 @@
+/* triggers.h - proactive invitations: browsing events in, rule evaluation, invitations out.
+ *
+ * Every visitor socket has a tracker holding what the rules look at (its profile, as Redis
+ * last returned it). A tracker evaluates the node's rule set on a page view, on a custom
+ * event and when its one timer fires; the engine says when that timer should fire next, so
+ * nothing is polled. Rules live in Redis; a change published on the bus makes every node
+ * reload them and re-evaluate its visitors at once. */
+#ifndef BK_TRIGGERS_H
+#define BK_TRIGGERS_H
+
+#include "proto.h"
+#include "server.h"
+
+typedef struct bk_triggers bk_triggers;
+typedef struct bk_tracker bk_tracker;
+
+bk_triggers *bk_triggers_new(bk_server *server);
+void bk_triggers_shutdown(bk_triggers *triggers);  /* closes timers, on the running loop */
+void bk_triggers_free(bk_triggers *triggers);      /* after the loop has stopped */
+
+/* The visitor said hello; profile_json is the profile the hello script returned. The
+ * tracker holds a reference to conn until bk_tracker_close. */
+bk_tracker *bk_tracker_new(bk_triggers *triggers, bk_conn *conn, const char *visitor,
+                           const char *profile_json);
+void bk_tracker_close(bk_tracker *tracker);
+
+/* page_view, event, invite_shown|accepted|dismissed; hello's page counts as a page_view. */
+void bk_triggers_request(bk_triggers *triggers, bk_tracker *tracker, const bk_request *request);
+
+/* The visitor opened a conversation (a message was stored): no invitations meanwhile. */
+void bk_tracker_conversation_opened(bk_tracker *tracker, const char *conversation);
+
+/* A node control message from the bus ("rules": the rule set changed). */
+void bk_triggers_control(bk_triggers *triggers, const char *what);
+
+/* Today's UTC day as YYYYMMDD, the key of the daily stats. */
+void bk_day_string(int64_t ms, char out[9]);
+
+#endif
