@@ -12,7 +12,7 @@ port=${BECKON_PORT:-8080}
 data=${BECKON_DATA_DIR:-beckon-data}
 beckon=(build/server/beckon --port "$port" --data-dir "$data" --web-root "$PWD")
 
-if ! "${beckon[@]}" agent list 2>/dev/null | grep -qx demo; then
+if ! "${beckon[@]}" agent list 2>/dev/null | cut -f1 | grep -qx demo; then
   echo "demo-password" | "${beckon[@]}" agent add demo >/dev/null
 fi
 

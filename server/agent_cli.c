@@ -92,13 +92,26 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
             if (r) freeReplyObject(r);
             return 1;
         }
-        for (size_t i = 0; i < r->elements; i++)
-            printf("%s\n", r->element[i]->str);
+        for (size_t i = 0; i < r->elements; i++) {
+            redisReply *role = redisCommand(c, "HGET %sagent:%s role", prefix, r->element[i]->str);
+            printf("%s\t%s\n", r->element[i]->str,
+                   role && role->type == REDIS_REPLY_STRING ? role->str : "agent");
+            if (role)
+                freeReplyObject(role);
+        }
         freeReplyObject(r);
         return 0;
     }
-    if (argc != 3 || (strcmp(verb, "add") && strcmp(verb, "passwd") && strcmp(verb, "remove"))) {
-        fprintf(stderr, "usage: beckon agent add NAME | agent passwd NAME | agent list | agent remove NAME\n");
+    int add = strcmp(verb, "add") == 0;
+    if ((argc != 3 && !(add && argc == 4)) ||
+        (!add && strcmp(verb, "passwd") && strcmp(verb, "remove"))) {
+        fprintf(stderr, "usage: beckon agent add NAME [agent|marketer|admin] | agent passwd NAME |"
+                        " agent list | agent remove NAME\n");
+        return 2;
+    }
+    const char *role = argc == 4 ? argv[3] : "agent";
+    if (strcmp(role, "agent") && strcmp(role, "marketer") && strcmp(role, "admin")) {
+        fprintf(stderr, "beckon: the role is agent, marketer or admin\n");
         return 2;
     }
     const char *name = argv[2];
@@ -147,7 +160,7 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
     int ok = r && r->type == REDIS_REPLY_INTEGER;
     if (r) freeReplyObject(r);
     if (strcmp(verb, "add") == 0) {
-        r = redisCommand(c, "HSET %sagent:%s created %lld", prefix, name, (long long)bk_now_ms());
+        r = redisCommand(c, "HSET %sagent:%s created %lld role %s", prefix, name, (long long)bk_now_ms(), role);
         if (r) freeReplyObject(r);
         r = redisCommand(c, "SADD %sagents %s", prefix, name);
         if (r) freeReplyObject(r);
@@ -156,7 +169,10 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
         fprintf(stderr, "beckon: could not store the agent\n");
         return 1;
     }
-    printf("%s agent %s\n", strcmp(verb, "add") == 0 ? "added" : "changed the password of", name);
+    if (add)
+        printf("added %s %s\n", role, name);
+    else
+        printf("changed the password of %s\n", name);
     return 0;
 }
 

@@ -4,6 +4,10 @@
 
 #include "ids.h"
 #include "log.h"
+#include "proto.h"
+#include "rules_api.h"
+#include "scripts.h"
+#include "triggers.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
@@ -25,7 +29,15 @@ static void decoy_make(void)
     bk_password_hash(password, decoy_hash, sizeof decoy_hash);
 }
 
-static void respond_json(bk_http *request, int status, json_t *body)
+enum { ROLE_AGENT = 1, ROLE_MARKETER = 2, ROLE_ADMIN = 4 };
+
+struct bk_api {
+    bk_server *server;
+    int authorize_script;
+    bk_rules_api *rules;
+};
+
+void bk_api_respond_json(bk_http *request, int status, json_t *body)
 {
     char *text = json_dumps(body, JSON_COMPACT);
     json_decref(body);
@@ -37,15 +49,17 @@ static void respond_json(bk_http *request, int status, json_t *body)
     free(text);
 }
 
-static void respond_error(bk_http *request, int status, const char *code, const char *message)
+void bk_api_respond_error(bk_http *request, int status, const char *code, const char *message)
 {
-    respond_json(request, status, json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
+    bk_api_respond_json(request, status,
+                        json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
 }
+
 
 static void health(bk_server *server, bk_http *request)
 {
     int up = bk_store_is_up(server->store);
-    respond_json(request, up ? 200 : 503,
+    bk_api_respond_json(request, up ? 200 : 503,
                  json_pack("{s:s, s:s, s:f, s:s}", "status", up ? "ok" : "degraded",
                            "redis", up ? "up" : "down",
                            "redis_latency_ms", bk_store_last_latency_ms(server->store),
@@ -64,6 +78,7 @@ typedef struct login {
     int known;
     int verified;
     char token[BK_SESSION_TOKEN_SIZE];
+    char role[16];
 } login;
 
 static void login_free(login *l)
@@ -79,11 +94,12 @@ static void on_session_stored(redisReply *reply, void *data)
 {
     login *l = data;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        respond_error(l->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_respond_error(l->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
     } else {
         int hours = l->server->config->session_hours;
-        respond_json(l->request, 200,
-                     json_pack("{s:s, s:{s:s}, s:I}", "token", l->token, "agent", "name", l->name,
+        bk_api_respond_json(l->request, 200,
+                     json_pack("{s:s, s:{s:s, s:s}, s:I}", "token", l->token, "agent", "name", l->name,
+                               "role", l->role,
                                "expires", (json_int_t)(bk_now_ms() + (int64_t)hours * 3600 * 1000)));
         bk_info("agent %s logged in", l->name);
     }
@@ -104,13 +120,13 @@ static void login_checked(uv_work_t *work, int status)
     login *l = work->data;
     if (status != 0 || !l->verified) {
         bk_info("failed login for agent name '%s'", l->name);
-        respond_error(l->request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
+        bk_api_respond_error(l->request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
         login_free(l);
         return;
     }
     char digest[BK_SESSION_TOKEN_SIZE], key[160], seconds[16];
     if (bk_session_token_new(l->token) != 0) {
-        respond_error(l->request, 500, BK_ERR_INTERNAL, "no randomness for a session");
+        bk_api_respond_error(l->request, 500, BK_ERR_INTERNAL, "no randomness for a session");
         login_free(l);
         return;
     }
@@ -126,17 +142,21 @@ static void on_agent_loaded(redisReply *reply, void *data)
 {
     login *l = data;
     if (!reply || reply->type == REDIS_REPLY_ERROR) {
-        respond_error(l->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_respond_error(l->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
         login_free(l);
         return;
     }
-    if (reply->type == REDIS_REPLY_STRING && reply->len < sizeof l->hash) {
-        memcpy(l->hash, reply->str, reply->len + 1);
+    const redisReply *hash = reply->type == REDIS_REPLY_ARRAY && reply->elements == 2 ? reply->element[0] : NULL;
+    const redisReply *role = hash ? reply->element[1] : NULL;
+    if (hash && hash->type == REDIS_REPLY_STRING && hash->len < sizeof l->hash) {
+        memcpy(l->hash, hash->str, hash->len + 1);
         l->known = 1;
     }
+    snprintf(l->role, sizeof l->role, "%s",
+             role && role->type == REDIS_REPLY_STRING ? role->str : "agent");
     l->work.data = l;
     if (uv_queue_work(l->server->loop, &l->work, login_check, login_checked) != 0) {
-        respond_error(l->request, 500, BK_ERR_INTERNAL, "could not check the password");
+        bk_api_respond_error(l->request, 500, BK_ERR_INTERNAL, "could not check the password");
         login_free(l);
     }
 }
@@ -150,19 +170,19 @@ static void login_start(bk_server *server, bk_http *request)
     const char *name = NULL, *password = NULL;
     if (!root || json_unpack(root, "{s:s, s:s}", "name", &name, "password", &password) != 0) {
         json_decref(root);
-        respond_error(request, 400, BK_ERR_BAD_REQUEST, "expected {\"name\": ..., \"password\": ...}");
+        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "expected {\"name\": ..., \"password\": ...}");
         return;
     }
     if (!bk_id_valid(name) || strlen(password) == 0 || strlen(password) > 1024) {
         json_decref(root);
-        respond_error(request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
+        bk_api_respond_error(request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
         return;
     }
     login *l = calloc(1, sizeof *l);
     if (!l || !(l->password = strdup(password))) {
         free(l);
         json_decref(root);
-        respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         return;
     }
     l->server = server;
@@ -171,11 +191,105 @@ static void login_start(bk_server *server, bk_http *request)
     json_decref(root);
     char key[160];
     snprintf(key, sizeof key, "%sagent:%s", server->config->prefix, l->name);
-    const char *argv[] = { "HGET", key, "password" };
-    if (bk_store_command(server->store, on_agent_loaded, l, 3, argv, NULL) != 0) {
-        respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+    const char *argv[] = { "HMGET", key, "password", "role" };
+    if (bk_store_command(server->store, on_agent_loaded, l, 4, argv, NULL) != 0) {
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
         login_free(l);
     }
+}
+
+/* ---- beacon events ---------------------------------------------------------------- */
+
+static void on_beacon_tracked(redisReply *reply, void *data)
+{
+    bk_http *request = data;
+    if (!reply || reply->type != REDIS_REPLY_STRING)
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage did not confirm the event; send it again");
+    else
+        bk_api_respond_json(request, 202, json_pack("{s:b}", "ok", 1));
+}
+
+/* navigator.sendBeacon cannot set headers, so the visitor token travels in the body. */
+static void beacon(bk_server *server, bk_http *request)
+{
+    size_t len;
+    const char *body = bk_http_body(request, &len);
+    bk_request event;
+    bk_error err;
+    char visitor[BK_ID_MAX + 1];
+    if (bk_request_parse(BK_ROLE_VISITOR, body, len, &event, &err) != 0) {
+        bk_api_respond_error(request, 400, err.code, err.message);
+    } else if (event.type != BK_REQ_PAGE_VIEW && event.type != BK_REQ_EVENT) {
+        bk_api_respond_error(request, 400, BK_ERR_UNKNOWN_TYPE, "only page_view and event are accepted here");
+    } else if (!json_is_string(json_object_get(event.root, "token")) ||
+               bk_token_verify(server->secret, json_string_value(json_object_get(event.root, "token")),
+                               visitor, sizeof visitor) != 0) {
+        bk_api_respond_error(request, 401, BK_ERR_INVALID_TOKEN, "token: a visitor token from welcome is required");
+    } else if (bk_triggers_track(server->triggers, visitor, &event, on_beacon_tracked, request) != 0) {
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; send it again");
+    }
+    bk_request_release(&event);
+}
+
+/* ---- authorization ----------------------------------------------------------------- */
+
+typedef void (*authorized_fn)(bk_server *server, bk_http *request, const char *agent);
+
+typedef struct authorization {
+    bk_server *server;
+    bk_http *request;
+    int roles;
+    authorized_fn fn;
+} authorization;
+
+static int role_bit(const char *role)
+{
+    return strcmp(role, "admin") == 0 ? ROLE_ADMIN : strcmp(role, "marketer") == 0 ? ROLE_MARKETER
+                                                                                   : ROLE_AGENT;
+}
+
+static void on_authorized(redisReply *reply, void *data)
+{
+    authorization *a = data;
+    if (!reply) {
+        bk_api_respond_error(a->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+        bk_api_respond_error(a->request, 401, BK_ERR_UNAUTHORIZED, "log in again: the session is unknown or expired");
+    } else if (!(role_bit(reply->element[1]->str) & a->roles)) {
+        bk_api_respond_error(a->request, 403, BK_ERR_FORBIDDEN, "your role may not do this");
+    } else {
+        a->fn(a->server, a->request, reply->element[0]->str);
+    }
+    free(a);
+}
+
+static void authorize(bk_server *server, bk_http *request, int roles, authorized_fn fn)
+{
+    const char *header = bk_http_header(request, "authorization");
+    const char *token = strncmp(header, "Bearer ", 7) == 0 ? header + 7 : "";
+    if (strlen(token) != BK_SESSION_TOKEN_SIZE - 1 ||
+        strspn(token, "0123456789abcdef") != BK_SESSION_TOKEN_SIZE - 1) {
+        bk_api_respond_error(request, 401, BK_ERR_UNAUTHORIZED, "Authorization: Bearer TOKEN (from /api/login) required");
+        return;
+    }
+    authorization *a = calloc(1, sizeof *a);
+    if (!a) {
+        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    *a = (authorization){ server, request, roles, fn };
+    char digest[BK_SESSION_TOKEN_SIZE];
+    bk_session_token_digest(token, digest);
+    const char *argv[] = { server->config->prefix, digest };
+    if (bk_store_script(server->store, server->api->authorize_script, on_authorized, a, 0, 2, argv, NULL) != 0) {
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        free(a);
+    }
+}
+
+static void rules_route(bk_server *server, bk_http *request, const char *agent)
+{
+    bk_rules_api_handle(server->api->rules, request, agent);
 }
 
 /* ---- routing ------------------------------------------------------------------------- */
@@ -191,8 +305,40 @@ void bk_api_handle(bk_http *request, void *data)
         if (strcmp(method, "POST") == 0)
             login_start(server, request);
         else
-            respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
+            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
+    } else if (strcmp(path, "/api/events") == 0) {
+        if (strcmp(method, "POST") == 0)
+            beacon(server, request);
+        else
+            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
+    } else if (strcmp(path, "/api/rules") == 0 || strncmp(path, "/api/rules/", 11) == 0 ||
+               strcmp(path, "/api/stats/rules") == 0) {
+        authorize(server, request, ROLE_MARKETER | ROLE_ADMIN, rules_route);
     } else {
-        respond_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
+        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
     }
+}
+
+bk_api *bk_api_new(bk_server *server)
+{
+    bk_api *api = calloc(1, sizeof *api);
+    if (!api)
+        return NULL;
+    api->server = server;
+    api->authorize_script = bk_store_script_add(server->store, BK_LUA_AUTHORIZE);
+    api->rules = bk_rules_api_new(server);
+    return api;
+}
+
+void bk_api_shutdown(bk_api *api)
+{
+    bk_rules_api_shutdown(api->rules);
+}
+
+void bk_api_free(bk_api *api)
+{
+    if (!api)
+        return;
+    bk_rules_api_free(api->rules);
+    free(api);
 }

@@ -49,6 +49,8 @@ static void process_stop(process *p)
         bk_chat_shutdown(p->server.chat);
     if (p->server.triggers)
         bk_triggers_shutdown(p->server.triggers);
+    if (p->server.api)
+        bk_api_shutdown(p->server.api);
     bk_net_shutdown(p->server.net, on_net_drained, p);
 }
 
@@ -106,6 +108,7 @@ static int server_run(const bk_config *config)
     server->store = bk_store_new(&loop, &address, config->redis_timeout_ms);
     server->chat = bk_chat_new(server);
     server->triggers = bk_triggers_new(server);
+    server->api = bk_api_new(server);
     bk_store_start(server->store);
 
     bk_net_handlers handlers = {
@@ -132,6 +135,7 @@ static int server_run(const bk_config *config)
     bk_net_free(server->net);
     bk_chat_free(server->chat);
     bk_triggers_free(server->triggers);
+    bk_api_free(server->api);
     int closed = uv_loop_close(&loop);
     if (closed != 0)
         bk_warn("loop closed with handles still open: %s", uv_strerror(closed));

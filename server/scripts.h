@@ -333,4 +333,88 @@
 "end\n" \
 "return available\n"
 
+/* ---- rules, for marketers ------------------------------------------------------------ */
+
+/* ARGV: prefix, session digest -> {agent, role} */
+#define BK_LUA_AUTHORIZE BK_LUA_PRELUDE \
+"local agent = redis.call('GET', p .. 'session:' .. ARGV[2])\n" \
+"if not agent then return redis.error_reply('unauthorized unknown or expired session token') end\n" \
+"local role = redis.call('HGET', p .. 'agent:' .. agent, 'role')\n" \
+"if redis.call('EXISTS', p .. 'agent:' .. agent) == 0 then return redis.error_reply('unauthorized no such agent') end\n" \
+"return {agent, role or 'agent'}\n"
+
+/* Shared by the rule scripts: record a version, publish the change to every node. */
+#define BK_LUA_RULES_PRELUDE BK_LUA_PRELUDE \
+"local function rule_version(id, who, at, body)\n" \
+"  local version = redis.call('INCR', p .. 'rules:version')\n" \
+"  local head = '{\"version\":' .. version .. ',\"by\":' .. cjson.encode(who) .. ',\"at\":' .. at\n" \
+"  redis.call('HSET', p .. 'rules:meta', id, head .. '}')\n" \
+"  redis.call('RPUSH', p .. 'rules:history:' .. id, head .. ',' .. body .. '}')\n" \
+"  redis.call('PUBLISH', p .. 'bus', '!rules - 0 {}')\n" \
+"  return version\n" \
+"end\n"
+
+/* ARGV: prefix, id, rule_json (validated), who, now, only_if_absent -> version (0: kept) */
+#define BK_LUA_RULE_SAVE BK_LUA_RULES_PRELUDE \
+"local id = ARGV[2]\n" \
+"if ARGV[6] == '1' and redis.call('HEXISTS', p .. 'rules', id) == 1 then return 0 end\n" \
+"redis.call('HSET', p .. 'rules', id, ARGV[3])\n" \
+"return rule_version(id, ARGV[4], ARGV[5], '\"rule\":' .. ARGV[3])\n"
+
+/* ARGV: prefix, id, who, now -> version */
+#define BK_LUA_RULE_DELETE BK_LUA_RULES_PRELUDE \
+"local id = ARGV[2]\n" \
+"if redis.call('HDEL', p .. 'rules', id) == 0 then return redis.error_reply('not_found no such rule') end\n" \
+"local version = rule_version(id, ARGV[3], ARGV[4], '\"deleted\":true')\n" \
+"redis.call('HDEL', p .. 'rules:meta', id)\n" \
+"return version\n"
+
+/* ARGV: prefix, id, version, who, now -> {new_version, rule_json} */
+#define BK_LUA_RULE_REVERT BK_LUA_RULES_PRELUDE \
+"local id, wanted = ARGV[2], tonumber(ARGV[3])\n" \
+"for _, entry in ipairs(redis.call('LRANGE', p .. 'rules:history:' .. id, 0, -1)) do\n" \
+"  local e = cjson.decode(entry)\n" \
+"  if e.version == wanted then\n" \
+"    if not e.rule then return redis.error_reply('wrong_state that version is a deletion') end\n" \
+"    local body = cjson.encode(e.rule)\n" \
+"    redis.call('HSET', p .. 'rules', id, body)\n" \
+"    return {rule_version(id, ARGV[4], ARGV[5], '\"rule\":' .. body), body}\n" \
+"  end\n" \
+"end\n" \
+"return redis.error_reply('not_found no such version of this rule')\n"
+
+/* ARGV: prefix, id ("" = all) -> {id, rule_json, meta_json, ...} */
+#define BK_LUA_RULES_GET BK_LUA_PRELUDE \
+"local out = {}\n" \
+"local ids = ARGV[2] ~= '' and {ARGV[2]} or redis.call('HKEYS', p .. 'rules')\n" \
+"table.sort(ids)\n" \
+"for _, id in ipairs(ids) do\n" \
+"  local rule = redis.call('HGET', p .. 'rules', id)\n" \
+"  if rule then\n" \
+"    out[#out + 1] = id\n" \
+"    out[#out + 1] = rule\n" \
+"    out[#out + 1] = redis.call('HGET', p .. 'rules:meta', id) or '{}'\n" \
+"  end\n" \
+"end\n" \
+"return out\n"
+
+/* ARGV: prefix, day, day, ... -> {day, flat_json, ...} */
+#define BK_LUA_STATS BK_LUA_PRELUDE \
+"local out = {}\n" \
+"for i = 2, #ARGV do\n" \
+"  local flat = redis.call('HGETALL', p .. 'stats:rules:' .. ARGV[i])\n" \
+"  if #flat > 0 then\n" \
+"    local t = {}\n" \
+"    for j = 1, #flat, 2 do t[flat[j]] = tonumber(flat[j + 1]) end\n" \
+"    out[#out + 1] = ARGV[i]\n" \
+"    out[#out + 1] = cjson.encode(t)\n" \
+"  end\n" \
+"end\n" \
+"return out\n"
+
+/* ARGV: prefix, visitor -> profile_json, or an error when the visitor is unknown */
+#define BK_LUA_PROFILE BK_LUA_PRELUDE \
+"if redis.call('EXISTS', p .. 'visitor:' .. ARGV[2]) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
+"return profile(ARGV[2])\n"
+
 #endif

@@ -11,6 +11,7 @@
 
 typedef struct bk_chat bk_chat;
 typedef struct bk_triggers bk_triggers;
+typedef struct bk_api bk_api;
 
 typedef struct bk_server {
     uv_loop_t *loop;
@@ -20,6 +21,7 @@ typedef struct bk_server {
     bk_net *net;
     bk_chat *chat;
     bk_triggers *triggers;
+    bk_api *api;
 } bk_server;
 
 #endif

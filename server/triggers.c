@@ -80,21 +80,21 @@ static int64_t next_midnight_ms(int64_t ms)
     return (ms / day + 1) * day;
 }
 
-static const char *profile_string(const bk_tracker *t, const char *key)
+static const char *profile_string(json_t *profile, const char *key)
 {
-    const char *value = json_string_value(json_object_get(t->profile, key));
+    const char *value = json_string_value(json_object_get(profile, key));
     return value && value[0] ? value : NULL;
 }
 
 /* The visitor hash keeps numbers as strings; missing is -1 (or 0 for timestamps). */
-static int64_t profile_number(const bk_tracker *t, const char *key, int64_t missing)
+static int64_t profile_number(json_t *profile, const char *key, int64_t missing)
 {
-    const char *value = profile_string(t, key);
+    const char *value = profile_string(profile, key);
     return value ? strtoll(value, NULL, 10) : missing;
 }
 
 /* Copies the value of utm_name from the query of url into out (percent-decoded), or "". */
-static void query_value(const char *url, const char *name, char *out, size_t size)
+void bk_url_query_value(const char *url, const char *name, char *out, size_t size)
 {
     out[0] = '\0';
     const char *query = strchr(url, '?');
@@ -259,51 +259,61 @@ static int call_script(call *c, int script, bk_store_reply_fn fn, int argc, cons
 
 /* ---- evaluation --------------------------------------------------------------------------- */
 
-/* What context_build points into besides the profile. */
-typedef struct context_storage {
+/* A rules context and what it points into besides the profile. */
+struct bk_trigger_context {
+    bk_rules_context ctx;
     bk_rules_cap_state caps[MAX_CAPS];
     char cap_rules[MAX_CAPS][BK_ID_MAX + 1];
     bk_rules_attr props[BK_PROPS_MAX];
-} context_storage;
+};
 
-/* Fills ctx from the profile and the event (may be NULL). Strings point into the profile,
- * the event and storage. */
-static void context_build(const bk_tracker *t, bk_rules_context *ctx, context_storage *storage,
-                          const char *event_name, json_t *event_props, int64_t now)
+bk_trigger_context *bk_trigger_context_new(void)
 {
+    return calloc(1, sizeof(bk_trigger_context));
+}
+
+void bk_trigger_context_free(bk_trigger_context *context)
+{
+    free(context);
+}
+
+const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, json_t *profile,
+                                                int agents_available, const char *event_name,
+                                                json_t *event_props, int64_t now)
+{
+    bk_rules_context *ctx = &storage->ctx;
     bk_rules_cap_state *caps = storage->caps;
     bk_rules_attr *props = storage->props;
-    bk_triggers *triggers = t->triggers;
     bk_rules_context_init(ctx);
-    ctx->site = profile_string(t, "site");
-    ctx->page_url = profile_string(t, "page_url");
-    ctx->page_title = profile_string(t, "page_title");
-    ctx->page_started_ms = profile_number(t, "page_started", 0);
-    ctx->visit_started_ms = profile_number(t, "visit_started", 0);
-    ctx->visit_pages = profile_number(t, "visit_pages", -1);
-    ctx->referrer = profile_string(t, "visit_referrer");
-    ctx->utm_source = profile_string(t, "utm_source");
-    ctx->utm_medium = profile_string(t, "utm_medium");
-    ctx->utm_campaign = profile_string(t, "utm_campaign");
-    ctx->utm_term = profile_string(t, "utm_term");
-    ctx->utm_content = profile_string(t, "utm_content");
-    ctx->visits = profile_number(t, "visits", -1);
-    ctx->chats = profile_number(t, "chats", 0);
-    ctx->last_chat_ms = profile_number(t, "last_chat", 0);
-    ctx->lang = profile_string(t, "lang");
-    ctx->device = profile_string(t, "device");
-    ctx->last_event_ms = profile_number(t, "last_event", 0);
-    ctx->conversation_open = profile_string(t, "conv") != NULL;
-    ctx->agents_available = triggers->agents_available > 0;
+    ctx->site = profile_string(profile, "site");
+    ctx->page_url = profile_string(profile, "page_url");
+    ctx->page_title = profile_string(profile, "page_title");
+    ctx->page_started_ms = profile_number(profile, "page_started", 0);
+    ctx->visit_started_ms = profile_number(profile, "visit_started", 0);
+    ctx->visit_pages = profile_number(profile, "visit_pages", -1);
+    ctx->referrer = profile_string(profile, "visit_referrer");
+    ctx->utm_source = profile_string(profile, "utm_source");
+    ctx->utm_medium = profile_string(profile, "utm_medium");
+    ctx->utm_campaign = profile_string(profile, "utm_campaign");
+    ctx->utm_term = profile_string(profile, "utm_term");
+    ctx->utm_content = profile_string(profile, "utm_content");
+    ctx->visits = profile_number(profile, "visits", -1);
+    ctx->chats = profile_number(profile, "chats", 0);
+    ctx->last_chat_ms = profile_number(profile, "last_chat", 0);
+    ctx->lang = profile_string(profile, "lang");
+    ctx->device = profile_string(profile, "device");
+    ctx->last_event_ms = profile_number(profile, "last_event", 0);
+    ctx->conversation_open = profile_string(profile, "conv") != NULL;
+    ctx->agents_available = agents_available != 0;
     char today[9];
     bk_day_string(now, today);
-    const char *day = profile_string(t, "inv_day");
-    ctx->invitations_today = day && strcmp(day, today) == 0 ? profile_number(t, "inv_today", 0) : 0;
+    const char *day = profile_string(profile, "inv_day");
+    ctx->invitations_today = day && strcmp(day, today) == 0 ? profile_number(profile, "inv_today", 0) : 0;
     ctx->day_ends_ms = next_midnight_ms(now);
-    ctx->last_dismissed_ms = profile_number(t, "last_dismissed", 0);
+    ctx->last_dismissed_ms = profile_number(profile, "last_dismissed", 0);
 
     /* caps: "RULE:visit" = "VISIT COUNT", "RULE:last" = ms */
-    json_t *cap_object = json_object_get(t->profile, "caps");
+    json_t *cap_object = json_object_get(profile, "caps");
     int64_t visits = ctx->visits;
     const char *key;
     json_t *value;
@@ -352,6 +362,7 @@ static void context_build(const bk_tracker *t, bk_rules_context *ctx, context_st
         ctx->event_props = props;
         ctx->event_prop_count = p;
     }
+    return ctx;
 }
 
 static void on_invited(redisReply *reply, void *data)
@@ -420,14 +431,14 @@ static void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *even
         return;
     uv_timer_stop(&t->timer);
     int64_t now = bk_now_ms();
-    context_storage *storage = malloc(sizeof *storage);
+    bk_trigger_context *storage = bk_trigger_context_new();
     if (!storage)
         return;
-    bk_rules_context ctx;
-    context_build(t, &ctx, storage, event_name, event_props, now);
+    const bk_rules_context *ctx = bk_trigger_context_fill(storage, t->profile, triggers->agents_available,
+                                                          event_name, event_props, now);
     bk_rules_result result;
-    int rc = bk_rule_set_evaluate(triggers->rules, &ctx, now, &triggers->settings, &result);
-    free(storage);
+    int rc = bk_rule_set_evaluate(triggers->rules, ctx, now, &triggers->settings, &result);
+    bk_trigger_context_free(storage);
     if (rc != BK_RULES_OK)
         return;
     if (result.rule_id) {
@@ -469,13 +480,11 @@ done:
     call_free(c);
 }
 
-static void track(bk_tracker *t, const bk_request *request)
+/* Stores a page view or custom event and updates the visit; fn gets the new profile. */
+static int track_send(bk_triggers *triggers, const char *visitor, const bk_request *request,
+                      bk_store_reply_fn fn, void *data)
 {
-    bk_triggers *triggers = t->triggers;
     const bk_config *config = triggers->server->config;
-    call *c = call_new(t, request);
-    if (!c)
-        return;
     int is_page = request->type != BK_REQ_EVENT;
     char now[24], gap[24], retention[24], max_events[16];
     char utm[5][BK_PROP_VALUE_MAX + 1];
@@ -483,26 +492,43 @@ static void track(bk_tracker *t, const bk_request *request)
                                               "utm_content" };
     const char *url = request->url ? request->url : "";
     for (int i = 0; i < 5; i++)
-        query_value(url, utm_names[i], utm[i], sizeof utm[i]);
+        bk_url_query_value(url, utm_names[i], utm[i], sizeof utm[i]);
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(gap, sizeof gap, "%lld", (long long)config->visit_gap_minutes * 60000);
     snprintf(retention, sizeof retention, "%lld", (long long)config->event_retention_days * 86400);
     snprintf(max_events, sizeof max_events, "%d", MAX_EVENTS);
     char *props = request->props ? json_dumps(request->props, JSON_COMPACT) : NULL;
-    c->event_name = strdup(is_page ? "page_view" : request->event_name);
-    if (!is_page && request->props)
-        c->props = json_incref(request->props);
-    const char *argv[] = { config->prefix, t->visitor, now, gap, is_page ? "page" : "event", url,
+    const char *argv[] = { config->prefix, visitor, now, gap, is_page ? "page" : "event", url,
                            request->title ? request->title : "", request->referrer ? request->referrer : "",
                            utm[0], utm[1], utm[2], utm[3], utm[4],
                            request->event_name ? request->event_name : "", props ? props : "{}",
                            retention, max_events };
-    if (call_script(c, SCRIPT_TRACK, on_tracked, 17, argv) != 0) {
+    int rc = bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_TRACK], fn, data, 0, 17,
+                             argv, NULL);
+    free(props);
+    return rc;
+}
+
+int bk_triggers_track(bk_triggers *triggers, const char *visitor, const bk_request *request,
+                      bk_store_reply_fn fn, void *data)
+{
+    return track_send(triggers, visitor, request, fn, data);
+}
+
+static void track(bk_tracker *t, const bk_request *request)
+{
+    call *c = call_new(t, request);
+    if (!c)
+        return;
+    int is_page = request->type != BK_REQ_EVENT;
+    c->event_name = strdup(is_page ? "page_view" : request->event_name);
+    if (!is_page && request->props)
+        c->props = json_incref(request->props);
+    if (track_send(t->triggers, t->visitor, request, on_tracked, c) != 0) {
         if (c->req)
             tracker_reply_error(t, c->req, NULL);
         call_free(c);
     }
-    free(props);
 }
 
 static void on_invite_reply(redisReply *reply, void *data)
@@ -597,11 +623,19 @@ static void on_rules_loaded(redisReply *reply, void *data)
     if (!set)
         return;
     for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-        const redisReply *json = reply->element[i + 1];
+        const char *id = reply->element[i]->str;
+        /* The hash field is the rule's id, whatever the JSON says (or omits). */
+        json_t *rule = json_loadb(reply->element[i + 1]->str, reply->element[i + 1]->len, 0, NULL);
+        char *text = NULL;
+        if (json_is_object(rule) && json_object_set_new(rule, "id", json_string(id)) == 0)
+            text = json_dumps(rule, JSON_COMPACT);
+        json_decref(rule);
         bk_rules_error err;
-        if (bk_rule_set_add_json(set, json->str, json->len, &err) != BK_RULES_OK)
-            bk_warn("rule %s in redis is invalid, skipped: %s: %s", reply->element[i]->str, err.path,
-                    err.message);
+        if (!text)
+            bk_warn("rule %s in redis is not a JSON object, skipped", id);
+        else if (bk_rule_set_add_json(set, text, strlen(text), &err) != BK_RULES_OK)
+            bk_warn("rule %s in redis is invalid, skipped: %s: %s", id, err.path, err.message);
+        free(text);
     }
     bk_rule_set_free(triggers->rules);
     triggers->rules = set;
@@ -619,6 +653,16 @@ static void rules_reload(bk_triggers *triggers)
     const char *argv[] = { "HGETALL", key };
     if (bk_store_command(triggers->server->store, on_rules_loaded, triggers, 2, argv, NULL) == 0)
         triggers->rules_loading = 1;
+}
+
+const bk_rule_set *bk_triggers_rules(const bk_triggers *triggers)
+{
+    return triggers->rules;
+}
+
+const bk_rules_settings *bk_triggers_settings(const bk_triggers *triggers)
+{
+    return &triggers->settings;
 }
 
 void bk_triggers_control(bk_triggers *triggers, const char *what)

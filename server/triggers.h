@@ -11,6 +11,8 @@
 #include "proto.h"
 #include "server.h"
 
+#include <beckon/rules.h>
+
 typedef struct bk_triggers bk_triggers;
 typedef struct bk_tracker bk_tracker;
 
@@ -35,5 +37,24 @@ void bk_triggers_control(bk_triggers *triggers, const char *what);
 
 /* Today's UTC day as YYYYMMDD, the key of the daily stats. */
 void bk_day_string(int64_t ms, char out[9]);
+
+/* Stores a page_view or event for a visitor with no socket here (navigator.sendBeacon);
+ * fn receives the updated profile. 0, or -1 when Redis is not reachable. */
+int bk_triggers_track(bk_triggers *triggers, const char *visitor, const bk_request *request,
+                      bk_store_reply_fn fn, void *data);
+
+/* For the marketer's dry run: the live rule set and settings, and a rules context built
+ * from a profile (the visitor hash as JSON, as the scripts return it). */
+typedef struct bk_trigger_context bk_trigger_context;
+const bk_rule_set *bk_triggers_rules(const bk_triggers *triggers);
+const bk_rules_settings *bk_triggers_settings(const bk_triggers *triggers);
+bk_trigger_context *bk_trigger_context_new(void);
+void bk_trigger_context_free(bk_trigger_context *context);
+const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *context, json_t *profile,
+                                                int agents_available, const char *event_name,
+                                                json_t *event_props, int64_t now);
+
+/* Copies the percent-decoded value of query parameter name in url into out, or "". */
+void bk_url_query_value(const char *url, const char *name, char *out, size_t size);
 
 #endif
