@@ -473,7 +473,8 @@ static int http_write(struct lws *wsi, bk_http *r)
  * torn down with the context), so every exit comes through here. */
 static void http_session_release(http_session *session)
 {
-    if (session->request) {
+    /* A connection that closed before sending a request has no session memory at all. */
+    if (session && session->request) {
         session->request->wsi = NULL;
         http_unref(session->request);
         session->request = NULL;

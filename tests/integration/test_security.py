@@ -1,5 +1,6 @@
 """Identity: forged visitor tokens, other visitors' conversations, agent auth, the handshake."""
 
+import asyncio
 import secrets
 
 from harness import (AGENT_PROTO, VISITOR_PROTO, Cases, http_request, parse_json_body, raw_handshake,
@@ -184,6 +185,22 @@ async def t_wrong_path(env):
             problems.append(f"upgrade on {path}: want HTTP 403, got "
                             + (f"{status}: {head[:120]!r}" if status else "no HTTP response (connection closed)"))
     assert not problems, "\n".join(problems)
+
+
+@T.case("connections that close before sending anything (preconnects, probes) do not hurt the server")
+async def t_silent_connections(env):
+    port = env.beckon.port
+    for partial in (b"", b"GET /heal", b"POST /api/login HTTP/1.1\r\nContent-Length: 100\r\n\r\n{"):
+        for _ in range(5):
+            reader, writer = await asyncio.open_connection("127.0.0.1", port)
+            if partial:
+                writer.write(partial)
+                await writer.drain()
+            writer.close()
+            await writer.wait_closed()
+    await asyncio.sleep(0.2)
+    status, _, _ = await http_request(port, "GET", "/healthz")
+    assert status == 200, f"/healthz after silent connections: {status}"
 
 
 if __name__ == "__main__":
