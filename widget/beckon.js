@@ -1,0 +1,740 @@
+/*! Beckon visitor widget, protocol v1 (docs/protocol.md). No dependencies, no build step.
+ * Embed: <script src="https://HOST/beckon.js" data-site="SITE" async></script>
+ * Optional attributes: data-lang="en|da|nb" (default: <html lang>).
+ * All UI lives in a Shadow DOM; all user text goes through textContent, never innerHTML. */
+(function () {
+  'use strict';
+  var W = window, D = document;
+  if (W.Beckon && W.Beckon.version) return; // loaded twice: keep the first
+
+  /* ---------- where we come from ---------- */
+  var script = D.currentScript;
+  if (!script) {
+    var all = D.querySelectorAll('script[src]');
+    for (var i = all.length - 1; i >= 0; i--) if (/beckon\.js(\?|#|$)/.test(all[i].src)) { script = all[i]; break; }
+  }
+  var src = new URL(script ? script.src : '/beckon.js', location.href);
+  var WS_URL = (src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws';
+  var SITE = (script && script.getAttribute('data-site')) || 'default';
+  var KEY = 'beckon:' + src.host + ':' + SITE + ':';
+
+  /* ---------- language ---------- */
+  var STR = {
+    en: {
+      title: 'Chat with us', open: 'Open chat', close: 'Close chat', ph: 'Write a message…', send: 'Send',
+      intro: 'Hi! Ask us anything — we usually reply within a few minutes.',
+      offline: "No one is online right now. Write anyway — we'll answer here as soon as we're back.",
+      queued: 'Waiting for an agent…', active: "You're chatting with {n}", closed: 'The chat has ended',
+      sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent', retry: 'Retry',
+      typing: '{n} is typing…', gap: 'Some earlier messages could not be loaded.',
+      offline_conn: 'Connection lost — reconnecting…', rate: 'How was your chat?', star: '{n} of 5',
+      comment: 'Comment (optional)', submit: 'Send rating', thanks: 'Thank you for your feedback!',
+      agent: 'Support', you: 'You', newmsg: 'New message', unread: '{n} unread', reply: 'Reply', no: 'No thanks'
+    },
+    da: {
+      title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', ph: 'Skriv en besked…', send: 'Send',
+      intro: 'Hej! Spørg os om hvad som helst — vi svarer normalt inden for få minutter.',
+      offline: 'Ingen er online lige nu. Skriv alligevel — vi svarer her, så snart vi er tilbage.',
+      queued: 'Venter på en medarbejder…', active: 'Du chatter med {n}', closed: 'Chatten er afsluttet',
+      sending: 'Sender…', sent: 'Sendt', seen: 'Set', failed: 'Ikke sendt', retry: 'Prøv igen',
+      typing: '{n} skriver…', gap: 'Nogle tidligere beskeder kunne ikke hentes.',
+      offline_conn: 'Forbindelsen blev afbrudt — forbinder igen…', rate: 'Hvordan var din chat?', star: '{n} ud af 5',
+      comment: 'Kommentar (valgfri)', submit: 'Send vurdering', thanks: 'Tak for din feedback!',
+      agent: 'Support', you: 'Dig', newmsg: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no: 'Nej tak'
+    },
+    nb: {
+      title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', ph: 'Skriv en melding…', send: 'Send',
+      intro: 'Hei! Spør oss om hva som helst — vi svarer vanligvis innen noen få minutter.',
+      offline: 'Ingen er pålogget akkurat nå. Skriv likevel — vi svarer her så snart vi er tilbake.',
+      queued: 'Venter på en medarbeider…', active: 'Du chatter med {n}', closed: 'Chatten er avsluttet',
+      sending: 'Sender…', sent: 'Sendt', seen: 'Sett', failed: 'Ikke sendt', retry: 'Prøv igjen',
+      typing: '{n} skriver…', gap: 'Noen tidligere meldinger kunne ikke lastes inn.',
+      offline_conn: 'Tilkoblingen ble brutt — kobler til igjen…', rate: 'Hvordan var chatten?', star: '{n} av 5',
+      comment: 'Kommentar (valgfritt)', submit: 'Send vurdering', thanks: 'Takk for tilbakemeldingen!',
+      agent: 'Support', you: 'Deg', newmsg: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no: 'Nei takk'
+    }
+  };
+  var LANG = ((script && script.getAttribute('data-lang')) || D.documentElement.lang || 'en').toLowerCase().split('-')[0];
+  if (LANG === 'no' || LANG === 'nn') LANG = 'nb';
+  if (!STR[LANG]) LANG = 'en';
+  function t(k, n) { return STR[LANG][k].replace('{n}', n); }
+
+  /* ---------- storage (private mode and blocked storage must not break the widget) ---------- */
+  function store(area, k, v) {
+    try {
+      var s = W[area];
+      if (v === undefined) return s.getItem(KEY + k);
+      if (v === null) s.removeItem(KEY + k); else s.setItem(KEY + k, v);
+    } catch (e) { /* storage unavailable */ }
+    return null;
+  }
+  var local = store.bind(null, 'localStorage'), session = store.bind(null, 'sessionStorage');
+
+  /* ---------- helpers ---------- */
+  // Stream ids "ms-seq" compare numerically.
+  function cmp(a, b) {
+    if (!a) return b ? -1 : 0;
+    if (!b) return 1;
+    var x = a.split('-'), y = b.split('-');
+    return (x[0] - y[0]) || (x[1] - y[1]);
+  }
+  function rnd() {
+    var b = new Uint8Array(8);
+    (W.crypto || W.msCrypto).getRandomValues(b);
+    return Array.prototype.map.call(b, function (v) { return (v + 256).toString(16).slice(1); }).join('');
+  }
+  function el(tag, cls, text, attrs) {
+    var e = D.createElement(tag);
+    if (cls) e.className = cls;
+    if (text != null) e.textContent = text;
+    for (var k in attrs) e.setAttribute(k, attrs[k]);
+    return e;
+  }
+  function svg(d) {
+    var ns = 'http://www.w3.org/2000/svg', s = D.createElementNS(ns, 'svg'), p = D.createElementNS(ns, 'path');
+    s.setAttribute('viewBox', '0 0 24 24'); s.setAttribute('aria-hidden', 'true'); s.setAttribute('focusable', 'false');
+    p.setAttribute('d', d); s.appendChild(p);
+    return s;
+  }
+  function hhmm(ts) {
+    try { return new Date(ts).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
+  }
+
+  /* ---------- styles (a constructed stylesheet: allowed by a strict CSP, scoped to the shadow root) ---------- */
+  var CSS = [
+    ':host{all:initial!important;display:block!important;position:static!important;visibility:visible!important;opacity:1!important}',
+    '.bk{--a:#3454d1;--af:#fff;--bg:#fff;--fg:#1d2330;--mu:#667085;--ln:#e4e7ec;--in:#f2f4f7;',
+    'font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);',
+    'position:fixed;right:20px;bottom:20px;z-index:2147483000;text-align:left;letter-spacing:normal;text-transform:none}',
+    '.bk *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:inherit}',
+    'button{cursor:pointer;border:0;background:none;padding:0}',
+    'button:focus-visible,textarea:focus-visible,.log:focus-visible{outline:2px solid var(--a);outline-offset:2px}',
+    '.bub{width:58px;height:58px;border-radius:50%;background:var(--a);color:var(--af);display:grid;place-items:center;',
+    'box-shadow:0 6px 20px rgba(16,24,40,.25);transition:transform .15s;position:relative;margin-left:auto}',
+    '.bub:hover{transform:scale(1.06)}.bub svg{width:28px;height:28px;fill:currentColor}',
+    '.badge{position:absolute;top:-3px;right:-3px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;',
+    'background:#d92d20;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}',
+    '[hidden]{display:none!important}',
+    '.win{position:absolute;right:0;bottom:74px;width:370px;height:min(580px,calc(100vh - 110px));display:flex;',
+    'flex-direction:column;background:var(--bg);border-radius:16px;overflow:hidden;',
+    'box-shadow:0 12px 48px rgba(16,24,40,.28);animation:in .18s ease-out}',
+    '@keyframes in{from{opacity:0;transform:translateY(12px)}}',
+    'header{background:var(--a);color:var(--af);padding:14px 16px;display:flex;align-items:center;gap:10px}',
+    'header div{flex:1;min-width:0}.bk h2{font-size:16px;font-weight:650}',
+    '.st{font-size:12.5px;opacity:.9;min-height:18px}',
+    '.x{color:var(--af);width:32px;height:32px;border-radius:8px;display:grid;place-items:center}',
+    '.x:hover{background:rgba(255,255,255,.15)}.x svg{width:20px;height:20px;fill:currentColor}',
+    '.ban{background:#fffaeb;color:#93370d;font-size:12.5px;padding:6px 16px;border-bottom:1px solid #fedf89}',
+    '.log{flex:1;overflow-y:auto;padding:14px 14px 6px;display:flex;flex-direction:column;gap:6px;overscroll-behavior:contain}',
+    '.note{align-self:center;text-align:center;color:var(--mu);font-size:12.5px;max-width:90%;padding:4px 8px}',
+    '.gap{background:#fef3f2;color:#b42318;border-radius:8px}',
+    '.m{max-width:82%;display:flex;flex-direction:column}.m.v{align-self:flex-end;align-items:flex-end}',
+    '.m.a{align-self:flex-start}.m.s{align-self:center;max-width:90%}',
+    '.who{font-size:11.5px;color:var(--mu);margin:4px 4px 2px}',
+    '.tx{padding:8px 12px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--in)}',
+    '.v .tx{background:var(--a);color:var(--af);border-bottom-right-radius:4px}.a .tx{border-bottom-left-radius:4px}',
+    '.s .tx{background:none;color:var(--mu);font-size:12.5px;text-align:center;padding:2px 8px}',
+    '.meta{font-size:11px;color:var(--mu);margin:2px 4px 0;display:flex;gap:6px;align-items:center}',
+    '.failed .tx{background:#fee4e2;color:#912018}.failed .meta{color:#b42318}',
+    '.sending .tx{opacity:.7}',
+    '.rt{color:var(--a);text-decoration:underline;font-size:11px;font-weight:600}',
+    '.typ{padding:0 18px 6px;color:var(--mu);font-size:12.5px;min-height:0}',
+    '.dots{display:inline-flex;gap:3px;margin-right:6px;vertical-align:middle}',
+    '.dots i{width:5px;height:5px;border-radius:50%;background:var(--mu);animation:b 1.2s infinite}',
+    '.dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}',
+    '@keyframes b{0%,60%,100%{opacity:.3}30%{opacity:1}}',
+    '.rate{border-top:1px solid var(--ln);padding:12px 16px;display:flex;flex-direction:column;gap:8px}',
+    '.rate p{font-weight:600}.stars{display:flex;gap:4px}',
+    '.stars button{font-size:26px;line-height:1;color:#d0d5dd;padding:2px}',
+    '.stars button[aria-checked=true],.stars button.on{color:#f79009}',
+    '.rate textarea{border:1px solid var(--ln);border-radius:8px;padding:8px;resize:none;height:54px;background:var(--bg)}',
+    '.pri{background:var(--a);color:var(--af);border-radius:8px;padding:8px 14px;font-weight:600;align-self:flex-start}',
+    '.pri:disabled{opacity:.5;cursor:default}',
+    'form.cmp{display:flex;gap:8px;align-items:flex-end;border-top:1px solid var(--ln);padding:10px 12px}',
+    '.cmp textarea{flex:1;border:1px solid var(--ln);border-radius:12px;padding:8px 12px;resize:none;max-height:120px;',
+    'min-height:38px;background:var(--bg);overflow-y:auto}',
+    '.snd{width:38px;height:38px;border-radius:50%;background:var(--a);color:var(--af);display:grid;place-items:center;flex:none}',
+    '.snd svg{width:18px;height:18px;fill:currentColor}',
+    '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
+    '.inv{position:absolute;right:0;bottom:72px;width:300px;background:var(--bg);border-radius:14px;padding:14px 16px;',
+    'box-shadow:0 10px 36px rgba(16,24,40,.25);animation:in .18s ease-out}.bk.open .inv{display:none}',
+    '.inv .who{margin:0 0 4px}.inv .itx{white-space:pre-wrap;overflow-wrap:anywhere;margin-right:18px}',
+    '.inv .row{display:flex;gap:8px;margin-top:10px;align-items:center}.inv .row .lnk{color:var(--mu);text-decoration:underline}',
+    '.inv .x{position:absolute;top:6px;right:6px;color:var(--mu);width:26px;height:26px}',
+    '@media (max-width:480px){.inv{width:calc(100vw - 24px)}.bk{right:12px;bottom:12px}.bk.open .bub{display:none}',
+    '.win{position:fixed;inset:0;width:auto;height:auto;border-radius:0;bottom:0}}',
+    '@media (prefers-reduced-motion:reduce){.bk *{animation:none!important;transition:none!important}}'
+  ].join('');
+
+  /* ---------- UI ---------- */
+  var host = D.createElement('beckon-chat');
+  var root = host.attachShadow({ mode: 'open' });
+  if (root.adoptedStyleSheets && W.CSSStyleSheet && 'replaceSync' in CSSStyleSheet.prototype) {
+    var sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
+  } else {
+    root.appendChild(el('style', null, CSS)); // old browsers only; a strict CSP may block this
+  }
+  var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z';
+  var ICON_X = 'M18.3 5.7 12 12l6.3 6.3-1.4 1.4L12 13.4l-6.3 6.3-1.4-1.4L10.6 12 4.3 5.7l1.4-1.4L12 10.6l6.3-6.3z';
+  var ICON_SEND = 'M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z';
+
+  var wrap = el('div', 'bk');
+  var bub = el('button', 'bub', null, { type: 'button', 'aria-label': t('open'), 'aria-expanded': 'false', 'aria-controls': 'bk-win', part: 'bubble' });
+  bub.appendChild(svg(ICON_CHAT));
+  var badge = el('span', 'badge', '', { hidden: '' });
+  bub.appendChild(badge);
+  var win = el('section', 'win', null, { id: 'bk-win', role: 'dialog', 'aria-labelledby': 'bk-t', hidden: '' });
+  var head = el('header');
+  var hd = el('div');
+  hd.appendChild(el('h2', null, t('title'), { id: 'bk-t' }));
+  var status = el('p', 'st', '', { role: 'status' });
+  hd.appendChild(status);
+  var xbtn = el('button', 'x', null, { type: 'button', 'aria-label': t('close') });
+  xbtn.appendChild(svg(ICON_X));
+  head.appendChild(hd); head.appendChild(xbtn);
+  var banner = el('div', 'ban', t('offline_conn'), { role: 'alert', hidden: '' });
+  var log = el('div', 'log', null, { role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', tabindex: '0', 'aria-label': t('title') });
+  var intro = el('p', 'note', t('intro'));
+  log.appendChild(intro);
+  var typ = el('div', 'typ', null, { hidden: '' });
+  var rate = el('div', 'rate', null, { hidden: '' });
+  var form = el('form', 'cmp');
+  var ta = el('textarea', null, null, { rows: '1', maxlength: '4000', placeholder: t('ph'), id: 'bk-in', 'aria-label': t('ph'), enterkeyhint: 'send' });
+  var send = el('button', 'snd', null, { type: 'submit', 'aria-label': t('send') });
+  send.appendChild(svg(ICON_SEND));
+  form.appendChild(ta); form.appendChild(send);
+  [head, banner, log, typ, rate, form].forEach(function (n) { win.appendChild(n); });
+  wrap.appendChild(win); wrap.appendChild(bub);
+  root.appendChild(wrap);
+
+  /* ---------- state ---------- */
+  var ws = null, ready = false, wasReady = false, attempt = 0, retryTimer = 0, reqN = 0;
+  var visitor = null, agentsOnline = 0;
+  var conv = null;              // {id, state, agent}
+  var lastId = '';              // newest message id seen in conv
+  var msgs = {};                // id -> {el, m}
+  var pend = {};                // cmid -> {el, text, state, timer}
+  var seenUpTo = '';            // agent has read up to
+  var isOpen = false;
+  var handlers = { ready: [], message: [], open: [], close: [] };
+  var waiting = {};             // req -> fn(reply)
+
+  function emit(ev, arg) {
+    handlers[ev].forEach(function (fn) { try { fn(arg); } catch (e) { setTimeout(function () { throw e; }); } });
+  }
+  function sendRaw(obj, cb) {
+    if (!ws || ws.readyState !== 1 || (!ready && obj.type !== 'hello')) return false;
+    obj.req = ++reqN;
+    if (cb) waiting[obj.req] = cb;
+    ws.send(JSON.stringify(obj));
+    return true;
+  }
+
+  /* ---------- connection: exponential backoff with full jitter ---------- */
+  function connect() {
+    clearTimeout(retryTimer);
+    if (ws) return;
+    try { ws = new WebSocket(WS_URL, 'beckon-visitor.v1'); } catch (e) { return schedule(); }
+    ws.onopen = hello;
+    ws.onmessage = function (ev) {
+      var m;
+      try { m = JSON.parse(ev.data); } catch (e) { return; }
+      onFrame(m);
+    };
+    ws.onclose = function () {
+      ws = null; ready = false; waiting = {};
+      for (var c in pend) if (pend[c].state === 'sending') armFail(c, 1);
+      schedule();
+    };
+  }
+  function schedule() {
+    var cap = Math.min(30000, 500 * Math.pow(2, attempt++));
+    var delay = 250 + Math.random() * cap;
+    retryTimer = setTimeout(connect, delay);
+    if (wasReady) setTimeout(function () { banner.hidden = ready; }, 1500);
+  }
+  function hello() {
+    var tok = local('token');
+    var h = { type: 'hello', site: SITE, lang: LANG, page: { url: location.href, title: D.title, referrer: D.referrer } };
+    if (tok) h.token = tok;
+    var coarse = W.matchMedia && matchMedia('(pointer:coarse)').matches;
+    h.device = !coarse ? 'desktop' : Math.min(screen.width, screen.height) >= 600 ? 'tablet' : 'mobile';
+    sendRaw(h);
+  }
+
+  function onFrame(m) {
+    var cb = m.req != null && waiting[m.req];
+    if (cb) delete waiting[m.req];
+    switch (m.type) {
+      case 'welcome': return onWelcome(m);
+      case 'ack': return onAck(m);
+      case 'history': return onHistory(m);
+      case 'message': return onMessage(m, true);
+      case 'conversation': return onConversation(m);
+      case 'typing': return onTyping(m);
+      case 'invite': return onInvite(m);
+      case 'resync': return resume(); // pushes may have been lost: catch up from the stream
+      case 'read':
+        if (conv && m.conversation === conv.id && m.from === 'agent' && cmp(m.up_to, seenUpTo) > 0) { seenUpTo = m.up_to; paintSeen(); }
+        return;
+      case 'error':
+        if (m.code === 'invalid_token') { local('token', null); return hello(); }
+        if (cb) cb(m);
+        return;
+      default: if (cb) cb(m);
+    }
+  }
+
+  function onWelcome(m) {
+    var first = !wasReady;
+    ready = wasReady = true; attempt = 0; banner.hidden = true;
+    visitor = m.visitor; agentsOnline = m.agents_online || 0;
+    if (m.token) local('token', m.token);
+    var c = m.conversation;
+    if (c) {
+      if (!conv || conv.id !== c.id) reset(c.id);
+      setConv(c.id, c.state, c.agent);
+      resume();
+    } else if (conv && conv.state !== 'closed') {
+      // Closed while we were away: catch up on the tail, which carries the closing note.
+      resume();
+    } else if (!conv && local('conv')) {
+      reset(local('conv')); conv.state = 'closed';
+      resume(); // show the last (closed) conversation, and its rating form if not rated yet
+    }
+    paintStatus();
+    flushPending();
+    while (events.length) sendRaw(events.shift());
+    if (first) { emit('ready', { visitor: visitor, conversation: conv && conv.id }); }
+  }
+
+  function reset(id) {
+    // A different conversation: clear the log.
+    for (var k in msgs) msgs[k].el.remove();
+    log.querySelectorAll('.gap').forEach(function (n) { n.remove(); });
+    msgs = {}; lastId = ''; seenUpTo = ''; rate.hidden = true;
+    conv = { id: id, state: 'queued', agent: null };
+    local('conv', id);
+  }
+
+  function resume() {
+    if (!conv) return;
+    var id = conv.id;
+    sendRaw({ type: 'resume', conversation: id, since: lastId || '0' }, function (r) {
+      if (r.type === 'error' && r.code === 'not_found' && conv && conv.id === id && conv.state === 'closed') {
+        local('conv', null); conv = null; paintStatus();
+      }
+    });
+  }
+
+  function onHistory(h) {
+    if (!conv || h.conversation !== conv.id) return;
+    if (h.gap) {
+      var g = el('p', 'note gap', t('gap'), { role: 'note' });
+      log.insertBefore(g, firstAfter(h.since));
+    }
+    (h.messages || []).forEach(function (m) { m.conversation = h.conversation; onMessage(m, false); });
+    if (h.complete === false) return resume();
+    if (h.state && h.state !== conv.state) setConv(conv.id, h.state, conv.agent);
+    else if (h.state === 'closed') showRate();
+    markRead();
+  }
+
+  // The element before which a message with this id belongs (ids are ordered).
+  function firstAfter(id) {
+    var kids = log.children;
+    for (var i = 1; i < kids.length; i++) {
+      var k = kids[i], kid = k.getAttribute('data-id');
+      if (k.classList.contains('pending') || (kid && cmp(kid, id) > 0)) return k;
+    }
+    return null;
+  }
+
+  function onMessage(m, live) {
+    if (!conv || m.conversation !== conv.id) {
+      if (!m.conversation) return;
+      // A message for a conversation opened elsewhere (another tab) — switch to it.
+      if (m.from === 'visitor' && (!conv || conv.state === 'closed')) { reset(m.conversation); setConv(m.conversation, 'queued', null); }
+      else return;
+    }
+    if (msgs[m.id]) return;
+    var p = m.cmid && pend[m.cmid], node;
+    if (p) { node = p.el; settle(m.cmid, m.id); }
+    else node = bubble(m);
+    node.setAttribute('data-id', m.id);
+    if (node.parentNode) node.remove();
+    log.insertBefore(node, firstAfter(m.id));
+    msgs[m.id] = { el: node, m: m };
+    if (cmp(m.id, lastId) > 0) lastId = m.id;
+    if (m.from === 'agent') {
+      typ.hidden = true;
+      if (live) {
+        if (D.hidden) { beep(); blink(); }
+        emit('message', { id: m.id, from: m.from, author: m.author, text: m.text, ts: m.ts, conversation: m.conversation });
+      }
+    } else if (live && m.from === 'system') {
+      emit('message', { id: m.id, from: m.from, text: m.text, ts: m.ts, conversation: m.conversation });
+    }
+    paintSeen();
+    countUnread();
+    markRead();
+    scroll();
+  }
+
+  function bubble(m) {
+    var cls = m.from === 'visitor' ? 'v' : m.from === 'agent' ? 'a' : 's';
+    var node = el('div', 'm ' + cls, null, { role: m.from === 'system' ? 'note' : 'group' });
+    if (m.from === 'agent') node.appendChild(el('span', 'who', m.author || t('agent')));
+    node.appendChild(el('div', 'tx', m.text));
+    if (m.from !== 'system') {
+      var meta = el('div', 'meta');
+      meta.appendChild(el('span', 'tm', m.ts ? hhmm(m.ts) : ''));
+      if (m.from === 'visitor') meta.appendChild(el('span', 'ms', m.pending ? t('sending') : t('sent')));
+      node.appendChild(meta);
+    }
+    return node;
+  }
+
+  /* ---------- sending: sending -> sent (ack) -> failed (+ retry with the SAME cmid) ---------- */
+  function outbox(save) {
+    var list = [];
+    for (var c in pend) if (pend[c].state !== 'done') list.push({ cmid: c, text: pend[c].text });
+    if (save) session('outbox', list.length ? JSON.stringify(list) : null);
+    return list;
+  }
+  function submit(text) {
+    text = text.trim();
+    if (!text) return;
+    if (conv && conv.state === 'closed') { reset(''); conv = null; local('conv', null); paintStatus(); }
+    enqueue('m-' + rnd(), text);
+    typingOff();
+  }
+  function enqueue(cmid, text) {
+    var node = bubble({ from: 'visitor', text: text, pending: true, ts: Date.now() });
+    node.classList.add('pending', 'sending');
+    log.appendChild(node);
+    pend[cmid] = { el: node, text: text, state: 'sending' };
+    outbox(true);
+    transmit(cmid);
+    scroll();
+  }
+  function transmit(cmid) {
+    var p = pend[cmid];
+    setState(cmid, 'sending');
+    var ok = sendRaw({ type: 'message', cmid: cmid, text: p.text }, function (r) {
+      if (r.type === 'error') setState(cmid, 'failed'); // e.g. unavailable: nothing was stored
+    });
+    armFail(cmid, ok ? 10000 : 15000); // no ack in time: show it as failed (reconnect also resends)
+  }
+  function armFail(cmid, ms) {
+    var p = pend[cmid];
+    clearTimeout(p.timer);
+    p.timer = setTimeout(function () { if (p.state === 'sending') setState(cmid, 'failed'); }, ms);
+  }
+  function setState(cmid, st) {
+    var p = pend[cmid];
+    if (!p) return;
+    p.state = st;
+    var n = p.el, meta = n.querySelector('.meta'), ms = meta.querySelector('.ms');
+    n.classList.toggle('sending', st === 'sending');
+    n.classList.toggle('failed', st === 'failed');
+    ms.textContent = t(st === 'failed' ? 'failed' : st === 'sending' ? 'sending' : 'sent');
+    var rb = meta.querySelector('.rt');
+    if (st === 'failed' && !rb) {
+      rb = el('button', 'rt', t('retry'), { type: 'button' });
+      rb.onclick = function () { rb.remove(); transmit(cmid); };
+      meta.appendChild(rb);
+    } else if (st !== 'failed' && rb) rb.remove();
+  }
+  function settle(cmid, id) {
+    var p = pend[cmid];
+    if (!p) return;
+    setState(cmid, 'sent');
+    clearTimeout(p.timer);
+    p.el.classList.remove('pending');
+    delete pend[cmid];
+    outbox(true);
+    return p;
+  }
+  function onAck(a) {
+    var p = pend[a.cmid];
+    if (!conv && a.conversation) { conv = { id: a.conversation, state: 'queued', agent: null }; local('conv', a.conversation); paintStatus(); }
+    if (!p) return;
+    if (msgs[a.id]) { p.el.remove(); settle(a.cmid); return; } // the push came first (other tab)
+    onMessage({ conversation: a.conversation, id: a.id, cmid: a.cmid, from: 'visitor', text: p.text, ts: a.ts }, false);
+  }
+  function flushPending() {
+    for (var c in pend) if (pend[c].state === 'sending') transmit(c);
+  }
+
+  /* ---------- conversation state ---------- */
+  function setConv(id, state, agent) {
+    var was = conv && conv.state;
+    conv = conv || { id: id };
+    conv.id = id; conv.state = state; conv.agent = agent || conv.agent;
+    local('conv', id);
+    if (state === 'closed' && was !== 'closed') typ.hidden = true;
+    if (state === 'closed') showRate(); else rate.hidden = true;
+    paintStatus();
+  }
+  function onConversation(c) {
+    if (conv && c.id !== conv.id && c.state !== 'closed') reset(c.id);
+    if (!conv || c.id === conv.id) setConv(c.id, c.state, c.agent);
+  }
+  function paintStatus() {
+    intro.textContent = wasReady && !agentsOnline && !conv ? t('offline') : t('intro');
+    var s = !conv ? '' : conv.state === 'queued' ? t('queued')
+      : conv.state === 'active' ? t('active', conv.agent || t('agent')) : t('closed');
+    status.textContent = s;
+  }
+
+  /* ---------- rating ---------- */
+  function showRate() {
+    if (!conv || local('rated') === conv.id) { rate.hidden = true; return; }
+    if (!rate.hidden && rate.getAttribute('data-c') === conv.id) return;
+    rate.setAttribute('data-c', conv.id);
+    rate.textContent = '';
+    var q = el('p', null, t('rate'), { id: 'bk-rq' });
+    var stars = el('div', 'stars', null, { role: 'radiogroup', 'aria-labelledby': 'bk-rq' });
+    var score = 0, btns = [];
+    var cm = el('textarea', null, null, { maxlength: '1000', placeholder: t('comment'), 'aria-label': t('comment') });
+    var go = el('button', 'pri', t('submit'), { type: 'button', disabled: '' });
+    function pick(n) {
+      score = n;
+      btns.forEach(function (b, i) {
+        b.setAttribute('aria-checked', String(i + 1 === n));
+        b.classList.toggle('on', i < n);
+        b.tabIndex = i + 1 === n || (!n && !i) ? 0 : -1;
+      });
+      go.disabled = !n;
+    }
+    for (var i = 1; i <= 5; i++) (function (n) {
+      var b = el('button', null, '★', { type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': t('star', n), 'data-score': String(n) });
+      b.onclick = function () { pick(n); };
+      b.onkeydown = function (e) {
+        var d = e.key === 'ArrowRight' || e.key === 'ArrowUp' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowDown' ? -1 : 0;
+        if (d) { e.preventDefault(); var k = Math.min(5, Math.max(1, (score || n) + d)); pick(k); btns[k - 1].focus(); }
+      };
+      btns.push(b); stars.appendChild(b);
+    })(i);
+    pick(0);
+    var id = conv.id;
+    go.onclick = function () {
+      var r = { type: 'rate', conversation: id, score: score };
+      if (cm.value.trim()) r.comment = cm.value.trim().slice(0, 1000);
+      go.disabled = true;
+      if (!sendRaw(r, function (rep) {
+        if (rep.type === 'ok') { local('rated', id); rate.textContent = ''; rate.appendChild(el('p', null, t('thanks'), { role: 'status' })); }
+        else go.disabled = false;
+      })) go.disabled = false;
+    };
+    [q, stars, cm, go].forEach(function (n) { rate.appendChild(n); });
+    rate.hidden = false;
+    scroll();
+  }
+
+  /* ---------- typing ---------- */
+  var typOn = 0, typOffTimer = 0, typHide = 0;
+  function typingTick() {
+    if (!conv || conv.state === 'closed' || !ready) return;
+    var now = Date.now();
+    if (now - typOn > 3000) { typOn = now; sendRaw({ type: 'typing', on: true }); }
+    clearTimeout(typOffTimer);
+    typOffTimer = setTimeout(typingOff, 4000);
+  }
+  function typingOff() {
+    clearTimeout(typOffTimer);
+    if (typOn) { typOn = 0; if (conv && conv.state !== 'closed') sendRaw({ type: 'typing', on: false }); }
+  }
+  function onTyping(m) {
+    if (!conv || m.conversation !== conv.id || m.from !== 'agent') return;
+    clearTimeout(typHide);
+    typ.textContent = '';
+    if (m.on) {
+      var d = el('span', 'dots', null, { 'aria-hidden': 'true' });
+      d.appendChild(el('i')); d.appendChild(el('i')); d.appendChild(el('i'));
+      typ.appendChild(d);
+      typ.appendChild(D.createTextNode(t('typing', conv.agent || t('agent'))));
+      typHide = setTimeout(function () { typ.hidden = true; }, 8000); // a lost "off" must not stick
+      scroll();
+    }
+    typ.hidden = !m.on;
+  }
+
+  /* ---------- read receipts and unread ---------- */
+  function lastAgentId() {
+    var best = '';
+    for (var k in msgs) if (msgs[k].m.from !== 'visitor' && cmp(k, best) > 0) best = k;
+    return best;
+  }
+  function markRead() {
+    if (!conv || !isOpen || D.hidden) return;
+    var up = lastAgentId(), key = 'read:' + conv.id;
+    if (up && cmp(up, local(key) || '') > 0) {
+      local(key, up);
+      if (conv.state !== 'closed') sendRaw({ type: 'read', up_to: up });
+    }
+    countUnread();
+  }
+  function countUnread() {
+    var n = 0, r = conv ? local('read:' + conv.id) || '' : '';
+    for (var k in msgs) if (msgs[k].m.from === 'agent' && cmp(k, r) > 0) n++;
+    badge.hidden = !n || isOpen;
+    badge.textContent = n > 9 ? '9+' : String(n);
+    bub.setAttribute('aria-label', t('open') + (n ? ' (' + t('unread', n) + ')' : ''));
+  }
+  function paintSeen() {
+    var best = null;
+    log.querySelectorAll('.m.v[data-id]').forEach(function (n) {
+      var s = n.querySelector('.ms');
+      if (s) s.textContent = t('sent');
+      if (seenUpTo && cmp(n.getAttribute('data-id'), seenUpTo) <= 0) best = s;
+    });
+    if (best) best.textContent = t('seen');
+  }
+
+  /* ---------- attention: beep (WebAudio, no files) and title blink while the tab is hidden ---------- */
+  var actx = null, blinkTimer = 0, origTitle = '';
+  function unlockAudio() {
+    try {
+      if (!actx) { var A = W.AudioContext || W.webkitAudioContext; if (A) actx = new A(); }
+      if (actx && actx.state === 'suspended') actx.resume();
+    } catch (e) { actx = null; }
+  }
+  function beep() {
+    if (!actx || actx.state !== 'running') return;
+    var o = actx.createOscillator(), g = actx.createGain(), now = actx.currentTime;
+    o.type = 'sine'; o.frequency.value = 880;
+    g.gain.setValueAtTime(0.0001, now);
+    g.gain.exponentialRampToValueAtTime(0.15, now + 0.02);
+    g.gain.exponentialRampToValueAtTime(0.0001, now + 0.25);
+    o.connect(g); g.connect(actx.destination); o.start(now); o.stop(now + 0.3);
+  }
+  function blink() {
+    if (blinkTimer) return;
+    origTitle = D.title;
+    var on = false;
+    blinkTimer = setInterval(function () { on = !on; D.title = on ? '💬 ' + t('newmsg') : origTitle; }, 1000);
+  }
+  function unblink() {
+    if (!blinkTimer) return;
+    clearInterval(blinkTimer); blinkTimer = 0; D.title = origTitle;
+  }
+
+  /* ---------- proactive invitations (docs/protocol.md: invite, invite_shown/accepted/dismissed) ---------- */
+  var inv = null;
+  function onInvite(m) {
+    if (inv) inv.remove();
+    if (conv && conv.state !== 'closed') return; // already chatting
+    var id = m.invitation;
+    inv = el('div', 'inv', null, { role: 'dialog', 'aria-label': t('title'), 'aria-live': 'polite' });
+    if (m.agent) inv.appendChild(el('p', 'who', m.agent));
+    inv.appendChild(el('p', 'itx', m.text));
+    var row = el('div', 'row'), yes = el('button', 'pri', t('reply'), { type: 'button' });
+    var no = el('button', 'lnk', t('no'), { type: 'button' }), x = el('button', 'x', null, { type: 'button', 'aria-label': t('no') });
+    x.appendChild(svg(ICON_X));
+    row.appendChild(yes); row.appendChild(no);
+    inv.appendChild(row); inv.appendChild(x);
+    wrap.insertBefore(inv, bub);
+    sendRaw({ type: 'invite_shown', invitation: id });
+    function done(kind) {
+      if (inv) { inv.remove(); inv = null; }
+      return sendRaw({ type: kind, invitation: id }, function (r) {
+        if (kind === 'invite_accepted' && r.type === 'ok' && r.conversation) {
+          if (!conv || conv.id !== r.conversation) reset(r.conversation);
+          setConv(r.conversation, conv.state || 'queued', m.agent);
+          resume();
+        }
+      });
+    }
+    no.onclick = x.onclick = function () { done('invite_dismissed'); bub.focus(); };
+    yes.onclick = function () { done('invite_accepted'); open(); };
+    if (!D.hidden) beep();
+  }
+
+  /* ---------- open / close ---------- */
+  function open(focus) {
+    if (isOpen) return;
+    isOpen = true; unlockAudio();
+    win.hidden = false; wrap.classList.add('open');
+    bub.setAttribute('aria-expanded', 'true'); bub.setAttribute('aria-label', t('close'));
+    session('open', '1');
+    if (focus !== false) ta.focus();
+    scroll(); markRead(); countUnread();
+    emit('open');
+  }
+  function close() {
+    if (!isOpen) return;
+    isOpen = false;
+    win.hidden = true; wrap.classList.remove('open');
+    bub.setAttribute('aria-expanded', 'false');
+    session('open', null);
+    countUnread();
+    if (root.activeElement) bub.focus(); // return focus only if it was inside the widget
+    emit('close');
+  }
+  function scroll() { log.scrollTop = log.scrollHeight; }
+
+  bub.onclick = function () { isOpen ? close() : open(); };
+  xbtn.onclick = close;
+  wrap.addEventListener('keydown', function (e) { if (e.key === 'Escape' && isOpen) { e.stopPropagation(); close(); } });
+  form.onsubmit = function (e) { e.preventDefault(); unlockAudio(); submit(ta.value); ta.value = ''; grow(); ta.focus(); };
+  ta.addEventListener('keydown', function (e) {
+    if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.onsubmit(e); }
+  });
+  function grow() { ta.style.height = 'auto'; ta.style.height = Math.min(120, ta.scrollHeight + 2) + 'px'; } // CSSOM: CSP-safe
+  ta.addEventListener('input', function () { grow(); if (ta.value) typingTick(); else typingOff(); });
+  D.addEventListener('visibilitychange', function () { if (!D.hidden) { unblink(); markRead(); } });
+  W.addEventListener('focus', unblink);
+  W.addEventListener('online', function () { if (!ws) { attempt = 0; connect(); } });
+  W.addEventListener('storage', function (e) {
+    if (e.key === KEY + 'token' && e.newValue && e.newValue !== e.oldValue && (!conv || conv.state === 'closed') && ws) {
+      ws.close(); // another tab became a (new) visitor: reconnect as that visitor so the tabs share one chat
+    } else if (conv && e.key === KEY + 'read:' + conv.id) countUnread();
+  });
+
+  /* ---------- public API ---------- */
+  var queued = [], events = [];
+  var api = {
+    version: '1',
+    open: function () { open(); },
+    close: function () { close(); },
+    toggle: function () { isOpen ? close() : open(); },
+    on: function (ev, fn) {
+      if (!handlers[ev] || typeof fn !== 'function') return api;
+      handlers[ev].push(fn);
+      if (ev === 'ready' && wasReady) fn({ visitor: visitor, conversation: conv && conv.id });
+      return api;
+    },
+    off: function (ev, fn) { if (handlers[ev]) handlers[ev] = handlers[ev].filter(function (f) { return f !== fn; }); return api; },
+    // identify() is queued and otherwise a no-op: the protocol has no message for visitor details
+    // (name, email, ...) yet. Once the server supports one, the queue is sent after `welcome`.
+    identify: function (details) { queued.push(['identify', details]); return api; },
+    // track() sends an `event` (used by the invitation rules); queued until the socket is ready.
+    track: function (name, props) {
+      if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) return api;
+      var p = {}, n = 0;
+      for (var k in props) {
+        var v = props[k];
+        if (n < 32 && (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string')) { p[k] = typeof v === 'string' ? v.slice(0, 256) : v; n++; }
+      }
+      var ev = { type: 'event', name: name, props: p };
+      if (!sendRaw(ev)) events.push(ev);
+      return api;
+    }
+  };
+  // Calls made before the script loaded: window.Beckon = window.Beckon || {q: []}; Beckon.q.push(['open'])
+  var early = W.Beckon && W.Beckon.q;
+  W.Beckon = api;
+  if (early && early.forEach) early.forEach(function (c) { if (api[c[0]]) api[c[0]].apply(api, c.slice(1)); });
+
+  /* ---------- boot ---------- */
+  function boot() {
+    D.body.appendChild(host);
+    try { JSON.parse(session('outbox') || '[]').forEach(function (o) { enqueue(o.cmid, o.text); }); } catch (e) { /* ignore */ }
+    if (session('open')) open(false);
+    paintStatus();
+    connect();
+  }
+  if (D.body) boot(); else D.addEventListener('DOMContentLoaded', boot);
+})();
