@@ -253,9 +253,13 @@
     retryTimer = setTimeout(connect, delay);
     if (wasReady) setTimeout(function () { banner.hidden = ready; }, 1500);
   }
+  // The page counts as a page view once per page load: a reconnect's hello leaves it out, so
+  // time-on-page rules keep counting from the real arrival.
+  var pageSent = false;
   function hello() {
     var tok = local('token');
-    var h = { type: 'hello', site: SITE, lang: LANG, page: { url: location.href, title: D.title, referrer: D.referrer } };
+    var h = { type: 'hello', site: SITE, lang: LANG };
+    if (!pageSent) h.page = { url: location.href, title: D.title, referrer: D.referrer };
     if (tok) h.token = tok;
     var coarse = W.matchMedia && matchMedia('(pointer:coarse)').matches;
     h.device = !coarse ? 'desktop' : Math.min(screen.width, screen.height) >= 600 ? 'tablet' : 'mobile';
@@ -266,7 +270,7 @@
     var cb = m.req != null && waiting[m.req];
     if (cb) delete waiting[m.req];
     switch (m.type) {
-      case 'welcome': return onWelcome(m);
+      case 'welcome': pageSent = true; return onWelcome(m);
       case 'ack': return onAck(m);
       case 'history': return onHistory(m);
       case 'message': return onMessage(m, true);
