@@ -271,7 +271,7 @@ bk_config_result bk_config_resolve(bk_config *config, int argc, char **argv, cha
 void bk_config_usage(const char *program)
 {
     printf("usage: %s [options]                run the server\n"
-           "       %s [options] agent add NAME  create an agent (password read from stdin)\n"
+           "       %s [options] agent add NAME [agent|marketer|admin]  create an account (password on stdin)\n"
            "       %s [options] agent passwd NAME | agent list | agent remove NAME\n\n"
            "options (each also BECKON_NAME in the environment and 'name = value' in a config file;\n"
            "flags win over the environment, which wins over the file):\n",

@@ -423,11 +423,24 @@ int bk_store_command(bk_store *store, bk_store_reply_fn fn, void *data,
 int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, void *data,
                     int key_count, int argc, const char **argv, const size_t *lengths)
 {
-    enum { MAX_ARGS = 32 };
-    if (script_index < 0 || script_index >= store->script_count || argc + 3 > MAX_ARGS)
+    enum { INLINE_ARGS = 32 };
+    if (script_index < 0 || script_index >= store->script_count || argc < 0)
         return -1;
-    const char *full[MAX_ARGS];
-    size_t full_lengths[MAX_ARGS];
+    /* EVALSHA sha numkeys args...: most scripts fit the stack arrays; a long one (a stats
+     * range of many days) gets heap arrays. */
+    const char *inline_argv[INLINE_ARGS];
+    size_t inline_lengths[INLINE_ARGS];
+    const char **full = inline_argv;
+    size_t *full_lengths = inline_lengths;
+    if (argc + 3 > INLINE_ARGS) {
+        full = malloc((size_t)(argc + 3) * sizeof *full);
+        full_lengths = malloc((size_t)(argc + 3) * sizeof *full_lengths);
+        if (!full || !full_lengths) {
+            free(full);
+            free(full_lengths);
+            return -1;
+        }
+    }
     char keys[12];
     snprintf(keys, sizeof keys, "%d", key_count);
     full[0] = "EVALSHA";
@@ -439,7 +452,12 @@ int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, voi
         full[i + 3] = argv[i];
         full_lengths[i + 3] = lengths ? lengths[i] : strlen(argv[i]);
     }
-    return bk_store_command(store, fn, data, argc + 3, full, full_lengths);
+    int rc = bk_store_command(store, fn, data, argc + 3, full, full_lengths);
+    if (full != inline_argv) {
+        free(full);
+        free(full_lengths);
+    }
+    return rc;
 }
 
 /* The store is freed once both links have said goodbye and its timers are closed. The

@@ -43,6 +43,7 @@ struct bk_triggers {
     int scripts[SCRIPT_COUNT];
     bk_rule_set *rules;
     int rules_loading;
+    int rules_stale;                /* a change came while a load was in flight */
     int rules_loaded;
     bk_rules_settings settings;
     int agents_available;
@@ -610,10 +611,17 @@ static void evaluate_all(bk_triggers *triggers)
         tracker_evaluate(t, NULL, NULL);
 }
 
+static void rules_reload(bk_triggers *triggers);
+
 static void on_rules_loaded(redisReply *reply, void *data)
 {
     bk_triggers *triggers = data;
     triggers->rules_loading = 0;
+    /* The load that just finished may have read Redis before the latest change: go again. */
+    if (triggers->rules_stale) {
+        triggers->rules_stale = 0;
+        rules_reload(triggers);
+    }
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         bk_warn("could not load the rules from redis; keeping the %zu rules in use",
                 triggers->rules ? bk_rule_set_count(triggers->rules) : (size_t)0);
@@ -646,8 +654,10 @@ static void on_rules_loaded(redisReply *reply, void *data)
 
 static void rules_reload(bk_triggers *triggers)
 {
-    if (triggers->rules_loading)
+    if (triggers->rules_loading) {
+        triggers->rules_stale = 1;
         return;
+    }
     char key[64];
     snprintf(key, sizeof key, "%srules", triggers->server->config->prefix);
     const char *argv[] = { "HGETALL", key };
