@@ -13,10 +13,12 @@
  *     reading a TZif file from the zoneinfo directory while compiling a rule
  *     that names a time zone; evaluation never touches the file system.
  *   - A set is mutated only through bk_rule_set_add_json, _load_json and
- *     _remove. Evaluation takes a const set and allocates nothing, so one set
- *     may be evaluated from several threads at once as long as nobody mutates
- *     it meanwhile. To change rules under load, build a new set and swap the
- *     pointer; free the old set once no evaluation uses it any more.
+ *     _remove. Evaluation takes a const set and keeps nothing between calls
+ *     (it allocates nothing itself; the C library's regexec may, inside), so
+ *     one set may be evaluated from several threads at once as long as
+ *     nobody mutates it meanwhile. To change rules under load, build a new
+ *     set and swap the pointer; free the old set once no evaluation uses it
+ *     any more.
  *   - Errors are values: functions return a bk_rules_status and, where given
  *     a bk_rules_error, fill it with the JSON path of the offending field and
  *     a human-readable reason, e.g. "when.all[2].page.seconds.>=" and
@@ -227,7 +229,7 @@ typedef struct bk_rules_result {
      * moment at which evaluating again is needed to look further. */
     int64_t next_check_ms;
 
-    size_t rules_evaluated;     /* rules the index let through, for diagnostics */
+    size_t rules_evaluated;     /* rules the index let through (before screening), for diagnostics */
 } bk_rules_result;
 
 /* Evaluates the set for one visitor at `now_ms`. The rule that fires is the

@@ -403,6 +403,12 @@ static int compile_leaf(compiler *c, const char *condition_path, const bk_field_
             return -1;
     }
 
+    if (field->time == BK_TIME_ELAPSED && op >= BK_OP_LT && op <= BK_OP_GE) {
+        /* Elapsed fields are whole numbers, so "page.seconds > 29.5" flips
+         * when the count reaches 30, and "< 30" stops holding at 30. */
+        double c = leaf->value.number;
+        leaf->boundary = (int64_t)(op == BK_OP_GE || op == BK_OP_LT ? ceil(c) : floor(c) + 1);
+    }
     if (op == BK_OP_REGEX) {
         regex_t *regex = bk_arena_alloc(&c->rule->arena, sizeof *regex);
         if (!regex) {
@@ -620,7 +626,7 @@ static bool compile_only(compiler *c, json_t *only, const char **hours_text, con
         if (!get_bool(c, v, &required))
             return false;
         pop(c, saved);
-        rule->agents_required = required ? 1 : 0;
+        rule->screen.agents_required = (int8_t)(required ? 1 : 0);
     }
     if ((v = json_object_get(only, "hours"))) {
         saved = push_key(c, "hours");
@@ -750,41 +756,55 @@ static bool compile_then(compiler *c, json_t *then)
     return true;
 }
 
-/* Adds the leaf as a gate if it is a plain comparison of a field time
- * cannot change and there is room. */
-static void add_gate(bk_rule *rule, const bk_node *leaf, bool expect)
+/* Copies what the screen can check without the rule's nodes: plain
+ * comparisons of fields time cannot change become gates (and are marked,
+ * so that judging skips them), rising thresholds become screen thresholds. */
+static void add_to_screen(bk_rule *rule, bk_node *leaf, bool expect)
 {
-    if (leaf->kind != BK_NODE_LEAF || rule->gate_count == BK_RULES_MAX_GATES || leaf->op > BK_OP_GE)
+    bk_rule_screen *screen = &rule->screen;
+    if (leaf->kind != BK_NODE_LEAF)
         return;
-    bk_field field = leaf->field->field;
+    if (expect && bk_leaf_is_threshold(leaf) && (leaf->op == BK_OP_GE || leaf->op == BK_OP_GT) &&
+        screen->threshold_count < BK_RULES_MAX_SCREEN_THRESHOLDS) {
+        bk_screen_threshold *threshold = &screen->thresholds[screen->threshold_count++];
+        threshold->field = leaf->field_id;
+        threshold->boundary = leaf->boundary;
+        return;
+    }
+    bk_field field = (bk_field)leaf->field_id;
+    if (screen->gate_count == BK_RULES_MAX_GATES || leaf->op > BK_OP_GE)
+        return;
     if (field != BK_FIELD_VISIT_PAGES && field != BK_FIELD_VISITOR_VISITS && field != BK_FIELD_VISITOR_CHATS &&
         field != BK_FIELD_CONVERSATION_OPEN)
         return;
-    bk_gate *gate = &rule->gates[rule->gate_count++];
-    gate->field = field;
-    gate->op = (bk_op)leaf->op;
+    bk_gate *gate = &screen->gates[screen->gate_count++];
+    gate->field = (uint8_t)field;
+    gate->op = leaf->op;
     gate->expect = expect;
     gate->boolean = leaf->value.boolean;
     gate->number = leaf->value.number;
+    leaf->screened = true;
 }
 
-static void collect_gates(bk_rule *rule)
+/* Only children every firing needs qualify: those of the top `all` of
+ * `when`, and those of a top `any` of `unless`, each of which blocks. */
+static void build_screen(bk_rule *rule, bk_node *nodes)
 {
-    const bk_node *when = &rule->nodes[rule->when_root];
+    bk_node *when = &nodes[rule->when_root];
     if (when->kind == BK_NODE_ALL) {
         for (uint16_t i = 0; i < when->child_count; i++)
-            add_gate(rule, &rule->nodes[when->children[i]], true);
+            add_to_screen(rule, &nodes[when->children[i]], true);
     } else {
-        add_gate(rule, when, true);
+        add_to_screen(rule, when, true);
     }
     if (rule->unless_root < 0)
         return;
-    const bk_node *unless = &rule->nodes[rule->unless_root];
+    bk_node *unless = &nodes[rule->unless_root];
     if (unless->kind == BK_NODE_ANY) {
         for (uint16_t i = 0; i < unless->child_count; i++)
-            add_gate(rule, &rule->nodes[unless->children[i]], false);
+            add_to_screen(rule, &nodes[unless->children[i]], false);
     } else {
-        add_gate(rule, unless, false);
+        add_to_screen(rule, unless, false);
     }
 }
 
@@ -825,10 +845,10 @@ static bool compile_rule(compiler *c, json_t *root, bk_tz_cache *zones)
             return false;
         pop(c, saved);
     }
-    rule->enabled = true;
+    rule->screen.enabled = true;
     if ((v = json_object_get(root, "enabled"))) {
         saved = push_key(c, "enabled");
-        if (!get_bool(c, v, &rule->enabled))
+        if (!get_bool(c, v, &rule->screen.enabled))
             return false;
         pop(c, saved);
     }
@@ -854,7 +874,7 @@ static bool compile_rule(compiler *c, json_t *root, bk_tz_cache *zones)
         pop(c, saved);
     }
 
-    rule->agents_required = -1;
+    rule->screen.agents_required = -1;
     const char *hours_text = NULL, *tz_name = NULL;
     if ((v = json_object_get(root, "only"))) {
         saved = push_key(c, "only");
@@ -924,7 +944,7 @@ static bool compile_rule(compiler *c, json_t *root, bk_tz_cache *zones)
     rule->regex_count = c->regex_count;
     c->regex_count = 0; /* the rule owns them now */
     rule->repeats_weekly = c->uses_clock || rule->hours;
-    collect_gates(rule);
+    build_screen(rule, nodes);
     return true;
 }
 

@@ -6,14 +6,20 @@
  * visitor.days_since_last_chat, time.hour, time.weekday), opening hours,
  * cooldowns, the quiet time after a dismissal and the daily budget change
  * while the visitor does nothing, and each of them can say when it next
- * changes. So the answer is found by walking forward from one such change
- * point to the next and re-evaluating the rule there: exact for any mix of
- * all/any/not, and cheap because most rules have one or two change points.
+ * changes.
  *
- * Before walking, and at every step, a cheaper pass prunes: a condition that is false and made
- * only of fields time cannot change (or of time fields that will never flip
- * back) is "false forever", and an `all` containing one is false forever
- * too. Rules whose `when` is false forever cost nothing more. */
+ * One recursive pass, earliest(), answers both questions at once for a
+ * condition: the first instant >= t at which it could have the wanted value.
+ * That is t itself when it has the value now, and "never" (INT64_MAX) when
+ * it is settled: a false comparison of a field time cannot change, or of a
+ * time field moving away from the threshold, and an `all` containing one.
+ * Otherwise it is a lower bound: a leaf's next change point, the latest
+ * bound of an `all`'s children, the earliest of an `any`'s.
+ *
+ * A rule fires at t when every part's bound is t. If not, the latest bound
+ * is the next instant worth looking at; the rule is judged again there, and
+ * so on. This walk is exact for any mix of all/any/not (a bound never skips
+ * a moment the rule could fire) and short: most rules need one step. */
 #include "rules/rule.h"
 
 #include "rules/civil.h"
@@ -27,6 +33,26 @@
 /* Clock conditions and opening hours repeat weekly; a day more covers an
  * offset change on the way. */
 #define WEEK_AND_A_DAY_MS (8 * BK_MS_PER_DAY)
+
+/* A leaf's outcome now, and whether time alone could ever change it. */
+typedef enum bk_truth {
+    BK_FALSE_FOREVER,
+    BK_FALSE,
+    BK_TRUE,
+    BK_TRUE_FOREVER
+} bk_truth;
+
+static bool bk_truth_holds(bk_truth truth)
+{
+    return truth >= BK_TRUE;
+}
+
+/* Outcomes of leaves that time cannot change, remembered while one rule is
+ * judged, so that walking forward through time never reruns a regex. */
+typedef struct bk_leaf_memo {
+    uint64_t known[BK_RULES_MAX_NODES / 64];
+    uint64_t holds[BK_RULES_MAX_NODES / 64];
+} bk_leaf_memo;
 
 static const bk_node *node_at(const bk_rule *rule, int index)
 {
@@ -50,64 +76,29 @@ static bk_truth leaf_truth(const bk_rule *rule, int index, const bk_eval_env *en
         }
         return holds ? BK_TRUE_FOREVER : BK_FALSE_FOREVER;
     }
+    if (bk_leaf_is_threshold(leaf)) {
+        /* The common "page.seconds >= 30": integer arithmetic only. A
+         * missing field fails every threshold, for good. */
+        int64_t origin, unit;
+        if (!bk_elapsed_origin(env, (bk_field)leaf->field_id, &origin, &unit))
+            return BK_FALSE_FOREVER;
+        int64_t units = bk_floor_div(at_ms - origin, unit);
+        bool holds = bk_threshold_holds(leaf, units < 0 ? 0 : units);
+        bool rising = leaf->op == BK_OP_GT || leaf->op == BK_OP_GE;
+        if (holds)
+            return rising ? BK_TRUE_FOREVER : BK_TRUE;
+        return rising ? BK_FALSE : BK_FALSE_FOREVER;
+    }
     bk_value actual = bk_field_value(env, leaf, rule->tz, at_ms);
     bool holds = bk_leaf_test(leaf, &actual);
     if (leaf->time == BK_TIME_CLOCK)
         return holds ? BK_TRUE : BK_FALSE;
-    /* Elapsed fields only grow, and a missing one stays missing, which
-     * settles the common comparisons without computing a change point. */
+    /* A missing elapsed field stays missing. */
     if (actual.type == BK_RULES_VALUE_MISSING)
         return holds ? BK_TRUE_FOREVER : BK_FALSE_FOREVER;
-    switch ((bk_op)leaf->op) {
-    case BK_OP_GE:
-    case BK_OP_GT:
-        return holds ? BK_TRUE_FOREVER : BK_FALSE;
-    case BK_OP_LE:
-    case BK_OP_LT:
-        return holds ? BK_TRUE : BK_FALSE_FOREVER;
-    default:
-        break;
-    }
     if (bk_leaf_next_change(env, leaf, rule->tz, at_ms) == INT64_MAX)
         return holds ? BK_TRUE_FOREVER : BK_FALSE_FOREVER;
     return holds ? BK_TRUE : BK_FALSE;
-}
-
-bk_truth bk_condition_truth(const bk_rule *rule, int index, const bk_eval_env *env, int64_t at_ms,
-                            bk_leaf_memo *memo)
-{
-    const bk_node *node = node_at(rule, index);
-    switch ((bk_node_kind)node->kind) {
-    case BK_NODE_LEAF:
-        return leaf_truth(rule, index, env, at_ms, memo);
-    case BK_NODE_NOT:
-        return (bk_truth)(BK_TRUE_FOREVER - bk_condition_truth(rule, node->children[0], env, at_ms, memo));
-    case BK_NODE_ALL: {
-        /* A false child that may still flip does not settle the matter: a
-         * later child might be false forever, which is worth knowing. */
-        bk_truth result = BK_TRUE_FOREVER;
-        for (uint16_t i = 0; i < node->child_count; i++) {
-            bk_truth t = bk_condition_truth(rule, node->eval_order[i], env, at_ms, memo);
-            if (t == BK_FALSE_FOREVER)
-                return BK_FALSE_FOREVER;
-            if (t < result)
-                result = t;
-        }
-        return result;
-    }
-    case BK_NODE_ANY: {
-        bk_truth result = BK_FALSE_FOREVER;
-        for (uint16_t i = 0; i < node->child_count; i++) {
-            bk_truth t = bk_condition_truth(rule, node->eval_order[i], env, at_ms, memo);
-            if (t == BK_TRUE_FOREVER)
-                return BK_TRUE_FOREVER;
-            if (t > result)
-                result = t;
-        }
-        return result;
-    }
-    }
-    return BK_FALSE;
 }
 
 bool bk_condition_holds(const bk_rule *rule, int index, const bk_eval_env *env, int64_t at_ms)
@@ -154,6 +145,44 @@ int64_t bk_condition_next_change(const bk_rule *rule, int index, const bk_eval_e
     return best;
 }
 
+/* See the top of the file. `all` wanting true must wait for its slowest
+ * child and `any` only for its fastest, which lets the walk leap over
+ * change points that cannot matter. */
+static int64_t earliest(const bk_rule *rule, int index, const bk_eval_env *env, int64_t at_ms, bool want,
+                        bk_leaf_memo *memo)
+{
+    const bk_node *node = node_at(rule, index);
+    switch ((bk_node_kind)node->kind) {
+    case BK_NODE_LEAF: {
+        if (node->screened)
+            return at_ms; /* the screen found it as the rule needs it */
+        bk_truth truth = leaf_truth(rule, index, env, at_ms, memo);
+        if (bk_truth_holds(truth) == want)
+            return at_ms;
+        if (truth == BK_TRUE_FOREVER || truth == BK_FALSE_FOREVER)
+            return INT64_MAX;
+        return bk_leaf_next_change(env, node, rule->tz, at_ms);
+    }
+    case BK_NODE_NOT:
+        return earliest(rule, node->children[0], env, at_ms, !want, memo);
+    case BK_NODE_ALL:
+    case BK_NODE_ANY:
+        break;
+    }
+    /* all wanting true and any wanting false need every child: the latest. */
+    bool every = (node->kind == BK_NODE_ALL) == want;
+    int64_t bound = every ? at_ms : INT64_MAX;
+    for (uint16_t i = 0; i < node->child_count; i++) {
+        int64_t t = earliest(rule, node->eval_order[i], env, at_ms, want, memo);
+        if (every ? t > bound : t < bound)
+            bound = t;
+        /* Nothing can beat "never" for every child, or "now" for one. */
+        if (every ? bound == INT64_MAX : bound == at_ms)
+            break;
+    }
+    return bound;
+}
+
 const bk_rules_cap_state *bk_cap_state_find(const bk_eval_env *env, const bk_rule *rule)
 {
     if (!(env->cap_filter & rule->id_bit))
@@ -172,11 +201,6 @@ typedef struct waits {
     int64_t quiet_ends_ms;
     int64_t budget_resets_ms;
 } waits;
-
-static bool waits_open(const waits *w, int64_t at_ms)
-{
-    return at_ms >= w->cooldown_ends_ms && at_ms >= w->quiet_ends_ms && at_ms >= w->budget_resets_ms;
-}
 
 static int64_t waits_next_change(const waits *w, int64_t at_ms)
 {
@@ -214,6 +238,29 @@ static int64_t next_change_at(const bk_rule *rule, const bk_eval_env *env, const
     return best;
 }
 
+/* The first instant >= at_ms at which the whole rule could fire, as far as
+ * its parts can tell (see the top of the file); at_ms when it fires then. */
+static int64_t rule_bound(const bk_rule *rule, const bk_eval_env *env, const waits *w, int64_t at_ms,
+                          bk_leaf_memo *memo)
+{
+    int64_t bound = earliest(rule, rule->when_root, env, at_ms, true, memo);
+    if (bound != INT64_MAX && rule->unless_root >= 0) {
+        int64_t t = earliest(rule, rule->unless_root, env, at_ms, false, memo);
+        if (t > bound)
+            bound = t;
+    }
+    if (bound != INT64_MAX && rule->hours && !bk_hours_open(rule->hours, rule->tz, at_ms)) {
+        int64_t t = bk_hours_next_change(rule->hours, rule->tz, at_ms);
+        if (t > bound)
+            bound = t;
+    }
+    const int64_t ends[3] = {w->cooldown_ends_ms, w->quiet_ends_ms, w->budget_resets_ms};
+    for (int i = 0; i < 3 && bound != INT64_MAX; i++)
+        if (ends[i] > bound)
+            bound = ends[i];
+    return bound;
+}
+
 static bool gate_passes(const bk_gate *gate, const bk_rules_context *ctx)
 {
     bool holds;
@@ -228,7 +275,7 @@ static bool gate_passes(const bk_gate *gate, const bk_rules_context *ctx)
         holds = gate->op == BK_OP_NE; /* missing: only != holds */
     } else {
         double v = (double)count;
-        switch (gate->op) {
+        switch ((bk_op)gate->op) {
         case BK_OP_EQ: holds = v == gate->number; break;
         case BK_OP_NE: holds = v != gate->number; break;
         case BK_OP_LT: holds = v < gate->number; break;
@@ -239,6 +286,27 @@ static bool gate_passes(const bk_gate *gate, const bk_rules_context *ctx)
         }
     }
     return holds == gate->expect;
+}
+
+bool bk_rule_screen_passes(const bk_rule_screen *screen, const bk_eval_env *env, int64_t horizon_ms)
+{
+    const bk_rules_context *ctx = env->ctx;
+    if (!screen->enabled)
+        return false;
+    if (screen->agents_required >= 0 && ctx->agents_available != (screen->agents_required == 1))
+        return false;
+    for (size_t i = 0; i < screen->gate_count; i++)
+        if (!gate_passes(&screen->gates[i], ctx))
+            return false;
+    for (size_t i = 0; i < screen->threshold_count; i++) {
+        int64_t origin, unit;
+        if (!bk_elapsed_origin(env, (bk_field)screen->thresholds[i].field, &origin, &unit))
+            return false; /* a missing field fails the threshold for good */
+        int64_t boundary = screen->thresholds[i].boundary;
+        if (boundary > 0 && boundary <= (INT64_MAX / 4) / unit && origin + boundary * unit >= horizon_ms)
+            return false;
+    }
+    return true;
 }
 
 static bool site_allowed(const bk_rule *rule, const bk_rules_context *ctx)
@@ -261,14 +329,10 @@ bk_rule_verdict bk_rule_judge(const bk_rule *rule, const bk_eval_env *env, int64
     const int64_t now = env->now_ms;
     *could_fire_ms = INT64_MAX;
 
-    /* Gates that time does not open, cheapest first. */
-    if (!rule->enabled || !site_allowed(rule, ctx))
+    /* What time does not change, cheapest first; the screen was checked by
+     * the caller, usually from the index's copy. */
+    if (!site_allowed(rule, ctx))
         return BK_VERDICT_NEVER;
-    if (rule->agents_required >= 0 && ctx->agents_available != (rule->agents_required == 1))
-        return BK_VERDICT_NEVER;
-    for (size_t i = 0; i < rule->gate_count; i++)
-        if (!gate_passes(&rule->gates[i], ctx))
-            return BK_VERDICT_NEVER;
     const bk_rules_cap_state *cap = bk_cap_state_find(env, rule);
     if (cap && cap->invitations_this_visit >= rule->per_visit)
         return BK_VERDICT_NEVER;
@@ -289,45 +353,32 @@ bk_rule_verdict bk_rule_judge(const bk_rule *rule, const bk_eval_env *env, int64
 
     bk_leaf_memo memo;
     memset(&memo, 0, sizeof memo);
-    bk_truth when = bk_condition_truth(rule, rule->when_root, env, now, &memo);
-    if (when == BK_FALSE_FOREVER)
-        return BK_VERDICT_NEVER;
-    bk_truth unless = rule->unless_root >= 0 ? bk_condition_truth(rule, rule->unless_root, env, now, &memo)
-                                             : BK_FALSE_FOREVER;
-    if (unless == BK_TRUE_FOREVER)
-        return BK_VERDICT_NEVER;
-    bool open = !rule->hours || bk_hours_open(rule->hours, rule->tz, now);
-    if (bk_truth_holds(when) && !bk_truth_holds(unless) && open && waits_open(&w, now))
+    int64_t t = rule_bound(rule, env, &w, now, &memo);
+    if (t == now)
         return BK_VERDICT_FIRES;
+    if (t == INT64_MAX)
+        return BK_VERDICT_NEVER;
 
-    /* Something that time can change blocks the rule: walk forward from
-     * change point to change point. Stop as soon as the rule is blocked for
-     * good, and once only weekly-repeating changes are left and a whole week
-     * of them has gone by without the rule firing. */
-    int64_t t = now;
+    /* Walk forward from bound to bound. Stop when the rule is blocked for
+     * good, past the horizon, and once only weekly-repeating changes are
+     * left and a whole week of them has gone by without the rule firing. */
     int64_t only_weekly_since = INT64_MAX;
     for (int step = 0; step < MAX_TIME_STEPS; step++) {
-        t = next_change_at(rule, env, &w, t, true);
-        if (t == INT64_MAX || t >= horizon_ms)
+        if (t >= horizon_ms)
             return BK_VERDICT_LATER;
         if (rule->repeats_weekly && only_weekly_since == INT64_MAX &&
             next_change_at(rule, env, &w, t, false) == INT64_MAX)
             only_weekly_since = t;
         if (only_weekly_since != INT64_MAX && t - only_weekly_since > WEEK_AND_A_DAY_MS)
             return BK_VERDICT_LATER;
-        when = bk_condition_truth(rule, rule->when_root, env, t, &memo);
-        if (when == BK_FALSE_FOREVER)
-            return BK_VERDICT_LATER;
-        if (rule->unless_root >= 0) {
-            unless = bk_condition_truth(rule, rule->unless_root, env, t, &memo);
-            if (unless == BK_TRUE_FOREVER)
-                return BK_VERDICT_LATER;
-        }
-        if (bk_truth_holds(when) && !bk_truth_holds(unless) && waits_open(&w, t) &&
-            (!rule->hours || bk_hours_open(rule->hours, rule->tz, t))) {
+        int64_t next = rule_bound(rule, env, &w, t, &memo);
+        if (next == t) {
             *could_fire_ms = t;
             return BK_VERDICT_LATER;
         }
+        if (next == INT64_MAX)
+            return BK_VERDICT_LATER;
+        t = next;
     }
     *could_fire_ms = t;
     return BK_VERDICT_LATER;

@@ -96,7 +96,7 @@ static bk_rules_outcome explain_rule(const bk_rule *rule, const bk_eval_env *env
     char when_text[64];
 
     out->path[0] = out->detail[0] = '\0';
-    if (!rule->enabled) {
+    if (!rule->screen.enabled) {
         bk_format(out->path, sizeof out->path, "enabled");
         bk_format(out->detail, sizeof out->detail, "the rule is disabled");
         return BK_RULES_OUTCOME_DISABLED;
@@ -120,9 +120,9 @@ static bk_rules_outcome explain_rule(const bk_rule *rule, const bk_eval_env *env
             return BK_RULES_OUTCOME_ONLY;
         }
     }
-    if (rule->agents_required >= 0 && ctx->agents_available != (rule->agents_required == 1)) {
+    if (rule->screen.agents_required >= 0 && ctx->agents_available != (rule->screen.agents_required == 1)) {
         bk_format(out->path, sizeof out->path, "only.agents_available");
-        bk_format(out->detail, sizeof out->detail, "wants %s: actual %s", rule->agents_required ? "true" : "false",
+        bk_format(out->detail, sizeof out->detail, "wants %s: actual %s", rule->screen.agents_required ? "true" : "false",
                  ctx->agents_available ? "true" : "false");
         return BK_RULES_OUTCOME_ONLY;
     }
@@ -193,7 +193,8 @@ int bk_rule_set_explain(const bk_rule_set *set, const bk_rules_context *ctx, int
         explanation.could_fire_ms = 0;
         if (explanation.outcome != BK_RULES_OUTCOME_FIRES && explanation.outcome != BK_RULES_OUTCOME_OUTRANKED) {
             int64_t could_fire;
-            if (bk_rule_judge(rule, &env, INT64_MAX, &could_fire) == BK_VERDICT_LATER && could_fire != INT64_MAX)
+            if (bk_rule_screen_passes(&rule->screen, &env, INT64_MAX) &&
+                bk_rule_judge(rule, &env, INT64_MAX, &could_fire) == BK_VERDICT_LATER && could_fire != INT64_MAX)
                 explanation.could_fire_ms = could_fire;
         }
         fn(&explanation, userdata);

@@ -398,9 +398,23 @@ static int64_t clock_next_change(const bk_node *leaf, const bk_tz *tz, int64_t a
     return change;
 }
 
+/* A threshold flips once, when the count reaches the boundary. */
+static int64_t threshold_next_change(const bk_eval_env *env, const bk_node *leaf, int64_t at_ms)
+{
+    int64_t origin, unit;
+    if (!bk_elapsed_origin(env, (bk_field)leaf->field_id, &origin, &unit))
+        return INT64_MAX;
+    if (leaf->boundary > (INT64_MAX / 4 - (origin > 0 ? origin : 0)) / unit)
+        return INT64_MAX;
+    int64_t flip = origin + leaf->boundary * unit;
+    return flip > at_ms ? flip : INT64_MAX;
+}
+
 int64_t bk_leaf_next_change(const bk_eval_env *env, const bk_node *leaf, const bk_tz *tz, int64_t at_ms)
 {
     const bk_rules_context *c = env->ctx;
+    if (bk_leaf_is_threshold(leaf))
+        return threshold_next_change(env, leaf, at_ms);
     switch ((bk_field)leaf->field_id) {
     case BK_FIELD_PAGE_SECONDS: return elapsed_next_change(leaf, c->page_started_ms, at_ms, BK_MS_PER_SECOND);
     case BK_FIELD_VISIT_SECONDS: return elapsed_next_change(leaf, c->visit_started_ms, at_ms, BK_MS_PER_SECOND);

@@ -132,11 +132,16 @@ typedef struct bk_node {
     uint8_t field_id;           /* bk_field, leaves only */
     uint8_t time;               /* bk_field_time of the leaf's field */
     bool time_dependent;        /* this node or a descendant reads a time field */
+    bool screened;              /* a gate: the screen already checked it (see bk_rule_screen) */
     uint16_t child_count;
     uint16_t list_count;        /* values in `in` */
     const uint16_t *eval_order; /* children, cheapest first, for evaluation */
     bk_value value;             /* the operand, except for `in` */
-    regex_t *regex;             /* `regex`, compiled once */
+    union {
+        regex_t *regex;         /* `regex`, compiled once */
+        int64_t boundary;       /* < <= > >= on an elapsed field: the whole number of
+                                 * units at which the outcome flips (see bk_elapsed_origin) */
+    };
 
     /* Read less often: lists, attribute keys, and what explanations need. */
     const bk_value *list;       /* `in` */
@@ -163,14 +168,21 @@ typedef struct bk_index_key {
     size_t length;
 } bk_index_key;
 
+/* The outcome of a threshold leaf: units >= boundary for > and >=, units
+ * < boundary for < and <=. */
+static inline bool bk_threshold_holds(const bk_node *leaf, int64_t units)
+{
+    return leaf->op == BK_OP_GT || leaf->op == BK_OP_GE ? units >= leaf->boundary : units < leaf->boundary;
+}
+
 /* A cheap test a rule needs, copied out of its conditions so that most
  * rules that cannot fire are turned away without reading their nodes:
  * "visitor.visits >= 2" in the top `all` of `when`, or
  * "conversation.open = true" directly under `unless`. Only fields that time
  * cannot change qualify, so a failed gate means the rule cannot fire. */
 typedef struct bk_gate {
-    bk_field field; /* visit.pages, visitor.visits, visitor.chats or conversation.open */
-    bk_op op;       /* = != < <= > >= */
+    uint8_t field;  /* bk_field: visit.pages, visitor.visits, visitor.chats or conversation.open */
+    uint8_t op;     /* bk_op: = != < <= > >= */
     bool expect;    /* the outcome the rule needs: true in `when`, false in `unless` */
     bool boolean;
     double number;
@@ -178,43 +190,60 @@ typedef struct bk_gate {
 
 #define BK_RULES_MAX_GATES 4
 
-typedef struct bk_rule {
-    bk_arena arena; /* owns the rule itself and everything below, except the zone and
-                     * the regexes' insides: one compact allocation keeps a rule's
-                     * data together in the cache */
+#define BK_RULES_MAX_SCREEN_THRESHOLDS 2
 
-    const char *id;
-    uint64_t id_bit;      /* bk_id_bit(id) */
-    const char *name;
+/* A rising threshold the rule needs ("idle.seconds >= 30" in the top `all`
+ * of `when`): the rule cannot fire before origin + boundary units. */
+typedef struct bk_screen_threshold {
+    uint8_t field; /* bk_field, an elapsed one */
+    int64_t boundary;
+} bk_screen_threshold;
+
+/* What can turn a rule away without reading the rest of it. The rule keeps
+ * one, and the index keeps a copy beside each entry, so that a rule that
+ * cannot fire for this visitor, or not before a moment already known to
+ * matter, costs no trip to its memory. */
+typedef struct bk_rule_screen {
     bool enabled;
-    int64_t priority;
+    int8_t agents_required; /* -1 any, 0 only when none available, 1 only when available */
+    uint8_t gate_count;
+    uint8_t threshold_count;
+    bk_gate gates[BK_RULES_MAX_GATES];
+    bk_screen_threshold thresholds[BK_RULES_MAX_SCREEN_THRESHOLDS];
+} bk_rule_screen;
 
+typedef struct bk_rule {
+    /* What judging reads, first, so that it shares as few cache lines as
+     * possible: a set of thousands of rules does not fit in the cache. */
+    bk_rule_screen screen;
+    bool repeats_weekly;          /* time.hour, time.weekday or only.hours: a weekly pattern */
+    int when_root;                /* node index */
+    int unless_root;              /* node index, or -1 */
+    uint64_t id_bit;              /* bk_id_bit(id) */
     const bk_node *nodes;
-    size_t node_count;
-    int when_root;   /* node index */
-    int unless_root; /* node index, or -1 */
-
-    int agents_required;          /* -1 any, 0 only when none available, 1 only when available */
     const char *const *sites;     /* only.site, NULL when any site */
     size_t site_count;
+    int64_t per_visit;
+    int64_t cooldown_ms;
     const bk_hours *hours;        /* only.hours, or NULL */
     const bk_tz *tz;              /* owned by the zone cache; NULL when the rule needs none */
 
-    int64_t per_visit;
-    int64_t cooldown_ms;
-
+    /* The rule as the result reports it. */
+    const char *id;
+    const char *name;
+    int64_t priority;
     const char *invite_text;
     const char *invite_agent;
     int64_t invite_delay_seconds;
 
-    bool repeats_weekly;          /* time.hour, time.weekday or only.hours: a weekly pattern */
-    bk_gate gates[BK_RULES_MAX_GATES];
-    size_t gate_count;
+    /* Bookkeeping. */
+    size_t node_count;
     regex_t **regexes;            /* every compiled regex, for regfree */
     size_t regex_count;
-
     const bk_index_key *index_keys; /* index buckets; none means "every trigger" */
     size_t index_key_count;
+    bk_arena arena;               /* owns the rule itself and everything it points to,
+                                   * except the zone and the regexes' insides */
 } bk_rule;
 
 /* Zones are shared between the rules of a set: one load per name. */
@@ -263,6 +292,35 @@ typedef struct bk_eval_env {
 void bk_eval_env_init(bk_eval_env *env, const bk_rules_context *ctx, const bk_rules_settings *settings,
                       int64_t now_ms);
 
+/* For an elapsed field (page.seconds, visit.seconds, idle.seconds,
+ * visitor.days_since_last_chat): the instant it counts from and the length
+ * of one unit. False when that instant is unknown (the field is missing). */
+static inline bool bk_elapsed_origin(const bk_eval_env *env, bk_field field, int64_t *origin_ms, int64_t *unit_ms)
+{
+    const bk_rules_context *c = env->ctx;
+    *unit_ms = 1000;
+    switch (field) {
+    case BK_FIELD_PAGE_SECONDS: *origin_ms = c->page_started_ms; break;
+    case BK_FIELD_VISIT_SECONDS: *origin_ms = c->visit_started_ms; break;
+    case BK_FIELD_IDLE_SECONDS: *origin_ms = c->last_event_ms; break;
+    case BK_FIELD_VISITOR_DAYS_SINCE_LAST_CHAT:
+        *origin_ms = c->last_chat_ms;
+        *unit_ms = 86400000;
+        break;
+    default:
+        *origin_ms = 0;
+        break;
+    }
+    return *origin_ms != 0;
+}
+
+/* Whether a leaf is a threshold on an elapsed field (< <= > >=), which has a
+ * precomputed boundary and flips at most once. */
+static inline bool bk_leaf_is_threshold(const bk_node *leaf)
+{
+    return leaf->time == BK_TIME_ELAPSED && leaf->op >= BK_OP_LT && leaf->op <= BK_OP_GE;
+}
+
 /* The value of a leaf's field at instant `at_ms`; type MISSING when unknown. */
 bk_value bk_field_value(const bk_eval_env *env, const bk_node *leaf, const bk_tz *tz, int64_t at_ms);
 
@@ -273,34 +331,18 @@ bool bk_leaf_test(const bk_node *leaf, const bk_value *actual);
  * outcome may change, INT64_MAX when it never will. */
 int64_t bk_leaf_next_change(const bk_eval_env *env, const bk_node *leaf, const bk_tz *tz, int64_t at_ms);
 
-/* A condition's truth now, and whether time alone could ever change it. */
-typedef enum bk_truth {
-    BK_FALSE_FOREVER,
-    BK_FALSE,
-    BK_TRUE,
-    BK_TRUE_FOREVER
-} bk_truth;
-
-static inline bool bk_truth_holds(bk_truth truth)
-{
-    return truth >= BK_TRUE;
-}
-
-/* Outcomes of leaves that time cannot change, remembered while one rule is
- * judged, so that walking forward through time never reruns a regex. */
-typedef struct bk_leaf_memo {
-    uint64_t known[BK_RULES_MAX_NODES / 64];
-    uint64_t holds[BK_RULES_MAX_NODES / 64];
-} bk_leaf_memo;
-
-/* `memo` may be NULL. */
-bk_truth bk_condition_truth(const bk_rule *rule, int node, const bk_eval_env *env, int64_t at_ms,
-                            bk_leaf_memo *memo);
+/* Whether the condition holds at `at_ms`. */
 bool bk_condition_holds(const bk_rule *rule, int node, const bk_eval_env *env, int64_t at_ms);
+
 /* The first instant after at_ms at which the condition may change; clock
  * fields (time.hour, time.weekday) count only when `include_clock` is set. */
 int64_t bk_condition_next_change(const bk_rule *rule, int node, const bk_eval_env *env, int64_t at_ms,
                                  bool include_clock);
+
+/* Whether the screen lets the rule through for this visitor: when it does
+ * not, the rule cannot fire, now or before `horizon_ms` (INT64_MAX: ever),
+ * for this context. */
+bool bk_rule_screen_passes(const bk_rule_screen *screen, const bk_eval_env *env, int64_t horizon_ms);
 
 /* The visitor's cap state for a rule (NULL when it never invited them). */
 const bk_rules_cap_state *bk_cap_state_find(const bk_eval_env *env, const bk_rule *rule);
@@ -323,7 +365,8 @@ typedef enum bk_rule_verdict {
     BK_VERDICT_NEVER      /* not now, and time alone will not change that */
 } bk_rule_verdict;
 
-/* Evaluates one rule. For BK_VERDICT_LATER, *could_fire_ms receives the
+/* Evaluates one rule whose screen passed (bk_rule_screen_passes; a rule
+ * that fails it cannot fire). For BK_VERDICT_LATER, *could_fire_ms receives the
  * first instant (< `horizon_ms`) it may fire, or INT64_MAX when there is none
  * before the horizon; pass INT64_MAX to search without one. */
 bk_rule_verdict bk_rule_judge(const bk_rule *rule, const bk_eval_env *env, int64_t horizon_ms,

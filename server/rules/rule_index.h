@@ -28,8 +28,14 @@
 
 #include <stdint.h>
 
+/* A rule with a copy of its screen beside it (see bk_rule_screen). */
+typedef struct bk_rule_entry {
+    const bk_rule *rule;
+    bk_rule_screen screen;
+} bk_rule_entry;
+
 typedef struct bk_rule_list {
-    const bk_rule **items;
+    bk_rule_entry *items;
     size_t count;
     size_t capacity;
 } bk_rule_list;
@@ -66,9 +72,15 @@ void bk_rule_index_remove(bk_rule_index *index, const bk_rule *rule);
 
 typedef void (*bk_rule_visit_fn)(const bk_rule *rule, void *userdata);
 
-/* Calls `visit` for every rule that might fire in `env`. A rule filed under
- * several matching keys is visited once per key; callers must not mind. */
-void bk_rule_index_visit(const bk_rule_index *index, const bk_eval_env *env, bk_rule_visit_fn visit,
-                         void *userdata);
+/* Calls `visit` for every rule that might fire in `env` before *horizon_ms:
+ * those filed under the context's keys, minus those their screen turns
+ * away. The caller may lower *horizon_ms from `visit` as it learns of
+ * earlier moments. Narrow buckets (event, path, URL) come before the
+ * `always` list, so that the horizon is tight by the time the broad rules
+ * are screened. A rule filed under several matching keys is visited once
+ * per key; callers must not mind. Returns how many rules the keys let
+ * through, screened or not. */
+size_t bk_rule_index_visit(const bk_rule_index *index, const bk_eval_env *env, const int64_t *horizon_ms,
+                           bk_rule_visit_fn visit, void *userdata);
 
 #endif

@@ -248,7 +248,6 @@ static void judge_candidate(const bk_rule *rule, void *userdata)
 {
     evaluation *e = userdata;
     int64_t could_fire;
-    e->evaluated++;
     /* Only instants before the earliest one known so far can matter. */
     bk_rule_verdict verdict = bk_rule_judge(rule, e->env, e->next_check, &could_fire);
     if (verdict == BK_VERDICT_FIRES) {
@@ -273,9 +272,11 @@ int bk_rule_set_evaluate(const bk_rule_set *set, const bk_rules_context *ctx, in
     evaluation e = {&env, NULL, INT64_MAX, 0};
     if (env.settings->scan_all) {
         for (size_t i = 0; i < set->count; i++)
-            judge_candidate(set->rules[i], &e);
+            if (bk_rule_screen_passes(&set->rules[i]->screen, &env, e.next_check))
+                judge_candidate(set->rules[i], &e);
+        e.evaluated = set->count;
     } else {
-        bk_rule_index_visit(&set->index, &env, judge_candidate, &e);
+        e.evaluated = bk_rule_index_visit(&set->index, &env, &e.next_check, judge_candidate, &e);
     }
 
     if (e.best) {

@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* Real zone files are a few kilobytes; refuse anything absurd. */
@@ -72,32 +73,41 @@ static unsigned char *read_file(const char *path, size_t *len_out, char *why, si
                  strerror(errno));
         return NULL;
     }
-    unsigned char *data = malloc(TZ_FILE_MAX);
-    size_t len = 0;
+    struct stat st;
+    if (fstat(fd, &st) != 0) {
+        snprintf(why, why_size, "cannot read time zone: %s", strerror(errno));
+        close(fd);
+        return NULL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(why, why_size, "cannot read time zone: not a file");
+        close(fd);
+        return NULL;
+    }
+    if (st.st_size > TZ_FILE_MAX) {
+        snprintf(why, why_size, "time zone file too large");
+        close(fd);
+        return NULL;
+    }
+    size_t size = (size_t)st.st_size;
+    unsigned char *data = malloc(size ? size : 1);
     if (!data) {
         close(fd);
         snprintf(why, why_size, "out of memory");
         return NULL;
     }
-    for (;;) {
-        ssize_t got = read(fd, data + len, TZ_FILE_MAX - len);
+    size_t len = 0;
+    while (len < size) {
+        ssize_t got = read(fd, data + len, size - len);
         if (got < 0 && errno == EINTR)
             continue;
-        if (got < 0) {
-            snprintf(why, why_size, "cannot read time zone: %s", strerror(errno));
+        if (got <= 0) {
+            snprintf(why, why_size, "cannot read time zone: %s", got < 0 ? strerror(errno) : "file shrank");
             free(data);
             close(fd);
             return NULL;
         }
-        if (got == 0)
-            break;
         len += (size_t)got;
-        if (len == TZ_FILE_MAX) {
-            snprintf(why, why_size, "time zone file too large");
-            free(data);
-            close(fd);
-            return NULL;
-        }
     }
     close(fd);
     *len_out = len;
