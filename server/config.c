@@ -53,6 +53,8 @@ static const setting settings[] = {
                 "no invitation for this long after a visitor dismissed one (default 30)"),
     INT_SETTING("agent-max-chats", agent_max_chats, 1, 100,
                 "an agent with this many active chats is not available for invitations (default 4)"),
+    INT_SETTING("stats-flush-seconds", stats_flush_seconds, 1, 3600,
+                "how often each node adds its per-rule evaluated/matched counts to Redis (default 10)"),
     STRING_SETTING("rules-file", rules_file,
                    "JSON array of rules added at start when Redis has no rule of that id"),
 };
@@ -76,6 +78,7 @@ void bk_config_init(bk_config *config)
     config->invite_daily_budget = 3;
     config->invite_quiet_minutes = 30;
     config->agent_max_chats = 4;
+    config->stats_flush_seconds = 10;
 }
 
 static const setting *setting_find(const char *name)

@@ -28,6 +28,7 @@ typedef struct bk_config {
     int invite_daily_budget;
     int invite_quiet_minutes;
     int agent_max_chats;
+    int stats_flush_seconds;
     char rules_file[PATH_MAX];
 } bk_config;
 

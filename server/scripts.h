@@ -412,6 +412,15 @@
 "end\n" \
 "return out\n"
 
+/* ARGV: prefix, day, then (rule, evaluated, matched) triples -> 1 */
+#define BK_LUA_STATS_ADD BK_LUA_PRELUDE \
+"local key = p .. 'stats:rules:' .. ARGV[2]\n" \
+"for i = 3, #ARGV - 2, 3 do\n" \
+"  if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', key, ARGV[i] .. ':evaluated', ARGV[i + 1]) end\n" \
+"  if ARGV[i + 2] ~= '0' then redis.call('HINCRBY', key, ARGV[i] .. ':matched', ARGV[i + 2]) end\n" \
+"end\n" \
+"return 1\n"
+
 /* ARGV: prefix, visitor -> profile_json, or an error when the visitor is unknown */
 #define BK_LUA_PROFILE BK_LUA_PRELUDE \
 "if redis.call('EXISTS', p .. 'visitor:' .. ARGV[2]) == 0 then return redis.error_reply('not_found no such visitor') end\n" \

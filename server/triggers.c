@@ -21,8 +21,18 @@ enum {
     SCRIPT_INVITE,
     SCRIPT_INVITE_REPLY,
     SCRIPT_AGENTS_AVAILABLE,
+    SCRIPT_STATS_ADD,
     SCRIPT_COUNT
 };
+
+/* How often a rule was judged and found to match, since the last flush. Kept per node in
+ * memory (a Redis write per evaluation would cost more than the evaluation) and added to
+ * the day's stats every few seconds. Keyed by the id pointer, which the set hands out. */
+typedef struct rule_counter {
+    const char *id;
+    uint32_t evaluated;
+    uint32_t matched;
+} rule_counter;
 
 struct bk_tracker {
     bk_triggers *triggers;
@@ -48,6 +58,9 @@ struct bk_triggers {
     bk_rules_settings settings;
     int agents_available;
     uv_timer_t agents_timer;
+    uv_timer_t stats_timer;
+    rule_counter *counters;         /* open addressing, a power of two >= 2 * rules */
+    size_t counter_slots;
     bk_tracker trackers;            /* sentinel */
 };
 
@@ -366,6 +379,95 @@ const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, jso
     return ctx;
 }
 
+static size_t counter_slot(const bk_triggers *triggers, const char *id)
+{
+    uintptr_t h = (uintptr_t)id;
+    h = (h >> 4) * (uintptr_t)11400714819323198485ull;
+    return (size_t)h & (triggers->counter_slots - 1);
+}
+
+static void on_rule_judged(const char *id, bool matches, void *data)
+{
+    bk_triggers *triggers = data;
+    if (!triggers->counters)
+        return;
+    for (size_t i = counter_slot(triggers, id);; i = (i + 1) & (triggers->counter_slots - 1)) {
+        rule_counter *c = &triggers->counters[i];
+        if (c->id == id) {
+            c->evaluated++;
+            c->matched += matches;
+            return;
+        }
+        if (!c->id)
+            return;  /* not a rule of the current set */
+    }
+}
+
+/* Adds the counts to today's stats and zeroes them. */
+static void counters_flush(bk_triggers *triggers)
+{
+    size_t used = 0;
+    for (size_t i = 0; i < triggers->counter_slots; i++)
+        if (triggers->counters[i].evaluated)
+            used++;
+    if (used == 0)
+        return;
+    const char **argv = malloc((2 + 3 * used) * sizeof *argv);
+    char (*numbers)[2][12] = malloc(used * sizeof *numbers);
+    char day[9];
+    if (!argv || !numbers) {
+        free(argv);
+        free(numbers);
+        return;
+    }
+    bk_day_string(bk_now_ms(), day);
+    argv[0] = triggers->server->config->prefix;
+    argv[1] = day;
+    size_t n = 0;
+    for (size_t i = 0; i < triggers->counter_slots; i++) {
+        rule_counter *c = &triggers->counters[i];
+        if (!c->evaluated)
+            continue;
+        snprintf(numbers[n][0], sizeof numbers[n][0], "%u", c->evaluated);
+        snprintf(numbers[n][1], sizeof numbers[n][1], "%u", c->matched);
+        argv[2 + 3 * n] = c->id;
+        argv[3 + 3 * n] = numbers[n][0];
+        argv[4 + 3 * n] = numbers[n][1];
+        c->evaluated = c->matched = 0;
+        n++;
+    }
+    /* Best effort: counts that cannot be written now are dropped, never retried twice. */
+    bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_STATS_ADD], NULL, NULL, 0,
+                    (int)(2 + 3 * n), argv, NULL);
+    free(argv);
+    free(numbers);
+}
+
+/* A new rule set: flush what the old one counted (its ids are still alive), then index the
+ * new set's id pointers. */
+static void counters_rebuild(bk_triggers *triggers, const bk_rule_set *set)
+{
+    if (triggers->counters)
+        counters_flush(triggers);
+    free(triggers->counters);
+    triggers->counters = NULL;
+    triggers->counter_slots = 0;
+    size_t count = bk_rule_set_count(set), slots = 16;
+    while (slots < 2 * count)
+        slots *= 2;
+    triggers->counters = calloc(slots, sizeof *triggers->counters);
+    if (!triggers->counters)
+        return;
+    triggers->counter_slots = slots;
+    for (size_t r = 0; r < count; r++) {
+        const char *id = bk_rule_set_id_at(set, r);
+        size_t i = counter_slot(triggers, id);
+        while (triggers->counters[i].id)
+            i = (i + 1) & (slots - 1);
+        triggers->counters[i].id = id;
+    }
+}
+
 static void on_invited(redisReply *reply, void *data)
 {
     call *c = data;
@@ -438,7 +540,8 @@ static void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *even
     const bk_rules_context *ctx = bk_trigger_context_fill(storage, t->profile, triggers->agents_available,
                                                           event_name, event_props, now);
     bk_rules_result result;
-    int rc = bk_rule_set_evaluate(triggers->rules, ctx, now, &triggers->settings, &result);
+    int rc = bk_rule_set_evaluate_observed(triggers->rules, ctx, now, &triggers->settings, on_rule_judged,
+                                           triggers, &result);
     bk_trigger_context_free(storage);
     if (rc != BK_RULES_OK)
         return;
@@ -645,6 +748,7 @@ static void on_rules_loaded(redisReply *reply, void *data)
             bk_warn("rule %s in redis is invalid, skipped: %s: %s", id, err.path, err.message);
         free(text);
     }
+    counters_rebuild(triggers, set);
     bk_rule_set_free(triggers->rules);
     triggers->rules = set;
     triggers->rules_loaded = 1;
@@ -708,13 +812,20 @@ static void on_agents_timer(uv_timer_t *timer)
                     on_agents_available, triggers, 0, 3, argv, NULL);
 }
 
+static void on_stats_timer(uv_timer_t *timer)
+{
+    bk_triggers *triggers = timer->data;
+    if (triggers->counters)
+        counters_flush(triggers);
+}
+
 bk_triggers *bk_triggers_new(bk_server *server)
 {
     bk_triggers *triggers = calloc(1, sizeof *triggers);
     if (!triggers)
         return NULL;
     static const char *const sources[SCRIPT_COUNT] = {
-        BK_LUA_TRACK, BK_LUA_INVITE, BK_LUA_INVITE_REPLY, BK_LUA_AGENTS_AVAILABLE,
+        BK_LUA_TRACK, BK_LUA_INVITE, BK_LUA_INVITE_REPLY, BK_LUA_AGENTS_AVAILABLE, BK_LUA_STATS_ADD,
     };
     triggers->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)
@@ -725,12 +836,19 @@ bk_triggers *bk_triggers_new(bk_server *server)
     uv_timer_init(server->loop, &triggers->agents_timer);
     triggers->agents_timer.data = triggers;
     uv_timer_start(&triggers->agents_timer, on_agents_timer, 50, AGENTS_REFRESH_MS);
+    uint64_t flush_ms = (uint64_t)server->config->stats_flush_seconds * 1000;
+    uv_timer_init(server->loop, &triggers->stats_timer);
+    triggers->stats_timer.data = triggers;
+    uv_timer_start(&triggers->stats_timer, on_stats_timer, flush_ms, flush_ms);
     return triggers;
 }
 
 void bk_triggers_shutdown(bk_triggers *triggers)
 {
+    if (triggers->counters)
+        counters_flush(triggers);  /* Redis closes after this: the last counts still get out */
     uv_close((uv_handle_t *)&triggers->agents_timer, NULL);
+    uv_close((uv_handle_t *)&triggers->stats_timer, NULL);
 }
 
 void bk_triggers_free(bk_triggers *triggers)
@@ -738,5 +856,6 @@ void bk_triggers_free(bk_triggers *triggers)
     if (!triggers)
         return;
     bk_rule_set_free(triggers->rules);
+    free(triggers->counters);
     free(triggers);
 }

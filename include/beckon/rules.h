@@ -242,6 +242,20 @@ typedef struct bk_rules_result {
 int bk_rule_set_evaluate(const bk_rule_set *set, const bk_rules_context *ctx, int64_t now_ms,
                          const bk_rules_settings *settings, bk_rules_result *out);
 
+/* Called for every rule the evaluation judged (the candidates the index let through):
+ * `matches` is true when the rule would fire now, outranked or not. rule_id points into
+ * the set, as in the result. For per-rule "evaluated" and "matched" statistics. */
+typedef void (*bk_rules_observe_fn)(const char *rule_id, bool matches, void *userdata);
+
+/* bk_rule_set_evaluate, telling `observe` about every rule it judges. */
+int bk_rule_set_evaluate_observed(const bk_rule_set *set, const bk_rules_context *ctx, int64_t now_ms,
+                                  const bk_rules_settings *settings, bk_rules_observe_fn observe,
+                                  void *userdata, bk_rules_result *out);
+
+/* The id of the i-th rule (0 <= i < bk_rule_set_count), highest priority first. The
+ * pointer is the same one evaluation hands out for that rule while the set is unchanged. */
+const char *bk_rule_set_id_at(const bk_rule_set *set, size_t i);
+
 /* ------------------------------------------------------------------ */
 /* Explain (the marketer's dry run)                                   */
 /* ------------------------------------------------------------------ */

@@ -226,6 +226,11 @@ int bk_rule_validate_json(const char *json, size_t len, bk_rules_error *err)
     return status;
 }
 
+const char *bk_rule_set_id_at(const bk_rule_set *set, size_t i)
+{
+    return set && i < set->count ? set->rules[i]->id : NULL;
+}
+
 void bk_rules_context_init(bk_rules_context *ctx)
 {
     memset(ctx, 0, sizeof *ctx);
@@ -242,6 +247,8 @@ typedef struct evaluation {
     const bk_rule *best;
     int64_t next_check;
     size_t evaluated;
+    bk_rules_observe_fn observe;
+    void *observe_data;
 } evaluation;
 
 static void judge_candidate(const bk_rule *rule, void *userdata)
@@ -250,6 +257,8 @@ static void judge_candidate(const bk_rule *rule, void *userdata)
     int64_t could_fire;
     /* Only instants before the earliest one known so far can matter. */
     bk_rule_verdict verdict = bk_rule_judge(rule, e->env, e->next_check, &could_fire);
+    if (e->observe)
+        e->observe(rule->id, verdict == BK_VERDICT_FIRES, e->observe_data);
     if (verdict == BK_VERDICT_FIRES) {
         if (!e->best || bk_rule_outranks(rule, e->best))
             e->best = rule;
@@ -261,6 +270,13 @@ static void judge_candidate(const bk_rule *rule, void *userdata)
 int bk_rule_set_evaluate(const bk_rule_set *set, const bk_rules_context *ctx, int64_t now_ms,
                          const bk_rules_settings *settings, bk_rules_result *out)
 {
+    return bk_rule_set_evaluate_observed(set, ctx, now_ms, settings, NULL, NULL, out);
+}
+
+int bk_rule_set_evaluate_observed(const bk_rule_set *set, const bk_rules_context *ctx, int64_t now_ms,
+                                  const bk_rules_settings *settings, bk_rules_observe_fn observe,
+                                  void *userdata, bk_rules_result *out)
+{
     if (!out)
         return BK_RULES_ERR_ARGUMENT;
     memset(out, 0, sizeof *out);
@@ -269,7 +285,7 @@ int bk_rule_set_evaluate(const bk_rule_set *set, const bk_rules_context *ctx, in
 
     bk_eval_env env;
     bk_eval_env_init(&env, ctx, settings, now_ms);
-    evaluation e = {&env, NULL, INT64_MAX, 0};
+    evaluation e = {&env, NULL, INT64_MAX, 0, observe, userdata};
     if (env.settings->scan_all) {
         for (size_t i = 0; i < set->count; i++)
             if (bk_rule_screen_passes(&set->rules[i]->screen, &env, e.next_check))

@@ -510,6 +510,17 @@ async def t_stats(env):
     day = days.get(today) if isinstance(days, dict) else None
     assert isinstance(day, dict) and {k: day.get(k) for k in want} == want, f"per day {today}: {days}"
 
+    # evaluated and matched are counted in the node's memory and flushed every
+    # --stats-flush-seconds (1 here): both visitors were judged, and matched, at least once.
+    deadline = time.monotonic() + 5
+    while True:
+        totals = stats_for(await call(env, "GET", f"/api/stats/rules?{q}"), rid)["totals"]
+        if totals.get("evaluated", 0) >= 2 and totals.get("matched", 0) >= 2:
+            break
+        assert time.monotonic() < deadline, f"evaluated/matched not flushed within 5 s: {totals}"
+        await asyncio.sleep(0.2)
+    assert totals["evaluated"] >= totals["matched"] >= totals["fired"], totals
+
     # A range of 92 days is fine; 93 is not; from after to is not.
     # Every range check runs; the failures are reported together.
     d = datetime.date.fromisoformat(today)
@@ -531,4 +542,4 @@ async def t_stats(env):
 
 
 if __name__ == "__main__":
-    T.run("rules_api", setup=setup)
+    T.run("rules_api", setup=setup, beckon_args=["--stats-flush-seconds", "1"])

@@ -849,6 +849,59 @@ static void test_priority(void)
     }
 }
 
+/* ---- the observer behind the per-rule "evaluated" and "matched" stats ---- */
+
+typedef struct observed {
+    int calls;
+    int matched_low, matched_high, judged_other;
+    const char *high_id;
+} observed;
+
+static void observe(const char *rule_id, bool matches, void *data)
+{
+    observed *o = data;
+    o->calls++;
+    if (strcmp(rule_id, "low") == 0 && matches)
+        o->matched_low++;
+    else if (strcmp(rule_id, "high") == 0 && matches) {
+        o->matched_high++;
+        o->high_id = rule_id;
+    } else if (strcmp(rule_id, "other") == 0)
+        o->judged_other += matches ? 100 : 1;
+}
+
+static void test_observer(void)
+{
+    /* Two rules match (the higher priority wins, the other is outranked); an event rule is
+     * never judged for a page view, because the index does not let it through. */
+    bk_rule_set *set = set_from(
+        "[{\"id\":\"low\",\"priority\":1,\"when\":{\"page.path\":{\"glob\":\"/p*\"}},"
+        "\"then\":{\"invite\":{\"text\":\"a\"}}},"
+        "{\"id\":\"high\",\"priority\":9,\"when\":{\"page.path\":{\"glob\":\"/p*\"}},"
+        "\"then\":{\"invite\":{\"text\":\"b\"}}},"
+        "{\"id\":\"other\",\"when\":{\"event.name\":\"cart_add\"},"
+        "\"then\":{\"invite\":{\"text\":\"c\"}}}]");
+    bk_rules_context ctx;
+    bk_rules_context_init(&ctx);
+    ctx.page_url = "https://shop.example/pricing";
+    ctx.event_name = "page_view";
+    observed o = {0};
+    bk_rules_result result;
+    int rc = bk_rule_set_evaluate_observed(set, &ctx, NOW, NULL, observe, &o, &result);
+    CHECK(rc == BK_RULES_OK, "observer: evaluation succeeds");
+    CHECK_STR(result.rule_id, "high", "observer: the result is unchanged (high wins)");
+    CHECK(o.matched_low == 1 && o.matched_high == 1, "observer: both matching rules are reported as matching");
+    CHECK(o.judged_other == 0, "observer: the event rule is not judged for a page view");
+    CHECK(o.calls == (int)result.rules_evaluated, "observer: one call per judged rule (%d, %zu)", o.calls,
+          result.rules_evaluated);
+    CHECK(o.high_id == result.rule_id, "observer: the id pointer is the result's pointer");
+    int found = 0;
+    for (size_t i = 0; i < bk_rule_set_count(set); i++)
+        found += bk_rule_set_id_at(set, i) == result.rule_id;
+    CHECK(found == 1 && bk_rule_set_id_at(set, 3) == NULL, "observer: bk_rule_set_id_at hands out the same pointers");
+    bk_rule_set_free(set);
+}
+
 /* ---- business hours across daylight saving time ------------------- */
 
 typedef struct hours_row {
@@ -1494,5 +1547,6 @@ int main(void)
     test_index_agrees();
     test_next_check_honest();
     test_examples();
+    test_observer();
     return check_done();
 }
