@@ -292,6 +292,90 @@ static void rules_route(bk_server *server, bk_http *request, const char *agent)
     bk_rules_api_handle(server->api->rules, request, agent);
 }
 
+/* ---- canned responses: one hash, id -> {"shortcut","text"} --------------------------- */
+
+static void on_canned_list(redisReply *reply, void *data)
+{
+    bk_http *request = data;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        return;
+    }
+    json_t *list = json_array();
+    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
+        json_t *entry = json_loads(reply->element[i + 1]->str, 0, NULL);
+        if (!json_is_object(entry)) {
+            json_decref(entry);
+            continue;
+        }
+        json_object_set_new(entry, "id", json_string(reply->element[i]->str));
+        json_array_append_new(list, entry);
+    }
+    bk_api_respond_json(request, 200, json_pack("{s:o}", "canned", list));
+}
+
+static void on_canned_changed(redisReply *reply, void *data)
+{
+    bk_http *request = data;
+    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+    else if (strcmp(bk_http_method(request), "DELETE") == 0 && reply->integer == 0)
+        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such canned response");
+    else
+        bk_api_respond_json(request, 200, json_pack("{s:b}", "ok", 1));
+}
+
+static void canned_route(bk_server *server, bk_http *request, const char *agent)
+{
+    (void)agent;
+    const char *method = bk_http_method(request);
+    const char *path = bk_http_path(request);
+    char key[64];
+    snprintf(key, sizeof key, "%scanned", server->config->prefix);
+    int rc;
+    if (strcmp(path, "/api/canned") == 0) {
+        if (strcmp(method, "GET") != 0) {
+            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, or PUT /api/canned/{id}");
+            return;
+        }
+        const char *argv[] = { "HGETALL", key };
+        rc = bk_store_command(server->store, on_canned_list, request, 2, argv, NULL);
+    } else {
+        const char *id = path + strlen("/api/canned/");
+        if (!bk_id_valid(id)) {
+            bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "canned response ids are [A-Za-z0-9_-]{1,64}");
+            return;
+        }
+        if (strcmp(method, "DELETE") == 0) {
+            const char *argv[] = { "HDEL", key, id };
+            rc = bk_store_command(server->store, on_canned_changed, request, 3, argv, NULL);
+        } else if (strcmp(method, "PUT") == 0) {
+            size_t len;
+            const char *body = bk_http_body(request, &len);
+            json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
+            const char *shortcut = NULL, *text = NULL;
+            if (!root || json_unpack(root, "{s:s, s:s}", "shortcut", &shortcut, "text", &text) != 0 ||
+                strlen(shortcut) == 0 || strlen(shortcut) > 32 || strlen(text) == 0 || strlen(text) > 4000) {
+                json_decref(root);
+                bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST,
+                                     "expected {\"shortcut\": 1-32 characters, \"text\": 1-4000 characters}");
+                return;
+            }
+            char *value = json_dumps(json_pack("{s:s, s:s}", "shortcut", shortcut, "text", text),
+                                     JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(root);
+            const char *argv[] = { "HSET", key, id, value ? value : "{}" };
+            rc = bk_store_command(server->store, on_canned_changed, request, 4, argv, NULL);
+            free(value);
+        } else {
+            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use PUT or DELETE");
+            return;
+        }
+    }
+    if (rc != 0)
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+}
+
 /* ---- routing ------------------------------------------------------------------------- */
 
 void bk_api_handle(bk_http *request, void *data)
@@ -311,6 +395,8 @@ void bk_api_handle(bk_http *request, void *data)
             beacon(server, request);
         else
             bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
+    } else if (strcmp(path, "/api/canned") == 0 || strncmp(path, "/api/canned/", 12) == 0) {
+        authorize(server, request, ROLE_AGENT | ROLE_MARKETER | ROLE_ADMIN, canned_route);
     } else if (strcmp(path, "/api/rules") == 0 || strncmp(path, "/api/rules/", 11) == 0 ||
                strcmp(path, "/api/stats/rules") == 0) {
         authorize(server, request, ROLE_MARKETER | ROLE_ADMIN, rules_route);

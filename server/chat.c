@@ -16,6 +16,7 @@
 #define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
 #define HEARTBEAT_MS        5000
 #define PREVIEW_BYTES       140
+#define VISITORS_WINDOW_MS  (5 * 60 * 1000)  /* "on the site now": an event in the last 5 min */
 #define PENDING_FRAMES_MAX  1000
 
 enum {
@@ -28,12 +29,24 @@ enum {
     SCRIPT_SIGNAL,
     SCRIPT_HISTORY,
     SCRIPT_AGENT_HELLO,
+    SCRIPT_IDENTIFY,
+    SCRIPT_LEAVE_MESSAGE,
+    SCRIPT_LEFT_MESSAGES,
+    SCRIPT_NOTE,
+    SCRIPT_TRANSFER,
+    SCRIPT_STATUS,
+    SCRIPT_HEARTBEAT,
+    SCRIPT_VISITOR_DETAILS,
+    SCRIPT_VISITORS,
+    SCRIPT_MANUAL_INVITE,
     SCRIPT_COUNT
 };
 
 static const char *const script_sources[SCRIPT_COUNT] = {
     BK_LUA_VISITOR_HELLO, BK_LUA_VISITOR_MESSAGE, BK_LUA_AGENT_MESSAGE, BK_LUA_ACCEPT,
     BK_LUA_CLOSE, BK_LUA_RATE, BK_LUA_SIGNAL, BK_LUA_HISTORY, BK_LUA_AGENT_HELLO,
+    BK_LUA_IDENTIFY, BK_LUA_LEAVE_MESSAGE, BK_LUA_LEFT_MESSAGES, BK_LUA_NOTE, BK_LUA_TRANSFER,
+    BK_LUA_STATUS, BK_LUA_HEARTBEAT, BK_LUA_VISITOR_DETAILS, BK_LUA_VISITORS, BK_LUA_MANUAL_INVITE,
 };
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;
@@ -78,6 +91,8 @@ typedef struct call {
     char conversation[BK_ID_MAX + 1];
     char since[48];
     json_t *page;        /* hello's page, tracked once the visitor is known */
+    const char *reply_type;  /* on_json_reply: the reply's type, and the member an array goes in */
+    const char *reply_key;
 } call;
 
 /* ---- sessions ----------------------------------------------------------------------- */
@@ -561,7 +576,7 @@ static void on_history(redisReply *reply, void *data)
     session *s = c->session;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 4)) {
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 7)) {
         send_store_error(s, c->req, reply);
         goto done;
     }
@@ -578,6 +593,11 @@ static void on_history(redisReply *reply, void *data)
     json_object_set_new(history, "messages", messages);
     json_object_set_new(history, "complete", json_boolean(element_integer(reply, 2) == 1));
     json_object_set_new(history, "gap", json_boolean(element_integer(reply, 1) == 1));
+    json_object_set_new(history, "next", json_string(element_string(reply, 4)));
+    const char *visitor_read = element_string(reply, 5), *agent_read = element_string(reply, 6);
+    json_object_set_new(history, "read", json_pack("{s:o, s:o}",
+                        "visitor", visitor_read[0] ? json_string(visitor_read) : json_null(),
+                        "agent", agent_read[0] ? json_string(agent_read) : json_null()));
     send_json(s, history);
 done:
     call_free(c);
@@ -595,6 +615,149 @@ static void history_send(session *s, const bk_request *request)
     const char *argv[] = { s->chat->server->config->prefix, request->conversation, request->since,
                            limit, role_name(s->role), s->id };
     call_script(c, SCRIPT_HISTORY, on_history, 6, argv, NULL);
+}
+
+/* ---- agents' tools and visitors' details ----------------------------------------------- */
+
+/* A script that answers with JSON text: an object is merged into the reply, an array goes
+ * into reply_key. */
+static void on_json_reply(redisReply *reply, void *data)
+{
+    call *c = data;
+    session *s = c->session;
+    if (call_orphaned(c))
+        goto done;
+    json_t *body = reply && reply->type == REDIS_REPLY_STRING ? json_loadb(reply->str, reply->len, 0, NULL) : NULL;
+    if (!body) {
+        send_store_error(s, c->req, reply && reply->type == REDIS_REPLY_STRING ? NULL : reply);
+        goto done;
+    }
+    json_t *out = reply_new(c->reply_type, c->req);
+    if (json_is_object(body))
+        json_object_update(out, body);
+    else
+        json_object_set(out, c->reply_key, body);
+    json_decref(body);
+    send_json(s, out);
+done:
+    call_free(c);
+}
+
+static void json_request(session *s, const bk_request *request, int script, const char *reply_type,
+                         const char *reply_key, int argc, const char **argv)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    c->reply_type = reply_type;
+    c->reply_key = reply_key;
+    call_script(c, script, on_json_reply, argc, argv, NULL);
+}
+
+static void on_identified(redisReply *reply, void *data)
+{
+    call *c = data;
+    session *s = c->session;
+    if (!call_orphaned(c)) {
+        if (reply && reply->type == REDIS_REPLY_STRING) {
+            send_ok(s, c->req);
+            if (s->tracker)
+                bk_tracker_profile_changed(s->tracker, reply->str, reply->len);
+        } else {
+            send_store_error(s, c->req, reply);
+        }
+    }
+    call_free(c);
+}
+
+static void visitor_identify(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    char *attrs = request->attrs ? json_dumps(request->attrs, JSON_COMPACT) : NULL;
+    const char *argv[] = { s->chat->server->config->prefix, s->id, request->name ? request->name : "",
+                           request->email ? request->email : "", attrs ? attrs : "" };
+    call_script(c, SCRIPT_IDENTIFY, on_identified, 5, argv, NULL);
+    free(attrs);
+}
+
+static void on_left(redisReply *reply, void *data)
+{
+    call *c = data;
+    if (!call_orphaned(c)) {
+        if (reply && reply->type == REDIS_REPLY_STRING)
+            send_ok(c->session, c->req);
+        else
+            send_store_error(c->session, c->req, reply);
+    }
+    call_free(c);
+}
+
+static void message_leave(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    const char *argv[] = { s->chat->server->config->prefix, s->id, request->name ? request->name : "",
+                           request->email, request->text, now };
+    size_t lengths[] = { strlen(argv[0]), strlen(s->id), strlen(argv[2]), strlen(request->email),
+                         request->text_len, strlen(now) };
+    call_script(c, SCRIPT_LEAVE_MESSAGE, on_left, 6, argv, lengths);
+}
+
+static void note_add(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
+    const char *prefix = s->chat->server->config->prefix;
+    const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text };
+    size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id), strlen(request->cmid),
+                         request->text_len };
+    call_script(c, SCRIPT_NOTE, on_message_stored, 5, argv, lengths);
+}
+
+static void conversation_transfer(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, request->to };
+    call_script(c, SCRIPT_TRANSFER, on_ok, 4, argv, NULL);
+}
+
+static void agent_status(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    char expiry[24];
+    snprintf(expiry, sizeof expiry, "%lld", (long long)(bk_now_ms() + PRESENCE_TTL_MS));
+    const char *argv[] = { s->chat->server->config->prefix, s->id, request->status, expiry };
+    call_script(c, SCRIPT_STATUS, on_ok, 4, argv, NULL);
+}
+
+static void visitor_invite(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    char now[24], day[9], invitation[BK_ID_MAX + 1];
+    int64_t now_ms = bk_now_ms();
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    bk_day_string(now_ms, day);
+    if (bk_id_generate("i_", invitation, sizeof invitation) != 0) {
+        send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for an invitation id");
+        call_free(c);
+        return;
+    }
+    const char *argv[] = { s->chat->server->config->prefix, request->visitor, s->id, request->text, now,
+                           invitation, day };
+    call_script(c, SCRIPT_MANUAL_INVITE, on_ok, 7, argv, NULL);
 }
 
 /* ---- the WebSocket handlers ----------------------------------------------------------- */
@@ -653,6 +816,30 @@ static void request_dispatch(session *s, const bk_request *request)
     case BK_REQ_INVITE_DISMISSED:
         bk_triggers_request(s->chat->server->triggers, s->tracker, request);
         break;
+    case BK_REQ_IDENTIFY:       visitor_identify(s, request); break;
+    case BK_REQ_LEAVE_MESSAGE:  message_leave(s, request); break;
+    case BK_REQ_NOTE:           note_add(s, request); break;
+    case BK_REQ_TRANSFER:       conversation_transfer(s, request); break;
+    case BK_REQ_STATUS:         agent_status(s, request); break;
+    case BK_REQ_INVITE:         visitor_invite(s, request); break;
+    case BK_REQ_VISITOR: {
+        const char *argv[] = { s->chat->server->config->prefix, request->visitor };
+        json_request(s, request, SCRIPT_VISITOR_DETAILS, "visitor", NULL, 2, argv);
+        break;
+    }
+    case BK_REQ_VISITORS: {
+        char now[24], window[16];
+        snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+        snprintf(window, sizeof window, "%d", VISITORS_WINDOW_MS);
+        const char *argv[] = { s->chat->server->config->prefix, now, window };
+        json_request(s, request, SCRIPT_VISITORS, "visitors", "visitors", 3, argv);
+        break;
+    }
+    case BK_REQ_LEFT_MESSAGES: {
+        const char *argv[] = { s->chat->server->config->prefix };
+        json_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", 1, argv);
+        break;
+    }
     case BK_REQ_HELLO:   break;
     }
 }
@@ -793,24 +980,30 @@ static void on_store_state(int command_up, int bus_up, void *data)
     chat->bus_up = bus_up;
 }
 
-/* Agents on this node stay counted as online while the node refreshes them. */
+/* Agents on this node stay counted as online while the node refreshes them (unless they
+ * set themselves away); entries nobody refreshes expire. */
 static void on_heartbeat(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
-    const char *prefix = chat->server->config->prefix;
-    char key[96], expiry[24], now[24];
-    snprintf(key, sizeof key, "%spresence", prefix);
+    size_t agents = 0;
+    for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
+        agents++;
+    const char **argv = malloc((3 + agents) * sizeof *argv);
+    if (!argv)
+        return;
+    char expiry[24], now[24];
     int64_t now_ms = bk_now_ms();
     snprintf(expiry, sizeof expiry, "%lld", (long long)(now_ms + PRESENCE_TTL_MS));
-    snprintf(now, sizeof now, "(%lld", (long long)now_ms);
-    const char *trim[] = { "ZREMRANGEBYSCORE", key, "-inf", now };
-    bk_store_command(chat->server->store, NULL, NULL, 4, trim, NULL);
-    for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next) {
-        if (s->hello == HELLO_DONE && !s->peer_prev) { /* once per agent name */
-            const char *argv[] = { "ZADD", key, expiry, s->id };
-            bk_store_command(chat->server->store, NULL, NULL, 4, argv, NULL);
-        }
-    }
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
+    argv[0] = chat->server->config->prefix;
+    argv[1] = expiry;
+    argv[2] = now;
+    int argc = 3;
+    for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
+        if (s->hello == HELLO_DONE && !s->peer_prev) /* once per agent name */
+            argv[argc++] = s->id;
+    bk_store_script(chat->server->store, chat->scripts[SCRIPT_HEARTBEAT], NULL, NULL, 0, argc, argv, NULL);
+    free(argv);
 }
 
 bk_chat *bk_chat_new(bk_server *server)

@@ -22,6 +22,8 @@ typedef enum {
     FIELD_PROPS,      /* an object of at most 32 members, each a string, number or bool */
     FIELD_DEVICE,     /* desktop, mobile or tablet */
     FIELD_MAYBE_EMPTY,/* like FIELD_STRING, but "" is fine (a direct visit has no referrer) */
+    FIELD_EMAIL,      /* a string with an '@', at most max bytes */
+    FIELD_STATUS,     /* online or away */
 } field_kind;
 
 typedef struct field {
@@ -94,6 +96,30 @@ static const shape shapes[] = {
         F("invitation", FIELD_ID, 1, BK_ID_MAX, invitation), NO_FIELD } },
     { "invite_dismissed", BK_REQ_INVITE_DISMISSED, BK_ROLE_VISITOR, {
         F("invitation", FIELD_ID, 1, BK_ID_MAX, invitation), NO_FIELD } },
+    { "identify", BK_REQ_IDENTIFY, BK_ROLE_VISITOR, {
+        F("name", FIELD_STRING, 0, BK_NAME_MAX, name),
+        F("email", FIELD_EMAIL, 0, BK_EMAIL_MAX, email),
+        F("attrs", FIELD_PROPS, 0, 0, attrs), NO_FIELD } },
+    { "leave_message", BK_REQ_LEAVE_MESSAGE, BK_ROLE_VISITOR, {
+        F("email", FIELD_EMAIL, 1, BK_EMAIL_MAX, email),
+        F("text", FIELD_TEXT, 1, 0, text),
+        F("name", FIELD_STRING, 0, BK_NAME_MAX, name), NO_FIELD } },
+    { "note", BK_REQ_NOTE, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation),
+        F("cmid", FIELD_STRING, 1, BK_CMID_MAX, cmid),
+        F("text", FIELD_TEXT, 1, 0, text), NO_FIELD } },
+    { "transfer", BK_REQ_TRANSFER, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation),
+        F("to", FIELD_ID, 1, BK_ID_MAX, to), NO_FIELD } },
+    { "status", BK_REQ_STATUS, BK_ROLE_AGENT, {
+        F("status", FIELD_STATUS, 1, 0, status), NO_FIELD } },
+    { "visitor", BK_REQ_VISITOR, BK_ROLE_AGENT, {
+        F("visitor", FIELD_ID, 1, BK_ID_MAX, visitor), NO_FIELD } },
+    { "visitors", BK_REQ_VISITORS, BK_ROLE_AGENT, { NO_FIELD } },
+    { "invite", BK_REQ_INVITE, BK_ROLE_AGENT, {
+        F("visitor", FIELD_ID, 1, BK_ID_MAX, visitor),
+        F("text", FIELD_STRING, 1, BK_INVITE_TEXT_MAX, text), NO_FIELD } },
+    { "left_messages", BK_REQ_LEFT_MESSAGES, BK_ROLE_AGENT, { NO_FIELD } },
 };
 
 /* hello's "page": the same fields as a page_view. */
@@ -226,6 +252,24 @@ static int field_check(const shape *s, const field *f, json_t *value, bk_request
         *(json_t **)slot = value;
         return 0;
     }
+    case FIELD_EMAIL:
+        if (!json_is_string(value) || json_string_length(value) > f->max ||
+            !strchr(json_string_value(value), '@') || json_string_length(value) < 3 ||
+            strlen(json_string_value(value)) != json_string_length(value)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected an email address (at most %zu bytes)",
+                         s->name, f->name, f->max);
+            return -1;
+        }
+        *(const char **)slot = json_string_value(value);
+        return 0;
+    case FIELD_STATUS:
+        if (!json_is_string(value) || (strcmp(json_string_value(value), "online") != 0 &&
+                                       strcmp(json_string_value(value), "away") != 0)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected online or away", s->name, f->name);
+            return -1;
+        }
+        *(const char **)slot = json_string_value(value);
+        return 0;
     case FIELD_DEVICE:
         if (!json_is_string(value) || (strcmp(json_string_value(value), "desktop") != 0 &&
                                        strcmp(json_string_value(value), "mobile") != 0 &&

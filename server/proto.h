@@ -24,6 +24,15 @@ typedef enum {
     BK_REQ_INVITE_SHOWN,
     BK_REQ_INVITE_ACCEPTED,
     BK_REQ_INVITE_DISMISSED,
+    BK_REQ_IDENTIFY,
+    BK_REQ_LEAVE_MESSAGE,
+    BK_REQ_NOTE,
+    BK_REQ_TRANSFER,
+    BK_REQ_STATUS,
+    BK_REQ_VISITOR,
+    BK_REQ_VISITORS,
+    BK_REQ_INVITE,
+    BK_REQ_LEFT_MESSAGES,
 } bk_request_type;
 
 /* Strings point into root and live until bk_request_release. */
@@ -50,6 +59,13 @@ typedef struct bk_request {
     const char *event_name;
     json_t *props;             /* an object of at most 32 scalar members, or NULL */
     const char *invitation;
+    /* identify, leave_message */
+    const char *name, *email;
+    json_t *attrs;
+    /* agents: transfer, status, visitor details, manual invite */
+    const char *to;
+    const char *status;
+    const char *visitor;
 } bk_request;
 
 typedef struct bk_error {

@@ -116,7 +116,7 @@
 "local _, frame = append(cid, 'system', '', '', agent .. ' joined the chat')\n" \
 "bus(meta[2], agent, 0, frame)\n" \
 "bus(meta[2], agent, 0, conversation_frame(cid, 'active', agent))\n" \
-"bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'accepted'}))\n" \
+"bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'accepted', agent = agent}))\n" \
 "return 1\n"
 
 /* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day -> 1 */
@@ -182,11 +182,13 @@
 "return 1\n"
 
 /* ARGV: prefix, conversation, since ("0" = all), limit, by, who
- * -> {state, gap, complete, messages_json} */
+ * -> {state, gap, complete, messages_json, next, visitor_read, agent_read}
+ * Visitors never see notes. `next` is the last id looked at: page on from there (notes
+ * skipped for a visitor still move it forward). */
 #define BK_LUA_HISTORY BK_LUA_PRELUDE \
 "local cid, since, limit, by, who = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]\n" \
 "local key = p .. 'conv:' .. cid\n" \
-"local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor')\n" \
+"local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor', 'visitor_read', 'agent_read')\n" \
 "if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
 "local function older(a, b)\n" \
 "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n" \
@@ -203,15 +205,16 @@
 "end\n" \
 "local entries = redis.call('XRANGE', key, since == '0' and '-' or ('(' .. since), '+', 'COUNT', limit + 1)\n" \
 "local complete = #entries <= limit and 1 or 0\n" \
-"local out = {}\n" \
+"local out, next = {}, since\n" \
 "for i = 1, math.min(#entries, limit) do\n" \
 "  local id, f = entries[i][1], entries[i][2]\n" \
+"  next = id\n" \
 "  local m = {id = id, ts = stamp(id)}\n" \
 "  for j = 1, #f, 2 do m[f[j]] = f[j + 1] end\n" \
 "  if m.cmid == '' then m.cmid = nil end\n" \
-"  out[#out + 1] = m\n" \
+"  if not (by == 'visitor' and m.from == 'note') then out[#out + 1] = m end\n" \
 "end\n" \
-"return {meta[1], gap, complete, #out > 0 and cjson.encode(out) or '[]'}\n"
+"return {meta[1], gap, complete, #out > 0 and cjson.encode(out) or '[]', next, meta[3] or '', meta[4] or ''}\n"
 
 /* ARGV: prefix, session digest, now, presence_ttl_ms -> {agent, welcome_json} */
 #define BK_LUA_AGENT_HELLO BK_LUA_PRELUDE \
@@ -220,7 +223,8 @@
 "if not agent or redis.call('EXISTS', p .. 'agent:' .. agent) == 0 then\n" \
 "  return redis.error_reply('unauthorized unknown or expired session token')\n" \
 "end\n" \
-"redis.call('ZADD', p .. 'presence', now + tonumber(ARGV[4]), agent)\n" \
+"local status = redis.call('HGET', p .. 'agent:' .. agent, 'status') or 'online'\n" \
+"if status ~= 'away' then redis.call('ZADD', p .. 'presence', now + tonumber(ARGV[4]), agent) end\n" \
 "local queue = {}\n" \
 "local waiting = redis.call('ZRANGE', p .. 'queue', 0, 199)\n" \
 "for _, cid in ipairs(waiting) do\n" \
@@ -232,7 +236,7 @@
 "  local m = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'visitor', 'state', 'created')\n" \
 "  mine[#mine + 1] = {id = cid, visitor = m[1], state = m[2], created = tonumber(m[3])}\n" \
 "end\n" \
-"return {agent, '{\"queue\":' .. (#queue > 0 and cjson.encode(queue) or '[]') ..\n" \
+"return {agent, '{\"status\":' .. cjson.encode(status) .. ',\"queue\":' .. (#queue > 0 and cjson.encode(queue) or '[]') ..\n" \
 "               ',\"conversations\":' .. (#mine > 0 and cjson.encode(mine) or '[]') .. '}'}\n"
 
 /* ---- triggers ----------------------------------------------------------------------- */
@@ -262,6 +266,12 @@
 "end\n" \
 "redis.call('EXPIRE', ekey, ARGV[16])\n" \
 "redis.call('HSET', vkey, 'last_event', now, 'last_seen', now)\n" \
+"redis.call('ZADD', p .. 'visitors:active', now, vid)\n" \
+"if kind == 'page' then\n" \
+"  local v = redis.call('HMGET', vkey, 'visit_pages', 'visit_started', 'name')\n" \
+"  bus('-', '-', 1, cjson.encode({type = 'visitor_update', visitor = {id = vid, page_url = ARGV[6], page_title = ARGV[7],\n" \
+"      page_since = now, visit_pages = tonumber(v[1]), visit_started = tonumber(v[2]), name = v[3] or nil}}))\n" \
+"end\n" \
 "return profile(vid)\n"
 
 /* ARGV: prefix, visitor, rule, text, agent, now, day, invitation -> profile_json
@@ -425,5 +435,154 @@
 #define BK_LUA_PROFILE BK_LUA_PRELUDE \
 "if redis.call('EXISTS', p .. 'visitor:' .. ARGV[2]) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
 "return profile(ARGV[2])\n"
+
+/* ---- what agents see of visitors, and do for them ------------------------------------ */
+
+/* ARGV: prefix, visitor, name, email, attrs_json ("" = unchanged) -> profile_json */
+#define BK_LUA_IDENTIFY BK_LUA_PRELUDE \
+"local vkey = p .. 'visitor:' .. ARGV[2]\n" \
+"if ARGV[3] ~= '' then redis.call('HSET', vkey, 'name', ARGV[3]) end\n" \
+"if ARGV[4] ~= '' then redis.call('HSET', vkey, 'email', ARGV[4]) end\n" \
+"if ARGV[5] ~= '' then redis.call('HSET', vkey, 'attrs', ARGV[5]) end\n" \
+"return profile(ARGV[2])\n"
+
+/* ARGV: prefix, visitor, name, email, text, now -> id */
+#define BK_LUA_LEAVE_MESSAGE BK_LUA_PRELUDE \
+"local vid, name, email, text = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
+"local id = redis.call('XADD', p .. 'left', 'MAXLEN', '~', 10000, '*', 'visitor', vid, 'name', name, 'email', email, 'text', text)\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"redis.call('HSET', vkey, 'email', email)\n" \
+"if name ~= '' then redis.call('HSET', vkey, 'name', name) end\n" \
+"bus('-', '-', 1, cjson.encode({type = 'left_message', message = {id = id, visitor = vid, name = name, email = email, text = text, ts = stamp(id)}}))\n" \
+"return id\n"
+
+/* ARGV: prefix -> messages_json (newest first) */
+#define BK_LUA_LEFT_MESSAGES BK_LUA_PRELUDE \
+"local out = {}\n" \
+"for _, e in ipairs(redis.call('XREVRANGE', p .. 'left', '+', '-', 'COUNT', 100)) do\n" \
+"  local m = {id = e[1], ts = stamp(e[1])}\n" \
+"  for j = 1, #e[2], 2 do m[e[2][j]] = e[2][j + 1] end\n" \
+"  out[#out + 1] = m\n" \
+"end\n" \
+"return #out > 0 and cjson.encode(out) or '[]'\n"
+
+/* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate}
+ * A note is for agents: stored in the conversation, never sent to the visitor. */
+#define BK_LUA_NOTE BK_LUA_PRELUDE \
+"local cid, agent, cmid = ARGV[2], ARGV[3], ARGV[4]\n" \
+"local ckey = p .. 'conv:' .. cid\n" \
+"local owner = redis.call('HMGET', ckey .. ':meta', 'state', 'agent')\n" \
+"if not owner[1] then return redis.error_reply('not_found no such conversation') end\n" \
+"local seen = redis.call('HGET', ckey .. ':cmids', cmid)\n" \
+"if seen then return {cid, seen, 1} end\n" \
+"local id, frame = append(cid, 'note', agent, cmid, ARGV[5])\n" \
+"redis.call('HSET', ckey .. ':cmids', cmid, id)\n" \
+"bus('-', agent, 0, frame)\n" \
+"if owner[2] and owner[2] ~= agent then bus('-', owner[2], 0, frame) end\n" \
+"return {cid, id, 0}\n"
+
+/* ARGV: prefix, conversation, from_agent, to_agent -> 1 */
+#define BK_LUA_TRANSFER BK_LUA_PRELUDE \
+"local cid, from, to = ARGV[2], ARGV[3], ARGV[4]\n" \
+"local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'agent', 'visitor')\n" \
+"if not meta[1] then return redis.error_reply('not_found no such conversation') end\n" \
+"if meta[1] ~= 'active' or meta[2] ~= from then return redis.error_reply('forbidden only the agent in the chat can transfer it') end\n" \
+"if to == from then return redis.error_reply('wrong_state the chat is yours already') end\n" \
+"if redis.call('EXISTS', p .. 'agent:' .. to) == 0 then return redis.error_reply('not_found no agent named ' .. to) end\n" \
+"redis.call('HSET', mkey, 'agent', to)\n" \
+"redis.call('SREM', p .. 'agent:' .. from .. ':convs', cid)\n" \
+"redis.call('SADD', p .. 'agent:' .. to .. ':convs', cid)\n" \
+"local _, frame = append(cid, 'system', '', '', from .. ' transferred the chat to ' .. to)\n" \
+"local conv = conversation_frame(cid, 'active', to)\n" \
+"bus(meta[3], from, 0, frame)\n" \
+"bus('-', to, 0, frame)\n" \
+"bus(meta[3], from, 0, conv)\n" \
+"bus('-', to, 0, conv)\n" \
+"return 1\n"
+
+/* ARGV: prefix, agent, status (online|away), expiry_ms -> 1 */
+#define BK_LUA_STATUS BK_LUA_PRELUDE \
+"redis.call('HSET', p .. 'agent:' .. ARGV[2], 'status', ARGV[3])\n" \
+"if ARGV[3] == 'away' then redis.call('ZREM', p .. 'presence', ARGV[2])\n" \
+"else redis.call('ZADD', p .. 'presence', ARGV[4], ARGV[2]) end\n" \
+"return 1\n"
+
+/* ARGV: prefix, expiry_ms, now, agent... -> 1: refreshes the agents this node holds, unless away */
+#define BK_LUA_HEARTBEAT BK_LUA_PRELUDE \
+"redis.call('ZREMRANGEBYSCORE', p .. 'presence', '-inf', '(' .. ARGV[3])\n" \
+"for i = 4, #ARGV do\n" \
+"  if redis.call('HGET', p .. 'agent:' .. ARGV[i], 'status') ~= 'away' then\n" \
+"    redis.call('ZADD', p .. 'presence', ARGV[2], ARGV[i])\n" \
+"  end\n" \
+"end\n" \
+"return 1\n"
+
+/* ARGV: prefix, visitor -> visitor_json (the sidebar) */
+#define BK_LUA_VISITOR_DETAILS BK_LUA_PRELUDE \
+"local vid = ARGV[2]\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
+"local h = {}\n" \
+"local flat = redis.call('HGETALL', vkey)\n" \
+"for i = 1, #flat, 2 do h[flat[i]] = flat[i + 1] end\n" \
+"local function num(x) return x and tonumber(x) or nil end\n" \
+"local function str(x) return (x and x ~= '') and x or nil end\n" \
+"local v = {id = vid, name = str(h.name), email = str(h.email), lang = str(h.lang), device = str(h.device),\n" \
+"  site = str(h.site), visits = num(h.visits), chats = num(h.chats), first_seen = num(h.created),\n" \
+"  last_seen = num(h.last_seen), visit_started = num(h.visit_started), visit_pages = num(h.visit_pages),\n" \
+"  referrer = str(h.visit_referrer), conversation = str(h.conv)}\n" \
+"if h.attrs then v.attrs = cjson.decode(h.attrs) end\n" \
+"local utm = {}\n" \
+"for _, k in ipairs({'source', 'medium', 'campaign', 'term', 'content'}) do utm[k] = str(h['utm_' .. k]) end\n" \
+"if next(utm) then v.utm = utm end\n" \
+"if h.page_url then v.page = {url = h.page_url, title = h.page_title or '', since = num(h.page_started)} end\n" \
+"local pages = {}\n" \
+"local started = num(h.visit_started) or 0\n" \
+"for _, e in ipairs(redis.call('XREVRANGE', p .. 'events:' .. vid, '+', '-', 'COUNT', 500)) do\n" \
+"  local ts = stamp(e[1])\n" \
+"  if ts < started or #pages >= 50 then break end\n" \
+"  local f = {}\n" \
+"  for j = 1, #e[2], 2 do f[e[2][j]] = e[2][j + 1] end\n" \
+"  if f.type == 'page_view' then table.insert(pages, 1, {url = f.url, title = f.title, ts = ts}) end\n" \
+"end\n" \
+"local convs = {}\n" \
+"local ids = redis.call('LRANGE', vkey .. ':convs', -20, -1)\n" \
+"for i = #ids, 1, -1 do\n" \
+"  local m = redis.call('HMGET', p .. 'conv:' .. ids[i] .. ':meta', 'state', 'created', 'closed', 'agent', 'rule', 'rating')\n" \
+"  if m[1] then convs[#convs + 1] = {id = ids[i], state = m[1], created = num(m[2]), closed = num(m[3]),\n" \
+"    agent = m[4] or nil, rule = m[5] or nil, rating = num(m[6])} end\n" \
+"end\n" \
+"return '{\"visitor\":' .. cjson.encode(v) .. ',\"pages\":' .. (#pages > 0 and cjson.encode(pages) or '[]') ..\n" \
+"       ',\"conversations\":' .. (#convs > 0 and cjson.encode(convs) or '[]') .. '}'\n"
+
+/* ARGV: prefix, now, window_ms -> visitors_json (most recent first) */
+#define BK_LUA_VISITORS BK_LUA_PRELUDE \
+"local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
+"local akey = p .. 'visitors:active'\n" \
+"redis.call('ZREMRANGEBYSCORE', akey, '-inf', '(' .. (now - 24 * 3600 * 1000))\n" \
+"local out = {}\n" \
+"for _, vid in ipairs(redis.call('ZREVRANGEBYSCORE', akey, '+inf', now - window, 'LIMIT', 0, 200)) do\n" \
+"  local h = redis.call('HMGET', p .. 'visitor:' .. vid, 'name', 'page_url', 'page_title', 'page_started',\n" \
+"                       'visit_started', 'visit_pages', 'visits', 'conv')\n" \
+"  out[#out + 1] = {id = vid, name = h[1] or nil, page_url = h[2] or nil, page_title = h[3] or nil,\n" \
+"    page_since = tonumber(h[4]), visit_started = tonumber(h[5]), visit_pages = tonumber(h[6]),\n" \
+"    visits = tonumber(h[7]), conversation = h[8] or nil}\n" \
+"end\n" \
+"return #out > 0 and cjson.encode(out) or '[]'\n"
+
+/* ARGV: prefix, visitor, agent, text, now, invitation, day -> 1
+ * An agent invites a visitor by hand: recorded like a rule's invitation (rule "manual"). */
+#define BK_LUA_MANUAL_INVITE BK_LUA_PRELUDE \
+"local vid, agent, text, iid = ARGV[2], ARGV[3], ARGV[4], ARGV[6]\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
+"if redis.call('HGET', vkey, 'conv') then return redis.error_reply('wrong_state the visitor is chatting already') end\n" \
+"local ikey = p .. 'invitation:' .. iid\n" \
+"redis.call('HSET', ikey, 'rule', 'manual', 'visitor', vid, 'text', text, 'agent', agent, 'created', ARGV[5])\n" \
+"redis.call('EXPIRE', ikey, 86400)\n" \
+"redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], 'manual:fired', 1)\n" \
+"bus(vid, '-', 0, cjson.encode({type = 'invite', invitation = iid, rule = 'manual', text = text, agent = agent}))\n" \
+"return 1\n"
 
 #endif

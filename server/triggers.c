@@ -203,6 +203,14 @@ void bk_tracker_close(bk_tracker *t)
     tracker_unref(t);
 }
 
+void bk_tracker_profile_changed(bk_tracker *t, const char *profile_json, size_t len)
+{
+    if (!t || t->closed)
+        return;
+    tracker_profile_set(t, profile_json, len);
+    tracker_evaluate(t, NULL, NULL);
+}
+
 void bk_tracker_conversation_opened(bk_tracker *t, const char *conversation)
 {
     if (t && !t->closed)
@@ -276,6 +284,8 @@ static int call_script(call *c, int script, bk_store_reply_fn fn, int argc, cons
 /* A rules context and what it points into besides the profile. */
 struct bk_trigger_context {
     bk_rules_context ctx;
+    json_t *attrs_json;             /* the profile's "attrs", parsed */
+    bk_rules_attr attrs[BK_PROPS_MAX];
     bk_rules_cap_state caps[MAX_CAPS];
     char cap_rules[MAX_CAPS][BK_ID_MAX + 1];
     bk_rules_attr props[BK_PROPS_MAX];
@@ -288,7 +298,36 @@ bk_trigger_context *bk_trigger_context_new(void)
 
 void bk_trigger_context_free(bk_trigger_context *context)
 {
+    if (context)
+        json_decref(context->attrs_json);
     free(context);
+}
+
+/* Fills out[] from a JSON object of scalars; returns how many. */
+static size_t attrs_fill(json_t *object, bk_rules_attr *out, size_t max)
+{
+    const char *key;
+    json_t *value;
+    size_t n = 0;
+    json_object_foreach(object, key, value) {
+        if (n == max)
+            break;
+        out[n].key = key;
+        if (json_is_string(value)) {
+            out[n].value.type = BK_RULES_VALUE_STRING;
+            out[n].value.string = json_string_value(value);
+        } else if (json_is_number(value)) {
+            out[n].value.type = BK_RULES_VALUE_NUMBER;
+            out[n].value.number = json_number_value(value);
+        } else if (json_is_boolean(value)) {
+            out[n].value.type = BK_RULES_VALUE_BOOL;
+            out[n].value.boolean = json_is_true(value);
+        } else {
+            continue;
+        }
+        n++;
+    }
+    return n;
 }
 
 const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, json_t *profile,
@@ -318,6 +357,13 @@ const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, jso
     ctx->device = profile_string(profile, "device");
     ctx->last_event_ms = profile_number(profile, "last_event", 0);
     ctx->conversation_open = profile_string(profile, "conv") != NULL;
+    const char *attrs = profile_string(profile, "attrs");
+    json_decref(storage->attrs_json);
+    storage->attrs_json = attrs ? json_loads(attrs, 0, NULL) : NULL;
+    if (json_is_object(storage->attrs_json)) {
+        ctx->attrs = storage->attrs;
+        ctx->attr_count = attrs_fill(storage->attrs_json, storage->attrs, BK_PROPS_MAX);
+    }
     ctx->agents_available = agents_available != 0;
     char today[9];
     bk_day_string(now, today);
@@ -356,25 +402,10 @@ const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, jso
 
     if (event_name) {
         ctx->event_name = event_name;
-        size_t p = 0;
-        json_object_foreach(event_props, key, value) {
-            if (p == BK_PROPS_MAX)
-                break;
-            props[p].key = key;
-            if (json_is_string(value)) {
-                props[p].value.type = BK_RULES_VALUE_STRING;
-                props[p].value.string = json_string_value(value);
-            } else if (json_is_number(value)) {
-                props[p].value.type = BK_RULES_VALUE_NUMBER;
-                props[p].value.number = json_number_value(value);
-            } else {
-                props[p].value.type = BK_RULES_VALUE_BOOL;
-                props[p].value.boolean = json_is_true(value);
-            }
-            p++;
+        if (event_props) {
+            ctx->event_props = props;
+            ctx->event_prop_count = attrs_fill(event_props, props, BK_PROPS_MAX);
         }
-        ctx->event_props = props;
-        ctx->event_prop_count = p;
     }
     return ctx;
 }

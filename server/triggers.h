@@ -29,6 +29,9 @@ void bk_tracker_close(bk_tracker *tracker);
 /* page_view, event, invite_shown|accepted|dismissed; hello's page counts as a page_view. */
 void bk_triggers_request(bk_triggers *triggers, bk_tracker *tracker, const bk_request *request);
 
+/* The visitor's profile changed by other means (identify): keep it, and evaluate again. */
+void bk_tracker_profile_changed(bk_tracker *tracker, const char *profile_json, size_t len);
+
 /* The visitor opened a conversation (a message was stored): no invitations meanwhile. */
 void bk_tracker_conversation_opened(bk_tracker *tracker, const char *conversation);
 

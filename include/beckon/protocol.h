@@ -39,5 +39,8 @@
 #define BK_TITLE_MAX      512
 #define BK_PROPS_MAX      32    /* members of an event's props */
 #define BK_PROP_VALUE_MAX 256
+#define BK_NAME_MAX       100   /* a visitor's name */
+#define BK_EMAIL_MAX      254
+#define BK_INVITE_TEXT_MAX 500
 
 #endif
