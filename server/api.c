@@ -361,8 +361,9 @@ static void canned_route(bk_server *server, bk_http *request, const char *agent)
                                      "expected {\"shortcut\": 1-32 characters, \"text\": 1-4000 characters}");
                 return;
             }
-            char *value = json_dumps(json_pack("{s:s, s:s}", "shortcut", shortcut, "text", text),
-                                     JSON_COMPACT | JSON_SORT_KEYS);
+            json_t *entry = json_pack("{s:s, s:s}", "shortcut", shortcut, "text", text);
+            char *value = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
+            json_decref(entry);
             json_decref(root);
             const char *argv[] = { "HSET", key, id, value ? value : "{}" };
             rc = bk_store_command(server->store, on_canned_changed, request, 4, argv, NULL);
