@@ -653,7 +653,7 @@ static bool compile_only(compiler *c, json_t *only, const char **hours_text, con
         for (size_t i = 0; i < n; i++) {
             size_t item_saved = json_is_array(v) ? push_index(c, i) : c->path_length;
             json_t *item = json_is_array(v) ? json_array_get(v, i) : v;
-            size_t len;
+            size_t len = 0;
             if (!get_string(c, item, 200, &sites[i], &len))
                 return false;
             if (len == 0)
@@ -683,7 +683,7 @@ static bool compile_cap(compiler *c, json_t *cap)
         pop(c, saved);
     }
     if ((v = json_object_get(cap, "cooldown_days"))) {
-        double days;
+        double days = 0;
         saved = push_key(c, "cooldown_days");
         if (!get_number(c, v, &days))
             return false;
@@ -819,7 +819,7 @@ static bool compile_rule(compiler *c, json_t *root, bk_tz_cache *zones)
         return false;
 
     json_t *v;
-    size_t saved, len;
+    size_t saved, len = 0;
 
     saved = push_key(c, "id");
     if (!(v = json_object_get(root, "id")))
