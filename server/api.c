@@ -4,6 +4,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "proto.h"
 #include "rules_api.h"
 #include "scripts.h"
@@ -377,6 +378,49 @@ static void canned_route(bk_server *server, bk_http *request, const char *agent)
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
 }
 
+/* ---- metrics ------------------------------------------------------------------------- */
+
+static void metrics_respond(bk_server *server, bk_http *request, long long queue_length)
+{
+    char *body = bk_metrics_render(bk_store_is_up(server->store), bk_store_last_latency_ms(server->store),
+                                   queue_length);
+    if (!body) {
+        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    bk_http_respond(request, 200, "text/plain; version=0.0.4", body, strlen(body));
+    free(body);
+}
+
+typedef struct metrics_call {
+    bk_server *server;
+    bk_http *request;
+} metrics_call;
+
+static void on_queue_length(redisReply *reply, void *data)
+{
+    metrics_call *m = data;
+    metrics_respond(m->server, m->request, reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1);
+    free(m);
+}
+
+/* The queue length is Redis's; everything else is this process's. Without Redis the
+ * exposition still answers, without the queue gauge. */
+static void metrics(bk_server *server, bk_http *request)
+{
+    metrics_call *m = malloc(sizeof *m);
+    char key[64];
+    snprintf(key, sizeof key, "%squeue", server->config->prefix);
+    const char *argv[] = { "ZCARD", key };
+    if (m) {
+        *m = (metrics_call){ server, request };
+        if (bk_store_command(server->store, on_queue_length, m, 2, argv, NULL) == 0)
+            return;
+        free(m);
+    }
+    metrics_respond(server, request, -1);
+}
+
 /* ---- routing ------------------------------------------------------------------------- */
 
 void bk_api_handle(bk_http *request, void *data)
@@ -384,8 +428,11 @@ void bk_api_handle(bk_http *request, void *data)
     bk_server *server = data;
     const char *method = bk_http_method(request);
     const char *path = bk_http_path(request);
+    bk_metrics_now.http_requests++;
     if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
         health(server, request);
+    } else if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
+        metrics(server, request);
     } else if (strcmp(path, "/api/login") == 0) {
         if (strcmp(method, "POST") == 0)
             login_start(server, request);

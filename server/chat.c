@@ -4,6 +4,7 @@
 #include "ids.h"
 #include "log.h"
 #include "map.h"
+#include "metrics.h"
 #include "proto.h"
 #include "scripts.h"
 #include "triggers.h"
@@ -69,6 +70,12 @@ typedef struct session {
     frame *held, *held_tail;                 /* broadcasts that came during an agent's hello */
     size_t held_count;
     bk_tracker *tracker;                     /* a visitor's trigger state, after hello */
+    uint64_t opened_ms;                      /* loop time, for the hello deadline */
+    struct session *waiting_prev, *waiting_next; /* not said hello yet, oldest first */
+    double tokens;                           /* the request rate's token bucket */
+    uint64_t tokens_ms;
+    uint64_t events_window_ms;               /* page views and events in this minute */
+    int events_in_window;
 } session;
 
 struct bk_chat {
@@ -80,6 +87,8 @@ struct bk_chat {
     uv_timer_t heartbeat;
     char bus_channel[64];
     int bus_up, bus_was_up;
+    session waiting;    /* sentinel: sessions that have not said hello, oldest first */
+    uv_timer_t hello_timer;
 };
 
 /* One request waiting for Redis. */
@@ -107,6 +116,16 @@ static void session_unref(session *s)
     }
     bk_conn_unref(s->conn);
     free(s);
+}
+
+/* Leaves the list of sockets that have not said hello yet. */
+static void waiting_leave(session *s)
+{
+    if (!s->waiting_next)
+        return;
+    s->waiting_prev->waiting_next = s->waiting_next;
+    s->waiting_next->waiting_prev = s->waiting_prev;
+    s->waiting_prev = s->waiting_next = NULL;
 }
 
 static bk_map *peers_of(bk_chat *chat, bk_role role)
@@ -171,6 +190,7 @@ static json_t *reply_new(const char *type, json_t *req)
 
 static void send_error(session *s, json_t *req, const char *code, const char *message)
 {
+    bk_metrics_error(code);
     json_t *obj = reply_new("error", req);
     json_object_set_new(obj, "code", json_string(code));
     json_object_set_new(obj, "message", json_string(message));
@@ -307,6 +327,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     }
     json_object_set_new(welcome, "agents_online", json_integer(element_integer(reply, 4)));
     s->hello = HELLO_DONE;
+    waiting_leave(s);
     send_json(s, welcome);
     s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, element_string(reply, 5));
     if (s->tracker && c->page) {
@@ -386,6 +407,7 @@ static void on_agent_hello(redisReply *reply, void *data)
     json_object_update(welcome, lists);
     json_decref(lists);
     s->hello = HELLO_DONE;
+    waiting_leave(s);
     send_json(s, welcome);
     held_flush(s);
     bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
@@ -439,6 +461,8 @@ static void on_message_stored(redisReply *reply, void *data)
         goto done;
     }
     const char *id = element_string(reply, 1);
+    if (element_integer(reply, 2) != 1)
+        bk_metrics_now.messages_stored++;
     if (s->tracker)
         bk_tracker_conversation_opened(s->tracker, element_string(reply, 0));
     json_t *ack = reply_new("ack", c->req);
@@ -757,10 +781,32 @@ static void visitor_invite(session *s, const bk_request *request)
     }
     const char *argv[] = { s->chat->server->config->prefix, request->visitor, s->id, request->text, now,
                            invitation, day };
+    bk_metrics_invitation("manual");
+    bk_metrics_now.invitations_sent++;
     call_script(c, SCRIPT_MANUAL_INVITE, on_ok, 7, argv, NULL);
 }
 
 /* ---- the WebSocket handlers ----------------------------------------------------------- */
+
+/* Sockets that never say hello hold memory and a descriptor for nothing: close them. The
+ * list is in opening order, so only its head can be overdue first. */
+static void on_hello_timer(uv_timer_t *timer)
+{
+    bk_chat *chat = timer->data;
+    uint64_t now = uv_now(chat->server->loop);
+    uint64_t limit = (uint64_t)chat->server->config->hello_timeout_seconds * 1000;
+    while (chat->waiting.waiting_next != &chat->waiting) {
+        session *s = chat->waiting.waiting_next;
+        if (s->opened_ms + limit > now)
+            break;
+        waiting_leave(s);
+        if (s->hello == HELLO_NONE) {
+            bk_metrics_now.hello_timeouts++;
+            send_error(s, NULL, BK_ERR_HELLO_REQUIRED, "no hello in time; closing");
+            bk_conn_close(s->conn, BK_CLOSE_POLICY, "hello timeout");
+        }
+    }
+}
 
 void bk_chat_opened(bk_conn *conn, void *data)
 {
@@ -774,8 +820,19 @@ void bk_chat_opened(bk_conn *conn, void *data)
     s->conn = conn;
     s->refs = 1;
     s->role = bk_conn_role(conn);
+    s->opened_ms = uv_now(chat->server->loop);
+    s->tokens = chat->server->config->rate_burst;
+    s->tokens_ms = s->opened_ms;
     bk_conn_ref(conn);
     bk_conn_set_user(conn, s);
+    s->waiting_prev = chat->waiting.waiting_prev;
+    s->waiting_next = &chat->waiting;
+    chat->waiting.waiting_prev->waiting_next = s;
+    chat->waiting.waiting_prev = s;
+    if (s->role == BK_ROLE_AGENT)
+        bk_metrics_now.agents_connected++;
+    else
+        bk_metrics_now.visitors_connected++;
     if (s->role == BK_ROLE_AGENT) {
         s->agent_next = chat->all_agents.agent_next;
         s->agent_prev = &chat->all_agents;
@@ -844,6 +901,32 @@ static void request_dispatch(session *s, const bk_request *request)
     }
 }
 
+/* A token bucket per socket: rate-burst at once, rate-messages-per-second sustained. */
+static int rate_allows(bk_chat *chat, session *s)
+{
+    const bk_config *config = chat->server->config;
+    uint64_t now = uv_now(chat->server->loop);
+    s->tokens += (double)(now - s->tokens_ms) * config->rate_messages_per_second / 1000.0;
+    if (s->tokens > config->rate_burst)
+        s->tokens = config->rate_burst;
+    s->tokens_ms = now;
+    if (s->tokens < 1.0)
+        return 0;
+    s->tokens -= 1.0;
+    return 1;
+}
+
+/* Browsing events cost a Redis write each: at most events-per-minute per socket. */
+static int events_allow(bk_chat *chat, session *s)
+{
+    uint64_t now = uv_now(chat->server->loop);
+    if (now - s->events_window_ms >= 60000) {
+        s->events_window_ms = now;
+        s->events_in_window = 0;
+    }
+    return ++s->events_in_window <= chat->server->config->events_per_minute;
+}
+
 void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size_t len, void *data)
 {
     bk_chat *chat = ((bk_server *)data)->chat;
@@ -860,12 +943,22 @@ void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size
         send_error(s, NULL, BK_ERR_BAD_JSON, "binary frames are not accepted: send JSON text");
         return;
     }
+    bk_metrics_now.frames_received++;
+    if (!rate_allows(chat, s)) {
+        bk_metrics_now.rate_limited++;
+        send_error(s, NULL, BK_ERR_RATE_LIMITED, "too many requests; slow down");
+        return;
+    }
     bk_request request;
     bk_error err;
-    if (bk_request_parse(s->role, text, len, &request, &err) != 0)
+    if (bk_request_parse(s->role, text, len, &request, &err) != 0) {
         send_error(s, request.req, err.code, err.message);
-    else
+    } else if ((request.type == BK_REQ_PAGE_VIEW || request.type == BK_REQ_EVENT) && !events_allow(chat, s)) {
+        bk_metrics_now.rate_limited++;
+        send_error(s, request.req, BK_ERR_RATE_LIMITED, "too many page views and events this minute");
+    } else {
         request_dispatch(s, &request);
+    }
     bk_request_release(&request);
 }
 
@@ -885,6 +978,11 @@ void bk_chat_closed(bk_conn *conn, void *data)
     if (!s)
         return;
     bk_conn_set_user(conn, NULL);
+    waiting_leave(s);
+    if (s->role == BK_ROLE_AGENT)
+        bk_metrics_now.agents_connected--;
+    else
+        bk_metrics_now.visitors_connected--;
     bk_tracker_close(s->tracker);
     s->tracker = NULL;
     if (s->role == BK_ROLE_AGENT) {
@@ -1020,6 +1118,10 @@ bk_chat *bk_chat_new(bk_server *server)
     snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
     bk_store_bus(server->store, chat->bus_channel, on_bus, chat);
     bk_store_on_state(server->store, on_store_state, chat);
+    chat->waiting.waiting_next = chat->waiting.waiting_prev = &chat->waiting;
+    uv_timer_init(server->loop, &chat->hello_timer);
+    chat->hello_timer.data = chat;
+    uv_timer_start(&chat->hello_timer, on_hello_timer, 1000, 1000);
     uv_timer_init(server->loop, &chat->heartbeat);
     chat->heartbeat.data = chat;
     uv_timer_start(&chat->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
@@ -1029,6 +1131,7 @@ bk_chat *bk_chat_new(bk_server *server)
 void bk_chat_shutdown(bk_chat *chat)
 {
     uv_close((uv_handle_t *)&chat->heartbeat, NULL);
+    uv_close((uv_handle_t *)&chat->hello_timer, NULL);
 }
 
 void bk_chat_free(bk_chat *chat)

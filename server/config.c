@@ -55,6 +55,17 @@ static const setting settings[] = {
                 "an agent with this many active chats is not available for invitations (default 4)"),
     INT_SETTING("stats-flush-seconds", stats_flush_seconds, 1, 3600,
                 "how often each node adds its per-rule evaluated/matched counts to Redis (default 10)"),
+    INT_SETTING("rate-messages-per-second", rate_messages_per_second, 1, 1000000000,
+                "requests a socket may send per second, sustained (default 10)"),
+    INT_SETTING("rate-burst", rate_burst, 1, 1000000000, "requests a socket may send at once (default 30)"),
+    INT_SETTING("events-per-minute", events_per_minute, 1, 1000000000,
+                "page views and events a visitor socket may send per minute (default 120)"),
+    INT_SETTING("max-connections-per-ip", max_connections_per_ip, 1, 1000000,
+                "WebSockets one IP address may hold open (default 256)"),
+    INT_SETTING("hello-timeout-seconds", hello_timeout_seconds, 1, 3600,
+                "a WebSocket that has not said hello by then is closed (default 20)"),
+    INT_SETTING("handshake-timeout-seconds", handshake_timeout_seconds, 1, 3600,
+                "an HTTP request or handshake that has not arrived whole by then is dropped (default 10)"),
     STRING_SETTING("rules-file", rules_file,
                    "JSON array of rules added at start when Redis has no rule of that id"),
 };
@@ -79,6 +90,12 @@ void bk_config_init(bk_config *config)
     config->invite_quiet_minutes = 30;
     config->agent_max_chats = 4;
     config->stats_flush_seconds = 10;
+    config->rate_messages_per_second = 10;
+    config->rate_burst = 30;
+    config->events_per_minute = 120;
+    config->max_connections_per_ip = 256;
+    config->hello_timeout_seconds = 20;
+    config->handshake_timeout_seconds = 10;
 }
 
 static const setting *setting_find(const char *name)

@@ -29,6 +29,12 @@ typedef struct bk_config {
     int invite_quiet_minutes;
     int agent_max_chats;
     int stats_flush_seconds;
+    int rate_messages_per_second;
+    int rate_burst;
+    int events_per_minute;
+    int max_connections_per_ip;
+    int hello_timeout_seconds;
+    int handshake_timeout_seconds;
     char rules_file[PATH_MAX];
 } bk_config;
 

@@ -4,6 +4,7 @@
 #include "chat.h"
 #include "config.h"
 #include "log.h"
+#include "metrics.h"
 #include "redis_child.h"
 #include "server.h"
 #include "triggers.h"
@@ -136,6 +137,7 @@ static int server_run(const bk_config *config)
     bk_chat_free(server->chat);
     bk_triggers_free(server->triggers);
     bk_api_free(server->api);
+    bk_metrics_free();
     int closed = uv_loop_close(&loop);
     if (closed != 0)
         bk_warn("loop closed with handles still open: %s", uv_strerror(closed));

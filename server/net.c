@@ -2,6 +2,8 @@
 #include "net.h"
 
 #include "log.h"
+#include "map.h"
+#include "metrics.h"
 
 #include <beckon/protocol.h>
 #include <libwebsockets.h>
@@ -39,6 +41,7 @@ struct bk_conn {
     int close_code;            /* non-zero: close once the queue is empty */
     char close_reason[64];
     int close_listed;
+    char ip[64];               /* the peer, counted against max-connections-per-ip */
 };
 
 struct bk_http {
@@ -74,7 +77,7 @@ struct bk_net {
     struct lws_context *context;
     struct lws_vhost *vhost;
     struct lws_protocols protocols[4];
-    struct lws_http_mount mounts[4];
+    struct lws_http_mount mounts[5];
     char widget_dir[PATH_MAX + 16];
     char demo_dir[PATH_MAX + 16];
     bk_conn open;              /* sentinel of the open connections */
@@ -86,6 +89,7 @@ struct bk_net {
     void *drained_data;
     unsigned long next_id;
     int shutting_down;
+    bk_map *per_ip;            /* ip -> open WebSockets (the pointer value is the count) */
 };
 
 /* ---- connections ------------------------------------------------------------------- */
@@ -157,6 +161,7 @@ int bk_conn_send(bk_conn *conn, const char *text, size_t len)
     if (conn->queued + len > SEND_QUEUE_MAX) {
         bk_warn("connection %lu: client is not reading (%zu bytes queued); dropping it",
                 conn->id, conn->queued);
+        bk_metrics_now.slow_consumers_dropped++;
         conn->close_code = BK_CLOSE_POLICY;
         snprintf(conn->close_reason, sizeof conn->close_reason, "send queue full");
         conn_close_now(conn);
@@ -298,6 +303,20 @@ static int refuse_upgrade(struct lws *wsi, unsigned status)
     return 1;
 }
 
+static uintptr_t ip_count(bk_net *net, const char *ip)
+{
+    return (uintptr_t)bk_map_get(net->per_ip, ip);
+}
+
+static void ip_count_add(bk_net *net, const char *ip, int delta)
+{
+    uintptr_t count = ip_count(net, ip) + (uintptr_t)(intptr_t)delta;
+    if (count == 0)
+        bk_map_remove(net->per_ip, ip);
+    else
+        bk_map_set(net->per_ip, ip, (void *)count);
+}
+
 static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                               void *in, size_t len)
 {
@@ -306,9 +325,22 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* The role comes only from the subprotocol, and WebSockets live only on /ws. */
-        if (net->shutting_down)
+        if (net->shutting_down) {
+            bk_metrics_now.connections_refused++;
             return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
-        return uri_is(wsi, BK_WEBSOCKET_PATH) ? 0 : refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
+        }
+        if (!uri_is(wsi, BK_WEBSOCKET_PATH))
+            return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
+        {
+            char ip[64];
+            lws_get_peer_simple(wsi, ip, sizeof ip);
+            if (ip_count(net, ip) >= (uintptr_t)net->config->max_connections_per_ip) {
+                bk_metrics_now.connections_refused++;
+                bk_warn("refusing a WebSocket: %s holds %d already", ip, net->config->max_connections_per_ip);
+                return refuse_upgrade(wsi, 429);
+            }
+        }
+        return 0;
 
     case LWS_CALLBACK_ESTABLISHED: {
         bk_conn *conn = calloc(1, sizeof *conn);
@@ -319,6 +351,8 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         conn->refs = 1;
         conn->id = ++net->next_id;
         conn->role = (bk_role)lws_get_protocol(wsi)->id;
+        lws_get_peer_simple(wsi, conn->ip, sizeof conn->ip);
+        ip_count_add(net, conn->ip, 1);
         conn->next = net->open.next;
         conn->prev = &net->open;
         net->open.next->prev = conn;
@@ -341,6 +375,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
             return 0;
         session->conn = NULL;
         conn->wsi = NULL;
+        ip_count_add(net, conn->ip, -1);
         conn->prev->next = conn->next;
         conn->next->prev = conn->prev;
         net->handlers.closed(conn, net->data);
@@ -580,6 +615,7 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
     net->handlers = *handlers;
     net->data = data;
     net->open.next = net->open.prev = &net->open;
+    net->per_ip = bk_map_new();
     uv_timer_init(loop, &net->close_timer);
     net->close_timer.data = net;
     uv_timer_init(loop, &net->drain_timer);
@@ -608,7 +644,11 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
         .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
     };
     net->mounts[1] = (struct lws_http_mount){
-        .mount_next = &net->mounts[2], .mountpoint = "/healthz", .mountpoint_len = 8,
+        .mount_next = &net->mounts[4], .mountpoint = "/healthz", .mountpoint_len = 8,
+        .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
+    };
+    net->mounts[4] = (struct lws_http_mount){
+        .mount_next = &net->mounts[2], .mountpoint = "/metrics", .mountpoint_len = 8,
         .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
     };
     net->mounts[2] = (struct lws_http_mount){
@@ -650,7 +690,10 @@ int bk_net_listen(bk_net *net, char *err, size_t err_size)
     info.protocols = net->protocols;
     info.mounts = net->mounts;
     info.vhost_name = "beckon";
-    info.timeout_secs = 20;
+    /* Slow or stalled requests (slowloris): both the round-trip timeouts and the time a
+     * client may sit on a half-received header are the handshake timeout. */
+    info.timeout_secs = (unsigned)config->handshake_timeout_seconds;
+    info.timeout_secs_ah_idle = (unsigned)config->handshake_timeout_seconds;
     net->vhost = lws_create_vhost(net->context, &info);
     if (!net->vhost) {
         snprintf(err, err_size, "cannot listen on %s:%d (in use, or not allowed)",
@@ -708,5 +751,6 @@ void bk_net_free(bk_net *net)
      * has stopped running its handles. */
     if (net->context)
         lws_context_destroy(net->context);
+    bk_map_free(net->per_ip);
     free(net);
 }

@@ -3,6 +3,7 @@
 
 #include "ids.h"
 #include "log.h"
+#include "metrics.h"
 #include "scripts.h"
 
 #include <beckon/protocol.h>
@@ -516,6 +517,8 @@ static void on_invited(redisReply *reply, void *data)
                               "rule", c->rule, "text", c->text);
     json_object_set_new(frame, "agent", c->agent && c->agent[0] ? json_string(c->agent) : json_null());
     tracker_send(t, frame);
+    bk_metrics_invitation(c->rule);
+    bk_metrics_now.invitations_sent++;
     bk_info("invitation %s of rule %s sent to visitor %s", c->invitation, c->rule, t->visitor);
 done:
     call_free(c);

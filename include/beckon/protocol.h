@@ -22,6 +22,7 @@
 #define BK_ERR_WRONG_STATE    "wrong_state"
 #define BK_ERR_UNAVAILABLE    "unavailable"
 #define BK_ERR_INTERNAL       "internal"
+#define BK_ERR_RATE_LIMITED   "rate_limited"
 
 /* WebSocket close codes the server uses. */
 #define BK_CLOSE_GOING_AWAY     1001

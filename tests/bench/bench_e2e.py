@@ -470,6 +470,9 @@ class Bench:
         os.makedirs(data, exist_ok=True)
         self.beckon = spawn([self.args.beckon, "--redis", "unix://" + self.sock, "--data-dir", data,
                              "--port", str(self.port), "--bind", "127.0.0.1", "--web-root", SOURCE_ROOT,
+                             # a load test floods on purpose: lift the per-socket limits
+                             "--rate-messages-per-second", "1000000", "--rate-burst", "1000000",
+                             "--events-per-minute", "100000000",
                              "--log-level", "info"], self.beckon_log)
         deadline = time.monotonic() + 15
         want = f"rules loaded: {self.rule_count}"

@@ -1,0 +1,34 @@
+/* metrics.h - counters and gauges for GET /metrics (Prometheus text format 0.0.4).
+ *
+ * One process-wide set, updated on the loop thread only, so plain integers suffice. */
+#ifndef BK_METRICS_H
+#define BK_METRICS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct bk_metrics {
+    int64_t visitors_connected;     /* gauges */
+    int64_t agents_connected;
+    int64_t messages_stored;        /* counters */
+    int64_t frames_received;
+    int64_t http_requests;
+    int64_t invitations_sent;
+    int64_t rate_limited;
+    int64_t connections_refused;    /* per-IP limit, shutdown */
+    int64_t slow_consumers_dropped;
+    int64_t hello_timeouts;
+} bk_metrics;
+
+extern bk_metrics bk_metrics_now;
+
+/* Counters with a label: errors by code, invitations by rule. Labels are copied. */
+void bk_metrics_error(const char *code);
+void bk_metrics_invitation(const char *rule);
+
+/* Writes the exposition into a malloc'd string; the caller adds the Redis gauges it read. */
+char *bk_metrics_render(int redis_up, double redis_latency_ms, long long queue_length);
+
+void bk_metrics_free(void);
+
+#endif
