@@ -18,6 +18,9 @@
 #define HEARTBEAT_MS        5000
 #define PREVIEW_BYTES       140
 #define VISITORS_WINDOW_MS  (5 * 60 * 1000)  /* "on the site now": an event in the last 5 min */
+/* An agent's panel legitimately sends bursts (a resume and a visitor request per open chat
+ * when it connects): agents get this many times the visitors' rate and burst. */
+#define AGENT_RATE_FACTOR   5
 #define PENDING_FRAMES_MAX  1000
 
 enum {
@@ -821,7 +824,7 @@ void bk_chat_opened(bk_conn *conn, void *data)
     s->refs = 1;
     s->role = bk_conn_role(conn);
     s->opened_ms = uv_now(chat->server->loop);
-    s->tokens = chat->server->config->rate_burst;
+    s->tokens = (double)chat->server->config->rate_burst * (s->role == BK_ROLE_AGENT ? AGENT_RATE_FACTOR : 1);
     s->tokens_ms = s->opened_ms;
     bk_conn_ref(conn);
     bk_conn_set_user(conn, s);
@@ -905,10 +908,12 @@ static void request_dispatch(session *s, const bk_request *request)
 static int rate_allows(bk_chat *chat, session *s)
 {
     const bk_config *config = chat->server->config;
+    double factor = s->role == BK_ROLE_AGENT ? AGENT_RATE_FACTOR : 1;
+    double burst = config->rate_burst * factor;
     uint64_t now = uv_now(chat->server->loop);
-    s->tokens += (double)(now - s->tokens_ms) * config->rate_messages_per_second / 1000.0;
-    if (s->tokens > config->rate_burst)
-        s->tokens = config->rate_burst;
+    s->tokens += (double)(now - s->tokens_ms) * config->rate_messages_per_second * factor / 1000.0;
+    if (s->tokens > burst)
+        s->tokens = burst;
     s->tokens_ms = now;
     if (s->tokens < 1.0)
         return 0;
