@@ -1,12 +1,16 @@
 /* agent_cli.c - agent accounts from the command line. */
 #include "agent_cli.h"
 
+#include "accounts.h"
+
 #include "auth.h"
 #include "ids.h"
 #include "log.h"
 #include "redis_child.h"
+#include "scripts.h"
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,7 +19,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#define PASSWORD_MIN 8
 
 static redisContext *connect_address(const bk_redis_address *a)
 {
@@ -81,26 +84,51 @@ static int read_password(const char *name, char *out, size_t size)
     return 0;
 }
 
+/* Runs one of the account scripts the server uses (scripts.h), so the shell and the REST
+ * API change accounts the same way: a new password ends the account's sessions either way. */
+static redisReply *script_run(redisContext *c, const char *source, int argc, const char **args)
+{
+    const char *argv[16];
+    argv[0] = "EVAL";
+    argv[1] = source;
+    argv[2] = "0";
+    for (int i = 0; i < argc && i < 13; i++)
+        argv[3 + i] = args[i];
+    return redisCommandArgv(c, argc + 3, argv, NULL);
+}
+
+static int reply_failed(redisReply *r, const char *what)
+{
+    if (r && r->type != REDIS_REPLY_ERROR)
+        return 0;
+    if (r && strncmp(r->str, "not_found ", 10) == 0)
+        fprintf(stderr, "beckon: %s\n", what);
+    else if (r && strncmp(r->str, "wrong_state ", 12) == 0)
+        fprintf(stderr, "beckon: %s\n", what);
+    else
+        fprintf(stderr, "beckon: redis refused: %s\n", r ? r->str : "no reply");
+    return 1;
+}
+
 static int run_command(redisContext *c, const bk_config *config, int argc, char **argv)
 {
     const char *prefix = config->prefix;
     const char *verb = argc > 1 ? argv[1] : "";
-    if (strcmp(verb, "list") == 0) {
-        redisReply *r = redisCommand(c, "SORT %sagents ALPHA", prefix);
-        if (!r || r->type != REDIS_REPLY_ARRAY) {
-            fprintf(stderr, "beckon: could not list agents\n");
-            if (r) freeReplyObject(r);
-            return 1;
-        }
-        for (size_t i = 0; i < r->elements; i++) {
-            redisReply *role = redisCommand(c, "HGET %sagent:%s role", prefix, r->element[i]->str);
-            printf("%s\t%s\n", r->element[i]->str,
-                   role && role->type == REDIS_REPLY_STRING ? role->str : "agent");
-            if (role)
-                freeReplyObject(role);
-        }
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    if (strcmp(verb, "list") == 0 && argc == 2) {
+        const char *args[] = { prefix, now };
+        redisReply *r = script_run(c, BK_LUA_ACCOUNTS_LIST, 2, args);
+        int failed = reply_failed(r, "could not list the accounts");
+        json_t *list = failed ? NULL : json_loads(r->str, 0, NULL);
+        size_t i;
+        json_t *account;
+        json_array_foreach(list, i, account)
+            printf("%s\t%s\n", json_string_value(json_object_get(account, "name")),
+                   json_string_value(json_object_get(account, "role")));
+        json_decref(list);
         freeReplyObject(r);
-        return 0;
+        return failed;
     }
     int add = strcmp(verb, "add") == 0;
     if ((argc != 3 && !(add && argc == 4)) ||
@@ -109,44 +137,44 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
                         " agent list | agent remove NAME\n");
         return 2;
     }
-    const char *role = argc == 4 ? argv[3] : "agent";
-    if (strcmp(role, "agent") && strcmp(role, "marketer") && strcmp(role, "admin")) {
-        fprintf(stderr, "beckon: the role is agent, marketer or admin\n");
-        return 2;
-    }
     const char *name = argv[2];
+    const char *role = argc == 4 ? argv[3] : "agent";
     if (!bk_id_valid(name)) {
         fprintf(stderr, "beckon: agent names are 1-64 letters, digits, '_' or '-'\n");
         return 2;
     }
+    if (strcmp(role, "agent") && strcmp(role, "marketer") && strcmp(role, "admin")) {
+        fprintf(stderr, "beckon: the role is agent, marketer or admin\n");
+        return 2;
+    }
+    char missing[96], taken[128];
+    snprintf(missing, sizeof missing, "no agent named %s", name);
+    snprintf(taken, sizeof taken, "agent %s exists already (use 'agent passwd %s')", name, name);
+    if (strcmp(verb, "remove") == 0) {
+        const char *args[] = { prefix, name };
+        redisReply *r = script_run(c, BK_LUA_ACCOUNT_DELETE, 2, args);
+        int failed = reply_failed(r, missing);
+        freeReplyObject(r);
+        if (!failed)
+            printf("removed %s\n", name);
+        return failed;
+    }
+    /* Say "exists" or "no such agent" before asking for a password that would be wasted. */
     redisReply *r = redisCommand(c, "EXISTS %sagent:%s", prefix, name);
     int exists = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
-    if (r)
-        freeReplyObject(r);
-    if (strcmp(verb, "remove") == 0) {
-        if (!exists) {
-            fprintf(stderr, "beckon: no agent named %s\n", name);
-            return 1;
-        }
-        r = redisCommand(c, "DEL %sagent:%s", prefix, name);
-        if (r) freeReplyObject(r);
-        r = redisCommand(c, "SREM %sagents %s", prefix, name);
-        if (r) freeReplyObject(r);
-        printf("removed agent %s\n", name);
-        return 0;
-    }
-    if (strcmp(verb, "add") == 0 && exists) {
-        fprintf(stderr, "beckon: agent %s exists already (use 'agent passwd %s')\n", name, name);
+    freeReplyObject(r);
+    if (add && exists) {
+        fprintf(stderr, "beckon: %s\n", taken);
         return 1;
     }
-    if (strcmp(verb, "passwd") == 0 && !exists) {
-        fprintf(stderr, "beckon: no agent named %s\n", name);
+    if (!add && !exists) {
+        fprintf(stderr, "beckon: %s\n", missing);
         return 1;
     }
     char password[1100], hash[BK_PASSWORD_HASH_MAX];
-    if (read_password(name, password, sizeof password) != 0 || strlen(password) < PASSWORD_MIN) {
+    if (read_password(name, password, sizeof password) != 0 || strlen(password) < BK_PASSWORD_MIN) {
         fprintf(stderr, "beckon: a password of at least %d characters is needed (read from stdin)\n",
-                PASSWORD_MIN);
+                BK_PASSWORD_MIN);
         return 1;
     }
     int hashed = bk_password_hash(password, hash, sizeof hash);
@@ -155,24 +183,16 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
         fprintf(stderr, "beckon: password hashing failed\n");
         return 1;
     }
-    r = redisCommand(c, "HSET %sagent:%s name %s password %s updated %lld", prefix, name, name, hash,
-                     (long long)bk_now_ms());
-    int ok = r && r->type == REDIS_REPLY_INTEGER;
-    if (r) freeReplyObject(r);
-    if (strcmp(verb, "add") == 0) {
-        r = redisCommand(c, "HSET %sagent:%s created %lld role %s", prefix, name, (long long)bk_now_ms(), role);
-        if (r) freeReplyObject(r);
-        r = redisCommand(c, "SADD %sagents %s", prefix, name);
-        if (r) freeReplyObject(r);
-    }
-    if (!ok) {
-        fprintf(stderr, "beckon: could not store the agent\n");
+    const char *args[] = { prefix, name, hash, add ? role : "", now, add ? "1" : "0" };
+    r = script_run(c, BK_LUA_ACCOUNT_SAVE, 6, args);
+    int failed = reply_failed(r, add ? taken : missing);
+    freeReplyObject(r);
+    if (failed)
         return 1;
-    }
     if (add)
         printf("added %s %s\n", role, name);
     else
-        printf("changed the password of %s\n", name);
+        printf("changed the password of %s; its sessions have ended\n", name);
     return 0;
 }
 

@@ -1029,6 +1029,15 @@ static void send_to_peers(bk_chat *chat, bk_role role, const char *id, const cha
             send_text(s, text, len);
 }
 
+/* An account's password changed or the account was removed: its sockets here are closed. */
+static void agent_sessions_end(bk_chat *chat, const char *agent)
+{
+    for (session *s = bk_map_get(chat->agents, agent); s; s = s->peer_next) {
+        send_error(s, NULL, BK_ERR_UNAUTHORIZED, "your session ended (password changed or account removed)");
+        bk_conn_close(s->conn, BK_CLOSE_POLICY, "session ended");
+    }
+}
+
 /* "VISITOR AGENT ALL FRAME" (scripts.h). */
 static void on_bus(const char *payload, size_t len, void *data)
 {
@@ -1040,8 +1049,11 @@ static void on_bus(const char *payload, size_t len, void *data)
         return;
     const char *text = payload + consumed;
     size_t text_len = len - (size_t)consumed;
-    if (visitor[0] == '!') {  /* "!what - 0 ...": for the nodes, not for clients */
-        bk_triggers_control(chat->server->triggers, visitor + 1);
+    if (visitor[0] == '!') {  /* "!what NAME 0 ...": for the nodes, not for clients */
+        if (strcmp(visitor, "!logout") == 0)
+            agent_sessions_end(chat, agent);
+        else
+            bk_triggers_control(chat->server->triggers, visitor + 1);
         return;
     }
     if (strcmp(visitor, "-") != 0)

@@ -57,6 +57,7 @@ struct bk_http {
     char origin[256];
     char cookie[512];
     char content_type[128];
+    char peer[64];
     /* the response */
     int status;
     char response_type[64];
@@ -402,6 +403,8 @@ const char *bk_http_method(const bk_http *r) { return r->method; }
 const char *bk_http_path(const bk_http *r) { return r->path; }
 const char *bk_http_query(const bk_http *r) { return r->query; }
 
+const char *bk_http_peer(const bk_http *r) { return r->peer; }
+
 const char *bk_http_body(const bk_http *r, size_t *len)
 {
     *len = r->body_len;
@@ -463,6 +466,7 @@ static bk_http *http_begin(struct lws *wsi)
     lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN);
     lws_hdr_copy(wsi, r->cookie, sizeof r->cookie, WSI_TOKEN_HTTP_COOKIE);
     lws_hdr_copy(wsi, r->content_type, sizeof r->content_type, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
     return r;
 }
 

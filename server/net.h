@@ -74,6 +74,9 @@ const char *bk_http_body(const bk_http *request, size_t *len);
  * "cookie", "content-type". "" when absent or not one of these. */
 const char *bk_http_header(const bk_http *request, const char *name);
 
+/* The client's address as the socket sees it (behind a proxy: the proxy's). */
+const char *bk_http_peer(const bk_http *request);
+
 /* Sends the response (body copied) and releases the request. Safe after the client left. */
 void bk_http_respond(bk_http *request, int status, const char *content_type,
                      const char *body, size_t len);

@@ -585,4 +585,76 @@
 "bus(vid, '-', 0, cjson.encode({type = 'invite', invitation = iid, rule = 'manual', text = text, agent = agent}))\n" \
 "return 1\n"
 
+/* ---- accounts ------------------------------------------------------------------------- */
+
+/* ARGV: prefix, name, ip, max_per_name, max_per_ip -> {password_hash|false, role|false, blocked} */
+#define BK_LUA_LOGIN_BEGIN BK_LUA_PRELUDE \
+"local fails = tonumber(redis.call('GET', p .. 'login:fail:' .. ARGV[2]) or '0')\n" \
+"local ip_fails = tonumber(redis.call('GET', p .. 'login:fail:ip:' .. ARGV[3]) or '0')\n" \
+"local blocked = (fails >= tonumber(ARGV[4]) or ip_fails >= tonumber(ARGV[5])) and 1 or 0\n" \
+"local a = redis.call('HMGET', p .. 'agent:' .. ARGV[2], 'password', 'role')\n" \
+"return {a[1], a[2], blocked}\n"
+
+/* ARGV: prefix, name, ip, window_seconds -> 1 */
+#define BK_LUA_LOGIN_FAILED BK_LUA_PRELUDE \
+"for _, key in ipairs({p .. 'login:fail:' .. ARGV[2], p .. 'login:fail:ip:' .. ARGV[3]}) do\n" \
+"  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[4]) end\n" \
+"end\n" \
+"return 1\n"
+
+/* ARGV: prefix, session digest, name, seconds -> 1
+ * The agent's set of sessions lets a password change end every one of them. */
+#define BK_LUA_SESSION_OPEN BK_LUA_PRELUDE \
+"redis.call('SET', p .. 'session:' .. ARGV[2], ARGV[3], 'EX', ARGV[4])\n" \
+"local skey = p .. 'agent:' .. ARGV[3] .. ':sessions'\n" \
+"redis.call('SADD', skey, ARGV[2])\n" \
+"redis.call('EXPIRE', skey, ARGV[4])\n" \
+"redis.call('DEL', p .. 'login:fail:' .. ARGV[3])\n" \
+"return 1\n"
+
+/* Ends every session of an agent and closes their sockets on every node. */
+#define BK_LUA_ACCOUNTS_PRELUDE BK_LUA_PRELUDE \
+"local function sessions_end(name)\n" \
+"  local skey = p .. 'agent:' .. name .. ':sessions'\n" \
+"  for _, digest in ipairs(redis.call('SMEMBERS', skey)) do redis.call('DEL', p .. 'session:' .. digest) end\n" \
+"  redis.call('DEL', skey)\n" \
+"  redis.call('PUBLISH', p .. 'bus', '!logout ' .. name .. ' 0 {}')\n" \
+"end\n"
+
+/* ARGV: prefix, name, password_hash ("" = keep), role ("" = keep), now, create (0|1) -> 1 */
+#define BK_LUA_ACCOUNT_SAVE BK_LUA_ACCOUNTS_PRELUDE \
+"local name, hash, role = ARGV[2], ARGV[3], ARGV[4]\n" \
+"local key = p .. 'agent:' .. name\n" \
+"local exists = redis.call('EXISTS', key) == 1\n" \
+"if ARGV[6] == '1' and exists then return redis.error_reply('wrong_state an account with this name exists') end\n" \
+"if ARGV[6] == '0' and not exists then return redis.error_reply('not_found no such account') end\n" \
+"if ARGV[6] == '1' then redis.call('HSET', key, 'name', name, 'created', ARGV[5]); redis.call('SADD', p .. 'agents', name) end\n" \
+"if role ~= '' then redis.call('HSET', key, 'role', role) end\n" \
+"if hash ~= '' then\n" \
+"  redis.call('HSET', key, 'password', hash, 'updated', ARGV[5])\n" \
+"  if ARGV[6] == '0' then sessions_end(name) end\n" \
+"end\n" \
+"return 1\n"
+
+/* ARGV: prefix, name -> 1 */
+#define BK_LUA_ACCOUNT_DELETE BK_LUA_ACCOUNTS_PRELUDE \
+"local name = ARGV[2]\n" \
+"if redis.call('DEL', p .. 'agent:' .. name) == 0 then return redis.error_reply('not_found no such account') end\n" \
+"redis.call('SREM', p .. 'agents', name)\n" \
+"redis.call('ZREM', p .. 'presence', name)\n" \
+"sessions_end(name)\n" \
+"return 1\n"
+
+/* ARGV: prefix, now -> accounts_json */
+#define BK_LUA_ACCOUNTS_LIST BK_LUA_PRELUDE \
+"local out = {}\n" \
+"local names = redis.call('SMEMBERS', p .. 'agents')\n" \
+"table.sort(names)\n" \
+"for _, name in ipairs(names) do\n" \
+"  local a = redis.call('HMGET', p .. 'agent:' .. name, 'role', 'created', 'status')\n" \
+"  local online = tonumber(redis.call('ZSCORE', p .. 'presence', name) or '0') > tonumber(ARGV[2])\n" \
+"  out[#out + 1] = {name = name, role = a[1] or 'agent', created = tonumber(a[2]), status = a[3] or 'online', online = online}\n" \
+"end\n" \
+"return #out > 0 and cjson.encode(out) or '[]'\n"
+
 #endif

@@ -13,7 +13,6 @@
 #define BACKOFF_FIRST_MS 50
 #define BACKOFF_MAX_MS   2000
 #define SWEEP_MS         100
-#define MAX_SCRIPTS      32
 
 typedef enum { LINK_DOWN, LINK_CONNECTING, LINK_UP } link_state;
 
@@ -56,7 +55,7 @@ struct bk_store {
     redis_link command;
     redis_link bus;
     uv_timer_t sweep_timer;
-    script scripts[MAX_SCRIPTS];
+    script *scripts;
     int script_count;
     char *bus_channel;
     bk_store_message_fn bus_fn;
@@ -368,8 +367,10 @@ bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int tim
 
 int bk_store_script_add(bk_store *store, const char *source)
 {
-    if (store->script_count == MAX_SCRIPTS)
+    script *grown = realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown);
+    if (!grown)
         return -1;
+    store->scripts = grown;
     script *s = &store->scripts[store->script_count];
     s->source = strdup(source);
     if (!s->source)
@@ -475,6 +476,7 @@ static void store_free_when_done(bk_store *store)
         return;
     for (int i = 0; i < store->script_count; i++)
         free(store->scripts[i].source);
+    free(store->scripts);
     free(store->bus_channel);
     void (*closed_fn)(void *) = store->closed_fn;
     void *closed_data = store->closed_data;
