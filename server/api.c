@@ -3,6 +3,7 @@
 #include "api.h"
 
 #include "accounts.h"
+#include "privacy.h"
 
 #include "ids.h"
 #include "log.h"
@@ -24,6 +25,7 @@ struct bk_api {
     int authorize_script;
     bk_rules_api *rules;
     bk_accounts *accounts;
+    bk_privacy *privacy;
 };
 
 void bk_api_respond_json(bk_http *request, int status, json_t *body)
@@ -148,6 +150,11 @@ static void accounts_route(bk_server *server, bk_http *request, const char *agen
 {
     (void)agent;
     bk_accounts_handle(server->api->accounts, request);
+}
+
+static void privacy_route(bk_server *server, bk_http *request, const char *agent)
+{
+    bk_privacy_handle(server->api->privacy, request, agent);
 }
 
 static void rules_route(bk_server *server, bk_http *request, const char *agent)
@@ -307,6 +314,8 @@ void bk_api_handle(bk_http *request, void *data)
             bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
     } else if (strcmp(path, "/api/agents") == 0 || strncmp(path, "/api/agents/", 12) == 0) {
         authorize(server, request, ROLE_ADMIN, accounts_route);
+    } else if (strncmp(path, "/api/visitors/", 14) == 0) {
+        authorize(server, request, ROLE_ADMIN, privacy_route);
     } else if (strcmp(path, "/api/canned") == 0 || strncmp(path, "/api/canned/", 12) == 0) {
         authorize(server, request, ROLE_AGENT | ROLE_MARKETER | ROLE_ADMIN, canned_route);
     } else if (strcmp(path, "/api/rules") == 0 || strncmp(path, "/api/rules/", 11) == 0 ||
@@ -326,6 +335,7 @@ bk_api *bk_api_new(bk_server *server)
     api->authorize_script = bk_store_script_add(server->store, BK_LUA_AUTHORIZE);
     api->rules = bk_rules_api_new(server);
     api->accounts = bk_accounts_new(server);
+    api->privacy = bk_privacy_new(server);
     return api;
 }
 
@@ -340,5 +350,6 @@ void bk_api_free(bk_api *api)
         return;
     bk_rules_api_free(api->rules);
     bk_accounts_free(api->accounts);
+    bk_privacy_free(api->privacy);
     free(api);
 }

@@ -1038,6 +1038,22 @@ static void agent_sessions_end(bk_chat *chat, const char *agent)
     }
 }
 
+/* The visitor was erased: its sockets here are closed (the widget starts afresh). */
+static void visitor_sessions_end(bk_chat *chat, const char *visitor)
+{
+    for (session *s = bk_map_get(chat->visitors, visitor); s; s = s->peer_next)
+        bk_conn_close(s->conn, BK_CLOSE_POLICY, "visitor data erased");
+}
+
+/* Copies a short bus payload into buf (BK_ID_MAX + 1 bytes) and returns it. */
+static const char *text_copy(const char *text, size_t len, char *buf)
+{
+    size_t n = len < BK_ID_MAX ? len : BK_ID_MAX;
+    memcpy(buf, text, n);
+    buf[n] = '\0';
+    return buf;
+}
+
 /* "VISITOR AGENT ALL FRAME" (scripts.h). */
 static void on_bus(const char *payload, size_t len, void *data)
 {
@@ -1052,6 +1068,11 @@ static void on_bus(const char *payload, size_t len, void *data)
     if (visitor[0] == '!') {  /* "!what NAME 0 ...": for the nodes, not for clients */
         if (strcmp(visitor, "!logout") == 0)
             agent_sessions_end(chat, agent);
+        else if (strcmp(visitor, "!forget") == 0) {
+            char erased[BK_ID_MAX + 1];
+            if (bk_id_valid(text_copy(text, text_len, erased)))
+                visitor_sessions_end(chat, erased);
+        }
         else
             bk_triggers_control(chat->server->triggers, visitor + 1);
         return;

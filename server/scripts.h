@@ -283,6 +283,7 @@
 "local ikey = p .. 'invitation:' .. ARGV[8]\n" \
 "redis.call('HSET', ikey, 'rule', rule, 'visitor', vid, 'text', ARGV[4], 'agent', ARGV[5], 'created', now)\n" \
 "redis.call('EXPIRE', ikey, 86400)\n" \
+"redis.call('SADD', vkey .. ':invitations', ARGV[8])\n" \
 "local visits = redis.call('HGET', vkey, 'visits') or '0'\n" \
 "local ckey = vkey .. ':caps'\n" \
 "local count, current = 1, redis.call('HGET', ckey, rule .. ':visit')\n" \
@@ -581,6 +582,7 @@
 "local ikey = p .. 'invitation:' .. iid\n" \
 "redis.call('HSET', ikey, 'rule', 'manual', 'visitor', vid, 'text', text, 'agent', agent, 'created', ARGV[5])\n" \
 "redis.call('EXPIRE', ikey, 86400)\n" \
+"redis.call('SADD', vkey .. ':invitations', iid)\n" \
 "redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], 'manual:fired', 1)\n" \
 "bus(vid, '-', 0, cjson.encode({type = 'invite', invitation = iid, rule = 'manual', text = text, agent = agent}))\n" \
 "return 1\n"
@@ -656,5 +658,77 @@
 "  out[#out + 1] = {name = name, role = a[1] or 'agent', created = tonumber(a[2]), status = a[3] or 'online', online = online}\n" \
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"
+
+/* ---- privacy ----------------------------------------------------------------------------- */
+
+/* The keys that hold a visitor's data, shared by export and erasure. */
+#define BK_LUA_PRIVACY_PRELUDE BK_LUA_PRELUDE \
+"local function hash_of(key)\n" \
+"  local t, flat = {}, redis.call('HGETALL', key)\n" \
+"  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end\n" \
+"  return t\n" \
+"end\n" \
+"local function entries_of(key)\n" \
+"  local out = {}\n" \
+"  for _, e in ipairs(redis.call('XRANGE', key, '-', '+')) do\n" \
+"    local m = {id = e[1]}\n" \
+"    for j = 1, #e[2], 2 do m[e[2][j]] = e[2][j + 1] end\n" \
+"    out[#out + 1] = m\n" \
+"  end\n" \
+"  return out\n" \
+"end\n" \
+"local function left_by(vid)\n" \
+"  local out = {}\n" \
+"  for _, m in ipairs(entries_of(p .. 'left')) do if m.visitor == vid then out[#out + 1] = m end end\n" \
+"  return out\n" \
+"end\n"
+
+/* ARGV: prefix, visitor -> export_json: everything held about the visitor */
+#define BK_LUA_VISITOR_EXPORT BK_LUA_PRIVACY_PRELUDE \
+"local vid = ARGV[2]\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
+"local convs = {}\n" \
+"for _, cid in ipairs(redis.call('LRANGE', vkey .. ':convs', 0, -1)) do\n" \
+"  convs[#convs + 1] = {id = cid, meta = hash_of(p .. 'conv:' .. cid .. ':meta'), messages = entries_of(p .. 'conv:' .. cid)}\n" \
+"end\n" \
+"local invitations = {}\n" \
+"for _, iid in ipairs(redis.call('SMEMBERS', vkey .. ':invitations')) do\n" \
+"  local inv = hash_of(p .. 'invitation:' .. iid)\n" \
+"  if next(inv) then inv.id = iid; invitations[#invitations + 1] = inv end\n" \
+"end\n" \
+"local function list(t) return #t > 0 and cjson.encode(t) or '[]' end\n" \
+"return '{\"visitor\":' .. cjson.encode(hash_of(vkey)) .. ',\"caps\":' .. cjson.encode(hash_of(vkey .. ':caps')) ..\n" \
+"  ',\"events\":' .. list(entries_of(p .. 'events:' .. vid)) .. ',\"conversations\":' .. list(convs) ..\n" \
+"  ',\"invitations\":' .. list(invitations) .. ',\"left_messages\":' .. list(left_by(vid)) .. '}'\n"
+
+/* ARGV: prefix, visitor -> keys deleted
+ * Erases the visitor: profile, events, conversations (messages, notes, ratings),
+ * invitations, messages left, and every index that names them. Daily stats are counts
+ * per rule and name nobody. Their sockets are closed on every node. */
+#define BK_LUA_VISITOR_FORGET BK_LUA_PRIVACY_PRELUDE \
+"local vid = ARGV[2]\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"if redis.call('EXISTS', vkey) == 0 and redis.call('EXISTS', p .. 'events:' .. vid) == 0 then\n" \
+"  return redis.error_reply('not_found no such visitor')\n" \
+"end\n" \
+"local deleted = 0\n" \
+"for _, cid in ipairs(redis.call('LRANGE', vkey .. ':convs', 0, -1)) do\n" \
+"  local agent = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'agent')\n" \
+"  if agent then redis.call('SREM', p .. 'agent:' .. agent .. ':convs', cid) end\n" \
+"  if redis.call('ZREM', p .. 'queue', cid) == 1 then\n" \
+"    bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'erased'}))\n" \
+"  end\n" \
+"  deleted = deleted + redis.call('DEL', p .. 'conv:' .. cid, p .. 'conv:' .. cid .. ':meta', p .. 'conv:' .. cid .. ':cmids')\n" \
+"end\n" \
+"for _, iid in ipairs(redis.call('SMEMBERS', vkey .. ':invitations')) do\n" \
+"  deleted = deleted + redis.call('DEL', p .. 'invitation:' .. iid)\n" \
+"end\n" \
+"for _, m in ipairs(left_by(vid)) do deleted = deleted + redis.call('XDEL', p .. 'left', m.id) end\n" \
+"redis.call('ZREM', p .. 'visitors:active', vid)\n" \
+"deleted = deleted + redis.call('DEL', vkey, vkey .. ':caps', vkey .. ':convs', vkey .. ':cmids',\n" \
+"                                vkey .. ':invitations', p .. 'events:' .. vid)\n" \
+"redis.call('PUBLISH', p .. 'bus', '!forget - 0 ' .. vid)\n" \
+"return deleted\n"
 
 #endif
