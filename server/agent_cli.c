@@ -86,7 +86,7 @@ static int read_password(const char *name, char *out, size_t size)
 
 /* Runs one of the account scripts the server uses (scripts.h), so the shell and the REST
  * API change accounts the same way: a new password ends the account's sessions either way. */
-static redisReply *script_run(redisContext *c, const char *source, int argc, const char **args)
+redisReply *bk_cli_script(redisContext *c, const char *source, int argc, const char **args)
 {
     const char *argv[16];
     argv[0] = "EVAL";
@@ -118,7 +118,7 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     if (strcmp(verb, "list") == 0 && argc == 2) {
         const char *args[] = { prefix, now };
-        redisReply *r = script_run(c, BK_LUA_ACCOUNTS_LIST, 2, args);
+        redisReply *r = bk_cli_script(c, BK_LUA_ACCOUNTS_LIST, 2, args);
         int failed = reply_failed(r, "could not list the accounts");
         json_t *list = failed ? NULL : json_loads(r->str, 0, NULL);
         size_t i;
@@ -152,7 +152,7 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
     snprintf(taken, sizeof taken, "agent %s exists already (use 'agent passwd %s')", name, name);
     if (strcmp(verb, "remove") == 0) {
         const char *args[] = { prefix, name };
-        redisReply *r = script_run(c, BK_LUA_ACCOUNT_DELETE, 2, args);
+        redisReply *r = bk_cli_script(c, BK_LUA_ACCOUNT_DELETE, 2, args);
         int failed = reply_failed(r, missing);
         freeReplyObject(r);
         if (!failed)
@@ -184,7 +184,7 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
         return 1;
     }
     const char *args[] = { prefix, name, hash, add ? role : "", now, add ? "1" : "0" };
-    r = script_run(c, BK_LUA_ACCOUNT_SAVE, 6, args);
+    r = bk_cli_script(c, BK_LUA_ACCOUNT_SAVE, 6, args);
     int failed = reply_failed(r, add ? taken : missing);
     freeReplyObject(r);
     if (failed)
@@ -202,6 +202,11 @@ static void on_child_stopped(void *data)
 }
 
 int bk_agent_cli(const bk_config *config, int argc, char **argv)
+{
+    return bk_cli_run(config, argc, argv, run_command);
+}
+
+int bk_cli_run(const bk_config *config, int argc, char **argv, bk_cli_command command)
 {
     char err[512] = "no answer";
     bk_redis_address address;
@@ -243,7 +248,7 @@ int bk_agent_cli(const bk_config *config, int argc, char **argv)
         fprintf(stderr, "beckon: cannot reach Redis: %s\n", err);
         rc = 1;
     } else {
-        rc = run_command(c, config, argc, argv);
+        rc = command(c, config, argc, argv);
         redisFree(c);
     }
     if (loop_started) {

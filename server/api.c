@@ -4,6 +4,7 @@
 
 #include "accounts.h"
 #include "privacy.h"
+#include "sites.h"
 
 #include "ids.h"
 #include "log.h"
@@ -26,6 +27,7 @@ struct bk_api {
     bk_rules_api *rules;
     bk_accounts *accounts;
     bk_privacy *privacy;
+    bk_sites *sites;
 };
 
 void bk_api_respond_json(bk_http *request, int status, json_t *body)
@@ -150,6 +152,12 @@ static void accounts_route(bk_server *server, bk_http *request, const char *agen
 {
     (void)agent;
     bk_accounts_handle(server->api->accounts, request);
+}
+
+static void sites_route(bk_server *server, bk_http *request, const char *agent)
+{
+    (void)agent;
+    bk_sites_handle(server->api->sites, request);
 }
 
 static void privacy_route(bk_server *server, bk_http *request, const char *agent)
@@ -314,6 +322,8 @@ void bk_api_handle(bk_http *request, void *data)
             bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
     } else if (strcmp(path, "/api/agents") == 0 || strncmp(path, "/api/agents/", 12) == 0) {
         authorize(server, request, ROLE_ADMIN, accounts_route);
+    } else if (strcmp(path, "/api/sites") == 0 || strncmp(path, "/api/sites/", 11) == 0) {
+        authorize(server, request, ROLE_ADMIN, sites_route);
     } else if (strncmp(path, "/api/visitors/", 14) == 0) {
         authorize(server, request, ROLE_ADMIN, privacy_route);
     } else if (strcmp(path, "/api/canned") == 0 || strncmp(path, "/api/canned/", 12) == 0) {
@@ -336,6 +346,7 @@ bk_api *bk_api_new(bk_server *server)
     api->rules = bk_rules_api_new(server);
     api->accounts = bk_accounts_new(server);
     api->privacy = bk_privacy_new(server);
+    api->sites = bk_sites_new(server);
     return api;
 }
 
@@ -351,5 +362,6 @@ void bk_api_free(bk_api *api)
     bk_rules_api_free(api->rules);
     bk_accounts_free(api->accounts);
     bk_privacy_free(api->privacy);
+    bk_sites_free(api->sites);
     free(api);
 }

@@ -175,6 +175,23 @@ int bk_password_verify(const char *password, const char *hash)
     return CRYPTO_memcmp(computed, hash, strlen(hash)) == 0 ? 0 : -1;
 }
 
+int bk_identity_verify(const char *site_secret, const char *user_id, const char *hash_hex)
+{
+    uint8_t mac[32];
+    unsigned mac_len = sizeof mac;
+    char expected[65];
+    if (!site_secret[0] || strlen(hash_hex) != 64)
+        return -1;
+    HMAC(EVP_sha256(), site_secret, (int)strlen(site_secret), (const uint8_t *)user_id, strlen(user_id),
+         mac, &mac_len);
+    bk_hex_encode(mac, sizeof mac, expected);
+    char given[65];
+    for (int i = 0; i < 64; i++)  /* sites may send upper-case hex */
+        given[i] = (char)(hash_hex[i] >= 'A' && hash_hex[i] <= 'F' ? hash_hex[i] - 'A' + 'a' : hash_hex[i]);
+    given[64] = '\0';
+    return CRYPTO_memcmp(given, expected, 64) == 0 ? 0 : -1;
+}
+
 int bk_session_token_new(char token[BK_SESSION_TOKEN_SIZE])
 {
     uint8_t raw[32];

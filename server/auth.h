@@ -30,6 +30,10 @@ int bk_token_verify(const uint8_t secret[BK_SECRET_SIZE], const char *token,
 int bk_password_hash(const char *password, char *out, size_t out_size);
 int bk_password_verify(const char *password, const char *hash);
 
+/* A site's backend signs its user id: hex(HMAC-SHA256(site secret, user id)). 0 when
+ * hash_hex is that signature (compared in constant time), -1 otherwise. */
+int bk_identity_verify(const char *site_secret, const char *user_id, const char *hash_hex);
+
 /* A new random session token, and the key under which Redis keeps it. */
 int bk_session_token_new(char token[BK_SESSION_TOKEN_SIZE]);
 void bk_session_token_digest(const char *token, char digest[BK_SESSION_TOKEN_SIZE]);

@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "proto.h"
 #include "scripts.h"
+#include "sites.h"
 #include "triggers.h"
 
 #include <beckon/protocol.h>
@@ -43,6 +44,7 @@ enum {
     SCRIPT_VISITOR_DETAILS,
     SCRIPT_VISITORS,
     SCRIPT_MANUAL_INVITE,
+    SCRIPT_CONSENT,
     SCRIPT_COUNT
 };
 
@@ -51,6 +53,7 @@ static const char *const script_sources[SCRIPT_COUNT] = {
     BK_LUA_CLOSE, BK_LUA_RATE, BK_LUA_SIGNAL, BK_LUA_HISTORY, BK_LUA_AGENT_HELLO,
     BK_LUA_IDENTIFY, BK_LUA_LEAVE_MESSAGE, BK_LUA_LEFT_MESSAGES, BK_LUA_NOTE, BK_LUA_TRANSFER,
     BK_LUA_STATUS, BK_LUA_HEARTBEAT, BK_LUA_VISITOR_DETAILS, BK_LUA_VISITORS, BK_LUA_MANUAL_INVITE,
+    BK_LUA_CONSENT,
 };
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;
@@ -79,6 +82,10 @@ typedef struct session {
     uint64_t tokens_ms;
     uint64_t events_window_ms;               /* page views and events in this minute */
     int events_in_window;
+    /* the visitor's site, as its hello found it */
+    char identity_secret[65];
+    int enforce_identity;
+    int consent_required;
 } session;
 
 struct bk_chat {
@@ -307,12 +314,22 @@ static void on_visitor_hello(redisReply *reply, void *data)
     session *s = c->session;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 6)) {
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 7)) {
         peers_leave(s);
         s->hello = HELLO_NONE;
         send_store_error(s, c->req, reply);
+        /* a site or origin that is not allowed: no second try on this socket */
+        if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "forbidden ", 10) == 0)
+            bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
         goto done;
     }
+    json_t *site = json_loads(element_string(reply, 6), 0, NULL);
+    snprintf(s->identity_secret, sizeof s->identity_secret, "%s",
+             json_string_value(json_object_get(site, "identity_secret")) ?
+             json_string_value(json_object_get(site, "identity_secret")) : "");
+    s->enforce_identity = json_is_true(json_object_get(site, "enforce_identity"));
+    s->consent_required = json_is_true(json_object_get(site, "consent_required"));
+    json_decref(site);
     char token[BK_TOKEN_MAX];
     bk_token_sign(s->chat->server->secret, s->id, token, sizeof token);
     json_t *welcome = reply_new("welcome", c->req);
@@ -333,7 +350,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     waiting_leave(s);
     send_json(s, welcome);
     s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, element_string(reply, 5));
-    if (s->tracker && c->page) {
+    if (s->tracker && c->page && (!s->consent_required || bk_tracker_consented(s->tracker))) {
         bk_request page;
         memset(&page, 0, sizeof page);
         page.type = BK_REQ_PAGE_VIEW;
@@ -371,11 +388,16 @@ static void visitor_hello(session *s, const bk_request *request)
         c->page = json_incref(request->page);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    /* Compared exactly against the site's normalised list; what does not normalise ("null",
+     * a path, junk) is passed as it came and matches nothing. */
+    char origin[256];
+    if (bk_origin_normalize(bk_conn_origin(s->conn), origin, sizeof origin) != 0)
+        snprintf(origin, sizeof origin, "%s", bk_conn_origin(s->conn));
     const char *argv[] = { chat->server->config->prefix, s->id, now,
                            request->site ? request->site : "", request->lang ? request->lang : "",
-                           request->device ? request->device : "" };
+                           request->device ? request->device : "", origin };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
-                        0, 6, argv, NULL) != 0) {
+                        0, 7, argv, NULL) != 0) {
         peers_leave(s);
         s->hello = HELLO_NONE;
         send_store_error(s, c->req, NULL);
@@ -425,9 +447,26 @@ static int session_token_shaped(const char *token)
     return strspn(token, "0123456789abcdef") == BK_SESSION_TOKEN_SIZE - 1;
 }
 
+/* The agent panel is served by Beckon itself: a browser page elsewhere must not drive an
+ * agent's socket. Origin absent (not a browser) or this server's own origin. */
+static int agent_origin_allowed(const session *s)
+{
+    const char *origin = bk_conn_origin(s->conn), *host = bk_conn_host(s->conn);
+    if (!origin[0])
+        return 1;
+    const char *rest = strncmp(origin, "https://", 8) == 0 ? origin + 8
+                     : strncmp(origin, "http://", 7) == 0 ? origin + 7 : NULL;
+    return rest && host[0] && strcasecmp(rest, host) == 0;
+}
+
 static void agent_hello(session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
+    if (!agent_origin_allowed(s)) {
+        send_error(s, request->req, BK_ERR_UNAUTHORIZED, "agent sockets accept only this server's own origin");
+        bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
+        return;
+    }
     if (!session_token_shaped(request->token)) {
         send_error(s, request->req, BK_ERR_UNAUTHORIZED,
                    "a session token from POST /api/login is required");
@@ -562,10 +601,12 @@ static void conversation_close(session *s, const bk_request *request)
     int64_t now_ms = bk_now_ms();
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     bk_day_string(now_ms, day);
+    char retention[12];
+    snprintf(retention, sizeof retention, "%d", s->chat->server->config->conversation_retention_days);
     const char *argv[] = { s->chat->server->config->prefix,
                            request->conversation ? request->conversation : "",
-                           role_name(s->role), s->id, now, day };
-    call_script(c, SCRIPT_CLOSE, on_ok, 6, argv, NULL);
+                           role_name(s->role), s->id, now, day, retention };
+    call_script(c, SCRIPT_CLOSE, on_ok, 7, argv, NULL);
 }
 
 static void conversation_accept(session *s, const bk_request *request)
@@ -697,16 +738,40 @@ static void on_identified(redisReply *reply, void *data)
     call_free(c);
 }
 
+/* With a site secret, identify may carry the site's user id signed by the site's backend.
+ * With enforcement on, nothing that claims an identity is taken without that signature. */
 static void visitor_identify(session *s, const bk_request *request)
 {
+    const char *verified = "";
+    if (request->user_id || request->user_hash) {
+        if (!request->user_id || !request->user_hash ||
+            bk_identity_verify(s->identity_secret, request->user_id, request->user_hash) != 0) {
+            send_error(s, request->req, BK_ERR_FORBIDDEN, "identify.hash: not the site's signature of this id");
+            return;
+        }
+        verified = request->user_id;
+    } else if (s->enforce_identity && (request->name || request->email)) {
+        send_error(s, request->req, BK_ERR_FORBIDDEN,
+                   "this site verifies identities: identify needs id and hash from the site's backend");
+        return;
+    }
     call *c = call_new(s, request);
     if (!c)
         return;
     char *attrs = request->attrs ? json_dumps(request->attrs, JSON_COMPACT) : NULL;
     const char *argv[] = { s->chat->server->config->prefix, s->id, request->name ? request->name : "",
-                           request->email ? request->email : "", attrs ? attrs : "" };
-    call_script(c, SCRIPT_IDENTIFY, on_identified, 5, argv, NULL);
+                           request->email ? request->email : "", attrs ? attrs : "", verified };
+    call_script(c, SCRIPT_IDENTIFY, on_identified, 6, argv, NULL);
     free(attrs);
+}
+
+static void visitor_consent(session *s, const bk_request *request)
+{
+    call *c = call_new(s, request);
+    if (!c)
+        return;
+    const char *argv[] = { s->chat->server->config->prefix, s->id, request->granted ? "1" : "0" };
+    call_script(c, SCRIPT_CONSENT, on_identified, 3, argv, NULL);
 }
 
 static void on_left(redisReply *reply, void *data)
@@ -871,12 +936,20 @@ static void request_dispatch(session *s, const bk_request *request)
     case BK_REQ_ACCEPT:  conversation_accept(s, request); break;
     case BK_REQ_PAGE_VIEW:
     case BK_REQ_EVENT:
+        if (s->consent_required && !bk_tracker_consented(s->tracker)) {
+            send_error(s, request->req, BK_ERR_CONSENT_REQUIRED,
+                       "this site tracks browsing only with consent: send consent {granted: true} first");
+            break;
+        }
+        bk_triggers_request(s->chat->server->triggers, s->tracker, request);
+        break;
     case BK_REQ_INVITE_SHOWN:
     case BK_REQ_INVITE_ACCEPTED:
     case BK_REQ_INVITE_DISMISSED:
         bk_triggers_request(s->chat->server->triggers, s->tracker, request);
         break;
     case BK_REQ_IDENTIFY:       visitor_identify(s, request); break;
+    case BK_REQ_CONSENT:        visitor_consent(s, request); break;
     case BK_REQ_LEAVE_MESSAGE:  message_leave(s, request); break;
     case BK_REQ_NOTE:           note_add(s, request); break;
     case BK_REQ_TRANSFER:       conversation_transfer(s, request); break;

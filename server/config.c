@@ -66,6 +66,8 @@ static const setting settings[] = {
                 "a WebSocket that has not said hello by then is closed (default 20)"),
     INT_SETTING("handshake-timeout-seconds", handshake_timeout_seconds, 1, 3600,
                 "an HTTP request or handshake that has not arrived whole by then is dropped (default 10)"),
+    INT_SETTING("conversation-retention-days", conversation_retention_days, 1, 3650,
+                "closed conversations expire after this many days, unless their site says otherwise (default 365)"),
     STRING_SETTING("rules-file", rules_file,
                    "JSON array of rules added at start when Redis has no rule of that id"),
 };
@@ -96,6 +98,7 @@ void bk_config_init(bk_config *config)
     config->max_connections_per_ip = 256;
     config->hello_timeout_seconds = 20;
     config->handshake_timeout_seconds = 10;
+    config->conversation_retention_days = 365;
 }
 
 static const setting *setting_find(const char *name)
@@ -292,10 +295,11 @@ void bk_config_usage(const char *program)
 {
     printf("usage: %s [options]                run the server\n"
            "       %s [options] agent add NAME [agent|marketer|admin]  create an account (password on stdin)\n"
-           "       %s [options] agent passwd NAME | agent list | agent remove NAME\n\n"
+           "       %s [options] agent passwd NAME | agent list | agent remove NAME\n"
+           "       %s [options] site add ID ORIGIN... | site list | site remove ID | site set ID KEY VALUE\n\n"
            "options (each also BECKON_NAME in the environment and 'name = value' in a config file;\n"
            "flags win over the environment, which wins over the file):\n",
-           program, program, program);
+           program, program, program, program);
     printf("  --%-20s %s\n", "config FILE", "read settings from FILE (also BECKON_CONFIG)");
     for (size_t i = 0; i < SETTING_COUNT; i++)
         printf("  --%-20s %s\n", settings[i].name, settings[i].help);

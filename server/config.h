@@ -35,6 +35,7 @@ typedef struct bk_config {
     int max_connections_per_ip;
     int hello_timeout_seconds;
     int handshake_timeout_seconds;
+    int conversation_retention_days;
     char rules_file[PATH_MAX];
 } bk_config;
 

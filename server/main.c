@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "redis_child.h"
 #include "server.h"
+#include "sites.h"
 #include "triggers.h"
 
 #include <errno.h>
@@ -174,6 +175,8 @@ int main(int argc, char **argv, char **envp)
     if (command < argc) {
         if (strcmp(argv[command], "agent") == 0)
             return bk_agent_cli(&config, argc - command, argv + command);
+        if (strcmp(argv[command], "site") == 0)
+            return bk_site_cli(&config, argc - command, argv + command);
         fprintf(stderr, "beckon: unknown command '%s' (see --help)\n", argv[command]);
         return 2;
     }

@@ -42,6 +42,8 @@ struct bk_conn {
     char close_reason[64];
     int close_listed;
     char ip[64];               /* the peer, counted against max-connections-per-ip */
+    char origin[256];          /* the handshake's Origin, "" when none */
+    char host[256];            /* the handshake's Host */
 };
 
 struct bk_http {
@@ -114,6 +116,8 @@ bk_role bk_conn_role(const bk_conn *conn) { return conn->role; }
 void bk_conn_set_user(bk_conn *conn, void *user) { conn->user = user; }
 void *bk_conn_user(const bk_conn *conn) { return conn->user; }
 unsigned long bk_conn_id(const bk_conn *conn) { return conn->id; }
+const char *bk_conn_origin(const bk_conn *conn) { return conn->origin; }
+const char *bk_conn_host(const bk_conn *conn) { return conn->host; }
 
 /* Closing is done from a timer, outside every lws callback: with Debian's lws a close begun
  * by returning -1 from the writable callback can lose the close frame. */
@@ -354,6 +358,10 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         conn->role = (bk_role)lws_get_protocol(wsi)->id;
         lws_get_peer_simple(wsi, conn->ip, sizeof conn->ip);
         ip_count_add(net, conn->ip, 1);
+        if (lws_hdr_copy(wsi, conn->origin, sizeof conn->origin, WSI_TOKEN_ORIGIN) < 0)
+            conn->origin[0] = '\0';
+        if (lws_hdr_copy(wsi, conn->host, sizeof conn->host, WSI_TOKEN_HOST) < 0)
+            conn->host[0] = '\0';
         conn->next = net->open.next;
         conn->prev = &net->open;
         net->open.next->prev = conn;

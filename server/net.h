@@ -57,6 +57,9 @@ bk_role bk_conn_role(const bk_conn *conn);
 void bk_conn_set_user(bk_conn *conn, void *user);
 void *bk_conn_user(const bk_conn *conn);
 unsigned long bk_conn_id(const bk_conn *conn);
+/* The handshake's Origin and Host headers ("" when absent), kept for the whole connection. */
+const char *bk_conn_origin(const bk_conn *conn);
+const char *bk_conn_host(const bk_conn *conn);
 
 /* Queues one text message. Returns 0, or -1 when the socket is gone or the queue would pass
  * its limit (then the connection is closed: a client that does not read is dropped). */

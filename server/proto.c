@@ -99,7 +99,11 @@ static const shape shapes[] = {
     { "identify", BK_REQ_IDENTIFY, BK_ROLE_VISITOR, {
         F("name", FIELD_STRING, 0, BK_NAME_MAX, name),
         F("email", FIELD_EMAIL, 0, BK_EMAIL_MAX, email),
-        F("attrs", FIELD_PROPS, 0, 0, attrs), NO_FIELD } },
+        F("attrs", FIELD_PROPS, 0, 0, attrs),
+        F("id", FIELD_STRING, 0, BK_USER_ID_MAX, user_id),
+        F("hash", FIELD_STRING, 0, 128, user_hash), NO_FIELD } },
+    { "consent", BK_REQ_CONSENT, BK_ROLE_VISITOR, {
+        F("granted", FIELD_BOOL, 1, 0, granted), NO_FIELD } },
     { "leave_message", BK_REQ_LEAVE_MESSAGE, BK_ROLE_VISITOR, {
         F("email", FIELD_EMAIL, 1, BK_EMAIL_MAX, email),
         F("text", FIELD_TEXT, 1, 0, text),

@@ -33,6 +33,7 @@ typedef enum {
     BK_REQ_VISITORS,
     BK_REQ_INVITE,
     BK_REQ_LEFT_MESSAGES,
+    BK_REQ_CONSENT,
 } bk_request_type;
 
 /* Strings point into root and live until bk_request_release. */
@@ -62,6 +63,8 @@ typedef struct bk_request {
     /* identify, leave_message */
     const char *name, *email;
     json_t *attrs;
+    const char *user_id, *user_hash;  /* identify: the site's user id, HMAC-SHA256 signed */
+    int granted;                       /* consent */
     /* agents: transfer, status, visitor details, manual invite */
     const char *to;
     const char *status;

@@ -39,22 +39,38 @@
 "  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})\n" \
 "end\n"
 
-/* ARGV: prefix, visitor, now, site, lang, device
- * -> {conversation, state, agent, last_id, agents_online, profile_json} ("" when none) */
+/* ARGV: prefix, visitor, now, site, lang, device, origin
+ * -> {conversation, state, agent, last_id, agents_online, profile_json, site_json}
+ * With no site configured anywhere, any origin may connect (development). Once sites exist,
+ * the hello must name one, and the handshake's Origin must be in its list, exactly. */
 #define BK_LUA_VISITOR_HELLO BK_LUA_PRELUDE \
-"local vid, now = ARGV[2], tonumber(ARGV[3])\n" \
+"local vid, now, site, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[7]\n" \
+"local settings = '{}'\n" \
+"if redis.call('SCARD', p .. 'sites') > 0 then\n" \
+"  if site == '' or redis.call('SISMEMBER', p .. 'sites', site) == 0 then\n" \
+"    return redis.error_reply('forbidden this server does not serve that site')\n" \
+"  end\n" \
+"  local allowed = false\n" \
+"  for _, o in ipairs(cjson.decode(redis.call('HGET', p .. 'site:' .. site, 'origins') or '[]')) do\n" \
+"    if o == origin then allowed = true end\n" \
+"  end\n" \
+"  if not allowed then return redis.error_reply('forbidden this page\\'s origin may not use the site ' .. site) end\n" \
+"  local h = redis.call('HMGET', p .. 'site:' .. site, 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days')\n" \
+"  settings = cjson.encode({identity_secret = h[1] or '', enforce_identity = h[2] == '1',\n" \
+"                          consent_required = h[3] == '1', retention_days = tonumber(h[4] or '0')})\n" \
+"end\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if not redis.call('HGET', vkey, 'created') then redis.call('HSET', vkey, 'created', now) end\n" \
 "redis.call('HSET', vkey, 'last_seen', now)\n" \
-"if ARGV[4] ~= '' then redis.call('HSET', vkey, 'site', ARGV[4]) end\n" \
+"if site ~= '' then redis.call('HSET', vkey, 'site', site) end\n" \
 "if ARGV[5] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[5]) end\n" \
 "if ARGV[6] ~= '' then redis.call('HSET', vkey, 'device', ARGV[6]) end\n" \
 "local online = redis.call('ZCOUNT', p .. 'presence', now, '+inf')\n" \
 "local cid = redis.call('HGET', vkey, 'conv')\n" \
-"if not cid then return {'', '', '', '', online, profile(vid)} end\n" \
+"if not cid then return {'', '', '', '', online, profile(vid), settings} end\n" \
 "local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'agent')\n" \
 "local last_msg = redis.call('XREVRANGE', p .. 'conv:' .. cid, '+', '-', 'COUNT', 1)\n" \
-"return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online, profile(vid)}\n"
+"return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online, profile(vid), settings}\n"
 
 /* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview
  * -> {conversation, id, duplicate, opened} */
@@ -119,7 +135,8 @@
 "bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'accepted', agent = agent}))\n" \
 "return 1\n"
 
-/* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day -> 1 */
+/* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
+ *       retention_days -> 1. A closed conversation expires after its site's retention days. */
 #define BK_LUA_CLOSE BK_LUA_PRELUDE \
 "local cid, by, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
@@ -130,6 +147,10 @@
 "if by == 'agent' and meta[1] == 'active' and meta[3] ~= who then return redis.error_reply('forbidden another agent has this conversation') end\n" \
 "if meta[1] == 'closed' then return redis.error_reply('wrong_state the conversation is already closed') end\n" \
 "redis.call('HSET', mkey, 'state', 'closed', 'closed', now, 'closed_by', by)\n" \
+"local site = redis.call('HGET', p .. 'visitor:' .. meta[2], 'site')\n" \
+"local days = tonumber(site and redis.call('HGET', p .. 'site:' .. site, 'retention_days') or '0')\n" \
+"if not days or days <= 0 then days = tonumber(ARGV[7]) end\n" \
+"for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids'}) do redis.call('EXPIRE', k, days * 86400) end\n" \
 "if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[6], meta[4] .. ':closed', 1) end\n" \
 "if meta[1] == 'queued' then\n" \
 "  redis.call('ZREM', p .. 'queue', cid)\n" \
@@ -439,9 +460,11 @@
 
 /* ---- what agents see of visitors, and do for them ------------------------------------ */
 
-/* ARGV: prefix, visitor, name, email, attrs_json ("" = unchanged) -> profile_json */
+/* ARGV: prefix, visitor, name, email, attrs_json ("" = unchanged), verified user id ("" = none)
+ * -> profile_json. The user id arrives here only once its signature was checked. */
 #define BK_LUA_IDENTIFY BK_LUA_PRELUDE \
 "local vkey = p .. 'visitor:' .. ARGV[2]\n" \
+"if ARGV[6] ~= '' then redis.call('HSET', vkey, 'user_id', ARGV[6], 'verified', 1) end\n" \
 "if ARGV[3] ~= '' then redis.call('HSET', vkey, 'name', ARGV[3]) end\n" \
 "if ARGV[4] ~= '' then redis.call('HSET', vkey, 'email', ARGV[4]) end\n" \
 "if ARGV[5] ~= '' then redis.call('HSET', vkey, 'attrs', ARGV[5]) end\n" \
@@ -532,7 +555,8 @@
 "local v = {id = vid, name = str(h.name), email = str(h.email), lang = str(h.lang), device = str(h.device),\n" \
 "  site = str(h.site), visits = num(h.visits), chats = num(h.chats), first_seen = num(h.created),\n" \
 "  last_seen = num(h.last_seen), visit_started = num(h.visit_started), visit_pages = num(h.visit_pages),\n" \
-"  referrer = str(h.visit_referrer), conversation = str(h.conv)}\n" \
+"  referrer = str(h.visit_referrer), conversation = str(h.conv), user_id = str(h.user_id),\n" \
+"  verified = h.verified == '1', consent = h.consent and h.consent == '1' or nil}\n" \
 "if h.attrs then v.attrs = cjson.decode(h.attrs) end\n" \
 "local utm = {}\n" \
 "for _, k in ipairs({'source', 'medium', 'campaign', 'term', 'content'}) do utm[k] = str(h['utm_' .. k]) end\n" \
@@ -730,5 +754,47 @@
 "                                vkey .. ':invitations', p .. 'events:' .. vid)\n" \
 "redis.call('PUBLISH', p .. 'bus', '!forget - 0 ' .. vid)\n" \
 "return deleted\n"
+
+/* ---- sites ----------------------------------------------------------------------------- */
+
+/* ARGV: prefix, visitor, granted (0|1) -> profile_json
+ * Withdrawing consent deletes the browsing events held and stops tracking. */
+#define BK_LUA_CONSENT BK_LUA_PRELUDE \
+"local vkey = p .. 'visitor:' .. ARGV[2]\n" \
+"redis.call('HSET', vkey, 'consent', ARGV[3])\n" \
+"if ARGV[3] == '0' then\n" \
+"  redis.call('DEL', p .. 'events:' .. ARGV[2])\n" \
+"  redis.call('HDEL', vkey, 'page_url', 'page_title', 'page_started', 'visit_pages', 'visit_referrer',\n" \
+"             'utm_source', 'utm_medium', 'utm_campaign', 'utm_term', 'utm_content')\n" \
+"end\n" \
+"return profile(ARGV[2])\n"
+
+/* ARGV: prefix, id, origins_json ("" = keep), identity_secret ("" = keep), enforce_identity
+ * ("" | 0 | 1), consent_required ("" | 0 | 1), retention_days ("" = keep) -> 1 */
+#define BK_LUA_SITE_SAVE BK_LUA_PRELUDE \
+"local key = p .. 'site:' .. ARGV[2]\n" \
+"redis.call('SADD', p .. 'sites', ARGV[2])\n" \
+"local fields = {'origins', 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days'}\n" \
+"for i, f in ipairs(fields) do if ARGV[2 + i] ~= '' then redis.call('HSET', key, f, ARGV[2 + i]) end end\n" \
+"if not redis.call('HGET', key, 'origins') then redis.call('HSET', key, 'origins', '[]') end\n" \
+"return 1\n"
+
+/* ARGV: prefix, id -> 1 */
+#define BK_LUA_SITE_DELETE BK_LUA_PRELUDE \
+"if redis.call('SREM', p .. 'sites', ARGV[2]) == 0 then return redis.error_reply('not_found no such site') end\n" \
+"redis.call('DEL', p .. 'site:' .. ARGV[2])\n" \
+"return 1\n"
+
+/* ARGV: prefix -> sites_json (secrets are not shown: only whether one is set) */
+#define BK_LUA_SITES_LIST BK_LUA_PRELUDE \
+"local out = {}\n" \
+"local ids = redis.call('SMEMBERS', p .. 'sites')\n" \
+"table.sort(ids)\n" \
+"for _, id in ipairs(ids) do\n" \
+"  local h = redis.call('HMGET', p .. 'site:' .. id, 'origins', 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days')\n" \
+"  out[#out + 1] = {id = id, origins = cjson.decode(h[1] or '[]'), identity_secret_set = (h[2] or '') ~= '',\n" \
+"    enforce_identity = h[3] == '1', consent_required = h[4] == '1', retention_days = tonumber(h[5] or '0')}\n" \
+"end\n" \
+"return #out > 0 and cjson.encode(out) or '[]'\n"
 
 #endif

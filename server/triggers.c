@@ -212,6 +212,12 @@ void bk_tracker_profile_changed(bk_tracker *t, const char *profile_json, size_t 
     tracker_evaluate(t, NULL, NULL);
 }
 
+int bk_tracker_consented(const bk_tracker *t)
+{
+    const char *consent = t ? profile_string(t->profile, "consent") : NULL;
+    return consent && strcmp(consent, "1") == 0;
+}
+
 void bk_tracker_conversation_opened(bk_tracker *t, const char *conversation)
 {
     if (t && !t->closed)

@@ -32,6 +32,9 @@ void bk_triggers_request(bk_triggers *triggers, bk_tracker *tracker, const bk_re
 /* The visitor's profile changed by other means (identify): keep it, and evaluate again. */
 void bk_tracker_profile_changed(bk_tracker *tracker, const char *profile_json, size_t len);
 
+/* Whether the visitor has consented to tracking (consent {granted: true}). */
+int bk_tracker_consented(const bk_tracker *tracker);
+
 /* The visitor opened a conversation (a message was stored): no invitations meanwhile. */
 void bk_tracker_conversation_opened(bk_tracker *tracker, const char *conversation);
 

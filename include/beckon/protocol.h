@@ -23,6 +23,7 @@
 #define BK_ERR_UNAVAILABLE    "unavailable"
 #define BK_ERR_INTERNAL       "internal"
 #define BK_ERR_RATE_LIMITED   "rate_limited"
+#define BK_ERR_CONSENT_REQUIRED "consent_required"
 
 /* WebSocket close codes the server uses. */
 #define BK_CLOSE_GOING_AWAY     1001
@@ -43,5 +44,6 @@
 #define BK_NAME_MAX       100   /* a visitor's name */
 #define BK_EMAIL_MAX      254
 #define BK_INVITE_TEXT_MAX 500
+#define BK_USER_ID_MAX    128   /* a site's own user id, in identify */
 
 #endif

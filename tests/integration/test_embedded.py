@@ -165,9 +165,9 @@ async def t_private_redis(env):
         assert os.path.isdir(os.path.join(b.data, "appendonlydir")), "AOF is not on"
         first = b.redis_pid()
         os.kill(first, signal.SIGKILL)
-        await wait_for(lambda: "private redis-server died" in b.log(), 5, "the death is logged")
-        await wait_for(lambda: b.redis_pid() != first and pid_alive(b.redis_pid()), 10, "a new redis-server runs")
-        await b.wait_healthy(10)
+        await wait_for(lambda: "private redis-server died" in b.log(), 10, "the death is logged")
+        await wait_for(lambda: b.redis_pid() != first and pid_alive(b.redis_pid()), 20, "a new redis-server runs")
+        await b.wait_healthy(20)
         h = await history(b.port, token, conversation)
         assert acked in [m["id"] for m in h["messages"]], f"acked message lost after a redis restart: {h}"
         second = b.redis_pid()

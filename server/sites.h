@@ -1,0 +1,30 @@
+/* sites.h - the websites a Beckon serves: allowed origins, identity secret, consent,
+ * retention. Managed by admins over /api/sites and by "beckon site ..." in a shell.
+ *
+ * With no site configured, visitor sockets accept any origin (development). Once one exists,
+ * a visitor's hello must name a configured site and come from one of its origins, exactly:
+ * scheme, host and port. */
+#ifndef BK_SITES_H
+#define BK_SITES_H
+
+#include "config.h"
+#include "server.h"
+
+#include <hiredis/hiredis.h>
+
+typedef struct bk_sites bk_sites;
+
+bk_sites *bk_sites_new(bk_server *server);  /* registers scripts: before bk_store_start */
+void bk_sites_free(bk_sites *sites);
+
+/* /api/sites and /api/sites/{id}; the caller has checked the admin role. */
+void bk_sites_handle(bk_sites *sites, bk_http *request);
+
+/* "beckon site add ID ORIGIN... | list | remove ID | set ID KEY VALUE"; argv[0] is "site". */
+int bk_site_cli(const bk_config *config, int argc, char **argv);
+
+/* "https://Shop.Example:8443" -> "https://shop.example:8443". Only http(s), a host (name,
+ * IPv4 or [IPv6]) and an optional port; no path, no trailing dot. 0, or -1. */
+int bk_origin_normalize(const char *in, char *out, size_t out_size);
+
+#endif
