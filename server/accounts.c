@@ -72,7 +72,8 @@ static job *job_new(bk_accounts *accounts, bk_http *request, const char *name, c
     j->accounts = accounts;
     j->request = request;
     snprintf(j->name, sizeof j->name, "%s", name);
-    snprintf(j->ip, sizeof j->ip, "%s", bk_http_peer(request));
+    /* Stored in the throttle's keys: truncated to /24 or /48, as every address Beckon keeps. */
+    bk_ip_truncate(bk_http_peer(request), j->ip, sizeof j->ip);
     return j;
 }
 

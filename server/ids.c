@@ -4,6 +4,8 @@
 #include <beckon/protocol.h>
 #include <errno.h>
 #include <string.h>
+#include <arpa/inet.h>
+#include <stdio.h>
 #include <sys/random.h>
 #include <time.h>
 
@@ -74,6 +76,23 @@ int bk_stream_id_valid(const char *s)
     if (!dash)
         return strcmp(s, "0") == 0;
     return digits_only(s, (size_t)(dash - s)) && digits_only(dash + 1, strlen(dash + 1));
+}
+
+void bk_ip_truncate(const char *ip, char *out, size_t out_size)
+{
+    struct in_addr v4;
+    struct in6_addr v6;
+    const char *mapped = strncmp(ip, "::ffff:", 7) == 0 ? ip + 7 : ip;
+    if (inet_pton(AF_INET, mapped, &v4) == 1) {
+        uint8_t *b = (uint8_t *)&v4.s_addr;
+        snprintf(out, out_size, "%u.%u.%u.0", b[0], b[1], b[2]);
+    } else if (inet_pton(AF_INET6, ip, &v6) == 1) {
+        memset(v6.s6_addr + 6, 0, 10);
+        if (!inet_ntop(AF_INET6, &v6, out, (socklen_t)out_size))
+            snprintf(out, out_size, "unknown");
+    } else {
+        snprintf(out, out_size, "unknown");
+    }
 }
 
 int64_t bk_now_ms(void)

@@ -21,4 +21,8 @@ void bk_hex_encode(const uint8_t *in, size_t len, char *out);
 
 int64_t bk_now_ms(void);
 
+/* An address made anonymous enough to store or log: IPv4 to its /24 ("192.0.2.0"), IPv6 to
+ * its /48 ("2001:db8:1::"). Anything unparseable becomes "unknown". */
+void bk_ip_truncate(const char *ip, char *out, size_t out_size);
+
 #endif

@@ -1,6 +1,7 @@
 /* net.c - libwebsockets on a foreign libuv loop: vhost, mounts, sockets, queues, HTTP. */
 #include "net.h"
 
+#include "ids.h"
 #include "log.h"
 #include "map.h"
 #include "metrics.h"
@@ -341,7 +342,10 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
             lws_get_peer_simple(wsi, ip, sizeof ip);
             if (ip_count(net, ip) >= (uintptr_t)net->config->max_connections_per_ip) {
                 bk_metrics_now.connections_refused++;
-                bk_warn("refusing a WebSocket: %s holds %d already", ip, net->config->max_connections_per_ip);
+                char network[64];
+                bk_ip_truncate(ip, network, sizeof network);
+                bk_warn("refusing a WebSocket: an address in %s holds %d already", network,
+                        net->config->max_connections_per_ip);
                 return refuse_upgrade(wsi, 429);
             }
         }

@@ -4,6 +4,7 @@
 #include "check.h"
 
 #include "auth.h"
+#include "ids.h"
 
 #include <beckon/protocol.h>
 #include <openssl/evp.h>
@@ -394,8 +395,54 @@ static void test_session_tokens(void)
     }
 }
 
+/* Addresses are truncated before anything is stored or logged: /24 for IPv4, /48 for IPv6. */
+static void test_ip_truncate(void)
+{
+    static const struct { const char *in, *want; } rows[] = {
+        { "192.0.2.77", "192.0.2.0" },
+        { "10.1.2.3", "10.1.2.0" },
+        { "::ffff:198.51.100.9", "198.51.100.0" },
+        { "2001:db8:1:2:3:4:5:6", "2001:db8:1::" },
+        { "2001:db8::1", "2001:db8::" },
+        { "::1", "::" },
+        { "not an address", "unknown" },
+        { "", "unknown" },
+        { "999.1.1.1", "unknown" },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char out[64];
+        bk_ip_truncate(rows[i].in, out, sizeof out);
+        CHECK_STR(out, rows[i].want, "ip truncate: '%s'", rows[i].in);
+    }
+}
+
+/* The site's backend signs its user id; the widget passes id and hash to identify. */
+static void test_identity(void)
+{
+    const char *secret = "s3cret-of-the-shop";
+    uint8_t mac[32];
+    unsigned len = sizeof mac;
+    HMAC(EVP_sha256(), secret, (int)strlen(secret), (const uint8_t *)"user-42", 7, mac, &len);
+    char hex[65];
+    for (int i = 0; i < 32; i++)
+        snprintf(hex + 2 * i, 3, "%02x", mac[i]);
+    CHECK(bk_identity_verify(secret, "user-42", hex) == 0, "identity: the site's signature verifies");
+    char upper[65];
+    for (int i = 0; i <= 64; i++)
+        upper[i] = (char)(hex[i] >= 'a' && hex[i] <= 'f' ? hex[i] - 32 : hex[i]);
+    CHECK(bk_identity_verify(secret, "user-42", upper) == 0, "identity: upper-case hex verifies");
+    CHECK(bk_identity_verify(secret, "user-43", hex) != 0, "identity: another id is refused");
+    CHECK(bk_identity_verify("other-secret-value", "user-42", hex) != 0, "identity: another secret is refused");
+    CHECK(bk_identity_verify("", "user-42", hex) != 0, "identity: no secret, no verification");
+    hex[10] = hex[10] == '0' ? '1' : '0';
+    CHECK(bk_identity_verify(secret, "user-42", hex) != 0, "identity: one changed digit is refused");
+    CHECK(bk_identity_verify(secret, "user-42", "abc") != 0, "identity: a short hash is refused");
+}
+
 int main(void)
 {
+    test_ip_truncate();
+    test_identity();
     test_token_round_trip();
     test_token_refused();
     test_secret_load();
