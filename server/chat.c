@@ -1022,14 +1022,14 @@ void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size
         return;
     }
     bk_metrics_now.frames_received++;
-    if (!rate_allows(chat, s)) {
-        bk_metrics_now.rate_limited++;
-        send_error(s, NULL, BK_ERR_RATE_LIMITED, "too many requests; slow down");
-        return;
-    }
     bk_request request;
     bk_error err;
-    if (bk_request_parse(s->role, text, len, &request, &err) != 0) {
+    int parsed = bk_request_parse(s->role, text, len, &request, &err) == 0;
+    /* Parsed first, so that even a refusal names the request it refuses (its req). */
+    if (!rate_allows(chat, s)) {
+        bk_metrics_now.rate_limited++;
+        send_error(s, request.req, BK_ERR_RATE_LIMITED, "too many requests; slow down");
+    } else if (!parsed) {
         send_error(s, request.req, err.code, err.message);
     } else if ((request.type == BK_REQ_PAGE_VIEW || request.type == BK_REQ_EVENT) && !events_allow(chat, s)) {
         bk_metrics_now.rate_limited++;

@@ -38,6 +38,7 @@ struct redis_link {
     link_state state;
     int subscriber;
     int dropping;      /* the sweep is tearing this link down */
+    int handshake_failed; /* said once per connection attempt, not once per pipelined step */
     uint64_t backoff_ms;
     uv_timer_t reconnect_timer;
     request pending;   /* sentinel of a circular list, oldest first */
@@ -169,6 +170,9 @@ static void on_disconnect(const redisAsyncContext *context, int status)
 
 static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
 {
+    if (l->handshake_failed)
+        return;
+    l->handshake_failed = 1;
     bk_warn("redis %s link: %s failed: %s", l->name, step,
             reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
     /* Dropping the link brings us back through on_disconnect and a reconnect. */
@@ -284,6 +288,7 @@ static void link_connect(redis_link *l)
     redisAsyncSetDisconnectCallback(context, on_disconnect);
     l->context = context;
     l->state = LINK_CONNECTING;
+    l->handshake_failed = 0;
     link_handshake(l);
 }
 
