@@ -14,6 +14,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
 #define HEARTBEAT_MS        5000
@@ -97,6 +98,7 @@ struct bk_chat {
     uv_timer_t heartbeat;
     char bus_channel[64];
     int bus_up, bus_was_up;
+    char node[BK_ID_MAX + 1];   /* this process, in presence entries ("alice@n_…") */
     session waiting;    /* sentinel: sessions that have not said hello, oldest first */
     uv_timer_t hello_timer;
 };
@@ -481,9 +483,9 @@ static void agent_hello(session *s, const bk_request *request)
     bk_session_token_digest(request->token, digest);
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(ttl, sizeof ttl, "%d", PRESENCE_TTL_MS);
-    const char *argv[] = { chat->server->config->prefix, digest, now, ttl };
+    const char *argv[] = { chat->server->config->prefix, digest, now, ttl, chat->node };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
-                        0, 4, argv, NULL) != 0) {
+                        0, 5, argv, NULL) != 0) {
         s->hello = HELLO_NONE;
         send_store_error(s, c->req, NULL);
         call_free(c);
@@ -829,8 +831,8 @@ static void agent_status(session *s, const bk_request *request)
         return;
     char expiry[24];
     snprintf(expiry, sizeof expiry, "%lld", (long long)(bk_now_ms() + PRESENCE_TTL_MS));
-    const char *argv[] = { s->chat->server->config->prefix, s->id, request->status, expiry };
-    call_script(c, SCRIPT_STATUS, on_ok, 4, argv, NULL);
+    const char *argv[] = { s->chat->server->config->prefix, s->id, request->status, expiry, s->chat->node };
+    call_script(c, SCRIPT_STATUS, on_ok, 5, argv, NULL);
 }
 
 static void visitor_invite(session *s, const bk_request *request)
@@ -1040,11 +1042,13 @@ void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size
     bk_request_release(&request);
 }
 
+/* This node's entry only: the agent may still be connected through another node. */
 static void presence_remove(bk_chat *chat, const char *agent)
 {
-    char key[96];
+    char key[96], member[2 * BK_ID_MAX + 2];
     snprintf(key, sizeof key, "%spresence", chat->server->config->prefix);
-    const char *argv[] = { "ZREM", key, agent };
+    snprintf(member, sizeof member, "%s@%s", agent, chat->node);
+    const char *argv[] = { "ZREM", key, member };
     /* Best effort: if Redis is away, the entry expires with its TTL anyway. */
     bk_store_command(chat->server->store, NULL, NULL, 3, argv, NULL);
 }
@@ -1197,7 +1201,7 @@ static void on_heartbeat(uv_timer_t *timer)
     size_t agents = 0;
     for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
         agents++;
-    const char **argv = malloc((3 + agents) * sizeof *argv);
+    const char **argv = malloc((4 + agents) * sizeof *argv);
     if (!argv)
         return;
     char expiry[24], now[24];
@@ -1207,7 +1211,8 @@ static void on_heartbeat(uv_timer_t *timer)
     argv[0] = chat->server->config->prefix;
     argv[1] = expiry;
     argv[2] = now;
-    int argc = 3;
+    argv[3] = chat->node;
+    int argc = 4;
     for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
         if (s->hello == HELLO_DONE && !s->peer_prev) /* once per agent name */
             argv[argc++] = s->id;
@@ -1230,6 +1235,8 @@ bk_chat *bk_chat_new(bk_server *server)
     bk_store_bus(server->store, chat->bus_channel, on_bus, chat);
     bk_store_on_state(server->store, on_store_state, chat);
     chat->waiting.waiting_next = chat->waiting.waiting_prev = &chat->waiting;
+    if (bk_id_generate("n_", chat->node, sizeof chat->node) != 0)
+        snprintf(chat->node, sizeof chat->node, "n_%ld", (long)getpid());
     uv_timer_init(server->loop, &chat->hello_timer);
     chat->hello_timer.data = chat;
     uv_timer_start(&chat->hello_timer, on_hello_timer, 1000, 1000);

@@ -35,6 +35,19 @@
 "  t.caps = caps\n" \
 "  return cjson.encode(t)\n" \
 "end\n" \
+"local function online_agents(now)\n" \
+"  local seen, names = {}, {}\n" \
+"  for _, m in ipairs(redis.call('ZRANGEBYSCORE', p .. 'presence', now, '+inf')) do\n" \
+"    local name = string.match(m, '^(.-)@') or m\n" \
+"    if not seen[name] then seen[name] = true; names[#names + 1] = name end\n" \
+"  end\n" \
+"  return names\n" \
+"end\n" \
+"local function presence_drop(name)\n" \
+"  for _, m in ipairs(redis.call('ZRANGE', p .. 'presence', 0, -1)) do\n" \
+"    if m == name or string.sub(m, 1, #name + 1) == name .. '@' then redis.call('ZREM', p .. 'presence', m) end\n" \
+"  end\n" \
+"end\n" \
 "local function conversation_frame(cid, state, agent, closed_by)\n" \
 "  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})\n" \
 "end\n"
@@ -65,7 +78,7 @@
 "if site ~= '' then redis.call('HSET', vkey, 'site', site) end\n" \
 "if ARGV[5] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[5]) end\n" \
 "if ARGV[6] ~= '' then redis.call('HSET', vkey, 'device', ARGV[6]) end\n" \
-"local online = redis.call('ZCOUNT', p .. 'presence', now, '+inf')\n" \
+"local online = #online_agents(now)\n" \
 "local cid = redis.call('HGET', vkey, 'conv')\n" \
 "if not cid then return {'', '', '', '', online, profile(vid), settings} end\n" \
 "local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'agent')\n" \
@@ -237,7 +250,9 @@
 "end\n" \
 "return {meta[1], gap, complete, #out > 0 and cjson.encode(out) or '[]', next, meta[3] or '', meta[4] or ''}\n"
 
-/* ARGV: prefix, session digest, now, presence_ttl_ms -> {agent, welcome_json} */
+/* ARGV: prefix, session digest, now, presence_ttl_ms, node -> {agent, welcome_json}
+ * Presence has one entry per agent and node ("alice@n_3f…"): an agent with tabs on two nodes
+ * stays online when one of them closes. Counting is by distinct name (online_agents). */
 #define BK_LUA_AGENT_HELLO BK_LUA_PRELUDE \
 "local now = tonumber(ARGV[3])\n" \
 "local agent = redis.call('GET', p .. 'session:' .. ARGV[2])\n" \
@@ -245,7 +260,7 @@
 "  return redis.error_reply('unauthorized unknown or expired session token')\n" \
 "end\n" \
 "local status = redis.call('HGET', p .. 'agent:' .. agent, 'status') or 'online'\n" \
-"if status ~= 'away' then redis.call('ZADD', p .. 'presence', now + tonumber(ARGV[4]), agent) end\n" \
+"if status ~= 'away' then redis.call('ZADD', p .. 'presence', now + tonumber(ARGV[4]), agent .. '@' .. ARGV[5]) end\n" \
 "local queue = {}\n" \
 "local waiting = redis.call('ZRANGE', p .. 'queue', 0, 199)\n" \
 "for _, cid in ipairs(waiting) do\n" \
@@ -360,7 +375,7 @@
 /* ARGV: prefix, now, max_chats -> agents online with room for another chat */
 #define BK_LUA_AGENTS_AVAILABLE BK_LUA_PRELUDE \
 "local available = 0\n" \
-"for _, agent in ipairs(redis.call('ZRANGEBYSCORE', p .. 'presence', ARGV[2], '+inf')) do\n" \
+"for _, agent in ipairs(online_agents(ARGV[2])) do\n" \
 "  if redis.call('SCARD', p .. 'agent:' .. agent .. ':convs') < tonumber(ARGV[3]) then available = available + 1 end\n" \
 "end\n" \
 "return available\n"
@@ -525,19 +540,20 @@
 "bus('-', to, 0, conv)\n" \
 "return 1\n"
 
-/* ARGV: prefix, agent, status (online|away), expiry_ms -> 1 */
+/* ARGV: prefix, agent, status (online|away), expiry_ms, node -> 1 */
 #define BK_LUA_STATUS BK_LUA_PRELUDE \
 "redis.call('HSET', p .. 'agent:' .. ARGV[2], 'status', ARGV[3])\n" \
-"if ARGV[3] == 'away' then redis.call('ZREM', p .. 'presence', ARGV[2])\n" \
-"else redis.call('ZADD', p .. 'presence', ARGV[4], ARGV[2]) end\n" \
+"if ARGV[3] == 'away' then presence_drop(ARGV[2])\n" \
+"else redis.call('ZADD', p .. 'presence', ARGV[4], ARGV[2] .. '@' .. ARGV[5]) end\n" \
 "return 1\n"
 
-/* ARGV: prefix, expiry_ms, now, agent... -> 1: refreshes the agents this node holds, unless away */
+/* ARGV: prefix, expiry_ms, now, node, agent... -> 1: refreshes the agents this node holds,
+ * unless away */
 #define BK_LUA_HEARTBEAT BK_LUA_PRELUDE \
 "redis.call('ZREMRANGEBYSCORE', p .. 'presence', '-inf', '(' .. ARGV[3])\n" \
-"for i = 4, #ARGV do\n" \
+"for i = 5, #ARGV do\n" \
 "  if redis.call('HGET', p .. 'agent:' .. ARGV[i], 'status') ~= 'away' then\n" \
-"    redis.call('ZADD', p .. 'presence', ARGV[2], ARGV[i])\n" \
+"    redis.call('ZADD', p .. 'presence', ARGV[2], ARGV[i] .. '@' .. ARGV[4])\n" \
 "  end\n" \
 "end\n" \
 "return 1\n"
@@ -667,18 +683,19 @@
 "local name = ARGV[2]\n" \
 "if redis.call('DEL', p .. 'agent:' .. name) == 0 then return redis.error_reply('not_found no such account') end\n" \
 "redis.call('SREM', p .. 'agents', name)\n" \
-"redis.call('ZREM', p .. 'presence', name)\n" \
+"presence_drop(name)\n" \
 "sessions_end(name)\n" \
 "return 1\n"
 
 /* ARGV: prefix, now -> accounts_json */
 #define BK_LUA_ACCOUNTS_LIST BK_LUA_PRELUDE \
-"local out = {}\n" \
+"local out, live = {}, {}\n" \
+"for _, name in ipairs(online_agents(ARGV[2])) do live[name] = true end\n" \
 "local names = redis.call('SMEMBERS', p .. 'agents')\n" \
 "table.sort(names)\n" \
 "for _, name in ipairs(names) do\n" \
 "  local a = redis.call('HMGET', p .. 'agent:' .. name, 'role', 'created', 'status')\n" \
-"  local online = tonumber(redis.call('ZSCORE', p .. 'presence', name) or '0') > tonumber(ARGV[2])\n" \
+"  local online = live[name] == true\n" \
 "  out[#out + 1] = {name = name, role = a[1] or 'agent', created = tonumber(a[2]), status = a[3] or 'online', online = online}\n" \
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"

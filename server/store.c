@@ -102,7 +102,18 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
         return;
     }
     bk_store *store = r->owner->store;
+    redis_link *l = r->owner;
     request_unlink(r);
+    /* After a failover this link may still point at the old primary, now a replica: every
+     * write would fail for as long as the connection lives. Drop it; the reconnect goes to
+     * whatever the address now leads to. */
+    const redisReply *answer = reply;
+    if (answer && answer->type == REDIS_REPLY_ERROR && strncmp(answer->str, "READONLY", 8) == 0 &&
+        l->context && !l->dropping) {
+        bk_warn("redis %s link: the server is a read-only replica now; reconnecting", l->name);
+        l->dropping = 1;
+        redisAsyncDisconnect(l->context);
+    }
     if (!r->answered) {
         store->last_latency_ms = (double)(uv_now(store->loop) - r->sent);
         r->answered = 1;

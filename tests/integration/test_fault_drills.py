@@ -80,6 +80,25 @@ async def t_client_kill(env):
     assert stored == [a["id"] for a in acks], (stored, [a["id"] for a in acks])
 
 
+@T.case("Redis demoted to a replica (as after a failover): unavailable, the link is remade, then recovery")
+async def t_readonly(env):
+    b = await env.new_beckon("readonly-node", [])
+    v = await env.visitor(beckon=b)
+    first = await send_message(v, "before the failover", cmid="r0")
+    env.redis.command("REPLICAOF", "127.0.0.1", "1")   # a primary that does not exist: read-only
+    try:
+        r = await v.request({"type": "message", "cmid": "r1", "text": "during"})
+        assert r["type"] == "error" and r["code"] == "unavailable", r
+    finally:
+        env.redis.command("REPLICAOF", "NO", "ONE")
+    deadline = time.monotonic() + 20
+    acked = [first, await send_until_acked(v, "during", "r1", deadline),
+             await send_until_acked(v, "after", "r2", deadline)]
+    history, _ = await full_history(v, first["conversation"])
+    assert [m["id"] for m in history if m["from"] == "visitor"] == [a["id"] for a in acked], history
+    assert any("read-only replica" in line for line in open(b.log, errors="replace")), "the link was not remade"
+
+
 @T.case("a client flooding messages is rate-limited; another chat on the same node keeps its pace")
 async def t_flood(env):
     b = await env.new_beckon("flood-node", [])

@@ -341,6 +341,23 @@ async def rest(env, method, path, body=None, token=None, want=200):
     return json.loads(raw) if raw else None
 
 
+@T.case("an agent with sockets on two nodes stays online when one of them closes")
+async def t_presence_two_sockets(env):
+    name = AGENTS[-1]
+    on_a = await env.agent(name, beckon=A())
+    on_b = await env.agent(name, beckon=B())
+    before = (await env.visitor(beckon=A())).welcome["agents_online"]
+    await on_b.close()
+    await asyncio.sleep(0.3)                       # the close has reached Redis
+    after = (await env.visitor(beckon=A())).welcome["agents_online"]
+    assert after == before, f"agents_online {before} -> {after} after closing only the socket on B"
+    await on_a.close()
+    deadline = time.monotonic() + 3
+    while (await env.visitor(beckon=A())).welcome["agents_online"] != before - 1:
+        assert time.monotonic() < deadline, "closing the last socket did not take the agent offline"
+        await asyncio.sleep(0.1)
+
+
 @T.case("rules and visitors across nodes: a rule PUT on A fires on B at once; A's agent sees B's visitor")
 async def t_rules_and_visitors(env):
     rid = "mn-offer"
