@@ -356,9 +356,9 @@ bk_accounts *bk_accounts_new(bk_server *server)
     bk_accounts *accounts = calloc(1, sizeof *accounts);
     if (!accounts)
         return NULL;
-    static const char *const sources[SCRIPT_COUNT] = {
-        BK_LUA_LOGIN_BEGIN, BK_LUA_LOGIN_FAILED, BK_LUA_SESSION_OPEN, BK_LUA_ACCOUNT_SAVE,
-        BK_LUA_ACCOUNT_DELETE, BK_LUA_ACCOUNTS_LIST,
+    const char *const *const sources[SCRIPT_COUNT] = {
+        BK_LUA(BK_LUA_LOGIN_BEGIN), BK_LUA(BK_LUA_LOGIN_FAILED), BK_LUA(BK_LUA_SESSION_OPEN), BK_LUA(BK_LUA_ACCOUNT_SAVE),
+        BK_LUA(BK_LUA_ACCOUNT_DELETE), BK_LUA(BK_LUA_ACCOUNTS_LIST),
     };
     accounts->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)

@@ -342,7 +342,7 @@ bk_api *bk_api_new(bk_server *server)
     if (!api)
         return NULL;
     api->server = server;
-    api->authorize_script = bk_store_script_add(server->store, BK_LUA_AUTHORIZE);
+    api->authorize_script = bk_store_script_add(server->store, BK_LUA(BK_LUA_AUTHORIZE));
     api->rules = bk_rules_api_new(server);
     api->accounts = bk_accounts_new(server);
     api->privacy = bk_privacy_new(server);

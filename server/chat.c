@@ -46,15 +46,16 @@ enum {
     SCRIPT_VISITORS,
     SCRIPT_MANUAL_INVITE,
     SCRIPT_CONSENT,
+    SCRIPT_QUEUE_SWEEP,
     SCRIPT_COUNT
 };
 
-static const char *const script_sources[SCRIPT_COUNT] = {
-    BK_LUA_VISITOR_HELLO, BK_LUA_VISITOR_MESSAGE, BK_LUA_AGENT_MESSAGE, BK_LUA_ACCEPT,
-    BK_LUA_CLOSE, BK_LUA_RATE, BK_LUA_SIGNAL, BK_LUA_HISTORY, BK_LUA_AGENT_HELLO,
-    BK_LUA_IDENTIFY, BK_LUA_LEAVE_MESSAGE, BK_LUA_LEFT_MESSAGES, BK_LUA_NOTE, BK_LUA_TRANSFER,
-    BK_LUA_STATUS, BK_LUA_HEARTBEAT, BK_LUA_VISITOR_DETAILS, BK_LUA_VISITORS, BK_LUA_MANUAL_INVITE,
-    BK_LUA_CONSENT,
+static const char *const *const script_sources[SCRIPT_COUNT] = {
+    BK_LUA(BK_LUA_VISITOR_HELLO), BK_LUA(BK_LUA_VISITOR_MESSAGE), BK_LUA(BK_LUA_AGENT_MESSAGE), BK_LUA(BK_LUA_ACCEPT),
+    BK_LUA(BK_LUA_CLOSE), BK_LUA(BK_LUA_RATE), BK_LUA(BK_LUA_SIGNAL), BK_LUA(BK_LUA_HISTORY), BK_LUA(BK_LUA_AGENT_HELLO),
+    BK_LUA(BK_LUA_IDENTIFY), BK_LUA(BK_LUA_LEAVE_MESSAGE), BK_LUA(BK_LUA_LEFT_MESSAGES), BK_LUA(BK_LUA_NOTE), BK_LUA(BK_LUA_TRANSFER),
+    BK_LUA(BK_LUA_STATUS), BK_LUA(BK_LUA_HEARTBEAT), BK_LUA(BK_LUA_VISITOR_DETAILS), BK_LUA(BK_LUA_VISITORS), BK_LUA(BK_LUA_MANUAL_INVITE),
+    BK_LUA(BK_LUA_CONSENT), BK_LUA(BK_LUA_QUEUE_SWEEP),
 };
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;
@@ -101,6 +102,7 @@ struct bk_chat {
     char node[BK_ID_MAX + 1];   /* this process, in presence entries ("alice@n_…") */
     session waiting;    /* sentinel: sessions that have not said hello, oldest first */
     uv_timer_t hello_timer;
+    uv_timer_t queue_timer;
 };
 
 /* One request waiting for Redis. */
@@ -1220,6 +1222,20 @@ static void on_heartbeat(uv_timer_t *timer)
     free(argv);
 }
 
+/* Visitors waiting too long hear from us: an acknowledgement after auto-ack-seconds, an offer
+ * to leave an email after offer-email-seconds. Every node sweeps; the script does each once. */
+static void on_queue_timer(uv_timer_t *timer)
+{
+    bk_chat *chat = timer->data;
+    const bk_config *config = chat->server->config;
+    char now[24], ack[24], offer[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(ack, sizeof ack, "%lld", (long long)config->auto_ack_seconds * 1000);
+    snprintf(offer, sizeof offer, "%lld", (long long)config->offer_email_seconds * 1000);
+    const char *argv[] = { config->prefix, now, ack, offer };
+    bk_store_script(chat->server->store, chat->scripts[SCRIPT_QUEUE_SWEEP], NULL, NULL, 0, 4, argv, NULL);
+}
+
 bk_chat *bk_chat_new(bk_server *server)
 {
     bk_chat *chat = calloc(1, sizeof *chat);
@@ -1240,6 +1256,9 @@ bk_chat *bk_chat_new(bk_server *server)
     uv_timer_init(server->loop, &chat->hello_timer);
     chat->hello_timer.data = chat;
     uv_timer_start(&chat->hello_timer, on_hello_timer, 1000, 1000);
+    uv_timer_init(server->loop, &chat->queue_timer);
+    chat->queue_timer.data = chat;
+    uv_timer_start(&chat->queue_timer, on_queue_timer, 1000, 1000);
     uv_timer_init(server->loop, &chat->heartbeat);
     chat->heartbeat.data = chat;
     uv_timer_start(&chat->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
@@ -1250,6 +1269,7 @@ void bk_chat_shutdown(bk_chat *chat)
 {
     uv_close((uv_handle_t *)&chat->heartbeat, NULL);
     uv_close((uv_handle_t *)&chat->hello_timer, NULL);
+    uv_close((uv_handle_t *)&chat->queue_timer, NULL);
 }
 
 void bk_chat_free(bk_chat *chat)

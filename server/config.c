@@ -68,6 +68,10 @@ static const setting settings[] = {
                 "an HTTP request or handshake that has not arrived whole by then is dropped (default 10)"),
     INT_SETTING("conversation-retention-days", conversation_retention_days, 1, 3650,
                 "closed conversations expire after this many days, unless their site says otherwise (default 365)"),
+    INT_SETTING("auto-ack-seconds", auto_ack_seconds, 1, 86400,
+                "a waiting visitor is told their question was seen after this long (default 30)"),
+    INT_SETTING("offer-email-seconds", offer_email_seconds, 1, 86400,
+                "a visitor still waiting is offered to leave an email after this long (default 600)"),
     STRING_SETTING("rules-file", rules_file,
                    "JSON array of rules added at start when Redis has no rule of that id"),
 };
@@ -99,6 +103,8 @@ void bk_config_init(bk_config *config)
     config->hello_timeout_seconds = 20;
     config->handshake_timeout_seconds = 10;
     config->conversation_retention_days = 365;
+    config->auto_ack_seconds = 30;
+    config->offer_email_seconds = 600;
 }
 
 static const setting *setting_find(const char *name)

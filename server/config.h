@@ -36,6 +36,8 @@ typedef struct bk_config {
     int hello_timeout_seconds;
     int handshake_timeout_seconds;
     int conversation_retention_days;
+    int auto_ack_seconds;
+    int offer_email_seconds;
     char rules_file[PATH_MAX];
 } bk_config;
 

@@ -122,8 +122,8 @@ bk_privacy *bk_privacy_new(bk_server *server)
     if (!privacy)
         return NULL;
     privacy->server = server;
-    privacy->scripts[SCRIPT_EXPORT] = bk_store_script_add(server->store, BK_LUA_VISITOR_EXPORT);
-    privacy->scripts[SCRIPT_FORGET] = bk_store_script_add(server->store, BK_LUA_VISITOR_FORGET);
+    privacy->scripts[SCRIPT_EXPORT] = bk_store_script_add(server->store, BK_LUA(BK_LUA_VISITOR_EXPORT));
+    privacy->scripts[SCRIPT_FORGET] = bk_store_script_add(server->store, BK_LUA(BK_LUA_VISITOR_FORGET));
     return privacy;
 }
 

@@ -781,9 +781,9 @@ bk_rules_api *bk_rules_api_new(bk_server *server)
     bk_rules_api *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
-    static const char *const sources[SCRIPT_COUNT] = {
-        BK_LUA_RULE_SAVE, BK_LUA_RULE_DELETE, BK_LUA_RULE_REVERT, BK_LUA_RULES_GET, BK_LUA_STATS,
-        BK_LUA_PROFILE,
+    const char *const *const sources[SCRIPT_COUNT] = {
+        BK_LUA(BK_LUA_RULE_SAVE), BK_LUA(BK_LUA_RULE_DELETE), BK_LUA(BK_LUA_RULE_REVERT), BK_LUA(BK_LUA_RULES_GET), BK_LUA(BK_LUA_STATS),
+        BK_LUA(BK_LUA_PROFILE),
     };
     api->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)

@@ -10,9 +10,16 @@
  * it. FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
  * A VISITOR of "!what" is a message to the nodes themselves ("!rules": reload the rules).
  *
- * Errors are returned as "code message", code being a protocol error code. */
+ * Errors are returned as "code message", code being a protocol error code.
+ *
+ * Each BK_LUA_* name expands to a list of string literals, shared preludes first: ISO C caps
+ * one literal at 4095 bytes, so the pieces are joined when a script is registered
+ * (bk_store_script_add, BK_LUA). */
 #ifndef BK_SCRIPTS_H
 #define BK_SCRIPTS_H
+
+/* A script's pieces as a NULL-terminated array, for bk_store_script_add and bk_cli_script. */
+#define BK_LUA(name) ((const char *const[]){ name, NULL })
 
 /* Shared helpers, prepended to every script. */
 #define BK_LUA_PRELUDE \
@@ -48,6 +55,20 @@
 "    if m == name or string.sub(m, 1, #name + 1) == name .. '@' then redis.call('ZREM', p .. 'presence', m) end\n" \
 "  end\n" \
 "end\n" \
+"local function queue_announce(now)\n" \
+"  local q = redis.call('ZRANGE', p .. 'queue', 0, -1)\n" \
+"  if #q == 0 then return end\n" \
+"  local waits, total = redis.call('LRANGE', p .. 'waits', 0, -1), 0\n" \
+"  for _, w in ipairs(waits) do total = total + tonumber(w) end\n" \
+"  local online = #online_agents(now)\n" \
+"  for i, cid in ipairs(q) do\n" \
+"    local vid = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'visitor')\n" \
+"    local expected = nil\n" \
+"    if #waits > 0 and online > 0 then expected = math.floor(total / #waits * i / online / 1000 + 0.5) end\n" \
+"    if vid then bus(vid, '-', 0, cjson.encode({type = 'queue_position', conversation = cid, position = i,\n" \
+"      waiting = #q, agents_online = online, expected_wait_seconds = expected or cjson.null})) end\n" \
+"  end\n" \
+"end\n" \
 "local function conversation_frame(cid, state, agent, closed_by)\n" \
 "  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})\n" \
 "end\n"
@@ -56,7 +77,7 @@
  * -> {conversation, state, agent, last_id, agents_online, profile_json, site_json}
  * With no site configured anywhere, any origin may connect (development). Once sites exist,
  * the hello must name one, and the handshake's Origin must be in its list, exactly. */
-#define BK_LUA_VISITOR_HELLO BK_LUA_PRELUDE \
+#define BK_LUA_VISITOR_HELLO BK_LUA_PRELUDE, \
 "local vid, now, site, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[7]\n" \
 "local settings = '{}'\n" \
 "if redis.call('SCARD', p .. 'sites') > 0 then\n" \
@@ -87,7 +108,7 @@
 
 /* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview
  * -> {conversation, id, duplicate, opened} */
-#define BK_LUA_VISITOR_MESSAGE BK_LUA_PRELUDE \
+#define BK_LUA_VISITOR_MESSAGE BK_LUA_PRELUDE, \
 "local vid, cmid, text, now = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "local seen = redis.call('HGET', vkey .. ':cmids', cmid)\n" \
@@ -114,10 +135,11 @@
 "  bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = ARGV[7]}}))\n" \
 "end\n" \
 "bus(vid, agent or '-', 0, frame)\n" \
+"if opened == 1 then queue_announce(now) end\n" \
 "return {cid, id, 0, opened}\n"
 
 /* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate} */
-#define BK_LUA_AGENT_MESSAGE BK_LUA_PRELUDE \
+#define BK_LUA_AGENT_MESSAGE BK_LUA_PRELUDE, \
 "local cid, agent, cmid = ARGV[2], ARGV[3], ARGV[4]\n" \
 "local ckey = p .. 'conv:' .. cid\n" \
 "local meta = redis.call('HMGET', ckey .. ':meta', 'state', 'agent', 'visitor')\n" \
@@ -132,7 +154,7 @@
 "return {cid, id, 0}\n"
 
 /* ARGV: prefix, conversation, agent, now -> 1 */
-#define BK_LUA_ACCEPT BK_LUA_PRELUDE \
+#define BK_LUA_ACCEPT BK_LUA_PRELUDE, \
 "local cid, agent, now = ARGV[2], ARGV[3], ARGV[4]\n" \
 "local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
 "local meta = redis.call('HMGET', mkey, 'state', 'visitor')\n" \
@@ -141,16 +163,19 @@
 "if meta[1] ~= 'queued' then return redis.error_reply('wrong_state the conversation is ' .. meta[1]) end\n" \
 "redis.call('HSET', mkey, 'state', 'active', 'agent', agent, 'accepted', now)\n" \
 "redis.call('ZREM', p .. 'queue', cid)\n" \
+"redis.call('LPUSH', p .. 'waits', tonumber(now) - tonumber(redis.call('HGET', mkey, 'created') or now))\n" \
+"redis.call('LTRIM', p .. 'waits', 0, 49)\n" \
 "redis.call('SADD', p .. 'agent:' .. agent .. ':convs', cid)\n" \
 "local _, frame = append(cid, 'system', '', '', agent .. ' joined the chat')\n" \
 "bus(meta[2], agent, 0, frame)\n" \
 "bus(meta[2], agent, 0, conversation_frame(cid, 'active', agent))\n" \
 "bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'accepted', agent = agent}))\n" \
+"queue_announce(tonumber(now))\n" \
 "return 1\n"
 
 /* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
  *       retention_days -> 1. A closed conversation expires after its site's retention days. */
-#define BK_LUA_CLOSE BK_LUA_PRELUDE \
+#define BK_LUA_CLOSE BK_LUA_PRELUDE, \
 "local cid, by, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
 "if not cid then return redis.error_reply('not_found no open conversation') end\n" \
@@ -168,6 +193,7 @@
 "if meta[1] == 'queued' then\n" \
 "  redis.call('ZREM', p .. 'queue', cid)\n" \
 "  bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'closed'}))\n" \
+"  queue_announce(tonumber(now))\n" \
 "end\n" \
 "if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end\n" \
 "local vkey = p .. 'visitor:' .. meta[2]\n" \
@@ -179,7 +205,7 @@
 "return 1\n"
 
 /* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now, day -> 1 */
-#define BK_LUA_RATE BK_LUA_PRELUDE \
+#define BK_LUA_RATE BK_LUA_PRELUDE, \
 "local vid, cid = ARGV[2], ARGV[3]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. vid, 'last_conv') end\n" \
 "if not cid then return redis.error_reply('not_found no closed conversation to rate') end\n" \
@@ -197,7 +223,7 @@
 
 /* ARGV: prefix, conversation ("" = the visitor's open one), by, who, kind (typing|read), value
  * Relays typing or read to the other side; read is also stored. -> 1 */
-#define BK_LUA_SIGNAL BK_LUA_PRELUDE \
+#define BK_LUA_SIGNAL BK_LUA_PRELUDE, \
 "local cid, by, who, kind, value = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
 "if not cid then return redis.error_reply('not_found no open conversation') end\n" \
@@ -219,7 +245,7 @@
  * -> {state, gap, complete, messages_json, next, visitor_read, agent_read}
  * Visitors never see notes. `next` is the last id looked at: page on from there (notes
  * skipped for a visitor still move it forward). */
-#define BK_LUA_HISTORY BK_LUA_PRELUDE \
+#define BK_LUA_HISTORY BK_LUA_PRELUDE, \
 "local cid, since, limit, by, who = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]\n" \
 "local key = p .. 'conv:' .. cid\n" \
 "local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor', 'visitor_read', 'agent_read')\n" \
@@ -253,7 +279,7 @@
 /* ARGV: prefix, session digest, now, presence_ttl_ms, node -> {agent, welcome_json}
  * Presence has one entry per agent and node ("alice@n_3f…"): an agent with tabs on two nodes
  * stays online when one of them closes. Counting is by distinct name (online_agents). */
-#define BK_LUA_AGENT_HELLO BK_LUA_PRELUDE \
+#define BK_LUA_AGENT_HELLO BK_LUA_PRELUDE, \
 "local now = tonumber(ARGV[3])\n" \
 "local agent = redis.call('GET', p .. 'session:' .. ARGV[2])\n" \
 "if not agent or redis.call('EXISTS', p .. 'agent:' .. agent) == 0 then\n" \
@@ -281,7 +307,7 @@
  *       utm_source, utm_medium, utm_campaign, utm_term, utm_content, event_name, props_json,
  *       retention_seconds, max_events -> profile_json
  * A visit starts with the first event after visit_gap_ms of silence. */
-#define BK_LUA_TRACK BK_LUA_PRELUDE \
+#define BK_LUA_TRACK BK_LUA_PRELUDE, \
 "local vid, now, gap, kind = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "local last = tonumber(redis.call('HGET', vkey, 'last_event') or '0')\n" \
@@ -312,7 +338,7 @@
 
 /* ARGV: prefix, visitor, rule, text, agent, now, day, invitation -> profile_json
  * Records the invitation and the visitor's cap state in one step. */
-#define BK_LUA_INVITE BK_LUA_PRELUDE \
+#define BK_LUA_INVITE BK_LUA_PRELUDE, \
 "local vid, rule, now, day = ARGV[2], ARGV[3], ARGV[6], ARGV[7]\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if redis.call('HGET', vkey, 'conv') then return redis.error_reply('wrong_state the visitor is chatting already') end\n" \
@@ -336,7 +362,7 @@
 /* ARGV: prefix, visitor, invitation, kind (shown|accepted|dismissed), now, day, new_conversation
  * -> {conversation ("" unless accepted), profile_json}
  * Accepting opens a queued conversation whose first message is the invitation. */
-#define BK_LUA_INVITE_REPLY BK_LUA_PRELUDE \
+#define BK_LUA_INVITE_REPLY BK_LUA_PRELUDE, \
 "local vid, kind, now, day = ARGV[2], ARGV[4], tonumber(ARGV[5]), ARGV[6]\n" \
 "local ikey = p .. 'invitation:' .. ARGV[3]\n" \
 "local inv = redis.call('HMGET', ikey, 'rule', 'visitor', 'text', 'agent', 'state')\n" \
@@ -370,10 +396,11 @@
 "bus(vid, '-', 0, conversation_frame(cid, 'queued'))\n" \
 "bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = inv[3], rule = rule}}))\n" \
 "bus(vid, '-', 0, frame)\n" \
+"queue_announce(now)\n" \
 "return {cid, profile(vid)}\n"
 
 /* ARGV: prefix, now, max_chats -> agents online with room for another chat */
-#define BK_LUA_AGENTS_AVAILABLE BK_LUA_PRELUDE \
+#define BK_LUA_AGENTS_AVAILABLE BK_LUA_PRELUDE, \
 "local available = 0\n" \
 "for _, agent in ipairs(online_agents(ARGV[2])) do\n" \
 "  if redis.call('SCARD', p .. 'agent:' .. agent .. ':convs') < tonumber(ARGV[3]) then available = available + 1 end\n" \
@@ -383,7 +410,7 @@
 /* ---- rules, for marketers ------------------------------------------------------------ */
 
 /* ARGV: prefix, session digest -> {agent, role} */
-#define BK_LUA_AUTHORIZE BK_LUA_PRELUDE \
+#define BK_LUA_AUTHORIZE BK_LUA_PRELUDE, \
 "local agent = redis.call('GET', p .. 'session:' .. ARGV[2])\n" \
 "if not agent then return redis.error_reply('unauthorized unknown or expired session token') end\n" \
 "local role = redis.call('HGET', p .. 'agent:' .. agent, 'role')\n" \
@@ -391,7 +418,7 @@
 "return {agent, role or 'agent'}\n"
 
 /* Shared by the rule scripts: record a version, publish the change to every node. */
-#define BK_LUA_RULES_PRELUDE BK_LUA_PRELUDE \
+#define BK_LUA_RULES_PRELUDE BK_LUA_PRELUDE, \
 "local function rule_version(id, who, at, body)\n" \
 "  local version = redis.call('INCR', p .. 'rules:version')\n" \
 "  local head = '{\"version\":' .. version .. ',\"by\":' .. cjson.encode(who) .. ',\"at\":' .. at\n" \
@@ -402,14 +429,14 @@
 "end\n"
 
 /* ARGV: prefix, id, rule_json (validated), who, now, only_if_absent -> version (0: kept) */
-#define BK_LUA_RULE_SAVE BK_LUA_RULES_PRELUDE \
+#define BK_LUA_RULE_SAVE BK_LUA_RULES_PRELUDE, \
 "local id = ARGV[2]\n" \
 "if ARGV[6] == '1' and redis.call('HEXISTS', p .. 'rules', id) == 1 then return 0 end\n" \
 "redis.call('HSET', p .. 'rules', id, ARGV[3])\n" \
 "return rule_version(id, ARGV[4], ARGV[5], '\"rule\":' .. ARGV[3])\n"
 
 /* ARGV: prefix, id, who, now -> version */
-#define BK_LUA_RULE_DELETE BK_LUA_RULES_PRELUDE \
+#define BK_LUA_RULE_DELETE BK_LUA_RULES_PRELUDE, \
 "local id = ARGV[2]\n" \
 "if redis.call('HDEL', p .. 'rules', id) == 0 then return redis.error_reply('not_found no such rule') end\n" \
 "local version = rule_version(id, ARGV[3], ARGV[4], '\"deleted\":true')\n" \
@@ -417,7 +444,7 @@
 "return version\n"
 
 /* ARGV: prefix, id, version, who, now -> {new_version, rule_json} */
-#define BK_LUA_RULE_REVERT BK_LUA_RULES_PRELUDE \
+#define BK_LUA_RULE_REVERT BK_LUA_RULES_PRELUDE, \
 "local id, wanted = ARGV[2], tonumber(ARGV[3])\n" \
 "for _, entry in ipairs(redis.call('LRANGE', p .. 'rules:history:' .. id, 0, -1)) do\n" \
 "  local e = cjson.decode(entry)\n" \
@@ -431,7 +458,7 @@
 "return redis.error_reply('not_found no such version of this rule')\n"
 
 /* ARGV: prefix, id ("" = all) -> {id, rule_json, meta_json, ...} */
-#define BK_LUA_RULES_GET BK_LUA_PRELUDE \
+#define BK_LUA_RULES_GET BK_LUA_PRELUDE, \
 "local out = {}\n" \
 "local ids = ARGV[2] ~= '' and {ARGV[2]} or redis.call('HKEYS', p .. 'rules')\n" \
 "table.sort(ids)\n" \
@@ -446,7 +473,7 @@
 "return out\n"
 
 /* ARGV: prefix, day, day, ... -> {day, flat_json, ...} */
-#define BK_LUA_STATS BK_LUA_PRELUDE \
+#define BK_LUA_STATS BK_LUA_PRELUDE, \
 "local out = {}\n" \
 "for i = 2, #ARGV do\n" \
 "  local flat = redis.call('HGETALL', p .. 'stats:rules:' .. ARGV[i])\n" \
@@ -460,7 +487,7 @@
 "return out\n"
 
 /* ARGV: prefix, day, then (rule, evaluated, matched) triples -> 1 */
-#define BK_LUA_STATS_ADD BK_LUA_PRELUDE \
+#define BK_LUA_STATS_ADD BK_LUA_PRELUDE, \
 "local key = p .. 'stats:rules:' .. ARGV[2]\n" \
 "for i = 3, #ARGV - 2, 3 do\n" \
 "  if ARGV[i + 1] ~= '0' then redis.call('HINCRBY', key, ARGV[i] .. ':evaluated', ARGV[i + 1]) end\n" \
@@ -469,7 +496,7 @@
 "return 1\n"
 
 /* ARGV: prefix, visitor -> profile_json, or an error when the visitor is unknown */
-#define BK_LUA_PROFILE BK_LUA_PRELUDE \
+#define BK_LUA_PROFILE BK_LUA_PRELUDE, \
 "if redis.call('EXISTS', p .. 'visitor:' .. ARGV[2]) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
 "return profile(ARGV[2])\n"
 
@@ -477,7 +504,7 @@
 
 /* ARGV: prefix, visitor, name, email, attrs_json ("" = unchanged), verified user id ("" = none)
  * -> profile_json. The user id arrives here only once its signature was checked. */
-#define BK_LUA_IDENTIFY BK_LUA_PRELUDE \
+#define BK_LUA_IDENTIFY BK_LUA_PRELUDE, \
 "local vkey = p .. 'visitor:' .. ARGV[2]\n" \
 "if ARGV[6] ~= '' then redis.call('HSET', vkey, 'user_id', ARGV[6], 'verified', 1) end\n" \
 "if ARGV[3] ~= '' then redis.call('HSET', vkey, 'name', ARGV[3]) end\n" \
@@ -486,7 +513,7 @@
 "return profile(ARGV[2])\n"
 
 /* ARGV: prefix, visitor, name, email, text, now -> id */
-#define BK_LUA_LEAVE_MESSAGE BK_LUA_PRELUDE \
+#define BK_LUA_LEAVE_MESSAGE BK_LUA_PRELUDE, \
 "local vid, name, email, text = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
 "local id = redis.call('XADD', p .. 'left', 'MAXLEN', '~', 10000, '*', 'visitor', vid, 'name', name, 'email', email, 'text', text)\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
@@ -496,7 +523,7 @@
 "return id\n"
 
 /* ARGV: prefix -> messages_json (newest first) */
-#define BK_LUA_LEFT_MESSAGES BK_LUA_PRELUDE \
+#define BK_LUA_LEFT_MESSAGES BK_LUA_PRELUDE, \
 "local out = {}\n" \
 "for _, e in ipairs(redis.call('XREVRANGE', p .. 'left', '+', '-', 'COUNT', 100)) do\n" \
 "  local m = {id = e[1], ts = stamp(e[1])}\n" \
@@ -507,7 +534,7 @@
 
 /* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate}
  * A note is for agents: stored in the conversation, never sent to the visitor. */
-#define BK_LUA_NOTE BK_LUA_PRELUDE \
+#define BK_LUA_NOTE BK_LUA_PRELUDE, \
 "local cid, agent, cmid = ARGV[2], ARGV[3], ARGV[4]\n" \
 "local ckey = p .. 'conv:' .. cid\n" \
 "local owner = redis.call('HMGET', ckey .. ':meta', 'state', 'agent')\n" \
@@ -521,7 +548,7 @@
 "return {cid, id, 0}\n"
 
 /* ARGV: prefix, conversation, from_agent, to_agent -> 1 */
-#define BK_LUA_TRANSFER BK_LUA_PRELUDE \
+#define BK_LUA_TRANSFER BK_LUA_PRELUDE, \
 "local cid, from, to = ARGV[2], ARGV[3], ARGV[4]\n" \
 "local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
 "local meta = redis.call('HMGET', mkey, 'state', 'agent', 'visitor')\n" \
@@ -541,7 +568,7 @@
 "return 1\n"
 
 /* ARGV: prefix, agent, status (online|away), expiry_ms, node -> 1 */
-#define BK_LUA_STATUS BK_LUA_PRELUDE \
+#define BK_LUA_STATUS BK_LUA_PRELUDE, \
 "redis.call('HSET', p .. 'agent:' .. ARGV[2], 'status', ARGV[3])\n" \
 "if ARGV[3] == 'away' then presence_drop(ARGV[2])\n" \
 "else redis.call('ZADD', p .. 'presence', ARGV[4], ARGV[2] .. '@' .. ARGV[5]) end\n" \
@@ -549,7 +576,7 @@
 
 /* ARGV: prefix, expiry_ms, now, node, agent... -> 1: refreshes the agents this node holds,
  * unless away */
-#define BK_LUA_HEARTBEAT BK_LUA_PRELUDE \
+#define BK_LUA_HEARTBEAT BK_LUA_PRELUDE, \
 "redis.call('ZREMRANGEBYSCORE', p .. 'presence', '-inf', '(' .. ARGV[3])\n" \
 "for i = 5, #ARGV do\n" \
 "  if redis.call('HGET', p .. 'agent:' .. ARGV[i], 'status') ~= 'away' then\n" \
@@ -559,7 +586,7 @@
 "return 1\n"
 
 /* ARGV: prefix, visitor -> visitor_json (the sidebar) */
-#define BK_LUA_VISITOR_DETAILS BK_LUA_PRELUDE \
+#define BK_LUA_VISITOR_DETAILS BK_LUA_PRELUDE, \
 "local vid = ARGV[2]\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
@@ -598,7 +625,7 @@
 "       ',\"conversations\":' .. (#convs > 0 and cjson.encode(convs) or '[]') .. '}'\n"
 
 /* ARGV: prefix, now, window_ms -> visitors_json (most recent first) */
-#define BK_LUA_VISITORS BK_LUA_PRELUDE \
+#define BK_LUA_VISITORS BK_LUA_PRELUDE, \
 "local now, window = tonumber(ARGV[2]), tonumber(ARGV[3])\n" \
 "local akey = p .. 'visitors:active'\n" \
 "redis.call('ZREMRANGEBYSCORE', akey, '-inf', '(' .. (now - 24 * 3600 * 1000))\n" \
@@ -614,7 +641,7 @@
 
 /* ARGV: prefix, visitor, agent, text, now, invitation, day -> 1
  * An agent invites a visitor by hand: recorded like a rule's invitation (rule "manual"). */
-#define BK_LUA_MANUAL_INVITE BK_LUA_PRELUDE \
+#define BK_LUA_MANUAL_INVITE BK_LUA_PRELUDE, \
 "local vid, agent, text, iid = ARGV[2], ARGV[3], ARGV[4], ARGV[6]\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
@@ -630,7 +657,7 @@
 /* ---- accounts ------------------------------------------------------------------------- */
 
 /* ARGV: prefix, name, ip, max_per_name, max_per_ip -> {password_hash|false, role|false, blocked} */
-#define BK_LUA_LOGIN_BEGIN BK_LUA_PRELUDE \
+#define BK_LUA_LOGIN_BEGIN BK_LUA_PRELUDE, \
 "local fails = tonumber(redis.call('GET', p .. 'login:fail:' .. ARGV[2]) or '0')\n" \
 "local ip_fails = tonumber(redis.call('GET', p .. 'login:fail:ip:' .. ARGV[3]) or '0')\n" \
 "local blocked = (fails >= tonumber(ARGV[4]) or ip_fails >= tonumber(ARGV[5])) and 1 or 0\n" \
@@ -638,7 +665,7 @@
 "return {a[1], a[2], blocked}\n"
 
 /* ARGV: prefix, name, ip, window_seconds -> 1 */
-#define BK_LUA_LOGIN_FAILED BK_LUA_PRELUDE \
+#define BK_LUA_LOGIN_FAILED BK_LUA_PRELUDE, \
 "for _, key in ipairs({p .. 'login:fail:' .. ARGV[2], p .. 'login:fail:ip:' .. ARGV[3]}) do\n" \
 "  if redis.call('INCR', key) == 1 then redis.call('EXPIRE', key, ARGV[4]) end\n" \
 "end\n" \
@@ -646,7 +673,7 @@
 
 /* ARGV: prefix, session digest, name, seconds -> 1
  * The agent's set of sessions lets a password change end every one of them. */
-#define BK_LUA_SESSION_OPEN BK_LUA_PRELUDE \
+#define BK_LUA_SESSION_OPEN BK_LUA_PRELUDE, \
 "redis.call('SET', p .. 'session:' .. ARGV[2], ARGV[3], 'EX', ARGV[4])\n" \
 "local skey = p .. 'agent:' .. ARGV[3] .. ':sessions'\n" \
 "redis.call('SADD', skey, ARGV[2])\n" \
@@ -655,7 +682,7 @@
 "return 1\n"
 
 /* Ends every session of an agent and closes their sockets on every node. */
-#define BK_LUA_ACCOUNTS_PRELUDE BK_LUA_PRELUDE \
+#define BK_LUA_ACCOUNTS_PRELUDE BK_LUA_PRELUDE, \
 "local function sessions_end(name)\n" \
 "  local skey = p .. 'agent:' .. name .. ':sessions'\n" \
 "  for _, digest in ipairs(redis.call('SMEMBERS', skey)) do redis.call('DEL', p .. 'session:' .. digest) end\n" \
@@ -664,7 +691,7 @@
 "end\n"
 
 /* ARGV: prefix, name, password_hash ("" = keep), role ("" = keep), now, create (0|1) -> 1 */
-#define BK_LUA_ACCOUNT_SAVE BK_LUA_ACCOUNTS_PRELUDE \
+#define BK_LUA_ACCOUNT_SAVE BK_LUA_ACCOUNTS_PRELUDE, \
 "local name, hash, role = ARGV[2], ARGV[3], ARGV[4]\n" \
 "local key = p .. 'agent:' .. name\n" \
 "local exists = redis.call('EXISTS', key) == 1\n" \
@@ -679,7 +706,7 @@
 "return 1\n"
 
 /* ARGV: prefix, name -> 1 */
-#define BK_LUA_ACCOUNT_DELETE BK_LUA_ACCOUNTS_PRELUDE \
+#define BK_LUA_ACCOUNT_DELETE BK_LUA_ACCOUNTS_PRELUDE, \
 "local name = ARGV[2]\n" \
 "if redis.call('DEL', p .. 'agent:' .. name) == 0 then return redis.error_reply('not_found no such account') end\n" \
 "redis.call('SREM', p .. 'agents', name)\n" \
@@ -688,7 +715,7 @@
 "return 1\n"
 
 /* ARGV: prefix, now -> accounts_json */
-#define BK_LUA_ACCOUNTS_LIST BK_LUA_PRELUDE \
+#define BK_LUA_ACCOUNTS_LIST BK_LUA_PRELUDE, \
 "local out, live = {}, {}\n" \
 "for _, name in ipairs(online_agents(ARGV[2])) do live[name] = true end\n" \
 "local names = redis.call('SMEMBERS', p .. 'agents')\n" \
@@ -703,7 +730,7 @@
 /* ---- privacy ----------------------------------------------------------------------------- */
 
 /* The keys that hold a visitor's data, shared by export and erasure. */
-#define BK_LUA_PRIVACY_PRELUDE BK_LUA_PRELUDE \
+#define BK_LUA_PRIVACY_PRELUDE BK_LUA_PRELUDE, \
 "local function hash_of(key)\n" \
 "  local t, flat = {}, redis.call('HGETALL', key)\n" \
 "  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end\n" \
@@ -725,7 +752,7 @@
 "end\n"
 
 /* ARGV: prefix, visitor -> export_json: everything held about the visitor */
-#define BK_LUA_VISITOR_EXPORT BK_LUA_PRIVACY_PRELUDE \
+#define BK_LUA_VISITOR_EXPORT BK_LUA_PRIVACY_PRELUDE, \
 "local vid = ARGV[2]\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such visitor') end\n" \
@@ -747,7 +774,7 @@
  * Erases the visitor: profile, events, conversations (messages, notes, ratings),
  * invitations, messages left, and every index that names them. Daily stats are counts
  * per rule and name nobody. Their sockets are closed on every node. */
-#define BK_LUA_VISITOR_FORGET BK_LUA_PRIVACY_PRELUDE \
+#define BK_LUA_VISITOR_FORGET BK_LUA_PRIVACY_PRELUDE, \
 "local vid = ARGV[2]\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if redis.call('EXISTS', vkey) == 0 and redis.call('EXISTS', p .. 'events:' .. vid) == 0 then\n" \
@@ -776,7 +803,7 @@
 
 /* ARGV: prefix, visitor, granted (0|1) -> profile_json
  * Withdrawing consent deletes the browsing events held and stops tracking. */
-#define BK_LUA_CONSENT BK_LUA_PRELUDE \
+#define BK_LUA_CONSENT BK_LUA_PRELUDE, \
 "local vkey = p .. 'visitor:' .. ARGV[2]\n" \
 "redis.call('HSET', vkey, 'consent', ARGV[3])\n" \
 "if ARGV[3] == '0' then\n" \
@@ -788,7 +815,7 @@
 
 /* ARGV: prefix, id, origins_json ("" = keep), identity_secret ("" = keep), enforce_identity
  * ("" | 0 | 1), consent_required ("" | 0 | 1), retention_days ("" = keep) -> 1 */
-#define BK_LUA_SITE_SAVE BK_LUA_PRELUDE \
+#define BK_LUA_SITE_SAVE BK_LUA_PRELUDE, \
 "local key = p .. 'site:' .. ARGV[2]\n" \
 "redis.call('SADD', p .. 'sites', ARGV[2])\n" \
 "local fields = {'origins', 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days'}\n" \
@@ -797,13 +824,13 @@
 "return 1\n"
 
 /* ARGV: prefix, id -> 1 */
-#define BK_LUA_SITE_DELETE BK_LUA_PRELUDE \
+#define BK_LUA_SITE_DELETE BK_LUA_PRELUDE, \
 "if redis.call('SREM', p .. 'sites', ARGV[2]) == 0 then return redis.error_reply('not_found no such site') end\n" \
 "redis.call('DEL', p .. 'site:' .. ARGV[2])\n" \
 "return 1\n"
 
 /* ARGV: prefix -> sites_json (secrets are not shown: only whether one is set) */
-#define BK_LUA_SITES_LIST BK_LUA_PRELUDE \
+#define BK_LUA_SITES_LIST BK_LUA_PRELUDE, \
 "local out = {}\n" \
 "local ids = redis.call('SMEMBERS', p .. 'sites')\n" \
 "table.sort(ids)\n" \
@@ -813,5 +840,33 @@
 "    enforce_identity = h[3] == '1', consent_required = h[4] == '1', retention_days = tonumber(h[5] or '0')}\n" \
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"
+
+/* ---- waiting ---------------------------------------------------------------------------- */
+
+/* ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms -> 1
+ * Run by every node each second; HSETNX makes each step happen once per conversation. */
+#define BK_LUA_QUEUE_SWEEP BK_LUA_PRELUDE, \
+"local now = tonumber(ARGV[2])\n" \
+"local texts = {en = 'We have seen your question and will answer shortly.',\n" \
+"               da = 'Vi har set dit spørgsmål og svarer om lidt.',\n" \
+"               nb = 'Vi har sett spørsmålet ditt og svarer snart.'}\n" \
+"for _, cid in ipairs(redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - tonumber(ARGV[3]))) do\n" \
+"  local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"  if redis.call('HSETNX', mkey, 'acknowledged', now) == 1 then\n" \
+"    local vid = redis.call('HGET', mkey, 'visitor')\n" \
+"    local lang = string.lower(string.sub(redis.call('HGET', p .. 'visitor:' .. (vid or ''), 'lang') or 'en', 1, 2))\n" \
+"    if lang == 'no' or lang == 'nn' then lang = 'nb' end\n" \
+"    local _, frame = append(cid, 'system', '', '', texts[lang] or texts.en)\n" \
+"    if vid then bus(vid, '-', 0, frame) end\n" \
+"  end\n" \
+"end\n" \
+"for _, cid in ipairs(redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - tonumber(ARGV[4]))) do\n" \
+"  local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"  if redis.call('HSETNX', mkey, 'email_offered', now) == 1 then\n" \
+"    local vid = redis.call('HGET', mkey, 'visitor')\n" \
+"    if vid then bus(vid, '-', 0, cjson.encode({type = 'offer_email', conversation = cid})) end\n" \
+"  end\n" \
+"end\n" \
+"return 1\n"
 
 #endif

@@ -195,9 +195,9 @@ bk_sites *bk_sites_new(bk_server *server)
     if (!sites)
         return NULL;
     sites->server = server;
-    sites->scripts[SCRIPT_SAVE] = bk_store_script_add(server->store, BK_LUA_SITE_SAVE);
-    sites->scripts[SCRIPT_DELETE] = bk_store_script_add(server->store, BK_LUA_SITE_DELETE);
-    sites->scripts[SCRIPT_LIST] = bk_store_script_add(server->store, BK_LUA_SITES_LIST);
+    sites->scripts[SCRIPT_SAVE] = bk_store_script_add(server->store, BK_LUA(BK_LUA_SITE_SAVE));
+    sites->scripts[SCRIPT_DELETE] = bk_store_script_add(server->store, BK_LUA(BK_LUA_SITE_DELETE));
+    sites->scripts[SCRIPT_LIST] = bk_store_script_add(server->store, BK_LUA(BK_LUA_SITES_LIST));
     return sites;
 }
 
@@ -221,7 +221,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     const char *verb = argc > 1 ? argv[1] : "";
     if (strcmp(verb, "list") == 0 && argc == 2) {
         const char *args[] = { prefix };
-        redisReply *r = bk_cli_script(c, BK_LUA_SITES_LIST, 1, args);
+        redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITES_LIST), 1, args);
         json_t *list = r && r->type == REDIS_REPLY_STRING ? json_loads(r->str, 0, NULL) : NULL;
         freeReplyObject(r);
         size_t i;
@@ -247,7 +247,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     char generated[65];
     if (strcmp(verb, "remove") == 0 && argc == 3) {
         const char *args[] = { prefix, id };
-        redisReply *r = bk_cli_script(c, BK_LUA_SITE_DELETE, 2, args);
+        redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_DELETE), 2, args);
         int failed = !r || r->type == REDIS_REPLY_ERROR;
         if (failed)
             fprintf(stderr, "beckon: no site named %s\n", id);
@@ -320,7 +320,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     }
     json_decref(list);
     const char *args[] = { prefix, id, origins, secret, enforce, consent, retention };
-    redisReply *r = bk_cli_script(c, BK_LUA_SITE_SAVE, 7, args);
+    redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_SAVE), 7, args);
     int failed = !r || r->type == REDIS_REPLY_ERROR;
     if (failed)
         fprintf(stderr, "beckon: redis refused: %s\n", r ? r->str : "no reply");

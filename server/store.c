@@ -381,16 +381,23 @@ bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int tim
     return store;
 }
 
-int bk_store_script_add(bk_store *store, const char *source)
+int bk_store_script_add(bk_store *store, const char *const *parts)
 {
-    script *grown = realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown);
-    if (!grown)
+    size_t len = 0;
+    for (const char *const *part = parts; *part; part++)
+        len += strlen(*part);
+    char *source = malloc(len + 1);
+    script *grown = source ? realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(source);
         return -1;
+    }
     store->scripts = grown;
+    source[0] = '\0';
+    for (const char *const *part = parts; *part; part++)
+        strcat(source, *part);
     script *s = &store->scripts[store->script_count];
-    s->source = strdup(source);
-    if (!s->source)
-        return -1;
+    s->source = source;
     uint8_t digest[SHA_DIGEST_LENGTH];
     SHA1((const uint8_t *)source, strlen(source), digest);
     bk_hex_encode(digest, sizeof digest, s->sha);

@@ -23,8 +23,9 @@ typedef void (*bk_store_state_fn)(int command_up, int bus_up, void *data);
 
 bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int timeout_ms);
 
-/* Registers a Lua script before bk_store_start; returns its handle (>= 0) for bk_store_script. */
-int bk_store_script_add(bk_store *store, const char *source);
+/* Registers a Lua script before bk_store_start: its source is the NULL-terminated pieces joined
+ * (scripts.h: BK_LUA). Returns its handle (>= 0) for bk_store_script. */
+int bk_store_script_add(bk_store *store, const char *const *parts);
 
 /* Sets the bus channel and what to do with its messages. */
 void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data);

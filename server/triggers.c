@@ -864,8 +864,8 @@ bk_triggers *bk_triggers_new(bk_server *server)
     bk_triggers *triggers = calloc(1, sizeof *triggers);
     if (!triggers)
         return NULL;
-    static const char *const sources[SCRIPT_COUNT] = {
-        BK_LUA_TRACK, BK_LUA_INVITE, BK_LUA_INVITE_REPLY, BK_LUA_AGENTS_AVAILABLE, BK_LUA_STATS_ADD,
+    const char *const *const sources[SCRIPT_COUNT] = {
+        BK_LUA(BK_LUA_TRACK), BK_LUA(BK_LUA_INVITE), BK_LUA(BK_LUA_INVITE_REPLY), BK_LUA(BK_LUA_AGENTS_AVAILABLE), BK_LUA(BK_LUA_STATS_ADD),
     };
     triggers->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)

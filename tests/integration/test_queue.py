@@ -1,0 +1,88 @@
+"""Waiting, made visible: queue position and expected wait for every waiting visitor, an
+automatic acknowledgement in the visitor's language, and an offer to leave an email."""
+
+import asyncio
+import time
+
+from harness import Cases, send_message
+
+T = Cases()
+
+
+async def setup(env):
+    for name in ("alice", "bob"):
+        env.add_agent(name)
+
+
+async def queued_visitor(env, node, text, lang="en"):
+    v = await env.visitor(beckon=node, lang=lang)
+    ack = await send_message(v, text)
+    return v, ack["conversation"]
+
+
+def last_position(v, conv):
+    got = [m for m in v.inbox if m.get("type") == "queue_position" and m["conversation"] == conv]
+    return got[-1] if got else None
+
+
+@T.case("queue position: three waiting visitors learn 1, 2, 3; positions move up as chats are accepted")
+async def t_positions(env):
+    node = await env.new_beckon("queue-node", [])
+    alice = await env.agent("alice", beckon=node)
+    waiting = []
+    for i in range(3):
+        v, conv = await queued_visitor(env, node, f"question {i}")
+        waiting.append((v, conv))
+        p = await v.recv_until("queue_position", conversation=conv)
+        assert p["position"] == i + 1 and p["waiting"] == i + 1, p
+        assert p["agents_online"] >= 1, p
+    # positions of those already waiting were announced again as the queue grew
+    await waiting[0][0].recv_until("queue_position", conversation=waiting[0][1], waiting=3)
+    # nothing has been accepted yet: no waiting times to estimate from
+    assert last_position(waiting[0][0], waiting[0][1])["expected_wait_seconds"] is None
+    await alice.expect_reply({"type": "accept", "conversation": waiting[0][1]}, "ok")
+    for (v, conv), want in ((waiting[1], 1), (waiting[2], 2)):
+        p = await v.recv_until("queue_position", conversation=conv, position=want)
+        assert p["waiting"] == 2, p
+        assert isinstance(p["expected_wait_seconds"], int) and p["expected_wait_seconds"] >= 0, p
+    # a visitor who gives up leaves the queue; the one behind moves up
+    await waiting[1][0].expect_reply({"type": "close"}, "ok")
+    await waiting[2][0].recv_until("queue_position", conversation=waiting[2][1], position=1, waiting=1)
+    await alice.expect_reply({"type": "accept", "conversation": waiting[2][1]}, "ok")
+
+
+@T.case("no agent online: the position says so plainly (agents_online 0, no expected wait)")
+async def t_nobody(env):
+    node = await env.new_beckon("empty-node", [])
+    # other cases' agents may still count for a few seconds: wait until nobody is online
+    deadline = time.monotonic() + 25
+    while (await env.visitor(beckon=node)).welcome["agents_online"] != 0:
+        assert time.monotonic() < deadline, "agents still online"
+        await asyncio.sleep(0.5)
+    v, conv = await queued_visitor(env, node, "anyone there?")
+    p = await v.recv_until("queue_position", conversation=conv)
+    assert p["agents_online"] == 0 and p["expected_wait_seconds"] is None, p
+
+
+@T.case("after auto-ack-seconds a waiting visitor is told, in Danish on a Danish page, once")
+async def t_auto_ack(env):
+    node = await env.new_beckon("ack-node", ["--auto-ack-seconds", "1", "--offer-email-seconds", "3"])
+    t0 = time.monotonic()
+    v, conv = await queued_visitor(env, node, "Hej, er der nogen?", lang="da")
+    m = await v.recv_until("message", conversation=conv, pred=lambda m: m["from"] == "system", timeout=5)
+    took = time.monotonic() - t0
+    assert m["text"] == "Vi har set dit spørgsmål og svarer om lidt.", m
+    assert 1.0 <= took <= 3.5, took
+    offer = await v.recv_until("offer_email", conversation=conv, timeout=6)
+    assert offer["conversation"] == conv
+    await asyncio.sleep(1.5)
+    acks = [x for x in v.inbox if x.get("type") == "message" and x.get("from") == "system"]
+    assert not acks, f"the acknowledgement came more than once: {acks}"
+    # English and Norwegian visitors get their own language
+    w, wconv = await queued_visitor(env, node, "Hei", lang="nb-NO")
+    m = await w.recv_until("message", conversation=wconv, pred=lambda m: m["from"] == "system", timeout=5)
+    assert m["text"] == "Vi har sett spørsmålet ditt og svarer snart.", m
+
+
+if __name__ == "__main__":
+    T.run("queue", setup=setup)
