@@ -23,7 +23,8 @@
     en: {
       title: 'Chat with us', open: 'Open chat', close: 'Close chat', ph: 'Write a message…', send: 'Send',
       intro: 'Hi! Ask us anything — we usually reply within a few minutes.',
-      offline: "No one is online right now. Write anyway — we'll answer here as soon as we're back.",
+      offline: "No one is online right now. Leave a message and we'll get back to you by email.",
+      nm: 'Name (optional)', em: 'Email', lm: 'Your message', lms: 'Send message', lmt: "Thank you! We'll reply to {n}.",
       queued: 'Waiting for an agent…', active: "You're chatting with {n}", closed: 'The chat has ended',
       sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent', retry: 'Retry',
       typing: '{n} is typing…', gap: 'Some earlier messages could not be loaded.',
@@ -34,7 +35,8 @@
     da: {
       title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', ph: 'Skriv en besked…', send: 'Send',
       intro: 'Hej! Spørg os om hvad som helst — vi svarer normalt inden for få minutter.',
-      offline: 'Ingen er online lige nu. Skriv alligevel — vi svarer her, så snart vi er tilbage.',
+      offline: 'Ingen er online lige nu. Skriv en besked, så vender vi tilbage på e-mail.',
+      nm: 'Navn (valgfrit)', em: 'E-mail', lm: 'Din besked', lms: 'Send besked', lmt: 'Tak! Vi svarer til {n}.',
       queued: 'Venter på en medarbejder…', active: 'Du chatter med {n}', closed: 'Chatten er afsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Set', failed: 'Ikke sendt', retry: 'Prøv igen',
       typing: '{n} skriver…', gap: 'Nogle tidligere beskeder kunne ikke hentes.',
@@ -45,7 +47,8 @@
     nb: {
       title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', ph: 'Skriv en melding…', send: 'Send',
       intro: 'Hei! Spør oss om hva som helst — vi svarer vanligvis innen noen få minutter.',
-      offline: 'Ingen er pålogget akkurat nå. Skriv likevel — vi svarer her så snart vi er tilbake.',
+      offline: 'Ingen er pålogget akkurat nå. Legg igjen en melding, så svarer vi på e-post.',
+      nm: 'Navn (valgfritt)', em: 'E-post', lm: 'Din melding', lms: 'Send melding', lmt: 'Takk! Vi svarer til {n}.',
       queued: 'Venter på en medarbeider…', active: 'Du chatter med {n}', closed: 'Chatten er avsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Sett', failed: 'Ikke sendt', retry: 'Prøv igjen',
       typing: '{n} skriver…', gap: 'Noen tidligere meldinger kunne ikke lastes inn.',
@@ -155,6 +158,9 @@
     'min-height:38px;background:var(--bg);overflow-y:auto}',
     '.snd{width:38px;height:38px;border-radius:50%;background:var(--a);color:var(--af);display:grid;place-items:center;flex:none}',
     '.snd svg{width:18px;height:18px;fill:currentColor}',
+    '.lmf{display:flex;flex-direction:column;gap:8px;border-top:1px solid var(--ln);padding:12px}',
+    '.lmf input,.lmf textarea{border:1px solid var(--ln);border-radius:8px;padding:8px 10px;background:var(--bg);resize:none}',
+    '.lmf textarea{height:72px}.lmf p{color:var(--mu);font-size:12.5px}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     '.inv{position:absolute;right:0;bottom:72px;width:300px;background:var(--bg);border-radius:14px;padding:14px 16px;',
     'box-shadow:0 10px 36px rgba(16,24,40,.25);animation:in .18s ease-out}.bk.open .inv{display:none}',
@@ -203,7 +209,14 @@
   var send = el('button', 'snd', null, { type: 'submit', 'aria-label': t('send') });
   send.appendChild(svg(ICON_SEND));
   form.appendChild(ta); form.appendChild(send);
-  [head, banner, log, typ, rate, form].forEach(function (n) { win.appendChild(n); });
+  // Leave a message (no agent online and no open conversation): sent as `leave_message`.
+  var lmf = el('form', 'lmf', null, { hidden: '' });
+  var lmName = el('input', null, null, { maxlength: '100', autocomplete: 'name', placeholder: t('nm'), 'aria-label': t('nm') });
+  var lmMail = el('input', null, null, { type: 'email', required: '', maxlength: '254', autocomplete: 'email', placeholder: t('em'), 'aria-label': t('em') });
+  var lmText = el('textarea', null, null, { required: '', maxlength: '4000', placeholder: t('lm'), 'aria-label': t('lm') });
+  var lmGo = el('button', 'pri', t('lms'), { type: 'submit' });
+  [lmName, lmMail, lmText, lmGo].forEach(function (n) { lmf.appendChild(n); });
+  [head, banner, log, typ, rate, form, lmf].forEach(function (n) { win.appendChild(n); });
   wrap.appendChild(win); wrap.appendChild(bub);
   root.appendChild(wrap);
 
@@ -338,7 +351,7 @@
       log.insertBefore(g, firstAfter(h.since));
     }
     (h.messages || []).forEach(function (m) { m.conversation = h.conversation; onMessage(m, false); });
-    if (h.complete === false) return resume();
+    if (h.complete === false) { if (cmp(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
     if (h.state && h.state !== conv.state) setConv(conv.id, h.state, conv.agent);
     else if (h.state === 'closed') showRate();
     markRead();
@@ -361,7 +374,7 @@
       if (m.from === 'visitor' && (!conv || conv.state === 'closed')) { reset(m.conversation); setConv(m.conversation, 'queued', null); }
       else return;
     }
-    if (msgs[m.id]) return;
+    if (msgs[m.id] || m.from === 'note') return; // notes are for agents (the server never sends them here)
     var p = m.cmid && pend[m.cmid], node;
     if (p) { node = p.el; settle(m.cmid, m.id); }
     else node = bubble(m);
@@ -485,8 +498,11 @@
     if (conv && c.id !== conv.id && c.state !== 'closed') reset(c.id);
     if (!conv || c.id === conv.id) setConv(c.id, c.state, c.agent);
   }
+  var left = false; // a message was left (thank-you state)
   function paintStatus() {
-    intro.textContent = wasReady && !agentsOnline && !conv ? t('offline') : t('intro');
+    var off = wasReady && !agentsOnline && (!conv || conv.state === 'closed');
+    intro.textContent = off && !conv ? t('offline') : t('intro');
+    lmf.hidden = !off || left; form.hidden = off;
     var s = !conv ? '' : conv.state === 'queued' ? t('queued')
       : conv.state === 'active' ? t('active', conv.agent || t('agent')) : t('closed');
     status.textContent = s;
@@ -663,7 +679,7 @@
     win.hidden = false; wrap.classList.add('open');
     bub.setAttribute('aria-expanded', 'true'); bub.setAttribute('aria-label', t('close'));
     session('open', '1');
-    if (focus !== false) ta.focus();
+    if (focus !== false) (form.hidden ? lmMail : ta).focus();
     scroll(); markRead(); countUnread();
     emit('open');
   }
@@ -683,6 +699,20 @@
   xbtn.onclick = close;
   wrap.addEventListener('keydown', function (e) { if (e.key === 'Escape' && isOpen) { e.stopPropagation(); close(); } });
   form.onsubmit = function (e) { e.preventDefault(); unlockAudio(); submit(ta.value); ta.value = ''; grow(); ta.focus(); };
+  lmf.onsubmit = function (e) {
+    e.preventDefault();
+    var mail = lmMail.value.trim(), text = lmText.value.trim(), r = { type: 'leave_message', email: mail, text: text };
+    if (!/.@./.test(mail) || !text) return;
+    if (lmName.value.trim()) r.name = lmName.value.trim();
+    lmGo.disabled = true;
+    if (!sendRaw(r, function (rep) {
+      lmGo.disabled = false;
+      if (rep.type !== 'ok') return;
+      left = true; paintStatus();
+      log.appendChild(el('p', 'note', t('lmt', mail), { role: 'status' }));
+      scroll();
+    })) lmGo.disabled = false;
+  };
   ta.addEventListener('keydown', function (e) {
     if (e.key === 'Enter' && !e.shiftKey && !e.isComposing) { e.preventDefault(); form.requestSubmit ? form.requestSubmit() : form.onsubmit(e); }
   });
@@ -698,7 +728,32 @@
   });
 
   /* ---------- public API ---------- */
-  var queued = [], events = [];
+  var events = [];
+  // At most 32 members, each a string (≤ 256), a number or a bool.
+  function props(o) {
+    var p = {}, n = 0;
+    for (var k in o) {
+      var v = o[k];
+      if (n < 32 && (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string')) { p[k] = typeof v === 'string' ? v.slice(0, 256) : v; n++; }
+    }
+    return p;
+  }
+  // Single-page apps: pushState/replaceState/popstate are page views too (once per URL change).
+  var lastUrl = location.href;
+  function nav() {
+    setTimeout(function () { // after the app has set the new title
+      var u = location.href;
+      if (u === lastUrl) return;
+      var ev = { type: 'page_view', url: u.slice(0, 2048), title: D.title.slice(0, 512), referrer: lastUrl.slice(0, 2048) };
+      lastUrl = u;
+      if (!sendRaw(ev)) events.push(ev);
+    }, 0);
+  }
+  ['pushState', 'replaceState'].forEach(function (k) {
+    var f = history[k];
+    if (f) history[k] = function () { var r = f.apply(this, arguments); nav(); return r; };
+  });
+  W.addEventListener('popstate', nav);
   var api = {
     version: '1',
     open: function () { open(); },
@@ -711,18 +766,20 @@
       return api;
     },
     off: function (ev, fn) { if (handlers[ev]) handlers[ev] = handlers[ev].filter(function (f) { return f !== fn; }); return api; },
-    // identify() is queued and otherwise a no-op: the protocol has no message for visitor details
-    // (name, email, ...) yet. Once the server supports one, the queue is sent after `welcome`.
-    identify: function (details) { queued.push(['identify', details]); return api; },
+    // identify({name, email, attrs}): what the site knows about the visitor; queued until the socket is ready.
+    identify: function (d) {
+      d = d || {};
+      var ev = { type: 'identify' };
+      if (typeof d.name === 'string') ev.name = d.name.slice(0, 100);
+      if (typeof d.email === 'string' && /@/.test(d.email)) ev.email = d.email.slice(0, 254);
+      if (d.attrs) ev.attrs = props(d.attrs);
+      if (!sendRaw(ev)) events.push(ev);
+      return api;
+    },
     // track() sends an `event` (used by the invitation rules); queued until the socket is ready.
-    track: function (name, props) {
+    track: function (name, p) {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) return api;
-      var p = {}, n = 0;
-      for (var k in props) {
-        var v = props[k];
-        if (n < 32 && (typeof v === 'number' || typeof v === 'boolean' || typeof v === 'string')) { p[k] = typeof v === 'string' ? v.slice(0, 256) : v; n++; }
-      }
-      var ev = { type: 'event', name: name, props: p };
+      var ev = { type: 'event', name: name, props: props(p) };
       if (!sendRaw(ev)) events.push(ev);
       return api;
     }

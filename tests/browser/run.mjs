@@ -17,6 +17,8 @@ import { createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
+import { rulesTests } from './rules.mjs';
+import { panelTests } from './panel.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -157,6 +159,24 @@ test('demo page is served with the strict CSP', async () => {
   assert(/script-src 'self'/.test(csp) && /style-src 'self'/.test(csp), `CSP: ${csp}`);
   const html = await r.text();
   assert(html.includes('<script src="/beckon.js" data-site="demo" async></script>'), 'one-tag embed missing');
+});
+
+panelTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // agent panel tools (panel.mjs)
+
+// The chat cases below need an agent online: with nobody online the widget shows the
+// leave-a-message form instead of the chat input. The panel cases above leave alice and bob
+// signed in; this case states the dependency instead of leaving it to the order.
+test('precondition for the chat cases: an agent is online', async () => {
+  const page = await newPage(await browser.newContext(), 'probe');
+  await page.goto(`${ctx.base}/demo/`);
+  const online = await page.evaluate((url) => new Promise((resolve, reject) => {
+    const ws = new WebSocket(url, 'beckon-visitor.v1');
+    ws.onopen = () => ws.send(JSON.stringify({ type: 'hello', site: 'demo' }));
+    ws.onmessage = (e) => { resolve(JSON.parse(e.data).agents_online); ws.close(); };
+    ws.onerror = reject;
+  }), ctx.base.replace(/^http/, 'ws') + '/ws');
+  assert(online >= 1, `agents_online is ${online}: the panel cases must leave an agent signed in`);
+  await page.context().close();
 });
 
 test('visitor: the demo page shows the chat bubble', async () => {
@@ -577,6 +597,10 @@ test('no CSP violations and no script errors in the console', async () => {
   assert(errs.length === 0, `console: ${errs.join(' | ')}`);
 });
 
+// The rules editor (widget/rules/): its cases follow the ones above in the same TAP stream.
+rulesTests({ test, ctx, log, sleep, waitFor, newPage, shot, assert, W, start, cspViolations, consoleErrors,
+  browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
+
 /* ---------------- main ---------------- */
 async function main() {
   if (!BIN || !existsSync(BIN)) { log('Bail out! BECKON_BIN is not set or missing'); return 1; }
@@ -592,7 +616,9 @@ async function main() {
   const add = start(BIN, [...common, 'agent', 'add', AGENT], 'agent add', PASSWORD + '\n');
   const r = await add.exited;
   if (r.code !== 0) { log(`Bail out! agent add failed: ${add.out}`); return 1; }
-  const server = start(BIN, [...common, '--port', String(port), '--bind', '127.0.0.1', '--log-level', 'warn'], 'beckon');
+  ctx.beckon = { bin: BIN, common };
+  const server = start(BIN, [...common, '--port', String(port), '--bind', '127.0.0.1', '--log-level', 'warn',
+    '--stats-flush-seconds', '1'], 'beckon');
   ctx.base = `http://127.0.0.1:${port}`;
   await waitFor('beckon /healthz', async () => (await fetch(`${ctx.base}/healthz`)).ok, 15000)
     .catch((e) => { throw new Error(`${e.message}\n${server.out}\n${redis.out}`); });
