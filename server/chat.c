@@ -350,6 +350,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
         json_object_set_new(welcome, "conversation", json_null());
     }
     json_object_set_new(welcome, "agents_online", json_integer(element_integer(reply, 4)));
+    json_object_set_new(welcome, "consent_required", json_boolean(s->consent_required));
     s->hello = HELLO_DONE;
     waiting_leave(s);
     send_json(s, welcome);
