@@ -1125,6 +1125,38 @@ static void visitor_sessions_end(bk_chat *chat, const char *visitor)
         bk_conn_close(s->conn, BK_CLOSE_POLICY, "visitor data erased");
 }
 
+/* The queue's order, published once per change by whichever node's sweep saw it first:
+ * tell this node's waiting visitors where they stand. */
+static void queue_positions_tell(bk_chat *chat, const char *text, size_t len)
+{
+    json_t *announcement = json_loadb(text, len, 0, NULL);
+    json_t *order = json_object_get(announcement, "order");
+    size_t waiting = json_array_size(order) / 2;
+    json_int_t online = json_integer_value(json_object_get(announcement, "online"));
+    json_t *average = json_object_get(announcement, "average_wait_ms");
+    for (size_t i = 0; i < waiting; i++) {
+        const char *visitor = json_string_value(json_array_get(order, 2 * i));
+        const char *conversation = json_string_value(json_array_get(order, 2 * i + 1));
+        session *first = visitor ? bk_map_get(chat->visitors, visitor) : NULL;
+        if (!first || !conversation)
+            continue;
+        json_t *expected = json_is_number(average) && online > 0
+            ? json_integer((json_int_t)(json_number_value(average) * (double)(i + 1) / (double)online / 1000.0 + 0.5))
+            : json_null();
+        json_t *frame = json_pack("{s:s, s:s, s:I, s:I, s:I, s:o}", "type", "queue_position",
+                                  "conversation", conversation, "position", (json_int_t)(i + 1),
+                                  "waiting", (json_int_t)waiting, "agents_online", online,
+                                  "expected_wait_seconds", expected);
+        char *out = json_dumps(frame, JSON_COMPACT);
+        json_decref(frame);
+        for (session *s = first; s && out; s = s->peer_next)
+            if (s->hello == HELLO_DONE)
+                send_text(s, out, strlen(out));
+        free(out);
+    }
+    json_decref(announcement);
+}
+
 /* Copies a short bus payload into buf (BK_ID_MAX + 1 bytes) and returns it. */
 static const char *text_copy(const char *text, size_t len, char *buf)
 {
@@ -1148,6 +1180,8 @@ static void on_bus(const char *payload, size_t len, void *data)
     if (visitor[0] == '!') {  /* "!what NAME 0 ...": for the nodes, not for clients */
         if (strcmp(visitor, "!logout") == 0)
             agent_sessions_end(chat, agent);
+        else if (strcmp(visitor, "!queue") == 0)
+            queue_positions_tell(chat, text, text_len);
         else if (strcmp(visitor, "!forget") == 0) {
             char erased[BK_ID_MAX + 1];
             if (bk_id_valid(text_copy(text, text_len, erased)))

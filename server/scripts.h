@@ -55,19 +55,20 @@
 "    if m == name or string.sub(m, 1, #name + 1) == name .. '@' then redis.call('ZREM', p .. 'presence', m) end\n" \
 "  end\n" \
 "end\n" \
-"local function queue_announce(now)\n" \
-"  local q = redis.call('ZRANGE', p .. 'queue', 0, -1)\n" \
-"  if #q == 0 then return end\n" \
+"local function queue_wait_estimate(now)\n" \
 "  local waits, total = redis.call('LRANGE', p .. 'waits', 0, -1), 0\n" \
 "  for _, w in ipairs(waits) do total = total + tonumber(w) end\n" \
-"  local online = #online_agents(now)\n" \
-"  for i, cid in ipairs(q) do\n" \
-"    local vid = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'visitor')\n" \
-"    local expected = nil\n" \
-"    if #waits > 0 and online > 0 then expected = math.floor(total / #waits * i / online / 1000 + 0.5) end\n" \
-"    if vid then bus(vid, '-', 0, cjson.encode({type = 'queue_position', conversation = cid, position = i,\n" \
-"      waiting = #q, agents_online = online, expected_wait_seconds = expected or cjson.null})) end\n" \
-"  end\n" \
+"  return #waits > 0 and total / #waits or nil, #online_agents(now)\n" \
+"end\n" \
+"local function queue_changed() redis.call('INCR', p .. 'queue:version') end\n" \
+"local function queue_tell(vid, cid, now)\n" \
+"  local rank = redis.call('ZRANK', p .. 'queue', cid)\n" \
+"  if not rank then return end\n" \
+"  local avg, online = queue_wait_estimate(now)\n" \
+"  local expected = cjson.null\n" \
+"  if avg and online > 0 then expected = math.floor(avg * (rank + 1) / online / 1000 + 0.5) end\n" \
+"  bus(vid, '-', 0, cjson.encode({type = 'queue_position', conversation = cid, position = rank + 1,\n" \
+"    waiting = redis.call('ZCARD', p .. 'queue'), agents_online = online, expected_wait_seconds = expected}))\n" \
 "end\n" \
 "local function conversation_frame(cid, state, agent, closed_by)\n" \
 "  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})\n" \
@@ -135,7 +136,7 @@
 "  bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = ARGV[7]}}))\n" \
 "end\n" \
 "bus(vid, agent or '-', 0, frame)\n" \
-"if opened == 1 then queue_announce(now) end\n" \
+"if opened == 1 then queue_changed(); queue_tell(vid, cid, now) end\n" \
 "return {cid, id, 0, opened}\n"
 
 /* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate} */
@@ -170,7 +171,7 @@
 "bus(meta[2], agent, 0, frame)\n" \
 "bus(meta[2], agent, 0, conversation_frame(cid, 'active', agent))\n" \
 "bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'accepted', agent = agent}))\n" \
-"queue_announce(tonumber(now))\n" \
+"queue_changed()\n" \
 "return 1\n"
 
 /* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
@@ -193,7 +194,7 @@
 "if meta[1] == 'queued' then\n" \
 "  redis.call('ZREM', p .. 'queue', cid)\n" \
 "  bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'closed'}))\n" \
-"  queue_announce(tonumber(now))\n" \
+"  queue_changed()\n" \
 "end\n" \
 "if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end\n" \
 "local vkey = p .. 'visitor:' .. meta[2]\n" \
@@ -396,7 +397,8 @@
 "bus(vid, '-', 0, conversation_frame(cid, 'queued'))\n" \
 "bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = inv[3], rule = rule}}))\n" \
 "bus(vid, '-', 0, frame)\n" \
-"queue_announce(now)\n" \
+"queue_changed()\n" \
+"queue_tell(vid, cid, now)\n" \
 "return {cid, profile(vid)}\n"
 
 /* ARGV: prefix, now, max_chats -> agents online with room for another chat */
@@ -786,6 +788,7 @@
 "  if agent then redis.call('SREM', p .. 'agent:' .. agent .. ':convs', cid) end\n" \
 "  if redis.call('ZREM', p .. 'queue', cid) == 1 then\n" \
 "    bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'erased'}))\n" \
+"    queue_changed()\n" \
 "  end\n" \
 "  deleted = deleted + redis.call('DEL', p .. 'conv:' .. cid, p .. 'conv:' .. cid .. ':meta', p .. 'conv:' .. cid .. ':cmids')\n" \
 "end\n" \
@@ -844,7 +847,11 @@
 /* ---- waiting ---------------------------------------------------------------------------- */
 
 /* ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms -> 1
- * Run by every node each second; HSETNX makes each step happen once per conversation. */
+ * Run by every node each second; HSETNX makes each step happen once per conversation.
+ * Queue positions: a visitor entering the queue is told its own at once (queue_tell); when
+ * the queue has changed since the last announcement, the sweep publishes the whole order
+ * once ("!queue"), and each node tells its own waiting visitors. One message a second at
+ * most, whatever the queue's length. */
 #define BK_LUA_QUEUE_SWEEP BK_LUA_PRELUDE, \
 "local now = tonumber(ARGV[2])\n" \
 "local texts = {en = 'We have seen your question and will answer shortly.',\n" \
@@ -866,6 +873,17 @@
 "    local vid = redis.call('HGET', mkey, 'visitor')\n" \
 "    if vid then bus(vid, '-', 0, cjson.encode({type = 'offer_email', conversation = cid})) end\n" \
 "  end\n" \
+"end\n" \
+"local version = redis.call('GET', p .. 'queue:version') or '0'\n" \
+"if redis.call('GETSET', p .. 'queue:announced', version) ~= version then\n" \
+"  local order = {}\n" \
+"  for _, cid in ipairs(redis.call('ZRANGE', p .. 'queue', 0, -1)) do\n" \
+"    order[#order + 1] = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'visitor') or '-'\n" \
+"    order[#order + 1] = cid\n" \
+"  end\n" \
+"  local avg, online = queue_wait_estimate(now)\n" \
+"  redis.call('PUBLISH', p .. 'bus', '!queue - 0 ' .. cjson.encode({online = online, average_wait_ms = avg or cjson.null,\n" \
+"    order = #order > 0 and order or cjson.null}))\n" \
 "end\n" \
 "return 1\n"
 
