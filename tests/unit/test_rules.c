@@ -849,6 +849,49 @@ static void test_priority(void)
     }
 }
 
+/* ---- regexes that could freeze the loop are refused at compile time ---- */
+
+static void test_regex_safety(void)
+{
+    static const struct { const char *pattern; bool accepted; const char *why; } rows[] = {
+        { "^/pricing/(teams|solo)$", true, "alternation in a group" },
+        { "plan=(pro|team)", true, "a plain group" },
+        { "^/blog/[0-9]{4}/", true, "a small bound" },
+        { "a{32}", true, "a bound of 32" },
+        { "(ab)+", true, "a repeated group without repetition inside" },
+        { "[(]+x", true, "a parenthesis in a bracket is a literal" },
+        { "\\(a+\\)+", true, "escaped parentheses are literals" },
+        { "((a{1,100}){1,100}){1,100}", false, "the regcomp bomb" },
+        { "(.{0,80}){0,80}#", false, "the regexec explosion on long URLs" },
+        { "(a+)+", false, "a repeated group that repeats" },
+        { "(x(a*))*", false, "repetition deeper inside a repeated group" },
+        { "a{33}", false, "a bound above 32" },
+        { "a{1,1000}", false, "an upper bound above 32" },
+        { "(a)\\1", false, "a back-reference" },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        char json[512];
+        char escaped[128];
+        size_t o = 0;
+        for (const char *p = rows[i].pattern; *p && o + 2 < sizeof escaped; p++) {
+            if (*p == '\\' || *p == '"')
+                escaped[o++] = '\\';
+            escaped[o++] = *p;
+        }
+        escaped[o] = '\0';
+        snprintf(json, sizeof json,
+                 "{\"id\":\"r\",\"when\":{\"page.url\":{\"regex\":\"%s\"}},"
+                 "\"then\":{\"invite\":{\"text\":\"Hej\"}}}", escaped);
+        bk_rules_error err;
+        int rc = bk_rule_validate_json(json, strlen(json), &err);
+        CHECK((rc == BK_RULES_OK) == rows[i].accepted, "regex %s: %s (%s)", rows[i].accepted ? "accepted" : "refused",
+              rows[i].pattern, rows[i].why);
+        if (!rows[i].accepted)
+            CHECK(strstr(err.message, "regex refused") != NULL || strstr(err.message, "invalid regex") != NULL,
+                  "regex refusal explains itself: %s", err.message);
+    }
+}
+
 /* ---- the observer behind the per-rule "evaluated" and "matched" stats ---- */
 
 typedef struct observed {
@@ -1548,5 +1591,6 @@ int main(void)
     test_next_check_honest();
     test_examples();
     test_observer();
+    test_regex_safety();
     return check_done();
 }
