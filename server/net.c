@@ -5,6 +5,7 @@
 #include "log.h"
 #include "map.h"
 #include "metrics.h"
+#include "utf8.h"
 
 #include <beckon/protocol.h>
 #include <libwebsockets.h>
@@ -212,33 +213,6 @@ static void conn_write_next(bk_conn *conn)
         lws_callback_on_writable(conn->wsi);
 }
 
-static int utf8_valid(const unsigned char *s, size_t len)
-{
-    size_t i = 0;
-    while (i < len) {
-        unsigned char c = s[i];
-        size_t need;
-        uint32_t cp;
-        if (c < 0x80) { i++; continue; }
-        else if ((c & 0xE0) == 0xC0) { need = 1; cp = c & 0x1F; }
-        else if ((c & 0xF0) == 0xE0) { need = 2; cp = c & 0x0F; }
-        else if ((c & 0xF8) == 0xF0) { need = 3; cp = c & 0x07; }
-        else return 0;
-        if (i + need >= len)
-            return 0;
-        for (size_t k = 1; k <= need; k++) {
-            if ((s[i + k] & 0xC0) != 0x80)
-                return 0;
-            cp = (cp << 6) | (s[i + k] & 0x3F);
-        }
-        /* overlong forms, UTF-16 surrogates and values past U+10FFFF are not UTF-8 */
-        if ((need == 1 && cp < 0x80) || (need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) ||
-            (cp >= 0xD800 && cp <= 0xDFFF) || cp > 0x10FFFF)
-            return 0;
-        i += need + 1;
-    }
-    return 1;
-}
 
 /* Returns -1 to make lws close the socket (after lws_close_reason). */
 static int conn_receive(bk_conn *conn, const void *in, size_t len)
@@ -273,7 +247,7 @@ static int conn_receive(bk_conn *conn, const void *in, size_t len)
     bk_rx_status status = conn->rx_binary ? BK_RX_BINARY
                         : conn->rx_too_large ? BK_RX_TOO_LARGE : BK_RX_TEXT;
     if (status == BK_RX_TEXT) {
-        if (!utf8_valid((unsigned char *)conn->rx, conn->rx_len)) {
+        if (!bk_utf8_valid(conn->rx, conn->rx_len)) {
             static const char reason[] = "invalid UTF-8";
             lws_close_reason(conn->wsi, BK_CLOSE_INVALID_UTF8,
                              (unsigned char *)reason, sizeof reason - 1);

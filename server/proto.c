@@ -3,6 +3,7 @@
 
 #include "auth.h"
 #include "ids.h"
+#include "utf8.h"
 
 #include <beckon/protocol.h>
 #include <stdarg.h>
@@ -139,6 +140,8 @@ void bk_error_set(bk_error *err, const char *code, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(err->message, sizeof err->message, fmt, ap);
     va_end(ap);
+    /* the message quotes client text (a type name, jansson's view of bad JSON) */
+    bk_utf8_repair(err->message);
 }
 
 /* jansson accepts 2048 levels; we want far fewer, and want to say so before parsing. */

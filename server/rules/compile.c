@@ -4,6 +4,7 @@
  * is turned into its compiled form, so the two can never disagree. The
  * compiler keeps the JSON path of the value at hand in a buffer (pushed and
  * popped as it descends), and every error reports that path. */
+#include "utf8.h"
 #include "rules/rule.h"
 
 #include "rules/civil.h"
@@ -47,6 +48,9 @@ static bool fail(compiler *c, const char *format, ...)
         va_start(args, format);
         vsnprintf(c->err->message, sizeof c->err->message, format, args);
         va_end(args);
+        /* both quote what the marketer typed, cut to fixed buffers */
+        bk_utf8_repair(c->err->path);
+        bk_utf8_repair(c->err->message);
     }
     return false;
 }

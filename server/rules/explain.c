@@ -6,6 +6,7 @@
  * order enabled, when, unless, only, cap, budget/quiet time: the first part
  * that stops a rule is the one reported. */
 #include "rules/rule_set.h"
+#include "utf8.h"
 
 #include "rules/civil.h"
 
@@ -197,6 +198,8 @@ int bk_rule_set_explain(const bk_rule_set *set, const bk_rules_context *ctx, int
                 bk_rule_judge(rule, &env, INT64_MAX, &could_fire) == BK_VERDICT_LATER && could_fire != INT64_MAX)
                 explanation.could_fire_ms = could_fire;
         }
+        bk_utf8_repair(explanation.path);
+        bk_utf8_repair(explanation.detail);
         fn(&explanation, userdata);
     }
     return BK_RULES_OK;

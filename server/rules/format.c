@@ -5,6 +5,7 @@
  * short is the intended behaviour, so it lives behind one function instead
  * of a truncation check at every call. */
 #include "rules/rule.h"
+#include "utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +16,7 @@ void bk_format(char *out, size_t size, const char *format, ...)
     va_start(args, format);
     vsnprintf(out, size, format, args);
     va_end(args);
+    bk_utf8_repair(out);  /* the cut may have split a character */
 }
 
 void bk_rules_error_set(bk_rules_error *err, const char *path, const char *format, ...)
@@ -26,4 +28,5 @@ void bk_rules_error_set(bk_rules_error *err, const char *path, const char *forma
     va_start(args, format);
     vsnprintf(err->message, sizeof err->message, format, args);
     va_end(args);
+    bk_utf8_repair(err->message);
 }

@@ -8,6 +8,7 @@
  *   range   := HH:MM "-" HH:MM      (end after start; "24:00" ends the day)
  * A day range may wrap ("fri-mon"). Ranges never cross midnight: write
  * "fri 22:00-24:00, sat 00:00-02:00" for a late shift. */
+#include "utf8.h"
 #include "rules/hours.h"
 
 #include "rules/civil.h"
@@ -48,6 +49,7 @@ static bool fail(hours_parser *p, const char *what)
             len = sizeof excerpt - 1;
         memcpy(excerpt, p->at, len);
         excerpt[len] = '\0';
+        bk_utf8_repair(excerpt);  /* 15 bytes may end inside a character */
         snprintf(p->why, p->why_size, "%s at \"%s\"", what, excerpt);
     }
     return false;

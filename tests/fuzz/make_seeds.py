@@ -1,0 +1,196 @@
+#!/usr/bin/env python3
+"""Writes the seed corpora under tests/fuzz/corpus/. Run it again after changing it; the
+files are committed so that run.sh needs nothing but clang.
+
+Seeds are realistic inputs: protocol frames of every request type for both roles (from
+docs/protocol.md and server/proto.c's table), the rules of examples/rules.json one by one and
+as a list plus rules for every field and operator of docs/rules.md, visitor tokens signed
+with the fuzz target's secret, Redis addresses as docs and beckon.conf write them, and
+glob pattern/subject pairs."""
+import base64
+import hashlib
+import hmac
+import json
+import os
+import sys
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.normpath(os.path.join(HERE, "..", ".."))
+
+# Must match fuzz_token.c's `secret`.
+SECRET = bytes([0x6b, 0x65, 0x79, 0x2d, 0x66, 0x6f, 0x72, 0x2d, 0x66, 0x75, 0x7a, 0x7a, 0x69, 0x6e, 0x67, 0x00,
+                0x01, 0x02, 0x03, 0x04, 0x05, 0x06, 0x07, 0x08, 0x09, 0x0a, 0x0b, 0x0c, 0x0d, 0x0e, 0x0f, 0xff])
+
+
+def sign(visitor_id, secret=SECRET):
+    mac = hmac.new(secret, ("v1." + visitor_id).encode(), hashlib.sha256).digest()
+    return "v1.%s.%s" % (visitor_id, base64.urlsafe_b64encode(mac).decode().rstrip("="))
+
+
+def write(target, name, data):
+    d = os.path.join(HERE, "corpus", target)
+    os.makedirs(d, exist_ok=True)
+    if isinstance(data, str):
+        data = data.encode()
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data)
+
+
+def proto():
+    tok = sign("v_3f2a9c0d1e4b5a6f7c8d9e0f")
+    visitor = [
+        {"type": "hello", "req": 1, "site": "demo", "token": tok, "lang": "da",
+         "page": {"url": "https://shop.dk/pricing", "title": "Priser", "referrer": ""}, "device": "mobile"},
+        {"type": "hello", "req": "a-1"},
+        {"type": "message", "req": 7, "cmid": "m-42", "text": "Hej! Kan I hjælpe? 😀"},
+        {"type": "typing", "on": True},
+        {"type": "read", "up_to": "1763846400123-0"},
+        {"type": "resume", "conversation": "c_91ab", "since": "1763846400123-0"},
+        {"type": "resume", "conversation": "c_91ab"},
+        {"type": "close", "req": 3},
+        {"type": "rate", "score": 5, "comment": "Tak!", "conversation": "c_91ab"},
+        {"type": "page_view", "url": "https://shop.dk/checkout?step=2", "title": "", "referrer": "https://google.com/"},
+        {"type": "event", "name": "cart_add", "props": {"value": 2500, "sku": "SKU-1", "gift": False}},
+        {"type": "invite_shown", "invitation": "i_5751"},
+        {"type": "invite_accepted", "invitation": "i_5751"},
+        {"type": "invite_dismissed", "invitation": "i_5751"},
+        {"type": "identify", "name": "Mette", "email": "mette@example.dk", "attrs": {"plan": "team", "seats": 25}},
+        {"type": "leave_message", "email": "a@b.dk", "text": "Ring mig op", "name": "Ole"},
+    ]
+    agent = [
+        {"type": "hello", "req": 1, "token": "3a0c" * 16},
+        {"type": "message", "conversation": "c_91ab", "cmid": "m-1", "text": "Hej"},
+        {"type": "typing", "conversation": "c_91ab", "on": False},
+        {"type": "read", "conversation": "c_91ab", "up_to": "0"},
+        {"type": "close", "conversation": "c_91ab"},
+        {"type": "accept", "req": 2, "conversation": "c_91ab"},
+        {"type": "note", "conversation": "c_91ab", "cmid": "n-1", "text": "VIP customer"},
+        {"type": "transfer", "conversation": "c_91ab", "to": "bob"},
+        {"type": "status", "status": "away"},
+        {"type": "visitor", "req": 4, "visitor": "v_3f2a"},
+        {"type": "visitors"},
+        {"type": "invite", "visitor": "v_3f2a", "text": "Kan jeg hjælpe?"},
+        {"type": "left_messages"},
+    ]
+    for i, frame in enumerate(visitor):
+        write("fuzz_proto", "visitor-%02d-%s.json" % (i, frame["type"]), json.dumps(frame, ensure_ascii=False))
+    for i, frame in enumerate(agent):
+        write("fuzz_proto", "agent-%02d-%s.json" % (i, frame["type"]), json.dumps(frame, ensure_ascii=False))
+    # Edge cases the parser has explicit code for.
+    write("fuzz_proto", "edge-nul.json", '{"type":"message","cmid":"m","text":"a\\u0000b"}')
+    write("fuzz_proto", "edge-dup.json", '{"type":"typing","on":true,"on":false}')
+    write("fuzz_proto", "edge-deep.json", '{"type":"hello","page":' + "[" * 31 + "]" * 31 + "}")
+    write("fuzz_proto", "edge-escapes.json", '{"type":"message","cmid":"m\\"1","text":"\\\\\\"{[\\ud83d\\ude00"}')
+    write("fuzz_proto", "edge-bigreq.json", '{"type":"close","req":9223372036854775807}')
+
+
+def rules():
+    with open(os.path.join(ROOT, "examples", "rules.json"), encoding="utf-8") as f:
+        example = json.load(f)
+    for rule in example:
+        write("fuzz_rules", "example-%s.json" % rule["id"], json.dumps(rule, ensure_ascii=False))
+    write("fuzz_rules", "example-all.json", json.dumps(example, ensure_ascii=False))
+    invite = {"invite": {"text": "Hi"}}
+    conds = [
+        {"page.url": {"regex": "^https://shop\\.dk/(blog|news)/[a-z]+$"}},
+        {"page.url": {"contains": "?x="}},
+        {"page.path": {"glob": "/p*ing/\\*?"}},
+        {"page.path": {"in": ["/", "/pricing", "/pricing/teams"]}},
+        {"page.title": {"contains": "hjælp"}},
+        {"page.seconds": {">": 10, "<=": 60}},
+        {"visit.seconds": {"<": 1e15}},
+        {"visit.pages": 4},
+        {"visit.referrer": {"exists": False}},
+        {"visit.utm.source": {"!=": "newsletter"}},
+        {"visit.utm.medium": "email"},
+        {"visit.utm.campaign": {"starts_with": "spring"}},
+        {"visit.utm.term": {"exists": True}},
+        {"visit.utm.content": {"glob": "b*r"}},
+        {"visitor.visits": {">=": 2}},
+        {"visitor.chats": {"=": 1}},
+        {"visitor.days_since_last_chat": {">=": 7}},
+        {"visitor.lang": {"starts_with": "da"}},
+        {"visitor.device": {"in": ["mobile", "tablet"]}},
+        {"visitor.attrs.seats": {">=": 20}},
+        {"visitor.attrs.vip": True},
+        {"event.name": {"in": ["cart_add", "page_view"]}},
+        {"event.props.sku": {"regex": "SKU-[0-9]+"}},
+        {"idle.seconds": {">=": 45}},
+        {"conversation.open": False},
+    ]
+    for i, cond in enumerate(conds):
+        rule = {"id": "f%02d" % i, "when": cond, "then": invite}
+        write("fuzz_rules", "field-%02d.json" % i, json.dumps(rule, ensure_ascii=False))
+    clock = {"id": "clock", "priority": 1000000, "enabled": True,
+             "when": {"all": [{"time.weekday": {"in": ["sat", "sun"]}}, {"time.hour": {">=": 9, "<": 17}}]},
+             "only": {"tz": "America/New_York", "hours": "fri-mon 10:00-18:00; daily 20:00-24:00",
+                      "agents_available": False, "site": "demo"},
+             "cap": {"per_visit": 1000, "cooldown_days": 3650},
+             "then": {"invite": {"text": "Line one\nline two", "delay_seconds": 3600, "agent": "Mette"}}}
+    write("fuzz_rules", "clock.json", json.dumps(clock))
+    nested = {"id": "nested", "when": {"any": [{"not": {"all": [{"any": [{"page.seconds": {">=": 5}},
+              {"not": {"visit.pages": {"<": 2}}}]}]}}, {"all": []}]},
+              "unless": {"any": [{"event.name": "order_completed"}, {"visitor.attrs.plan": {"in": ["free", 1, True]}}]},
+              "then": invite}
+    write("fuzz_rules", "nested.json", json.dumps(nested))
+    write("fuzz_rules", "list-dup.json", json.dumps([{"id": "a", "when": {"all": []}, "then": invite},
+                                                    {"id": "a", "when": {"all": []}, "then": invite}]))
+    write("fuzz_rules", "invalid-op.json", '{"id":"x","when":{"page.url":{"<":3}},"then":{"invite":{"text":"t"}}}')
+    write("fuzz_rules", "invalid-regex.json", '{"id":"x","when":{"page.url":{"regex":"(a"}},"then":{"invite":{"text":"t"}}}')
+    write("fuzz_rules", "tz-utc.json", '{"id":"u","when":{"time.hour":{"<":12}},"only":{"tz":"UTC"},"then":{"invite":{"text":"t"}}}')
+
+
+def tokens():
+    for vid in ["v_3f2a9c0d1e4b5a6f7c8d9e0f", "a", "A" * 64, "v_-_-", "0123456789"]:
+        write("fuzz_token", "signed-%s.txt" % vid[:16], sign(vid))
+    write("fuzz_token", "other-secret.txt", sign("v_abc", b"\x00" * 32))
+    write("fuzz_token", "too-long-id.txt", "v1." + "B" * 65 + "." + "x" * 43)
+    write("fuzz_token", "no-mac.txt", "v1.v_abc.")
+    write("fuzz_token", "v2.txt", "v2.v_abc.AAAA")
+    write("fuzz_token", "session.txt", "3a0c" * 16)
+
+
+def config():
+    for i, url in enumerate([
+        "redis://127.0.0.1:6379/0",
+        "redis://localhost",
+        "redis://:s3cret@redis.internal:6380/3",
+        "redis://user:p%40ss%3Aword@[::1]:6379/15",
+        "redis://[fe80::1%25eth0]/2",
+        "unix:///run/redis/redis.sock",
+        "unix:///tmp/r.sock?db=7",
+        "redis://a@b@host:1/",
+        "redis://host:65535/",
+        "rediss://host",
+    ]):
+        write("fuzz_config", "addr-%02d.txt" % i, url)
+
+
+def glob():
+    # First byte: the pattern's length; then the pattern, then the subject.
+    for i, (pattern, subject) in enumerate([
+        ("/pricing*", "/pricing/teams"),
+        ("/p*ing/\\*?", "/pricing/*x"),
+        ("*/checkout/*", "/shop/checkout/step-2"),
+        ("/blog/????/*", "/blog/2026/hjælp-til-priser"),
+        ("*æ?ø*", "blåbærgrød"),
+        ("\\\\*\\?", "\\abc?"),
+        ("*a*a*a*b", "a" * 40),
+        ("/", "/"),
+        ("", ""),
+        ("?", "😀"),
+    ]):
+        p, s = pattern.encode(), subject.encode()
+        write("fuzz_glob", "glob-%02d.bin" % i, bytes([len(p)]) + p + s)
+
+
+def main():
+    proto()
+    rules()
+    tokens()
+    config()
+    glob()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
