@@ -18,6 +18,7 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 enum { ROLE_AGENT = 1, ROLE_MARKETER = 2, ROLE_ADMIN = 4 };
 
@@ -124,8 +125,24 @@ static void on_authorized(redisReply *reply, void *data)
     free(a);
 }
 
+/* Agent, marketer and admin routes are for Beckon's own pages (and for scripts, which send no
+ * Origin): a browser page elsewhere is refused even before its token is looked at. */
+static int own_origin(bk_http *request)
+{
+    const char *origin = bk_http_header(request, "origin"), *host = bk_http_header(request, "host");
+    if (!origin[0])
+        return 1;
+    const char *rest = strncmp(origin, "https://", 8) == 0 ? origin + 8
+                     : strncmp(origin, "http://", 7) == 0 ? origin + 7 : NULL;
+    return rest && host[0] && strcasecmp(rest, host) == 0;
+}
+
 static void authorize(bk_server *server, bk_http *request, int roles, authorized_fn fn)
 {
+    if (!own_origin(request)) {
+        bk_api_respond_error(request, 403, BK_ERR_FORBIDDEN, "this route accepts only Beckon's own origin");
+        return;
+    }
     const char *header = bk_http_header(request, "authorization");
     const char *token = strncmp(header, "Bearer ", 7) == 0 ? header + 7 : "";
     if (strlen(token) != BK_SESSION_TOKEN_SIZE - 1 ||
@@ -311,10 +328,12 @@ void bk_api_handle(bk_http *request, void *data)
     } else if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
         metrics(server, request);
     } else if (strcmp(path, "/api/login") == 0) {
-        if (strcmp(method, "POST") == 0)
-            bk_accounts_login(server->api->accounts, request);
-        else
+        if (strcmp(method, "POST") != 0)
             bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
+        else if (!own_origin(request))
+            bk_api_respond_error(request, 403, BK_ERR_FORBIDDEN, "log in from Beckon's own pages");
+        else
+            bk_accounts_login(server->api->accounts, request);
     } else if (strcmp(path, "/api/events") == 0) {
         if (strcmp(method, "POST") == 0)
             beacon(server, request);

@@ -61,6 +61,7 @@ struct bk_http {
     char origin[256];
     char cookie[512];
     char content_type[128];
+    char host[256];
     char peer[64];
     /* the response */
     int status;
@@ -403,6 +404,7 @@ const char *bk_http_header(const bk_http *r, const char *name)
     if (strcmp(name, "origin") == 0) return r->origin;
     if (strcmp(name, "cookie") == 0) return r->cookie;
     if (strcmp(name, "content-type") == 0) return r->content_type;
+    if (strcmp(name, "host") == 0) return r->host;
     return "";
 }
 
@@ -452,6 +454,7 @@ static bk_http *http_begin(struct lws *wsi)
     lws_hdr_copy(wsi, r->origin, sizeof r->origin, WSI_TOKEN_ORIGIN);
     lws_hdr_copy(wsi, r->cookie, sizeof r->cookie, WSI_TOKEN_HTTP_COOKIE);
     lws_hdr_copy(wsi, r->content_type, sizeof r->content_type, WSI_TOKEN_HTTP_CONTENT_TYPE);
+    lws_hdr_copy(wsi, r->host, sizeof r->host, WSI_TOKEN_HOST);
     lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
     return r;
 }

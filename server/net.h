@@ -74,7 +74,7 @@ const char *bk_http_path(const bk_http *request);   /* without the query string 
 const char *bk_http_query(const bk_http *request);  /* after '?', or "" */
 const char *bk_http_body(const bk_http *request, size_t *len);
 /* The headers the API uses, copied when the request came in: "authorization", "origin",
- * "cookie", "content-type". "" when absent or not one of these. */
+ * "cookie", "content-type", "host". "" when absent or not one of these. */
 const char *bk_http_header(const bk_http *request, const char *name);
 
 /* The client's address as the socket sees it (behind a proxy: the proxy's). */

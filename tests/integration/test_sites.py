@@ -187,6 +187,22 @@ async def t_agent_origin(env):
             assert ws.close_code == 1008
 
 
+@T.case("REST for agents and admins: a foreign page's origin is refused, Beckon's own and scripts are fine")
+async def t_rest_origin(env):
+    port = env.beckon.port
+    body = {"name": "alice", "password": env.agents["alice"]}
+    status, _, _ = await http_request(port, "POST", "/api/login", body, {"Origin": "https://evil.example"})
+    assert status == 403, status
+    status, _, data = await http_request(port, "POST", "/api/login", body, {"Origin": f"http://127.0.0.1:{port}"})
+    assert status == 200, data
+    token = parse_json_body(data)["token"]
+    status, _, _ = await http_request(port, "GET", "/api/canned", None,
+                                      {"Authorization": "Bearer " + token, "Origin": "https://evil.example"})
+    assert status == 403, status
+    status, _, _ = await http_request(port, "GET", "/api/canned", None, {"Authorization": "Bearer " + token})
+    assert status == 200, status
+
+
 @T.case("site settings: admin REST validates origins and hides the secret; the CLI does the same")
 async def t_site_admin(env):
     status, body = await sites_api(env, "PUT", "/api/sites/bad", {"origins": ["https://shop.example/path"]})
