@@ -849,8 +849,9 @@
 /* ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms -> 1
  * Run by every node each second; HSETNX makes each step happen once per conversation.
  * Queue positions: a visitor entering the queue is told its own at once (queue_tell); when
- * the queue has changed since the last announcement, the sweep publishes the whole order
- * once ("!queue"), and each node tells its own waiting visitors. One message a second at
+ * the queue or the number of agents online has changed since the last announcement, the
+ * sweep publishes the whole order once ("!queue"), and each node tells its own waiting
+ * visitors (so they also learn when the last agent leaves). One message a second at
  * most, whatever the queue's length. */
 #define BK_LUA_QUEUE_SWEEP BK_LUA_PRELUDE, \
 "local now = tonumber(ARGV[2])\n" \
@@ -875,7 +876,10 @@
 "  end\n" \
 "end\n" \
 "local version = redis.call('GET', p .. 'queue:version') or '0'\n" \
-"if redis.call('GETSET', p .. 'queue:announced', version) ~= version then\n" \
+"local online_now = tostring(#online_agents(now))\n" \
+"local queue_moved = redis.call('GETSET', p .. 'queue:announced', version) ~= version\n" \
+"local agents_moved = redis.call('GETSET', p .. 'queue:announced_online', online_now) ~= online_now\n" \
+"if (queue_moved or agents_moved) and redis.call('ZCARD', p .. 'queue') > 0 then\n" \
 "  local order = {}\n" \
 "  for _, cid in ipairs(redis.call('ZRANGE', p .. 'queue', 0, -1)) do\n" \
 "    order[#order + 1] = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'visitor') or '-'\n" \

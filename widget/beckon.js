@@ -1,6 +1,12 @@
 /*! Beckon visitor widget, protocol v1 (docs/protocol.md). No dependencies, no build step.
  * Embed: <script src="https://HOST/beckon.js" data-site="SITE" async></script>
  * Optional attributes: data-lang="en|da|nb" (default: <html lang>).
+ *   data-consent="required": the site tracks browsing only after consent: the first hello carries no
+ *     page, and no page_view/event/track() is sent until Beckon.consent(true) (earlier ones are dropped).
+ *   data-consent="granted": consent is already given: the first hello carries the page as usual.
+ *   Without it the widget learns consent_required from welcome: the first hello still carries the page
+ *     (the server ignores it until consent), queued page_view/event frames are dropped.
+ * Beckon.consent(true|false) sends `consent`; true is followed by one page_view for the current page.
  * All UI lives in a Shadow DOM; all user text goes through textContent, never innerHTML. */
 (function () {
   'use strict';
@@ -16,6 +22,7 @@
   var src = new URL(script ? script.src : '/beckon.js', location.href);
   var WS_URL = (src.protocol === 'https:' ? 'wss://' : 'ws://') + src.host + '/ws';
   var SITE = (script && script.getAttribute('data-site')) || 'default';
+  var CONSENT = script && script.getAttribute('data-consent');
   var KEY = 'beckon:' + src.host + ':' + SITE + ':';
 
   /* ---------- language ---------- */
@@ -30,7 +37,9 @@
       typing: '{n} is typing…', gap: 'Some earlier messages could not be loaded.',
       offline_conn: 'Connection lost — reconnecting…', rate: 'How was your chat?', star: '{n} of 5',
       comment: 'Comment (optional)', submit: 'Send rating', thanks: 'Thank you for your feedback!',
-      agent: 'Support', you: 'You', newmsg: 'New message', unread: '{n} unread', reply: 'Reply', no: 'No thanks'
+      agent: 'Support', you: 'You', newmsg: 'New message', unread: '{n} unread', reply: 'Reply', no: 'No thanks',
+      qp: 'You are number {n} in the queue', qw: 'about {n} min', lmb: 'Leave a message',
+      qo: "No one is online right now — leave a message and we'll write back", oe: 'Rather get the answer by email?'
     },
     da: {
       title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', ph: 'Skriv en besked…', send: 'Send',
@@ -42,7 +51,9 @@
       typing: '{n} skriver…', gap: 'Nogle tidligere beskeder kunne ikke hentes.',
       offline_conn: 'Forbindelsen blev afbrudt — forbinder igen…', rate: 'Hvordan var din chat?', star: '{n} ud af 5',
       comment: 'Kommentar (valgfri)', submit: 'Send vurdering', thanks: 'Tak for din feedback!',
-      agent: 'Support', you: 'Dig', newmsg: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no: 'Nej tak'
+      agent: 'Support', you: 'Dig', newmsg: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no: 'Nej tak',
+      qp: 'Du er nummer {n} i køen', qw: 'ca. {n} min', lmb: 'Skriv en besked',
+      qo: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', oe: 'Vil du hellere have svaret på e-mail?'
     },
     nb: {
       title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', ph: 'Skriv en melding…', send: 'Send',
@@ -54,7 +65,9 @@
       typing: '{n} skriver…', gap: 'Noen tidligere meldinger kunne ikke lastes inn.',
       offline_conn: 'Tilkoblingen ble brutt — kobler til igjen…', rate: 'Hvordan var chatten?', star: '{n} av 5',
       comment: 'Kommentar (valgfritt)', submit: 'Send vurdering', thanks: 'Takk for tilbakemeldingen!',
-      agent: 'Support', you: 'Deg', newmsg: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no: 'Nei takk'
+      agent: 'Support', you: 'Deg', newmsg: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no: 'Nei takk',
+      qp: 'Du er nummer {n} i køen', qw: 'ca. {n} min', lmb: 'Legg igjen en melding',
+      qo: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', oe: 'Vil du heller få svaret på e-post?'
     }
   };
   var LANG = ((script && script.getAttribute('data-lang')) || D.documentElement.lang || 'en').toLowerCase().split('-')[0];
@@ -124,7 +137,9 @@
     '@keyframes in{from{opacity:0;transform:translateY(12px)}}',
     'header{background:var(--a);color:var(--af);padding:14px 16px;display:flex;align-items:center;gap:10px}',
     'header div{flex:1;min-width:0}.bk h2{font-size:16px;font-weight:650}',
-    '.st{font-size:12.5px;opacity:.9;min-height:18px}',
+    '.st,.qs{font-size:12.5px;opacity:.9;min-height:18px}.qb{font-size:12.5px;text-decoration:underline;font-weight:600}',
+    '.oe{align-self:center;border:1px solid var(--ln);border-radius:12px;padding:10px 34px 10px 12px;position:relative;display:flex;',
+    'flex-direction:column;gap:8px}.oe .x{position:absolute;top:4px;right:4px;color:var(--mu);width:26px;height:26px}',
     '.x{color:var(--af);width:32px;height:32px;border-radius:8px;display:grid;place-items:center}',
     '.x:hover{background:rgba(255,255,255,.15)}.x svg{width:20px;height:20px;fill:currentColor}',
     '.ban{background:#fffaeb;color:#93370d;font-size:12.5px;padding:6px 16px;border-bottom:1px solid #fedf89}',
@@ -195,6 +210,11 @@
   hd.appendChild(el('h2', null, t('title'), { id: 'bk-t' }));
   var status = el('p', 'st', '', { role: 'status' });
   hd.appendChild(status);
+  // The queue line (position, expected wait, or nobody online + a button for the form) under the state.
+  var qline = el('p', 'qs', null, { role: 'status', hidden: '' }), qtext = el('span');
+  var qbtn = el('button', 'qb', t('lmb'), { type: 'button' });
+  qline.appendChild(qtext); qline.appendChild(D.createTextNode(' ')); qline.appendChild(qbtn);
+  hd.appendChild(qline);
   var xbtn = el('button', 'x', null, { type: 'button', 'aria-label': t('close') });
   xbtn.appendChild(svg(ICON_X));
   head.appendChild(hd); head.appendChild(xbtn);
@@ -231,6 +251,10 @@
   var isOpen = false;
   var handlers = { ready: [], message: [], open: [], close: [] };
   var waiting = {};             // req -> fn(reply)
+  var qpos = null;              // the last queue_position push for conv
+  var consent = CONSENT === 'granted' ? true : null, consentReq = CONSENT === 'required', helloPage = false;
+  // Browsing data (page_view, event) may be sent: not before consent where it is required.
+  function tracking() { return consent === true || (consent !== false && !consentReq); }
 
   function emit(ev, arg) {
     handlers[ev].forEach(function (fn) { try { fn(arg); } catch (e) { setTimeout(function () { throw e; }); } });
@@ -272,7 +296,8 @@
   function hello() {
     var tok = local('token');
     var h = { type: 'hello', site: SITE, lang: LANG };
-    if (!pageSent) h.page = { url: location.href, title: D.title, referrer: D.referrer };
+    helloPage = !pageSent && consent !== false && (consent || !consentReq);
+    if (helloPage) h.page = { url: location.href, title: D.title, referrer: D.referrer };
     if (tok) h.token = tok;
     var coarse = W.matchMedia && matchMedia('(pointer:coarse)').matches;
     h.device = !coarse ? 'desktop' : Math.min(screen.width, screen.height) >= 600 ? 'tablet' : 'mobile';
@@ -283,7 +308,11 @@
     var cb = m.req != null && waiting[m.req];
     if (cb) delete waiting[m.req];
     switch (m.type) {
-      case 'welcome': pageSent = true; return onWelcome(m);
+      case 'welcome': if (helloPage) pageSent = true; return onWelcome(m);
+      case 'queue_position':
+        if (conv && m.conversation === conv.id) { qpos = m; paintStatus(); }
+        return;
+      case 'offer_email': return onOfferEmail(m);
       case 'ack': return onAck(m);
       case 'history': return onHistory(m);
       case 'message': return onMessage(m, true);
@@ -319,9 +348,12 @@
       reset(local('conv')); conv.state = 'closed';
       resume(); // show the last (closed) conversation, and its rating form if not rated yet
     }
+    consentReq = !!m.consent_required;
     paintStatus();
     flushPending();
-    while (events.length) sendRaw(events.shift());
+    if (consent != null) sendConsent(!pageSent);
+    else if (!pageSent && tracking()) { pageSent = true; sendRaw(pageView(location.href, D.referrer)); }
+    while (events.length) { var ev = events.shift(); if (ev.type === 'identify' || tracking()) sendRaw(ev); }
     if (first) { emit('ready', { visitor: visitor, conversation: conv && conv.id }); }
   }
 
@@ -489,6 +521,7 @@
     var was = conv && conv.state;
     conv = conv || { id: id };
     conv.id = id; conv.state = state; conv.agent = agent || conv.agent;
+    if (state !== 'queued') { qpos = null; lmOn = false; var oe = log.querySelector('.oe'); if (oe) oe.remove(); }
     local('conv', id);
     if (state === 'closed' && was !== 'closed') typ.hidden = true;
     if (state === 'closed') showRate(); else rate.hidden = true;
@@ -498,14 +531,32 @@
     if (conv && c.id !== conv.id && c.state !== 'closed') reset(c.id);
     if (!conv || c.id === conv.id) setConv(c.id, c.state, c.agent);
   }
-  var left = false; // a message was left (thank-you state)
+  var left = false, lmOn = false; // a message was left (thank-you state); the form was asked for while queued
   function paintStatus() {
     var off = wasReady && !agentsOnline && (!conv || conv.state === 'closed');
+    var q = conv && conv.state === 'queued' && qpos && qpos.conversation === conv.id ? qpos : null, w = q && q.expected_wait_seconds;
     intro.textContent = off && !conv ? t('offline') : t('intro');
-    lmf.hidden = !off || left; form.hidden = off;
+    lmf.hidden = !(off || lmOn) || left; form.hidden = off;
+    qline.hidden = !q;
+    qbtn.hidden = !q || q.agents_online !== 0 || !lmf.hidden || left;
+    qtext.textContent = !q ? '' : q.agents_online === 0 ? t('qo') : t('qp', q.position) + (w != null ? ' · ' + t('qw', Math.max(1, Math.round(w / 60))) : '');
     var s = !conv ? '' : conv.state === 'queued' ? t('queued')
       : conv.state === 'active' ? t('active', conv.agent || t('agent')) : t('closed');
     status.textContent = s;
+  }
+  function showForm() { lmOn = true; paintStatus(); if (!lmf.hidden) { lmMail.focus(); scroll(); } }
+  qbtn.onclick = showForm;
+  // offer_email: a dismissible card in the chat that opens the leave-a-message form.
+  function onOfferEmail(m) {
+    if (!conv || m.conversation !== conv.id || conv.state !== 'queued' || left || log.querySelector('.oe')) return;
+    var c = el('div', 'oe', null, { role: 'note' }), go = el('button', 'pri', t('lmb'), { type: 'button' });
+    var x = el('button', 'x', null, { type: 'button', 'aria-label': t('no') });
+    x.appendChild(svg(ICON_X));
+    c.appendChild(el('p', null, t('oe'))); c.appendChild(go); c.appendChild(x);
+    x.onclick = function () { c.remove(); ta.focus(); };
+    go.onclick = function () { c.remove(); showForm(); };
+    log.appendChild(c);
+    scroll();
   }
 
   /* ---------- rating ---------- */
@@ -740,13 +791,21 @@
   }
   // Single-page apps: pushState/replaceState/popstate are page views too (once per URL change).
   var lastUrl = location.href;
+  function pageView(u, r) { return { type: 'page_view', url: u.slice(0, 2048), title: D.title.slice(0, 512), referrer: r.slice(0, 2048) }; }
+  // consent, then (once it is stored) one page_view for the current page
+  function sendConsent(pv) {
+    sendRaw({ type: 'consent', granted: consent }, function (r) {
+      if (pv && consent && r.type === 'ok') { pageSent = true; sendRaw(pageView(location.href, D.referrer)); }
+    });
+  }
+  function browse(ev) { if (tracking() && !sendRaw(ev)) events.push(ev); }
   function nav() {
     setTimeout(function () { // after the app has set the new title
       var u = location.href;
       if (u === lastUrl) return;
-      var ev = { type: 'page_view', url: u.slice(0, 2048), title: D.title.slice(0, 512), referrer: lastUrl.slice(0, 2048) };
+      var ev = pageView(u, lastUrl);
       lastUrl = u;
-      if (!sendRaw(ev)) events.push(ev);
+      browse(ev);
     }, 0);
   }
   ['pushState', 'replaceState'].forEach(function (k) {
@@ -779,8 +838,14 @@
     // track() sends an `event` (used by the invitation rules); queued until the socket is ready.
     track: function (name, p) {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) return api;
-      var ev = { type: 'event', name: name, props: props(p) };
-      if (!sendRaw(ev)) events.push(ev);
+      browse({ type: 'event', name: name, props: props(p) });
+      return api;
+    },
+    // consent(granted): the visitor's answer to the site's tracking consent (sent after welcome if not ready).
+    consent: function (g) {
+      consent = !!g;
+      if (!consent) events = events.filter(function (e) { return e.type === 'identify'; });
+      if (ready) sendConsent(true);
       return api;
     }
   };

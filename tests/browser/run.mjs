@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { rulesTests } from './rules.mjs';
 import { panelTests } from './panel.mjs';
+import { waitingTests } from './waiting.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -162,6 +163,7 @@ test('demo page is served with the strict CSP', async () => {
 });
 
 panelTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // agent panel tools (panel.mjs)
+waitingTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // a waiting visitor, consent (waiting.mjs)
 
 // The chat cases below need an agent online: with nobody online the widget shows the
 // leave-a-message form instead of the chat input. The panel cases above leave alice and bob

@@ -59,6 +59,22 @@ async def t_nobody(env):
     assert p["agents_online"] == 0 and p["expected_wait_seconds"] is None, p
 
 
+@T.case("when the last agent leaves, waiting visitors are told within seconds (agents_online 0)")
+async def t_last_agent_leaves(env):
+    node = await env.new_beckon("leave-node", [])
+    bob = await env.agent("bob", beckon=node)
+    deadline = time.monotonic() + 25
+    while (await env.visitor(beckon=node)).welcome["agents_online"] != 1:   # only bob
+        assert time.monotonic() < deadline, "other agents still online"
+        await asyncio.sleep(0.5)
+    v, conv = await queued_visitor(env, node, "waiting for bob")
+    p = await v.recv_until("queue_position", conversation=conv)
+    assert p["agents_online"] == 1, p
+    await bob.expect_reply({"type": "status", "status": "away"}, "ok")
+    p = await v.recv_until("queue_position", conversation=conv, agents_online=0, timeout=5)
+    assert p["expected_wait_seconds"] is None, p
+
+
 @T.case("after auto-ack-seconds a waiting visitor is told, in Danish on a Danish page, once")
 async def t_auto_ack(env):
     node = await env.new_beckon("ack-node", ["--auto-ack-seconds", "1", "--offer-email-seconds", "3"])
