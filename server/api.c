@@ -18,7 +18,6 @@
 #include <jansson.h>
 #include <stdlib.h>
 #include <string.h>
-#include <strings.h>
 
 enum { ROLE_AGENT = 1, ROLE_MARKETER = 2, ROLE_ADMIN = 4 };
 
@@ -129,12 +128,7 @@ static void on_authorized(redisReply *reply, void *data)
  * Origin): a browser page elsewhere is refused even before its token is looked at. */
 static int own_origin(bk_http *request)
 {
-    const char *origin = bk_http_header(request, "origin"), *host = bk_http_header(request, "host");
-    if (!origin[0])
-        return 1;
-    const char *rest = strncmp(origin, "https://", 8) == 0 ? origin + 8
-                     : strncmp(origin, "http://", 7) == 0 ? origin + 7 : NULL;
-    return rest && host[0] && strcasecmp(rest, host) == 0;
+    return bk_origin_is_own(bk_http_header(request, "origin"), bk_http_header(request, "host"));
 }
 
 static void authorize(bk_server *server, bk_http *request, int roles, authorized_fn fn)

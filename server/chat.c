@@ -456,12 +456,7 @@ static int session_token_shaped(const char *token)
  * agent's socket. Origin absent (not a browser) or this server's own origin. */
 static int agent_origin_allowed(const session *s)
 {
-    const char *origin = bk_conn_origin(s->conn), *host = bk_conn_host(s->conn);
-    if (!origin[0])
-        return 1;
-    const char *rest = strncmp(origin, "https://", 8) == 0 ? origin + 8
-                     : strncmp(origin, "http://", 7) == 0 ? origin + 7 : NULL;
-    return rest && host[0] && strcasecmp(rest, host) == 0;
+    return bk_origin_is_own(bk_conn_origin(s->conn), bk_conn_host(s->conn));
 }
 
 static void agent_hello(session *s, const bk_request *request)

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #define ORIGIN_MAX   256
 #define ORIGINS_MAX  32
@@ -59,6 +60,15 @@ int bk_origin_normalize(const char *in, char *out, size_t out_size)
         return 0;
     }
     return *end == '\0' ? 0 : -1;
+}
+
+int bk_origin_is_own(const char *origin, const char *host)
+{
+    if (!origin[0])
+        return 1;
+    const char *rest = strncmp(origin, "https://", 8) == 0 ? origin + 8
+                     : strncmp(origin, "http://", 7) == 0 ? origin + 7 : NULL;
+    return rest && host[0] && strcasecmp(rest, host) == 0;
 }
 
 /* ---- REST --------------------------------------------------------------------------- */

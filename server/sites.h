@@ -27,4 +27,8 @@ int bk_site_cli(const bk_config *config, int argc, char **argv);
  * IPv4 or [IPv6]) and an optional port; no path, no trailing dot. 0, or -1. */
 int bk_origin_normalize(const char *in, char *out, size_t out_size);
 
+/* Whether a request's Origin is Beckon's own (the page was served by this Host), or absent
+ * (scripts and other non-browser clients send none). For agent, marketer and admin routes. */
+int bk_origin_is_own(const char *origin, const char *host);
+
 #endif
