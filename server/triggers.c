@@ -62,6 +62,9 @@ struct bk_triggers {
     uv_timer_t stats_timer;
     rule_counter *counters;         /* open addressing, a power of two >= 2 * rules */
     size_t counter_slots;
+    /* Filled afresh for every evaluation: one loop, one evaluation at a time, so one context
+     * (its cap and prop arrays are some 20 KB) serves them all instead of a malloc each. */
+    bk_trigger_context *context;
     bk_tracker trackers;            /* sentinel */
 };
 
@@ -574,15 +577,14 @@ static void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *even
         return;
     uv_timer_stop(&t->timer);
     int64_t now = bk_now_ms();
-    bk_trigger_context *storage = bk_trigger_context_new();
-    if (!storage)
+    if (!triggers->context)
         return;
-    const bk_rules_context *ctx = bk_trigger_context_fill(storage, t->profile, triggers->agents_available,
-                                                          event_name, event_props, now);
-    bk_rules_result result;
+    const bk_rules_context *ctx = bk_trigger_context_fill(triggers->context, t->profile,
+                                                          triggers->agents_available, event_name,
+                                                          event_props, now);
+    bk_rules_result result;  /* its strings point into the rule set, not the context */
     int rc = bk_rule_set_evaluate_observed(triggers->rules, ctx, now, &triggers->settings, on_rule_judged,
                                            triggers, &result);
-    bk_trigger_context_free(storage);
     if (rc != BK_RULES_OK)
         return;
     if (result.rule_id) {
@@ -873,6 +875,7 @@ bk_triggers *bk_triggers_new(bk_server *server)
     triggers->settings.daily_budget = server->config->invite_daily_budget;
     triggers->settings.dismiss_quiet_seconds = (int64_t)server->config->invite_quiet_minutes * 60;
     triggers->trackers.next = triggers->trackers.prev = &triggers->trackers;
+    triggers->context = bk_trigger_context_new();
     uv_timer_init(server->loop, &triggers->agents_timer);
     triggers->agents_timer.data = triggers;
     uv_timer_start(&triggers->agents_timer, on_agents_timer, 50, AGENTS_REFRESH_MS);
@@ -897,5 +900,6 @@ void bk_triggers_free(bk_triggers *triggers)
         return;
     bk_rule_set_free(triggers->rules);
     free(triggers->counters);
+    bk_trigger_context_free(triggers->context);
     free(triggers);
 }
