@@ -103,6 +103,7 @@ struct bk_chat {
     session waiting;    /* sentinel: sessions that have not said hello, oldest first */
     uv_timer_t hello_timer;
     uv_timer_t queue_timer;
+    bk_site_hours *hours;  /* the sites' opening hours, compiled */
 };
 
 /* One request waiting for Redis. */
@@ -333,6 +334,9 @@ static void on_visitor_hello(redisReply *reply, void *data)
              json_string_value(json_object_get(site, "identity_secret")) : "");
     s->enforce_identity = json_is_true(json_object_get(site, "enforce_identity"));
     s->consent_required = json_is_true(json_object_get(site, "consent_required"));
+    json_t *hours = bk_site_hours_state(s->chat->hours, json_string_value(json_object_get(site, "id")),
+                                        json_string_value(json_object_get(site, "hours")),
+                                        json_string_value(json_object_get(site, "tz")), bk_now_ms());
     json_decref(site);
     char token[BK_TOKEN_MAX];
     bk_token_sign(s->chat->server->secret, s->id, token, sizeof token);
@@ -351,6 +355,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     }
     json_object_set_new(welcome, "agents_online", json_integer(element_integer(reply, 4)));
     json_object_set_new(welcome, "consent_required", json_boolean(s->consent_required));
+    json_object_set_new(welcome, "hours", hours ? hours : json_null());
     s->hello = HELLO_DONE;
     waiting_leave(s);
     send_json(s, welcome);
@@ -1274,6 +1279,7 @@ bk_chat *bk_chat_new(bk_server *server)
     chat->server = server;
     chat->visitors = bk_map_new();
     chat->agents = bk_map_new();
+    chat->hours = bk_site_hours_new();
     chat->all_agents.agent_next = chat->all_agents.agent_prev = &chat->all_agents;
     for (int i = 0; i < SCRIPT_COUNT; i++)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
@@ -1308,5 +1314,6 @@ void bk_chat_free(bk_chat *chat)
         return;
     bk_map_free(chat->visitors);
     bk_map_free(chat->agents);
+    bk_site_hours_free(chat->hours);
     free(chat);
 }

@@ -90,9 +90,11 @@
 "    if o == origin then allowed = true end\n" \
 "  end\n" \
 "  if not allowed then return redis.error_reply('forbidden this page\\'s origin may not use the site ' .. site) end\n" \
-"  local h = redis.call('HMGET', p .. 'site:' .. site, 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days')\n" \
+"  local h = redis.call('HMGET', p .. 'site:' .. site, 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days',\n" \
+"                       'hours', 'tz')\n" \
 "  settings = cjson.encode({identity_secret = h[1] or '', enforce_identity = h[2] == '1',\n" \
-"                          consent_required = h[3] == '1', retention_days = tonumber(h[4] or '0')})\n" \
+"                          consent_required = h[3] == '1', retention_days = tonumber(h[4] or '0'),\n" \
+"                          hours = h[5], tz = h[6], id = site})\n" \
 "end\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if not redis.call('HGET', vkey, 'created') then redis.call('HSET', vkey, 'created', now) end\n" \
@@ -139,7 +141,9 @@
 "if opened == 1 then queue_changed(); queue_tell(vid, cid, now) end\n" \
 "return {cid, id, 0, opened}\n"
 
-/* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate} */
+/* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate}
+ * The first agent message sets the meta's first_response (ms, its stream id's): notes,
+ * system messages and an invitation's opening text are not answers. */
 #define BK_LUA_AGENT_MESSAGE BK_LUA_PRELUDE, \
 "local cid, agent, cmid = ARGV[2], ARGV[3], ARGV[4]\n" \
 "local ckey = p .. 'conv:' .. cid\n" \
@@ -151,6 +155,7 @@
 "if seen then return {cid, seen, 1} end\n" \
 "local id, frame = append(cid, 'agent', agent, cmid, ARGV[5])\n" \
 "redis.call('HSET', ckey .. ':cmids', cmid, id)\n" \
+"redis.call('HSETNX', ckey .. ':meta', 'first_response', string.match(id, '^(%d+)'))\n" \
 "bus(meta[3], agent, 0, frame)\n" \
 "return {cid, id, 0}\n"
 
@@ -174,9 +179,21 @@
 "queue_changed()\n" \
 "return 1\n"
 
+/* The anonymous fact row a closed conversation leaves for the service KPIs (server/service_stats.h),
+ * times in ms, absent = null. No visitor and no text: it outlives the conversation. */
+#define BK_LUA_SERVICE_ROW \
+"local function service_row(created, accepted, first_response, closed, agent, site, rule, rating)\n" \
+"  local function num(x) return x and string.match(x, '^%d+$') or 'null' end\n" \
+"  local function str(x) return x and cjson.encode(x) or 'null' end\n" \
+"  return '{\"created\":' .. num(created) .. ',\"accepted\":' .. num(accepted) .. ',\"first_response\":' ..\n" \
+"    num(first_response) .. ',\"closed\":' .. num(closed) .. ',\"agent\":' .. str(agent) .. ',\"site\":' .. str(site) ..\n" \
+"    ',\"rule\":' .. str(rule) .. ',\"rating\":' .. num(rating) .. '}'\n" \
+"end\n"
+
 /* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
- *       retention_days -> 1. A closed conversation expires after its site's retention days. */
-#define BK_LUA_CLOSE BK_LUA_PRELUDE, \
+ *       retention_days -> 1. A closed conversation expires after its site's retention days; its
+ *       fact row goes into svc:{day} (kept 400 days), and the meta's svc_day says where. */
+#define BK_LUA_CLOSE BK_LUA_PRELUDE, BK_LUA_SERVICE_ROW, \
 "local cid, by, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
 "if not cid then return redis.error_reply('not_found no open conversation') end\n" \
@@ -190,6 +207,10 @@
 "local days = tonumber(site and redis.call('HGET', p .. 'site:' .. site, 'retention_days') or '0')\n" \
 "if not days or days <= 0 then days = tonumber(ARGV[7]) end\n" \
 "for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids'}) do redis.call('EXPIRE', k, days * 86400) end\n" \
+"local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating')\n" \
+"redis.call('HSET', p .. 'svc:' .. ARGV[6], cid, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))\n" \
+"redis.call('EXPIRE', p .. 'svc:' .. ARGV[6], 400 * 86400)\n" \
+"redis.call('HSET', mkey, 'svc_day', ARGV[6])\n" \
 "if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[6], meta[4] .. ':closed', 1) end\n" \
 "if meta[1] == 'queued' then\n" \
 "  redis.call('ZREM', p .. 'queue', cid)\n" \
@@ -205,7 +226,8 @@
 "bus(meta[2], meta[3] or '-', 0, conversation_frame(cid, 'closed', meta[3], by))\n" \
 "return 1\n"
 
-/* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now, day -> 1 */
+/* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now, day -> 1
+ * The rating also goes into the conversation's fact row (a re-rating replaces it). */
 #define BK_LUA_RATE BK_LUA_PRELUDE, \
 "local vid, cid = ARGV[2], ARGV[3]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. vid, 'last_conv') end\n" \
@@ -215,6 +237,11 @@
 "if meta[2] ~= vid then return redis.error_reply('not_found no such conversation') end\n" \
 "if meta[1] ~= 'closed' then return redis.error_reply('wrong_state only a closed conversation can be rated') end\n" \
 "redis.call('HSET', mkey, 'rating', ARGV[4], 'rating_comment', ARGV[5], 'rated', ARGV[6])\n" \
+"local sday = redis.call('HGET', mkey, 'svc_day')\n" \
+"local row = sday and redis.call('HGET', p .. 'svc:' .. sday, cid)\n" \
+"if row then\n" \
+"  redis.call('HSET', p .. 'svc:' .. sday, cid, (string.gsub(row, '\"rating\":[%dnul]+', '\"rating\":' .. string.match(ARGV[4], '^%d+$'))))\n" \
+"end\n" \
 "if meta[4] and not meta[5] then\n" \
 "  redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], meta[4] .. ':ratings', 1)\n" \
 "  redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], meta[4] .. ':rating_sum', ARGV[4])\n" \
@@ -816,13 +843,14 @@
 "end\n" \
 "return profile(ARGV[2])\n"
 
-/* ARGV: prefix, id, origins_json ("" = keep), identity_secret ("" = keep), enforce_identity
- * ("" | 0 | 1), consent_required ("" | 0 | 1), retention_days ("" = keep) -> 1 */
+/* ARGV: prefix, id, then (field, value) pairs: the fields a request names, already checked
+ * (server/sites.c); an empty value removes the field -> 1 */
 #define BK_LUA_SITE_SAVE BK_LUA_PRELUDE, \
 "local key = p .. 'site:' .. ARGV[2]\n" \
 "redis.call('SADD', p .. 'sites', ARGV[2])\n" \
-"local fields = {'origins', 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days'}\n" \
-"for i, f in ipairs(fields) do if ARGV[2 + i] ~= '' then redis.call('HSET', key, f, ARGV[2 + i]) end end\n" \
+"for i = 3, #ARGV - 1, 2 do\n" \
+"  if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end\n" \
+"end\n" \
 "if not redis.call('HGET', key, 'origins') then redis.call('HSET', key, 'origins', '[]') end\n" \
 "return 1\n"
 
@@ -838,9 +866,12 @@
 "local ids = redis.call('SMEMBERS', p .. 'sites')\n" \
 "table.sort(ids)\n" \
 "for _, id in ipairs(ids) do\n" \
-"  local h = redis.call('HMGET', p .. 'site:' .. id, 'origins', 'identity_secret', 'enforce_identity', 'consent_required', 'retention_days')\n" \
+"  local h = redis.call('HMGET', p .. 'site:' .. id, 'origins', 'identity_secret', 'enforce_identity', 'consent_required',\n" \
+"    'retention_days', 'hours', 'tz', 'auto_ack_seconds', 'offer_email_seconds')\n" \
 "  out[#out + 1] = {id = id, origins = cjson.decode(h[1] or '[]'), identity_secret_set = (h[2] or '') ~= '',\n" \
-"    enforce_identity = h[3] == '1', consent_required = h[4] == '1', retention_days = tonumber(h[5] or '0')}\n" \
+"    enforce_identity = h[3] == '1', consent_required = h[4] == '1', retention_days = tonumber(h[5] or '0'),\n" \
+"    hours = h[6] or cjson.null, tz = h[7] or cjson.null, auto_ack_seconds = tonumber(h[8] or '') or cjson.null,\n" \
+"    offer_email_seconds = tonumber(h[9] or '') or cjson.null}\n" \
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"
 
@@ -858,20 +889,37 @@
 "local texts = {en = 'We have seen your question and will answer shortly.',\n" \
 "               da = 'Vi har set dit spørgsmål og svarer om lidt.',\n" \
 "               nb = 'Vi har sett spørsmålet ditt og svarer snart.'}\n" \
-"for _, cid in ipairs(redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - tonumber(ARGV[3]))) do\n" \
-"  local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
-"  if redis.call('HSETNX', mkey, 'acknowledged', now) == 1 then\n" \
-"    local vid = redis.call('HGET', mkey, 'visitor')\n" \
+"local function site_ms(vid, field, default)\n" \
+"  local site = vid and redis.call('HGET', p .. 'visitor:' .. vid, 'site')\n" \
+"  local seconds = site and tonumber(redis.call('HGET', p .. 'site:' .. site, field) or '')\n" \
+"  return seconds and seconds * 1000 or default\n" \
+"end\n" \
+"local function least_ms(field, default)\n" \
+"  for _, site in ipairs(redis.call('SMEMBERS', p .. 'sites')) do\n" \
+"    local seconds = tonumber(redis.call('HGET', p .. 'site:' .. site, field) or '')\n" \
+"    if seconds and seconds * 1000 < default then default = seconds * 1000 end\n" \
+"  end\n" \
+"  return default\n" \
+"end\n" \
+"local ack_ms, offer_ms = tonumber(ARGV[3]), tonumber(ARGV[4])\n" \
+"local due = redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - least_ms('auto_ack_seconds', ack_ms), 'WITHSCORES')\n" \
+"for i = 1, #due, 2 do\n" \
+"  local cid, mkey = due[i], p .. 'conv:' .. due[i] .. ':meta'\n" \
+"  local vid = redis.call('HGET', mkey, 'visitor')\n" \
+"  if tonumber(due[i + 1]) + site_ms(vid, 'auto_ack_seconds', ack_ms) <= now and\n" \
+"     redis.call('HSETNX', mkey, 'acknowledged', now) == 1 then\n" \
 "    local lang = string.lower(string.sub(redis.call('HGET', p .. 'visitor:' .. (vid or ''), 'lang') or 'en', 1, 2))\n" \
 "    if lang == 'no' or lang == 'nn' then lang = 'nb' end\n" \
 "    local _, frame = append(cid, 'system', '', '', texts[lang] or texts.en)\n" \
 "    if vid then bus(vid, '-', 0, frame) end\n" \
 "  end\n" \
 "end\n" \
-"for _, cid in ipairs(redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - tonumber(ARGV[4]))) do\n" \
-"  local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
-"  if redis.call('HSETNX', mkey, 'email_offered', now) == 1 then\n" \
-"    local vid = redis.call('HGET', mkey, 'visitor')\n" \
+"due = redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - least_ms('offer_email_seconds', offer_ms), 'WITHSCORES')\n" \
+"for i = 1, #due, 2 do\n" \
+"  local cid, mkey = due[i], p .. 'conv:' .. due[i] .. ':meta'\n" \
+"  local vid = redis.call('HGET', mkey, 'visitor')\n" \
+"  if tonumber(due[i + 1]) + site_ms(vid, 'offer_email_seconds', offer_ms) <= now and\n" \
+"     redis.call('HSETNX', mkey, 'email_offered', now) == 1 then\n" \
 "    if vid then bus(vid, '-', 0, cjson.encode({type = 'offer_email', conversation = cid})) end\n" \
 "  end\n" \
 "end\n" \

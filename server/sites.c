@@ -5,9 +5,11 @@
 #include "api.h"
 #include "ids.h"
 #include "log.h"
+#include "map.h"
 #include "scripts.h"
 
 #include <beckon/protocol.h>
+#include <beckon/rules.h>
 #include <ctype.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -17,6 +19,7 @@
 
 #define ORIGIN_MAX   256
 #define ORIGINS_MAX  32
+#define SITE_FIELDS_MAX 16
 
 enum { SCRIPT_SAVE, SCRIPT_DELETE, SCRIPT_LIST, SCRIPT_COUNT };
 
@@ -101,17 +104,80 @@ static void on_changed(redisReply *reply, void *data)
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
 }
 
-/* Checks a site's settings object into the save script's arguments. Returns NULL or the
- * problem. origins_json is malloc'd into *origins_out. */
-static const char *settings_check(json_t *body, char **origins_out, char secret[65], char *enforce,
-                                  char *consent, char retention[12])
+/* The save script's (field, value) pairs, in order; values are copies. */
+typedef struct site_fields {
+    int count;
+    const char *names[SITE_FIELDS_MAX];
+    char *values[SITE_FIELDS_MAX];
+} site_fields;
+
+static void fields_add(site_fields *fields, const char *name, const char *value)
+{
+    if (fields->count < SITE_FIELDS_MAX) {
+        fields->names[fields->count] = name;
+        fields->values[fields->count++] = strdup(value);
+    }
+}
+
+static void fields_close(site_fields *fields)
+{
+    for (int i = 0; i < fields->count; i++)
+        free(fields->values[i]);
+    fields->count = 0;
+}
+
+static const char *seconds_check(json_t *body, const char *name, site_fields *fields)
+{
+    json_t *value = json_object_get(body, name);
+    if (!value)
+        return NULL;
+    if (json_is_null(value)) {
+        fields_add(fields, name, "");  /* back to the server's default */
+        return NULL;
+    }
+    if (!json_is_integer(value) || json_integer_value(value) < 1 || json_integer_value(value) > 86400)
+        return "auto_ack_seconds and offer_email_seconds: 1 to 86400, or null for the server's default";
+    char text[16];
+    snprintf(text, sizeof text, "%lld", (long long)json_integer_value(value));
+    fields_add(fields, name, text);
+    return NULL;
+}
+
+/* Opening hours and their zone come together, checked by the rule engine's own parser. */
+static const char *hours_check(json_t *body, site_fields *fields, char *why, size_t why_size)
+{
+    json_t *hours = json_object_get(body, "hours");
+    json_t *tz = json_object_get(body, "tz");
+    if (!hours && !tz)
+        return NULL;
+    if (json_is_null(hours) || (json_is_string(hours) && !json_string_value(hours)[0])) {
+        fields_add(fields, "hours", "");  /* open around the clock */
+        fields_add(fields, "tz", "");
+        return NULL;
+    }
+    if (!json_is_string(hours) || !json_is_string(tz))
+        return "hours and tz: give both, e.g. \"mon-fri 09:00-17:00\" and \"Europe/Copenhagen\" (hours null: always open)";
+    bk_opening_hours *compiled;
+    bk_rules_error err;
+    if (bk_opening_hours_new(json_string_value(hours), json_string_value(tz), &compiled, &err) != BK_RULES_OK) {
+        snprintf(why, why_size, "%s: %s", err.path, err.message);
+        return why;
+    }
+    bk_opening_hours_free(compiled);
+    fields_add(fields, "hours", json_string_value(hours));
+    fields_add(fields, "tz", json_string_value(tz));
+    return NULL;
+}
+
+/* Checks a site's settings object into the save script's (field, value) pairs. Returns NULL
+ * or the problem (possibly written into why). */
+static const char *settings_check(json_t *body, site_fields *fields, char *why, size_t why_size)
 {
     json_t *origins = json_object_get(body, "origins");
     json_t *secret_value = json_object_get(body, "identity_secret");
     json_t *enforce_value = json_object_get(body, "enforce_identity");
     json_t *consent_value = json_object_get(body, "consent_required");
     json_t *retention_value = json_object_get(body, "retention_days");
-    *origins_out = NULL;
     if (origins) {
         if (!json_is_array(origins) || json_array_size(origins) > ORIGINS_MAX)
             return "origins: expected an array of at most 32 origins";
@@ -126,27 +192,54 @@ static const char *settings_check(json_t *body, char **origins_out, char secret[
             }
             json_array_append_new(normalized, json_string(out));
         }
-        *origins_out = json_dumps(normalized, JSON_COMPACT);
+        char *text = json_dumps(normalized, JSON_COMPACT);
         json_decref(normalized);
+        if (!text)
+            return "out of memory";
+        fields_add(fields, "origins", text);
+        free(text);
     }
     if (secret_value && (!json_is_string(secret_value) || strlen(json_string_value(secret_value)) < 16 ||
                          strlen(json_string_value(secret_value)) > 64))
         return "identity_secret: 16 to 64 characters";
-    snprintf(secret, 65, "%s", secret_value ? json_string_value(secret_value) : "");
+    if (secret_value)
+        fields_add(fields, "identity_secret", json_string_value(secret_value));
     if (enforce_value && !json_is_boolean(enforce_value))
         return "enforce_identity: true or false";
-    *enforce = enforce_value ? (json_is_true(enforce_value) ? '1' : '0') : '\0';
+    if (enforce_value)
+        fields_add(fields, "enforce_identity", json_is_true(enforce_value) ? "1" : "0");
     if (consent_value && !json_is_boolean(consent_value))
         return "consent_required: true or false";
-    *consent = consent_value ? (json_is_true(consent_value) ? '1' : '0') : '\0';
+    if (consent_value)
+        fields_add(fields, "consent_required", json_is_true(consent_value) ? "1" : "0");
     if (retention_value && (!json_is_integer(retention_value) || json_integer_value(retention_value) < 1 ||
                             json_integer_value(retention_value) > 3650))
         return "retention_days: 1 to 3650";
-    if (retention_value)
-        snprintf(retention, 12, "%lld", (long long)json_integer_value(retention_value));
-    else
-        retention[0] = '\0';
-    return NULL;
+    if (retention_value) {
+        char text[16];
+        snprintf(text, sizeof text, "%lld", (long long)json_integer_value(retention_value));
+        fields_add(fields, "retention_days", text);
+    }
+    const char *problem = hours_check(body, fields, why, why_size);
+    if (!problem)
+        problem = seconds_check(body, "auto_ack_seconds", fields);
+    if (!problem)
+        problem = seconds_check(body, "offer_email_seconds", fields);
+    return problem;
+}
+
+/* Runs the save script with prefix, id and the pairs. */
+static int fields_save(bk_sites *sites, const char *id, site_fields *fields, bk_store_reply_fn fn, void *data)
+{
+    const char *argv[2 + 2 * SITE_FIELDS_MAX];
+    int argc = 0;
+    argv[argc++] = sites->server->config->prefix;
+    argv[argc++] = id;
+    for (int i = 0; i < fields->count; i++) {
+        argv[argc++] = fields->names[i];
+        argv[argc++] = fields->values[i];
+    }
+    return bk_store_script(sites->server->store, sites->scripts[SCRIPT_SAVE], fn, data, 0, argc, argv, NULL);
 }
 
 void bk_sites_handle(bk_sites *sites, bk_http *request)
@@ -181,22 +274,18 @@ void bk_sites_handle(bk_sites *sites, bk_http *request)
     size_t len;
     const char *text = bk_http_body(request, &len);
     json_t *body = json_loadb(text, len, JSON_REJECT_DUPLICATES, NULL);
-    char *origins = NULL, secret[65], enforce, consent, retention[12];
-    const char *problem = json_is_object(body) ? settings_check(body, &origins, secret, &enforce, &consent, retention)
+    site_fields fields = { 0 };
+    char why[BK_RULES_PATH_MAX + BK_RULES_MESSAGE_MAX + 4];
+    const char *problem = json_is_object(body) ? settings_check(body, &fields, why, sizeof why)
                                                : "expected a JSON object";
     json_decref(body);
-    if (problem) {
-        free(origins);
+    if (problem)
         bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, problem);
-        return;
-    }
-    char enforce_text[2] = { enforce, 0 }, consent_text[2] = { consent, 0 };
-    const char *argv[] = { prefix, id, origins ? origins : "", secret, enforce_text, consent_text, retention };
-    if (bk_store_script(server->store, sites->scripts[SCRIPT_SAVE], on_changed, request, 0, 7, argv, NULL))
+    else if (fields_save(sites, id, &fields, on_changed, request) != 0)
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
     else
         bk_info("site %s saved", id);
-    free(origins);
+    fields_close(&fields);
 }
 
 bk_sites *bk_sites_new(bk_server *server)
@@ -216,12 +305,96 @@ void bk_sites_free(bk_sites *sites)
     free(sites);
 }
 
+/* ---- opening hours ------------------------------------------------------------------ */
+
+typedef struct hours_entry {
+    char *hours, *tz;
+    bk_opening_hours *compiled;
+} hours_entry;
+
+struct bk_site_hours {
+    bk_map *sites;  /* site id -> hours_entry */
+};
+
+bk_site_hours *bk_site_hours_new(void)
+{
+    bk_site_hours *cache = calloc(1, sizeof *cache);
+    if (cache && !(cache->sites = bk_map_new())) {
+        free(cache);
+        return NULL;
+    }
+    return cache;
+}
+
+static void hours_entry_free(hours_entry *entry)
+{
+    if (!entry)
+        return;
+    bk_opening_hours_free(entry->compiled);
+    free(entry->hours);
+    free(entry->tz);
+    free(entry);
+}
+
+static void hours_entry_free_each(const char *key, void *value, void *data)
+{
+    (void)key, (void)data;
+    hours_entry_free(value);
+}
+
+void bk_site_hours_free(bk_site_hours *cache)
+{
+    if (!cache)
+        return;
+    bk_map_each(cache->sites, hours_entry_free_each, NULL);
+    bk_map_free(cache->sites);
+    free(cache);
+}
+
+static json_t *instant_or_null(int64_t ms)
+{
+    return ms == INT64_MAX ? json_null() : json_integer(ms);
+}
+
+json_t *bk_site_hours_state(bk_site_hours *cache, const char *site, const char *hours, const char *tz,
+                            int64_t now_ms)
+{
+    if (!cache || !site || !site[0] || !hours || !hours[0] || !tz || !tz[0])
+        return NULL;
+    hours_entry *entry = bk_map_get(cache->sites, site);
+    if (!entry || strcmp(entry->hours, hours) != 0 || strcmp(entry->tz, tz) != 0) {
+        hours_entry_free(bk_map_remove(cache->sites, site));
+        entry = calloc(1, sizeof *entry);
+        if (!entry)
+            return NULL;
+        entry->hours = strdup(hours);
+        entry->tz = strdup(tz);
+        bk_rules_error err;
+        /* Saved hours were checked; a zone file that vanished since reads as "always open". */
+        if (bk_opening_hours_new(hours, tz, &entry->compiled, &err) != BK_RULES_OK)
+            bk_warn("site %s: opening hours no longer compile (%s: %s)", site, err.path, err.message);
+        if (!entry->hours || !entry->tz || bk_map_set(cache->sites, site, entry) != 0) {
+            hours_entry_free(entry);
+            return NULL;
+        }
+    }
+    if (!entry->compiled)
+        return NULL;
+    bool open = bk_opening_hours_open(entry->compiled, now_ms);
+    return json_pack("{s:b, s:o, s:o, s:s}", "open", open,
+                     "opens_at", open ? json_null() : instant_or_null(bk_opening_hours_next_opening(entry->compiled, now_ms)),
+                     "closes_at", open ? instant_or_null(bk_opening_hours_next_closing(entry->compiled, now_ms)) : json_null(),
+                     "tz", tz);
+}
+
 /* ---- the shell ---------------------------------------------------------------------- */
 
 static int site_usage(void)
 {
     fprintf(stderr, "usage: beckon site add ID ORIGIN... | site list | site remove ID |\n"
-                    "       beckon site set ID origins|identity-secret|enforce-identity|consent|retention-days VALUE\n");
+                    "       beckon site set ID origins|identity-secret|enforce-identity|consent|retention-days VALUE |\n"
+                    "       beckon site set ID hours 'mon-fri 09:00-17:00' [TIME-ZONE] | site set ID hours off |\n"
+                    "       beckon site set ID auto-ack-seconds|offer-email-seconds SECONDS|default\n");
     return 2;
 }
 
@@ -255,6 +428,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     const char *origins = "", *secret = "", *enforce = "", *consent = "", *retention = "";
     char *origins_json = NULL;
     char generated[65];
+    site_fields extra = { 0 };  /* settings checked through the REST code's JSON checks */
     if (strcmp(verb, "remove") == 0 && argc == 3) {
         const char *args[] = { prefix, id };
         redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_DELETE), 2, args);
@@ -289,7 +463,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
             free(copy);
         }
         origins = origins_json = json_dumps(list, JSON_COMPACT);
-    } else if (strcmp(verb, "set") == 0 && argc == 5) {
+    } else if (strcmp(verb, "set") == 0 && (argc == 5 || (argc == 6 && strcmp(argv[3], "hours") == 0))) {
         const char *key = argv[3], *value = argv[4];
         if (strcmp(key, "identity-secret") == 0) {
             if (strcmp(value, "generate") == 0) {
@@ -313,6 +487,26 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
                 return site_usage();
             }
             *(strcmp(key, "consent") == 0 ? &consent : &enforce) = on ? "1" : "0";
+        } else if (strcmp(key, "hours") == 0 || strcmp(key, "auto-ack-seconds") == 0 ||
+                   strcmp(key, "offer-email-seconds") == 0) {
+            /* "hours off", "hours 'mon-fri 09:00-17:00' Europe/Copenhagen", "auto-ack-seconds default" */
+            json_t *body = json_object();
+            if (strcmp(key, "hours") == 0) {
+                json_object_set_new(body, "hours", strcmp(value, "off") == 0 ? json_null() : json_string(value));
+                json_object_set_new(body, "tz", json_string(argc == 6 ? argv[5] : "UTC"));
+            } else {
+                json_object_set_new(body, strcmp(key, "auto-ack-seconds") == 0 ? "auto_ack_seconds" : "offer_email_seconds",
+                                    strcmp(value, "default") == 0 ? json_null() : json_integer(atoll(value)));
+            }
+            char why[BK_RULES_PATH_MAX + BK_RULES_MESSAGE_MAX + 4];
+            const char *problem = settings_check(body, &extra, why, sizeof why);
+            json_decref(body);
+            if (problem) {
+                fprintf(stderr, "beckon: %s\n", problem);
+                fields_close(&extra);
+                json_decref(list);
+                return 2;
+            }
         } else if (strcmp(key, "retention-days") == 0) {
             if (atoi(value) < 1 || atoi(value) > 3650) {
                 fprintf(stderr, "beckon: retention-days is 1 to 3650\n");
@@ -329,8 +523,21 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         return site_usage();
     }
     json_decref(list);
-    const char *args[] = { prefix, id, origins, secret, enforce, consent, retention };
-    redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_SAVE), 7, args);
+    const char *args[2 + 2 * SITE_FIELDS_MAX] = { prefix, id };
+    int count = 2;
+    const char *pairs[][2] = { { "origins", origins }, { "identity_secret", secret }, { "enforce_identity", enforce },
+                               { "consent_required", consent }, { "retention_days", retention } };
+    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
+        if (pairs[i][1][0]) {
+            args[count++] = pairs[i][0];
+            args[count++] = pairs[i][1];
+        }
+    }
+    for (int i = 0; i < extra.count; i++) {
+        args[count++] = extra.names[i];
+        args[count++] = extra.values[i];
+    }
+    redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_SAVE), count, args);
     int failed = !r || r->type == REDIS_REPLY_ERROR;
     if (failed)
         fprintf(stderr, "beckon: redis refused: %s\n", r ? r->str : "no reply");
@@ -338,6 +545,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         printf("saved site %s\n", id);
     freeReplyObject(r);
     free(origins_json);
+    fields_close(&extra);
     return failed;
 }
 

@@ -11,6 +11,8 @@
 #include "server.h"
 
 #include <hiredis/hiredis.h>
+#include <jansson.h>
+#include <stdint.h>
 
 typedef struct bk_sites bk_sites;
 
@@ -22,6 +24,18 @@ void bk_sites_handle(bk_sites *sites, bk_http *request);
 
 /* "beckon site add ID ORIGIN... | list | remove ID | set ID KEY VALUE"; argv[0] is "site". */
 int bk_site_cli(const bk_config *config, int argc, char **argv);
+
+/* Sites' opening hours, compiled once and kept while their text stays the same (a hello
+ * must not read a zone file). */
+typedef struct bk_site_hours bk_site_hours;
+
+bk_site_hours *bk_site_hours_new(void);
+void bk_site_hours_free(bk_site_hours *cache);
+
+/* {open, opens_at, closes_at} for the site at now_ms (ms, null when it never happens), or
+ * NULL when the site keeps no hours (or they no longer compile): always open. A new reference. */
+json_t *bk_site_hours_state(bk_site_hours *cache, const char *site, const char *hours, const char *tz,
+                            int64_t now_ms);
 
 /* "https://Shop.Example:8443" -> "https://shop.example:8443". Only http(s), a host (name,
  * IPv4 or [IPv6]) and an optional port; no path, no trailing dot. 0, or -1. */

@@ -105,6 +105,29 @@ size_t bk_rule_set_count(const bk_rule_set *set);
 int bk_rule_validate_json(const char *json, size_t len, bk_rules_error *err);
 
 /* ------------------------------------------------------------------ */
+/* Opening hours on their own                                         */
+/* ------------------------------------------------------------------ */
+
+/* A site's opening hours ("mon-fri 09:00-17:00, sat 10:00-14:00") in its
+ * time zone, in the same syntax as a rule's `only.hours`. The widget says
+ * when someone is back; the server needs only "open now?" and "when does
+ * that change?". */
+typedef struct bk_opening_hours bk_opening_hours;
+
+/* Compiles `hours` in zone `tz` (reads the zone's TZif file once). On
+ * failure *out is NULL and err names "hours" or "tz" and says why. */
+int bk_opening_hours_new(const char *hours, const char *tz, bk_opening_hours **out, bk_rules_error *err);
+
+void bk_opening_hours_free(bk_opening_hours *hours);
+
+bool bk_opening_hours_open(const bk_opening_hours *hours, int64_t now_ms);
+
+/* The first instant after now_ms at which the hours open (or close), or
+ * INT64_MAX when they never do: closed all week, or open all week. */
+int64_t bk_opening_hours_next_opening(const bk_opening_hours *hours, int64_t now_ms);
+int64_t bk_opening_hours_next_closing(const bk_opening_hours *hours, int64_t now_ms);
+
+/* ------------------------------------------------------------------ */
 /* What the caller knows about the visitor                            */
 /* ------------------------------------------------------------------ */
 
