@@ -31,6 +31,8 @@
       title: 'Chat with us', open: 'Open chat', close: 'Close chat', ph: 'Write a message…', send: 'Send',
       intro: 'Hi! Ask us anything — we usually reply within a few minutes.',
       offline: "No one is online right now. Leave a message and we'll get back to you by email.",
+      shut: "We're closed right now and back {n}. Leave a message and we'll reply by email.",
+      shut2: "We're closed right now. Leave a message and we'll reply by email.",
       nm: 'Name (optional)', em: 'Email', lm: 'Your message', lms: 'Send message', lmt: "Thank you! We'll reply to {n}.",
       queued: 'Waiting for an agent…', active: "You're chatting with {n}", closed: 'The chat has ended',
       sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent', retry: 'Retry',
@@ -45,6 +47,8 @@
       title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', ph: 'Skriv en besked…', send: 'Send',
       intro: 'Hej! Spørg os om hvad som helst — vi svarer normalt inden for få minutter.',
       offline: 'Ingen er online lige nu. Skriv en besked, så vender vi tilbage på e-mail.',
+      shut: 'Vi har lukket lige nu og er tilbage {n}. Skriv en besked, så svarer vi på e-mail.',
+      shut2: 'Vi har lukket lige nu. Skriv en besked, så svarer vi på e-mail.',
       nm: 'Navn (valgfrit)', em: 'E-mail', lm: 'Din besked', lms: 'Send besked', lmt: 'Tak! Vi svarer til {n}.',
       queued: 'Venter på en medarbejder…', active: 'Du chatter med {n}', closed: 'Chatten er afsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Set', failed: 'Ikke sendt', retry: 'Prøv igen',
@@ -59,6 +63,8 @@
       title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', ph: 'Skriv en melding…', send: 'Send',
       intro: 'Hei! Spør oss om hva som helst — vi svarer vanligvis innen noen få minutter.',
       offline: 'Ingen er pålogget akkurat nå. Legg igjen en melding, så svarer vi på e-post.',
+      shut: 'Vi har stengt nå og er tilbake {n}. Legg igjen en melding, så svarer vi på e-post.',
+      shut2: 'Vi har stengt nå. Legg igjen en melding, så svarer vi på e-post.',
       nm: 'Navn (valgfritt)', em: 'E-post', lm: 'Din melding', lms: 'Send melding', lmt: 'Takk! Vi svarer til {n}.',
       queued: 'Venter på en medarbeider…', active: 'Du chatter med {n}', closed: 'Chatten er avsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Sett', failed: 'Ikke sendt', retry: 'Prøv igjen',
@@ -349,6 +355,7 @@
       resume(); // show the last (closed) conversation, and its rating form if not rated yet
     }
     consentReq = !!m.consent_required;
+    setHours(m.hours);
     paintStatus();
     flushPending();
     if (consent != null) sendConsent(!pageSent);
@@ -532,10 +539,30 @@
     if (!conv || c.id === conv.id) setConv(c.id, c.state, c.agent);
   }
   var left = false, lmOn = false; // a message was left (thank-you state); the form was asked for while queued
+  // The site's business hours from welcome: {open, opens_at, closes_at} or null (always open).
+  // The widget flips them itself at the next opening or closing, so a page left open stays right.
+  var hours = null, hoursTimer = null;
+  function setHours(h) {
+    hours = h || null;
+    clearTimeout(hoursTimer);
+    var at = hours && (hours.open ? hours.closes_at : hours.opens_at);
+    if (at == null) return;
+    hoursTimer = setTimeout(function () {
+      setHours({ open: !hours.open, opens_at: null, closes_at: null });
+      paintStatus();
+    }, Math.min(Math.max(at - Date.now(), 0) + 500, 2147483647));
+  }
+  function shutText() {
+    if (hours.opens_at == null) return t('shut2');
+    var at = new Date(hours.opens_at), now = new Date(), f = { hour: '2-digit', minute: '2-digit' };
+    if (at - now > 86400000 * 6 || at.getDate() !== now.getDate()) f.weekday = 'long';
+    return t('shut', at.toLocaleString(LANG === 'nb' ? 'nb-NO' : LANG, f));
+  }
   function paintStatus() {
-    var off = wasReady && !agentsOnline && (!conv || conv.state === 'closed');
+    var shut = !!hours && !hours.open;
+    var off = wasReady && (!agentsOnline || shut) && (!conv || conv.state === 'closed');
     var q = conv && conv.state === 'queued' && qpos && qpos.conversation === conv.id ? qpos : null, w = q && q.expected_wait_seconds;
-    intro.textContent = off && !conv ? t('offline') : t('intro');
+    intro.textContent = off && shut ? shutText() : off && !conv ? t('offline') : t('intro');
     lmf.hidden = !(off || lmOn) || left; form.hidden = off;
     qline.hidden = !q;
     qbtn.hidden = !q || q.agents_online !== 0 || !lmf.hidden || left;

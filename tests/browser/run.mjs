@@ -633,7 +633,10 @@ async function main() {
 
   log('TAP version 13');
   let failed = 0, n = 0;
+  // BECKON_BROWSER_ONLY=regex runs the cases whose names match (while working on a few).
+  const only = process.env.BECKON_BROWSER_ONLY ? new RegExp(process.env.BECKON_BROWSER_ONLY) : null;
   for (const t of tests) {
+    if (only && !only.test(t.name)) continue;
     n++;
     const t0 = Date.now();
     try {

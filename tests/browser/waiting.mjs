@@ -184,6 +184,38 @@ export function waitingTests(h) {
     for (const p of [S.a, S.v1, S.v2, S.v3]) await p.context().close();
   });
 
+  test('after hours: the widget says when someone is back and offers the message form instead of the chat', async () => {
+    // Hours that hold only the UTC hour three hours from now: closed now, whatever the time of day.
+    const later = new Date(Date.now() + 3 * 3600 * 1000);
+    const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][later.getUTCDay()], hh = later.getUTCHours();
+    const span = `${day} ${String(hh).padStart(2, '0')}:00-${hh === 23 ? '24' : String(hh + 1).padStart(2, '0')}:00`;
+    const c = await instance([], { hours: span });
+    const a = await agent(c.base); // an agent is online, but the site is closed
+    for (const [lang, re] of [[undefined, /^We're closed right now and back .+\. Leave a message and we'll reply by email\.$/],
+                              ['da', /^Vi har lukket lige nu og er tilbage .+\. Skriv en besked, så svarer vi på e-mail\.$/]]) {
+      const p = await visitor(c.base, { lang });
+      await W(p, '.bub').click();
+      await waitFor(`after-hours text (${lang || 'en'})`, async () => re.test(await W(p, '.note').first().textContent()))
+        .catch(async (e) => { throw new Error(`${e.message}; it says "${await W(p, '.note').first().textContent()}"; got ${JSON.stringify(p.got.slice(-3))}`); });
+      const welcome = p.got.find((f) => f.type === 'welcome');
+      assert(welcome.hours && welcome.hours.open === false && welcome.hours.opens_at > Date.now(), `welcome.hours ${JSON.stringify(welcome.hours)}`);
+      const hour = new Date(welcome.hours.opens_at).toLocaleString(lang || 'en', { hour: '2-digit', minute: '2-digit' });
+      assert((await W(p, '.note').first().textContent()).includes(hour), `the text names ${hour}`);
+      await W(p, 'form.lmf').waitFor({ state: 'visible' });
+      assert(await W(p, 'textarea#bk-in').isHidden(), 'no chat composer while closed');
+      if (!lang) {
+        await W(p, '.lmf input[type=email]').fill('night-owl@example.com');
+        await W(p, '.lmf textarea').fill('Please call me tomorrow.');
+        await W(p, '.lmf .pri').click();
+        await W(p, '.note').filter({ hasText: "Thank you! We'll reply to night-owl@example.com." }).waitFor();
+        const left = await agentReq(a, { type: 'left_messages' });
+        assert(left.messages.some((m) => m.text === 'Please call me tomorrow.'), `left_messages ${JSON.stringify(left)}`);
+      }
+      await p.context().close();
+    }
+    await a.context().close();
+  });
+
   test('consent: no browsing data before Beckon.consent(true), one page view after; chat works without consent', async () => {
     const c = await instance([], { consent: 'required' });
     const a = await agent(c.base);
