@@ -3,9 +3,9 @@
 
 #include "ids.h"
 #include "log.h"
+#include "redis_loop.h"
 
 #include <hiredis/async.h>
-#include <hiredis/adapters/libuv.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
@@ -290,7 +290,7 @@ static void link_connect(redis_link *l)
         return;
     }
     context->data = l;
-    if (redisLibuvAttach(context, store->loop) != REDIS_OK) {
+    if (bk_redis_loop_attach(context, store->loop) != REDIS_OK) {
         redisAsyncFree(context);
         link_schedule_reconnect(l);
         return;
