@@ -35,11 +35,31 @@ void bk_hex_encode(const uint8_t *in, size_t len, char *out)
     out[2 * len] = '\0';
 }
 
+/* Ids are not secrets (tokens and sessions are, and they read the kernel's randomness
+ * directly), but one getrandom call per chat message showed in the profile: ids take their
+ * bytes from a pool refilled 32 ids at a time. */
+static int id_bytes(uint8_t *out, size_t len)
+{
+    static uint8_t pool[384];
+    static size_t left;
+    if (len > sizeof pool)
+        return -1;
+    if (left < len) {
+        if (bk_random_bytes(pool, sizeof pool) != 0)
+            return -1;
+        left = sizeof pool;
+    }
+    left -= len;
+    memcpy(out, pool + left, len);
+    memset(pool + left, 0, len);
+    return 0;
+}
+
 int bk_id_generate(const char *prefix, char *out, size_t out_size)
 {
     uint8_t raw[12];
     size_t plen = strlen(prefix);
-    if (out_size < plen + 2 * sizeof raw + 1 || bk_random_bytes(raw, sizeof raw) != 0)
+    if (out_size < plen + 2 * sizeof raw + 1 || id_bytes(raw, sizeof raw) != 0)
         return -1;
     memcpy(out, prefix, plen);
     bk_hex_encode(raw, sizeof raw, out + plen);
