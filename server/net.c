@@ -15,7 +15,13 @@
 
 #define HTTP_BODY_MAX   (64 * 1024)
 #define SEND_QUEUE_MAX  (1024 * 1024)  /* bytes queued for one client before it is dropped */
-#define RX_BUFFER_SIZE  1024           /* per connection; sets memory per idle socket */
+/* lws allocates RX_BUFFER_SIZE for every WebSocket for as long as it is open: the largest
+ * cost of an idle socket that we choose. Larger messages arrive in pieces and are reassembled
+ * here; control frames (125 bytes at most) fit. Sends are limited separately, by
+ * TX_PACKET_SIZE: with 0 lws would cut every send() to RX_BUFFER_SIZE and drip the rest out
+ * one piece per writable callback. No frame is larger than the send queue. */
+#define RX_BUFFER_SIZE  256
+#define TX_PACKET_SIZE  SEND_QUEUE_MAX
 #define DRAIN_POLL_MS   20
 #define DRAIN_MAX_MS    2000           /* how long shutdown waits for closing handshakes */
 
@@ -43,9 +49,11 @@ struct bk_conn {
     int close_code;            /* non-zero: close once the queue is empty */
     char close_reason[64];
     int close_listed;
-    char ip[64];               /* the peer, counted against max-connections-per-ip */
-    char origin[256];          /* the handshake's Origin, "" when none */
-    char host[256];            /* the handshake's Host */
+    const char *ip;            /* the peer, counted against max-connections-per-ip */
+    const char *origin;        /* the handshake's Origin, "" when none */
+    const char *host;          /* the handshake's Host */
+    /* The three strings follow the struct in its allocation, sized to fit: a fixed maximum
+     * for each would cost every idle socket half a kilobyte. */
 };
 
 struct bk_http {
@@ -289,12 +297,11 @@ static int conn_receive(bk_conn *conn, const void *in, size_t len)
     }
     net->handlers.received(conn, status, status == BK_RX_TEXT ? conn->rx : "",
                            status == BK_RX_TEXT ? conn->rx_len : 0, net->data);
-    /* A large message once should not pin its buffer for the life of the socket. */
-    if (conn->rx_cap > 4096) {
-        free(conn->rx);
-        conn->rx = NULL;
-        conn->rx_cap = 0;
-    }
+    /* Most sockets are idle most of the time: a buffer kept between messages would cost
+     * every idle socket as much as lws' own rx buffer. */
+    free(conn->rx);
+    conn->rx = NULL;
+    conn->rx_cap = 0;
     conn->rx_len = 0;
     return 0;
 }
@@ -358,7 +365,14 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         return 0;
 
     case LWS_CALLBACK_ESTABLISHED: {
-        bk_conn *conn = calloc(1, sizeof *conn);
+        char ip[64], origin[256], host[256];
+        lws_get_peer_simple(wsi, ip, sizeof ip);
+        if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0)
+            origin[0] = '\0';
+        if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) < 0)
+            host[0] = '\0';
+        size_t ip_size = strlen(ip) + 1, origin_size = strlen(origin) + 1, host_size = strlen(host) + 1;
+        bk_conn *conn = calloc(1, sizeof *conn + ip_size + origin_size + host_size);
         if (!conn)
             return -1;
         conn->net = net;
@@ -366,12 +380,11 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         conn->refs = 1;
         conn->id = ++net->next_id;
         conn->role = (bk_role)lws_get_protocol(wsi)->id;
-        lws_get_peer_simple(wsi, conn->ip, sizeof conn->ip);
+        char *strings = (char *)(conn + 1);
+        conn->ip = memcpy(strings, ip, ip_size);
+        conn->origin = memcpy(strings + ip_size, origin, origin_size);
+        conn->host = memcpy(strings + ip_size + origin_size, host, host_size);
         ip_count_add(net, conn->ip, 1);
-        if (lws_hdr_copy(wsi, conn->origin, sizeof conn->origin, WSI_TOKEN_ORIGIN) < 0)
-            conn->origin[0] = '\0';
-        if (lws_hdr_copy(wsi, conn->host, sizeof conn->host, WSI_TOKEN_HOST) < 0)
-            conn->host[0] = '\0';
         conn->next = net->open.next;
         conn->prev = &net->open;
         net->open.next->prev = conn;
@@ -652,12 +665,12 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
     net->protocols[1] = (struct lws_protocols){
         .name = BK_SUBPROTOCOL_VISITOR, .callback = callback_websocket,
         .per_session_data_size = sizeof(ws_session), .rx_buffer_size = RX_BUFFER_SIZE,
-        .id = BK_ROLE_VISITOR,
+        .tx_packet_size = TX_PACKET_SIZE, .id = BK_ROLE_VISITOR,
     };
     net->protocols[2] = (struct lws_protocols){
         .name = BK_SUBPROTOCOL_AGENT, .callback = callback_websocket,
         .per_session_data_size = sizeof(ws_session), .rx_buffer_size = RX_BUFFER_SIZE,
-        .id = BK_ROLE_AGENT,
+        .tx_packet_size = TX_PACKET_SIZE, .id = BK_ROLE_AGENT,
     };
 
     snprintf(net->widget_dir, sizeof net->widget_dir, "%s/widget", config->web_root);

@@ -4,6 +4,7 @@
 #include "ids.h"
 #include "log.h"
 #include "metrics.h"
+#include "profile.h"
 #include "scripts.h"
 
 #include <beckon/protocol.h>
@@ -15,7 +16,7 @@
 
 #define AGENTS_REFRESH_MS 2000
 #define MAX_EVENTS        1000   /* per visitor stream, trimmed approximately */
-#define MAX_CAPS          256    /* rules with cap state per visitor, as evaluated */
+#define MAX_CAPS          BK_PROFILE_CAPS_MAX  /* rules with cap state per visitor, as evaluated */
 
 enum {
     SCRIPT_TRACK,
@@ -41,8 +42,9 @@ struct bk_tracker {
     int refs;                       /* the session's, and one per call in flight */
     int closed;
     char visitor[BK_ID_MAX + 1];
-    json_t *profile;                /* the visitor hash (+ "caps") as Redis last returned it */
-    uv_timer_t timer;
+    bk_profile *profile;            /* what the rules read of the visitor hash and caps */
+    uint64_t due_ms;                /* loop time of the next evaluation, when armed */
+    size_t heap_at;                 /* 1 + its place in the node's timer heap; 0: not armed */
     char invitation[BK_ID_MAX + 1]; /* sent and not yet answered: one at a time */
     int inviting;                   /* an INVITE script is in flight */
     char delayed_rule[BK_ID_MAX + 1]; /* a rule waiting out its delay_seconds */
@@ -66,6 +68,12 @@ struct bk_triggers {
      * (its cap and prop arrays are some 20 KB) serves them all instead of a malloc each. */
     bk_trigger_context *context;
     bk_tracker trackers;            /* sentinel */
+    /* One timer for every tracker: a uv_timer_t each would cost every idle visitor socket
+     * some 150 bytes. The heap orders the armed trackers by due_ms; the timer is set for
+     * the first. */
+    uv_timer_t due_timer;
+    bk_tracker **heap;
+    size_t heap_len, heap_cap;
 };
 
 typedef struct call {
@@ -96,19 +104,6 @@ static int64_t next_midnight_ms(int64_t ms)
 {
     const int64_t day = 86400000;
     return (ms / day + 1) * day;
-}
-
-static const char *profile_string(json_t *profile, const char *key)
-{
-    const char *value = json_string_value(json_object_get(profile, key));
-    return value && value[0] ? value : NULL;
-}
-
-/* The visitor hash keeps numbers as strings; missing is -1 (or 0 for timestamps). */
-static int64_t profile_number(json_t *profile, const char *key, int64_t missing)
-{
-    const char *value = profile_string(profile, key);
-    return value ? strtoll(value, NULL, 10) : missing;
 }
 
 /* Copies the value of utm_name from the query of url into out (percent-decoded), or "". */
@@ -153,24 +148,107 @@ static void tracker_unref(bk_tracker *t)
 {
     if (--t->refs > 0)
         return;
-    json_decref(t->profile);
+    bk_profile_free(t->profile);
     bk_conn_unref(t->conn);
     free(t);
 }
 
-static void on_tracker_timer_closed(uv_handle_t *handle)
+/* ---- the trackers' timer heap ------------------------------------------------------- */
+
+static void heap_put(bk_triggers *triggers, size_t i, bk_tracker *t)
 {
-    tracker_unref(handle->data);
+    triggers->heap[i] = t;
+    t->heap_at = i + 1;
 }
 
-static void tracker_profile_set(bk_tracker *t, const char *json, size_t len)
+static void heap_up(bk_triggers *triggers, size_t i)
 {
-    json_t *profile = json_loadb(json, len, 0, NULL);
-    if (!json_is_object(profile)) {
-        json_decref(profile);
+    bk_tracker *t = triggers->heap[i];
+    while (i > 0) {
+        size_t parent = (i - 1) / 2;
+        if (triggers->heap[parent]->due_ms <= t->due_ms)
+            break;
+        heap_put(triggers, i, triggers->heap[parent]);
+        i = parent;
+    }
+    heap_put(triggers, i, t);
+}
+
+static void heap_down(bk_triggers *triggers, size_t i)
+{
+    bk_tracker *t = triggers->heap[i];
+    for (;;) {
+        size_t child = 2 * i + 1;
+        if (child >= triggers->heap_len)
+            break;
+        if (child + 1 < triggers->heap_len &&
+            triggers->heap[child + 1]->due_ms < triggers->heap[child]->due_ms)
+            child++;
+        if (t->due_ms <= triggers->heap[child]->due_ms)
+            break;
+        heap_put(triggers, i, triggers->heap[child]);
+        i = child;
+    }
+    heap_put(triggers, i, t);
+}
+
+static void on_due_timer(uv_timer_t *timer);
+
+/* Sets the one timer for the earliest tracker; call when the heap's first entry changed. */
+static void due_timer_set(bk_triggers *triggers)
+{
+    if (triggers->heap_len == 0) {
+        uv_timer_stop(&triggers->due_timer);
         return;
     }
-    json_decref(t->profile);
+    uint64_t now = uv_now(triggers->server->loop), due = triggers->heap[0]->due_ms;
+    uv_timer_start(&triggers->due_timer, on_due_timer, due > now ? due - now : 0, 0);
+}
+
+static void tracker_disarm(bk_tracker *t)
+{
+    bk_triggers *triggers = t->triggers;
+    if (!t->heap_at)
+        return;
+    size_t i = t->heap_at - 1;
+    t->heap_at = 0;
+    bk_tracker *last = triggers->heap[--triggers->heap_len];
+    if (last != t) {
+        heap_put(triggers, i, last);
+        heap_up(triggers, i);
+        heap_down(triggers, last->heap_at - 1);
+    }
+    if (i == 0)
+        due_timer_set(triggers);
+}
+
+/* Evaluates the tracker again `delay` ms from now (loop time), replacing an earlier arming. */
+static void tracker_arm_in(bk_tracker *t, uint64_t delay)
+{
+    bk_triggers *triggers = t->triggers;
+    tracker_disarm(t);
+    if (triggers->heap_len == triggers->heap_cap) {
+        size_t cap = triggers->heap_cap ? triggers->heap_cap * 2 : 64;
+        bk_tracker **grown = realloc(triggers->heap, cap * sizeof *grown);
+        if (!grown)
+            return;  /* not armed: the next event evaluates it again */
+        triggers->heap = grown;
+        triggers->heap_cap = cap;
+    }
+    t->due_ms = uv_now(triggers->server->loop) + delay;
+    heap_put(triggers, triggers->heap_len++, t);
+    heap_up(triggers, t->heap_at - 1);
+    if (t->heap_at == 1)
+        due_timer_set(triggers);
+}
+
+/* A reply that cannot be read leaves the profile as it was. */
+static void tracker_profile_set(bk_tracker *t, const char *json, size_t len)
+{
+    bk_profile *profile = bk_profile_parse(json, len);
+    if (!profile)
+        return;
+    bk_profile_free(t->profile);
     t->profile = profile;
 }
 
@@ -183,12 +261,11 @@ bk_tracker *bk_tracker_new(bk_triggers *triggers, bk_conn *conn, const char *vis
     t->triggers = triggers;
     t->conn = conn;
     bk_conn_ref(conn);
-    t->refs = 2;  /* the session's, and the timer's until it is closed */
+    t->refs = 1;  /* the session's */
     snprintf(t->visitor, sizeof t->visitor, "%s", visitor);
-    t->profile = json_object();
     tracker_profile_set(t, profile_json, strlen(profile_json));
-    uv_timer_init(triggers->server->loop, &t->timer);
-    t->timer.data = t;
+    if (!t->profile)
+        tracker_profile_set(t, "{}", 2);
     t->next = triggers->trackers.next;
     t->prev = &triggers->trackers;
     triggers->trackers.next->prev = t;
@@ -203,7 +280,7 @@ void bk_tracker_close(bk_tracker *t)
     t->closed = 1;
     t->prev->next = t->next;
     t->next->prev = t->prev;
-    uv_close((uv_handle_t *)&t->timer, on_tracker_timer_closed);
+    tracker_disarm(t);
     tracker_unref(t);
 }
 
@@ -217,14 +294,14 @@ void bk_tracker_profile_changed(bk_tracker *t, const char *profile_json, size_t 
 
 int bk_tracker_consented(const bk_tracker *t)
 {
-    const char *consent = t ? profile_string(t->profile, "consent") : NULL;
-    return consent && strcmp(consent, "1") == 0;
+    return t && bk_profile_consented(t->profile);
 }
 
 void bk_tracker_conversation_opened(bk_tracker *t, const char *conversation)
 {
+    (void)conversation;  /* the rules only ask whether one is open */
     if (t && !t->closed)
-        json_object_set_new(t->profile, "conv", json_string(conversation));
+        bk_profile_set_conversation_open(t->profile);
 }
 
 static void tracker_send(bk_tracker *t, json_t *obj)
@@ -294,10 +371,10 @@ static int call_script(call *c, int script, bk_store_reply_fn fn, int argc, cons
 /* A rules context and what it points into besides the profile. */
 struct bk_trigger_context {
     bk_rules_context ctx;
+    bk_profile *profile;            /* the dry run's profile, converted from JSON */
     json_t *attrs_json;             /* the profile's "attrs", parsed */
     bk_rules_attr attrs[BK_PROPS_MAX];
     bk_rules_cap_state caps[MAX_CAPS];
-    char cap_rules[MAX_CAPS][BK_ID_MAX + 1];
     bk_rules_attr props[BK_PROPS_MAX];
 };
 
@@ -308,8 +385,10 @@ bk_trigger_context *bk_trigger_context_new(void)
 
 void bk_trigger_context_free(bk_trigger_context *context)
 {
-    if (context)
+    if (context) {
         json_decref(context->attrs_json);
+        bk_profile_free(context->profile);
+    }
     free(context);
 }
 
@@ -340,34 +419,35 @@ static size_t attrs_fill(json_t *object, bk_rules_attr *out, size_t max)
     return n;
 }
 
-const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, json_t *profile,
-                                                int agents_available, const char *event_name,
-                                                json_t *event_props, int64_t now)
+/* Fills the context from a tracker's profile; its strings point into the profile. */
+static const bk_rules_context *context_fill(bk_trigger_context *storage, const bk_profile *profile,
+                                            int agents_available, const char *event_name,
+                                            json_t *event_props, int64_t now)
 {
     bk_rules_context *ctx = &storage->ctx;
     bk_rules_cap_state *caps = storage->caps;
     bk_rules_attr *props = storage->props;
     bk_rules_context_init(ctx);
-    ctx->site = profile_string(profile, "site");
-    ctx->page_url = profile_string(profile, "page_url");
-    ctx->page_title = profile_string(profile, "page_title");
-    ctx->page_started_ms = profile_number(profile, "page_started", 0);
-    ctx->visit_started_ms = profile_number(profile, "visit_started", 0);
-    ctx->visit_pages = profile_number(profile, "visit_pages", -1);
-    ctx->referrer = profile_string(profile, "visit_referrer");
-    ctx->utm_source = profile_string(profile, "utm_source");
-    ctx->utm_medium = profile_string(profile, "utm_medium");
-    ctx->utm_campaign = profile_string(profile, "utm_campaign");
-    ctx->utm_term = profile_string(profile, "utm_term");
-    ctx->utm_content = profile_string(profile, "utm_content");
-    ctx->visits = profile_number(profile, "visits", -1);
-    ctx->chats = profile_number(profile, "chats", 0);
-    ctx->last_chat_ms = profile_number(profile, "last_chat", 0);
-    ctx->lang = profile_string(profile, "lang");
-    ctx->device = profile_string(profile, "device");
-    ctx->last_event_ms = profile_number(profile, "last_event", 0);
-    ctx->conversation_open = profile_string(profile, "conv") != NULL;
-    const char *attrs = profile_string(profile, "attrs");
+    ctx->site = bk_profile_string(profile, BK_PROFILE_SITE);
+    ctx->page_url = bk_profile_string(profile, BK_PROFILE_PAGE_URL);
+    ctx->page_title = bk_profile_string(profile, BK_PROFILE_PAGE_TITLE);
+    ctx->page_started_ms = bk_profile_number(profile, BK_PROFILE_PAGE_STARTED, 0);
+    ctx->visit_started_ms = bk_profile_number(profile, BK_PROFILE_VISIT_STARTED, 0);
+    ctx->visit_pages = bk_profile_number(profile, BK_PROFILE_VISIT_PAGES, -1);
+    ctx->referrer = bk_profile_string(profile, BK_PROFILE_VISIT_REFERRER);
+    ctx->utm_source = bk_profile_string(profile, BK_PROFILE_UTM_SOURCE);
+    ctx->utm_medium = bk_profile_string(profile, BK_PROFILE_UTM_MEDIUM);
+    ctx->utm_campaign = bk_profile_string(profile, BK_PROFILE_UTM_CAMPAIGN);
+    ctx->utm_term = bk_profile_string(profile, BK_PROFILE_UTM_TERM);
+    ctx->utm_content = bk_profile_string(profile, BK_PROFILE_UTM_CONTENT);
+    ctx->visits = bk_profile_number(profile, BK_PROFILE_VISITS, -1);
+    ctx->chats = bk_profile_number(profile, BK_PROFILE_CHATS, 0);
+    ctx->last_chat_ms = bk_profile_number(profile, BK_PROFILE_LAST_CHAT, 0);
+    ctx->lang = bk_profile_string(profile, BK_PROFILE_LANG);
+    ctx->device = bk_profile_string(profile, BK_PROFILE_DEVICE);
+    ctx->last_event_ms = bk_profile_number(profile, BK_PROFILE_LAST_EVENT, 0);
+    ctx->conversation_open = bk_profile_conversation_open(profile);
+    const char *attrs = bk_profile_string(profile, BK_PROFILE_ATTRS);
     json_decref(storage->attrs_json);
     storage->attrs_json = attrs ? json_loads(attrs, 0, NULL) : NULL;
     if (json_is_object(storage->attrs_json)) {
@@ -377,35 +457,19 @@ const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, jso
     ctx->agents_available = agents_available != 0;
     char today[9];
     bk_day_string(now, today);
-    const char *day = profile_string(profile, "inv_day");
-    ctx->invitations_today = day && strcmp(day, today) == 0 ? profile_number(profile, "inv_today", 0) : 0;
+    const char *day = bk_profile_string(profile, BK_PROFILE_INV_DAY);
+    ctx->invitations_today = day && strcmp(day, today) == 0
+                           ? bk_profile_number(profile, BK_PROFILE_INV_TODAY, 0) : 0;
     ctx->day_ends_ms = next_midnight_ms(now);
-    ctx->last_dismissed_ms = profile_number(profile, "last_dismissed", 0);
+    ctx->last_dismissed_ms = bk_profile_number(profile, BK_PROFILE_LAST_DISMISSED, 0);
 
-    /* caps: "RULE:visit" = "VISIT COUNT", "RULE:last" = ms */
-    json_t *cap_object = json_object_get(profile, "caps");
-    int64_t visits = ctx->visits;
-    const char *key;
-    json_t *value;
-    size_t n = 0;
-    json_object_foreach(cap_object, key, value) {
-        const char *colon = strrchr(key, ':');
-        if (!colon || strcmp(colon, ":visit") != 0 || n == MAX_CAPS || !json_is_string(value))
-            continue;
-        long long visit = 0, count = 0;
-        if (sscanf(json_string_value(value), "%lld %lld", &visit, &count) != 2)
-            continue;
-        int rule_len = (int)(colon - key);
-        if (rule_len > BK_ID_MAX)
-            continue;
-        snprintf(storage->cap_rules[n], sizeof storage->cap_rules[n], "%.*s", rule_len, key);
-        char last_key[BK_ID_MAX + 8];
-        snprintf(last_key, sizeof last_key, "%s:last", storage->cap_rules[n]);
-        const char *last = json_string_value(json_object_get(cap_object, last_key));
-        caps[n].rule_id = storage->cap_rules[n];
-        caps[n].invitations_this_visit = visit == visits ? count : 0;
-        caps[n].last_invited_ms = last ? strtoll(last, NULL, 10) : 0;
-        n++;
+    /* caps: the count applies only to the visit it was made in */
+    const bk_profile_cap *entries;
+    size_t n = bk_profile_caps(profile, &entries);
+    for (size_t i = 0; i < n; i++) {
+        caps[i].rule_id = entries[i].rule;
+        caps[i].invitations_this_visit = entries[i].visit == ctx->visits ? entries[i].count : 0;
+        caps[i].last_invited_ms = entries[i].last_ms;
     }
     ctx->caps = caps;
     ctx->cap_count = n;
@@ -418,6 +482,18 @@ const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, jso
         }
     }
     return ctx;
+}
+
+const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, json_t *profile,
+                                                int agents_available, const char *event_name,
+                                                json_t *event_props, int64_t now)
+{
+    /* The dry run's profile is made rarely: through text, so both paths read it alike. */
+    char *text = json_dumps(profile, JSON_COMPACT);
+    bk_profile_free(storage->profile);
+    storage->profile = text ? bk_profile_parse(text, strlen(text)) : NULL;
+    free(text);
+    return context_fill(storage, storage->profile, agents_available, event_name, event_props, now);
 }
 
 static size_t counter_slot(const bk_triggers *triggers, const char *id)
@@ -557,15 +633,28 @@ static void tracker_invite(bk_tracker *t, const bk_rules_result *result, int64_t
     }
 }
 
-static void on_tracker_timer(uv_timer_t *timer)
+/* Evaluates the trackers that are due. Each is taken off the heap first; an evaluation may
+ * arm it again, even for now: the count taken at the start bounds the round, so such a
+ * tracker waits for the next turn of the loop instead of spinning this one. */
+static void on_due_timer(uv_timer_t *timer)
 {
-    tracker_evaluate(timer->data, NULL, NULL);
+    bk_triggers *triggers = timer->data;
+    uint64_t now = uv_now(triggers->server->loop);
+    for (size_t budget = triggers->heap_len; budget > 0 && triggers->heap_len > 0; budget--) {
+        bk_tracker *t = triggers->heap[0];
+        if (t->due_ms > now)
+            break;
+        tracker_disarm(t);
+        t->refs++;
+        tracker_evaluate(t, NULL, NULL);
+        tracker_unref(t);
+    }
+    due_timer_set(triggers);
 }
 
 static void tracker_arm(bk_tracker *t, int64_t at_ms, int64_t now)
 {
-    uint64_t delay = at_ms > now ? (uint64_t)(at_ms - now) : 0;
-    uv_timer_start(&t->timer, on_tracker_timer, delay, 0);
+    tracker_arm_in(t, at_ms > now ? (uint64_t)(at_ms - now) : 0);
 }
 
 /* Evaluates the node's rules for this visitor now: invites, or arms the timer for the
@@ -575,13 +664,12 @@ static void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *even
     bk_triggers *triggers = t->triggers;
     if (t->closed || !triggers->rules || t->invitation[0] || t->inviting)
         return;
-    uv_timer_stop(&t->timer);
+    tracker_disarm(t);
     int64_t now = bk_now_ms();
     if (!triggers->context)
         return;
-    const bk_rules_context *ctx = bk_trigger_context_fill(triggers->context, t->profile,
-                                                          triggers->agents_available, event_name,
-                                                          event_props, now);
+    const bk_rules_context *ctx = context_fill(triggers->context, t->profile, triggers->agents_available,
+                                               event_name, event_props, now);
     bk_rules_result result;  /* its strings point into the rule set, not the context */
     int rc = bk_rule_set_evaluate_observed(triggers->rules, ctx, now, &triggers->settings, on_rule_judged,
                                            triggers, &result);
@@ -876,6 +964,8 @@ bk_triggers *bk_triggers_new(bk_server *server)
     triggers->settings.dismiss_quiet_seconds = (int64_t)server->config->invite_quiet_minutes * 60;
     triggers->trackers.next = triggers->trackers.prev = &triggers->trackers;
     triggers->context = bk_trigger_context_new();
+    uv_timer_init(server->loop, &triggers->due_timer);
+    triggers->due_timer.data = triggers;
     uv_timer_init(server->loop, &triggers->agents_timer);
     triggers->agents_timer.data = triggers;
     uv_timer_start(&triggers->agents_timer, on_agents_timer, 50, AGENTS_REFRESH_MS);
@@ -890,6 +980,7 @@ void bk_triggers_shutdown(bk_triggers *triggers)
 {
     if (triggers->counters)
         counters_flush(triggers);  /* Redis closes after this: the last counts still get out */
+    uv_close((uv_handle_t *)&triggers->due_timer, NULL);
     uv_close((uv_handle_t *)&triggers->agents_timer, NULL);
     uv_close((uv_handle_t *)&triggers->stats_timer, NULL);
 }
@@ -900,6 +991,7 @@ void bk_triggers_free(bk_triggers *triggers)
         return;
     bk_rule_set_free(triggers->rules);
     free(triggers->counters);
+    free(triggers->heap);
     bk_trigger_context_free(triggers->context);
     free(triggers);
 }

@@ -1,9 +1,9 @@
 /* triggers.h - proactive invitations: browsing events in, rule evaluation, invitations out.
  *
  * Every visitor socket has a tracker holding what the rules look at (its profile, as Redis
- * last returned it). A tracker evaluates the node's rule set on a page view, on a custom
- * event and when its one timer fires; the engine says when that timer should fire next, so
- * nothing is polled. Rules live in Redis; a change published on the bus makes every node
+ * last returned it, kept compact: profile.h). A tracker evaluates the node's rule set on a
+ * page view, on a custom event and when its next check falls due; the engine says when that
+ * is, so nothing is polled. One timer serves every tracker of the node. Rules live in Redis; a change published on the bus makes every node
  * reload them and re-evaluate its visitors at once. */
 #ifndef BK_TRIGGERS_H
 #define BK_TRIGGERS_H

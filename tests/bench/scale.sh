@@ -14,7 +14,9 @@
 #   --keep     keep the temp dir (logs of redis and beckon)
 #   BECKON_SCALE_BUILD=dir   build directory (default: build-scale, ignored by git)
 #   BECKON_SCALE_SCENARIOS="chat slow"   run only these (default: slow idle chat storm, and
-#                    twonode in full mode; slow first, while the heap is fresh, so its RSS shows)
+#                    twonode in full mode; slow first, while the heap is fresh, so its RSS shows).
+#                    With --doc (or in full mode) only these scenarios' rows of the doc's table
+#                    are rewritten; the other rows and the text stay, and a line says so.
 #   BECKON_SCALE_NICE=-10   autogroup nice of the processes it starts (0: leave priorities)
 #   BECKON_SCALE_LOADGEN_ARGS="--rates 5000"   more options for beckon-loadgen (--help)
 #
@@ -251,7 +253,31 @@ if [ "$doc" = 1 ]; then
   notes=""
   # Everything from "## Analysis" on is written by hand: keep it.
   [ -f "$out" ] && notes=$(sed -n '/^## Analysis/,$p' "$out")
-  {
+  if [ -n "$SCALE_SCENARIOS" ] && [ ! -s "$ROWS" ]; then
+    echo "scale.sh: no rows; $out left as it was"
+    doc=done
+  elif [ -n "$SCALE_SCENARIOS" ] && [ -f "$out" ] && grep -q '^| scenario |' "$out"; then
+    # Only some scenarios ran: replace their rows (by the number that starts each row's
+    # scenario), keep every other row and line, and say which rows are newer.
+    keys=$(cut -d'|' -f2 "$ROWS" | awk '{ print $1 }' | sort -u | tr '\n' ' ')
+    stamp="Partial update: the rows of scenario(s) ${keys% } rewritten by \`$command_line\` on $(date -u '+%Y-%m-%d %H:%M UTC') (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', with uncommitted changes')); load average $LOAD_BEFORE / $LOAD_AFTER. The machine and the other rows are those of the run above."
+    awk -v keys="$keys" -v rows="$ROWS" -v stamp="$stamp" '
+      function key_of(line,   f, w) { split(line, f, "|"); split(f[2], w, " "); return w[1] }
+      function flush_new(   k) { for (k in fresh) if (!(k in done)) { printf "%s", fresh[k]; done[k] = 1 } }
+      BEGIN {
+        n = split(keys, list, " "); for (i = 1; i <= n; i++) want[list[i]] = 1
+        while ((getline line < rows) > 0) fresh[key_of(line)] = fresh[key_of(line)] line "\n"
+      }
+      /^\| scenario \|/ && !stamped { print stamp; print ""; stamped = 1 }
+      /^\| [0-9]/ { in_table = 1; k = key_of($0)
+                    if (k in want) { if (!(k in done)) { printf "%s", fresh[k]; done[k] = 1 }; next } }
+      in_table && !/^\|/ { flush_new(); in_table = 0 }
+      { print }
+    ' "$out" >"$out.tmp" && mv "$out.tmp" "$out"
+    echo "scale.sh: rewrote the rows of scenario(s) ${keys% } in $out"
+    doc=done
+  fi
+  [ "$doc" = done ] || { {
     echo "# Scale benchmarks"
     echo
     echo "Written by \`$command_line\` on $(date -u '+%Y-%m-%d %H:%M UTC') (commit $(git rev-parse --short HEAD 2>/dev/null || echo '?')$(git diff --quiet 2>/dev/null || echo ', with uncommitted changes')). Do not edit the"
@@ -268,7 +294,8 @@ if [ "$doc" = 1 ]; then
     echo
     echo "- **1 idle**: visitors connect (at most 1 000 handshakes in flight) and say \`hello\`; counts are"
     echo "  cumulative. RSS is VmRSS of beckon from /proc/PID/status, 1 s after the last \`welcome\`,"
-    echo "  minus the RSS before the first connection, divided by the connections. Kernel memory: growth"
+    echo "  minus the RSS before the first connection, divided by the connections; split into anonymous"
+    echo "  memory (RssAnon: the heap) and file pages (RssFile: code run for the first time). Kernel memory: growth"
     echo "  of the \`TCP\` and \`sock_inode_cache\` slabs (/proc/slabinfo) over both ends of each loopback"
     echo "  connection; the socket buffers (/proc/net/sockstat \`mem\`) are given as a total."
     echo "- **2 chat**: $CONVS conversations (each visitor opens one, one of $AGENTS agents accepts it; at"
@@ -295,7 +322,6 @@ if [ "$doc" = 1 ]; then
     echo "$table"
     echo
     if [ -n "$notes" ]; then echo "$notes"; else echo "## Analysis"; echo; echo "(none yet)"; fi
-  } >"$out.tmp" && mv "$out.tmp" "$out"
-  echo "scale.sh: wrote $out"
+  } >"$out.tmp" && mv "$out.tmp" "$out" && echo "scale.sh: wrote $out"; }
 fi
 [ $lg_rc -eq 0 ] && [ "$alive" = yes ]

@@ -200,6 +200,34 @@ async def t_time_on_page(env):
         f"invitation {got - second:.3f}s after the last page view (want about 2.0 s; first view {got - view:.3f}s ago)"
 
 
+@T.case("one timer for all visitors: thresholds due in shuffled order each fire on time; "
+        "visitors who leave or re-arm do not disturb the others")
+async def t_many_timers(env):
+    await set_rules(env, [rule(f"wait{n}", {"all": [path_glob(f"/wait{n}*"), {"page.seconds": {">=": n}}]})
+                          for n in (1, 2, 3)])
+    # Arrival order 3, 1, 2, 1, 3, 2: each joins the node's timer heap somewhere in the middle.
+    plan = [3, 1, 2, 1, 3, 2]
+    visitors = [(n, await visitor_on(env, f"/wait{n}")) for n in plan]
+    # One with the earliest deadline leaves (it is first in the heap), one moves to a later page.
+    leaver = await visitor_on(env, "/wait1")
+    await leaver.close()
+    mover = await visitor_on(env, "/wait1")
+    await mover.expect_reply({"type": "page_view", "url": SITE + "/wait3", "title": ""}, "ok")
+    visitors.append((3, mover))
+
+    async def fired_after(n, v):
+        """ms from the page view to the evaluation that invited, both as beckon recorded them
+        (a busy Redis may delay the invite frame itself, not the timer)."""
+        inv = await expect_invite(v, f"wait{n}", timeout=n + 3)
+        created = int(env.redis.command("HGET", f"{PREFIX}invitation:{inv['invitation']}", "created"))
+        started = int(env.redis.command("HGET", f"{PREFIX}visitor:{v.visitor_id}", "page_started"))
+        return n, created - started
+
+    for n, ms in await asyncio.gather(*(fired_after(n, v) for n, v in visitors)):
+        assert n * 1000 <= ms <= n * 1000 + 250, f"rule wait{n} invited {ms} ms after the page view"
+    await mover.expect_none("invite", within=0.3)  # its first page's rule never fired
+
+
 # --------------------------------------------------------------------------------------------
 # 2. only.agents_available
 # --------------------------------------------------------------------------------------------

@@ -45,6 +45,7 @@ static struct {
     const char *beckon_log;
     int nice;
     int idle_no_hello;
+    int idle_page;
     int port2, beckon2_pid;    /* scenario 4: a second node (agents there, visitors on the first) */
     int rates2[MAX_LIST], rates2_n;
     int open_window;           /* conversations being opened at once (the queue stays this short) */
@@ -86,7 +87,8 @@ static void row(const char *scenario, const char *measure, const char *value, co
 
 /* ---- /proc --------------------------------------------------------------------------- */
 
-static long rss_kb(int pid)
+/* A "Name: N kB" line of /proc/PID/status, or -1. */
+static long status_kb(int pid, const char *name)
 {
     char path[64], line[256];
     snprintf(path, sizeof path, "/proc/%d/status", pid);
@@ -94,12 +96,15 @@ static long rss_kb(int pid)
     if (!f)
         return -1;
     long kb = -1;
+    size_t n = strlen(name);
     while (fgets(line, sizeof line, f))
-        if (sscanf(line, "VmRSS: %ld", &kb) == 1)
+        if (strncmp(line, name, n) == 0 && line[n] == ':' && sscanf(line + n + 1, "%ld", &kb) == 1)
             break;
     fclose(f);
     return kb;
 }
+
+static long rss_kb(int pid) { return status_kb(pid, "VmRSS"); }
 
 /* utime + stime in clock ticks */
 static long long cpu_ticks(int pid)
@@ -447,6 +452,13 @@ static void on_open(wsc *w)
     else if (c->token[0])
         send_fmt(c, "{\"type\":\"hello\",\"req\":\"h\",\"site\":\"bench\",\"lang\":\"en\",\"token\":\"%s\"}",
                  c->token);
+    else if (phase == PH_IDLE && cfg.idle_page)
+        /* as the widget says it: the page makes beckon track a page view, so the visitor's
+         * profile holds a page, a referrer and a campaign, as a real visitor's does */
+        send_fmt(c, "{\"type\":\"hello\",\"req\":\"h\",\"site\":\"bench\",\"lang\":\"en\",\"page\":"
+                 "{\"url\":\"https://shop.example/products/item-%d?utm_source=newsletter&utm_campaign=spring\","
+                 "\"title\":\"Item %d: a product page of the bench shop\",\"referrer\":\"https://search.example/?q=item\"}}",
+                 c->idx, c->idx);
     else
         send_fmt(c, "{\"type\":\"hello\",\"req\":\"h\",\"site\":\"bench\",\"lang\":\"en\"}");
 }
@@ -707,6 +719,9 @@ static void scenario_idle(void)
     phase = PH_IDLE;
     run_for(0.3);
     long rss0 = rss_kb(cfg.beckon_pid);
+    /* RSS = anonymous memory (the heap: what connections cost) + file pages (code run for
+     * the first time, shared with other processes): the split shows what is one-off. */
+    long anon0 = status_kb(cfg.beckon_pid, "RssAnon"), file0 = status_kb(cfg.beckon_pid, "RssFile");
     int fds0 = fd_count(cfg.beckon_pid);
     kmem k0 = kernel_mem();
     say("idle: beckon RSS %ld KB before, %d descriptors", rss0, fds0);
@@ -727,6 +742,7 @@ static void scenario_idle(void)
         have = want;
         run_for(1.0);  /* let the server settle */
         long rss = rss_kb(cfg.beckon_pid);
+        long anon = status_kb(cfg.beckon_pid, "RssAnon"), file = status_kb(cfg.beckon_pid, "RssFile");
         kmem k = kernel_mem();
         long held = open_count(cs, want);
         double per = n.welcomed ? (double)(rss - rss0) / (double)n.welcomed : 0;
@@ -737,10 +753,14 @@ static void scenario_idle(void)
             snprintf(kernel, sizeof kernel, "kernel: %.1f KB per socket in the TCP and sock_inode slabs, both ends counted; "
                      "all TCP buffers %lld KB", per_sock, k.buf_pages * 4);
         }
-        say("idle %ld: %ld welcomed, %ld failed in %.2f s; RSS %ld KB (+%.2f KB/conn); %s%s%s", want,
-            n.welcomed, n.failed, took, rss, per, kernel, first_error[0] ? "; first error: " : "", first_error);
-        snprintf(value, sizeof value, "%.2f KB (RSS %.1f → %.1f MB; %ld/%ld %s in %.2f s; %s)", per,
-                 rss0 / 1024.0, rss / 1024.0, n.welcomed, want, cfg.idle_no_hello ? "connected (no hello)" : "said hello",
+        double per_anon = n.welcomed ? (double)(anon - anon0) / (double)n.welcomed : 0;
+        say("idle %ld: %ld welcomed, %ld failed in %.2f s; RSS %ld KB (+%.2f KB/conn; anon +%.2f KB/conn, file +%ld KB); %s%s%s",
+            want, n.welcomed, n.failed, took, rss, per, per_anon, file - file0, kernel,
+            first_error[0] ? "; first error: " : "", first_error);
+        snprintf(value, sizeof value, "%.2f KB (RSS %.1f → %.1f MB, of which anonymous +%.2f KB per connection and "
+                 "file pages +%.1f MB; %ld/%ld %s in %.2f s; %s)", per,
+                 rss0 / 1024.0, rss / 1024.0, per_anon, (file - file0) / 1024.0, n.welcomed, want,
+                 cfg.idle_no_hello ? "connected (no hello)" : cfg.idle_page ? "said hello with a page" : "said hello",
                  took, kernel);
         char scen[64];
         snprintf(scen, sizeof scen, "1 idle %ld", want);
@@ -1142,6 +1162,7 @@ static void usage(void)
             "  --open-window N      conversations opened at once during setup (20): beckon announces every\n"
             "                       queue change to everyone waiting, so a long queue costs O(n) each\n"
             "  --idle-no-hello      idle: open the WebSockets but say no hello (what lws alone costs)\n"
+            "  --idle-page          idle: hello with a page, as the widget sends it (a page view is tracked)\n"
             "  --nice N             run at this priority: a session of its own with autogroup nice N\n");
 }
 
@@ -1166,7 +1187,7 @@ int main(int argc, char **argv)
         { "msg-bytes", 1, 0, 'B' }, { "slow-agent", 1, 0, 'a' }, { "slow-secs", 1, 0, 's' },
         { "slow-rate", 1, 0, 'x' }, { "slow-bytes", 1, 0, 'y' }, { "storm", 1, 0, 'N' },
         { "beckon-log", 1, 0, 'L' }, { "open-window", 1, 0, 'O' }, { "port2", 1, 0, '2' }, { "beckon2-pid", 1, 0, '3' },
-        { "rates2", 1, 0, '4' }, { "idle-no-hello", 0, 0, 'H' }, { "nice", 1, 0, 'n' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+        { "rates2", 1, 0, '4' }, { "idle-no-hello", 0, 0, 'H' }, { "idle-page", 0, 0, 'G' }, { "nice", 1, 0, 'n' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1193,6 +1214,7 @@ int main(int argc, char **argv)
         case 'L': cfg.beckon_log = optarg; break;
         case 'n': cfg.nice = atoi(optarg); break;
         case 'H': cfg.idle_no_hello = 1; break;
+        case 'G': cfg.idle_page = 1; break;
         case 'O': cfg.open_window = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
         case '2': cfg.port2 = atoi(optarg); break;
         case '3': cfg.beckon2_pid = atoi(optarg); break;
