@@ -12,7 +12,9 @@
 #include "proto.h"
 #include "rules_api.h"
 #include "scripts.h"
+#include "service_api.h"
 #include "triggers.h"
+#include "webhooks.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
@@ -28,6 +30,7 @@ struct bk_api {
     bk_accounts *accounts;
     bk_privacy *privacy;
     bk_sites *sites;
+    bk_service_api *service;
 };
 
 void bk_api_respond_json(bk_http *request, int status, json_t *body)
@@ -168,6 +171,18 @@ static void accounts_route(bk_server *server, bk_http *request, const char *agen
 static void sites_route(bk_server *server, bk_http *request, const char *agent)
 {
     (void)agent;
+    /* /api/sites/{id}/webhook[/test]: the webhook's delivery state and a test event */
+    const char *id = bk_http_path(request) + strlen("/api/sites/");
+    const char *slash = strchr(id, '/');
+    char site[BK_ID_MAX + 1];
+    if (slash && strncmp(slash, "/webhook", 8) == 0 && (size_t)(slash - id) < sizeof site) {
+        memcpy(site, id, (size_t)(slash - id));
+        site[slash - id] = '\0';
+        if (bk_id_valid(site)) {
+            bk_webhooks_handle(server->webhooks, request, site, slash + 8);
+            return;
+        }
+    }
     bk_sites_handle(server->api->sites, request);
 }
 
@@ -179,6 +194,12 @@ static void privacy_route(bk_server *server, bk_http *request, const char *agent
 static void rules_route(bk_server *server, bk_http *request, const char *agent)
 {
     bk_rules_api_handle(server->api->rules, request, agent);
+}
+
+static void service_route(bk_server *server, bk_http *request, const char *agent)
+{
+    (void)agent;
+    bk_service_api_handle(server->api->service, request);
 }
 
 /* ---- canned responses: one hash, id -> {"shortcut","text"} --------------------------- */
@@ -344,6 +365,8 @@ void bk_api_handle(bk_http *request, void *data)
     } else if (strcmp(path, "/api/rules") == 0 || strncmp(path, "/api/rules/", 11) == 0 ||
                strcmp(path, "/api/stats/rules") == 0) {
         authorize(server, request, ROLE_MARKETER | ROLE_ADMIN, rules_route);
+    } else if (strcmp(path, "/api/stats/service") == 0 || strcmp(path, "/api/stats/service.csv") == 0) {
+        authorize(server, request, ROLE_AGENT | ROLE_MARKETER | ROLE_ADMIN, service_route);
     } else {
         bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
     }
@@ -360,6 +383,7 @@ bk_api *bk_api_new(bk_server *server)
     api->accounts = bk_accounts_new(server);
     api->privacy = bk_privacy_new(server);
     api->sites = bk_sites_new(server);
+    api->service = bk_service_api_new(server);
     return api;
 }
 
@@ -376,5 +400,6 @@ void bk_api_free(bk_api *api)
     bk_accounts_free(api->accounts);
     bk_privacy_free(api->privacy);
     bk_sites_free(api->sites);
+    bk_service_api_free(api->service);
     free(api);
 }

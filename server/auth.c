@@ -192,6 +192,14 @@ int bk_identity_verify(const char *site_secret, const char *user_id, const char 
     return CRYPTO_memcmp(given, expected, 64) == 0 ? 0 : -1;
 }
 
+void bk_hmac_sha256_hex(const char *key, const char *message, size_t len, char out[65])
+{
+    uint8_t mac[32];
+    unsigned mac_len = sizeof mac;
+    HMAC(EVP_sha256(), key, (int)strlen(key), (const uint8_t *)message, len, mac, &mac_len);
+    bk_hex_encode(mac, sizeof mac, out);
+}
+
 int bk_session_token_new(char token[BK_SESSION_TOKEN_SIZE])
 {
     uint8_t raw[32];

@@ -34,6 +34,9 @@ int bk_password_verify(const char *password, const char *hash);
  * hash_hex is that signature (compared in constant time), -1 otherwise. */
 int bk_identity_verify(const char *site_secret, const char *user_id, const char *hash_hex);
 
+/* hex(HMAC-SHA256(key, message)): a webhook's signature (webhooks.c). */
+void bk_hmac_sha256_hex(const char *key, const char *message, size_t len, char out[65]);
+
 /* A new random session token, and the key under which Redis keeps it. */
 int bk_session_token_new(char token[BK_SESSION_TOKEN_SIZE]);
 void bk_session_token_digest(const char *token, char digest[BK_SESSION_TOKEN_SIZE]);

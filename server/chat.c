@@ -8,7 +8,9 @@
 #include "proto.h"
 #include "scripts.h"
 #include "sites.h"
+#include "transcript.h"
 #include "triggers.h"
+#include "webhooks.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
@@ -95,6 +97,7 @@ struct bk_chat {
     int scripts[SCRIPT_COUNT];
     bk_map *visitors;   /* visitor id -> first session */
     bk_map *agents;     /* agent name -> first session */
+    bk_transcripts *transcripts;
     session all_agents; /* sentinel: agent sessions, hello pending or done */
     uv_timer_t heartbeat;
     char bus_channel[64];
@@ -355,6 +358,8 @@ static void on_visitor_hello(redisReply *reply, void *data)
     }
     json_object_set_new(welcome, "agents_online", json_integer(element_integer(reply, 4)));
     json_object_set_new(welcome, "consent_required", json_boolean(s->consent_required));
+    if (s->chat->server->mail)
+        json_object_set_new(welcome, "transcript_email", json_true());
     json_object_set_new(welcome, "hours", hours ? hours : json_null());
     s->hello = HELLO_DONE;
     waiting_leave(s);
@@ -978,6 +983,9 @@ static void request_dispatch(session *s, const bk_request *request)
         json_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", 1, argv);
         break;
     }
+    case BK_REQ_TRANSCRIPT:
+        bk_transcript_request(s->chat->transcripts, s->conn, s->id, request);
+        break;
     case BK_REQ_HELLO:   break;
     }
 }
@@ -1182,6 +1190,8 @@ static void on_bus(const char *payload, size_t len, void *data)
             agent_sessions_end(chat, agent);
         else if (strcmp(visitor, "!queue") == 0)
             queue_positions_tell(chat, text, text_len);
+        else if (strcmp(visitor, "!hooks") == 0)
+            bk_webhooks_wake(chat->server->webhooks, agent);  /* agent: the site */
         else if (strcmp(visitor, "!forget") == 0) {
             char erased[BK_ID_MAX + 1];
             if (bk_id_valid(text_copy(text, text_len, erased)))
@@ -1283,6 +1293,7 @@ bk_chat *bk_chat_new(bk_server *server)
     chat->all_agents.agent_next = chat->all_agents.agent_prev = &chat->all_agents;
     for (int i = 0; i < SCRIPT_COUNT; i++)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
+    chat->transcripts = bk_transcripts_new(server);
     snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
     bk_store_bus(server->store, chat->bus_channel, on_bus, chat);
     bk_store_on_state(server->store, on_store_state, chat);
@@ -1314,6 +1325,7 @@ void bk_chat_free(bk_chat *chat)
         return;
     bk_map_free(chat->visitors);
     bk_map_free(chat->agents);
+    bk_transcripts_free(chat->transcripts);
     bk_site_hours_free(chat->hours);
     free(chat);
 }

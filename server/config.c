@@ -72,8 +72,23 @@ static const setting settings[] = {
                 "a waiting visitor is told their question was seen after this long (default 30)"),
     INT_SETTING("offer-email-seconds", offer_email_seconds, 1, 86400,
                 "a visitor still waiting is offered to leave an email after this long (default 600)"),
+    INT_SETTING("webhook-retry-ms", webhook_retry_ms, 1, 300000,
+                "a failed webhook is retried after this long, doubling each time up to 5 min (default 1000)"),
+    INT_SETTING("webhook-max-attempts", webhook_max_attempts, 1, 100,
+                "a webhook event that failed this often is recorded as failed and skipped (default 8)"),
+    INT_SETTING("webhook-timeout-ms", webhook_timeout_ms, 100, 120000,
+                "how long one webhook request may take, connecting included (default 10000)"),
     STRING_SETTING("rules-file", rules_file,
                    "JSON array of rules added at start when Redis has no rule of that id"),
+    STRING_SETTING("smtp-host", smtp_host,
+                   "mail relay for transcripts by email (plain SMTP, e.g. localhost); unset: no email"),
+    INT_SETTING("smtp-port", smtp_port, 1, 65535, "the relay's port (default 25)"),
+    STRING_SETTING("smtp-from", smtp_from, "sender address of the mails (required with smtp-host)"),
+    STRING_SETTING("smtp-user", smtp_user, "login at the relay (AUTH PLAIN or LOGIN; loopback relays only)"),
+    STRING_SETTING("smtp-password", smtp_password, "password for smtp-user"),
+    STRING_SETTING("smtp-helo", smtp_helo, "name given in EHLO (default: this machine's host name)"),
+    INT_SETTING("smtp-timeout-seconds", smtp_timeout_seconds, 1, 600,
+                "how long one mail may take, waiting and sending (default 20)"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
@@ -105,6 +120,11 @@ void bk_config_init(bk_config *config)
     config->conversation_retention_days = 365;
     config->auto_ack_seconds = 30;
     config->offer_email_seconds = 600;
+    config->webhook_retry_ms = 1000;
+    config->webhook_max_attempts = 8;
+    config->webhook_timeout_ms = 10000;
+    config->smtp_port = 25;
+    config->smtp_timeout_seconds = 20;
 }
 
 static const setting *setting_find(const char *name)

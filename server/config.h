@@ -38,7 +38,18 @@ typedef struct bk_config {
     int conversation_retention_days;
     int auto_ack_seconds;
     int offer_email_seconds;
+    int webhook_retry_ms;      /* first retry delay; doubles, capped at 5 minutes */
+    int webhook_max_attempts;
+    int webhook_timeout_ms;
     char rules_file[PATH_MAX];
+    /* email (transcripts): plain SMTP to a relay; empty smtp_host = no email */
+    char smtp_host[256];
+    int smtp_port;
+    char smtp_from[255];
+    char smtp_user[256];
+    char smtp_password[256];
+    char smtp_helo[256];     /* empty: this machine's host name */
+    int smtp_timeout_seconds;
 } bk_config;
 
 typedef enum {

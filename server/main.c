@@ -4,11 +4,13 @@
 #include "chat.h"
 #include "config.h"
 #include "log.h"
+#include "mail.h"
 #include "metrics.h"
 #include "redis_child.h"
 #include "server.h"
 #include "sites.h"
 #include "triggers.h"
+#include "webhooks.h"
 
 #include <errno.h>
 #include <signal.h>
@@ -51,8 +53,11 @@ static void process_stop(process *p)
         bk_chat_shutdown(p->server.chat);
     if (p->server.triggers)
         bk_triggers_shutdown(p->server.triggers);
+    if (p->server.webhooks)
+        bk_webhooks_shutdown(p->server.webhooks);  /* before the net: requests in flight end */
     if (p->server.api)
         bk_api_shutdown(p->server.api);
+    bk_mail_shutdown(p->server.mail);
     bk_net_shutdown(p->server.net, on_net_drained, p);
 }
 
@@ -90,6 +95,10 @@ static int server_run(const bk_config *config)
         bk_error("%s", err);
         return 1;
     }
+    if (bk_mail_config_check(config, err, sizeof err) != 0) {
+        bk_error("%s", err);
+        return 1;
+    }
     signal(SIGPIPE, SIG_IGN);
     uv_loop_t loop;
     uv_loop_init(&loop);
@@ -110,7 +119,9 @@ static int server_run(const bk_config *config)
     server->store = bk_store_new(&loop, &address, config->redis_timeout_ms);
     server->chat = bk_chat_new(server);
     server->triggers = bk_triggers_new(server);
+    server->webhooks = bk_webhooks_new(server);
     server->api = bk_api_new(server);
+    server->mail = bk_mail_new(&loop, config);
     bk_store_start(server->store);
 
     bk_net_handlers handlers = {
@@ -137,7 +148,9 @@ static int server_run(const bk_config *config)
     bk_net_free(server->net);
     bk_chat_free(server->chat);
     bk_triggers_free(server->triggers);
+    bk_webhooks_free(server->webhooks);
     bk_api_free(server->api);
+    bk_mail_free(server->mail);
     bk_metrics_free();
     int closed = uv_loop_close(&loop);
     if (closed != 0)

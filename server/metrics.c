@@ -107,6 +107,11 @@ char *bk_metrics_render(int redis_up, double redis_latency_ms, long long queue_l
            "Connections closed because they did not read (send queue full).", m->slow_consumers_dropped);
     metric(&t, "beckon_hello_timeouts_total", "counter",
            "Connections closed for saying no hello in time.", m->hello_timeouts);
+    text_add(&t, "# HELP beckon_webhooks_total Webhook events by outcome (delivered, failed after the last "
+                 "attempt), and failed attempts that were retried.\n# TYPE beckon_webhooks_total counter\n"
+                 "beckon_webhooks_total{outcome=\"delivered\"} %lld\nbeckon_webhooks_total{outcome=\"failed\"} %lld\n"
+                 "beckon_webhooks_total{outcome=\"retried\"} %lld\n",
+             (long long)m->webhooks_delivered, (long long)m->webhooks_failed, (long long)m->webhooks_retries);
     labelled_metric(&t, errors, "beckon_errors_total", "code", "Error replies sent, by protocol error code.");
     labelled_metric(&t, invitations, "beckon_invitations_total", "rule", "Invitations sent, by rule.");
     metric(&t, "beckon_redis_up", "gauge", "1 when the Redis command link is up.", redis_up);

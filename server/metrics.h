@@ -18,6 +18,9 @@ typedef struct bk_metrics {
     int64_t connections_refused;    /* per-IP limit, shutdown */
     int64_t slow_consumers_dropped;
     int64_t hello_timeouts;
+    int64_t webhooks_delivered;     /* events a receiver answered with 2xx */
+    int64_t webhooks_failed;        /* events given up after webhook-max-attempts */
+    int64_t webhooks_retries;       /* attempts that failed and were scheduled again */
 } bk_metrics;
 
 extern bk_metrics bk_metrics_now;

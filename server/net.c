@@ -78,6 +78,7 @@ struct bk_http {
     size_t response_len;
     int headers_sent;
     int body_sent;  /* the body is out: the transaction is over */
+    char disposition[160];     /* Content-Disposition, or "" */
 };
 
 typedef struct http_session { bk_http *request; } http_session;
@@ -467,6 +468,11 @@ void bk_http_respond(bk_http *r, int status, const char *content_type, const cha
     http_unref(r);  /* the handler's reference */
 }
 
+void bk_http_attachment(bk_http *r, const char *filename)
+{
+    snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"%s\"", filename);
+}
+
 static const struct { enum lws_token_indexes token; const char *method; } methods[] = {
     { WSI_TOKEN_GET_URI, "GET" }, { WSI_TOKEN_POST_URI, "POST" }, { WSI_TOKEN_PUT_URI, "PUT" },
     { WSI_TOKEN_DELETE_URI, "DELETE" }, { WSI_TOKEN_PATCH_URI, "PATCH" },
@@ -527,6 +533,10 @@ static int http_write(struct lws *wsi, bk_http *r)
                                         r->response_len, &p, end) ||
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, end) ||
+            (r->disposition[0] &&
+             lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
+                                         (const unsigned char *)r->disposition,
+                                         (int)strlen(r->disposition), &p, end)) ||
             lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         r->headers_sent = 1;
@@ -586,7 +596,8 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         if (!grown)
             return -1;
         r->body = grown;
-        memcpy(r->body + r->body_len, in, len);
+        if (len)  /* a bodiless POST arrives as (NULL, 0): memcpy must not see the NULL */
+            memcpy(r->body + r->body_len, in, len);
         r->body_len += len;
         r->body[r->body_len] = '\0';
         return 0;
@@ -703,8 +714,11 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
     void *foreign_loops[1] = { loop };
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);
+    /* SSL_GLOBAL_INIT: OpenSSL is set up for the outgoing https requests (fetch.c); the
+     * listening vhost does not ask for TLS and stays plain. */
     info.options = LWS_SERVER_OPTION_LIBUV | LWS_SERVER_OPTION_EXPLICIT_VHOSTS |
-                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE;
+                   LWS_SERVER_OPTION_HTTP_HEADERS_SECURITY_BEST_PRACTICES_ENFORCE |
+                   LWS_SERVER_OPTION_DO_SSL_GLOBAL_INIT;
     info.foreign_loops = foreign_loops;
     info.user = net;
     info.port = CONTEXT_PORT_NO_LISTEN;
@@ -743,6 +757,11 @@ int bk_net_listen(bk_net *net, char *err, size_t err_size)
 int bk_net_port(const bk_net *net)
 {
     return net->vhost ? lws_get_vhost_listen_port(net->vhost) : -1;
+}
+
+struct lws_context *bk_net_lws_context(bk_net *net)
+{
+    return net->context;
 }
 
 /* Waits for the sockets to finish their closing handshake, for at most DRAIN_MAX_MS. */

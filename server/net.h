@@ -48,6 +48,10 @@ void bk_net_free(bk_net *net);
 
 int bk_net_port(const bk_net *net);
 
+/* The lws context, for outgoing requests on the same loop (fetch.c); NULL if it failed. */
+struct lws_context;
+struct lws_context *bk_net_lws_context(bk_net *net);
+
 /* Connections are reference counted: the net holds one reference while the socket is open;
  * whoever keeps a pointer across an async call takes another. */
 void bk_conn_ref(bk_conn *conn);
@@ -79,6 +83,10 @@ const char *bk_http_header(const bk_http *request, const char *name);
 
 /* The client's address as the socket sees it (behind a proxy: the proxy's). */
 const char *bk_http_peer(const bk_http *request);
+
+/* Makes the response a download named filename (Content-Disposition: attachment); call
+ * before bk_http_respond. filename: plain ASCII, no quotes. */
+void bk_http_attachment(bk_http *request, const char *filename);
 
 /* Sends the response (body copied) and releases the request. Safe after the client left. */
 void bk_http_respond(bk_http *request, int status, const char *content_type,

@@ -3,6 +3,7 @@
 
 #include "auth.h"
 #include "ids.h"
+#include "mail.h"
 #include "utf8.h"
 
 #include <beckon/protocol.h>
@@ -25,6 +26,7 @@ typedef enum {
     FIELD_MAYBE_EMPTY,/* like FIELD_STRING, but "" is fine (a direct visit has no referrer) */
     FIELD_EMAIL,      /* a string with an '@', at most max bytes */
     FIELD_STATUS,     /* online or away */
+    FIELD_MAILBOX,    /* an address mail may be sent to: bk_mail_address_valid, strictly */
 } field_kind;
 
 typedef struct field {
@@ -125,6 +127,9 @@ static const shape shapes[] = {
         F("visitor", FIELD_ID, 1, BK_ID_MAX, visitor),
         F("text", FIELD_STRING, 1, BK_INVITE_TEXT_MAX, text), NO_FIELD } },
     { "left_messages", BK_REQ_LEFT_MESSAGES, BK_ROLE_AGENT, { NO_FIELD } },
+    { "transcript", BK_REQ_TRANSCRIPT, BK_ROLE_VISITOR, {
+        F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email),
+        F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation), NO_FIELD } },
 };
 
 /* hello's "page": the same fields as a page_view. */
@@ -265,6 +270,15 @@ static int field_check(const shape *s, const field *f, json_t *value, bk_request
             strlen(json_string_value(value)) != json_string_length(value)) {
             bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected an email address (at most %zu bytes)",
                          s->name, f->name, f->max);
+            return -1;
+        }
+        *(const char **)slot = json_string_value(value);
+        return 0;
+    case FIELD_MAILBOX:
+        if (!json_is_string(value) || strlen(json_string_value(value)) != json_string_length(value) ||
+            !bk_mail_address_valid(json_string_value(value))) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected a plain address like name@example.com",
+                         s->name, f->name);
             return -1;
         }
         *(const char **)slot = json_string_value(value);

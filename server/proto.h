@@ -34,6 +34,7 @@ typedef enum {
     BK_REQ_INVITE,
     BK_REQ_LEFT_MESSAGES,
     BK_REQ_CONSENT,
+    BK_REQ_TRANSCRIPT,
 } bk_request_type;
 
 /* Strings point into root and live until bk_request_release. */

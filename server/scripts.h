@@ -74,6 +74,23 @@
 "  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})\n" \
 "end\n"
 
+/* Webhooks (server/webhooks.h): when the visitor's site has a webhook that wants this event,
+ * the event goes into the site's stream hooks:{site} in the same atomic step as the change it
+ * tells of, so it is stored exactly when the change is, in the order Redis made the changes.
+ * One SCARD when no site has a webhook: this runs on every message. */
+#define BK_LUA_WEBHOOK \
+"local function webhook(vid, event, data)\n" \
+"  if redis.call('SCARD', p .. 'hooks:sites') == 0 then return end\n" \
+"  local site = redis.call('HGET', p .. 'visitor:' .. vid, 'site')\n" \
+"  if not site or redis.call('SISMEMBER', p .. 'hooks:sites', site) == 0 then return end\n" \
+"  local events = redis.call('HGET', p .. 'site:' .. site, 'webhook_events') or ''\n" \
+"  if events ~= '' and not string.find(',' .. events .. ',', ',' .. event .. ',', 1, true) then return end\n" \
+"  data.visitor = vid\n" \
+"  redis.call('XADD', p .. 'hooks:' .. site, 'MAXLEN', '~', 10000, '*', 'event', event, 'visitor', vid,\n" \
+"             'data', cjson.encode(data))\n" \
+"  redis.call('PUBLISH', p .. 'bus', '!hooks ' .. site .. ' 0 -')\n" \
+"end\n"
+
 /* ARGV: prefix, visitor, now, site, lang, device, origin
  * -> {conversation, state, agent, last_id, agents_online, profile_json, site_json}
  * With no site configured anywhere, any origin may connect (development). Once sites exist,
@@ -111,7 +128,7 @@
 
 /* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview
  * -> {conversation, id, duplicate, opened} */
-#define BK_LUA_VISITOR_MESSAGE BK_LUA_PRELUDE, \
+#define BK_LUA_VISITOR_MESSAGE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
 "local vid, cmid, text, now = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "local seen = redis.call('HGET', vkey .. ':cmids', cmid)\n" \
@@ -139,12 +156,14 @@
 "end\n" \
 "bus(vid, agent or '-', 0, frame)\n" \
 "if opened == 1 then queue_changed(); queue_tell(vid, cid, now) end\n" \
+"if opened == 1 then webhook(vid, 'conversation.started', {conversation = cid, created = now}) end\n" \
+"webhook(vid, 'message', {conversation = cid, message = {id = id, from = 'visitor', author = vid, text = text, ts = stamp(id)}})\n" \
 "return {cid, id, 0, opened}\n"
 
 /* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate}
  * The first agent message sets the meta's first_response (ms, its stream id's): notes,
  * system messages and an invitation's opening text are not answers. */
-#define BK_LUA_AGENT_MESSAGE BK_LUA_PRELUDE, \
+#define BK_LUA_AGENT_MESSAGE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
 "local cid, agent, cmid = ARGV[2], ARGV[3], ARGV[4]\n" \
 "local ckey = p .. 'conv:' .. cid\n" \
 "local meta = redis.call('HMGET', ckey .. ':meta', 'state', 'agent', 'visitor')\n" \
@@ -157,6 +176,7 @@
 "redis.call('HSET', ckey .. ':cmids', cmid, id)\n" \
 "redis.call('HSETNX', ckey .. ':meta', 'first_response', string.match(id, '^(%d+)'))\n" \
 "bus(meta[3], agent, 0, frame)\n" \
+"webhook(meta[3], 'message', {conversation = cid, message = {id = id, from = 'agent', author = agent, text = ARGV[5], ts = stamp(id)}})\n" \
 "return {cid, id, 0}\n"
 
 /* ARGV: prefix, conversation, agent, now -> 1 */
@@ -183,7 +203,7 @@
  * times in ms, absent = null. No visitor and no text: it outlives the conversation. */
 #define BK_LUA_SERVICE_ROW \
 "local function service_row(created, accepted, first_response, closed, agent, site, rule, rating)\n" \
-"  local function num(x) return x and string.match(x, '^%d+$') or 'null' end\n" \
+"  local function num(x) local v = tonumber(x); return v and string.format('%d', v) or 'null' end\n" \
 "  local function str(x) return x and cjson.encode(x) or 'null' end\n" \
 "  return '{\"created\":' .. num(created) .. ',\"accepted\":' .. num(accepted) .. ',\"first_response\":' ..\n" \
 "    num(first_response) .. ',\"closed\":' .. num(closed) .. ',\"agent\":' .. str(agent) .. ',\"site\":' .. str(site) ..\n" \
@@ -191,9 +211,10 @@
 "end\n"
 
 /* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
- *       retention_days -> 1. A closed conversation expires after its site's retention days; its
- *       fact row goes into svc:{day} (kept 400 days), and the meta's svc_day says where. */
-#define BK_LUA_CLOSE BK_LUA_PRELUDE, BK_LUA_SERVICE_ROW, \
+ *       retention_days -> 1. A closed conversation expires after its site's retention days. Its
+ *       fact row goes into svc:{day} (kept 400 days) under a sequence number, not the conversation
+ *       id: once the meta (svc_row = "day:number") is gone, nothing links the row to anyone. */
+#define BK_LUA_CLOSE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, BK_LUA_SERVICE_ROW, \
 "local cid, by, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
 "if not cid then return redis.error_reply('not_found no open conversation') end\n" \
@@ -208,9 +229,10 @@
 "if not days or days <= 0 then days = tonumber(ARGV[7]) end\n" \
 "for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids'}) do redis.call('EXPIRE', k, days * 86400) end\n" \
 "local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating')\n" \
-"redis.call('HSET', p .. 'svc:' .. ARGV[6], cid, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))\n" \
+"local seq = redis.call('INCR', p .. 'svc:seq')\n" \
+"redis.call('HSET', p .. 'svc:' .. ARGV[6], seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))\n" \
 "redis.call('EXPIRE', p .. 'svc:' .. ARGV[6], 400 * 86400)\n" \
-"redis.call('HSET', mkey, 'svc_day', ARGV[6])\n" \
+"redis.call('HSET', mkey, 'svc_row', ARGV[6] .. ':' .. seq)\n" \
 "if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[6], meta[4] .. ':closed', 1) end\n" \
 "if meta[1] == 'queued' then\n" \
 "  redis.call('ZREM', p .. 'queue', cid)\n" \
@@ -221,6 +243,8 @@
 "local vkey = p .. 'visitor:' .. meta[2]\n" \
 "if redis.call('HGET', vkey, 'conv') == cid then redis.call('HDEL', vkey, 'conv') end\n" \
 "redis.call('HSET', vkey, 'last_conv', cid)\n" \
+"webhook(meta[2], 'conversation.closed', {conversation = cid, agent = meta[3] or nil, closed_by = by,\n" \
+"  by_agent = by == 'agent' and who or nil})\n" \
 "local _, frame = append(cid, 'system', '', '', by == 'visitor' and 'The visitor closed the chat' or (who .. ' closed the chat'))\n" \
 "bus(meta[2], meta[3] or '-', 0, frame)\n" \
 "bus(meta[2], meta[3] or '-', 0, conversation_frame(cid, 'closed', meta[3], by))\n" \
@@ -228,7 +252,7 @@
 
 /* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now, day -> 1
  * The rating also goes into the conversation's fact row (a re-rating replaces it). */
-#define BK_LUA_RATE BK_LUA_PRELUDE, \
+#define BK_LUA_RATE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
 "local vid, cid = ARGV[2], ARGV[3]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. vid, 'last_conv') end\n" \
 "if not cid then return redis.error_reply('not_found no closed conversation to rate') end\n" \
@@ -237,15 +261,16 @@
 "if meta[2] ~= vid then return redis.error_reply('not_found no such conversation') end\n" \
 "if meta[1] ~= 'closed' then return redis.error_reply('wrong_state only a closed conversation can be rated') end\n" \
 "redis.call('HSET', mkey, 'rating', ARGV[4], 'rating_comment', ARGV[5], 'rated', ARGV[6])\n" \
-"local sday = redis.call('HGET', mkey, 'svc_day')\n" \
-"local row = sday and redis.call('HGET', p .. 'svc:' .. sday, cid)\n" \
+"local sday, seq = string.match(redis.call('HGET', mkey, 'svc_row') or '', '^(%d+):(%d+)$')\n" \
+"local row = sday and redis.call('HGET', p .. 'svc:' .. sday, seq)\n" \
 "if row then\n" \
-"  redis.call('HSET', p .. 'svc:' .. sday, cid, (string.gsub(row, '\"rating\":[%dnul]+', '\"rating\":' .. string.match(ARGV[4], '^%d+$'))))\n" \
+"  redis.call('HSET', p .. 'svc:' .. sday, seq, (string.gsub(row, '\"rating\":[%dnul]+', '\"rating\":' .. string.match(ARGV[4], '^%d+$'))))\n" \
 "end\n" \
 "if meta[4] and not meta[5] then\n" \
 "  redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], meta[4] .. ':ratings', 1)\n" \
 "  redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[7], meta[4] .. ':rating_sum', ARGV[4])\n" \
 "end\n" \
+"webhook(vid, 'conversation.rated', {conversation = cid, agent = meta[3] or nil, rating = tonumber(ARGV[4]), comment = ARGV[5]})\n" \
 "if meta[3] then bus('-', meta[3], 0, cjson.encode({type = 'rating', conversation = cid, score = tonumber(ARGV[4]), comment = ARGV[5]})) end\n" \
 "return 1\n"
 
@@ -390,7 +415,7 @@
 /* ARGV: prefix, visitor, invitation, kind (shown|accepted|dismissed), now, day, new_conversation
  * -> {conversation ("" unless accepted), profile_json}
  * Accepting opens a queued conversation whose first message is the invitation. */
-#define BK_LUA_INVITE_REPLY BK_LUA_PRELUDE, \
+#define BK_LUA_INVITE_REPLY BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
 "local vid, kind, now, day = ARGV[2], ARGV[4], tonumber(ARGV[5]), ARGV[6]\n" \
 "local ikey = p .. 'invitation:' .. ARGV[3]\n" \
 "local inv = redis.call('HMGET', ikey, 'rule', 'visitor', 'text', 'agent', 'state')\n" \
@@ -411,7 +436,12 @@
 "  return {'', profile(vid)}\n" \
 "end\n" \
 "local cid = redis.call('HGET', vkey, 'conv')\n" \
-"if cid then return {cid, profile(vid)} end\n" \
+"local accepted = {invitation = ARGV[3], rule = rule, text = inv[3]}\n" \
+"if cid then\n" \
+"  accepted.conversation = cid\n" \
+"  webhook(vid, 'invitation.accepted', accepted)\n" \
+"  return {cid, profile(vid)}\n" \
+"end\n" \
 "cid = ARGV[7]\n" \
 "redis.call('HSET', p .. 'conv:' .. cid .. ':meta', 'state', 'queued', 'visitor', vid, 'created', now,\n" \
 "           'preview', inv[3], 'rule', rule, 'invitation', ARGV[3])\n" \
@@ -420,12 +450,16 @@
 "redis.call('RPUSH', vkey .. ':convs', cid)\n" \
 "redis.call('ZADD', p .. 'queue', now, cid)\n" \
 "redis.call('HINCRBY', skey, rule .. ':chats', 1)\n" \
-"local _, frame = append(cid, 'agent', inv[4] or '', '', inv[3])\n" \
+"local mid, frame = append(cid, 'agent', inv[4] or '', '', inv[3])\n" \
 "bus(vid, '-', 0, conversation_frame(cid, 'queued'))\n" \
 "bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = inv[3], rule = rule}}))\n" \
 "bus(vid, '-', 0, frame)\n" \
 "queue_changed()\n" \
 "queue_tell(vid, cid, now)\n" \
+"accepted.conversation = cid\n" \
+"webhook(vid, 'invitation.accepted', accepted)\n" \
+"webhook(vid, 'conversation.started', {conversation = cid, created = now, rule = rule, invitation = ARGV[3]})\n" \
+"webhook(vid, 'message', {conversation = cid, message = {id = mid, from = 'agent', author = inv[4] or '', text = inv[3], ts = stamp(mid)}})\n" \
 "return {cid, profile(vid)}\n"
 
 /* ARGV: prefix, now, max_chats -> agents online with room for another chat */
@@ -542,13 +576,14 @@
 "return profile(ARGV[2])\n"
 
 /* ARGV: prefix, visitor, name, email, text, now -> id */
-#define BK_LUA_LEAVE_MESSAGE BK_LUA_PRELUDE, \
+#define BK_LUA_LEAVE_MESSAGE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
 "local vid, name, email, text = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
 "local id = redis.call('XADD', p .. 'left', 'MAXLEN', '~', 10000, '*', 'visitor', vid, 'name', name, 'email', email, 'text', text)\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
 "redis.call('HSET', vkey, 'email', email)\n" \
 "if name ~= '' then redis.call('HSET', vkey, 'name', name) end\n" \
 "bus('-', '-', 1, cjson.encode({type = 'left_message', message = {id = id, visitor = vid, name = name, email = email, text = text, ts = stamp(id)}}))\n" \
+"webhook(vid, 'message.left', {id = id, name = name, email = email, text = text, ts = stamp(id)})\n" \
 "return id\n"
 
 /* ARGV: prefix -> messages_json (newest first) */
@@ -826,6 +861,11 @@
 "redis.call('ZREM', p .. 'visitors:active', vid)\n" \
 "deleted = deleted + redis.call('DEL', vkey, vkey .. ':caps', vkey .. ':convs', vkey .. ':cmids',\n" \
 "                                vkey .. ':invitations', p .. 'events:' .. vid)\n" \
+"for _, site in ipairs(redis.call('SMEMBERS', p .. 'hooks:sites')) do\n" \
+"  for _, e in ipairs(redis.call('XRANGE', p .. 'hooks:' .. site, '-', '+')) do\n" \
+"    if e[2][3] == 'visitor' and e[2][4] == vid then deleted = deleted + redis.call('XDEL', p .. 'hooks:' .. site, e[1]) end\n" \
+"  end\n" \
+"end\n" \
 "redis.call('PUBLISH', p .. 'bus', '!forget - 0 ' .. vid)\n" \
 "return deleted\n"
 
@@ -844,34 +884,48 @@
 "return profile(ARGV[2])\n"
 
 /* ARGV: prefix, id, then (field, value) pairs: the fields a request names, already checked
- * (server/sites.c); an empty value removes the field -> 1 */
+ * (server/sites.c); an empty value removes the field; a name ending in '?' sets that field
+ * only when it has no value yet (a generated webhook secret) -> 1, plus 1 for each '?' field
+ * that was set. A site with a webhook_url is in hooks:sites; without one its undelivered
+ * webhook events are dropped. */
 #define BK_LUA_SITE_SAVE BK_LUA_PRELUDE, \
 "local key = p .. 'site:' .. ARGV[2]\n" \
 "redis.call('SADD', p .. 'sites', ARGV[2])\n" \
+"local filled = 0\n" \
 "for i = 3, #ARGV - 1, 2 do\n" \
-"  if ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end\n" \
+"  local unset_only = string.match(ARGV[i], '^(.+)%?$')\n" \
+"  if unset_only then filled = filled + redis.call('HSETNX', key, unset_only, ARGV[i + 1])\n" \
+"  elseif ARGV[i + 1] == '' then redis.call('HDEL', key, ARGV[i]) else redis.call('HSET', key, ARGV[i], ARGV[i + 1]) end\n" \
 "end\n" \
 "if not redis.call('HGET', key, 'origins') then redis.call('HSET', key, 'origins', '[]') end\n" \
-"return 1\n"
+"if redis.call('HGET', key, 'webhook_url') then redis.call('SADD', p .. 'hooks:sites', ARGV[2])\n" \
+"elseif redis.call('SREM', p .. 'hooks:sites', ARGV[2]) == 1 then\n" \
+"  redis.call('DEL', p .. 'hooks:' .. ARGV[2], p .. 'hooks:' .. ARGV[2] .. ':cursor', p .. 'hooks:' .. ARGV[2] .. ':retry')\n" \
+"end\n" \
+"return 1 + filled\n"
 
 /* ARGV: prefix, id -> 1 */
 #define BK_LUA_SITE_DELETE BK_LUA_PRELUDE, \
 "if redis.call('SREM', p .. 'sites', ARGV[2]) == 0 then return redis.error_reply('not_found no such site') end\n" \
 "redis.call('DEL', p .. 'site:' .. ARGV[2])\n" \
+"redis.call('SREM', p .. 'hooks:sites', ARGV[2])\n" \
+"local hkey = p .. 'hooks:' .. ARGV[2]\n" \
+"redis.call('DEL', hkey, hkey .. ':cursor', hkey .. ':lease', hkey .. ':failures', hkey .. ':last', hkey .. ':retry')\n" \
 "return 1\n"
 
 /* ARGV: prefix -> sites_json (secrets are not shown: only whether one is set) */
-#define BK_LUA_SITES_LIST BK_LUA_PRELUDE, \
+#define BK_LUA_SITES_LIST BK_LUA_PRELUDE, BK_LUA_HOOK_EVENTS, \
 "local out = {}\n" \
 "local ids = redis.call('SMEMBERS', p .. 'sites')\n" \
 "table.sort(ids)\n" \
 "for _, id in ipairs(ids) do\n" \
 "  local h = redis.call('HMGET', p .. 'site:' .. id, 'origins', 'identity_secret', 'enforce_identity', 'consent_required',\n" \
-"    'retention_days', 'hours', 'tz', 'auto_ack_seconds', 'offer_email_seconds')\n" \
+"    'retention_days', 'hours', 'tz', 'auto_ack_seconds', 'offer_email_seconds', 'webhook_url', 'webhook_events', 'webhook_secret')\n" \
 "  out[#out + 1] = {id = id, origins = cjson.decode(h[1] or '[]'), identity_secret_set = (h[2] or '') ~= '',\n" \
 "    enforce_identity = h[3] == '1', consent_required = h[4] == '1', retention_days = tonumber(h[5] or '0'),\n" \
 "    hours = h[6] or cjson.null, tz = h[7] or cjson.null, auto_ack_seconds = tonumber(h[8] or '') or cjson.null,\n" \
-"    offer_email_seconds = tonumber(h[9] or '') or cjson.null}\n" \
+"    offer_email_seconds = tonumber(h[9] or '') or cjson.null,\n" \
+"    webhook = h[10] and {url = h[10], events = hook_events(h[11]), secret_hint = '****' .. string.sub(h[12] or '', -4)} or cjson.null}\n" \
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"
 
@@ -936,6 +990,187 @@
 "  local avg, online = queue_wait_estimate(now)\n" \
 "  redis.call('PUBLISH', p .. 'bus', '!queue - 0 ' .. cjson.encode({online = online, average_wait_ms = avg or cjson.null,\n" \
 "    order = #order > 0 and order or cjson.null}))\n" \
+"end\n" \
+"return 1\n"
+
+/* ---- service KPIs ----------------------------------------------------------------------- */
+
+/* ARGV: prefix, day, day, ... -> per day {day, shown, accepted, chats, row, row, ...}: the
+ * invitation counters summed over rules, then the day's fact rows (BK_LUA_SERVICE_ROW). */
+#define BK_LUA_SERVICE_STATS BK_LUA_PRELUDE, \
+"local out = {}\n" \
+"for i = 2, #ARGV do\n" \
+"  local sums = {shown = 0, accepted = 0, chats = 0}\n" \
+"  local flat = redis.call('HGETALL', p .. 'stats:rules:' .. ARGV[i])\n" \
+"  for j = 1, #flat, 2 do\n" \
+"    local counter = string.match(flat[j], ':([%w_]+)$')\n" \
+"    if sums[counter] then sums[counter] = sums[counter] + tonumber(flat[j + 1]) end\n" \
+"  end\n" \
+"  local entry = {ARGV[i], sums.shown, sums.accepted, sums.chats}\n" \
+"  for _, row in ipairs(redis.call('HVALS', p .. 'svc:' .. ARGV[i])) do entry[#entry + 1] = row end\n" \
+"  out[#out + 1] = entry\n" \
+"end\n" \
+"return out\n"
+
+/* ---- webhooks (server/webhooks.h) ----------------------------------------------------- */
+
+/* The events a site's webhook_events names ("" = every event). */
+#define BK_LUA_HOOK_EVENTS \
+"local function hook_events(s)\n" \
+"  local t = {}\n" \
+"  for e in string.gmatch(s or '', '[^,]+') do t[#t + 1] = e end\n" \
+"  if #t == 0 then t = {'conversation.started', 'message', 'conversation.closed', 'conversation.rated',\n" \
+"                       'message.left', 'invitation.accepted'} end\n" \
+"  return t\n" \
+"end\n"
+
+/* The next event of a site for this node to send, after the site's cursor, taking or renewing
+ * the site's lease (one node sends a site's events, one at a time, so they arrive in order):
+ * {site, id, event, body, url, secret}, or nil when there is nothing to send (the lease is let
+ * go) or another node holds the lease. The body is built here, once; ts is the event's time. */
+#define BK_LUA_HOOKS_PRELUDE BK_LUA_PRELUDE, \
+"local function hook_next(site, node, lease)\n" \
+"  local key = p .. 'hooks:' .. site\n" \
+"  local holder = redis.call('GET', key .. ':lease')\n" \
+"  if holder and holder ~= node then return nil end\n" \
+"  local h = redis.call('HMGET', p .. 'site:' .. site, 'webhook_url', 'webhook_secret')\n" \
+"  local cursor = redis.call('GET', key .. ':cursor')\n" \
+"  local e = redis.call('XRANGE', key, cursor and ('(' .. cursor) or '-', '+', 'COUNT', 1)[1]\n" \
+"  if not e or not h[1] then\n" \
+"    if holder then redis.call('DEL', key .. ':lease') end\n" \
+"    return nil\n" \
+"  end\n" \
+"  redis.call('SET', key .. ':lease', node, 'PX', lease)\n" \
+"  local f = {}\n" \
+"  for i = 1, #e[2], 2 do f[e[2][i]] = e[2][i + 1] end\n" \
+"  local body = '{\"id\":\"' .. e[1] .. '\",\"event\":\"' .. f.event .. '\",\"site\":\"' .. site .. '\",\"ts\":' ..\n" \
+"    string.match(e[1], '^(%d+)') .. ',\"data\":' .. f.data .. '}'\n" \
+"  return {site, e[1], f.event, body, h[1], h[2] or ''}\n" \
+"end\n"
+
+/* ARGV: prefix, node, lease_ms, site ("" = every site with a webhook) -> rows of 6 (hook_next).
+ * Run each second by every node, and at once for a site when its stream grew ("!hooks"). */
+#define BK_LUA_HOOKS_CLAIM BK_LUA_HOOKS_PRELUDE, \
+"local out = {}\n" \
+"local sites = ARGV[4] ~= '' and {ARGV[4]} or redis.call('SMEMBERS', p .. 'hooks:sites')\n" \
+"for _, site in ipairs(sites) do\n" \
+"  local row = hook_next(site, ARGV[2], ARGV[3])\n" \
+"  if row then for _, v in ipairs(row) do out[#out + 1] = v end end\n" \
+"end\n" \
+"return out\n"
+
+/* ARGV: prefix, node, lease_ms, site, id, outcome (delivered|failed), status (0: none), error,
+ *       attempts, now, event -> the next row (hook_next), or {}
+ * When this node still holds the lease and id is still the next event, the cursor moves past
+ * it, it leaves the stream, and the outcome is recorded (failures: the last 50, newest first). */
+#define BK_LUA_HOOKS_DONE BK_LUA_HOOKS_PRELUDE, \
+"local site, id, now, status = ARGV[4], ARGV[5], tonumber(ARGV[10]), tonumber(ARGV[7])\n" \
+"local key = p .. 'hooks:' .. site\n" \
+"if redis.call('GET', key .. ':lease') ~= ARGV[2] then return {} end\n" \
+"local cursor = redis.call('GET', key .. ':cursor')\n" \
+"local e = redis.call('XRANGE', key, cursor and ('(' .. cursor) or '-', '+', 'COUNT', 1)[1]\n" \
+"if e and e[1] == id then\n" \
+"  redis.call('SET', key .. ':cursor', id)\n" \
+"  redis.call('XDEL', key, id)\n" \
+"  redis.call('DEL', key .. ':retry')\n" \
+"  if ARGV[6] == 'delivered' then\n" \
+"    redis.call('SET', key .. ':last', cjson.encode({id = id, event = ARGV[11], status = status, at = now}))\n" \
+"  else\n" \
+"    redis.call('LPUSH', key .. ':failures', cjson.encode({id = id, event = ARGV[11], attempts = tonumber(ARGV[9]),\n" \
+"      status = status ~= 0 and status or cjson.null, error = ARGV[8], at = now}))\n" \
+"    redis.call('LTRIM', key .. ':failures', 0, 49)\n" \
+"  end\n" \
+"end\n" \
+"return hook_next(site, ARGV[2], ARGV[3]) or {}\n"
+
+/* ARGV: prefix, site, id, event, attempts, status (0: none), error, now, next_at -> 1
+ * An attempt failed and another will follow: shown in GET /api/sites/{id}/webhook. */
+#define BK_LUA_HOOKS_RETRY BK_LUA_PRELUDE, \
+"local status = tonumber(ARGV[6])\n" \
+"redis.call('SET', p .. 'hooks:' .. ARGV[2] .. ':retry', cjson.encode({id = ARGV[3], event = ARGV[4],\n" \
+"  attempts = tonumber(ARGV[5]), status = status ~= 0 and status or cjson.null, error = ARGV[7],\n" \
+"  at = tonumber(ARGV[8]), next_at = tonumber(ARGV[9])}), 'PX', 3600000)\n" \
+"return 1\n"
+
+/* ARGV: prefix, site -> id of the new ping event (it queues behind undelivered events) */
+#define BK_LUA_HOOKS_PING BK_LUA_PRELUDE, \
+"if redis.call('SISMEMBER', p .. 'hooks:sites', ARGV[2]) == 0 then\n" \
+"  return redis.error_reply('not_found no such site, or it has no webhook_url')\n" \
+"end\n" \
+"local id = redis.call('XADD', p .. 'hooks:' .. ARGV[2], 'MAXLEN', '~', 10000, '*', 'event', 'ping', 'visitor', '', 'data', '{}')\n" \
+"redis.call('PUBLISH', p .. 'bus', '!hooks ' .. ARGV[2] .. ' 0 -')\n" \
+"return id\n"
+
+/* ARGV: prefix, site -> status_json {url, events, secret_hint, pending, delivering, retry,
+ *       last_delivery, failures} */
+#define BK_LUA_HOOKS_STATUS BK_LUA_PRELUDE, BK_LUA_HOOK_EVENTS, \
+"local site = ARGV[2]\n" \
+"if redis.call('SISMEMBER', p .. 'sites', site) == 0 then return redis.error_reply('not_found no such site') end\n" \
+"local key = p .. 'hooks:' .. site\n" \
+"local h = redis.call('HMGET', p .. 'site:' .. site, 'webhook_url', 'webhook_events', 'webhook_secret')\n" \
+"local function json_or_null(x) return x and cjson.encode(x) or 'null' end\n" \
+"local lease = redis.call('GET', key .. ':lease')\n" \
+"return '{\"url\":' .. json_or_null(h[1]) .. ',\"events\":' .. cjson.encode(hook_events(h[2])) ..\n" \
+"  ',\"secret_hint\":' .. json_or_null(h[3] and ('****' .. string.sub(h[3], -4))) ..\n" \
+"  ',\"pending\":' .. redis.call('XLEN', key) .. ',\"delivering\":' .. json_or_null(lease) ..\n" \
+"  ',\"retry\":' .. (redis.call('GET', key .. ':retry') or 'null') ..\n" \
+"  ',\"last_delivery\":' .. (redis.call('GET', key .. ':last') or 'null') ..\n" \
+"  ',\"failures\":[' .. table.concat(redis.call('LRANGE', key .. ':failures', 0, 49), ',') .. ']}'\n"
+
+/* ARGV: prefix, node, site... -> 1: the leases this node holds are given up (shutdown), so
+ * the next node to start sends at once instead of waiting for them to expire. */
+#define BK_LUA_HOOKS_RELEASE BK_LUA_PRELUDE, \
+"for i = 3, #ARGV do\n" \
+"  local key = p .. 'hooks:' .. ARGV[i] .. ':lease'\n" \
+"  if redis.call('GET', key) == ARGV[2] then redis.call('DEL', key) end\n" \
+"end\n" \
+"return 1\n"
+
+/* ---- transcripts by email ---------------------------------------------------------------- */
+
+/* ARGV: prefix, visitor, conversation ("" = the last closed one), day, per_conversation,
+ *       per_day, max_messages, max_bytes
+ * -> {conversation, site, lang, messages_json, cut}
+ * Only the visitor's own closed conversation that an agent took part in; what the visitor saw
+ * (no notes), oldest first, cut after max_messages or max_bytes of text. Each request counts
+ * against both limits here, atomically; TRANSCRIPT_REFUND gives it back when nothing was sent. */
+#define BK_LUA_TRANSCRIPT BK_LUA_PRELUDE, \
+"local vid, cid, day = ARGV[2], ARGV[3], ARGV[4]\n" \
+"local per_conv, per_day, max_count, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])\n" \
+"local vkey = p .. 'visitor:' .. vid\n" \
+"if cid == '' then cid = redis.call('HGET', vkey, 'last_conv') end\n" \
+"if not cid then return redis.error_reply('not_found no closed conversation to send') end\n" \
+"local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'accepted', 'transcripts')\n" \
+"if meta[2] ~= vid then return redis.error_reply('not_found no such conversation') end\n" \
+"if meta[1] ~= 'closed' then return redis.error_reply('wrong_state only a closed conversation can be sent') end\n" \
+"if not meta[3] then return redis.error_reply('wrong_state no agent took part in this conversation') end\n" \
+"if tonumber(meta[4] or '0') >= per_conv then\n" \
+"  return redis.error_reply('rate_limited this conversation was sent ' .. per_conv .. ' times already')\n" \
+"end\n" \
+"local h = redis.call('HMGET', vkey, 'mail_day', 'mail_today', 'site', 'lang')\n" \
+"local today = h[1] == day and tonumber(h[2] or '0') or 0\n" \
+"if today >= per_day then return redis.error_reply('rate_limited at most ' .. per_day .. ' transcripts a day') end\n" \
+"local out, bytes, cut = {}, 0, 0\n" \
+"for _, e in ipairs(redis.call('XRANGE', p .. 'conv:' .. cid, '-', '+', 'COUNT', max_count + 1)) do\n" \
+"  local m = {}\n" \
+"  for j = 1, #e[2], 2 do m[e[2][j]] = e[2][j + 1] end\n" \
+"  if m.from ~= 'note' then\n" \
+"    bytes = bytes + #(m.text or '') + #(m.author or '')\n" \
+"    if #out >= max_count or bytes > max_bytes then cut = 1; break end\n" \
+"    out[#out + 1] = {from = m.from, author = m.author or '', text = m.text or '', ts = stamp(e[1])}\n" \
+"  end\n" \
+"end\n" \
+"redis.call('HINCRBY', mkey, 'transcripts', 1)\n" \
+"redis.call('HSET', vkey, 'mail_day', day, 'mail_today', today + 1)\n" \
+"return {cid, h[3] or '', h[4] or '', #out > 0 and cjson.encode(out) or '[]', cut}\n"
+
+/* ARGV: prefix, visitor, conversation, day -> 1: a transcript that was not sent does not count */
+#define BK_LUA_TRANSCRIPT_REFUND BK_LUA_PRELUDE, \
+"local vkey, mkey = p .. 'visitor:' .. ARGV[2], p .. 'conv:' .. ARGV[3] .. ':meta'\n" \
+"if tonumber(redis.call('HGET', mkey, 'transcripts') or '0') > 0 then redis.call('HINCRBY', mkey, 'transcripts', -1) end\n" \
+"if redis.call('HGET', vkey, 'mail_day') == ARGV[4] and tonumber(redis.call('HGET', vkey, 'mail_today') or '0') > 0 then\n" \
+"  redis.call('HINCRBY', vkey, 'mail_today', -1)\n" \
 "end\n" \
 "return 1\n"
 

@@ -12,6 +12,8 @@
 typedef struct bk_chat bk_chat;
 typedef struct bk_triggers bk_triggers;
 typedef struct bk_api bk_api;
+typedef struct bk_webhooks bk_webhooks;
+typedef struct bk_mail bk_mail;
 
 typedef struct bk_server {
     uv_loop_t *loop;
@@ -22,6 +24,8 @@ typedef struct bk_server {
     bk_chat *chat;
     bk_triggers *triggers;
     bk_api *api;
+    bk_webhooks *webhooks;
+    bk_mail *mail;       /* NULL: email is not set up (no smtp-host) */
 } bk_server;
 
 #endif

@@ -7,6 +7,8 @@
 #include "log.h"
 #include "map.h"
 #include "scripts.h"
+#include "fetch.h"
+#include "webhooks.h"
 
 #include <beckon/protocol.h>
 #include <beckon/rules.h>
@@ -169,6 +171,56 @@ static const char *hours_check(json_t *body, site_fields *fields, char *why, siz
     return NULL;
 }
 
+/* webhook_url: http(s) URL, or null or "" to remove the webhook (its undelivered events go);
+ * webhook_secret: 16 to 128 characters; a URL given without one gets a generated secret unless
+ * the site has one; webhook_events: names from bk_webhook_events, null or [] for all. */
+static const char *webhook_check(json_t *body, site_fields *fields)
+{
+    json_t *url = json_object_get(body, "webhook_url");
+    json_t *secret = json_object_get(body, "webhook_secret");
+    json_t *events = json_object_get(body, "webhook_events");
+    if (url && (json_is_null(url) || (json_is_string(url) && !json_string_value(url)[0]))) {
+        fields_add(fields, "webhook_url", "");
+    } else if (url) {
+        bk_url parsed;
+        if (!json_is_string(url) || strlen(json_string_value(url)) > 1000 ||
+            bk_url_parse(json_string_value(url), &parsed) != 0)
+            return "webhook_url: an http:// or https:// URL (no user info, no fragment), or null to remove it";
+        fields_add(fields, "webhook_url", json_string_value(url));
+        if (!secret) {
+            uint8_t raw[24];
+            char generated[49];
+            bk_random_bytes(raw, sizeof raw);
+            bk_hex_encode(raw, sizeof raw, generated);
+            fields_add(fields, "webhook_secret?", generated);
+        }
+    }
+    if (secret && (!json_is_string(secret) || strlen(json_string_value(secret)) < 16 ||
+                   strlen(json_string_value(secret)) > 128))
+        return "webhook_secret: 16 to 128 characters";
+    if (secret)
+        fields_add(fields, "webhook_secret", json_string_value(secret));
+    if (events && !json_is_null(events) && !json_is_array(events))
+        return "webhook_events: a list of event names, or null for all";
+    if (events) {
+        char list[256] = "";
+        size_t i;
+        json_t *name;
+        json_array_foreach(events, i, name) {
+            int known = 0;
+            for (const char *const *e = bk_webhook_events; *e && json_is_string(name); e++)
+                known |= strcmp(*e, json_string_value(name)) == 0;
+            if (!known)
+                return "webhook_events: each one of conversation.started, message, conversation.closed, "
+                       "conversation.rated, message.left, invitation.accepted";
+            size_t used = strlen(list);
+            snprintf(list + used, sizeof list - used, "%s%s", used ? "," : "", json_string_value(name));
+        }
+        fields_add(fields, "webhook_events", list);
+    }
+    return NULL;
+}
+
 /* Checks a site's settings object into the save script's (field, value) pairs. Returns NULL
  * or the problem (possibly written into why). */
 static const char *settings_check(json_t *body, site_fields *fields, char *why, size_t why_size)
@@ -225,7 +277,35 @@ static const char *settings_check(json_t *body, site_fields *fields, char *why, 
         problem = seconds_check(body, "auto_ack_seconds", fields);
     if (!problem)
         problem = seconds_check(body, "offer_email_seconds", fields);
+    if (!problem)
+        problem = webhook_check(body, fields);
     return problem;
+}
+
+/* The secret a save generated for a new webhook ("webhook_secret?", set only when the site
+ * has none), or NULL. */
+static const char *generated_webhook_secret(const site_fields *fields)
+{
+    for (int i = 0; i < fields->count; i++)
+        if (strcmp(fields->names[i], "webhook_secret?") == 0)
+            return fields->values[i];
+    return NULL;
+}
+
+typedef struct webhook_saved {
+    bk_http *request;
+    char secret[65];
+} webhook_saved;
+
+/* The save script answers 2 when the generated secret was stored: it is shown this once. */
+static void on_saved_with_secret(redisReply *reply, void *data)
+{
+    webhook_saved *saved = data;
+    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2)
+        bk_api_respond_json(saved->request, 200, json_pack("{s:b, s:s}", "ok", 1, "webhook_secret", saved->secret));
+    else
+        on_changed(reply, saved->request);
+    free(saved);
 }
 
 /* Runs the save script with prefix, id and the pairs. */
@@ -279,12 +359,21 @@ void bk_sites_handle(bk_sites *sites, bk_http *request)
     const char *problem = json_is_object(body) ? settings_check(body, &fields, why, sizeof why)
                                                : "expected a JSON object";
     json_decref(body);
+    const char *generated = problem ? NULL : generated_webhook_secret(&fields);
+    webhook_saved *saved = generated ? calloc(1, sizeof *saved) : NULL;
+    if (saved) {
+        saved->request = request;
+        snprintf(saved->secret, sizeof saved->secret, "%s", generated);
+    }
     if (problem)
         bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, problem);
-    else if (fields_save(sites, id, &fields, on_changed, request) != 0)
+    else if (saved ? fields_save(sites, id, &fields, on_saved_with_secret, saved) != 0
+                   : fields_save(sites, id, &fields, on_changed, request) != 0) {
+        free(saved);
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-    else
+    } else {
         bk_info("site %s saved", id);
+    }
     fields_close(&fields);
 }
 
@@ -394,7 +483,9 @@ static int site_usage(void)
     fprintf(stderr, "usage: beckon site add ID ORIGIN... | site list | site remove ID |\n"
                     "       beckon site set ID origins|identity-secret|enforce-identity|consent|retention-days VALUE |\n"
                     "       beckon site set ID hours 'mon-fri 09:00-17:00' [TIME-ZONE] | site set ID hours off |\n"
-                    "       beckon site set ID auto-ack-seconds|offer-email-seconds SECONDS|default\n");
+                    "       beckon site set ID auto-ack-seconds|offer-email-seconds SECONDS|default |\n"
+                    "       beckon site set ID webhook URL|off | webhook-secret SECRET|generate |\n"
+                    "       beckon site set ID webhook-events EVENT,...|all\n");
     return 2;
 }
 
@@ -507,6 +598,37 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
                 json_decref(list);
                 return 2;
             }
+        } else if (strcmp(key, "webhook") == 0 || strcmp(key, "webhook-secret") == 0 ||
+                   strcmp(key, "webhook-events") == 0) {
+            /* "webhook off", "webhook-secret generate", "webhook-events message,conversation.closed" */
+            json_t *body = json_object();
+            if (strcmp(key, "webhook") == 0) {
+                json_object_set_new(body, "webhook_url", strcmp(value, "off") == 0 ? json_null() : json_string(value));
+            } else if (strcmp(key, "webhook-secret") == 0) {
+                if (strcmp(value, "generate") == 0) {
+                    uint8_t raw[24];
+                    bk_random_bytes(raw, sizeof raw);
+                    bk_hex_encode(raw, sizeof raw, generated);
+                    value = generated;
+                    printf("webhook secret of %s: %s\n", id, generated);
+                }
+                json_object_set_new(body, "webhook_secret", json_string(value));
+            } else {
+                json_t *events = json_array();
+                char *copy = strdup(value);
+                for (char *part = strtok(copy, ", "); part && strcmp(value, "all") != 0; part = strtok(NULL, ", "))
+                    json_array_append_new(events, json_string(part));
+                free(copy);
+                json_object_set_new(body, "webhook_events", events);
+            }
+            const char *problem = webhook_check(body, &extra);
+            json_decref(body);
+            if (problem) {
+                fprintf(stderr, "beckon: %s\n", problem);
+                fields_close(&extra);
+                json_decref(list);
+                return 2;
+            }
         } else if (strcmp(key, "retention-days") == 0) {
             if (atoi(value) < 1 || atoi(value) > 3650) {
                 fprintf(stderr, "beckon: retention-days is 1 to 3650\n");
@@ -543,6 +665,8 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         fprintf(stderr, "beckon: redis refused: %s\n", r ? r->str : "no reply");
     else
         printf("saved site %s\n", id);
+    if (!failed && r->type == REDIS_REPLY_INTEGER && r->integer == 2 && generated_webhook_secret(&extra))
+        printf("webhook secret of %s: %s\n", id, generated_webhook_secret(&extra));
     freeReplyObject(r);
     free(origins_json);
     fields_close(&extra);

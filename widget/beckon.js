@@ -41,7 +41,7 @@
       comment: 'Comment (optional)', submit: 'Send rating', thanks: 'Thank you for your feedback!',
       agent: 'Support', you: 'You', newmsg: 'New message', unread: '{n} unread', reply: 'Reply', no: 'No thanks',
       qp: 'You are number {n} in the queue', qw: 'about {n} min', lmb: 'Leave a message',
-      qo: "No one is online right now — leave a message and we'll write back", oe: 'Rather get the answer by email?'
+      qo: "No one is online right now — leave a message and we'll write back", oe: 'Rather get the answer by email?', tr: 'Email me the transcript'
     },
     da: {
       title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', ph: 'Skriv en besked…', send: 'Send',
@@ -57,7 +57,7 @@
       comment: 'Kommentar (valgfri)', submit: 'Send vurdering', thanks: 'Tak for din feedback!',
       agent: 'Support', you: 'Dig', newmsg: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no: 'Nej tak',
       qp: 'Du er nummer {n} i køen', qw: 'ca. {n} min', lmb: 'Skriv en besked',
-      qo: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', oe: 'Vil du hellere have svaret på e-mail?'
+      qo: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', oe: 'Vil du hellere have svaret på e-mail?', tr: 'Send mig udskriften på e-mail'
     },
     nb: {
       title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', ph: 'Skriv en melding…', send: 'Send',
@@ -73,7 +73,7 @@
       comment: 'Kommentar (valgfritt)', submit: 'Send vurdering', thanks: 'Takk for tilbakemeldingen!',
       agent: 'Support', you: 'Deg', newmsg: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no: 'Nei takk',
       qp: 'Du er nummer {n} i køen', qw: 'ca. {n} min', lmb: 'Legg igjen en melding',
-      qo: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', oe: 'Vil du heller få svaret på e-post?'
+      qo: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', oe: 'Vil du heller få svaret på e-post?', tr: 'Send meg utskriften på e-post'
     }
   };
   var LANG = ((script && script.getAttribute('data-lang')) || D.documentElement.lang || 'en').toLowerCase().split('-')[0];
@@ -179,9 +179,9 @@
     'min-height:38px;background:var(--bg);overflow-y:auto}',
     '.snd{width:38px;height:38px;border-radius:50%;background:var(--a);color:var(--af);display:grid;place-items:center;flex:none}',
     '.snd svg{width:18px;height:18px;fill:currentColor}',
-    '.lmf{display:flex;flex-direction:column;gap:8px;border-top:1px solid var(--ln);padding:12px}',
-    '.lmf input,.lmf textarea{border:1px solid var(--ln);border-radius:8px;padding:8px 10px;background:var(--bg);resize:none}',
-    '.lmf textarea{height:72px}.lmf p{color:var(--mu);font-size:12.5px}',
+    '.lmf,.trf{display:flex;flex-direction:column;gap:8px;border-top:1px solid var(--ln);padding:12px}',
+    '.lmf input,.trf input,.lmf textarea{border:1px solid var(--ln);border-radius:8px;padding:8px 10px;background:var(--bg);resize:none}',
+    '.lmf textarea{height:72px}.lmf p,.trf p{color:var(--mu);font-size:12.5px}',
     '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
     '.inv{position:absolute;right:0;bottom:72px;width:300px;background:var(--bg);border-radius:14px;padding:14px 16px;',
     'box-shadow:0 10px 36px rgba(16,24,40,.25);animation:in .18s ease-out}.bk.open .inv{display:none}',
@@ -242,7 +242,11 @@
   var lmText = el('textarea', null, null, { required: '', maxlength: '4000', placeholder: t('lm'), 'aria-label': t('lm') });
   var lmGo = el('button', 'pri', t('lms'), { type: 'submit' });
   [lmName, lmMail, lmText, lmGo].forEach(function (n) { lmf.appendChild(n); });
-  [head, banner, log, typ, rate, form, lmf].forEach(function (n) { win.appendChild(n); });
+  // Transcript by email (welcome.transcript_email): under a closed chat an agent answered.
+  var trf = el('form', 'trf', null, { hidden: '' }), trMail = lmMail.cloneNode(), trGo = el('button', 'pri', t('tr'));
+  var trSt = el('p', null, null, { role: 'status' }), trOn = false, knownMail = '';
+  [trMail, trGo, trSt].forEach(function (n) { trf.appendChild(n); });
+  [head, banner, log, typ, rate, trf, form, lmf].forEach(function (n) { win.appendChild(n); });
   wrap.appendChild(win); wrap.appendChild(bub);
   root.appendChild(wrap);
 
@@ -354,7 +358,7 @@
       reset(local('conv')); conv.state = 'closed';
       resume(); // show the last (closed) conversation, and its rating form if not rated yet
     }
-    consentReq = !!m.consent_required;
+    consentReq = !!m.consent_required; trOn = !!m.transcript_email;
     setHours(m.hours);
     paintStatus();
     flushPending();
@@ -392,7 +396,7 @@
     (h.messages || []).forEach(function (m) { m.conversation = h.conversation; onMessage(m, false); });
     if (h.complete === false) { if (cmp(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
     if (h.state && h.state !== conv.state) setConv(conv.id, h.state, conv.agent);
-    else if (h.state === 'closed') showRate();
+    else if (h.state === 'closed') { showRate(); paintTr(); }
     markRead();
   }
 
@@ -532,8 +536,22 @@
     local('conv', id);
     if (state === 'closed' && was !== 'closed') typ.hidden = true;
     if (state === 'closed') showRate(); else rate.hidden = true;
-    paintStatus();
+    paintTr(); paintStatus();
   }
+  function paintTr() {
+    var a = conv && (conv.agent || Object.keys(msgs).some(function (k) { return msgs[k].m.from === 'agent'; }));
+    if ((trf.hidden = !(trOn && a && conv.state === 'closed'))) trSt.textContent = '';
+    else if (!trMail.value) trMail.value = knownMail;
+  }
+  trf.onsubmit = function (e) {
+    e.preventDefault();
+    var mail = trMail.value.trim();
+    trGo.disabled = true; trSt.textContent = t('sending');
+    if (!sendRaw({ type: 'transcript', email: mail, conversation: conv.id }, function (r) {
+      trGo.disabled = false;
+      trSt.textContent = r.type === 'ok' ? t('sent') : t('failed') + ': ' + r.message;
+    })) trGo.disabled = false;
+  };
   function onConversation(c) {
     if (conv && c.id !== conv.id && c.state !== 'closed') reset(c.id);
     if (!conv || c.id === conv.id) setConv(c.id, c.state, c.agent);
@@ -781,6 +799,7 @@
     e.preventDefault();
     var mail = lmMail.value.trim(), text = lmText.value.trim(), r = { type: 'leave_message', email: mail, text: text };
     if (!/.@./.test(mail) || !text) return;
+    knownMail = mail;
     if (lmName.value.trim()) r.name = lmName.value.trim();
     lmGo.disabled = true;
     if (!sendRaw(r, function (rep) {
@@ -857,7 +876,7 @@
       d = d || {};
       var ev = { type: 'identify' };
       if (typeof d.name === 'string') ev.name = d.name.slice(0, 100);
-      if (typeof d.email === 'string' && /@/.test(d.email)) ev.email = d.email.slice(0, 254);
+      if (typeof d.email === 'string' && /@/.test(d.email)) knownMail = ev.email = d.email.slice(0, 254);
       if (d.attrs) ev.attrs = props(d.attrs);
       if (!sendRaw(ev)) events.push(ev);
       return api;

@@ -20,6 +20,8 @@ import { chromium } from 'playwright-core';
 import { rulesTests } from './rules.mjs';
 import { panelTests } from './panel.mjs';
 import { waitingTests } from './waiting.mjs';
+import { transcriptTests } from './transcript.mjs';
+import { dashboardTests } from './dashboard.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -164,6 +166,8 @@ test('demo page is served with the strict CSP', async () => {
 
 panelTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // agent panel tools (panel.mjs)
 waitingTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // a waiting visitor, consent (waiting.mjs)
+transcriptTests({ test, W, newPage, waitFor, assert, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // transcript by email (transcript.mjs)
+dashboardTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // the agent panel's Dashboard (dashboard.mjs)
 
 // The chat cases below need an agent online: with nobody online the widget shows the
 // leave-a-message form instead of the chat input. The panel cases above leave alice and bob

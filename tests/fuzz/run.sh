@@ -37,7 +37,7 @@ JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 sources_for() {
     case $1 in
-        fuzz_proto) echo server/proto.c server/ids.c server/utf8.c ;;
+        fuzz_proto) echo server/proto.c server/ids.c server/utf8.c server/mail_text.c ;;
         fuzz_rules) echo server/rules/*.c server/utf8.c ;;
         fuzz_token) echo server/auth.c server/ids.c ;;
         fuzz_config) echo server/config.c ;;

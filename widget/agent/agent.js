@@ -522,16 +522,18 @@
   function renderAll() { renderQueue(); renderChats(); renderConv(); renderVisitor(); }
   function setView(v) {
     view = v;
-    ['visitors', 'inbox', 'canned'].forEach(function (k) { $('nav-' + k).setAttribute('aria-current', String(view === k)); });
+    ['visitors', 'inbox', 'canned', 'dashboard'].forEach(function (k) { $('nav-' + k).setAttribute('aria-current', String(view === k)); });
     if (v !== 'chat') closeCanned();
     if (v === 'visitors') { loadVisitors(); renderVisitors(); }
     if (v === 'inbox') { markInboxSeen(); renderInbox(); }
     if (v === 'canned') { loadCanned(); renderCanned(); }
+    if (v === 'dashboard') loadDashboard();
     renderAll();
   }
   $('nav-visitors').addEventListener('click', function () { setView('visitors'); });
   $('nav-inbox').addEventListener('click', function () { setView('inbox'); });
   $('nav-canned').addEventListener('click', function () { setView('canned'); });
+  $('nav-dashboard').addEventListener('click', function () { setView('dashboard'); });
 
   function renderQueue() {
     var ul = $('queue'); ul.textContent = '';
@@ -578,6 +580,7 @@
     var c = view === 'chat' && current && convs.get(current);
     $('placeholder').hidden = !!c || view !== 'chat'; $('conv').hidden = !c;
     $('visitors-view').hidden = view !== 'visitors'; $('inbox-view').hidden = view !== 'inbox'; $('canned-view').hidden = view !== 'canned';
+    $('dashboard-view').hidden = view !== 'dashboard';
     if (!c) return;
     $('conv-title').textContent = visitorName(c.visitor);
     var st = c.state === 'queued' ? 'Waiting in the queue' + (c.created ? ' for ' + since(c.created) : '')
@@ -1046,6 +1049,146 @@
     if (e.key === 'Escape') { e.preventDefault(); cannedDismissed = true; closeCanned(); return true; }
     return false;
   }
+
+  /* ---------- dashboard (REST: GET /api/stats/service[.csv]) ---------- */
+  var SVG = 'http://www.w3.org/2000/svg';
+  var dashAgents = {};   // agent names seen in the figures (the filter's choices)
+  var dashSeq = 0;       // answers to an older request are dropped
+  function utcDay(offset) { return new Date(Date.now() + (offset || 0) * 86400000).toISOString().slice(0, 10); }
+  function dashQuery() {
+    var q = 'from=' + encodeURIComponent($('dash-from').value) + '&to=' + encodeURIComponent($('dash-to').value);
+    if ($('dash-agent').value) q += '&agent=' + encodeURIComponent($('dash-agent').value);
+    return q;
+  }
+  // Seconds as people read them: 42.5 s, 3 min 05 s, 1 h 02 min; '—' without a sample.
+  function secs(v) {
+    if (v == null) return '—';
+    if (v > 0 && v < 1) return Math.round(v * 1000) + ' ms';
+    if (v < 60) return (v < 10 ? v.toFixed(1) : Math.round(v)) + ' s';
+    var s = Math.round(v), m = Math.floor(s / 60);
+    if (m < 60) return m + ' min ' + String(s % 60).padStart(2, '0') + ' s';
+    return Math.floor(m / 60) + ' h ' + String(m % 60).padStart(2, '0') + ' min';
+  }
+  function pct(v) { return v == null ? '—' : Math.round(v * 100) + ' %'; }
+  function num(v) { return v == null ? '—' : String(v); }
+  function loadDashboard() {
+    if (!$('dash-from').value) { $('dash-from').value = utcDay(-6); $('dash-to').value = utcDay(0); }
+    // The server says the same (400); saying it here keeps a failed request out of the console.
+    var span = (Date.parse($('dash-to').value) - Date.parse($('dash-from').value)) / 86400000;
+    if (!(span >= 0)) { $('dash-error').textContent = 'Pick a “From” day on or before the “To” day.'; return; }
+    if (span > 365) { $('dash-error').textContent = 'The range is at most 366 days.'; return; }
+    var seq = ++dashSeq;
+    $('dash-body').setAttribute('aria-busy', 'true');
+    api('GET', '/api/stats/service?' + dashQuery()).then(function (r) {
+      if (seq !== dashSeq) return;
+      $('dash-body').setAttribute('aria-busy', 'false');
+      if (r.status !== 200) { $('dash-error').textContent = (r.body.error && r.body.error.message) || 'HTTP ' + r.status; return; }
+      $('dash-error').textContent = '';
+      renderDashboard(r.body);
+    }, function () { if (seq === dashSeq) { $('dash-body').setAttribute('aria-busy', 'false'); $('dash-error').textContent = 'The server cannot be reached.'; } });
+  }
+  function renderDashboard(d) {
+    var t = d.totals;
+    var cards = [
+      ['chats', 'Chats', num(t.chats), t.answered + ' answered'],
+      ['missed', 'Missed', num(t.missed), 'closed before an answer'],
+      ['waiting_p50', 'Waiting p50', secs(t.waiting_p50), 'p90 ' + secs(t.waiting_p90)],
+      ['first_response_p50', 'First response p50', secs(t.first_response_p50), 'p90 ' + secs(t.first_response_p90)],
+      ['handling_avg', 'Handling avg', secs(t.handling_avg), 'p50 ' + secs(t.handling_p50)],
+      ['csat', 'CSAT', pct(t.csat), t.ratings + (t.ratings === 1 ? ' rating' : ' ratings')],
+      ['invitation_chats', 'Chats from invitations', num(t.invitation_chats),
+        t.invitations_shown == null ? 'not counted per agent' : t.invitations_shown + ' shown, ' + t.invitations_accepted + ' accepted']
+    ];
+    var dl = $('dash-cards'); dl.textContent = '';
+    cards.forEach(function (c) {
+      var box = el('div', 'card', null, { 'data-figure': c[0] });
+      box.appendChild(el('dt', null, c[1]));
+      box.appendChild(el('dd', 'value', c[2], { 'data-value': t[c[0]] == null ? '' : String(t[c[0]]) }));
+      box.appendChild(el('dd', 'sub', c[3]));
+      dl.appendChild(box);
+    });
+    renderChart(d.days);
+    if (!d.agent) (d.agents || []).forEach(function (a) { dashAgents[a.agent] = 1; });
+    if (me) dashAgents[me] = 1;
+    var sel = $('dash-agent'), keep = sel.value;
+    while (sel.options.length > 1) sel.remove(1);
+    Object.keys(dashAgents).sort().forEach(function (n) { sel.appendChild(el('option', null, n, { value: n })); });
+    sel.value = keep;
+    var tb = $('dash-agents-list'); tb.textContent = '';
+    (d.agents || []).forEach(function (a) {
+      var tr = el('tr', null, null, { 'data-agent': a.agent });
+      tr.appendChild(el('th', null, a.agent, { scope: 'row' }));
+      [num(a.chats), num(a.missed), secs(a.waiting_p50), secs(a.first_response_p90), secs(a.handling_avg), pct(a.csat)]
+        .forEach(function (v) { tr.appendChild(el('td', 'num', v)); });
+      tb.appendChild(tr);
+    });
+    $('dash-agents-empty').hidden = (d.agents || []).length > 0;
+  }
+  // Bars per day: answered, with missed stacked on top (left axis, chats); a dot per day for the
+  // first response p90 (right axis, seconds). Every day is one <g> with a <title> tooltip.
+  function renderChart(days) {
+    var W = 640, H = 230, L = 34, R = 48, T = 24, B = 30;
+    var box = $('dash-chart'); box.textContent = '';
+    var maxChats = Math.max(1, Math.max.apply(null, days.map(function (x) { return x.chats; })));
+    var frt = days.map(function (x) { return x.first_response_p90; }).filter(function (v) { return v != null; });
+    var maxSecs = Math.max(1, Math.max.apply(null, frt.concat([0])));
+    function svg(tag, attrs, text) {
+      var e = document.createElementNS(SVG, tag);
+      for (var k in attrs) e.setAttribute(k, attrs[k]);
+      if (text != null) e.textContent = text;
+      return e;
+    }
+    var total = days.reduce(function (n, x) { return n + x.chats; }, 0);
+    var root = svg('svg', { viewBox: '0 0 ' + W + ' ' + H, role: 'img', 'aria-labelledby': 'dash-chart-title dash-chart-desc', class: 'chart-svg' });
+    root.appendChild(svg('desc', { id: 'dash-chart-desc' }, total + ' chats in ' + days.length + ' days; hover a day for its figures.'));
+    var ph = H - T - B, slot = (W - L - R) / days.length, bw = Math.max(2, Math.min(36, slot * 0.6));
+    var y = function (n) { return T + ph - ph * n / maxChats; };
+    var ys = function (v) { return T + ph - ph * v / maxSecs; };
+    [0, 0.5, 1].forEach(function (f) {
+      var n = maxChats * f;
+      root.appendChild(svg('line', { x1: L, x2: W - R, y1: y(n), y2: y(n), class: 'grid' }));
+      if (f === 0 || n === Math.round(n)) root.appendChild(svg('text', { x: L - 6, y: y(n) + 4, class: 'axis', 'text-anchor': 'end' }, String(n)));
+      root.appendChild(svg('text', { x: W - R + 6, y: ys(maxSecs * f) + 4, class: 'axis frt' }, secs(maxSecs * f).replace(/ 00 s$/, '')));
+    });
+    root.appendChild(svg('text', { x: 4, y: 11, class: 'axis' }, 'chats'));
+    root.appendChild(svg('text', { x: W - 4, y: 11, class: 'axis frt', 'text-anchor': 'end' }, 'first response p90'));
+    var every = Math.ceil(days.length / 12), points = [];
+    days.forEach(function (x, i) {
+      var cx = L + slot * i + slot / 2;
+      var g = svg('g', { class: 'day', 'data-day': x.day });
+      g.appendChild(svg('title', {}, x.day + ': ' + x.chats + ' chats, ' + x.missed + ' missed, first response p90 ' + secs(x.first_response_p90)));
+      g.appendChild(svg('rect', { x: cx - slot / 2, y: T, width: slot, height: ph, class: 'hit' }));
+      var ans = x.chats - x.missed;
+      g.appendChild(svg('rect', { x: cx - bw / 2, y: y(ans), width: bw, height: y(0) - y(ans), class: 'ans' }));
+      g.appendChild(svg('rect', { x: cx - bw / 2, y: y(x.chats), width: bw, height: y(ans) - y(x.chats), class: 'mis' }));
+      if (x.first_response_p90 != null) {
+        points.push(cx + ',' + ys(x.first_response_p90));
+        g.appendChild(svg('circle', { cx: cx, cy: ys(x.first_response_p90), r: 3.5, class: 'frt' }));
+      }
+      if (i % every === 0) g.appendChild(svg('text', { x: cx, y: H - B + 16, class: 'axis', 'text-anchor': 'middle' }, x.day.slice(5)));
+      root.appendChild(g);
+    });
+    if (points.length > 1) root.insertBefore(svg('polyline', { points: points.join(' '), class: 'frt-line' }), root.querySelector('g.day'));
+    box.appendChild(root);
+  }
+  $('dash-form').addEventListener('submit', function (e) { e.preventDefault(); loadDashboard(); });
+  $('dash-agent').addEventListener('change', loadDashboard);
+  $('dash-csv').addEventListener('click', function () {
+    var b = $('dash-csv');
+    b.disabled = true;
+    fetch('/api/stats/service.csv?' + dashQuery(), { headers: { authorization: 'Bearer ' + (storage(TOKEN_KEY) || '') } })
+      .then(function (r) {
+        if (r.status !== 200) return r.json().catch(function () { return {}; }).then(function (x) { throw new Error((x.error && x.error.message) || 'HTTP ' + r.status); });
+        var name = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '');
+        return r.blob().then(function (blob) {
+          var a = el('a', null, null, { href: URL.createObjectURL(blob), download: name ? name[1] : 'beckon-service.csv' });
+          document.body.appendChild(a); a.click(); a.remove();
+          setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+        });
+      })
+      .catch(function (err) { $('dash-error').textContent = 'No CSV: ' + err.message; })
+      .then(function () { b.disabled = false; });
+  });
 
   /* ---------- transfer ---------- */
   $('transfer').addEventListener('click', function () {

@@ -1,0 +1,210 @@
+/* service_api.c - GET /api/stats/service[.csv]: one script reads the days' fact rows and
+ * invitation counters; service_stats turns them into figures. */
+#include "service_api.h"
+
+#include "api.h"
+#include "ids.h"
+#include "log.h"
+#include "scripts.h"
+#include "service_stats.h"
+#include "triggers.h"
+
+#include <beckon/protocol.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define DAY_MS 86400000LL
+
+struct bk_service_api {
+    bk_server *server;
+    int script;
+};
+
+/* One request waiting for Redis. */
+typedef struct pending {
+    bk_http *request;
+    int64_t from_ms;
+    int days;
+    int csv;
+    char agent[BK_ID_MAX + 1];
+    char site[BK_ID_MAX + 1];
+} pending;
+
+bk_service_api *bk_service_api_new(bk_server *server)
+{
+    bk_service_api *api = calloc(1, sizeof *api);
+    if (!api)
+        return NULL;
+    api->server = server;
+    api->script = bk_store_script_add(server->store, BK_LUA(BK_LUA_SERVICE_STATS));
+    return api;
+}
+
+void bk_service_api_free(bk_service_api *api)
+{
+    free(api);
+}
+
+static void query_value(const char *query, const char *name, char *out, size_t size)
+{
+    char url[600];
+    snprintf(url, sizeof url, "?%s", query);
+    bk_url_query_value(url, name, out, size);
+}
+
+/* Parses the reply into fact rows; counts rows that are not facts (there should be none). */
+static bk_service_fact *facts_read(const redisReply *reply, const pending *p, bk_service_invitations *invitations,
+                                   size_t *count, size_t *bad)
+{
+    size_t rows = 0;
+    for (size_t d = 0; d < reply->elements; d++) {
+        const redisReply *day = reply->element[d];
+        if (day->type == REDIS_REPLY_ARRAY && day->elements >= 4)
+            rows += day->elements - 4;
+    }
+    bk_service_fact *facts = calloc(rows ? rows : 1, sizeof *facts);
+    if (!facts)
+        return NULL;
+    *count = *bad = 0;
+    for (size_t d = 0; d < reply->elements && d < (size_t)p->days; d++) {
+        const redisReply *day = reply->element[d];
+        if (day->type != REDIS_REPLY_ARRAY || day->elements < 4)
+            continue;
+        invitations[d].shown = (long)day->element[1]->integer;
+        invitations[d].accepted = (long)day->element[2]->integer;
+        invitations[d].chats = (long)day->element[3]->integer;
+        for (size_t i = 4; i < day->elements; i++) {
+            const redisReply *row = day->element[i];
+            if (row->type == REDIS_REPLY_STRING &&
+                bk_service_fact_parse(row->str, row->len, (int)d, &facts[*count]) == 0)
+                (*count)++;
+            else
+                (*bad)++;
+        }
+    }
+    return facts;
+}
+
+static void respond_report(pending *p, const bk_service_report *report)
+{
+    char from[11], to[11];
+    bk_service_date_format(p->from_ms, from);
+    bk_service_date_format(p->from_ms + (int64_t)(p->days - 1) * DAY_MS, to);
+    if (p->csv) {
+        char *csv = bk_service_report_csv(report);
+        if (!csv) {
+            bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+            return;
+        }
+        char filename[64];
+        snprintf(filename, sizeof filename, "beckon-service-%s-%s.csv", from, to);
+        bk_http_attachment(p->request, filename);
+        bk_http_respond(p->request, 200, "text/csv; charset=utf-8", csv, strlen(csv));
+        free(csv);
+        return;
+    }
+    json_t *body = bk_service_report_json(report);
+    /* 12 significant digits: seconds with their milliseconds, without binary noise */
+    char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
+    json_decref(body);
+    if (!text) {
+        bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    bk_http_respond(p->request, 200, "application/json", text, strlen(text));
+    free(text);
+}
+
+static void on_rows(redisReply *reply, void *data)
+{
+    pending *p = data;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+        bk_api_respond_error(p->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        free(p);
+        return;
+    }
+    bk_service_invitations *invitations = calloc((size_t)p->days, sizeof *invitations);
+    size_t count = 0, bad = 0;
+    bk_service_fact *facts = invitations ? facts_read(reply, p, invitations, &count, &bad) : NULL;
+    bk_service_report report = { 0 };
+    bk_service_filter filter = { p->agent, p->site };
+    if (!facts || bk_service_report_build(&report, p->from_ms, p->days, &filter, facts, count, invitations) != 0) {
+        bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+    } else {
+        if (bad)
+            bk_warn("service stats: %zu fact rows could not be read", bad);
+        respond_report(p, &report);
+    }
+    bk_service_report_free(&report);
+    free(facts);
+    free(invitations);
+    free(p);
+}
+
+void bk_service_api_handle(bk_service_api *api, bk_http *request)
+{
+    if (strcmp(bk_http_method(request), "GET") != 0) {
+        bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET");
+        return;
+    }
+    const char *query = bk_http_query(request);
+    char from_text[32], to_text[32], agent[128], site[128];
+    query_value(query, "from", from_text, sizeof from_text);
+    query_value(query, "to", to_text, sizeof to_text);
+    query_value(query, "agent", agent, sizeof agent);
+    query_value(query, "site", site, sizeof site);
+    int64_t now = bk_now_ms(), from, to;
+    if (!to_text[0]) {
+        to = now - now % DAY_MS;
+    } else if (bk_service_date_parse(to_text, &to) != 0) {
+        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "to: expected a date YYYY-MM-DD");
+        return;
+    }
+    if (!from_text[0]) {
+        from = to - 6 * DAY_MS;
+    } else if (bk_service_date_parse(from_text, &from) != 0) {
+        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from: expected a date YYYY-MM-DD");
+        return;
+    }
+    if (from > to) {
+        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from: must not be after to");
+        return;
+    }
+    int64_t days = (to - from) / DAY_MS + 1;
+    if (days > BK_SERVICE_DAYS_MAX) {
+        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from: the range is at most 366 days");
+        return;
+    }
+    if (agent[0] && !bk_id_valid(agent)) {
+        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "agent: not an agent name");
+        return;
+    }
+    if (site[0] && !bk_id_valid(site)) {
+        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "site: not a site id");
+        return;
+    }
+    pending *p = calloc(1, sizeof *p);
+    if (!p) {
+        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    p->request = request;
+    p->from_ms = from;
+    p->days = (int)days;
+    p->csv = strcmp(bk_http_path(request), "/api/stats/service.csv") == 0;
+    memcpy(p->agent, agent, strlen(agent) + 1);  /* both checked: at most BK_ID_MAX */
+    memcpy(p->site, site, strlen(site) + 1);
+    const char *argv[BK_SERVICE_DAYS_MAX + 1];
+    char day_strings[BK_SERVICE_DAYS_MAX][9];
+    argv[0] = api->server->config->prefix;
+    for (int i = 0; i < p->days; i++) {
+        bk_day_string(from + i * DAY_MS, day_strings[i]);
+        argv[i + 1] = day_strings[i];
+    }
+    if (bk_store_script(api->server->store, api->script, on_rows, p, 0, p->days + 1, argv, NULL) != 0) {
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        free(p);
+    }
+}

@@ -1,0 +1,94 @@
+/* service_stats.h - service KPIs from the fact rows of closed conversations; no I/O.
+ *
+ * Closing a conversation writes one anonymous fact row into svc:{YYYYMMDD} (the UTC day of
+ * closing; scripts.h, BK_LUA_CLOSE): {created, accepted, first_response, closed, agent, site,
+ * rule, rating}, times in ms, absent = null. This module turns such rows into the figures of
+ * GET /api/stats/service (docs/protocol.md, "Service KPIs"): per day, per agent, in total, as
+ * JSON or CSV. It does no I/O, so the figures can be checked by hand in unit tests. */
+#ifndef BK_SERVICE_STATS_H
+#define BK_SERVICE_STATS_H
+
+#include <beckon/protocol.h>
+#include <jansson.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define BK_SERVICE_NONE   INT64_MIN  /* a time that is absent, or a figure without a sample */
+#define BK_SERVICE_DAYS_MAX 366      /* the longest range one request may ask for */
+
+typedef struct bk_service_fact {
+    int64_t created, accepted, first_response, closed;  /* ms since the epoch, or BK_SERVICE_NONE */
+    int rating;                                         /* 1-5, 0 = not rated */
+    int day;                                            /* index of its day in the report's range */
+    char agent[BK_ID_MAX + 1];                          /* "" = nobody accepted it */
+    char site[BK_ID_MAX + 1];
+    char rule[BK_ID_MAX + 1];                           /* the invitation's rule, or "" */
+} bk_service_fact;
+
+/* NULL or "" = any. An agent filter keeps only that agent's chats: a chat nobody accepted
+ * belongs to no agent and is left out. */
+typedef struct bk_service_filter {
+    const char *agent;
+    const char *site;
+} bk_service_filter;
+
+typedef struct bk_service_figures {
+    long chats, missed, answered;
+    /* ms, BK_SERVICE_NONE without a sample; percentiles are nearest-rank */
+    int64_t waiting_p50, waiting_p90, first_response_p50, first_response_p90, handling_avg, handling_p50;
+    long ratings, ratings_good;  /* good: 4 or 5 */
+    double csat;                 /* ratings_good / ratings, < 0 without ratings */
+    long invitations_shown, invitations_accepted, invitation_chats;  /* < 0: not known for this slice */
+} bk_service_figures;
+
+/* Invitation counters of one day, summed over rules (stats:rules:{day}). */
+typedef struct bk_service_invitations {
+    long shown, accepted, chats;
+} bk_service_invitations;
+
+typedef struct bk_service_agent {
+    char name[BK_ID_MAX + 1];
+    bk_service_figures figures;
+} bk_service_agent;
+
+typedef struct bk_service_report {
+    int64_t from_ms;                 /* midnight UTC of the first day */
+    int days;                        /* 1..BK_SERVICE_DAYS_MAX */
+    char agent[BK_ID_MAX + 1];       /* the filter, "" = none */
+    char site[BK_ID_MAX + 1];
+    bk_service_figures totals;
+    bk_service_figures *per_day;     /* [days] */
+    bk_service_agent *agents;        /* sorted by name; only agents with chats in the slice */
+    size_t agent_count;
+} bk_service_report;
+
+/* "YYYY-MM-DD" (a real calendar date, 2000-2199) -> ms at midnight UTC. 0, or -1 when invalid. */
+int bk_service_date_parse(const char *text, int64_t *ms);
+/* ms -> "YYYY-MM-DD" of its UTC day. */
+void bk_service_date_format(int64_t ms, char out[11]);
+
+/* Parses one fact row (JSON object). Returns 0, or -1 when it is not a fact row. */
+int bk_service_fact_parse(const char *json, size_t len, int day, bk_service_fact *out);
+
+/* The figures of the facts that pass filter and, when day >= 0, lie on that day. Invitation
+ * figures are set to -1 (unknown): the caller adds them where they apply. 0, or -1 when out
+ * of memory. */
+int bk_service_figures_compute(const bk_service_fact *facts, size_t count, const bk_service_filter *filter,
+                               int day, bk_service_figures *out);
+
+/* Builds the whole report. invitations has one entry per day (NULL: none known). The
+ * invitation counters name neither agent nor site, so with a filter they stay unknown (-1).
+ * 0, or -1 when out of memory (the report is then empty but may be freed). */
+int bk_service_report_build(bk_service_report *report, int64_t from_ms, int days,
+                            const bk_service_filter *filter, const bk_service_fact *facts, size_t count,
+                            const bk_service_invitations *invitations);
+void bk_service_report_free(bk_service_report *report);
+
+/* {"from","to","agent","site","totals":{…},"days":[{"day",…}],"agents":[{"agent",…}]};
+ * times in seconds (ms precision), null without a sample. NULL when out of memory. */
+json_t *bk_service_report_json(const bk_service_report *report);
+/* The same per day as CSV: a header line, one line per day, a "total" line (CRLF line ends,
+ * empty cells for null). Returns a malloc'd string, NULL when out of memory. */
+char *bk_service_report_csv(const bk_service_report *report);
+
+#endif
