@@ -539,6 +539,15 @@ static size_t preview_length(const char *text, size_t len)
     return n;
 }
 
+/* The socket a message came from, as the bus names it ("n_…:42"): its ack already carries
+ * what the push would, so the push skips it (the sender's other sockets still get it). */
+#define SENDER_MAX (BK_ID_MAX + 24)
+
+static void sender_name(const session *s, char out[SENDER_MAX])
+{
+    snprintf(out, SENDER_MAX, "%s:%lu", s->chat->node, bk_conn_id(s->conn));
+}
+
 static void message_send(session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
@@ -547,6 +556,8 @@ static void message_send(session *s, const bk_request *request)
         return;
     snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
     const char *prefix = chat->server->config->prefix;
+    char sender[SENDER_MAX];
+    sender_name(s, sender);
     if (s->role == BK_ROLE_VISITOR) {
         char cid[BK_ID_MAX + 1], now[24];
         if (bk_id_generate("c_", cid, sizeof cid) != 0) {
@@ -555,16 +566,16 @@ static void message_send(session *s, const bk_request *request)
             return;
         }
         snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-        const char *argv[] = { prefix, s->id, cid, request->cmid, request->text, now, request->text };
+        const char *argv[] = { prefix, s->id, cid, request->cmid, request->text, now, request->text, sender };
         size_t lengths[] = { strlen(prefix), strlen(s->id), strlen(cid), strlen(request->cmid),
                              request->text_len, strlen(now),
-                             preview_length(request->text, request->text_len) };
-        call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 7, argv, lengths);
+                             preview_length(request->text, request->text_len), strlen(sender) };
+        call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 8, argv, lengths);
     } else {
-        const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text };
+        const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
         size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id),
-                             strlen(request->cmid), request->text_len };
-        call_script(c, SCRIPT_AGENT_MESSAGE, on_message_stored, 5, argv, lengths);
+                             strlen(request->cmid), request->text_len, strlen(sender) };
+        call_script(c, SCRIPT_AGENT_MESSAGE, on_message_stored, 6, argv, lengths);
     }
 }
 
@@ -817,10 +828,12 @@ static void note_add(session *s, const bk_request *request)
         return;
     snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
     const char *prefix = s->chat->server->config->prefix;
-    const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text };
+    char sender[SENDER_MAX];
+    sender_name(s, sender);
+    const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
     size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id), strlen(request->cmid),
-                         request->text_len };
-    call_script(c, SCRIPT_NOTE, on_message_stored, 5, argv, lengths);
+                         request->text_len, strlen(sender) };
+    call_script(c, SCRIPT_NOTE, on_message_stored, 6, argv, lengths);
 }
 
 static void conversation_transfer(session *s, const bk_request *request)
@@ -1110,11 +1123,23 @@ static void hold_frame(session *s, const char *text, size_t len)
     s->held_count++;
 }
 
-static void send_to_peers(bk_chat *chat, bk_role role, const char *id, const char *text, size_t len)
+/* `except` is a connection of this node that must not get the frame (its sender), or 0. */
+static void send_to_peers(bk_chat *chat, bk_role role, const char *id, const char *text, size_t len,
+                          unsigned long except)
 {
     for (session *s = bk_map_get(peers_of(chat, role), id); s; s = s->peer_next)
-        if (s->hello == HELLO_DONE)
+        if (s->hello == HELLO_DONE && (!except || bk_conn_id(s->conn) != except))
             send_text(s, text, len);
+}
+
+/* "0", "1", or "0>NODE:CONNECTION" (bus_except): the connection to skip when NODE is this one. */
+static unsigned long bus_except_connection(const bk_chat *chat, const char *all)
+{
+    const char *sender = strchr(all, '>');
+    size_t node_len = strlen(chat->node);
+    if (!sender || strncmp(sender + 1, chat->node, node_len) != 0 || sender[1 + node_len] != ':')
+        return 0;
+    return strtoul(sender + 2 + node_len, NULL, 10);
 }
 
 /* An account's password changed or the account was removed: its sockets here are closed. */
@@ -1178,11 +1203,13 @@ static const char *text_copy(const char *text, size_t len, char *buf)
 static void on_bus(const char *payload, size_t len, void *data)
 {
     bk_chat *chat = data;
-    char visitor[BK_ID_MAX + 1], agent[BK_ID_MAX + 1];
-    int all = 0, consumed = 0;
-    if (sscanf(payload, "%64s %64s %d %n", visitor, agent, &all, &consumed) != 3 || consumed <= 0 ||
+    char visitor[BK_ID_MAX + 1], agent[BK_ID_MAX + 1], all_field[SENDER_MAX + 3];
+    int consumed = 0;
+    if (sscanf(payload, "%64s %64s %90s %n", visitor, agent, all_field, &consumed) != 3 || consumed <= 0 ||
         (size_t)consumed > len)
         return;
+    int all = all_field[0] == '1';
+    unsigned long except = bus_except_connection(chat, all_field);
     const char *text = payload + consumed;
     size_t text_len = len - (size_t)consumed;
     if (visitor[0] == '!') {  /* "!what NAME 0 ...": for the nodes, not for clients */
@@ -1202,7 +1229,7 @@ static void on_bus(const char *payload, size_t len, void *data)
         return;
     }
     if (strcmp(visitor, "-") != 0)
-        send_to_peers(chat, BK_ROLE_VISITOR, visitor, text, text_len);
+        send_to_peers(chat, BK_ROLE_VISITOR, visitor, text, text_len, except);
     if (all) {
         for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next) {
             if (s->hello == HELLO_DONE)
@@ -1211,7 +1238,7 @@ static void on_bus(const char *payload, size_t len, void *data)
                 hold_frame(s, text, text_len);
         }
     } else if (strcmp(agent, "-") != 0) {
-        send_to_peers(chat, BK_ROLE_AGENT, agent, text, text_len);
+        send_to_peers(chat, BK_ROLE_AGENT, agent, text, text_len, except);
     }
 }
 

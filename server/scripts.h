@@ -7,7 +7,8 @@
  *
  * The bus: every change is PUBLISHed on PREFIX.."bus" as "VISITOR AGENT ALL FRAME":
  * VISITOR and AGENT name who gets FRAME ("-" for nobody), ALL is 1 when every agent gets
- * it. FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
+ * it, or "0>NODE:CONNECTION" when that connection sent the message and has its ack already
+ * (bus_except). FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
  * A VISITOR of "!what" is a message to the nodes themselves ("!rules": reload the rules).
  *
  * Errors are returned as "code message", code being a protocol error code.
@@ -26,6 +27,9 @@
 "local p = ARGV[1]\n" \
 "local function bus(visitor, agent, all, frame)\n" \
 "  redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' ' .. all .. ' ' .. frame)\n" \
+"end\n" \
+"local function bus_except(sender, visitor, agent, frame)\n" \
+"  redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' 0>' .. sender .. ' ' .. frame)\n" \
 "end\n" \
 "local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end\n" \
 "local function append(cid, from, author, cmid, text)\n" \
@@ -126,7 +130,7 @@
 "local last_msg = redis.call('XREVRANGE', p .. 'conv:' .. cid, '+', '-', 'COUNT', 1)\n" \
 "return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online, profile(vid), settings}\n"
 
-/* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview
+/* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview, sender (node:connection)
  * -> {conversation, id, duplicate, opened} */
 #define BK_LUA_VISITOR_MESSAGE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
 "local vid, cmid, text, now = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])\n" \
@@ -154,13 +158,13 @@
 "  bus(vid, '-', 0, conversation_frame(cid, 'queued'))\n" \
 "  bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = ARGV[7]}}))\n" \
 "end\n" \
-"bus(vid, agent or '-', 0, frame)\n" \
+"bus_except(ARGV[8], vid, agent or '-', frame)\n" \
 "if opened == 1 then queue_changed(); queue_tell(vid, cid, now) end\n" \
 "if opened == 1 then webhook(vid, 'conversation.started', {conversation = cid, created = now}) end\n" \
 "webhook(vid, 'message', {conversation = cid, message = {id = id, from = 'visitor', author = vid, text = text, ts = stamp(id)}})\n" \
 "return {cid, id, 0, opened}\n"
 
-/* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate}
+/* ARGV: prefix, conversation, agent, cmid, text, sender -> {conversation, id, duplicate}
  * The first agent message sets the meta's first_response (ms, its stream id's): notes,
  * system messages and an invitation's opening text are not answers. */
 #define BK_LUA_AGENT_MESSAGE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
@@ -175,7 +179,7 @@
 "local id, frame = append(cid, 'agent', agent, cmid, ARGV[5])\n" \
 "redis.call('HSET', ckey .. ':cmids', cmid, id)\n" \
 "redis.call('HSETNX', ckey .. ':meta', 'first_response', string.match(id, '^(%d+)'))\n" \
-"bus(meta[3], agent, 0, frame)\n" \
+"bus_except(ARGV[6], meta[3], agent, frame)\n" \
 "webhook(meta[3], 'message', {conversation = cid, message = {id = id, from = 'agent', author = agent, text = ARGV[5], ts = stamp(id)}})\n" \
 "return {cid, id, 0}\n"
 
@@ -596,7 +600,7 @@
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"
 
-/* ARGV: prefix, conversation, agent, cmid, text -> {conversation, id, duplicate}
+/* ARGV: prefix, conversation, agent, cmid, text, sender -> {conversation, id, duplicate}
  * A note is for agents: stored in the conversation, never sent to the visitor. */
 #define BK_LUA_NOTE BK_LUA_PRELUDE, \
 "local cid, agent, cmid = ARGV[2], ARGV[3], ARGV[4]\n" \
@@ -607,7 +611,7 @@
 "if seen then return {cid, seen, 1} end\n" \
 "local id, frame = append(cid, 'note', agent, cmid, ARGV[5])\n" \
 "redis.call('HSET', ckey .. ':cmids', cmid, id)\n" \
-"bus('-', agent, 0, frame)\n" \
+"bus_except(ARGV[6], '-', agent, frame)\n" \
 "if owner[2] and owner[2] ~= agent then bus('-', owner[2], 0, frame) end\n" \
 "return {cid, id, 0}\n"
 

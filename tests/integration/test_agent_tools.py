@@ -86,10 +86,12 @@ async def t_visitors_now(env):
 async def t_notes(env):
     alice = await env.agent("alice")
     v, conv = await chatting(env, alice)
+    panel2 = await env.agent("alice")  # alice's second panel: it gets the push, the sending one the ack
     ack = await alice.expect_reply({"type": "note", "conversation": conv, "cmid": "n1",
                                     "text": "Stamkunde, giv 10 %"}, "ack")
-    note = await alice.recv_until("message", id=ack["id"])
+    note = await panel2.recv_until("message", id=ack["id"])
     assert note["from"] == "note" and note["author"] == "alice", note
+    await alice.expect_none("message", id=ack["id"], within=0.3)
     again = await alice.expect_reply({"type": "note", "conversation": conv, "cmid": "n1",
                                       "text": "Stamkunde, giv 10 %"}, "ack")
     assert again["id"] == ack["id"] and again["duplicate"] is True, again

@@ -71,8 +71,13 @@ async def t_lifecycle(env):
     assert pm.get("conversation") == conv and pm.get("from") == "visitor" and pm.get("author") == vid, pm
     assert pm.get("text") == "Do you ship to Denmark?" and pm.get("cmid") == "cm-2", pm
     assert "req" not in pm, f"push carries req: {pm}"
-    # the sender's own connection gets the push too
-    await v.recv_until("message", id=ack2["id"])
+    # the visitor's other tab gets the push; the socket that sent it has the ack instead
+    tab = await env.visitor(token=w["token"])
+    ack2b = await send_message(v, "And to Norway?", cmid="cm-2b")
+    await tab.recv_until("message", id=ack2b["id"])
+    await alice.recv_until("message", id=ack2b["id"])
+    await v.expect_none("message", id=ack2b["id"], within=0.3)
+    await tab.close()
 
     # agent -> visitor
     text = "Hej! Hvordan kan jeg hjælpe?"

@@ -36,17 +36,18 @@ async def open_active(env, alice):
     return v, conv
 
 
-@T.case("a 4 KB message: acked; the agent's push and the sender's own copy carry it byte for byte")
+@T.case("a 4 KB message: acked; the agent's push and the visitor's other tab carry it byte for byte")
 async def t_four_kb(env):
     alice = await env.agent("alice")
     v, conv = await open_active(env, alice)
     text = text_of(4096, "four")
     assert len(text.encode()) == 4096
+    tab = await env.visitor(token=v.token)
     ack = await send_message(v, text, conversation=conv)
     pushed = await alice.recv_until("message", id=ack["id"])
     assert pushed["text"] == text, f"agent got {len(pushed['text'])} chars, want {len(text)}"
-    echo = await v.recv_until("message", id=ack["id"])
-    assert echo["text"] == text, "the sender's copy differs"
+    echo = await tab.recv_until("message", id=ack["id"])
+    assert echo["text"] == text, "the other tab's copy differs"
     # and the other way: the agent's 4 KB reply reaches the visitor whole
     reply = text_of(4096, "back")
     ack = await send_message(alice, reply, conversation=conv)
