@@ -1,6 +1,7 @@
 /* config.c - settings: defaults, file, environment, flags, and Redis addresses. */
 #include "config.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
@@ -62,6 +63,9 @@ static const setting settings[] = {
                 "page views and events a visitor socket may send per minute (default 120)"),
     INT_SETTING("max-connections-per-ip", max_connections_per_ip, 1, 1000000,
                 "WebSockets one IP address may hold open (default 256)"),
+    STRING_SETTING("trusted-proxies", trusted_proxies,
+                   "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client "
+                   "(default none: the peer address counts)"),
     INT_SETTING("hello-timeout-seconds", hello_timeout_seconds, 1, 3600,
                 "a WebSocket that has not said hello by then is closed (default 20)"),
     INT_SETTING("handshake-timeout-seconds", handshake_timeout_seconds, 1, 3600,
@@ -135,6 +139,21 @@ static const setting *setting_find(const char *name)
     return NULL;
 }
 
+/* "10.0.0.5, ::1": each one an IPv4 or IPv6 address, as the server sees its peers. */
+static int addresses_check(const char *name, const char *value, char *err, size_t err_size)
+{
+    char copy[512];
+    snprintf(copy, sizeof copy, "%s", value);
+    for (char *save = NULL, *part = strtok_r(copy, ", ", &save); part; part = strtok_r(NULL, ", ", &save)) {
+        unsigned char address[16];
+        if (inet_pton(AF_INET, part, address) != 1 && inet_pton(AF_INET6, part, address) != 1) {
+            snprintf(err, err_size, "%s: '%s' is not an IP address", name, part);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int bk_config_set(bk_config *config, const char *name, const char *value, char *err, size_t err_size)
 {
     const setting *s = setting_find(name);
@@ -148,6 +167,8 @@ int bk_config_set(bk_config *config, const char *name, const char *value, char *
             snprintf(err, err_size, "%s: value longer than %zu bytes", name, s->size - 1);
             return -1;
         }
+        if (strcmp(name, "trusted-proxies") == 0 && addresses_check(name, value, err, err_size) != 0)
+            return -1;
         memcpy(field, value, strlen(value) + 1);
         return 0;
     }

@@ -7,6 +7,7 @@
 #include "metrics.h"
 #include "utf8.h"
 
+#include <arpa/inet.h>
 #include <beckon/protocol.h>
 #include <libwebsockets.h>
 #include <stdlib.h>
@@ -337,6 +338,62 @@ static void ip_count_add(bk_net *net, const char *ip, int delta)
         bk_map_set(net->per_ip, ip, (void *)count);
 }
 
+/* Whether `address` is one of the configured reverse proxies. */
+static int proxy_trusted(const bk_net *net, const char *address, size_t len)
+{
+    const char *list = net->config->trusted_proxies;
+    while (*list) {
+        list += strspn(list, ", ");
+        size_t n = strcspn(list, ", ");
+        if (n && n == len && memcmp(list, address, len) == 0)
+            return 1;
+        list += n;
+    }
+    return 0;
+}
+
+/* The client's address. Behind a trusted proxy it is the last X-Forwarded-For entry that is
+ * not itself a trusted proxy: entries to its left were written by the client and prove
+ * nothing. A header that does not parse leaves the peer's own address. */
+static void peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size)
+{
+    lws_get_peer_simple(wsi, out, size);
+    /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: say a.b.c.d, as people do. */
+    struct in_addr v4;
+    if (strncmp(out, "::ffff:", 7) == 0 && inet_pton(AF_INET, out + 7, &v4) == 1)
+        memmove(out, out + 7, strlen(out + 7) + 1);
+    if (!net->config->trusted_proxies[0] || !proxy_trusted(net, out, strlen(out)))
+        return;
+    char header[512];
+    int len = lws_hdr_copy(wsi, header, sizeof header, WSI_TOKEN_X_FORWARDED_FOR);
+    if (len <= 0)
+        return;
+    char *end = header + len;
+    while (end > header) {
+        char *start = end;
+        while (start > header && start[-1] != ',')
+            start--;
+        char *first = start, *last = end;
+        while (first < last && (*first == ' ' || *first == '\t'))
+            first++;
+        while (last > first && (last[-1] == ' ' || last[-1] == '\t'))
+            last--;
+        *last = '\0';
+        unsigned char address[16];
+        if (inet_pton(AF_INET, first, address) != 1 && inet_pton(AF_INET6, first, address) != 1)
+            return;
+        if (!proxy_trusted(net, first, (size_t)(last - first)) || start == header) {
+            size_t n = (size_t)(last - first);  /* an address: at most 45 bytes */
+            if (n < size) {
+                memcpy(out, first, n);
+                out[n] = '\0';
+            }
+            return;
+        }
+        end = start - 1;  /* the comma */
+    }
+}
+
 static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                               void *in, size_t len)
 {
@@ -353,7 +410,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
             return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
         {
             char ip[64];
-            lws_get_peer_simple(wsi, ip, sizeof ip);
+            peer_address(net, wsi, ip, sizeof ip);
             if (ip_count(net, ip) >= (uintptr_t)net->config->max_connections_per_ip) {
                 bk_metrics_now.connections_refused++;
                 char network[64];
@@ -367,7 +424,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
 
     case LWS_CALLBACK_ESTABLISHED: {
         char ip[64], origin[256], host[256];
-        lws_get_peer_simple(wsi, ip, sizeof ip);
+        peer_address(net, wsi, ip, sizeof ip);
         if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0)
             origin[0] = '\0';
         if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) < 0)
@@ -479,7 +536,7 @@ static const struct { enum lws_token_indexes token; const char *method; } method
     { WSI_TOKEN_OPTIONS_URI, "OPTIONS" },
 };
 
-static bk_http *http_begin(struct lws *wsi)
+static bk_http *http_begin(const bk_net *net, struct lws *wsi)
 {
     bk_http *r = calloc(1, sizeof *r);
     if (!r)
@@ -505,7 +562,7 @@ static bk_http *http_begin(struct lws *wsi)
     lws_hdr_copy(wsi, r->cookie, sizeof r->cookie, WSI_TOKEN_HTTP_COOKIE);
     lws_hdr_copy(wsi, r->content_type, sizeof r->content_type, WSI_TOKEN_HTTP_CONTENT_TYPE);
     lws_hdr_copy(wsi, r->host, sizeof r->host, WSI_TOKEN_HOST);
-    lws_get_peer_simple(wsi, r->peer, sizeof r->peer);
+    peer_address(net, wsi, r->peer, sizeof r->peer);
     return r;
 }
 
@@ -575,7 +632,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
 
     case LWS_CALLBACK_HTTP: {
         http_session_release(session);  /* keep-alive: the previous request is over */
-        bk_http *r = http_begin(wsi);
+        bk_http *r = http_begin(net, wsi);
         session->request = r;
         if (!r)
             return -1;
