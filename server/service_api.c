@@ -1,5 +1,6 @@
-/* service_api.c - GET /api/stats/service[.csv]: one script reads the days' fact rows and
- * invitation counters; service_stats turns them into figures. */
+/* service_api.c - GET /api/stats/service[.csv]: a script reads the days' fact rows and
+ * invitation counters, a week per call so a year's range never holds Redis up for long;
+ * service_stats turns them into figures. */
 #include "service_api.h"
 
 #include "api.h"
@@ -16,6 +17,7 @@
 #include <string.h>
 
 #define DAY_MS 86400000LL
+#define DAYS_PER_CALL 7
 
 struct bk_service_api {
     bk_server *server;
@@ -24,13 +26,26 @@ struct bk_service_api {
 
 /* One request waiting for Redis. */
 typedef struct pending {
+    bk_service_api *api;
     bk_http *request;
     int64_t from_ms;
     int days;
+    int asked;                            /* the first day of the call on its way */
+    int next_day;                         /* the first day the next call asks for */
     int csv;
     char agent[BK_ID_MAX + 1];
     char site[BK_ID_MAX + 1];
+    bk_service_fact *facts;               /* the rows read so far */
+    size_t count, capacity, bad;
+    bk_service_invitations *invitations;  /* one per day */
 } pending;
+
+static void pending_free(pending *p)
+{
+    free(p->facts);
+    free(p->invitations);
+    free(p);
+}
 
 bk_service_api *bk_service_api_new(bk_server *server)
 {
@@ -54,9 +69,8 @@ static void query_value(const char *query, const char *name, char *out, size_t s
     bk_url_query_value(url, name, out, size);
 }
 
-/* Parses the reply into fact rows; counts rows that are not facts (there should be none). */
-static bk_service_fact *facts_read(const redisReply *reply, const pending *p, bk_service_invitations *invitations,
-                                   size_t *count, size_t *bad)
+/* Adds one call's days (from `first` on) to the rows read so far. -1 when out of memory. */
+static int facts_add(pending *p, const redisReply *reply, int first)
 {
     size_t rows = 0;
     for (size_t d = 0; d < reply->elements; d++) {
@@ -64,27 +78,32 @@ static bk_service_fact *facts_read(const redisReply *reply, const pending *p, bk
         if (day->type == REDIS_REPLY_ARRAY && day->elements >= 4)
             rows += day->elements - 4;
     }
-    bk_service_fact *facts = calloc(rows ? rows : 1, sizeof *facts);
-    if (!facts)
-        return NULL;
-    *count = *bad = 0;
-    for (size_t d = 0; d < reply->elements && d < (size_t)p->days; d++) {
+    if (p->count + rows > p->capacity) {
+        size_t capacity = p->count + rows + 64;
+        bk_service_fact *grown = realloc(p->facts, capacity * sizeof *grown);
+        if (!grown)
+            return -1;
+        p->facts = grown;
+        p->capacity = capacity;
+    }
+    for (size_t d = 0; d < reply->elements && first + (int)d < p->days; d++) {
         const redisReply *day = reply->element[d];
+        int index = first + (int)d;
         if (day->type != REDIS_REPLY_ARRAY || day->elements < 4)
             continue;
-        invitations[d].shown = (long)day->element[1]->integer;
-        invitations[d].accepted = (long)day->element[2]->integer;
-        invitations[d].chats = (long)day->element[3]->integer;
+        p->invitations[index].shown = (long)day->element[1]->integer;
+        p->invitations[index].accepted = (long)day->element[2]->integer;
+        p->invitations[index].chats = (long)day->element[3]->integer;
         for (size_t i = 4; i < day->elements; i++) {
             const redisReply *row = day->element[i];
             if (row->type == REDIS_REPLY_STRING &&
-                bk_service_fact_parse(row->str, row->len, (int)d, &facts[*count]) == 0)
-                (*count)++;
+                bk_service_fact_parse(row->str, row->len, index, &p->facts[p->count]) == 0)
+                p->count++;
             else
-                (*bad)++;
+                p->bad++;
         }
     }
-    return facts;
+    return 0;
 }
 
 static void respond_report(pending *p, const bk_service_report *report)
@@ -117,30 +136,54 @@ static void respond_report(pending *p, const bk_service_report *report)
     free(text);
 }
 
+static void on_rows(redisReply *reply, void *data);
+
+/* Asks for the next DAYS_PER_CALL days. 0, or -1 when the store refused. */
+static int rows_request(pending *p)
+{
+    const char *argv[DAYS_PER_CALL + 1];
+    char day_strings[DAYS_PER_CALL][9];
+    int first = p->asked = p->next_day, n = 0;
+    argv[n++] = p->api->server->config->prefix;
+    for (int d = first; d < p->days && d < first + DAYS_PER_CALL; d++, n++) {
+        bk_day_string(p->from_ms + d * DAY_MS, day_strings[n - 1]);
+        argv[n] = day_strings[n - 1];
+    }
+    p->next_day = first + n - 1;
+    return bk_store_script(p->api->server->store, p->api->script, on_rows, p, 0, n, argv, NULL);
+}
+
 static void on_rows(redisReply *reply, void *data)
 {
     pending *p = data;
     if (!reply || reply->type != REDIS_REPLY_ARRAY) {
         bk_api_respond_error(p->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-        free(p);
+        pending_free(p);
         return;
     }
-    bk_service_invitations *invitations = calloc((size_t)p->days, sizeof *invitations);
-    size_t count = 0, bad = 0;
-    bk_service_fact *facts = invitations ? facts_read(reply, p, invitations, &count, &bad) : NULL;
+    if (facts_add(p, reply, p->asked) != 0) {
+        bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+        pending_free(p);
+        return;
+    }
+    if (p->next_day < p->days) {
+        if (rows_request(p) != 0) {
+            bk_api_respond_error(p->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+            pending_free(p);
+        }
+        return;
+    }
     bk_service_report report = { 0 };
     bk_service_filter filter = { p->agent, p->site };
-    if (!facts || bk_service_report_build(&report, p->from_ms, p->days, &filter, facts, count, invitations) != 0) {
+    if (bk_service_report_build(&report, p->from_ms, p->days, &filter, p->facts, p->count, p->invitations) != 0) {
         bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
     } else {
-        if (bad)
-            bk_warn("service stats: %zu fact rows could not be read", bad);
+        if (p->bad)
+            bk_warn("service stats: %zu fact rows could not be read", p->bad);
         respond_report(p, &report);
     }
     bk_service_report_free(&report);
-    free(facts);
-    free(invitations);
-    free(p);
+    pending_free(p);
 }
 
 void bk_service_api_handle(bk_service_api *api, bk_http *request)
@@ -186,25 +229,20 @@ void bk_service_api_handle(bk_service_api *api, bk_http *request)
         return;
     }
     pending *p = calloc(1, sizeof *p);
-    if (!p) {
+    if (!p || !(p->invitations = calloc((size_t)days, sizeof *p->invitations))) {
+        free(p);
         bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         return;
     }
+    p->api = api;
     p->request = request;
     p->from_ms = from;
     p->days = (int)days;
     p->csv = strcmp(bk_http_path(request), "/api/stats/service.csv") == 0;
     memcpy(p->agent, agent, strlen(agent) + 1);  /* both checked: at most BK_ID_MAX */
     memcpy(p->site, site, strlen(site) + 1);
-    const char *argv[BK_SERVICE_DAYS_MAX + 1];
-    char day_strings[BK_SERVICE_DAYS_MAX][9];
-    argv[0] = api->server->config->prefix;
-    for (int i = 0; i < p->days; i++) {
-        bk_day_string(from + i * DAY_MS, day_strings[i]);
-        argv[i + 1] = day_strings[i];
-    }
-    if (bk_store_script(api->server->store, api->script, on_rows, p, 0, p->days + 1, argv, NULL) != 0) {
+    if (rows_request(p) != 0) {
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-        free(p);
+        pending_free(p);
     }
 }

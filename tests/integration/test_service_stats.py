@@ -287,5 +287,27 @@ async def t_bad_parameters(env):
     assert status == 200 and len(json.loads(data)["days"]) == 366, (status, data[:200])
 
 
+@T.case("a long range is read a week per call: rows 300, 100, 20 and 1 days back all count, on their days")
+async def t_long_range(env):
+    now = datetime.datetime.now(datetime.timezone.utc)
+    site = "long-range-site"   # its own site, so the scenario's chats stay out of the figures
+    placed = {}
+    for back, n in ((300, 3), (100, 2), (20, 1), (8, 4), (1, 2)):
+        day = now - datetime.timedelta(days=back)
+        key = PREFIX + "svc:" + day.strftime("%Y%m%d")
+        closed = int(day.timestamp() * 1000)
+        for i in range(n):
+            row = {"created": closed - 60000, "accepted": closed - 50000, "first_response": closed - 45000,
+                   "closed": closed, "agent": "alice", "site": site, "rule": None, "rating": 5}
+            env.redis.command("HSET", key, f"lr-{back}-{i}", json.dumps(row))
+        placed[day.strftime("%Y-%m-%d")] = n
+    frm = (now - datetime.timedelta(days=365)).strftime("%Y-%m-%d")
+    r = await stats(env, f"?from={frm}&to={today()}&site={site}")
+    assert len(r["days"]) == 366, len(r["days"])
+    got = {d["day"]: d["chats"] for d in r["days"] if d["chats"]}
+    assert got == placed, (got, placed)
+    assert r["totals"]["chats"] == sum(placed.values()) and r["totals"]["waiting_p50"] == 10.0, r["totals"]
+
+
 if __name__ == "__main__":
     T.run("service_stats", setup=setup)
