@@ -84,6 +84,11 @@ int bk_url_parse(const char *url, bk_url *out)
     if (host_len == 0 || host_len >= sizeof out->host)
         return -1;
     memcpy(out->host, host, host_len);
+    /* Brackets hold an IPv6 address and nothing else: "[example.com]" would otherwise be
+     * resolved as a name, and sent as "Host: example.com". No zone ids ("%25eth0"). */
+    unsigned char v6[16];
+    if (host != rest && (strchr(out->host, '%') || uv_inet_pton(AF_INET6, out->host, v6) != 0))
+        return -1;
     if (port) {
         size_t digits = (size_t)(rest + authority - port);
         if (digits == 0 || digits > 5 || strspn(port, "0123456789") < digits)

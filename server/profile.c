@@ -4,12 +4,21 @@
 #include "utf8.h"
 
 #include <beckon/protocol.h>
+#include <errno.h>
+#include <locale.h>
+#include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define DEPTH_MAX 32  /* of members skipped unread; the scripts send none nested */
+/* The reader refuses exactly what json_loadb(text, len, 0, ...) refuses (tests/fuzz/fuzz_profile.c
+ * compares the two on arbitrary input), so that a reply is never read one way here and another
+ * way by the code that uses jansson. That includes jansson's limits: values nested deeper than
+ * JSON_PARSER_MAX_DEPTH, integers outside int64_t, reals that overflow a double. One quirk is
+ * not copied: jansson 2.14 skips a single raw NUL byte after a number or true/false/null; here
+ * every raw NUL is refused (docs/fuzzing.md). */
+#define JSON_DEPTH_MAX 2048
 
 struct bk_profile {
     int64_t numbers[BK_PROFILE_NUMBER_COUNT];
@@ -47,6 +56,15 @@ typedef struct cap_entry {
     int64_t visit, count, last_ms;
     bool has_visit;
 } cap_entry;
+
+/* The rules the cap hash names, in the order of their first key. Looked up by a small hash
+ * table: the hash has two keys per rule, and a linear search would make a long one quadratic. */
+typedef struct cap_list {
+    cap_entry *entries;
+    size_t count, size;
+    uint32_t *slots;         /* entry index + 1; 0 is free */
+    size_t slot_count;       /* a power of two, more than twice count */
+} cap_list;
 
 static void ws_skip(reader *r)
 {
@@ -173,12 +191,37 @@ static long string_read(reader *r)
     return -1;
 }
 
-/* A number as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)? */
+/* jansson refuses a real that strtod turns into +-HUGE_VAL ("real number overflow"); it reads
+ * it with the locale's decimal point, and so does this. Out of memory counts as refused. */
+static int real_overflows(const char *text, size_t len)
+{
+    char small[64];
+    char *copy = len < sizeof small ? small : malloc(len + 1);
+    if (!copy)
+        return 1;
+    memcpy(copy, text, len);
+    copy[len] = '\0';
+    const char *point = localeconv()->decimal_point;
+    char *dot = strchr(copy, '.');
+    if (dot && point[0] && point[0] != '.')
+        *dot = point[0];
+    errno = 0;
+    double value = strtod(copy, NULL);
+    int overflow = (value == HUGE_VAL || value == -HUGE_VAL) && errno == ERANGE;
+    if (copy != small)
+        free(copy);
+    return overflow;
+}
+
+/* A number as JSON writes it: -?(0|[1-9][0-9]*)(.[0-9]+)?([eE][+-]?[0-9]+)?, and within
+ * jansson's range: an integer must fit int64_t ("too big integer"), a real must not overflow. */
 static int number_skip(reader *r)
 {
-    const char *p = r->p, *end = r->end;
-    if (p < end && *p == '-')
+    const char *start = r->p, *p = r->p, *end = r->end;
+    bool negative = p < end && *p == '-', real = false;
+    if (negative)
         p++;
+    const char *digits = p;
     if (p >= end || *p < '0' || *p > '9')
         return -1;
     if (*p == '0')
@@ -186,13 +229,16 @@ static int number_skip(reader *r)
     else
         while (p < end && *p >= '0' && *p <= '9')
             p++;
+    size_t digit_count = (size_t)(p - digits);
     if (p < end && *p == '.') {
+        real = true;
         if (++p >= end || *p < '0' || *p > '9')
             return -1;
         while (p < end && *p >= '0' && *p <= '9')
             p++;
     }
     if (p < end && (*p == 'e' || *p == 'E')) {
+        real = true;
         p++;
         if (p < end && (*p == '+' || *p == '-'))
             p++;
@@ -200,6 +246,14 @@ static int number_skip(reader *r)
             return -1;
         while (p < end && *p >= '0' && *p <= '9')
             p++;
+    }
+    if (real) {
+        if (real_overflows(start, (size_t)(p - start)))
+            return -1;
+    } else if (digit_count > 19 ||
+               (digit_count == 19 &&
+                memcmp(digits, negative ? "9223372036854775808" : "9223372036854775807", 19) > 0)) {
+        return -1;  /* no leading zeros in JSON: more digits is bigger */
     }
     r->p = p;
     return 0;
@@ -214,44 +268,69 @@ static int word_skip(reader *r, const char *word)
     return 0;
 }
 
-/* Checks and passes over any JSON value; the pool is left as it was. */
-static int value_skip(reader *r, int depth)
+/* A member's name and its colon, checked and dropped from the pool. */
+static int name_skip(reader *r)
 {
     size_t mark = r->used;
-    int c = peek(r);
-    int rc = 0;
-    if (c == '"') {
-        rc = string_read(r) < 0 ? -1 : 0;
-    } else if (c == '{' || c == '[') {
-        char close = c == '{' ? '}' : ']';
-        if (depth >= DEPTH_MAX)
-            return -1;
-        r->p++;
-        if (peek(r) == close) {
+    int rc = string_read(r) < 0 || expect(r, ':') != 0 ? -1 : 0;
+    r->used = mark;
+    return rc;
+}
+
+/* Checks and passes over any JSON value whose nesting depth is `depth` (the text's top level
+ * is 1, as jansson counts). No recursion: up to JSON_DEPTH_MAX containers can be open, one bit
+ * each (set: an object). The pool is left as it was. */
+static int value_skip(reader *r, int depth)
+{
+    unsigned char objects[JSON_DEPTH_MAX / 8 + 1];
+    int open = 0, rc = -1;
+    size_t mark = r->used;
+    for (;;) {
+        /* one value, at depth + open */
+        if (depth + open > JSON_DEPTH_MAX)
+            goto out;
+        int c = peek(r);
+        if (c == '{' || c == '[') {
             r->p++;
-        } else {
-            for (;;) {
-                if (c == '{' && (string_read(r) < 0 || expect(r, ':') != 0))
-                    return -1;
-                r->used = mark;
-                if (value_skip(r, depth + 1) != 0)
-                    return -1;
-                int next = next_take(r);
-                if (next == close)
-                    break;
-                if (next != ',')
-                    return -1;
+            unsigned char bit = (unsigned char)(1u << (open % 8));
+            objects[open / 8] = c == '{' ? objects[open / 8] | bit : objects[open / 8] & (unsigned char)~bit;
+            open++;
+            if (peek(r) != (c == '{' ? '}' : ']')) {
+                if (c == '{' && name_skip(r) != 0)
+                    goto out;
+                continue;  /* to the first element */
             }
+            r->p++;
+            open--;
+        } else if (c == '"') {
+            if (string_read(r) < 0)
+                goto out;
+            r->used = mark;
+        } else if (c == 't' || c == 'f' || c == 'n') {
+            if (word_skip(r, c == 't' ? "true" : c == 'f' ? "false" : "null") != 0)
+                goto out;
+        } else if (number_skip(r) != 0) {
+            goto out;
         }
-    } else if (c == 't') {
-        rc = word_skip(r, "true");
-    } else if (c == 'f') {
-        rc = word_skip(r, "false");
-    } else if (c == 'n') {
-        rc = word_skip(r, "null");
-    } else {
-        rc = number_skip(r);
+        /* the value ended: close the containers it ends, or go on to the next element */
+        for (;;) {
+            if (open == 0) {
+                rc = 0;
+                goto out;
+            }
+            bool in_object = objects[(open - 1) / 8] >> ((open - 1) % 8) & 1;
+            int next = next_take(r);
+            if (next == ',') {
+                if (in_object && name_skip(r) != 0)
+                    goto out;
+                break;
+            }
+            if (next != (in_object ? '}' : ']'))
+                goto out;
+            open--;
+        }
     }
+out:
     r->used = mark;
     return rc;
 }
@@ -266,8 +345,66 @@ static const char *const number_names[BK_PROFILE_NUMBER_COUNT] = {
     "inv_today", "last_dismissed",
 };
 
-/* The cap hash: pairs "RULE:visit" and "RULE:last" by rule. */
-static int caps_read(reader *r, cap_entry **entries, size_t *count, size_t *cap)
+static uint32_t name_hash(const char *s)
+{
+    uint32_t h = 2166136261u;  /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The entry of the rule whose id is at `rule` in the pool, added (*added set) when it is new.
+ * NULL when memory ran out. */
+static cap_entry *cap_find(cap_list *l, const char *pool, size_t rule, bool *added)
+{
+    if (2 * (l->count + 1) >= l->slot_count) {
+        size_t n = l->slot_count ? 2 * l->slot_count : 16;
+        uint32_t *slots = calloc(n, sizeof *slots);
+        if (!slots)
+            return NULL;
+        for (size_t i = 0; i < l->count; i++) {
+            size_t s = name_hash(pool + l->entries[i].rule) & (n - 1);
+            while (slots[s])
+                s = (s + 1) & (n - 1);
+            slots[s] = (uint32_t)i + 1;
+        }
+        free(l->slots);
+        l->slots = slots;
+        l->slot_count = n;
+    }
+    size_t s = name_hash(pool + rule) & (l->slot_count - 1);
+    for (; l->slots[s]; s = (s + 1) & (l->slot_count - 1)) {
+        cap_entry *e = &l->entries[l->slots[s] - 1];
+        if (strcmp(pool + e->rule, pool + rule) == 0) {
+            *added = false;
+            return e;
+        }
+    }
+    if (l->count == l->size) {
+        size_t size = l->size ? 2 * l->size : 8;
+        cap_entry *grown = realloc(l->entries, size * sizeof *grown);
+        if (!grown)
+            return NULL;
+        l->entries = grown;
+        l->size = size;
+    }
+    l->entries[l->count] = (cap_entry){ .rule = rule };
+    l->slots[s] = (uint32_t)++l->count;
+    *added = true;
+    return &l->entries[l->count - 1];
+}
+
+static void cap_list_clear(cap_list *l)
+{
+    l->count = 0;
+    if (l->slots)
+        memset(l->slots, 0, l->slot_count * sizeof *l->slots);
+}
+
+/* The cap hash: pairs "RULE:visit" and "RULE:last" by rule. A rule is listed where its first
+ * key is, whatever that key's value; each key's last value counts (jansson keeps a repeated
+ * key at its first place with its last value). A value that is not a string is missing. */
+static int caps_read(reader *r, cap_list *caps)
 {
     if (expect(r, '{') != 0)
         return -1;
@@ -285,50 +422,34 @@ static int caps_read(reader *r, cap_entry **entries, size_t *count, size_t *cap)
             value = string_read(r);
             if (value < 0)
                 return -1;
-        } else if (value_skip(r, 2) != 0) {
+        } else if (value_skip(r, 3) != 0) {
             return -1;
         }
         char *name = r->pool + key;
         char *colon = strrchr(name, ':');
-        int is_visit = colon && strcmp(colon, ":visit") == 0;
-        int is_last = colon && strcmp(colon, ":last") == 0;
+        bool is_visit = colon && strcmp(colon, ":visit") == 0;
+        bool is_last = colon && strcmp(colon, ":last") == 0;
         size_t rule_len = colon ? (size_t)(colon - name) : 0;
-        if (value >= 0 && (is_visit || is_last) && rule_len <= BK_ID_MAX) {
+        size_t keep = mark;
+        if ((is_visit || is_last) && rule_len <= BK_ID_MAX) {
             *colon = '\0';
-            size_t i = 0;
-            while (i < *count && strcmp(r->pool + (*entries)[i].rule, name) != 0)
-                i++;
-            int added = 0;
-            if (i == *count && *count < 2 * BK_PROFILE_CAPS_MAX) {
-                if (*count == *cap) {
-                    size_t grown_cap = *cap ? *cap * 2 : 8;
-                    cap_entry *grown = realloc(*entries, grown_cap * sizeof *grown);
-                    if (!grown)
-                        return -1;
-                    *entries = grown;
-                    *cap = grown_cap;
-                }
-                (*entries)[i] = (cap_entry){ .rule = (size_t)key };
-                (*count)++;
-                added = 1;
-            }
-            if (i < *count) {
-                cap_entry *e = &(*entries)[i];
-                const char *text = r->pool + value;
+            bool added;
+            cap_entry *e = cap_find(caps, r->pool, (size_t)key, &added);
+            if (!e)
+                return -1;
+            const char *text = value >= 0 ? r->pool + value : NULL;
+            if (is_visit) {
                 long long visit = 0, n = 0;
-                if (is_visit && sscanf(text, "%lld %lld", &visit, &n) == 2) {
-                    e->visit = visit;
-                    e->count = n;
-                    e->has_visit = true;
-                } else if (is_last) {
-                    e->last_ms = strtoll(text, NULL, 10);
-                }
+                e->has_visit = text && sscanf(text, "%lld %lld", &visit, &n) == 2;
+                e->visit = visit;
+                e->count = n;
+            } else {
+                e->last_ms = text ? strtoll(text, NULL, 10) : 0;
             }
-            /* keep the rule id of a new entry, nothing else */
-            r->used = added ? (size_t)key + rule_len + 1 : mark;
-        } else {
-            r->used = mark;
+            if (added)
+                keep = (size_t)key + rule_len + 1;  /* the rule id of a new entry, nothing else */
         }
+        r->used = keep;
         int next = next_take(r);
         if (next == '}')
             return 0;
@@ -366,7 +487,7 @@ static int member_apply(bk_profile *p, const char *name, const char *pool, long 
     return 0;
 }
 
-static int object_read(reader *r, bk_profile *p, cap_entry **caps, size_t *cap_count, size_t *caps_size)
+static int object_read(reader *r, bk_profile *p, cap_list *caps)
 {
     if (expect(r, '{') != 0)
         return -1;
@@ -380,10 +501,10 @@ static int object_read(reader *r, bk_profile *p, cap_entry **caps, size_t *cap_c
         if (key < 0 || expect(r, ':') != 0)
             return -1;
         int c = peek(r);
-        if (strcmp(r->pool + key, "caps") == 0 && c == '{') {
+        if (strcmp(r->pool + key, "caps") == 0) {
             r->used = mark;
-            *cap_count = 0;  /* a repeated member replaces the earlier one */
-            if (caps_read(r, caps, cap_count, caps_size) != 0)
+            cap_list_clear(caps);  /* a repeated member replaces the earlier one, even a non-object */
+            if ((c == '{' ? caps_read(r, caps) : value_skip(r, 2)) != 0)
                 return -1;
         } else if (c == '"') {
             /* Names are short: copy it, so that the value can go where the name was. */
@@ -399,7 +520,7 @@ static int object_read(reader *r, bk_profile *p, cap_entry **caps, size_t *cap_c
             char name[32];
             snprintf(name, sizeof name, "%s", r->pool + key);
             r->used = mark;
-            if (value_skip(r, 1) != 0)
+            if (value_skip(r, 2) != 0)
                 return -1;
             member_apply(p, name, r->pool, -1);
         }
@@ -418,21 +539,20 @@ bk_profile *bk_profile_parse(const char *json, size_t len)
     bk_profile head;
     memset(&head, 0, sizeof head);
     reader r = { .p = json, .end = json + len, .pool = malloc(len + 2), .used = 1 };
-    cap_entry *caps = NULL;
-    size_t cap_count = 0, caps_size = 0;
+    cap_list caps = { 0 };
     bk_profile *p = NULL;
     if (!r.pool)
         return NULL;
     r.pool[0] = '\0';
-    if (object_read(&r, &head, &caps, &cap_count, &caps_size) != 0)
+    if (object_read(&r, &head, &caps) != 0)
         goto done;
     ws_skip(&r);
     if (r.p != r.end)
         goto done;
     size_t kept = 0;
-    for (size_t i = 0; i < cap_count; i++)
-        if (caps[i].has_visit && kept < BK_PROFILE_CAPS_MAX)
-            caps[kept++] = caps[i];
+    for (size_t i = 0; i < caps.count; i++)
+        if (caps.entries[i].has_visit && kept < BK_PROFILE_CAPS_MAX)
+            caps.entries[kept++] = caps.entries[i];
     head.cap_count = (uint32_t)kept;
     head.text_size = (uint32_t)r.used;
     p = malloc(sizeof *p + kept * sizeof(bk_profile_cap) + r.used);
@@ -443,11 +563,12 @@ bk_profile *bk_profile_parse(const char *json, size_t len)
     memcpy(text, r.pool, r.used);
     bk_profile_cap *out = profile_caps(p);
     for (size_t i = 0; i < kept; i++)
-        out[i] = (bk_profile_cap){ .rule = text + caps[i].rule, .visit = caps[i].visit,
-                                   .count = caps[i].count, .last_ms = caps[i].last_ms };
+        out[i] = (bk_profile_cap){ .rule = text + caps.entries[i].rule, .visit = caps.entries[i].visit,
+                                   .count = caps.entries[i].count, .last_ms = caps.entries[i].last_ms };
 done:
     free(r.pool);
-    free(caps);
+    free(caps.entries);
+    free(caps.slots);
     return p;
 }
 

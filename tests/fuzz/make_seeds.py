@@ -5,8 +5,9 @@ files are committed so that run.sh needs nothing but clang.
 Seeds are realistic inputs: protocol frames of every request type for both roles (from
 docs/protocol.md and server/proto.c's table), the rules of examples/rules.json one by one and
 as a list plus rules for every field and operator of docs/rules.md, visitor tokens signed
-with the fuzz target's secret, Redis addresses as docs and beckon.conf write them, and
-glob pattern/subject pairs."""
+with the fuzz target's secret, Redis addresses as docs and beckon.conf write them, glob
+pattern/subject pairs, visitor profiles as the scripts return them, and addresses, SMTP
+replies and texts for the mail pieces. `make_seeds.py fuzz_profile` rewrites one target's."""
 import base64
 import hashlib
 import hmac
@@ -184,12 +185,65 @@ def glob():
         write("fuzz_glob", "glob-%02d.bin" % i, bytes([len(p)]) + p + s)
 
 
+def profile():
+    # What profile(vid) in server/scripts.h returns: Lua cjson of the visitor hash (every value a
+    # string, "/" escaped as "\/") plus "caps", the cap hash ("{}" when empty).
+    def cj(obj):
+        return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")
+    hello = {"created": "1763846400000", "last_seen": "1763846400000", "site": "demo", "lang": "da",
+             "device": "mobile", "caps": {}}
+    page = dict(hello, page_url="https://shop.dk/pricing?utm_source=news", page_title="Priser – hjælp 😀",
+                page_started="1763846405000", visit_started="1763846400000", visit_pages="3",
+                visit_referrer="https://google.com/", utm_source="news", utm_medium="email",
+                utm_campaign="spring", utm_term="sko", utm_content="top", visits="4", last_event="1763846405000")
+    invited = dict(page, chats="2", last_chat="1763000000000", inv_day="20261122", inv_today="2",
+                   last_dismissed="1763846000000", consent="1", name="Mette", email="mette@example.dk",
+                   attrs=json.dumps({"plan": "team", "seats": 25}, separators=(",", ":")),
+                   caps={"welcome:visit": "4 1", "welcome:last": "1763846300000",
+                         "cart-help:last": "1763846350000", "cart-help:visit": "4 2", "old:visit": "1 3"})
+    chatting = dict(invited, conv="c_91ab", last_conv="c_91ab")
+    for name, obj in [("hello", hello), ("page", page), ("invited", invited), ("chatting", chatting)]:
+        write("fuzz_profile", "profile-%s.json" % name, cj(obj))
+    # Shapes the scripts never send but JSON allows: the reader must still agree with jansson.
+    odd = [
+        '{"site":"a","site":"b","caps":{"r:visit":"1 1"},"caps":5}',
+        '{"caps":{"r:last":[1],"r:visit":"2 3","r:visit":"x"},"visits":"-12abc"}',
+        '{"x":[1,-0.5e+3,true,false,null,{"a":[]}],"page_title":"\\u00e6\\ud83d\\ude00\\n"}',
+        '{"n":9223372036854775807,"m":-9223372036854775808,"r":1.5e308,"s":"\\/"}',
+        ' \n{ "lang" : "en" ,\t"consent":"1"}\r\n',
+    ]
+    for i, text in enumerate(odd):
+        write("fuzz_profile", "odd-%02d.json" % i, text)
+
+
+def mail_text():
+    # Byte 0 picks the operation (see fuzz_mail_text.c), byte 1 the chunking, the rest is text.
+    addresses = ["mette@example.dk", "a@b.co", "first.last+tag@sub.example.com", "x@localhost",
+                 "a..b@example.com", "\"q\"@example.com", "a@-x.com", "a@b.c"]
+    for i, a in enumerate(addresses):
+        write("fuzz_mail_text", "address-%02d.bin" % i, b"\x00\x00" + a.encode())
+    replies = [b"220 relay.example ESMTP Postfix\r\n",
+               b"250-relay.example\r\n250-PIPELINING\r\n250-SIZE 10240000\r\n250 8BITMIME\r\n",
+               b"354 End data with <CR><LF>.<CR><LF>\r\n250 2.0.0 Ok: queued as 4F2A1\r\n",
+               b"550 5.1.1 <x@example.com>: Recipient address rejected\n221 Bye\n",
+               b"250-a\r\n251 b\r\n", b"25\r\n", b"250" + b"x" * 1100 + b"\r\n"]
+    for i, r in enumerate(replies):
+        write("fuzz_mail_text", "reply-%02d.bin" % i, b"\x01\x07" + r)
+    texts = ["Your conversation with Demo Shop", "Samtale med Demo Shop – tak for i dag 😀",
+             "=?UTF-8?B?not-encoded?=", "line one\r\nline two\n.dot line\rthree  \n\tend\t",
+             "æ" * 60, "x" * 200 + " " + "=" * 30]
+    for i, t in enumerate(texts):
+        write("fuzz_mail_text", "text-%02d.bin" % i, bytes([2 + i % 3, 3]) + t.encode())
+
+
+TARGETS = {"fuzz_proto": proto, "fuzz_rules": rules, "fuzz_token": tokens, "fuzz_config": config,
+           "fuzz_glob": glob, "fuzz_profile": profile, "fuzz_mail_text": mail_text}
+
+
 def main():
-    proto()
-    rules()
-    tokens()
-    config()
-    glob()
+    # make_seeds.py [TARGET...]: all targets, or only those named
+    for name in sys.argv[1:] or TARGETS:
+        TARGETS[name]()
 
 
 if __name__ == "__main__":

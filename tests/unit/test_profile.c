@@ -166,8 +166,65 @@ static void test_refused(void)
         json_decref(j);
         bk_profile_free(p);
     }
-    bk_profile *p = parse("{\"x\":[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[[1]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]]}");
-    CHECK(p == NULL, "refused: members nested deeper than 32 (the scripts nest none)");
+}
+
+/* parse() and jansson agree on text; returns the profile for more checks. */
+static bk_profile *parse_as_jansson(const char *what, const char *json, size_t len, int accepted)
+{
+    bk_profile *p = bk_profile_parse(json, len);
+    json_t *j = json_loadb(json, len, 0, NULL);
+    CHECK((p != NULL) == accepted && json_is_object(j) == accepted, "%s: %s by both", what,
+          accepted ? "accepted" : "refused");
+    json_decref(j);
+    return p;
+}
+
+/* jansson's limits are the profile's too (tests/fuzz/regressions/fuzz_profile/ holds the
+ * inputs the differential fuzzer checks them with). */
+static void test_limits(void)
+{
+    static const struct { const char *json; int accepted; } rows[] = {
+        { "{\"n\":9223372036854775807}", 1 },
+        { "{\"n\":9223372036854775808}", 0 },
+        { "{\"n\":-9223372036854775808}", 1 },
+        { "{\"n\":-9223372036854775809}", 0 },
+        { "{\"n\":12345678901234567890123}", 0 },
+        { "{\"n\":1.7976931348623157e308}", 1 },
+        { "{\"n\":1e309}", 0 },
+        { "{\"n\":-1e400}", 0 },
+        { "{\"n\":1e-400}", 1 },  /* underflow is no error to jansson */
+        { "{\"caps\":{\"r:visit\":[9223372036854775808]}}", 0 },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++)
+        bk_profile_free(parse_as_jansson(rows[i].json, rows[i].json, strlen(rows[i].json), rows[i].accepted));
+
+    /* jansson refuses a value nested deeper than 2048 levels (the object itself is level 1) */
+    size_t size = 8 + 2 * 2048 + 8;
+    char *deep = malloc(size);
+    for (int levels = 2047; levels <= 2049; levels++) {
+        for (int scalar = 0; scalar <= 1; scalar++) {
+            size_t n = 0;
+            n += (size_t)snprintf(deep, size, "{\"x\":");
+            for (int i = 2; i <= levels; i++)
+                deep[n++] = '[';
+            if (scalar)
+                deep[n++] = '1';
+            for (int i = 2; i <= levels; i++)
+                deep[n++] = ']';
+            deep[n++] = '}';
+            char what[64];
+            snprintf(what, sizeof what, "nesting: %d levels%s", levels, scalar ? " and a number" : "");
+            int accepted = levels + scalar <= 2048;
+            bk_profile_free(parse_as_jansson(what, deep, n, accepted));
+        }
+    }
+    free(deep);
+
+    /* The one deliberate difference: jansson 2.14 drops a single NUL byte right after a number
+     * or true/false/null (and accepts {"n":1<NUL>}); the profile refuses every raw NUL. */
+    static const char nul[] = "{\"n\":1\0}";
+    bk_profile *p = bk_profile_parse(nul, sizeof nul - 1);
+    CHECK(p == NULL, "a raw NUL after a number is refused (jansson takes it)");
     bk_profile_free(p);
 }
 
@@ -193,6 +250,26 @@ static void test_repeated(void)
     const bk_profile_cap *caps;
     size_t n = bk_profile_caps(p, &caps);
     CHECK(n == 1 && strcmp(caps[0].rule, "b") == 0, "repeated: the last caps object replaces the first");
+    bk_profile_free(p);
+
+    p = parse("{\"caps\":{\"a:visit\":\"1 1\"},\"caps\":5}");
+    CHECK(p && bk_profile_caps(p, &caps) == 0, "repeated: caps replaced by a number means no caps");
+    bk_profile_free(p);
+    p = parse("{\"caps\":{\"a:visit\":\"1 1\"},\"caps\":\"x\"}");
+    CHECK(p && bk_profile_caps(p, &caps) == 0, "repeated: caps replaced by a string means no caps");
+    bk_profile_free(p);
+    p = parse("{\"caps\":{\"a:visit\":\"2 3\",\"a:last\":\"9\",\"a:visit\":\"x\"}}");
+    CHECK(p && bk_profile_caps(p, &caps) == 0, "repeated: a malformed last \":visit\" drops the rule");
+    bk_profile_free(p);
+    p = parse("{\"caps\":{\"a:visit\":\"2 3\",\"a:last\":\"9\",\"a:last\":null}}");
+    n = bk_profile_caps(p, &caps);
+    CHECK(n == 1 && caps[0].last_ms == 0, "repeated: a last \":last\" that is not a string reads as none");
+    bk_profile_free(p);
+    /* jansson keeps a repeated key where it first was: the rule's place is its first key's */
+    p = parse("{\"caps\":{\"b:last\":5,\"a:visit\":\"1 1\",\"b:visit\":\"1 2\",\"b:last\":\"7\"}}");
+    n = bk_profile_caps(p, &caps);
+    CHECK(n == 2 && strcmp(caps[0].rule, "b") == 0 && caps[0].last_ms == 7 && strcmp(caps[1].rule, "a") == 0,
+          "repeated: a rule is listed where its first key is, even one that is not a string");
     bk_profile_free(p);
 }
 
@@ -231,6 +308,19 @@ static void test_caps(void)
     CHECK(n > 0 && caps[n - 1].count == BK_PROFILE_CAPS_MAX - 1, "caps: the first ones, in order");
     bk_profile_free(p);
     free(big);
+
+    /* many rules without a usable ":visit" first: a later one with it is still kept */
+    size = 32 + 3 * BK_PROFILE_CAPS_MAX * 20;
+    big = malloc(size);
+    used = (size_t)snprintf(big, size, "{\"caps\":{");
+    for (int i = 0; i < 3 * BK_PROFILE_CAPS_MAX; i++)
+        used += (size_t)snprintf(big + used, size - used, "\"r%d:last\":\"1\",", i);
+    snprintf(big + used, size - used, "\"x:visit\":\"1 1\"}}");
+    p = parse(big);
+    n = bk_profile_caps(p, &caps);
+    CHECK(n == 1 && strcmp(caps[0].rule, "x") == 0, "caps: found after %d rules without one", 3 * BK_PROFILE_CAPS_MAX);
+    bk_profile_free(p);
+    free(big);
 }
 
 /* The profile of a visitor who said hello and nothing else (the idle benchmark's visitors). */
@@ -248,6 +338,7 @@ int main(void)
     test_missing();
     test_escapes();
     test_refused();
+    test_limits();
     test_skipped();
     test_repeated();
     test_caps();
