@@ -5,9 +5,8 @@
 //
 // Registered into run.mjs's TAP stream with the same helpers as panelTests. These cases run their
 // own redis-server and beckon (own data dir, own agents), so the figures depend on nothing else.
-import { join } from 'node:path';
-import { mkdirSync, existsSync, readFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { readFileSync } from 'node:fs';
+import { startInstance } from './instances.mjs';
 
 export function dashboardTests(h) {
   const { test, newPage, waitFor, assert } = h;
@@ -16,35 +15,7 @@ export function dashboardTests(h) {
   const HEADER = 'day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,' +
     'handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats';
 
-  function freePort() {
-    return new Promise((res, rej) => {
-      const s = createServer();
-      s.unref();
-      s.on('error', rej);
-      s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-    });
-  }
-
-  async function instance() {
-    const dir = join(h.tmp, 'dashboard');
-    mkdirSync(join(dir, 'data'), { recursive: true });
-    const sock = join(dir, 'redis.sock');
-    h.start(process.env.REDIS_SERVER || 'redis-server',
-      ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700', '--dir', dir, '--save', '', '--appendonly', 'no'], 'redis dashboard');
-    await waitFor('redis socket', () => existsSync(sock), 10000);
-    const port = await freePort(), base = `http://127.0.0.1:${port}`;
-    const common = ['--redis', `unix://${sock}`, '--data-dir', join(dir, 'data'), '--web-root', h.ROOT];
-    for (const [name, password] of Object.entries(AGENTS)) {
-      const p = h.start(process.env.BECKON_BIN, [...common, 'agent', 'add', name], `agent add ${name}`, password + '\n');
-      const r = await p.exited;
-      assert(r.code === 0, `agent add ${name}: ${p.out}`);
-    }
-    const server = h.start(process.env.BECKON_BIN, [...common, '--port', String(port), '--bind', '127.0.0.1',
-      '--log-level', 'warn'], 'beckon dashboard');
-    await waitFor('beckon /healthz', async () => (await fetch(`${base}/healthz`)).ok, 15000)
-      .catch((e) => { throw new Error(`${e.message}\n${server.out}`); });
-    return base;
-  }
+  const instance = async () => (await startInstance(h, 'dashboard', { agents: AGENTS })).base;
 
   async function login(name) {
     const r = await fetch(`${D.base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' },

@@ -13,13 +13,13 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, existsSync, readFileSync, mkdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve, dirname } from 'node:path';
-import { createServer } from 'node:net';
 import { gzipSync } from 'node:zlib';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
 import { rulesTests } from './rules.mjs';
 import { panelTests } from './panel.mjs';
 import { waitingTests } from './waiting.mjs';
+import { freePort } from './instances.mjs';
 import { transcriptTests } from './transcript.mjs';
 import { dashboardTests } from './dashboard.mjs';
 
@@ -36,15 +36,6 @@ let browser = null, tmp = null, cleaned = false;
 
 function log(...a) { process.stdout.write(a.join(' ') + '\n'); }
 function sleep(ms) { return new Promise((r) => setTimeout(r, ms)); }
-
-function freePort() {
-  return new Promise((res, rej) => {
-    const s = createServer();
-    s.unref();
-    s.on('error', rej);
-    s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-  });
-}
 
 // beckon reads BECKON_* settings from the environment: keep ours out of its way.
 const childEnv = Object.fromEntries(Object.entries(process.env)

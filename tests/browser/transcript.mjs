@@ -4,24 +4,14 @@
 //
 // Registered into run.mjs's TAP stream with the same helpers as waitingTests. These cases run their
 // own redis-server and beckon instances (own data dirs, own agent).
-import { join } from 'node:path';
-import { mkdirSync, existsSync } from 'node:fs';
 import { createServer } from 'node:net';
+import { startInstance, rawAgent, agentRequest } from './instances.mjs';
 
 export function transcriptTests(h) {
   const { test, W, newPage, waitFor, assert } = h;
   const AGENT = 'tina', PASSWORD = 'tina-password-1';
   const S = {};
   let n = 0;
-
-  function freePort() {
-    return new Promise((res, rej) => {
-      const s = createServer();
-      s.unref();
-      s.on('error', rej);
-      s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-    });
-  }
 
   // A minimal SMTP server: records {from, to, data} per accepted message (data un-dot-stuffed).
   async function smtpSink() {
@@ -57,48 +47,11 @@ export function transcriptTests(h) {
     return { port: server.address().port, mails, close: () => server.close() };
   }
 
-  async function instance(flags) {
-    const dir = join(h.tmp, `transcript-${++n}`);
-    mkdirSync(join(dir, 'data'), { recursive: true });
-    const sock = join(dir, 'redis.sock');
-    h.start(process.env.REDIS_SERVER || 'redis-server',
-      ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700', '--dir', dir, '--save', '', '--appendonly', 'no'], `redis t${n}`);
-    await waitFor('redis socket', () => existsSync(sock), 10000);
-    const port = await freePort(), base = `http://127.0.0.1:${port}`;
-    const common = ['--redis', `unix://${sock}`, '--data-dir', join(dir, 'data'), '--web-root', h.ROOT];
-    const add = h.start(process.env.BECKON_BIN, [...common, 'agent', 'add', AGENT], 'agent add', PASSWORD + '\n');
-    assert((await add.exited).code === 0, `agent add: ${add.out}`);
-    const server = h.start(process.env.BECKON_BIN, [...common, '--port', String(port), '--bind', '127.0.0.1',
-      '--log-level', 'warn', ...flags], `beckon t${n}`);
-    await waitFor('beckon /healthz', async () => (await fetch(`${base}/healthz`)).ok, 15000)
-      .catch((e) => { throw new Error(`${e.message}\n${server.out}`); });
-    return base;
-  }
-
+  const instance = async (flags) =>
+    (await startInstance(h, `transcript-${++n}`, { agents: { [AGENT]: PASSWORD }, flags })).base;
   // The agent as a raw socket from a page of the instance's origin: window.ag.req(frame) -> reply.
-  async function agent(base) {
-    const r = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: AGENT, password: PASSWORD }) });
-    assert(r.status === 200, `login: ${r.status}`);
-    const { token } = await r.json();
-    const page = await newPage(await h.browser.newContext(), 'transcript-agent');
-    await page.route('**/favicon.ico', (rt) => rt.fulfill({ status: 204, body: '' }));
-    await page.goto(`${base}/healthz`);
-    await page.evaluate(([url, token]) => new Promise((resolve, reject) => {
-      const ag = window.ag = { frames: [], n: 0, wait: {} };
-      const ws = new WebSocket(url, 'beckon-agent.v1');
-      ag.req = (o) => new Promise((res) => { o.req = ++ag.n; ag.wait[o.req] = res; ws.send(JSON.stringify(o)); });
-      ws.onmessage = (e) => {
-        const m = JSON.parse(e.data);
-        ag.frames.push(m);
-        if (m.req != null && ag.wait[m.req]) { ag.wait[m.req](m); delete ag.wait[m.req]; }
-      };
-      ws.onerror = reject;
-      ws.onopen = () => ag.req({ type: 'hello', token }).then((m) => (m.type === 'welcome' ? resolve() : reject(new Error(JSON.stringify(m)))));
-    }), [base.replace(/^http/, 'ws') + '/ws', token]);
-    return page;
-  }
-  const agentReq = (a, o) => a.evaluate((o) => window.ag.req(o), o);
+  const agent = (base) => rawAgent(h, base, AGENT, PASSWORD, 'transcript-agent');
+  const agentReq = agentRequest;
 
   // A visitor asks, the agent accepts, answers and closes; the widget shows the chat as ended.
   async function chatToTheEnd(base, question) {

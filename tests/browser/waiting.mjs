@@ -5,9 +5,7 @@
 // Registered into run.mjs's TAP stream with the same helpers as panelTests. These cases run their
 // own redis-server and beckon instances (own data dirs, own agent), so the shared server's agents,
 // queue and sites are left as they were.
-import { join } from 'node:path';
-import { mkdirSync, existsSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { startInstance, rawAgent, agentRequest } from './instances.mjs';
 
 export function waitingTests(h) {
   const { test, W, newPage, waitFor, assert } = h;
@@ -15,66 +13,11 @@ export function waitingTests(h) {
   const S = {}; // state shared between these steps
   let n = 0;
 
-  function freePort() {
-    return new Promise((res, rej) => {
-      const s = createServer();
-      s.unref();
-      s.on('error', rej);
-      s.listen(0, '127.0.0.1', () => { const { port } = s.address(); s.close(() => res(port)); });
-    });
-  }
-
   // A fresh redis + beckon with extra flags; `site` adds the site "demo" (for this origin) with these settings.
-  async function instance(flags, site) {
-    const dir = join(h.tmp, `waiting-${++n}`);
-    mkdirSync(join(dir, 'data'), { recursive: true });
-    const sock = join(dir, 'redis.sock');
-    h.start(process.env.REDIS_SERVER || 'redis-server',
-      ['--port', '0', '--unixsocket', sock, '--unixsocketperm', '700', '--dir', dir, '--save', '', '--appendonly', 'no'], `redis ${n}`);
-    await waitFor('redis socket', () => existsSync(sock), 10000);
-    const port = await freePort(), base = `http://127.0.0.1:${port}`;
-    const common = ['--redis', `unix://${sock}`, '--data-dir', join(dir, 'data'), '--web-root', h.ROOT];
-    const cli = async (args, input) => {
-      const p = h.start(process.env.BECKON_BIN, [...common, ...args], args.join(' '), input);
-      const r = await p.exited;
-      assert(r.code === 0, `beckon ${args.join(' ')}: ${p.out}`);
-    };
-    await cli(['agent', 'add', AGENT], PASSWORD + '\n');
-    if (site) {
-      await cli(['site', 'add', 'demo', base]);
-      for (const [k, v] of Object.entries(site)) await cli(['site', 'set', 'demo', k, v]);
-    }
-    const server = h.start(process.env.BECKON_BIN, [...common, '--port', String(port), '--bind', '127.0.0.1',
-      '--log-level', 'warn', ...flags], `beckon ${n}`);
-    await waitFor('beckon /healthz', async () => (await fetch(`${base}/healthz`)).ok, 15000)
-      .catch((e) => { throw new Error(`${e.message}\n${server.out}`); });
-    return { base, server };
-  }
-
+  const instance = (flags, site) => startInstance(h, `waiting-${++n}`, { agents: { [AGENT]: PASSWORD }, flags, site });
   // The agent, as a raw agent socket from a page of the instance's own origin: window.ag.
-  async function agent(base) {
-    const r = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ name: AGENT, password: PASSWORD }) });
-    assert(r.status === 200, `login: ${r.status}`);
-    const { token } = await r.json();
-    const page = await newPage(await h.browser.newContext(), 'waiting-agent');
-    await page.route('**/favicon.ico', (r) => r.fulfill({ status: 204, body: '' }));
-    await page.goto(`${base}/healthz`);
-    await page.evaluate(([url, token]) => new Promise((resolve, reject) => {
-      const ag = window.ag = { frames: [], n: 0, wait: {} };
-      const ws = ag.ws = new WebSocket(url, 'beckon-agent.v1');
-      ag.req = (o) => new Promise((res) => { o.req = ++ag.n; ag.wait[o.req] = res; ws.send(JSON.stringify(o)); });
-      ws.onmessage = (e) => {
-        const m = JSON.parse(e.data);
-        ag.frames.push(m);
-        if (m.req != null && ag.wait[m.req]) { ag.wait[m.req](m); delete ag.wait[m.req]; }
-      };
-      ws.onerror = reject;
-      ws.onopen = () => ag.req({ type: 'hello', token }).then((m) => (m.type === 'welcome' ? resolve() : reject(new Error(JSON.stringify(m)))));
-    }), [base.replace(/^http/, 'ws') + '/ws', token]);
-    return page;
-  }
-  const agentReq = (a, o) => a.evaluate((o) => window.ag.req(o), o);
+  const agent = (base) => rawAgent(h, base, AGENT, PASSWORD, 'waiting-agent');
+  const agentReq = agentRequest;
   // The queued conversation whose preview has this text (from the agent's queue_add pushes).
   async function queued(a, text) {
     let id = null;
