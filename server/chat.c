@@ -20,6 +20,10 @@
 
 #define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
 #define HEARTBEAT_MS        5000
+/* A visitor no node has confirmed for this long has no socket open anywhere (two heartbeats
+ * and some slack): the abandoned-chat limits count from then (scripts.h, BK_LUA_ABANDONED). */
+#define VISITOR_SEEN_TTL_MS 12000
+#define SEEN_BATCH          1000              /* visitors per ZADD: no one command holds Redis long */
 #define PREVIEW_BYTES       140
 #define VISITORS_WINDOW_MS  (5 * 60 * 1000)  /* "on the site now": an event in the last 5 min */
 /* An agent's panel legitimately sends bursts (a resume and a visitor request per open chat
@@ -1252,6 +1256,52 @@ static void resync_peers(const char *key, void *value, void *frame)
             send_text(s, frame, strlen(frame));
 }
 
+/* ZADD PREFIXvisitors:seen GT NOW VISITOR NOW VISITOR ..., SEEN_BATCH visitors at a time. */
+typedef struct seen_batch {
+    bk_chat *chat;
+    const char **argv;
+    int argc;
+    char now[24];
+} seen_batch;
+
+static void seen_flush(seen_batch *b)
+{
+    /* Best effort: a visitor missed now is confirmed by the next heartbeat, well within the TTL. */
+    if (b->argc > 3)
+        bk_store_command(b->chat->server->store, NULL, NULL, b->argc, b->argv, NULL);
+    b->argc = 3;
+}
+
+static void seen_add(const char *visitor, void *first_session, void *data)
+{
+    (void)first_session;
+    seen_batch *b = data;
+    b->argv[b->argc++] = b->now;
+    b->argv[b->argc++] = visitor;
+    if (b->argc == 3 + 2 * SEEN_BATCH)
+        seen_flush(b);
+}
+
+/* The visitors with a socket on this node still have one: the sweep closes only the
+ * conversations of visitors nobody confirms (scripts.h, BK_LUA_ABANDONED). */
+static void visitors_seen(bk_chat *chat, int64_t now_ms)
+{
+    if (bk_map_size(chat->visitors) == 0)
+        return;
+    char key[64];
+    seen_batch b = { .chat = chat, .argc = 3, .argv = malloc((3 + 2 * SEEN_BATCH) * sizeof(const char *)) };
+    if (!b.argv)
+        return;
+    snprintf(key, sizeof key, "%svisitors:seen", chat->server->config->prefix);
+    snprintf(b.now, sizeof b.now, "%lld", (long long)now_ms);
+    b.argv[0] = "ZADD";
+    b.argv[1] = key;
+    b.argv[2] = "GT";  /* nodes' clocks differ a little: never move a visitor back in time */
+    bk_map_each(chat->visitors, seen_add, &b);
+    seen_flush(&b);
+    free(b.argv);
+}
+
 static void on_store_state(int command_up, int bus_up, void *data)
 {
     bk_chat *chat = data;
@@ -1265,13 +1315,18 @@ static void on_store_state(int command_up, int bus_up, void *data)
     if (bus_up)
         chat->bus_was_up = 1;
     chat->bus_up = bus_up;
+    /* Before any sweep on the new link: after a long outage the visitors' confirmations are old,
+     * and their chats must not look abandoned (commands on one link run in order). */
+    if (command_up)
+        visitors_seen(chat, bk_now_ms());
 }
 
 /* Agents on this node stay counted as online while the node refreshes them (unless they
- * set themselves away); entries nobody refreshes expire. */
+ * set themselves away); entries nobody refreshes expire. Its visitors are confirmed too. */
 static void on_heartbeat(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
+    visitors_seen(chat, bk_now_ms());
     size_t agents = 0;
     for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
         agents++;
@@ -1295,17 +1350,25 @@ static void on_heartbeat(uv_timer_t *timer)
 }
 
 /* Visitors waiting too long hear from us: an acknowledgement after auto-ack-seconds, an offer
- * to leave an email after offer-email-seconds. Every node sweeps; the script does each once. */
+ * to leave an email after offer-email-seconds. Conversations whose visitor left are closed
+ * after abandoned-queued-minutes or idle-active-minutes. Every node sweeps; the script does
+ * each once. */
 static void on_queue_timer(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
     const bk_config *config = chat->server->config;
-    char now[24], ack[24], offer[24];
-    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    char now[24], ack[24], offer[24], day[9], retention[12], queued[12], idle[12], ttl[12];
+    int64_t now_ms = bk_now_ms();
+    snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(ack, sizeof ack, "%lld", (long long)config->auto_ack_seconds * 1000);
     snprintf(offer, sizeof offer, "%lld", (long long)config->offer_email_seconds * 1000);
-    const char *argv[] = { config->prefix, now, ack, offer };
-    bk_store_script(chat->server->store, chat->scripts[SCRIPT_QUEUE_SWEEP], NULL, NULL, 0, 4, argv, NULL);
+    bk_day_string(now_ms, day);
+    snprintf(retention, sizeof retention, "%d", config->conversation_retention_days);
+    snprintf(queued, sizeof queued, "%d", config->abandoned_queued_ms);
+    snprintf(idle, sizeof idle, "%d", config->idle_active_ms);
+    snprintf(ttl, sizeof ttl, "%d", VISITOR_SEEN_TTL_MS);
+    const char *argv[] = { config->prefix, now, ack, offer, day, retention, queued, idle, ttl };
+    bk_store_script(chat->server->store, chat->scripts[SCRIPT_QUEUE_SWEEP], NULL, NULL, 0, 9, argv, NULL);
 }
 
 bk_chat *bk_chat_new(bk_server *server)

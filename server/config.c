@@ -12,7 +12,8 @@
 #define BK_SOURCE_ROOT "."
 #endif
 
-typedef enum { SETTING_STRING, SETTING_INT } setting_kind;
+/* SETTING_MINUTES: whole or decimal minutes ("0.5"), kept as milliseconds in an int. */
+typedef enum { SETTING_STRING, SETTING_INT, SETTING_MINUTES } setting_kind;
 
 typedef struct setting {
     const char *name;
@@ -27,6 +28,8 @@ typedef struct setting {
     { n, SETTING_STRING, offsetof(bk_config, field), sizeof(((bk_config *)0)->field), 0, 0, h }
 #define INT_SETTING(n, field, lo, hi, h) \
     { n, SETTING_INT, offsetof(bk_config, field), 0, lo, hi, h }
+#define MINUTES_SETTING(n, field, lo, hi, h) \
+    { n, SETTING_MINUTES, offsetof(bk_config, field), 0, lo, hi, h }
 
 static const setting settings[] = {
     INT_SETTING("port", port, 0, 65535, "TCP port for HTTP and WebSocket (default 8080)"),
@@ -76,6 +79,11 @@ static const setting settings[] = {
                 "a waiting visitor is told their question was seen after this long (default 30)"),
     INT_SETTING("offer-email-seconds", offer_email_seconds, 1, 86400,
                 "a visitor still waiting is offered to leave an email after this long (default 600)"),
+    MINUTES_SETTING("abandoned-queued-minutes", abandoned_queued_ms, 0, 10080,
+                    "a waiting chat is closed when its visitor has had no socket open this long; 0 = never (default 10)"),
+    MINUTES_SETTING("idle-active-minutes", idle_active_ms, 0, 10080,
+                    "an active chat is closed after this long without a message while its visitor has no socket open; "
+                    "0 = never (default 30)"),
     INT_SETTING("webhook-retry-ms", webhook_retry_ms, 1, 300000,
                 "a failed webhook is retried after this long, doubling each time up to 5 min (default 1000)"),
     INT_SETTING("webhook-max-attempts", webhook_max_attempts, 1, 100,
@@ -124,6 +132,8 @@ void bk_config_init(bk_config *config)
     config->conversation_retention_days = 365;
     config->auto_ack_seconds = 30;
     config->offer_email_seconds = 600;
+    config->abandoned_queued_ms = 10 * 60000;
+    config->idle_active_ms = 30 * 60000;
     config->webhook_retry_ms = 1000;
     config->webhook_max_attempts = 8;
     config->webhook_timeout_ms = 10000;
@@ -174,6 +184,20 @@ int bk_config_set(bk_config *config, const char *name, const char *value, char *
     }
     char *end;
     errno = 0;
+    if (s->kind == SETTING_MINUTES) {
+        /* digits with an optional fraction, nothing else strtod would take (signs, exponents, inf) */
+        size_t digits = strspn(value, "0123456789.");
+        const char *dot = strchr(value, '.');
+        double minutes = strtod(value, &end);
+        if (value[0] == '\0' || value[digits] != '\0' || (dot && strchr(dot + 1, '.')) || strcmp(value, ".") == 0 ||
+            end != value + digits || minutes < (double)s->min || minutes > (double)s->max) {
+            snprintf(err, err_size, "%s: expected minutes from %ld to %ld (0.5 = 30 s), got '%s'",
+                     name, s->min, s->max, value);
+            return -1;
+        }
+        *(int *)(void *)field = (int)(minutes * 60000.0 + 0.5);
+        return 0;
+    }
     long n = strtol(value, &end, 10);
     if (errno || end == value || *end != '\0' || n < s->min || n > s->max) {
         snprintf(err, err_size, "%s: expected a whole number from %ld to %ld, got '%s'",

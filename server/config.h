@@ -39,6 +39,8 @@ typedef struct bk_config {
     int conversation_retention_days;
     int auto_ack_seconds;
     int offer_email_seconds;
+    int abandoned_queued_ms;   /* settings in minutes (decimals allowed), kept in ms; 0 = never */
+    int idle_active_ms;
     int webhook_retry_ms;      /* first retry delay; doubles, capped at 5 minutes */
     int webhook_max_attempts;
     int webhook_timeout_ms;

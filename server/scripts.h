@@ -98,7 +98,8 @@
 /* ARGV: prefix, visitor, now, site, lang, device, origin
  * -> {conversation, state, agent, last_id, agents_online, profile_json, site_json}
  * With no site configured anywhere, any origin may connect (development). Once sites exist,
- * the hello must name one, and the handshake's Origin must be in its list, exactly. */
+ * the hello must name one, and the handshake's Origin must be in its list, exactly. The visitor
+ * is seen now (visitors:seen, which the nodes' heartbeats keep fresh: BK_LUA_QUEUE_SWEEP). */
 #define BK_LUA_VISITOR_HELLO BK_LUA_PRELUDE, \
 "local vid, now, site, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[7]\n" \
 "local settings = '{}'\n" \
@@ -120,6 +121,7 @@
 "local vkey = p .. 'visitor:' .. vid\n" \
 "if not redis.call('HGET', vkey, 'created') then redis.call('HSET', vkey, 'created', now) end\n" \
 "redis.call('HSET', vkey, 'last_seen', now)\n" \
+"redis.call('ZADD', p .. 'visitors:seen', 'GT', now, vid)\n" \
 "if site ~= '' then redis.call('HSET', vkey, 'site', site) end\n" \
 "if ARGV[5] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[5]) end\n" \
 "if ARGV[6] ~= '' then redis.call('HSET', vkey, 'device', ARGV[6]) end\n" \
@@ -214,44 +216,55 @@
 "    ',\"rule\":' .. str(rule) .. ',\"rating\":' .. num(rating) .. '}'\n" \
 "end\n"
 
+/* Closing a conversation, for the close request and for the sweep that closes abandoned ones
+ * (BK_LUA_QUEUE_SWEEP), so that both leave the same traces. meta = {state, visitor, agent, rule}
+ * of the open conversation; by = visitor, agent or timeout; who = the visitor or agent; now (ms)
+ * and day (UTC YYYYMMDD) as strings. A closed conversation expires after its site's retention
+ * days (else retention_days). Its fact row goes into svc:{day} (kept 400 days) under a sequence
+ * number, not the conversation id: once the meta (svc_row = "day:number") is gone, nothing links
+ * the row to anyone. */
+#define BK_LUA_CLOSE_PRELUDE BK_LUA_WEBHOOK, BK_LUA_SERVICE_ROW, \
+"local function conversation_close(cid, meta, by, who, now, day, retention_days)\n" \
+"  local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
+"  redis.call('HSET', mkey, 'state', 'closed', 'closed', now, 'closed_by', by)\n" \
+"  local site = redis.call('HGET', p .. 'visitor:' .. meta[2], 'site')\n" \
+"  local days = tonumber(site and redis.call('HGET', p .. 'site:' .. site, 'retention_days') or '0')\n" \
+"  if not days or days <= 0 then days = tonumber(retention_days) end\n" \
+"  for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids'}) do redis.call('EXPIRE', k, days * 86400) end\n" \
+"  local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating')\n" \
+"  local seq = redis.call('INCR', p .. 'svc:seq')\n" \
+"  redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))\n" \
+"  redis.call('EXPIRE', p .. 'svc:' .. day, 400 * 86400)\n" \
+"  redis.call('HSET', mkey, 'svc_row', day .. ':' .. seq)\n" \
+"  if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. day, meta[4] .. ':closed', 1) end\n" \
+"  if meta[1] == 'queued' then\n" \
+"    redis.call('ZREM', p .. 'queue', cid)\n" \
+"    bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'closed'}))\n" \
+"    queue_changed()\n" \
+"  end\n" \
+"  if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end\n" \
+"  local vkey = p .. 'visitor:' .. meta[2]\n" \
+"  if redis.call('HGET', vkey, 'conv') == cid then redis.call('HDEL', vkey, 'conv') end\n" \
+"  redis.call('HSET', vkey, 'last_conv', cid)\n" \
+"  webhook(meta[2], 'conversation.closed', {conversation = cid, agent = meta[3] or nil, closed_by = by,\n" \
+"    by_agent = by == 'agent' and who or nil})\n" \
+"  local lines = {visitor = 'The visitor closed the chat', timeout = 'The chat was closed after the visitor left'}\n" \
+"  local _, frame = append(cid, 'system', '', '', lines[by] or (who .. ' closed the chat'))\n" \
+"  bus(meta[2], meta[3] or '-', 0, frame)\n" \
+"  bus(meta[2], meta[3] or '-', 0, conversation_frame(cid, 'closed', meta[3], by))\n" \
+"end\n"
+
 /* ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
- *       retention_days -> 1. A closed conversation expires after its site's retention days. Its
- *       fact row goes into svc:{day} (kept 400 days) under a sequence number, not the conversation
- *       id: once the meta (svc_row = "day:number") is gone, nothing links the row to anyone. */
-#define BK_LUA_CLOSE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, BK_LUA_SERVICE_ROW, \
-"local cid, by, who, now = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
+ *       retention_days -> 1 (BK_LUA_CLOSE_PRELUDE) */
+#define BK_LUA_CLOSE BK_LUA_PRELUDE, BK_LUA_CLOSE_PRELUDE, \
+"local cid, by, who = ARGV[2], ARGV[3], ARGV[4]\n" \
 "if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end\n" \
 "if not cid then return redis.error_reply('not_found no open conversation') end\n" \
-"local mkey = p .. 'conv:' .. cid .. ':meta'\n" \
-"local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent', 'rule')\n" \
+"local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'visitor', 'agent', 'rule')\n" \
 "if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
 "if by == 'agent' and meta[1] == 'active' and meta[3] ~= who then return redis.error_reply('forbidden another agent has this conversation') end\n" \
 "if meta[1] == 'closed' then return redis.error_reply('wrong_state the conversation is already closed') end\n" \
-"redis.call('HSET', mkey, 'state', 'closed', 'closed', now, 'closed_by', by)\n" \
-"local site = redis.call('HGET', p .. 'visitor:' .. meta[2], 'site')\n" \
-"local days = tonumber(site and redis.call('HGET', p .. 'site:' .. site, 'retention_days') or '0')\n" \
-"if not days or days <= 0 then days = tonumber(ARGV[7]) end\n" \
-"for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids'}) do redis.call('EXPIRE', k, days * 86400) end\n" \
-"local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating')\n" \
-"local seq = redis.call('INCR', p .. 'svc:seq')\n" \
-"redis.call('HSET', p .. 'svc:' .. ARGV[6], seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))\n" \
-"redis.call('EXPIRE', p .. 'svc:' .. ARGV[6], 400 * 86400)\n" \
-"redis.call('HSET', mkey, 'svc_row', ARGV[6] .. ':' .. seq)\n" \
-"if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. ARGV[6], meta[4] .. ':closed', 1) end\n" \
-"if meta[1] == 'queued' then\n" \
-"  redis.call('ZREM', p .. 'queue', cid)\n" \
-"  bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'closed'}))\n" \
-"  queue_changed()\n" \
-"end\n" \
-"if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end\n" \
-"local vkey = p .. 'visitor:' .. meta[2]\n" \
-"if redis.call('HGET', vkey, 'conv') == cid then redis.call('HDEL', vkey, 'conv') end\n" \
-"redis.call('HSET', vkey, 'last_conv', cid)\n" \
-"webhook(meta[2], 'conversation.closed', {conversation = cid, agent = meta[3] or nil, closed_by = by,\n" \
-"  by_agent = by == 'agent' and who or nil})\n" \
-"local _, frame = append(cid, 'system', '', '', by == 'visitor' and 'The visitor closed the chat' or (who .. ' closed the chat'))\n" \
-"bus(meta[2], meta[3] or '-', 0, frame)\n" \
-"bus(meta[2], meta[3] or '-', 0, conversation_frame(cid, 'closed', meta[3], by))\n" \
+"conversation_close(cid, meta, by, who, ARGV[5], ARGV[6], ARGV[7])\n" \
 "return 1\n"
 
 /* ARGV: prefix, visitor, conversation ("" = the last closed one), score, comment, now, day -> 1
@@ -863,6 +876,7 @@
 "end\n" \
 "for _, m in ipairs(left_by(vid)) do deleted = deleted + redis.call('XDEL', p .. 'left', m.id) end\n" \
 "redis.call('ZREM', p .. 'visitors:active', vid)\n" \
+"redis.call('ZREM', p .. 'visitors:seen', vid)\n" \
 "deleted = deleted + redis.call('DEL', vkey, vkey .. ':caps', vkey .. ':convs', vkey .. ':cmids',\n" \
 "                                vkey .. ':invitations', p .. 'events:' .. vid)\n" \
 "for _, site in ipairs(redis.call('SMEMBERS', p .. 'hooks:sites')) do\n" \
@@ -924,25 +938,87 @@
 "table.sort(ids)\n" \
 "for _, id in ipairs(ids) do\n" \
 "  local h = redis.call('HMGET', p .. 'site:' .. id, 'origins', 'identity_secret', 'enforce_identity', 'consent_required',\n" \
-"    'retention_days', 'hours', 'tz', 'auto_ack_seconds', 'offer_email_seconds', 'webhook_url', 'webhook_events', 'webhook_secret')\n" \
+"    'retention_days', 'hours', 'tz', 'auto_ack_seconds', 'offer_email_seconds', 'webhook_url', 'webhook_events', 'webhook_secret',\n" \
+"    'abandoned_queued_minutes', 'idle_active_minutes')\n" \
 "  out[#out + 1] = {id = id, origins = cjson.decode(h[1] or '[]'), identity_secret_set = (h[2] or '') ~= '',\n" \
 "    enforce_identity = h[3] == '1', consent_required = h[4] == '1', retention_days = tonumber(h[5] or '0'),\n" \
 "    hours = h[6] or cjson.null, tz = h[7] or cjson.null, auto_ack_seconds = tonumber(h[8] or '') or cjson.null,\n" \
 "    offer_email_seconds = tonumber(h[9] or '') or cjson.null,\n" \
+"    abandoned_queued_minutes = tonumber(h[13] or '') or cjson.null, idle_active_minutes = tonumber(h[14] or '') or cjson.null,\n" \
 "    webhook = h[10] and {url = h[10], events = hook_events(h[11]), secret_hint = '****' .. string.sub(h[12] or '', -4)} or cjson.null}\n" \
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"
 
 /* ---- waiting ---------------------------------------------------------------------------- */
 
-/* ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms -> 1
- * Run by every node each second; HSETNX makes each step happen once per conversation.
+/* Conversations their visitor abandoned, closed by 'timeout' (for BK_LUA_QUEUE_SWEEP).
+ * visitors:seen holds, per visitor, the last time a node confirmed a socket of theirs: at hello,
+ * then with every heartbeat (chat.c), newest time kept. A visitor not confirmed for ttl ms has no
+ * socket open anywhere, counted from then: a node that dies stops confirming its visitors, who
+ * reconnect and are confirmed by another. A queued conversation is closed once its visitor has
+ * been gone queued_ms; an active one once its visitor has been gone and nothing was written to it
+ * for idle_ms. A site may set either limit in minutes (abandoned_queued_minutes,
+ * idle_active_minutes; 0 = never). Only visitors gone at least the smallest limit are looked
+ * at, 1000 and 100 closes a sweep at most (visitors:seen:offset: where the next sweep goes on),
+ * so that a crowd leaving at once, or a week of visitors when the limits are turned on, never
+ * holds Redis long; those without an open conversation leave the set. When every limit this node
+ * knows is 0, it only drops visitors gone longer than any limit can be (10080 minutes): another
+ * node may be configured otherwise. now_text and day are strings (now is written into the meta as given). */
+#define BK_LUA_ABANDONED \
+"local function abandoned_close(now_text, day, retention_days, queued_ms, idle_ms, ttl)\n" \
+"  local now, seen, least = tonumber(now_text), p .. 'visitors:seen', nil\n" \
+"  local function limit(site, field, default)\n" \
+"    local minutes = site and tonumber(redis.call('HGET', p .. 'site:' .. site, field) or '')\n" \
+"    return minutes and minutes * 60000 or default\n" \
+"  end\n" \
+"  local function consider(ms) if ms and ms > 0 and (not least or ms < least) then least = ms end end\n" \
+"  consider(queued_ms); consider(idle_ms)\n" \
+"  for _, site in ipairs(redis.call('SMEMBERS', p .. 'sites')) do\n" \
+"    local h = redis.call('HMGET', p .. 'site:' .. site, 'abandoned_queued_minutes', 'idle_active_minutes')\n" \
+"    for j = 1, 2 do consider(tonumber(h[j] or '') and tonumber(h[j]) * 60000) end\n" \
+"  end\n" \
+"  if not least then redis.call('ZREMRANGEBYSCORE', seen, '-inf', '(' .. (now - ttl - 10080 * 60000)); return end\n" \
+"  local offset, scanned, dropped, closes = tonumber(redis.call('GET', seen .. ':offset') or '0'), 0, 0, 0\n" \
+"  local gone = redis.call('ZRANGEBYSCORE', seen, '-inf', now - ttl - least, 'WITHSCORES', 'LIMIT', offset, 1000)\n" \
+"  for i = 1, #gone, 2 do\n" \
+"    if closes == 100 then break end\n" \
+"    scanned = scanned + 1\n" \
+"    local vid, since = gone[i], tonumber(gone[i + 1]) + ttl\n" \
+"    local v = redis.call('HMGET', p .. 'visitor:' .. vid, 'conv', 'site')\n" \
+"    local meta = v[1] and redis.call('HMGET', p .. 'conv:' .. v[1] .. ':meta', 'state', 'visitor', 'agent', 'rule')\n" \
+"    local due = false\n" \
+"    if not meta or not meta[1] or meta[1] == 'closed' then\n" \
+"      dropped = dropped + redis.call('ZREM', seen, vid)\n" \
+"    elseif meta[1] == 'queued' then\n" \
+"      local ms = limit(v[2], 'abandoned_queued_minutes', queued_ms)\n" \
+"      due = ms > 0 and since + ms <= now\n" \
+"    elseif meta[1] == 'active' then\n" \
+"      local ms = limit(v[2], 'idle_active_minutes', idle_ms)\n" \
+"      if ms > 0 and since + ms <= now then\n" \
+"        local last = redis.call('XREVRANGE', p .. 'conv:' .. v[1], '+', '-', 'COUNT', 1)[1]\n" \
+"        due = (last and stamp(last[1]) or 0) + ms <= now\n" \
+"      end\n" \
+"    end\n" \
+"    if due then\n" \
+"      conversation_close(v[1], meta, 'timeout', '', now_text, day, retention_days)\n" \
+"      dropped, closes = dropped + redis.call('ZREM', seen, vid), closes + 1\n" \
+"    end\n" \
+"  end\n" \
+"  local next_offset = (#gone < 2000 and scanned * 2 == #gone) and 0 or offset + scanned - dropped\n" \
+"  if next_offset ~= offset then redis.call('SET', seen .. ':offset', next_offset) end\n" \
+"end\n"
+
+/* ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms, day, retention_days,
+ *       abandoned_queued_ms, idle_active_ms, seen_ttl_ms -> 1
+ * Run by every node each second; HSETNX makes each step happen once per conversation, and a
+ * conversation closed as abandoned (BK_LUA_ABANDONED) is closed once.
  * Queue positions: a visitor entering the queue is told its own at once (queue_tell); when
  * the queue or the number of agents online has changed since the last announcement, the
  * sweep publishes the whole order once ("!queue"), and each node tells its own waiting
  * visitors (so they also learn when the last agent leaves). One message a second at
  * most, whatever the queue's length. */
-#define BK_LUA_QUEUE_SWEEP BK_LUA_PRELUDE, \
+#define BK_LUA_QUEUE_SWEEP BK_LUA_PRELUDE, BK_LUA_CLOSE_PRELUDE, BK_LUA_ABANDONED, \
+"abandoned_close(ARGV[2], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))\n" \
 "local now = tonumber(ARGV[2])\n" \
 "local texts = {en = 'We have seen your question and will answer shortly.',\n" \
 "               da = 'Vi har set dit spørgsmål og svarer om lidt.',\n" \

@@ -145,6 +145,26 @@ static const char *seconds_check(json_t *body, const char *name, site_fields *fi
     return NULL;
 }
 
+/* abandoned_queued_minutes, idle_active_minutes: minutes, fractions allowed, 0 = never; null =
+ * the server's abandoned-queued-minutes / idle-active-minutes. */
+static const char *minutes_check(json_t *body, const char *name, site_fields *fields)
+{
+    json_t *value = json_object_get(body, name);
+    if (!value)
+        return NULL;
+    if (json_is_null(value)) {
+        fields_add(fields, name, "");
+        return NULL;
+    }
+    if (!json_is_number(value) || json_number_value(value) < 0 || json_number_value(value) > 10080)
+        return "abandoned_queued_minutes and idle_active_minutes: 0 (never) to 10080 minutes, fractions allowed, "
+               "or null for the server's default";
+    char text[32];
+    snprintf(text, sizeof text, "%.6g", json_number_value(value));
+    fields_add(fields, name, text);
+    return NULL;
+}
+
 /* Opening hours and their zone come together, checked by the rule engine's own parser. */
 static const char *hours_check(json_t *body, site_fields *fields, char *why, size_t why_size)
 {
@@ -277,6 +297,10 @@ static const char *settings_check(json_t *body, site_fields *fields, char *why, 
         problem = seconds_check(body, "auto_ack_seconds", fields);
     if (!problem)
         problem = seconds_check(body, "offer_email_seconds", fields);
+    if (!problem)
+        problem = minutes_check(body, "abandoned_queued_minutes", fields);
+    if (!problem)
+        problem = minutes_check(body, "idle_active_minutes", fields);
     if (!problem)
         problem = webhook_check(body, fields);
     return problem;
@@ -484,6 +508,7 @@ static int site_usage(void)
                     "       beckon site set ID origins|identity-secret|enforce-identity|consent|retention-days VALUE |\n"
                     "       beckon site set ID hours 'mon-fri 09:00-17:00' [TIME-ZONE] | site set ID hours off |\n"
                     "       beckon site set ID auto-ack-seconds|offer-email-seconds SECONDS|default |\n"
+                    "       beckon site set ID abandoned-queued-minutes|idle-active-minutes MINUTES|default |\n"
                     "       beckon site set ID webhook URL|off | webhook-secret SECRET|generate |\n"
                     "       beckon site set ID webhook-events EVENT,...|all\n");
     return 2;
@@ -579,12 +604,19 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
             }
             *(strcmp(key, "consent") == 0 ? &consent : &enforce) = on ? "1" : "0";
         } else if (strcmp(key, "hours") == 0 || strcmp(key, "auto-ack-seconds") == 0 ||
-                   strcmp(key, "offer-email-seconds") == 0) {
+                   strcmp(key, "offer-email-seconds") == 0 || strcmp(key, "abandoned-queued-minutes") == 0 ||
+                   strcmp(key, "idle-active-minutes") == 0) {
             /* "hours off", "hours 'mon-fri 09:00-17:00' Europe/Copenhagen", "auto-ack-seconds default" */
             json_t *body = json_object();
             if (strcmp(key, "hours") == 0) {
                 json_object_set_new(body, "hours", strcmp(value, "off") == 0 ? json_null() : json_string(value));
                 json_object_set_new(body, "tz", json_string(argc == 6 ? argv[5] : "UTC"));
+            } else if (strstr(key, "-minutes")) {
+                /* "abandoned-queued-minutes 0.5": checked as the JSON number it would be over REST */
+                json_t *minutes = strcmp(value, "default") == 0 ? json_null() : json_loads(value, JSON_DECODE_ANY, NULL);
+                json_object_set_new(body, strcmp(key, "abandoned-queued-minutes") == 0 ? "abandoned_queued_minutes"
+                                                                                         : "idle_active_minutes",
+                                    minutes ? minutes : json_string(value));
             } else {
                 json_object_set_new(body, strcmp(key, "auto-ack-seconds") == 0 ? "auto_ack_seconds" : "offer_email_seconds",
                                     strcmp(value, "default") == 0 ? json_null() : json_integer(atoll(value)));

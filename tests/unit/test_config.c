@@ -63,6 +63,8 @@ static void render(const bk_config *c, const char *names, char *out, size_t out_
         else if (strcmp(name, "max-message-bytes") == 0) snprintf(value, sizeof value, "%d", c->max_message_bytes);
         else if (strcmp(name, "redis-timeout-ms") == 0) snprintf(value, sizeof value, "%d", c->redis_timeout_ms);
         else if (strcmp(name, "session-hours") == 0) snprintf(value, sizeof value, "%d", c->session_hours);
+        else if (strcmp(name, "abandoned-queued-minutes") == 0) snprintf(value, sizeof value, "%dms", c->abandoned_queued_ms);
+        else if (strcmp(name, "idle-active-minutes") == 0) snprintf(value, sizeof value, "%dms", c->idle_active_ms);
         else snprintf(value, sizeof value, "<no such setting in render()>");
         o += (size_t)snprintf(out + o, out_size > o ? out_size - o : 0, "%s%s=%s", o ? " " : "", name, value);
     }
@@ -201,6 +203,17 @@ static const resolve_row flag_form_rows[] = {
     { "int range ends are accepted", { "--port", "0", "--max-message-bytes=16777216" }, {0}, NULL,
       BK_CONFIG_RUN, "port max-message-bytes", "port=0 max-message-bytes=16777216" },
     { "--port 65535 accepted", { "--port", "65535" }, {0}, NULL, BK_CONFIG_RUN, "port", "port=65535" },
+    /* minutes settings take fractions and are kept in ms */
+    { "minutes: defaults", {0}, {0}, NULL, BK_CONFIG_RUN, "abandoned-queued-minutes idle-active-minutes",
+      "abandoned-queued-minutes=600000ms idle-active-minutes=1800000ms" },
+    { "minutes: a fraction, 0, the week", { "--abandoned-queued-minutes", "0.05", "--idle-active-minutes=0" },
+      { "BECKON_ABANDONED_QUEUED_MINUTES=10080" }, NULL, BK_CONFIG_RUN, "abandoned-queued-minutes idle-active-minutes",
+      "abandoned-queued-minutes=3000ms idle-active-minutes=0ms" },
+    { "minutes: from the environment, '.5' and '2.'", {0},
+      { "BECKON_ABANDONED_QUEUED_MINUTES=.5", "BECKON_IDLE_ACTIVE_MINUTES=2." }, NULL, BK_CONFIG_RUN,
+      "abandoned-queued-minutes idle-active-minutes", "abandoned-queued-minutes=30000ms idle-active-minutes=120000ms" },
+    { "minutes: the largest", { "--idle-active-minutes", "10080" }, {0}, NULL, BK_CONFIG_RUN,
+      "idle-active-minutes", "idle-active-minutes=604800000ms" },
 };
 
 /* --help and --version stop the walk before any value is checked or any file read. */
@@ -237,6 +250,20 @@ static const resolve_row error_rows[] = {
       "option '--port' needs a value" },
     { "--config without its value", { "--config" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
       "option '--config' needs a value" },
+    { "minutes: more than a week", { "--idle-active-minutes", "10080.5" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
+      "idle-active-minutes: expected minutes from 0 to 10080 (0.5 = 30 s), got '10080.5'" },
+    { "minutes: negative", { "--abandoned-queued-minutes", "-1" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
+      "abandoned-queued-minutes: expected minutes from 0 to 10080 (0.5 = 30 s), got '-1'" },
+    { "minutes: an exponent", { "--abandoned-queued-minutes", "1e2" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
+      "abandoned-queued-minutes: expected minutes from 0 to 10080 (0.5 = 30 s), got '1e2'" },
+    { "minutes: two dots", { "--abandoned-queued-minutes", "1.2.3" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
+      "abandoned-queued-minutes: expected minutes from 0 to 10080 (0.5 = 30 s), got '1.2.3'" },
+    { "minutes: a lone dot", { "--abandoned-queued-minutes", "." }, {0}, NULL, BK_CONFIG_ERROR, NULL,
+      "abandoned-queued-minutes: expected minutes from 0 to 10080 (0.5 = 30 s), got '.'" },
+    { "minutes: empty", { "--abandoned-queued-minutes=" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
+      "abandoned-queued-minutes: expected minutes from 0 to 10080 (0.5 = 30 s), got ''" },
+    { "minutes: inf", { "--abandoned-queued-minutes", "inf" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
+      "abandoned-queued-minutes: expected minutes from 0 to 10080 (0.5 = 30 s), got 'inf'" },
     { "port 70000 out of range", { "--port", "70000" }, {0}, NULL, BK_CONFIG_ERROR, NULL,
       "port: expected a whole number from 0 to 65535, got '70000'" },
     { "port -1 out of range", { "--port=-1" }, {0}, NULL, BK_CONFIG_ERROR, NULL,

@@ -585,6 +585,7 @@
     $('conv-title').textContent = visitorName(c.visitor);
     var st = c.state === 'queued' ? 'Waiting in the queue' + (c.created ? ' for ' + since(c.created) : '')
       : c.state === 'active' ? (c.mine ? 'Active — you are chatting' : c.takenElsewhere ? 'Accepted by ' + (c.agent || 'another agent') : 'Active with ' + (c.agent || 'another agent'))
+      : c.closedBy === 'timeout' ? 'Closed after the visitor left'
       : 'Closed' + (c.closedBy ? ' by the ' + c.closedBy : '');
     if (!c.mine && c.state !== 'queued') st += ' · read-only';
     $('conv-state').textContent = st;
