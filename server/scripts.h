@@ -65,6 +65,16 @@
 "  return #waits > 0 and total / #waits or nil, #online_agents(now)\n" \
 "end\n" \
 "local function queue_changed() redis.call('INCR', p .. 'queue:version') end\n" \
+"local function queue_enter(cid, now)\n" \
+"  redis.call('ZADD', p .. 'queue', now, cid)\n" \
+"  redis.call('ZADD', p .. 'queue:to_ack', now, cid)\n" \
+"  redis.call('ZADD', p .. 'queue:to_offer', now, cid)\n" \
+"end\n" \
+"local function queue_leave(cid)\n" \
+"  redis.call('ZREM', p .. 'queue:to_ack', cid)\n" \
+"  redis.call('ZREM', p .. 'queue:to_offer', cid)\n" \
+"  return redis.call('ZREM', p .. 'queue', cid)\n" \
+"end\n" \
 "local function queue_tell(vid, cid, now)\n" \
 "  local rank = redis.call('ZRANK', p .. 'queue', cid)\n" \
 "  if not rank then return end\n" \
@@ -150,7 +160,7 @@
 "  redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)\n" \
 "  redis.call('HINCRBY', vkey, 'chats', 1)\n" \
 "  redis.call('RPUSH', vkey .. ':convs', cid)\n" \
-"  redis.call('ZADD', p .. 'queue', now, cid)\n" \
+"  queue_enter(cid, now)\n" \
 "end\n" \
 "local id, frame = append(cid, 'visitor', vid, cmid, text)\n" \
 "redis.call('HSET', vkey .. ':cmids', cmid, cid .. ' ' .. id)\n" \
@@ -194,7 +204,7 @@
 "if meta[1] == 'active' then return redis.error_reply('already_taken another agent accepted it first') end\n" \
 "if meta[1] ~= 'queued' then return redis.error_reply('wrong_state the conversation is ' .. meta[1]) end\n" \
 "redis.call('HSET', mkey, 'state', 'active', 'agent', agent, 'accepted', now)\n" \
-"redis.call('ZREM', p .. 'queue', cid)\n" \
+"queue_leave(cid)\n" \
 "redis.call('LPUSH', p .. 'waits', tonumber(now) - tonumber(redis.call('HGET', mkey, 'created') or now))\n" \
 "redis.call('LTRIM', p .. 'waits', 0, 49)\n" \
 "redis.call('SADD', p .. 'agent:' .. agent .. ':convs', cid)\n" \
@@ -238,7 +248,7 @@
 "  redis.call('HSET', mkey, 'svc_row', day .. ':' .. seq)\n" \
 "  if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. day, meta[4] .. ':closed', 1) end\n" \
 "  if meta[1] == 'queued' then\n" \
-"    redis.call('ZREM', p .. 'queue', cid)\n" \
+"    queue_leave(cid)\n" \
 "    bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'closed'}))\n" \
 "    queue_changed()\n" \
 "  end\n" \
@@ -465,7 +475,7 @@
 "redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)\n" \
 "redis.call('HINCRBY', vkey, 'chats', 1)\n" \
 "redis.call('RPUSH', vkey .. ':convs', cid)\n" \
-"redis.call('ZADD', p .. 'queue', now, cid)\n" \
+"queue_enter(cid, now)\n" \
 "redis.call('HINCRBY', skey, rule .. ':chats', 1)\n" \
 "local mid, frame = append(cid, 'agent', inv[4] or '', '', inv[3])\n" \
 "bus(vid, '-', 0, conversation_frame(cid, 'queued'))\n" \
@@ -865,7 +875,7 @@
 "for _, cid in ipairs(redis.call('LRANGE', vkey .. ':convs', 0, -1)) do\n" \
 "  local agent = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'agent')\n" \
 "  if agent then redis.call('SREM', p .. 'agent:' .. agent .. ':convs', cid) end\n" \
-"  if redis.call('ZREM', p .. 'queue', cid) == 1 then\n" \
+"  if queue_leave(cid) == 1 then\n" \
 "    bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'erased'}))\n" \
 "    queue_changed()\n" \
 "  end\n" \
@@ -1036,24 +1046,38 @@
 "  return default\n" \
 "end\n" \
 "local ack_ms, offer_ms = tonumber(ARGV[3]), tonumber(ARGV[4])\n" \
-"local due = redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - least_ms('auto_ack_seconds', ack_ms), 'WITHSCORES')\n" \
+"-- queue:to_ack and queue:to_offer hold the queued chats not yet acknowledged or offered, so\n" \
+"-- a long queue costs nothing here once everyone in it has heard from us.\n" \
+"if redis.call('SETNX', p .. 'queue:marks', 1) == 1 then\n" \
+"  local q = redis.call('ZRANGE', p .. 'queue', 0, -1, 'WITHSCORES')\n" \
+"  for i = 1, #q, 2 do\n" \
+"    local m = redis.call('HMGET', p .. 'conv:' .. q[i] .. ':meta', 'acknowledged', 'email_offered')\n" \
+"    if not m[1] then redis.call('ZADD', p .. 'queue:to_ack', q[i + 1], q[i]) end\n" \
+"    if not m[2] then redis.call('ZADD', p .. 'queue:to_offer', q[i + 1], q[i]) end\n" \
+"  end\n" \
+"end\n" \
+"local due = redis.call('ZRANGEBYSCORE', p .. 'queue:to_ack', '-inf', now - least_ms('auto_ack_seconds', ack_ms),\n" \
+"                      'WITHSCORES', 'LIMIT', 0, 500)\n" \
 "for i = 1, #due, 2 do\n" \
 "  local cid, mkey = due[i], p .. 'conv:' .. due[i] .. ':meta'\n" \
 "  local vid = redis.call('HGET', mkey, 'visitor')\n" \
-"  if tonumber(due[i + 1]) + site_ms(vid, 'auto_ack_seconds', ack_ms) <= now and\n" \
-"     redis.call('HSETNX', mkey, 'acknowledged', now) == 1 then\n" \
+"  local ripe = tonumber(due[i + 1]) + site_ms(vid, 'auto_ack_seconds', ack_ms) <= now\n" \
+"  if ripe then redis.call('ZREM', p .. 'queue:to_ack', cid) end\n" \
+"  if ripe and redis.call('HSETNX', mkey, 'acknowledged', now) == 1 then\n" \
 "    local lang = string.lower(string.sub(redis.call('HGET', p .. 'visitor:' .. (vid or ''), 'lang') or 'en', 1, 2))\n" \
 "    if lang == 'no' or lang == 'nn' then lang = 'nb' end\n" \
 "    local _, frame = append(cid, 'system', '', '', texts[lang] or texts.en)\n" \
 "    if vid then bus(vid, '-', 0, frame) end\n" \
 "  end\n" \
 "end\n" \
-"due = redis.call('ZRANGEBYSCORE', p .. 'queue', '-inf', now - least_ms('offer_email_seconds', offer_ms), 'WITHSCORES')\n" \
+"due = redis.call('ZRANGEBYSCORE', p .. 'queue:to_offer', '-inf', now - least_ms('offer_email_seconds', offer_ms),\n" \
+"                'WITHSCORES', 'LIMIT', 0, 500)\n" \
 "for i = 1, #due, 2 do\n" \
 "  local cid, mkey = due[i], p .. 'conv:' .. due[i] .. ':meta'\n" \
 "  local vid = redis.call('HGET', mkey, 'visitor')\n" \
-"  if tonumber(due[i + 1]) + site_ms(vid, 'offer_email_seconds', offer_ms) <= now and\n" \
-"     redis.call('HSETNX', mkey, 'email_offered', now) == 1 then\n" \
+"  local ripe = tonumber(due[i + 1]) + site_ms(vid, 'offer_email_seconds', offer_ms) <= now\n" \
+"  if ripe then redis.call('ZREM', p .. 'queue:to_offer', cid) end\n" \
+"  if ripe and redis.call('HSETNX', mkey, 'email_offered', now) == 1 then\n" \
 "    if vid then bus(vid, '-', 0, cjson.encode({type = 'offer_email', conversation = cid})) end\n" \
 "  end\n" \
 "end\n" \

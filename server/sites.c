@@ -21,7 +21,7 @@
 
 #define ORIGIN_MAX   256
 #define ORIGINS_MAX  32
-#define SITE_FIELDS_MAX 16
+#define SITE_FIELDS_MAX 32  /* every field a site has, with room to grow */
 
 enum { SCRIPT_SAVE, SCRIPT_DELETE, SCRIPT_LIST, SCRIPT_COUNT };
 
@@ -111,6 +111,7 @@ typedef struct site_fields {
     int count;
     const char *names[SITE_FIELDS_MAX];
     char *values[SITE_FIELDS_MAX];
+    int overflow;
 } site_fields;
 
 static void fields_add(site_fields *fields, const char *name, const char *value)
@@ -118,6 +119,8 @@ static void fields_add(site_fields *fields, const char *name, const char *value)
     if (fields->count < SITE_FIELDS_MAX) {
         fields->names[fields->count] = name;
         fields->values[fields->count++] = strdup(value);
+    } else {
+        fields->overflow = 1;  /* a new field outgrew SITE_FIELDS_MAX: refuse, never drop */
     }
 }
 
@@ -337,6 +340,8 @@ static int fields_save(bk_sites *sites, const char *id, site_fields *fields, bk_
 {
     const char *argv[2 + 2 * SITE_FIELDS_MAX];
     int argc = 0;
+    if (fields->overflow)
+        return -1;
     argv[argc++] = sites->server->config->prefix;
     argv[argc++] = id;
     for (int i = 0; i < fields->count; i++) {

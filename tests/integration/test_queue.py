@@ -84,6 +84,9 @@ async def t_auto_ack(env):
     took = time.monotonic() - t0
     assert m["text"] == "Vi har set dit spørgsmål og svarer om lidt.", m
     assert 1.0 <= took <= 3.5, took
+    # still waiting, but no longer among the chats the sweep looks at for acknowledgements
+    assert env.redis.command("ZSCORE", "bk:queue", conv) is not None
+    assert env.redis.command("ZSCORE", "bk:queue:to_ack", conv) is None
     offer = await v.recv_until("offer_email", conversation=conv, timeout=6)
     assert offer["conversation"] == conv
     await asyncio.sleep(1.5)
