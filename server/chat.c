@@ -201,27 +201,15 @@ static void send_json(session *s, json_t *obj)
     json_decref(obj);
 }
 
-static json_t *reply_new(const char *type, json_t *req)
-{
-    json_t *obj = json_object();
-    json_object_set_new(obj, "type", json_string(type));
-    if (req)
-        json_object_set(obj, "req", req);
-    return obj;
-}
-
 static void send_error(session *s, json_t *req, const char *code, const char *message)
 {
     bk_metrics_error(code);
-    json_t *obj = reply_new("error", req);
-    json_object_set_new(obj, "code", json_string(code));
-    json_object_set_new(obj, "message", json_string(message));
-    send_json(s, obj);
+    send_json(s, bk_reply_error(req, code, message));
 }
 
 static void send_ok(session *s, json_t *req)
 {
-    send_json(s, reply_new("ok", req));
+    send_json(s, bk_reply_new("ok", req));
 }
 
 /* Maps a script's "code message" error, or a missing reply, to a protocol error. */
@@ -347,7 +335,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     json_decref(site);
     char token[BK_TOKEN_MAX];
     bk_token_sign(s->chat->server->secret, s->id, token, sizeof token);
-    json_t *welcome = reply_new("welcome", c->req);
+    json_t *welcome = bk_reply_new("welcome", c->req);
     json_object_set_new(welcome, "visitor", json_string(s->id));
     json_object_set_new(welcome, "token", json_string(token));
     const char *cid = element_string(reply, 0);
@@ -446,7 +434,7 @@ static void on_agent_hello(redisReply *reply, void *data)
     }
     snprintf(s->id, sizeof s->id, "%s", element_string(reply, 0));
     peers_join(s);
-    json_t *welcome = reply_new("welcome", c->req);
+    json_t *welcome = bk_reply_new("welcome", c->req);
     json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
     json_object_update(welcome, lists);
     json_decref(lists);
@@ -521,7 +509,7 @@ static void on_message_stored(redisReply *reply, void *data)
         bk_metrics_now.messages_stored++;
     if (s->tracker)
         bk_tracker_conversation_opened(s->tracker, element_string(reply, 0));
-    json_t *ack = reply_new("ack", c->req);
+    json_t *ack = bk_reply_new("ack", c->req);
     json_object_set_new(ack, "conversation", json_string(element_string(reply, 0)));
     json_object_set_new(ack, "id", json_string(id));
     json_object_set_new(ack, "cmid", json_string(c->cmid));
@@ -679,7 +667,7 @@ static void on_history(redisReply *reply, void *data)
         send_error(s, c->req, BK_ERR_INTERNAL, "could not read the history");
         goto done;
     }
-    json_t *history = reply_new("history", c->req);
+    json_t *history = bk_reply_new("history", c->req);
     json_object_set_new(history, "conversation", json_string(c->conversation));
     json_object_set_new(history, "state", json_string(element_string(reply, 0)));
     json_object_set_new(history, "since", json_string(c->since));
@@ -725,7 +713,7 @@ static void on_json_reply(redisReply *reply, void *data)
         send_store_error(s, c->req, reply && reply->type == REDIS_REPLY_STRING ? NULL : reply);
         goto done;
     }
-    json_t *out = reply_new(c->reply_type, c->req);
+    json_t *out = bk_reply_new(c->reply_type, c->req);
     if (json_is_object(body))
         json_object_update(out, body);
     else

@@ -390,3 +390,20 @@ void bk_request_release(bk_request *request)
         json_decref(request->root);
     memset(request, 0, sizeof *request);
 }
+
+json_t *bk_reply_new(const char *type, json_t *req)
+{
+    json_t *obj = json_object();
+    json_object_set_new(obj, "type", json_string(type));
+    if (req)
+        json_object_set(obj, "req", req);
+    return obj;
+}
+
+json_t *bk_reply_error(json_t *req, const char *code, const char *message)
+{
+    json_t *obj = bk_reply_new("error", req);
+    json_object_set_new(obj, "code", json_string(code));
+    json_object_set_new(obj, "message", json_string(message));
+    return obj;
+}

@@ -85,4 +85,12 @@ void bk_request_release(bk_request *request);
 void bk_error_set(bk_error *err, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* Replies, shaped the same wherever they are sent from: {"type": type, "req": req}, with no
+ * "req" when req is NULL (pushes). A new reference. */
+json_t *bk_reply_new(const char *type, json_t *req);
+
+/* {"type": "error", "req", "code", "message"}. The sender counts the code (bk_metrics_error):
+ * proto stays free of the server's state, for the fuzzer. */
+json_t *bk_reply_error(json_t *req, const char *code, const char *message);
+
 #endif

@@ -187,21 +187,10 @@ static void reply_send(bk_conn *conn, json_t *obj)
     free(out);
 }
 
-static json_t *reply_new(const char *type, json_t *req)
-{
-    json_t *obj = json_pack("{s:s}", "type", type);
-    if (req)
-        json_object_set(obj, "req", req);
-    return obj;
-}
-
 static void error_send(bk_conn *conn, json_t *req, const char *code, const char *message)
 {
     bk_metrics_error(code);
-    json_t *obj = reply_new("error", req);
-    json_object_set_new(obj, "code", json_string(code));
-    json_object_set_new(obj, "message", json_string(message));
-    reply_send(conn, obj);
+    reply_send(conn, bk_reply_error(req, code, message));
 }
 
 static void pending_free(pending *p)
@@ -227,7 +216,7 @@ static void on_sent(int status, const char *message, void *data)
     char text[400];
     if (status == BK_MAIL_SENT) {
         bk_info("transcript of %s sent", p->conversation);
-        json_t *ok = reply_new("ok", p->req);
+        json_t *ok = bk_reply_new("ok", p->req);
         json_object_set_new(ok, "conversation", json_string(p->conversation));
         reply_send(p->conn, ok);
     } else if (status == BK_MAIL_NOT_SENT) {
