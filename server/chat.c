@@ -53,6 +53,7 @@ enum {
     SCRIPT_MANUAL_INVITE,
     SCRIPT_CONSENT,
     SCRIPT_QUEUE_SWEEP,
+    SCRIPT_SITES_HOURS,
     SCRIPT_COUNT
 };
 
@@ -61,7 +62,7 @@ static const char *const *const script_sources[SCRIPT_COUNT] = {
     BK_LUA(BK_LUA_CLOSE), BK_LUA(BK_LUA_RATE), BK_LUA(BK_LUA_SIGNAL), BK_LUA(BK_LUA_HISTORY), BK_LUA(BK_LUA_AGENT_HELLO),
     BK_LUA(BK_LUA_IDENTIFY), BK_LUA(BK_LUA_LEAVE_MESSAGE), BK_LUA(BK_LUA_LEFT_MESSAGES), BK_LUA(BK_LUA_NOTE), BK_LUA(BK_LUA_TRANSFER),
     BK_LUA(BK_LUA_STATUS), BK_LUA(BK_LUA_HEARTBEAT), BK_LUA(BK_LUA_VISITOR_DETAILS), BK_LUA(BK_LUA_VISITORS), BK_LUA(BK_LUA_MANUAL_INVITE),
-    BK_LUA(BK_LUA_CONSENT), BK_LUA(BK_LUA_QUEUE_SWEEP),
+    BK_LUA(BK_LUA_CONSENT), BK_LUA(BK_LUA_QUEUE_SWEEP), BK_LUA(BK_LUA_SITES_HOURS),
 };
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;
@@ -110,6 +111,7 @@ struct bk_chat {
     session waiting;    /* sentinel: sessions that have not said hello, oldest first */
     uv_timer_t hello_timer;
     uv_timer_t queue_timer;
+    unsigned queue_ticks;  /* sweeps since the sites' hours were last read */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
 };
 
@@ -1341,6 +1343,23 @@ static void on_heartbeat(uv_timer_t *timer)
  * to leave an email after offer-email-seconds. Conversations whose visitor left are closed
  * after abandoned-queued-minutes or idle-active-minutes. Every node sweeps; the script does
  * each once. */
+#define SITES_HOURS_EVERY 10  /* sweeps (seconds) */
+
+static void on_sites_hours(redisReply *reply, void *data)
+{
+    bk_chat *chat = data;
+    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+        return;
+    const char **flat = malloc((reply->elements + 1) * sizeof *flat);
+    if (!flat)
+        return;
+    size_t n = 0;
+    for (size_t i = 0; i < reply->elements; i++)
+        flat[n++] = reply->element[i]->type == REDIS_REPLY_STRING ? reply->element[i]->str : "";
+    bk_site_hours_sync(chat->hours, flat, n);
+    free(flat);
+}
+
 static void on_queue_timer(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
@@ -1355,8 +1374,17 @@ static void on_queue_timer(uv_timer_t *timer)
     snprintf(queued, sizeof queued, "%d", config->abandoned_queued_ms);
     snprintf(idle, sizeof idle, "%d", config->idle_active_ms);
     snprintf(ttl, sizeof ttl, "%d", VISITOR_SEEN_TTL_MS);
-    const char *argv[] = { config->prefix, now, ack, offer, day, retention, queued, idle, ttl };
-    bk_store_script(chat->server->store, chat->scripts[SCRIPT_QUEUE_SWEEP], NULL, NULL, 0, 9, argv, NULL);
+    char closed[1024];
+    bk_site_hours_closed(chat->hours, now_ms, closed, sizeof closed);
+    const char *argv[] = { config->prefix, now, ack, offer, day, retention, queued, idle, ttl, closed };
+    bk_store_script(chat->server->store, chat->scripts[SCRIPT_QUEUE_SWEEP], NULL, NULL, 0, 10, argv, NULL);
+    /* Hours change rarely; every node reads them all now and then, so its sweep knows which
+     * sites are closed even when their visitors are on other nodes. */
+    if (chat->queue_ticks++ % SITES_HOURS_EVERY == 0) {
+        const char *hours_argv[] = { config->prefix };
+        bk_store_script(chat->server->store, chat->scripts[SCRIPT_SITES_HOURS], on_sites_hours, chat, 0, 1,
+                        hours_argv, NULL);
+    }
 }
 
 bk_chat *bk_chat_new(bk_server *server)

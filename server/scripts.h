@@ -941,6 +941,18 @@
 "redis.call('DEL', hkey, hkey .. ':cursor', hkey .. ':lease', hkey .. ':failures', hkey .. ':last', hkey .. ':retry')\n" \
 "return 1\n"
 
+/* ARGV: prefix -> (site, hours, tz) triples, "" for none: what every node compiles, so the
+ * queue sweep knows which sites are closed whatever node saw their visitors. */
+#define BK_LUA_SITES_HOURS BK_LUA_PRELUDE, \
+"local out = {}\n" \
+"for _, id in ipairs(redis.call('SMEMBERS', p .. 'sites')) do\n" \
+"  local h = redis.call('HMGET', p .. 'site:' .. id, 'hours', 'tz')\n" \
+"  out[#out + 1] = id\n" \
+"  out[#out + 1] = h[1] or ''\n" \
+"  out[#out + 1] = h[2] or ''\n" \
+"end\n" \
+"return out\n"
+
 /* ARGV: prefix -> sites_json (secrets are not shown: only whether one is set) */
 #define BK_LUA_SITES_LIST BK_LUA_PRELUDE, BK_LUA_HOOK_EVENTS, \
 "local out = {}\n" \
@@ -1019,7 +1031,9 @@
 "end\n"
 
 /* ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms, day, retention_days,
- *       abandoned_queued_ms, idle_active_ms, seen_ttl_ms -> 1
+ *       abandoned_queued_ms, idle_active_ms, seen_ttl_ms, closed_sites (",a,b," or "") -> 1
+ * A visitor of a site outside its business hours is told so in the acknowledgement, and is
+ * offered the email form with it rather than minutes later.
  * Run by every node each second; HSETNX makes each step happen once per conversation, and a
  * conversation closed as abandoned (BK_LUA_ABANDONED) is closed once.
  * Queue positions: a visitor entering the queue is told its own at once (queue_tell); when
@@ -1033,6 +1047,15 @@
 "local texts = {en = 'We have seen your question and will answer shortly.',\n" \
 "               da = 'Vi har set dit spørgsmål og svarer om lidt.',\n" \
 "               nb = 'Vi har sett spørsmålet ditt og svarer snart.'}\n" \
+"local closed_texts = {en = 'We have seen your question. We are closed right now and will answer when we are back.',\n" \
+"               da = 'Vi har set dit spørgsmål. Vi har lukket lige nu og svarer, når vi er tilbage.',\n" \
+"               nb = 'Vi har sett spørsmålet ditt. Vi har stengt nå og svarer når vi er tilbake.'}\n" \
+"local closed_sites = ARGV[10] or ''\n" \
+"local function site_closed(vid)\n" \
+"  if closed_sites == '' or not vid then return false end\n" \
+"  local site = redis.call('HGET', p .. 'visitor:' .. vid, 'site')\n" \
+"  return site ~= false and string.find(closed_sites, ',' .. site .. ',', 1, true) ~= nil\n" \
+"end\n", /* a second piece: one literal may hold 4095 bytes */ \
 "local function site_ms(vid, field, default)\n" \
 "  local site = vid and redis.call('HGET', p .. 'visitor:' .. vid, 'site')\n" \
 "  local seconds = site and tonumber(redis.call('HGET', p .. 'site:' .. site, field) or '')\n" \
@@ -1066,8 +1089,14 @@
 "  if ripe and redis.call('HSETNX', mkey, 'acknowledged', now) == 1 then\n" \
 "    local lang = string.lower(string.sub(redis.call('HGET', p .. 'visitor:' .. (vid or ''), 'lang') or 'en', 1, 2))\n" \
 "    if lang == 'no' or lang == 'nn' then lang = 'nb' end\n" \
-"    local _, frame = append(cid, 'system', '', '', texts[lang] or texts.en)\n" \
+"    local closed = site_closed(vid)\n" \
+"    local words = closed and closed_texts or texts\n" \
+"    local _, frame = append(cid, 'system', '', '', words[lang] or words.en)\n" \
 "    if vid then bus(vid, '-', 0, frame) end\n" \
+"    if closed and redis.call('HSETNX', mkey, 'email_offered', now) == 1 then\n" \
+"      redis.call('ZREM', p .. 'queue:to_offer', cid)\n" \
+"      if vid then bus(vid, '-', 0, cjson.encode({type = 'offer_email', conversation = cid})) end\n" \
+"    end\n" \
 "  end\n" \
 "end\n" \
 "due = redis.call('ZRANGEBYSCORE', p .. 'queue:to_offer', '-inf', now - least_ms('offer_email_seconds', offer_ms),\n" \

@@ -474,11 +474,15 @@ static json_t *instant_or_null(int64_t ms)
     return ms == INT64_MAX ? json_null() : json_integer(ms);
 }
 
-json_t *bk_site_hours_state(bk_site_hours *cache, const char *site, const char *hours, const char *tz,
-                            int64_t now_ms)
+/* The site's entry for these hours, compiled once; NULL (and no entry) when it keeps none. */
+static hours_entry *hours_update(bk_site_hours *cache, const char *site, const char *hours, const char *tz)
 {
-    if (!cache || !site || !site[0] || !hours || !hours[0] || !tz || !tz[0])
+    if (!cache || !site || !site[0])
         return NULL;
+    if (!hours || !hours[0] || !tz || !tz[0]) {
+        hours_entry_free(bk_map_remove(cache->sites, site));
+        return NULL;
+    }
     hours_entry *entry = bk_map_get(cache->sites, site);
     if (!entry || strcmp(entry->hours, hours) != 0 || strcmp(entry->tz, tz) != 0) {
         hours_entry_free(bk_map_remove(cache->sites, site));
@@ -496,13 +500,86 @@ json_t *bk_site_hours_state(bk_site_hours *cache, const char *site, const char *
             return NULL;
         }
     }
-    if (!entry->compiled)
+    return entry;
+}
+
+json_t *bk_site_hours_state(bk_site_hours *cache, const char *site, const char *hours, const char *tz,
+                            int64_t now_ms)
+{
+    hours_entry *entry = hours_update(cache, site, hours, tz);
+    if (!entry || !entry->compiled)
         return NULL;
     bool open = bk_opening_hours_open(entry->compiled, now_ms);
     return json_pack("{s:b, s:o, s:o, s:s}", "open", open,
                      "opens_at", open ? json_null() : instant_or_null(bk_opening_hours_next_opening(entry->compiled, now_ms)),
                      "closes_at", open ? instant_or_null(bk_opening_hours_next_closing(entry->compiled, now_ms)) : json_null(),
                      "tz", tz);
+}
+
+typedef struct hours_sync {
+    bk_map *listed;  /* the sites the sync named */
+    bk_map *gone;    /* entries to drop, collected while iterating */
+} hours_sync;
+
+static void hours_collect_gone(const char *key, void *value, void *data)
+{
+    hours_sync *sync = data;
+    (void)value;
+    if (!bk_map_get(sync->listed, key))
+        bk_map_set(sync->gone, key, (void *)1);
+}
+
+static void hours_drop(const char *key, void *value, void *data)
+{
+    (void)value;
+    hours_entry_free(bk_map_remove(data, key));
+}
+
+void bk_site_hours_sync(bk_site_hours *cache, const char *const *flat, size_t count)
+{
+    if (!cache)
+        return;
+    hours_sync sync = { bk_map_new(), bk_map_new() };
+    if (!sync.listed || !sync.gone) {
+        bk_map_free(sync.listed);
+        bk_map_free(sync.gone);
+        return;
+    }
+    for (size_t i = 0; i + 3 <= count; i += 3) {
+        hours_update(cache, flat[i], flat[i + 1], flat[i + 2]);
+        bk_map_set(sync.listed, flat[i], (void *)1);
+    }
+    bk_map_each(cache->sites, hours_collect_gone, &sync);
+    bk_map_each(sync.gone, hours_drop, cache->sites);
+    bk_map_free(sync.listed);
+    bk_map_free(sync.gone);
+}
+
+typedef struct closed_list {
+    int64_t now_ms;
+    char *out;
+    size_t size, used;
+} closed_list;
+
+static void hours_add_closed(const char *key, void *value, void *data)
+{
+    const hours_entry *entry = value;
+    closed_list *list = data;
+    if (!entry->compiled || bk_opening_hours_open(entry->compiled, list->now_ms))
+        return;
+    size_t need = strlen(key) + 1 + (list->used ? 0 : 1);
+    if (list->used + need + 1 > list->size)
+        return;  /* the argument is full: those sites just get the usual acknowledgement */
+    list->used += (size_t)snprintf(list->out + list->used, list->size - list->used, "%s%s,", list->used ? "" : ",", key);
+}
+
+void bk_site_hours_closed(const bk_site_hours *cache, int64_t now_ms, char *out, size_t out_size)
+{
+    closed_list list = { now_ms, out, out_size, 0 };
+    if (out_size)
+        out[0] = '\0';
+    if (cache)
+        bk_map_each(cache->sites, hours_add_closed, &list);
 }
 
 /* ---- the shell ---------------------------------------------------------------------- */

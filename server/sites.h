@@ -37,6 +37,13 @@ void bk_site_hours_free(bk_site_hours *cache);
 json_t *bk_site_hours_state(bk_site_hours *cache, const char *site, const char *hours, const char *tz,
                             int64_t now_ms);
 
+/* Makes the cache hold exactly these sites' hours: `flat` is (site, hours, tz) triples as the
+ * SITES_HOURS script returns them ("" = no hours); other sites are forgotten. */
+void bk_site_hours_sync(bk_site_hours *cache, const char *const *flat, size_t count);
+
+/* ",a,b," for the sites closed at now_ms ("" when none), cut at out_size. */
+void bk_site_hours_closed(const bk_site_hours *cache, int64_t now_ms, char *out, size_t out_size);
+
 /* "https://Shop.Example:8443" -> "https://shop.example:8443". Only http(s), a host (name,
  * IPv4 or [IPv6]) and an optional port; no path, no trailing dot. 0, or -1. */
 int bk_origin_normalize(const char *in, char *out, size_t out_size);

@@ -163,5 +163,19 @@ async def t_auto_ack_per_site(env):
     await slow.expect_none("message", conversation=slow_conv, pred=lambda m: m["from"] == "system", within=2.5)
 
 
+@T.case("after hours the acknowledgement says so, in the visitor's language, and offers the email at once")
+async def t_closed_ack(env):
+    later = dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=3)
+    await save_site(env, "night-shop", hours=hour_window(later)[0], tz="UTC", auto_ack_seconds=1)
+    v = await site_visitor(env, "night-shop", lang="da")
+    assert v.welcome["hours"]["open"] is False
+    t0 = time.monotonic()
+    conv = (await send_message(v, "Er der nogen?"))["conversation"]
+    m = await v.recv_until("message", conversation=conv, pred=lambda m: m["from"] == "system", timeout=5)
+    assert m["text"] == "Vi har set dit spørgsmål. Vi har lukket lige nu og svarer, når vi er tilbage.", m
+    await v.recv_until("offer_email", conversation=conv, timeout=2)
+    assert time.monotonic() - t0 <= 3.5
+
+
 if __name__ == "__main__":
     T.run("hours", setup=setup)
