@@ -146,6 +146,7 @@ export function waitingTests(h) {
       assert((await W(p, '.note').first().textContent()).includes(hour), `the text names ${hour}`);
       await W(p, 'form.lmf').waitFor({ state: 'visible' });
       assert(await W(p, 'textarea#bk-in').isHidden(), 'no chat composer while closed');
+      if (!lang) await h.shot(p, 'widget-after-hours.png');
       if (!lang) {
         await W(p, '.lmf input[type=email]').fill('night-owl@example.com');
         await W(p, '.lmf textarea').fill('Please call me tomorrow.');
