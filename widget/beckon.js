@@ -32,7 +32,7 @@
       intro: 'Hi! Ask us anything — we usually reply within a few minutes.',
       offline: "No one is online right now. Leave a message and we'll get back to you by email.",
       shut: "We're closed right now and back {n}. Leave a message and we'll reply by email.",
-      shut2: "We're closed right now. Leave a message and we'll reply by email.",
+      shut2: "We're closed right now. Leave a message and we'll reply by email.", at: 'at ',
       nm: 'Name (optional)', em: 'Email', lm: 'Your message', lms: 'Send message', lmt: "Thank you! We'll reply to {n}.",
       queued: 'Waiting for an agent…', active: "You're chatting with {n}", closed: 'The chat has ended',
       sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent', retry: 'Retry',
@@ -48,7 +48,7 @@
       intro: 'Hej! Spørg os om hvad som helst — vi svarer normalt inden for få minutter.',
       offline: 'Ingen er online lige nu. Skriv en besked, så vender vi tilbage på e-mail.',
       shut: 'Vi har lukket lige nu og er tilbage {n}. Skriv en besked, så svarer vi på e-mail.',
-      shut2: 'Vi har lukket lige nu. Skriv en besked, så svarer vi på e-mail.',
+      shut2: 'Vi har lukket lige nu. Skriv en besked, så svarer vi på e-mail.', at: 'kl. ',
       nm: 'Navn (valgfrit)', em: 'E-mail', lm: 'Din besked', lms: 'Send besked', lmt: 'Tak! Vi svarer til {n}.',
       queued: 'Venter på en medarbejder…', active: 'Du chatter med {n}', closed: 'Chatten er afsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Set', failed: 'Ikke sendt', retry: 'Prøv igen',
@@ -64,7 +64,7 @@
       intro: 'Hei! Spør oss om hva som helst — vi svarer vanligvis innen noen få minutter.',
       offline: 'Ingen er pålogget akkurat nå. Legg igjen en melding, så svarer vi på e-post.',
       shut: 'Vi har stengt nå og er tilbake {n}. Legg igjen en melding, så svarer vi på e-post.',
-      shut2: 'Vi har stengt nå. Legg igjen en melding, så svarer vi på e-post.',
+      shut2: 'Vi har stengt nå. Legg igjen en melding, så svarer vi på e-post.', at: 'kl. ',
       nm: 'Navn (valgfritt)', em: 'E-post', lm: 'Din melding', lms: 'Send melding', lmt: 'Takk! Vi svarer til {n}.',
       queued: 'Venter på en medarbeider…', active: 'Du chatter med {n}', closed: 'Chatten er avsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Sett', failed: 'Ikke sendt', retry: 'Prøv igjen',
@@ -572,9 +572,10 @@
   }
   function shutText() {
     if (hours.opens_at == null) return t('shut2');
-    var at = new Date(hours.opens_at), now = new Date(), f = { hour: '2-digit', minute: '2-digit' };
-    if (at - now > 86400000 * 6 || at.getDate() !== now.getDate()) f.weekday = 'long';
-    return t('shut', at.toLocaleString(LANG === 'nb' ? 'nb-NO' : LANG, f));
+    // "Monday at 09:00", or "at 09:00" later today, in the visitor's own clock
+    var at = new Date(hours.opens_at), now = new Date(), loc = LANG === 'nb' ? 'nb-NO' : LANG;
+    var day = at - now > 518400000 || at.getDate() !== now.getDate() ? at.toLocaleDateString(loc, { weekday: 'long' }) + ' ' : '';
+    return t('shut', day + t('at') + at.toLocaleTimeString(loc, { hour: '2-digit', minute: '2-digit' }));
   }
   function paintStatus() {
     var shut = !!hours && !hours.open;
