@@ -584,16 +584,119 @@ void bk_site_hours_closed(const bk_site_hours *cache, int64_t now_ms, char *out,
 
 /* ---- the shell ---------------------------------------------------------------------- */
 
+/* "beckon site set ID KEY VALUE": each key is a field of PUT /api/sites/{id}, and its value
+ * becomes the JSON that route would get, so the shell and REST share one set of checks. */
+typedef enum {
+    VALUE_TEXT,     /* a string; `none` sends null */
+    VALUE_SWITCH,   /* on|required -> true, off|optional -> false */
+    VALUE_NUMBER,   /* a JSON number as typed ("0.5"); `none` sends null */
+    VALUE_LIST,     /* "a,b c" -> ["a", "b", "c"]; `none` sends [] */
+    VALUE_SECRET,   /* a string, or "generate": a fresh one, printed */
+    VALUE_HOURS,    /* hours, then an optional zone (UTC); `none` sends null */
+} value_kind;
+
+static const struct {
+    const char *key, *field;
+    value_kind kind;
+    const char *none;
+} cli_settings[] = {
+    { "origins", "origins", VALUE_LIST, NULL },
+    { "identity-secret", "identity_secret", VALUE_SECRET, NULL },
+    { "enforce-identity", "enforce_identity", VALUE_SWITCH, NULL },
+    { "consent", "consent_required", VALUE_SWITCH, NULL },
+    { "retention-days", "retention_days", VALUE_NUMBER, NULL },
+    { "hours", "hours", VALUE_HOURS, "off" },
+    { "auto-ack-seconds", "auto_ack_seconds", VALUE_NUMBER, "default" },
+    { "offer-email-seconds", "offer_email_seconds", VALUE_NUMBER, "default" },
+    { "abandoned-queued-minutes", "abandoned_queued_minutes", VALUE_NUMBER, "default" },
+    { "idle-active-minutes", "idle_active_minutes", VALUE_NUMBER, "default" },
+    { "webhook", "webhook_url", VALUE_TEXT, "off" },
+    { "webhook-secret", "webhook_secret", VALUE_SECRET, NULL },
+    { "webhook-events", "webhook_events", VALUE_LIST, "all" },
+};
+
 static int site_usage(void)
 {
-    fprintf(stderr, "usage: beckon site add ID ORIGIN... | site list | site remove ID |\n"
-                    "       beckon site set ID origins|identity-secret|enforce-identity|consent|retention-days VALUE |\n"
-                    "       beckon site set ID hours 'mon-fri 09:00-17:00' [TIME-ZONE] | site set ID hours off |\n"
-                    "       beckon site set ID auto-ack-seconds|offer-email-seconds SECONDS|default |\n"
-                    "       beckon site set ID abandoned-queued-minutes|idle-active-minutes MINUTES|default |\n"
-                    "       beckon site set ID webhook URL|off | webhook-secret SECRET|generate |\n"
-                    "       beckon site set ID webhook-events EVENT,...|all\n");
+    fprintf(stderr, "usage: beckon site add ID ORIGIN... | site list | site remove ID | site set ID KEY VALUE\n"
+                    "  KEY VALUE: origins ORIGIN,... | identity-secret SECRET|generate | enforce-identity on|off |\n"
+                    "    consent required|optional | retention-days DAYS | hours 'mon-fri 09:00-17:00' [ZONE] | hours off |\n"
+                    "    auto-ack-seconds|offer-email-seconds SECONDS|default |\n"
+                    "    abandoned-queued-minutes|idle-active-minutes MINUTES|default |\n"
+                    "    webhook URL|off | webhook-secret SECRET|generate | webhook-events EVENT,...|all\n");
     return 2;
+}
+
+static json_t *words_to_list(int count, char **words)
+{
+    json_t *list = json_array();
+    for (int i = 0; i < count; i++) {
+        char *copy = strdup(words[i]);
+        for (char *save = NULL, *part = copy ? strtok_r(copy, ", ", &save) : NULL; part; part = strtok_r(NULL, ", ", &save))
+            json_array_append_new(list, json_string(part));
+        free(copy);
+    }
+    return list;
+}
+
+/* The PUT body for "set ID KEY VALUE [ZONE]", or NULL when the words do not fit (usage). */
+static json_t *cli_body(const char *id, int argc, char **argv)
+{
+    const char *key = argv[3], *value = argv[4];
+    for (size_t i = 0; i < sizeof cli_settings / sizeof cli_settings[0]; i++) {
+        if (strcmp(key, cli_settings[i].key) != 0)
+            continue;
+        value_kind kind = cli_settings[i].kind;
+        if (argc != 5 && !(argc == 6 && kind == VALUE_HOURS))
+            return NULL;
+        const char *field = cli_settings[i].field;
+        int none = cli_settings[i].none && strcmp(value, cli_settings[i].none) == 0;
+        json_t *body = json_object(), *v = NULL;
+        if (kind == VALUE_LIST)
+            v = none ? json_array() : words_to_list(1, argv + 4);
+        else if (none)
+            v = json_null();
+        else if (kind == VALUE_SWITCH && (strcmp(value, "on") == 0 || strcmp(value, "required") == 0))
+            v = json_true();
+        else if (kind == VALUE_SWITCH && (strcmp(value, "off") == 0 || strcmp(value, "optional") == 0))
+            v = json_false();
+        else if (kind == VALUE_NUMBER)  /* what does not parse is checked as the string it is */
+            v = (v = json_loads(value, JSON_DECODE_ANY, NULL)) && json_is_number(v) ? v : (json_decref(v), json_string(value));
+        else if (kind == VALUE_SECRET && strcmp(value, "generate") == 0) {
+            uint8_t raw[24];
+            char secret[2 * sizeof raw + 1];
+            bk_random_bytes(raw, sizeof raw);
+            bk_hex_encode(raw, sizeof raw, secret);
+            printf("%s of %s: %s\n", key, id, secret);
+            v = json_string(secret);
+        } else if (kind != VALUE_SWITCH)
+            v = json_string(value);
+        if (!v) {
+            json_decref(body);
+            return NULL;
+        }
+        json_object_set_new(body, field, v);
+        if (kind == VALUE_HOURS)
+            json_object_set_new(body, "tz", none ? json_null() : json_string(argc == 6 ? argv[5] : "UTC"));
+        return body;
+    }
+    return NULL;
+}
+
+static void site_print(json_t *site)
+{
+    char *origins = json_dumps(json_object_get(site, "origins"), JSON_COMPACT);
+    const char *hours = json_string_value(json_object_get(site, "hours"));
+    const char *webhook = json_string_value(json_object_get(json_object_get(site, "webhook"), "url"));
+    const char *tz = json_string_value(json_object_get(site, "tz"));
+    printf("%s\torigins=%s identity=%s%s consent=%s retention-days=%lld hours=%s%s%s%s webhook=%s\n",
+           json_string_value(json_object_get(site, "id")), origins ? origins : "[]",
+           json_is_true(json_object_get(site, "identity_secret_set")) ? "secret set" : "no secret",
+           json_is_true(json_object_get(site, "enforce_identity")) ? ", enforced" : "",
+           json_is_true(json_object_get(site, "consent_required")) ? "required" : "optional",
+           (long long)json_integer_value(json_object_get(site, "retention_days")),
+           hours ? "'" : "always", hours ? hours : "", hours ? "' " : "", hours && tz ? tz : "",
+           webhook ? webhook : "none");
+    free(origins);
 }
 
 static int site_command(redisContext *c, const bk_config *config, int argc, char **argv)
@@ -607,26 +710,14 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         freeReplyObject(r);
         size_t i;
         json_t *site;
-        json_array_foreach(list, i, site) {
-            char *origins = json_dumps(json_object_get(site, "origins"), JSON_COMPACT);
-            printf("%s\torigins=%s identity=%s%s consent=%s retention-days=%lld\n",
-                   json_string_value(json_object_get(site, "id")), origins ? origins : "[]",
-                   json_is_true(json_object_get(site, "identity_secret_set")) ? "secret set" : "no secret",
-                   json_is_true(json_object_get(site, "enforce_identity")) ? ", enforced" : "",
-                   json_is_true(json_object_get(site, "consent_required")) ? "required" : "optional",
-                   (long long)json_integer_value(json_object_get(site, "retention_days")));
-            free(origins);
-        }
+        json_array_foreach(list, i, site)
+            site_print(site);
         json_decref(list);
         return 0;
     }
     if (argc < 3 || !bk_id_valid(argv[2]))
         return site_usage();
     const char *id = argv[2];
-    const char *origins = "", *secret = "", *enforce = "", *consent = "", *retention = "";
-    char *origins_json = NULL;
-    char generated[65];
-    site_fields extra = { 0 };  /* settings checked through the REST code's JSON checks */
     if (strcmp(verb, "remove") == 0 && argc == 3) {
         const char *args[] = { prefix, id };
         redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_DELETE), 2, args);
@@ -638,140 +729,27 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         freeReplyObject(r);
         return failed;
     }
-    json_t *list = json_array();
-    int first_origin = 0;
-    if (strcmp(verb, "add") == 0 && argc >= 4)
-        first_origin = 3;
-    else if (strcmp(verb, "set") == 0 && argc == 5 && strcmp(argv[3], "origins") == 0)
-        first_origin = 4;
-    if (first_origin) {
-        for (int i = first_origin; i < argc; i++) {
-            /* "set ID origins a,b" and "add ID a b" both work */
-            char *copy = strdup(argv[i]);
-            for (char *part = strtok(copy, ", "); part; part = strtok(NULL, ", ")) {
-                char out[ORIGIN_MAX];
-                if (bk_origin_normalize(part, out, sizeof out) != 0) {
-                    fprintf(stderr, "beckon: '%s' is not an origin like https://shop.example\n", part);
-                    free(copy);
-                    json_decref(list);
-                    return 2;
-                }
-                json_array_append_new(list, json_string(out));
-            }
-            free(copy);
-        }
-        origins = origins_json = json_dumps(list, JSON_COMPACT);
-    } else if (strcmp(verb, "set") == 0 && (argc == 5 || (argc == 6 && strcmp(argv[3], "hours") == 0))) {
-        const char *key = argv[3], *value = argv[4];
-        if (strcmp(key, "identity-secret") == 0) {
-            if (strcmp(value, "generate") == 0) {
-                uint8_t raw[32];
-                bk_random_bytes(raw, sizeof raw);
-                bk_hex_encode(raw, sizeof raw, generated);
-                value = generated;
-                printf("identity secret of %s: %s\n", id, generated);
-            }
-            if (strlen(value) < 16 || strlen(value) > 64) {
-                fprintf(stderr, "beckon: an identity secret has 16 to 64 characters (or say 'generate')\n");
-                json_decref(list);
-                return 2;
-            }
-            secret = value;
-        } else if (strcmp(key, "enforce-identity") == 0 || strcmp(key, "consent") == 0) {
-            int on = strcmp(value, "on") == 0 || strcmp(value, "required") == 0;
-            int off = strcmp(value, "off") == 0 || strcmp(value, "optional") == 0;
-            if (!on && !off) {
-                json_decref(list);
-                return site_usage();
-            }
-            *(strcmp(key, "consent") == 0 ? &consent : &enforce) = on ? "1" : "0";
-        } else if (strcmp(key, "hours") == 0 || strcmp(key, "auto-ack-seconds") == 0 ||
-                   strcmp(key, "offer-email-seconds") == 0 || strcmp(key, "abandoned-queued-minutes") == 0 ||
-                   strcmp(key, "idle-active-minutes") == 0) {
-            /* "hours off", "hours 'mon-fri 09:00-17:00' Europe/Copenhagen", "auto-ack-seconds default" */
-            json_t *body = json_object();
-            if (strcmp(key, "hours") == 0) {
-                json_object_set_new(body, "hours", strcmp(value, "off") == 0 ? json_null() : json_string(value));
-                json_object_set_new(body, "tz", json_string(argc == 6 ? argv[5] : "UTC"));
-            } else if (strstr(key, "-minutes")) {
-                /* "abandoned-queued-minutes 0.5": checked as the JSON number it would be over REST */
-                json_t *minutes = strcmp(value, "default") == 0 ? json_null() : json_loads(value, JSON_DECODE_ANY, NULL);
-                json_object_set_new(body, strcmp(key, "abandoned-queued-minutes") == 0 ? "abandoned_queued_minutes"
-                                                                                         : "idle_active_minutes",
-                                    minutes ? minutes : json_string(value));
-            } else {
-                json_object_set_new(body, strcmp(key, "auto-ack-seconds") == 0 ? "auto_ack_seconds" : "offer_email_seconds",
-                                    strcmp(value, "default") == 0 ? json_null() : json_integer(atoll(value)));
-            }
-            char why[BK_RULES_PATH_MAX + BK_RULES_MESSAGE_MAX + 4];
-            const char *problem = settings_check(body, &extra, why, sizeof why);
-            json_decref(body);
-            if (problem) {
-                fprintf(stderr, "beckon: %s\n", problem);
-                fields_close(&extra);
-                json_decref(list);
-                return 2;
-            }
-        } else if (strcmp(key, "webhook") == 0 || strcmp(key, "webhook-secret") == 0 ||
-                   strcmp(key, "webhook-events") == 0) {
-            /* "webhook off", "webhook-secret generate", "webhook-events message,conversation.closed" */
-            json_t *body = json_object();
-            if (strcmp(key, "webhook") == 0) {
-                json_object_set_new(body, "webhook_url", strcmp(value, "off") == 0 ? json_null() : json_string(value));
-            } else if (strcmp(key, "webhook-secret") == 0) {
-                if (strcmp(value, "generate") == 0) {
-                    uint8_t raw[24];
-                    bk_random_bytes(raw, sizeof raw);
-                    bk_hex_encode(raw, sizeof raw, generated);
-                    value = generated;
-                    printf("webhook secret of %s: %s\n", id, generated);
-                }
-                json_object_set_new(body, "webhook_secret", json_string(value));
-            } else {
-                json_t *events = json_array();
-                char *copy = strdup(value);
-                for (char *part = strtok(copy, ", "); part && strcmp(value, "all") != 0; part = strtok(NULL, ", "))
-                    json_array_append_new(events, json_string(part));
-                free(copy);
-                json_object_set_new(body, "webhook_events", events);
-            }
-            const char *problem = webhook_check(body, &extra);
-            json_decref(body);
-            if (problem) {
-                fprintf(stderr, "beckon: %s\n", problem);
-                fields_close(&extra);
-                json_decref(list);
-                return 2;
-            }
-        } else if (strcmp(key, "retention-days") == 0) {
-            if (atoi(value) < 1 || atoi(value) > 3650) {
-                fprintf(stderr, "beckon: retention-days is 1 to 3650\n");
-                json_decref(list);
-                return 2;
-            }
-            retention = value;
-        } else {
-            json_decref(list);
-            return site_usage();
-        }
-    } else {
-        json_decref(list);
+    json_t *body = NULL;
+    if (strcmp(verb, "add") == 0 && argc >= 4)  /* "add ID a b" and "add ID a,b" */
+        body = json_pack("{s:o}", "origins", words_to_list(argc - 3, argv + 3));
+    else if (strcmp(verb, "set") == 0 && argc >= 5)
+        body = cli_body(id, argc, argv);
+    if (!body)
         return site_usage();
+    site_fields fields = { 0 };
+    char why[BK_RULES_PATH_MAX + BK_RULES_MESSAGE_MAX + 4];
+    const char *problem = settings_check(body, &fields, why, sizeof why);
+    json_decref(body);
+    if (problem) {
+        fprintf(stderr, "beckon: %s\n", problem);
+        fields_close(&fields);
+        return 2;
     }
-    json_decref(list);
     const char *args[2 + 2 * SITE_FIELDS_MAX] = { prefix, id };
     int count = 2;
-    const char *pairs[][2] = { { "origins", origins }, { "identity_secret", secret }, { "enforce_identity", enforce },
-                               { "consent_required", consent }, { "retention_days", retention } };
-    for (size_t i = 0; i < sizeof pairs / sizeof pairs[0]; i++) {
-        if (pairs[i][1][0]) {
-            args[count++] = pairs[i][0];
-            args[count++] = pairs[i][1];
-        }
-    }
-    for (int i = 0; i < extra.count; i++) {
-        args[count++] = extra.names[i];
-        args[count++] = extra.values[i];
+    for (int i = 0; i < fields.count; i++) {
+        args[count++] = fields.names[i];
+        args[count++] = fields.values[i];
     }
     redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_SAVE), count, args);
     int failed = !r || r->type == REDIS_REPLY_ERROR;
@@ -779,11 +757,10 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         fprintf(stderr, "beckon: redis refused: %s\n", r ? r->str : "no reply");
     else
         printf("saved site %s\n", id);
-    if (!failed && r->type == REDIS_REPLY_INTEGER && r->integer == 2 && generated_webhook_secret(&extra))
-        printf("webhook secret of %s: %s\n", id, generated_webhook_secret(&extra));
+    if (!failed && r->type == REDIS_REPLY_INTEGER && r->integer == 2 && generated_webhook_secret(&fields))
+        printf("webhook secret of %s: %s\n", id, generated_webhook_secret(&fields));
     freeReplyObject(r);
-    free(origins_json);
-    fields_close(&extra);
+    fields_close(&fields);
     return failed;
 }
 
