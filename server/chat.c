@@ -659,7 +659,7 @@ static void on_history(redisReply *reply, void *data)
     session *s = c->session;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 7)) {
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 8)) {
         send_store_error(s, c->req, reply);
         goto done;
     }
@@ -672,6 +672,7 @@ static void on_history(redisReply *reply, void *data)
     json_t *history = bk_reply_new("history", c->req);
     json_object_set_new(history, "conversation", json_string(c->conversation));
     json_object_set_new(history, "state", json_string(element_string(reply, 0)));
+    json_object_set_new(history, "accepted", json_boolean(element_integer(reply, 7) == 1));
     json_object_set_new(history, "since", json_string(c->since));
     json_object_set_new(history, "messages", messages);
     json_object_set_new(history, "complete", json_boolean(element_integer(reply, 2) == 1));

@@ -322,13 +322,13 @@
 "return 1\n"
 
 /* ARGV: prefix, conversation, since ("0" = all), limit, by, who
- * -> {state, gap, complete, messages_json, next, visitor_read, agent_read}
+ * -> {state, gap, complete, messages_json, next, visitor_read, agent_read, accepted (1|0)}
  * Visitors never see notes. `next` is the last id looked at: page on from there (notes
  * skipped for a visitor still move it forward). */
 #define BK_LUA_HISTORY BK_LUA_PRELUDE, \
 "local cid, since, limit, by, who = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]\n" \
 "local key = p .. 'conv:' .. cid\n" \
-"local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor', 'visitor_read', 'agent_read')\n" \
+"local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor', 'visitor_read', 'agent_read', 'accepted')\n" \
 "if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
 "local function older(a, b)\n" \
 "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n" \
@@ -354,7 +354,7 @@
 "  if m.cmid == '' then m.cmid = nil end\n" \
 "  if not (by == 'visitor' and m.from == 'note') then out[#out + 1] = m end\n" \
 "end\n" \
-"return {meta[1], gap, complete, #out > 0 and cjson.encode(out) or '[]', next, meta[3] or '', meta[4] or ''}\n"
+"return {meta[1], gap, complete, #out > 0 and cjson.encode(out) or '[]', next, meta[3] or '', meta[4] or '', meta[5] and 1 or 0}\n"
 
 /* ARGV: prefix, session digest, now, presence_ttl_ms, node -> {agent, welcome_json}
  * Presence has one entry per agent and node ("alice@n_3f…"): an agent with tabs on two nodes

@@ -510,9 +510,13 @@ json_t *bk_site_hours_state(bk_site_hours *cache, const char *site, const char *
     if (!entry || !entry->compiled)
         return NULL;
     bool open = bk_opening_hours_open(entry->compiled, now_ms);
-    return json_pack("{s:b, s:o, s:o, s:s}", "open", open,
-                     "opens_at", open ? json_null() : instant_or_null(bk_opening_hours_next_opening(entry->compiled, now_ms)),
-                     "closes_at", open ? instant_or_null(bk_opening_hours_next_closing(entry->compiled, now_ms)) : json_null(),
+    int64_t change = open ? bk_opening_hours_next_closing(entry->compiled, now_ms)
+                          : bk_opening_hours_next_opening(entry->compiled, now_ms);
+    /* changes_in_ms: from the server's clock, so a visitor's wrong clock cannot move it */
+    return json_pack("{s:b, s:o, s:o, s:o, s:s}", "open", open,
+                     "opens_at", open ? json_null() : instant_or_null(change),
+                     "closes_at", open ? instant_or_null(change) : json_null(),
+                     "changes_in_ms", change == INT64_MAX ? json_null() : json_integer(change - now_ms),
                      "tz", tz);
 }
 

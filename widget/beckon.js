@@ -359,6 +359,7 @@
       resume(); // show the last (closed) conversation, and its rating form if not rated yet
     }
     consentReq = !!m.consent_required; trOn = !!m.transcript_email;
+    trGo.disabled = lmGo.disabled = false; // replies lost with the old socket
     setHours(m.hours);
     paintStatus();
     flushPending();
@@ -393,6 +394,7 @@
       var g = el('p', 'note gap', t('gap'), { role: 'note' });
       log.insertBefore(g, firstAfter(h.since));
     }
+    if (h.accepted) conv.ok = 1; // an agent took part
     (h.messages || []).forEach(function (m) { m.conversation = h.conversation; onMessage(m, false); });
     if (h.complete === false) { if (cmp(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
     if (h.state && h.state !== conv.state) setConv(conv.id, h.state, conv.agent);
@@ -465,7 +467,7 @@
   function submit(text) {
     text = text.trim();
     if (!text) return;
-    if (conv && conv.state === 'closed') { reset(''); conv = null; local('conv', null); paintStatus(); }
+    if (conv && conv.state === 'closed') { reset(''); conv = null; local('conv', null); paintTr(); paintStatus(); }
     enqueue('m-' + rnd(), text);
     typingOff();
   }
@@ -518,7 +520,8 @@
   }
   function onAck(a) {
     var p = pend[a.cmid];
-    if (!conv && a.conversation) { conv = { id: a.conversation, state: 'queued', agent: null }; local('conv', a.conversation); paintStatus(); }
+    // Another conversation: the old one closed (its push may be late).
+    if (a.conversation && (!conv || conv.id !== a.conversation)) { reset(a.conversation); setConv(a.conversation, 'queued'); }
     if (!p) return;
     if (msgs[a.id]) { p.el.remove(); settle(a.cmid); return; } // the push came first (other tab)
     onMessage({ conversation: a.conversation, id: a.id, cmid: a.cmid, from: 'visitor', text: p.text, ts: a.ts }, false);
@@ -532,6 +535,7 @@
     var was = conv && conv.state;
     conv = conv || { id: id };
     conv.id = id; conv.state = state; conv.agent = agent || conv.agent;
+    if (state === 'active') conv.ok = 1;
     if (state !== 'queued') { qpos = null; lmOn = false; var oe = log.querySelector('.oe'); if (oe) oe.remove(); }
     local('conv', id);
     if (state === 'closed' && was !== 'closed') typ.hidden = true;
@@ -539,12 +543,12 @@
     paintTr(); paintStatus();
   }
   function paintTr() {
-    var a = conv && (conv.agent || Object.keys(msgs).some(function (k) { return msgs[k].m.from === 'agent'; }));
-    if ((trf.hidden = !(trOn && a && conv.state === 'closed'))) trSt.textContent = '';
+    if ((trf.hidden = !(trOn && conv && conv.ok && conv.state === 'closed'))) trSt.textContent = '';
     else if (!trMail.value) trMail.value = knownMail;
   }
   trf.onsubmit = function (e) {
     e.preventDefault();
+    if (!conv) return;
     var mail = trMail.value.trim();
     trGo.disabled = true; trSt.textContent = t('sending');
     if (!sendRaw({ type: 'transcript', email: mail, conversation: conv.id }, function (r) {
@@ -557,18 +561,14 @@
     if (!conv || c.id === conv.id) setConv(c.id, c.state, c.agent);
   }
   var left = false, lmOn = false; // a message was left (thank-you state); the form was asked for while queued
-  // The site's business hours from welcome: {open, opens_at, closes_at} or null (always open).
-  // The widget flips them itself at the next opening or closing, so a page left open stays right.
+  // Business hours (welcome.hours). At a change, reconnect (spread over 20 s): the new welcome
+  // has the new state, the next change and who is online.
   var hours = null, hoursTimer = null;
   function setHours(h) {
     hours = h || null;
     clearTimeout(hoursTimer);
-    var at = hours && (hours.open ? hours.closes_at : hours.opens_at);
-    if (at == null) return;
-    hoursTimer = setTimeout(function () {
-      setHours({ open: !hours.open, opens_at: null, closes_at: null });
-      paintStatus();
-    }, Math.min(Math.max(at - Date.now(), 0) + 500, 2147483647));
+    if (hours && hours.changes_in_ms != null)
+      hoursTimer = setTimeout(function () { if (ws) ws.close(); }, hours.changes_in_ms + 500 + Math.random() * 2e4);
   }
   function shutText() {
     if (hours.opens_at == null) return t('shut2');

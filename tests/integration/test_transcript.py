@@ -226,6 +226,19 @@ async def t_sent(env):
     assert "Du bad om denne udskrift i chatten på demo." in body, body
 
 
+@T.case("history says whether an agent accepted the chat: the widget offers the transcript only then")
+async def t_history_accepted(env):
+    alice = await env.agent("alice")
+    v, conv, _ = await closed_chat(env, alice)
+    h = await v.expect_reply({"type": "resume", "conversation": conv, "since": "0"}, "history")
+    assert h["accepted"] is True and h["state"] == "closed", h
+    lone = await env.visitor()
+    conv2 = (await send_message(lone, "nobody came"))["conversation"]
+    await lone.expect_reply({"type": "close"}, "ok")
+    h = await lone.expect_reply({"type": "resume", "conversation": conv2, "since": "0"}, "history")
+    assert h["accepted"] is False, h
+
+
 @T.case("a line that is only '.' and one starting with '.' are dot-stuffed on the wire and arrive whole")
 async def t_dots(env):
     SINK.reset()

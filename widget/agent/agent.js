@@ -1055,6 +1055,10 @@
   var SVG = 'http://www.w3.org/2000/svg';
   var dashAgents = {};   // agent names seen in the figures (the filter's choices)
   var dashSeq = 0;       // answers to an older request are dropped
+  var dashPicked = false; // the agent chose the days
+  ['dash-from', 'dash-to'].forEach(function (id) {
+    ['input', 'change'].forEach(function (ev) { $(id).addEventListener(ev, function () { dashPicked = true; }); });
+  });
   function utcDay(offset) { return new Date(Date.now() + (offset || 0) * 86400000).toISOString().slice(0, 10); }
   function dashQuery() {
     var q = 'from=' + encodeURIComponent($('dash-from').value) + '&to=' + encodeURIComponent($('dash-to').value);
@@ -1073,12 +1077,14 @@
   function pct(v) { return v == null ? '—' : Math.round(v * 100) + ' %'; }
   function num(v) { return v == null ? '—' : String(v); }
   function loadDashboard() {
-    if (!$('dash-from').value) { $('dash-from').value = utcDay(-6); $('dash-to').value = utcDay(0); }
+    // "The last 7 days" follows the date (a panel stays open past midnight) until the agent picks days.
+    if (!dashPicked) { $('dash-from').value = utcDay(-6); $('dash-to').value = utcDay(0); }
     // The server says the same (400); saying it here keeps a failed request out of the console.
     var span = (Date.parse($('dash-to').value) - Date.parse($('dash-from').value)) / 86400000;
+    var seq = ++dashSeq;  /* before the checks: a request still on its way must not paint over them */
+    $('dash-body').setAttribute('aria-busy', 'false');
     if (!(span >= 0)) { $('dash-error').textContent = 'Pick a “From” day on or before the “To” day.'; return; }
     if (span > 365) { $('dash-error').textContent = 'The range is at most 366 days.'; return; }
-    var seq = ++dashSeq;
     $('dash-body').setAttribute('aria-busy', 'true');
     api('GET', '/api/stats/service?' + dashQuery()).then(function (r) {
       if (seq !== dashSeq) return;
@@ -1181,6 +1187,7 @@
       .then(function (r) {
         if (r.status !== 200) return r.json().catch(function () { return {}; }).then(function (x) { throw new Error((x.error && x.error.message) || 'HTTP ' + r.status); });
         var name = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '');
+        $('dash-error').textContent = '';
         return r.blob().then(function (blob) {
           var a = el('a', null, null, { href: URL.createObjectURL(blob), download: name ? name[1] : 'beckon-service.csv' });
           document.body.appendChild(a); a.click(); a.remove();
