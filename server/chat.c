@@ -112,6 +112,7 @@ struct bk_chat {
     uv_timer_t hello_timer;
     uv_timer_t queue_timer;
     unsigned queue_ticks;  /* sweeps since the sites' hours were last read */
+    uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
 };
 
@@ -1212,6 +1213,10 @@ static void on_bus(const char *payload, size_t len, void *data)
             agent_sessions_end(chat, agent);
         else if (strcmp(visitor, "!queue") == 0)
             queue_positions_tell(chat, text, text_len);
+        else if (strcmp(visitor, "!ping") == 0) {
+            if (strcmp(agent, chat->node) == 0)  /* agent: the node that sent it */
+                chat->bus_heard_ms = uv_now(chat->server->loop);
+        }
         else if (strcmp(visitor, "!hooks") == 0)
             bk_webhooks_wake(chat->server->webhooks, agent);  /* agent: the site */
         else if (strcmp(visitor, "!forget") == 0) {
@@ -1317,6 +1322,15 @@ static void on_store_state(int command_up, int bus_up, void *data)
 static void on_heartbeat(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
+    /* Each heartbeat publishes "!ping NODE": a bus link that stopped delivering (a reset the
+     * socket never reported, a half-open connection) is found within three heartbeats. */
+    uint64_t loop_now = uv_now(chat->server->loop);
+    if (!chat->bus_up || !chat->bus_heard_ms)
+        chat->bus_heard_ms = loop_now;
+    else if (loop_now - chat->bus_heard_ms > 3 * HEARTBEAT_MS && bk_store_is_up(chat->server->store)) {
+        chat->bus_heard_ms = loop_now;
+        bk_store_bus_drop(chat->server->store, "this node's pings stopped coming back");
+    }
     visitors_seen(chat, bk_now_ms());
     size_t agents = 0;
     for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)

@@ -36,8 +36,19 @@ static void write_now(redis_events *e)
 static void on_poll(uv_poll_t *handle, int status, int events)
 {
     redis_events *e = handle->data;
-    if (status < 0 || !e->context)
+    if (!e->context)
         return;
+    if (status < 0) {
+        /* The socket failed (a reset, a refused connect): libuv has stopped the poll already.
+         * Let hiredis meet the error, so the link goes down and is remade, rather than sit
+         * unwatched (a subscriber sends nothing that would ever notice). */
+        e->polled = 0;
+        if (connected(e))
+            redisAsyncHandleRead(e->context);
+        else
+            write_now(e);
+        return;
+    }
     if (events & UV_READABLE)
         redisAsyncHandleRead(e->context);
     if (e->context && (events & UV_WRITABLE)) {

@@ -674,6 +674,8 @@
 "    redis.call('ZADD', p .. 'presence', ARGV[2], ARGV[i] .. '@' .. ARGV[4])\n" \
 "  end\n" \
 "end\n" \
+"-- the node hears this back on its bus link: the proof the link still works\n" \
+"redis.call('PUBLISH', p .. 'bus', '!ping ' .. ARGV[4] .. ' 0 -')\n" \
 "return 1\n"
 
 /* ARGV: prefix, visitor -> visitor_json (the sidebar) */

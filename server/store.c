@@ -290,6 +290,9 @@ static void link_connect(redis_link *l)
         return;
     }
     context->data = l;
+    /* A half-open TCP link (the peer's host gone) is noticed by keepalive, not by silence. */
+    if (!a->is_unix)
+        redisEnableKeepAlive(&context->c);
     if (bk_redis_loop_attach(context, store->loop) != REDIS_OK) {
         redisAsyncFree(context);
         link_schedule_reconnect(l);
@@ -531,4 +534,14 @@ void bk_store_close(bk_store *store, void (*closed_fn)(void *data), void *data)
     if (store->bus.context)
         redisAsyncDisconnect(store->bus.context);
     store_free_when_done(store);
+}
+
+void bk_store_bus_drop(bk_store *store, const char *why)
+{
+    redis_link *l = &store->bus;
+    if (!l->context || l->dropping)
+        return;
+    bk_warn("redis bus link: %s; reconnecting", why);
+    l->dropping = 1;
+    redisAsyncDisconnect(l->context);
 }

@@ -29,6 +29,10 @@ int bk_store_script_add(bk_store *store, const char *const *parts);
 
 /* Sets the bus channel and what to do with its messages. */
 void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data);
+
+/* Drops the bus link and makes it anew (the caller found it silent): what was published
+ * meanwhile is lost, so the state callback reports the bus down and up again. */
+void bk_store_bus_drop(bk_store *store, const char *why);
 void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data);
 
 void bk_store_start(bk_store *store);

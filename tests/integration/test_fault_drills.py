@@ -2,6 +2,10 @@
 connections. After each, every acknowledged message is there and clients carry on."""
 
 import asyncio
+import selectors
+import socket
+import struct
+import threading
 import time
 
 from harness import Cases, assert_ordered_unique, full_history, send_message
@@ -78,6 +82,91 @@ async def t_client_kill(env):
     history, _ = await full_history(v, conv)
     stored = [m["id"] for m in history if m["from"] == "visitor"]
     assert stored == [a["id"] for a in acks], (stored, [a["id"] for a in acks])
+
+
+class ResettingProxy:
+    """TCP in front of the test's Redis (unix socket) that can reset every connection at once:
+    RST, no FIN, nothing said - what a crashed middlebox or a NAT timeout does."""
+
+    def __init__(self, redis_sock):
+        self.redis_sock, self.pairs, self.reset_now = redis_sock, {}, threading.Event()
+        self.listener = socket.socket()
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(16)
+        self.port = self.listener.getsockname()[1]
+        self.stopped = False
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        sel = selectors.DefaultSelector()
+        sel.register(self.listener, selectors.EVENT_READ)
+        clients = []
+        while not self.stopped:
+            if self.reset_now.is_set():
+                self.reset_now.clear()
+                for c in clients:
+                    r = self.pairs.pop(c, None)
+                    if r is None:
+                        continue
+                    self.pairs.pop(r, None)
+                    sel.unregister(c)
+                    sel.unregister(r)
+                    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+                    c.close()
+                    r.close()
+                clients.clear()
+            for key, _ in sel.select(0.05):
+                sock = key.fileobj
+                if sock is self.listener:
+                    c, _ = sock.accept()
+                    r = socket.socket(socket.AF_UNIX)
+                    r.connect(self.redis_sock)
+                    self.pairs[c], self.pairs[r] = r, c
+                    clients.append(c)
+                    sel.register(c, selectors.EVENT_READ)
+                    sel.register(r, selectors.EVENT_READ)
+                    continue
+                other = self.pairs.get(sock)
+                if other is None:
+                    continue
+                try:
+                    data = sock.recv(65536)
+                except OSError:
+                    data = b""
+                if not data:
+                    self.pairs.pop(sock, None)
+                    self.pairs.pop(other, None)
+                    sel.unregister(sock)
+                    sel.unregister(other)
+                    sock.close()
+                    other.close()
+                    continue
+                other.sendall(data)
+
+
+@T.case("a reset of both Redis links (RST, nothing said): beckon notices, remakes them, clients resync, pushes flow")
+async def t_reset(env):
+    proxy = ResettingProxy(env.redis.sock)
+    try:
+        b = await env.new_beckon("reset-node", ["--redis", f"redis://127.0.0.1:{proxy.port}"])
+        alice = await env.agent("alice", beckon=b)
+        v = await env.visitor(beckon=b)
+        conv = (await send_message(v, "before the reset", cmid="z0"))["conversation"]
+        await alice.expect_reply({"type": "accept", "conversation": conv}, "ok")
+        proxy.reset_now.set()
+        await v.recv_until("resync", timeout=20)
+        # the bus works again: a message the agent sends reaches the visitor as a push
+        deadline = time.monotonic() + 20
+        while True:
+            r = await alice.request({"type": "message", "conversation": conv, "cmid": "z1", "text": "after"}, timeout=10)
+            if r["type"] == "ack":
+                break
+            assert r["code"] == "unavailable" and time.monotonic() < deadline, r
+            await asyncio.sleep(0.2)
+        await v.recv_until("message", id=r["id"], timeout=10)
+        await b.stop()
+    finally:
+        proxy.stopped = True
 
 
 @T.case("Redis demoted to a replica (as after a failover): unavailable, the link is remade, then recovery")
