@@ -23,7 +23,7 @@
 /* A visitor no node has confirmed for this long has no socket open anywhere (two heartbeats
  * and some slack): the abandoned-chat limits count from then (scripts.h, BK_LUA_ABANDONED). */
 #define VISITOR_SEEN_TTL_MS 12000
-#define SEEN_BATCH          1000              /* visitors per ZADD: no one command holds Redis long */
+#define SEEN_BATCH          1000              /* visitors per script call: none holds Redis long */
 #define PREVIEW_BYTES       140
 #define VISITORS_WINDOW_MS  (5 * 60 * 1000)  /* "on the site now": an event in the last 5 min */
 /* An agent's panel legitimately sends bursts (a resume and a visitor request per open chat
@@ -54,6 +54,7 @@ enum {
     SCRIPT_CONSENT,
     SCRIPT_QUEUE_SWEEP,
     SCRIPT_SITES_HOURS,
+    SCRIPT_VISITORS_SEEN,
     SCRIPT_COUNT
 };
 
@@ -63,6 +64,7 @@ static const char *const *const script_sources[SCRIPT_COUNT] = {
     BK_LUA(BK_LUA_IDENTIFY), BK_LUA(BK_LUA_LEAVE_MESSAGE), BK_LUA(BK_LUA_LEFT_MESSAGES), BK_LUA(BK_LUA_NOTE), BK_LUA(BK_LUA_TRANSFER),
     BK_LUA(BK_LUA_STATUS), BK_LUA(BK_LUA_HEARTBEAT), BK_LUA(BK_LUA_VISITOR_DETAILS), BK_LUA(BK_LUA_VISITORS), BK_LUA(BK_LUA_MANUAL_INVITE),
     BK_LUA(BK_LUA_CONSENT), BK_LUA(BK_LUA_QUEUE_SWEEP), BK_LUA(BK_LUA_SITES_HOURS),
+    BK_LUA(BK_LUA_VISITORS_SEEN),
 };
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;
@@ -1252,7 +1254,7 @@ static void resync_peers(const char *key, void *value, void *frame)
             send_text(s, frame, strlen(frame));
 }
 
-/* ZADD PREFIXvisitors:seen GT NOW VISITOR NOW VISITOR ..., SEEN_BATCH visitors at a time. */
+/* The VISITORS_SEEN script with PREFIX NOW VISITOR..., SEEN_BATCH visitors at a time. */
 typedef struct seen_batch {
     bk_chat *chat;
     const char **argv;
@@ -1263,18 +1265,20 @@ typedef struct seen_batch {
 static void seen_flush(seen_batch *b)
 {
     /* Best effort: a visitor missed now is confirmed by the next heartbeat, well within the TTL. */
-    if (b->argc > 3)
-        bk_store_command(b->chat->server->store, NULL, NULL, b->argc, b->argv, NULL);
-    b->argc = 3;
+    if (b->argc > 2)
+        bk_store_script(b->chat->server->store, b->chat->scripts[SCRIPT_VISITORS_SEEN], NULL, NULL, 0, b->argc,
+                        b->argv, NULL);
+    b->argc = 2;
 }
 
 static void seen_add(const char *visitor, void *first_session, void *data)
 {
-    (void)first_session;
     seen_batch *b = data;
-    b->argv[b->argc++] = b->now;
+    const session *s = first_session;
+    if (s->hello != HELLO_DONE)  /* still saying hello, or an erased visitor's socket closing */
+        return;
     b->argv[b->argc++] = visitor;
-    if (b->argc == 3 + 2 * SEEN_BATCH)
+    if (b->argc == 2 + SEEN_BATCH)
         seen_flush(b);
 }
 
@@ -1284,15 +1288,12 @@ static void visitors_seen(bk_chat *chat, int64_t now_ms)
 {
     if (bk_map_size(chat->visitors) == 0)
         return;
-    char key[64];
-    seen_batch b = { .chat = chat, .argc = 3, .argv = malloc((3 + 2 * SEEN_BATCH) * sizeof(const char *)) };
+    seen_batch b = { .chat = chat, .argc = 2, .argv = malloc((2 + SEEN_BATCH) * sizeof(const char *)) };
     if (!b.argv)
         return;
-    snprintf(key, sizeof key, "%svisitors:seen", chat->server->config->prefix);
     snprintf(b.now, sizeof b.now, "%lld", (long long)now_ms);
-    b.argv[0] = "ZADD";
-    b.argv[1] = key;
-    b.argv[2] = "GT";  /* nodes' clocks differ a little: never move a visitor back in time */
+    b.argv[0] = chat->server->config->prefix;
+    b.argv[1] = b.now;
     bk_map_each(chat->visitors, seen_add, &b);
     seen_flush(&b);
     free(b.argv);

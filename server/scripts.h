@@ -943,6 +943,17 @@
 "redis.call('DEL', hkey, hkey .. ':cursor', hkey .. ':lease', hkey .. ':failures', hkey .. ':last', hkey .. ':retry')\n" \
 "return 1\n"
 
+/* ARGV: prefix, now, visitor... -> 1. A node confirms the visitors it holds sockets of; one
+ * erased meanwhile (no profile any more) is not brought back. GT: nodes' clocks differ a
+ * little, and a visitor must never move back in time. */
+#define BK_LUA_VISITORS_SEEN BK_LUA_PRELUDE, \
+"for i = 3, #ARGV do\n" \
+"  if redis.call('EXISTS', p .. 'visitor:' .. ARGV[i]) == 1 then\n" \
+"    redis.call('ZADD', p .. 'visitors:seen', 'GT', ARGV[2], ARGV[i])\n" \
+"  end\n" \
+"end\n" \
+"return 1\n"
+
 /* ARGV: prefix -> (site, hours, tz) triples, "" for none: what every node compiles, so the
  * queue sweep knows which sites are closed whatever node saw their visitors. */
 #define BK_LUA_SITES_HOURS BK_LUA_PRELUDE, \
@@ -1287,7 +1298,10 @@
 "local today = h[1] == day and tonumber(h[2] or '0') or 0\n" \
 "if today >= per_day then return redis.error_reply('rate_limited at most ' .. per_day .. ' transcripts a day') end\n" \
 "local out, bytes, cut = {}, 0, 0\n" \
-"for _, e in ipairs(redis.call('XRANGE', p .. 'conv:' .. cid, '-', '+', 'COUNT', max_count + 1)) do\n" \
+"local entries = redis.call('XRANGE', p .. 'conv:' .. cid, '-', '+', 'COUNT', max_count + 1)\n" \
+"-- more entries than were read (notes among them or not): the transcript says it stops early\n" \
+"if #entries > max_count then cut = 1 end\n" \
+"for _, e in ipairs(entries) do\n" \
 "  local m = {}\n" \
 "  for j = 1, #e[2], 2 do m[e[2][j]] = e[2][j + 1] end\n" \
 "  if m.from ~= 'note' then\n" \
