@@ -74,11 +74,14 @@ void bk_mail_date(int64_t ms, char out[40]);
 
 typedef struct bk_mail_message {
     const char *from, *to, *subject, *body;
-    const char *message_id;   /* "<...@...>" */
+    const char *message_id;   /* "<...@...>", at most BK_MAIL_MESSAGE_ID_MAX bytes */
     int64_t date_ms;
 } bk_mail_message;
 
-/* The whole message: headers, a blank line, the quoted-printable body. malloc'd, or NULL. */
+#define BK_MAIL_MESSAGE_ID_MAX 250  /* keeps its header line within RFC 5322's 998 bytes */
+
+/* The whole message: headers, a blank line, the quoted-printable body. malloc'd, or NULL
+ * (an address that does not pass bk_mail_address_valid, a message id with CR/LF or too long). */
 char *bk_mail_message_format(const bk_mail_message *m, size_t *out_len);
 
 /* Reads SMTP replies, multi-line ones ("250-first", "250 last") included. */

@@ -245,7 +245,7 @@ void bk_mail_date(int64_t ms, char out[40])
 char *bk_mail_message_format(const bk_mail_message *m, size_t *out_len)
 {
     if (!bk_mail_address_valid(m->from) || !bk_mail_address_valid(m->to) ||
-        strpbrk(m->message_id, "\r\n"))
+        strpbrk(m->message_id, "\r\n") || strlen(m->message_id) > BK_MAIL_MESSAGE_ID_MAX)
         return NULL;
     char date[40];
     bk_mail_date(m->date_ms, date);

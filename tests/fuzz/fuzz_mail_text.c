@@ -522,7 +522,7 @@ static void op_message(const uint8_t *data, size_t size)
     size_t len = (size_t)-1;
     char *out = bk_mail_message_format(&m, &len);
     int valid = bk_mail_address_valid(m.from) && bk_mail_address_valid(m.to) &&
-                !strpbrk(m.message_id, "\r\n");
+                !strpbrk(m.message_id, "\r\n") && strlen(m.message_id) <= BK_MAIL_MESSAGE_ID_MAX;
     CHECK((out != NULL) == valid);
     if (out) {
         CHECK(len == strlen(out));
