@@ -1274,8 +1274,12 @@ static void seen_flush(seen_batch *b)
 static void seen_add(const char *visitor, void *first_session, void *data)
 {
     seen_batch *b = data;
+    /* Only a socket that finished its hello counts: one still saying hello, or an erased
+     * visitor's socket closing, must not put the visitor back. */
     const session *s = first_session;
-    if (s->hello != HELLO_DONE)  /* still saying hello, or an erased visitor's socket closing */
+    while (s && s->hello != HELLO_DONE)
+        s = s->peer_next;
+    if (!s)
         return;
     b->argv[b->argc++] = visitor;
     if (b->argc == 2 + SEEN_BATCH)
