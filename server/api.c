@@ -67,10 +67,23 @@ static void health(bk_server *server, bk_http *request)
 static void on_beacon_tracked(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    if (!reply || reply->type != REDIS_REPLY_STRING)
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage did not confirm the event; send it again");
-    else
+    /* The script refuses what the socket path refuses: no consent, or a visitor that is
+     * no longer stored (erased). */
+    static const struct { const char *code; int status; } refusals[] = {
+        { BK_ERR_CONSENT_REQUIRED, 403 }, { BK_ERR_INVALID_TOKEN, 401 },
+    };
+    if (reply && reply->type == REDIS_REPLY_STRING) {
         bk_api_respond_json(request, 202, json_pack("{s:b}", "ok", 1));
+        return;
+    }
+    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ERROR && i < sizeof refusals / sizeof refusals[0]; i++) {
+        size_t n = strlen(refusals[i].code);
+        if (strncmp(reply->str, refusals[i].code, n) == 0 && reply->str[n] == ' ') {
+            bk_api_respond_error(request, refusals[i].status, refusals[i].code, reply->str + n + 1);
+            return;
+        }
+    }
+    bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage did not confirm the event; send it again");
 }
 
 /* navigator.sendBeacon cannot set headers, so the visitor token travels in the body. */

@@ -222,7 +222,7 @@ static void send_store_error(session *s, json_t *req, const redisReply *reply)
 {
     static const char *const script_codes[] = {
         BK_ERR_NOT_FOUND, BK_ERR_FORBIDDEN, BK_ERR_ALREADY_TAKEN, BK_ERR_WRONG_STATE,
-        BK_ERR_UNAUTHORIZED,
+        BK_ERR_UNAUTHORIZED, BK_ERR_INVALID_TOKEN, BK_ERR_CONSENT_REQUIRED, BK_ERR_BAD_REQUEST,
     };
     if (!reply) {
         send_error(s, req, BK_ERR_UNAVAILABLE,
@@ -319,7 +319,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     session *s = c->session;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 7)) {
+    if (!reply_is(reply, REDIS_REPLY_ARRAY, 8) || !bk_id_valid(element_string(reply, 7))) {
         peers_leave(s);
         s->hello = HELLO_NONE;
         send_store_error(s, c->req, reply);
@@ -327,6 +327,13 @@ static void on_visitor_hello(redisReply *reply, void *data)
         if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "forbidden ", 10) == 0)
             bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
         goto done;
+    }
+    if (strcmp(s->id, element_string(reply, 7)) != 0) {
+        /* The token's visitor was erased: this socket is a new visitor now. Nothing can have
+         * been published for the new id yet, so joining after the script loses nothing. */
+        peers_leave(s);
+        snprintf(s->id, sizeof s->id, "%s", element_string(reply, 7));
+        peers_join(s);
     }
     json_t *site = json_loads(element_string(reply, 6), 0, NULL);
     snprintf(s->identity_secret, sizeof s->identity_secret, "%s",
@@ -379,14 +386,18 @@ done:
 static void visitor_hello(session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
-    if (request->token) {
-        if (bk_token_verify(chat->server->secret, request->token, s->id, sizeof s->id) != 0) {
-            send_error(s, request->req, BK_ERR_INVALID_TOKEN,
-                       "this visitor token was not issued by this server; say hello without a token");
-            return;
-        }
-    } else if (bk_id_generate("v_", s->id, sizeof s->id) != 0) {
+    /* A fresh id is drawn even with a token: the script takes it instead when the token's
+     * visitor was erased, so that the old id is never written again. */
+    char fresh[BK_ID_MAX + 1];
+    if (bk_id_generate("v_", fresh, sizeof fresh) != 0) {
         send_error(s, request->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
+        return;
+    }
+    if (!request->token) {
+        snprintf(s->id, sizeof s->id, "%s", fresh);
+    } else if (bk_token_verify(chat->server->secret, request->token, s->id, sizeof s->id) != 0) {
+        send_error(s, request->req, BK_ERR_INVALID_TOKEN,
+                   "this visitor token was not issued by this server; say hello without a token");
         return;
     }
     call *c = call_new(s, request);
@@ -407,9 +418,10 @@ static void visitor_hello(session *s, const bk_request *request)
         snprintf(origin, sizeof origin, "%s", bk_conn_origin(s->conn));
     const char *argv[] = { chat->server->config->prefix, s->id, now,
                            request->site ? request->site : "", request->lang ? request->lang : "",
-                           request->device ? request->device : "", origin };
+                           request->device ? request->device : "", origin, request->token ? "1" : "0",
+                           fresh };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
-                        0, 7, argv, NULL) != 0) {
+                        0, 9, argv, NULL) != 0) {
         peers_leave(s);
         s->hello = HELLO_NONE;
         send_store_error(s, c->req, NULL);
@@ -697,11 +709,12 @@ static void history_send(session *s, const bk_request *request)
         return;
     snprintf(c->since, sizeof c->since, "%s", request->since);
     snprintf(c->conversation, sizeof c->conversation, "%s", request->conversation);
-    char limit[8];
+    char limit[8], max_bytes[12];
     snprintf(limit, sizeof limit, "%d", BK_HISTORY_PAGE);
+    snprintf(max_bytes, sizeof max_bytes, "%d", BK_HISTORY_PAGE_BYTES);
     const char *argv[] = { s->chat->server->config->prefix, request->conversation, request->since,
-                           limit, role_name(s->role), s->id };
-    call_script(c, SCRIPT_HISTORY, on_history, 6, argv, NULL);
+                           limit, role_name(s->role), s->id, max_bytes };
+    call_script(c, SCRIPT_HISTORY, on_history, 7, argv, NULL);
 }
 
 /* ---- agents' tools and visitors' details ----------------------------------------------- */
@@ -956,14 +969,7 @@ static void request_dispatch(session *s, const bk_request *request)
     case BK_REQ_RATE:    conversation_rate(s, request); break;
     case BK_REQ_ACCEPT:  conversation_accept(s, request); break;
     case BK_REQ_PAGE_VIEW:
-    case BK_REQ_EVENT:
-        if (s->consent_required && !bk_tracker_consented(s->tracker)) {
-            send_error(s, request->req, BK_ERR_CONSENT_REQUIRED,
-                       "this site tracks browsing only with consent: send consent {granted: true} first");
-            break;
-        }
-        bk_triggers_request(s->chat->server->triggers, s->tracker, request);
-        break;
+    case BK_REQ_EVENT:  /* consent is checked where every event is stored (BK_LUA_TRACK) */
     case BK_REQ_INVITE_SHOWN:
     case BK_REQ_INVITE_ACCEPTED:
     case BK_REQ_INVITE_DISMISSED:

@@ -1,6 +1,7 @@
 /* config.c - settings: defaults, file, environment, flags, and Redis addresses. */
 #include "config.h"
 
+#include <beckon/protocol.h>
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
@@ -42,8 +43,10 @@ static const setting settings[] = {
     STRING_SETTING("secret", secret, "hex key for signing visitor tokens (default: data-dir/secret)"),
     STRING_SETTING("prefix", prefix, "prefix of every Redis key (default bk:)"),
     STRING_SETTING("log-level", log_level, "debug, info, warn or error (default info)"),
-    INT_SETTING("max-message-bytes", max_message_bytes, 256, 1 << 24,
-                "largest WebSocket message accepted, fragments included (default 16384)"),
+    /* At most BK_MESSAGE_BYTES_MAX: a message sent out again (a push, a page of history) is
+     * JSON-escaped, up to six bytes a byte, and must still fit one socket's send queue. */
+    INT_SETTING("max-message-bytes", max_message_bytes, 256, BK_MESSAGE_BYTES_MAX,
+                "largest WebSocket message accepted, fragments included (default 16384, at most 131072)"),
     INT_SETTING("redis-timeout-ms", redis_timeout_ms, 50, 600000,
                 "how long a Redis command may take before the request fails (default 3000)"),
     INT_SETTING("session-hours", session_hours, 1, 24 * 365, "agent login lifetime (default 12)"),

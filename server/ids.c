@@ -80,14 +80,21 @@ int bk_id_valid(const char *s)
     return n > 0;
 }
 
+/* n digits forming a number Redis can hold in a stream id half: at most 2^64 - 1. Leading
+ * zeros are allowed (Redis reads "007-0" as 7-0). */
 static int digits_only(const char *s, size_t n)
 {
-    if (n == 0 || n > 20)
+    static const char max[] = "18446744073709551615";
+    if (n == 0)
         return 0;
     for (size_t i = 0; i < n; i++)
         if (s[i] < '0' || s[i] > '9')
             return 0;
-    return 1;
+    while (n > 1 && *s == '0') {
+        s++;
+        n--;
+    }
+    return n < sizeof max - 1 || (n == sizeof max - 1 && memcmp(s, max, n) <= 0);
 }
 
 int bk_stream_id_valid(const char *s)

@@ -14,7 +14,7 @@ int bk_id_generate(const char *prefix, char *out, size_t out_size);
 /* True when s is 1..BK_ID_MAX chars of [A-Za-z0-9_-]: safe inside a Redis key and a bus line. */
 int bk_id_valid(const char *s);
 
-/* True when s is a Redis stream id "ms-seq", or "0". */
+/* True when s is a Redis stream id "ms-seq" (each half at most 2^64 - 1), or "0". */
 int bk_stream_id_valid(const char *s);
 
 void bk_hex_encode(const uint8_t *in, size_t len, char *out);

@@ -105,8 +105,27 @@
 "  redis.call('PUBLISH', p .. 'bus', '!hooks ' .. site .. ' 0 -')\n" \
 "end\n"
 
-/* ARGV: prefix, visitor, now, site, lang, device, origin
- * -> {conversation, state, agent, last_id, agents_online, profile_json, site_json}
+/* What a site promises its visitors, read where a script stores something about one: browsing
+ * data only with consent when the site asks for it, and contact details that a visitor cannot
+ * change once the site's backend has signed them (or at all, unsigned, when the site enforces
+ * signed identities). Every path that stores such data runs through these two checks. */
+#define BK_LUA_VISITOR_PROMISES \
+"local function site_flag(vkey, field)\n" \
+"  local site = redis.call('HGET', vkey, 'site')\n" \
+"  return site ~= false and site ~= '' and redis.call('HGET', p .. 'site:' .. site, field) == '1'\n" \
+"end\n" \
+"local function tracking_allowed(vkey)\n" \
+"  return not site_flag(vkey, 'consent_required') or redis.call('HGET', vkey, 'consent') == '1'\n" \
+"end\n" \
+"local function contact_writable(vkey)\n" \
+"  return redis.call('HGET', vkey, 'verified') ~= '1' and not site_flag(vkey, 'enforce_identity')\n" \
+"end\n"
+
+/* ARGV: prefix, visitor, now, site, lang, device, origin, from_token (1|0), fresh visitor id
+ * -> {conversation, state, agent, last_id, agents_online, profile_json, site_json, visitor}
+ * A token names a visitor of one site: on another site it is refused. A token whose visitor
+ * is no longer stored (erased) starts a new, unrelated visitor under the fresh id, so that
+ * nothing naming the old id is written again; `visitor` says which id the hello ended with.
  * With no site configured anywhere, any origin may connect (development). Once sites exist,
  * the hello must name one, and the handshake's Origin must be in its list, exactly. The visitor
  * is seen now (visitors:seen, which the nodes' heartbeats keep fresh: BK_LUA_QUEUE_SWEEP). */
@@ -129,6 +148,17 @@
 "                          hours = h[5], tz = h[6], id = site})\n" \
 "end\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
+"if ARGV[8] == '1' then\n" \
+"  if redis.call('EXISTS', vkey) == 0 then\n" \
+"    vid = ARGV[9]\n" \
+"    vkey = p .. 'visitor:' .. vid\n" \
+"  else\n" \
+"    local known = redis.call('HGET', vkey, 'site')\n" \
+"    if known and known ~= '' and known ~= site then\n" \
+"      return redis.error_reply('invalid_token this visitor token belongs to another site; say hello without a token')\n" \
+"    end\n" \
+"  end\n" \
+"end\n" \
 "if not redis.call('HGET', vkey, 'created') then redis.call('HSET', vkey, 'created', now) end\n" \
 "redis.call('HSET', vkey, 'last_seen', now)\n" \
 "redis.call('ZADD', p .. 'visitors:seen', 'GT', now, vid)\n" \
@@ -137,10 +167,10 @@
 "if ARGV[6] ~= '' then redis.call('HSET', vkey, 'device', ARGV[6]) end\n" \
 "local online = #online_agents(now)\n" \
 "local cid = redis.call('HGET', vkey, 'conv')\n" \
-"if not cid then return {'', '', '', '', online, profile(vid), settings} end\n" \
+"if not cid then return {'', '', '', '', online, profile(vid), settings, vid} end\n" \
 "local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'agent')\n" \
 "local last_msg = redis.call('XREVRANGE', p .. 'conv:' .. cid, '+', '-', 'COUNT', 1)\n" \
-"return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online, profile(vid), settings}\n"
+"return {cid, meta[1] or '', meta[2] or '', last_msg[1] and last_msg[1][1] or '', online, profile(vid), settings, vid}\n"
 
 /* ARGV: prefix, visitor, new_conversation, cmid, text, now, preview, sender (node:connection)
  * -> {conversation, id, duplicate, opened} */
@@ -321,40 +351,71 @@
 "if by == 'visitor' then bus('-', meta[3] or '-', 0, frame) else bus(meta[2], '-', 0, frame) end\n" \
 "return 1\n"
 
-/* ARGV: prefix, conversation, since ("0" = all), limit, by, who
+/* ARGV: prefix, conversation, since ("0" = all), limit, by, who, max_bytes
  * -> {state, gap, complete, messages_json, next, visitor_read, agent_read, accepted (1|0)}
- * Visitors never see notes. `next` is the last id looked at: page on from there (notes
- * skipped for a visitor still move it forward). */
+ * Visitors never see notes. A page holds at most `limit` messages and about max_bytes of
+ * them (always at least one), so that a reply fits a socket's send queue however long the
+ * messages are. `next` is the last id looked at: page on from there (notes skipped for a
+ * visitor still move it forward).
+ * `since` must be an id this conversation gave out, or "0". One ahead of its last message or
+ * never in it is the client's mistake (bad_request), not a gap. `gap` is 1 when messages the
+ * client has not seen were removed, whatever removed them (XDEL, XTRIM, a deleted stream):
+ * entries-added counts every entry ever added, so any removal shows against the length. */
 #define BK_LUA_HISTORY BK_LUA_PRELUDE, \
-"local cid, since, limit, by, who = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6]\n" \
+"local cid, since, limit, by, who, max_bytes = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])\n" \
 "local key = p .. 'conv:' .. cid\n" \
 "local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor', 'visitor_read', 'agent_read', 'accepted')\n" \
 "if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end\n" \
-"local function older(a, b)\n" \
+"-- stream ids compared as the 64-bit numbers they are (Lua numbers are doubles)\n" \
+"local function number_compare(a, b)\n" \
+"  a, b = string.match(a, '^0*(%d-%d)$'), string.match(b, '^0*(%d-%d)$')\n" \
+"  if #a ~= #b then return #a < #b and -1 or 1 end\n" \
+"  return a == b and 0 or (a < b and -1 or 1)\n" \
+"end\n" \
+"local function id_compare(a, b)\n" \
 "  local am, as = string.match(a, '^(%d+)-(%d+)$')\n" \
 "  local bm, bs = string.match(b, '^(%d+)-(%d+)$')\n" \
-"  am, as, bm, bs = tonumber(am), tonumber(as), tonumber(bm), tonumber(bs)\n" \
-"  return am < bm or (am == bm and as < bs)\n" \
+"  local c = number_compare(am, bm)\n" \
+"  if c ~= 0 then return c end\n" \
+"  return number_compare(as, bs)\n" \
 "end\n" \
 "local gap = 0\n" \
-"if redis.call('EXISTS', key) == 1 and since ~= '0' then\n" \
-"  local info = redis.call('XINFO', 'STREAM', key)\n" \
-"  for i = 1, #info, 2 do\n" \
-"    if info[i] == 'max-deleted-entry-id' and info[i + 1] ~= '0-0' and older(since, info[i + 1]) then gap = 1 end\n" \
+"if redis.call('EXISTS', key) == 1 then\n" \
+"  local info, s = redis.call('XINFO', 'STREAM', key), {}\n" \
+"  for i = 1, #info, 2 do s[info[i]] = info[i + 1] end\n" \
+"  local removed = tonumber(s['entries-added']) > tonumber(s['length'])\n" \
+"  local deleted = s['max-deleted-entry-id']\n" \
+"  if since == '0' then\n" \
+"    if removed then gap = 1 end\n" \
+"  elseif id_compare(since, s['last-generated-id']) > 0 then\n" \
+"    return redis.error_reply('bad_request resume.since is after the last message of this conversation: resume from an id it gave you, or from \"0\"')\n" \
+"  elseif #redis.call('XRANGE', key, since, since) == 0 then\n" \
+"    local first = s['first-entry'] and s['first-entry'][1]\n" \
+"    if removed and (not first or id_compare(since, first) < 0 or id_compare(since, deleted) <= 0) then gap = 1\n" \
+"    else return redis.error_reply('bad_request resume.since is not a message of this conversation: resume from an id it gave you, or from \"0\"') end\n" \
+"  elseif removed and id_compare(since, deleted) < 0 then\n" \
+"    gap = 1\n" \
 "  end\n" \
+"elseif since ~= '0' then\n" \
+"  gap = 1\n" \
 "end\n" \
 "local entries = redis.call('XRANGE', key, since == '0' and '-' or ('(' .. since), '+', 'COUNT', limit + 1)\n" \
 "local complete = #entries <= limit and 1 or 0\n" \
-"local out, next = {}, since\n" \
+"local out, bytes, next = {}, 0, since\n" \
 "for i = 1, math.min(#entries, limit) do\n" \
 "  local id, f = entries[i][1], entries[i][2]\n" \
-"  next = id\n" \
 "  local m = {id = id, ts = stamp(id)}\n" \
 "  for j = 1, #f, 2 do m[f[j]] = f[j + 1] end\n" \
 "  if m.cmid == '' then m.cmid = nil end\n" \
-"  if not (by == 'visitor' and m.from == 'note') then out[#out + 1] = m end\n" \
+"  if not (by == 'visitor' and m.from == 'note') then\n" \
+"    local encoded = cjson.encode(m)\n" \
+"    if #out > 0 and bytes + #encoded > max_bytes then complete = 0; break end\n" \
+"    bytes = bytes + #encoded + 1\n" \
+"    out[#out + 1] = encoded\n" \
+"  end\n" \
+"  next = id\n" \
 "end\n" \
-"return {meta[1], gap, complete, #out > 0 and cjson.encode(out) or '[]', next, meta[3] or '', meta[4] or '', meta[5] and 1 or 0}\n"
+"return {meta[1], gap, complete, '[' .. table.concat(out, ',') .. ']', next, meta[3] or '', meta[4] or '', meta[5] and 1 or 0}\n"
 
 /* ARGV: prefix, session digest, now, presence_ttl_ms, node -> {agent, welcome_json}
  * Presence has one entry per agent and node ("alice@n_3f…"): an agent with tabs on two nodes
@@ -386,12 +447,19 @@
 /* ARGV: prefix, visitor, now, visit_gap_ms, kind (page|event), url, title, referrer,
  *       utm_source, utm_medium, utm_campaign, utm_term, utm_content, event_name, props_json,
  *       retention_seconds, max_events -> profile_json
- * A visit starts with the first event after visit_gap_ms of silence. */
-#define BK_LUA_TRACK BK_LUA_PRELUDE, \
+ * A visit starts with the first event after visit_gap_ms of silence. Every way an event comes
+ * in (the visitor's socket, the HTTP beacon) ends here, so this is where consent is checked and
+ * where an unknown (erased) visitor is refused rather than created again. */
+#define BK_LUA_TRACK BK_LUA_PRELUDE, BK_LUA_VISITOR_PROMISES, \
 "local vid, now, gap, kind = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
+"if redis.call('EXISTS', vkey) == 0 then\n" \
+"  return redis.error_reply('invalid_token this visitor is not known here (erased, or never said hello): say hello without a token')\n" \
+"end\n" \
+"if not tracking_allowed(vkey) then\n" \
+"  return redis.error_reply('consent_required this site stores browsing only with consent: send consent {granted: true} first')\n" \
+"end\n" \
 "local last = tonumber(redis.call('HGET', vkey, 'last_event') or '0')\n" \
-"if not redis.call('HGET', vkey, 'created') then redis.call('HSET', vkey, 'created', now) end\n" \
 "if last == 0 or now - last > gap then\n" \
 "  redis.call('HINCRBY', vkey, 'visits', 1)\n" \
 "  redis.call('HSET', vkey, 'visit_started', now, 'visit_pages', 0, 'visit_referrer', ARGV[8],\n" \
@@ -593,24 +661,39 @@
 /* ---- what agents see of visitors, and do for them ------------------------------------ */
 
 /* ARGV: prefix, visitor, name, email, attrs_json ("" = unchanged), verified user id ("" = none)
- * -> profile_json. The user id arrives here only once its signature was checked. */
-#define BK_LUA_IDENTIFY BK_LUA_PRELUDE, \
+ * -> profile_json. The user id arrives here only once its signature was checked; without one,
+ * a name or email may not replace a verified identity, nor enter a profile on a site that
+ * enforces signed identities. */
+#define BK_LUA_IDENTIFY BK_LUA_PRELUDE, BK_LUA_VISITOR_PROMISES, \
 "local vkey = p .. 'visitor:' .. ARGV[2]\n" \
-"if ARGV[6] ~= '' then redis.call('HSET', vkey, 'user_id', ARGV[6], 'verified', 1) end\n" \
+"if ARGV[6] ~= '' then redis.call('HSET', vkey, 'user_id', ARGV[6], 'verified', 1)\n" \
+"elseif (ARGV[3] ~= '' or ARGV[4] ~= '') and not contact_writable(vkey) then\n" \
+"  return redis.error_reply('forbidden this site signs its visitors\\' identities: a name or email needs id and hash from the site\\'s backend')\n" \
+"end\n" \
 "if ARGV[3] ~= '' then redis.call('HSET', vkey, 'name', ARGV[3]) end\n" \
 "if ARGV[4] ~= '' then redis.call('HSET', vkey, 'email', ARGV[4]) end\n" \
 "if ARGV[5] ~= '' then redis.call('HSET', vkey, 'attrs', ARGV[5]) end\n" \
 "return profile(ARGV[2])\n"
 
-/* ARGV: prefix, visitor, name, email, text, now -> id */
-#define BK_LUA_LEAVE_MESSAGE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, \
+/* ARGV: prefix, visitor, name, email, text, now -> id
+ * The name and email go into the visitor's profile only where unverified details may
+ * (contact_writable); otherwise they stay with this message alone, marked unverified, and
+ * the verified profile is untouched. */
+#define BK_LUA_LEAVE_MESSAGE BK_LUA_PRELUDE, BK_LUA_WEBHOOK, BK_LUA_VISITOR_PROMISES, \
 "local vid, name, email, text = ARGV[2], ARGV[3], ARGV[4], ARGV[5]\n" \
-"local id = redis.call('XADD', p .. 'left', 'MAXLEN', '~', 10000, '*', 'visitor', vid, 'name', name, 'email', email, 'text', text)\n" \
 "local vkey = p .. 'visitor:' .. vid\n" \
-"redis.call('HSET', vkey, 'email', email)\n" \
-"if name ~= '' then redis.call('HSET', vkey, 'name', name) end\n" \
-"bus('-', '-', 1, cjson.encode({type = 'left_message', message = {id = id, visitor = vid, name = name, email = email, text = text, ts = stamp(id)}}))\n" \
-"webhook(vid, 'message.left', {id = id, name = name, email = email, text = text, ts = stamp(id)})\n" \
+"local unverified = nil\n" \
+"if contact_writable(vkey) then\n" \
+"  redis.call('HSET', vkey, 'email', email)\n" \
+"  if name ~= '' then redis.call('HSET', vkey, 'name', name) end\n" \
+"else\n" \
+"  unverified = true\n" \
+"end\n" \
+"local id = redis.call('XADD', p .. 'left', 'MAXLEN', '~', 10000, '*', 'visitor', vid, 'name', name, 'email', email, 'text', text,\n" \
+"                     'unverified', unverified and '1' or '0')\n" \
+"bus('-', '-', 1, cjson.encode({type = 'left_message', message = {id = id, visitor = vid, name = name, email = email, text = text,\n" \
+"                              unverified = unverified, ts = stamp(id)}}))\n" \
+"webhook(vid, 'message.left', {id = id, name = name, email = email, text = text, unverified = unverified, ts = stamp(id)})\n" \
 "return id\n"
 
 /* ARGV: prefix -> messages_json (newest first) */
@@ -619,6 +702,7 @@
 "for _, e in ipairs(redis.call('XREVRANGE', p .. 'left', '+', '-', 'COUNT', 100)) do\n" \
 "  local m = {id = e[1], ts = stamp(e[1])}\n" \
 "  for j = 1, #e[2], 2 do m[e[2][j]] = e[2][j + 1] end\n" \
+"  m.unverified = m.unverified == '1' or nil\n" \
 "  out[#out + 1] = m\n" \
 "end\n" \
 "return #out > 0 and cjson.encode(out) or '[]'\n"

@@ -319,8 +319,9 @@ static void tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *re
     const char *code = BK_ERR_UNAVAILABLE;
     const char *message = "storage did not confirm the request; send it again";
     if (reply && reply->type == REDIS_REPLY_ERROR) {
-        static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE };
-        for (size_t i = 0; i < 2; i++) {
+        static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_CONSENT_REQUIRED,
+                                             BK_ERR_INVALID_TOKEN };
+        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
             size_t n = strlen(codes[i]);
             if (strncmp(reply->str, codes[i], n) == 0 && reply->str[n] == ' ') {
                 code = codes[i];

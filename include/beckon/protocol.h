@@ -37,6 +37,12 @@
 #define BK_COMMENT_MAX    1000
 #define BK_JSON_DEPTH_MAX 32
 #define BK_HISTORY_PAGE   200
+/* A history page also stops at about this many bytes of messages (one message always fits):
+ * a reply must fit a socket's send queue (1 MiB), which a client that reads is never dropped for. */
+#define BK_HISTORY_PAGE_BYTES (256 * 1024)
+/* The largest max-message-bytes: a message that large, JSON-escaped (up to 6 bytes a byte),
+ * is still one frame within a socket's send queue. */
+#define BK_MESSAGE_BYTES_MAX  (128 * 1024)
 #define BK_URL_MAX        2048  /* page urls and referrers */
 #define BK_TITLE_MAX      512
 #define BK_PROPS_MAX      32    /* members of an event's props */
