@@ -899,6 +899,8 @@
       var from = el('div', 'from');
       from.appendChild(el('b', null, x.name || x.email || 'Visitor'));
       if (x.email) from.appendChild(el('a', null, x.email, { href: 'mailto:' + x.email.replace(/[^A-Za-z0-9@._+-]/g, encodeURIComponent) }));
+      // The visitor's identity is signed by the site; these details were only typed here.
+      if (x.unverified) from.appendChild(el('span', 'muted small', 'unverified', { title: 'Typed with this message; the visitor\'s verified profile says otherwise or is kept unchanged' }));
       from.appendChild(el('span', 'muted small', stamp(x.ts)));
       li.appendChild(from);
       li.appendChild(el('div', 'text', x.text));
