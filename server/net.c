@@ -45,11 +45,12 @@ struct bk_conn {
     size_t queued;
     char *rx;                  /* the message being reassembled */
     size_t rx_len, rx_cap;
-    int rx_too_large;
-    int rx_binary;
     int close_code;            /* non-zero: close once the queue is empty */
     char close_reason[64];
-    int close_listed;
+    /* Flags, as bits: every byte of this struct is paid by every idle socket. */
+    unsigned rx_too_large : 1;
+    unsigned rx_binary : 1;
+    unsigned close_listed : 1;
     const char *ip;            /* the peer, counted against max-connections-per-ip */
     const char *origin;        /* the handshake's Origin, "" when none */
     const char *host;          /* the handshake's Host */
@@ -264,7 +265,7 @@ static int conn_receive(bk_conn *conn, const void *in, size_t len)
     if (lws_is_first_fragment(conn->wsi)) {
         conn->rx_len = 0;
         conn->rx_too_large = 0;
-        conn->rx_binary = lws_frame_is_binary(conn->wsi);
+        conn->rx_binary = !!lws_frame_is_binary(conn->wsi);
     }
     if (!conn->rx_too_large && !conn->rx_binary) {
         if (conn->rx_len + len > limit) {
