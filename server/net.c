@@ -45,11 +45,15 @@ struct bk_conn {
     size_t queued;
     char *rx;                  /* the message being reassembled */
     size_t rx_len, rx_cap;
-    int rx_too_large;
-    int rx_binary;
     int close_code;            /* non-zero: close once the queue is empty */
     char close_reason[64];
-    int close_listed;
+    /* Flags, as bits: every byte of this struct is paid by every idle socket. */
+    unsigned rx_too_large : 1;
+    unsigned rx_binary : 1;
+    unsigned close_listed : 1;
+    unsigned peer_closed : 1;  /* the client's close frame came: nothing after it is acted on */
+    unsigned closing_ours : 1; /* we asked lws to close (our code and reason, a polite handshake) */
+    unsigned failing : 1;      /* lws is closing on a protocol error: drop TCP once its close is out */
     const char *ip;            /* the peer, counted against max-connections-per-ip */
     const char *origin;        /* the handshake's Origin, "" when none */
     const char *host;          /* the handshake's Host */
@@ -134,6 +138,16 @@ unsigned long bk_conn_id(const bk_conn *conn) { return conn->id; }
 const char *bk_conn_origin(const bk_conn *conn) { return conn->origin; }
 const char *bk_conn_host(const bk_conn *conn) { return conn->host; }
 
+/* Whether lws is already closing this socket by itself: after the client's close frame (it
+ * answers it and drops the connection) or on a protocol error (it sends its own close frame).
+ * A close or a send of ours then would at best be lost; a close reason set now would replace
+ * the close frame lws is about to send (both live in the same lws buffer), and a data frame
+ * after a close frame breaks RFC 6455 §5.5.1. */
+static int conn_lws_closing(const bk_conn *conn)
+{
+    return conn->peer_closed || conn->failing;
+}
+
 /* Closing is done from a timer, outside every lws callback: with Debian's lws a close begun
  * by returning -1 from the writable callback can lose the close frame. */
 static void on_close_timer(uv_timer_t *timer)
@@ -143,9 +157,10 @@ static void on_close_timer(uv_timer_t *timer)
         bk_conn *conn = net->close_list;
         net->close_list = conn->close_next;
         conn->close_listed = 0;
-        if (conn->wsi) {
+        if (conn->wsi && !conn_lws_closing(conn)) {
             lws_close_reason(conn->wsi, (enum lws_close_status)conn->close_code,
                              (unsigned char *)conn->close_reason, strlen(conn->close_reason));
+            conn->closing_ours = 1;  /* before the call: lws reports the close inside it */
             lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
         }
         bk_conn_unref(conn);
@@ -165,7 +180,7 @@ static void conn_close_now(bk_conn *conn)
 
 void bk_conn_close(bk_conn *conn, int code, const char *reason)
 {
-    if (!conn->wsi || conn->close_code)
+    if (!conn->wsi || conn->close_code || conn_lws_closing(conn))
         return;
     conn->close_code = code;
     snprintf(conn->close_reason, sizeof conn->close_reason, "%s", reason ? reason : "");
@@ -197,7 +212,7 @@ static int conn_write_direct(bk_conn *conn, const char *text, size_t len)
 
 int bk_conn_send(bk_conn *conn, const char *text, size_t len)
 {
-    if (!conn->wsi || conn->close_code)
+    if (!conn->wsi || conn->close_code || conn_lws_closing(conn))
         return -1;
     if (conn->queued + len > SEND_QUEUE_MAX) {
         bk_warn("connection %lu: client is not reading (%zu bytes queued); dropping it",
@@ -264,7 +279,7 @@ static int conn_receive(bk_conn *conn, const void *in, size_t len)
     if (lws_is_first_fragment(conn->wsi)) {
         conn->rx_len = 0;
         conn->rx_too_large = 0;
-        conn->rx_binary = lws_frame_is_binary(conn->wsi);
+        conn->rx_binary = !!lws_frame_is_binary(conn->wsi);
     }
     if (!conn->rx_too_large && !conn->rx_binary) {
         if (conn->rx_len + len > limit) {
@@ -306,6 +321,26 @@ static int conn_receive(bk_conn *conn, const void *in, size_t len)
     conn->rx_cap = 0;
     conn->rx_len = 0;
     return 0;
+}
+
+/* The client's close frame (RFC 6455 §5.5.1). lws 4.1 answers a close code that is reserved
+ * or out of range with 1002 by itself, but echoes a 1-byte payload (a code cut in half) as it
+ * came, and never looks at the reason (its VALIDATE_UTF8 option would drop the socket without
+ * any close frame). Both are protocol errors: answered here with 1002, not an echo; §8.1 also
+ * allows 1007 for the reason, but a close reason is not a text message and 1002 is what the
+ * malformed close frame is. Returns -1 to have lws send that close frame instead of the echo
+ * (lws' header says a non-zero return just closes; with a close reason set, lws 4.1 sends it
+ * first, from rops_close_via_role_protocol_ws: test_rfc6455 checks that it does). */
+static int conn_peer_closed(bk_conn *conn, const unsigned char *payload, size_t len)
+{
+    conn->peer_closed = 1;  /* nothing the client sends after its close frame is acted on */
+    if (len == 1 || (len > 2 && !bk_utf8_valid((const char *)payload + 2, len - 2))) {
+        static const char reason[] = "malformed close frame";
+        lws_close_reason(conn->wsi, LWS_CLOSE_STATUS_PROTOCOL_ERR,
+                         (unsigned char *)reason, sizeof reason - 1);
+        return -1;
+    }
+    return 0;  /* lws echoes the close frame, then drops the connection */
 }
 
 static int uri_is(struct lws *wsi, const char *want)
@@ -452,11 +487,43 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         return 0;
     }
     case LWS_CALLBACK_RECEIVE:
-        return session->conn ? conn_receive(session->conn, in, len) : -1;
+        if (!session->conn)
+            return -1;
+        /* lws 4.1 hands up data frames that follow the client's close frame in the same read
+         * (its bulk payload path checks only whether a close of its own has begun). RFC 6455
+         * §1.4: after a close frame "a peer discards any further data received". */
+        if (session->conn->peer_closed)
+            return 0;
+        return conn_receive(session->conn, in, len);
+
+    case LWS_CALLBACK_WS_PEER_INITIATED_CLOSE:
+        return session->conn ? conn_peer_closed(session->conn, in, len) : 0;
+
+    case LWS_CALLBACK_WS_SERVER_DROP_PROTOCOL:
+        /* lws is closing the socket, and we did not ask: it has answered the client's close
+         * frame (the socket goes right after), or the connection failed on a protocol error,
+         * lws' own (RSV bits, bad opcode, ...) or ours (-1 from RECEIVE or from
+         * WS_PEER_INITIATED_CLOSE), and lws is about to send the close frame for it. */
+        if (session && session->conn && !session->conn->closing_ours)
+            session->conn->failing = 1;
+        return 0;
 
     case LWS_CALLBACK_SERVER_WRITEABLE:
-        if (session->conn)
-            conn_write_next(session->conn);
+        if (!session->conn)
+            return 0;
+        /* After a protocol error lws sends its close frame and then waits up to 5 s for the
+         * client's; but the error can leave its frame parser inside the bad frame (after RSV
+         * bits it expects the rest of that frame's header), so the client's close frame is
+         * never recognised. RFC 6455 §7.1.7: a connection that fails is closed without
+         * waiting. lws writes its close frame from the writable event without calling us, and
+         * calls us on the next one, once the frame is out in full; the -1 then drops the TCP
+         * connection without losing the close frame (the loss on_close_timer avoids is that of
+         * a close begun here, before any close frame was written). */
+        if (session->conn->failing) {
+            bk_debug("connection %lu: failed; its close frame is out, dropping it", session->conn->id);
+            return -1;
+        }
+        conn_write_next(session->conn);
         return 0;
 
     case LWS_CALLBACK_CLOSED: {
@@ -847,7 +914,10 @@ void bk_net_shutdown(bk_net *net, void (*drained_fn)(void *data), void *data)
      * writable callback and finish the handshake: the socket is gone only later. */
     static const char reason[] = "server shutting down";
     for (bk_conn *conn = net->open.next; conn != &net->open; conn = conn->next) {
+        if (conn_lws_closing(conn) || conn->closing_ours)
+            continue;  /* on its way out already: a new close reason would replace its close frame */
         lws_close_reason(conn->wsi, BK_CLOSE_GOING_AWAY, (unsigned char *)reason, sizeof reason - 1);
+        conn->closing_ours = 1;
         lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
         /* lws may have closed it on the spot: then CLOSED has unlinked it; start over. */
         if (conn->wsi == NULL)

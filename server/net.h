@@ -1,8 +1,9 @@
 /* net.h - HTTP and WebSocket on libwebsockets, running on the server's libuv loop.
  *
  * net knows bytes, frames and connections; it knows nothing of the chat protocol. It hands
- * complete, size-checked, UTF-8-valid text messages up, and takes text to send down. Every
- * send goes through the connection's bounded queue and lws's writable callback. */
+ * complete, size-checked, UTF-8-valid text messages up (none that follow the client's close
+ * frame), and takes text to send down. Every send goes through the connection's bounded queue
+ * and lws's writable callback. */
 #ifndef BK_NET_H
 #define BK_NET_H
 
@@ -65,11 +66,13 @@ unsigned long bk_conn_id(const bk_conn *conn);
 const char *bk_conn_origin(const bk_conn *conn);
 const char *bk_conn_host(const bk_conn *conn);
 
-/* Queues one text message. Returns 0, or -1 when the socket is gone or the queue would pass
- * its limit (then the connection is closed: a client that does not read is dropped). */
+/* Queues one text message. Returns 0, or -1 when the socket is gone or closing (nothing may
+ * follow a close frame) or the queue would pass its limit (then the connection is closed: a
+ * client that does not read is dropped). */
 int bk_conn_send(bk_conn *conn, const char *text, size_t len);
 
-/* Closes after everything queued so far has been written. */
+/* Closes after everything queued so far has been written; does nothing on a socket that is
+ * already closing. */
 void bk_conn_close(bk_conn *conn, int code, const char *reason);
 
 /* HTTP requests. */
