@@ -15,6 +15,10 @@
 #include <sys/resource.h>
 
 #define HTTP_BODY_MAX   (64 * 1024)
+/* The longest path and query kept, each with its NUL: a longer one is refused (414), never cut
+ * short into another id. */
+#define HTTP_PATH_SIZE  512
+#define HTTP_QUERY_SIZE 512
 #define SEND_QUEUE_MAX  (1024 * 1024)  /* bytes queued for one client before it is dropped */
 /* lws allocates RX_BUFFER_SIZE for every WebSocket for as long as it is open: the largest
  * cost of an idle socket that we choose. Larger messages arrive in pieces and are reassembled
@@ -61,8 +65,8 @@ struct bk_http {
     struct lws *wsi;           /* NULL once the client left */
     int refs;
     char method[8];
-    char path[512];
-    char query[512];
+    char path[HTTP_PATH_SIZE];
+    char query[HTTP_QUERY_SIZE];
     char *body;
     size_t body_len;
     int body_too_large;
@@ -530,6 +534,81 @@ void bk_http_attachment(bk_http *r, const char *filename)
     snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"%s\"", filename);
 }
 
+/* Answers a request refused before any handler ran with a JSON error, written at once from
+ * inside the callback (the way lws_return_http_status does). The caller then returns non-zero,
+ * so lws closes the connection: what follows on it is not trusted to be a request. */
+static void http_refuse(struct lws *wsi, unsigned status, const char *code, const char *message)
+{
+    char body[256];
+    int len = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                       code, message);
+    unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+                  *end = buf + sizeof buf - sizeof body;
+    if (len < 0 || (size_t)len >= sizeof body ||
+        lws_add_http_header_status(wsi, status, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)"application/json", 16, &p, end) ||
+        lws_add_http_header_content_length(wsi, (lws_filepos_t)len, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                     (const unsigned char *)"close", 5, &p, end) ||
+        lws_finalize_http_header(wsi, &p, end))
+        return;
+    memcpy(p, body, (size_t)len);  /* end left room for it */
+    p += len;
+    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP);
+}
+
+static int has_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* Whether the request's target is one we can act on exactly as sent; 0, or the status to refuse
+ * it with (*why says why). lws has percent-decoded the path and the query, and it ends the
+ * request line at a decoded CR or LF: "DELETE /api/canned/abc%0Dxyz" reaches us as
+ * "/api/canned/abc", the rest of the line skipped, HTTP version and all. A decoded NUL it keeps
+ * (after a '/') but does not count in the length it reports, so strlen-based copies stop there.
+ * Hence: the version must be there, no byte within the reported lengths may be a control
+ * character (NUL included), and what does not fit our buffers is refused, not cut.
+ * Left: a NUL as the very last byte of the path is dropped by lws without a trace; and a
+ * decoded LF followed by the literal text "HTTP/1.1 " parses exactly like a whole request line
+ * (a client must send raw '/' and ' ' after the %0A for that, so no encoded id can). */
+static unsigned http_target_check(struct lws *wsi, const char *path, size_t path_len, const char **why)
+{
+    char version[16];
+    if (lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_HTTP) <= 0 ||
+        (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0)) {
+        *why = "the request line ends early: a control character in the target?";
+        return 400;
+    }
+    if (path_len >= HTTP_PATH_SIZE) {
+        *why = "the path is too long";
+        return 414;
+    }
+    if (has_control(path, path_len)) {
+        *why = "control characters are not allowed in the path";
+        return 400;
+    }
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total >= HTTP_QUERY_SIZE) {
+        *why = "the query is too long";
+        return 414;
+    }
+    char fragment[HTTP_QUERY_SIZE];
+    int n;
+    for (int i = 0; (n = lws_hdr_copy_fragment(wsi, fragment, sizeof fragment,
+                                               WSI_TOKEN_HTTP_URI_ARGS, i)) >= 0; i++) {
+        if (has_control(fragment, (size_t)n)) {
+            *why = "control characters are not allowed in the query";
+            return 400;
+        }
+    }
+    return 0;
+}
+
 static const struct { enum lws_token_indexes token; const char *method; } methods[] = {
     { WSI_TOKEN_GET_URI, "GET" }, { WSI_TOKEN_POST_URI, "POST" }, { WSI_TOKEN_PUT_URI, "PUT" },
     { WSI_TOKEN_DELETE_URI, "DELETE" }, { WSI_TOKEN_PATCH_URI, "PATCH" },
@@ -550,8 +629,9 @@ static bk_http *http_begin(const bk_net *net, struct lws *wsi)
             break;
         }
     }
-    /* lws hands the query as fragments: rebuild "a=1&b=2". */
-    char fragment[256];
+    /* lws hands the query as fragments: rebuild "a=1&b=2". http_target_check has made sure
+     * that they fit, together and each. */
+    char fragment[HTTP_QUERY_SIZE];
     for (int i = 0; lws_hdr_copy_fragment(wsi, fragment, sizeof fragment,
                                           WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
         size_t used = strlen(r->query);
@@ -630,6 +710,17 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         /* An upgrade naming no subprotocol of ours: the role would be a guess. */
         return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
 
+    /* Every plain HTTP request passes here once its headers are in, before any handler and
+     * before lws serves a file itself (upgrades go to FILTER_PROTOCOL_CONNECTION instead). */
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION: {
+        const char *why;
+        unsigned status = http_target_check(wsi, in, len, &why);
+        if (status) {
+            http_refuse(wsi, status, BK_ERR_BAD_REQUEST, why);
+            return -1;
+        }
+        return 0;
+    }
     case LWS_CALLBACK_HTTP: {
         http_session_release(session);  /* keep-alive: the previous request is over */
         bk_http *r = http_begin(net, wsi);
