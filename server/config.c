@@ -72,7 +72,9 @@ static const setting settings[] = {
     INT_SETTING("hello-timeout-seconds", hello_timeout_seconds, 1, 3600,
                 "a WebSocket that has not said hello by then is closed (default 20)"),
     INT_SETTING("handshake-timeout-seconds", handshake_timeout_seconds, 1, 3600,
-                "an HTTP request or handshake that has not arrived whole by then is dropped (default 10)"),
+                "an HTTP request or handshake whose headers have not arrived whole by then is dropped (default 10)"),
+    INT_SETTING("body-timeout-seconds", body_timeout_seconds, 1, 3600,
+                "an HTTP request body that has not arrived whole this long after its headers gets 408 (default 10)"),
     INT_SETTING("conversation-retention-days", conversation_retention_days, 1, 3650,
                 "closed conversations expire after this many days, unless their site says otherwise (default 365)"),
     INT_SETTING("auto-ack-seconds", auto_ack_seconds, 1, 86400,
@@ -129,6 +131,7 @@ void bk_config_init(bk_config *config)
     config->max_connections_per_ip = 256;
     config->hello_timeout_seconds = 20;
     config->handshake_timeout_seconds = 10;
+    config->body_timeout_seconds = 10;
     config->conversation_retention_days = 365;
     config->auto_ack_seconds = 30;
     config->offer_email_seconds = 600;

@@ -36,6 +36,7 @@ typedef struct bk_config {
     char trusted_proxies[512];  /* addresses whose X-Forwarded-For is believed, comma-separated */
     int hello_timeout_seconds;
     int handshake_timeout_seconds;
+    int body_timeout_seconds;
     int conversation_retention_days;
     int auto_ack_seconds;
     int offer_email_seconds;

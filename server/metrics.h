@@ -16,6 +16,7 @@ typedef struct bk_metrics {
     int64_t invitations_sent;
     int64_t rate_limited;
     int64_t connections_refused;    /* per-IP limit, shutdown */
+    int64_t http_body_timeouts;     /* request bodies not whole within body-timeout-seconds */
     int64_t slow_consumers_dropped;
     int64_t hello_timeouts;
     int64_t webhooks_delivered;     /* events a receiver answered with 2xx */

@@ -609,6 +609,54 @@ static unsigned http_target_check(struct lws *wsi, const char *path, size_t path
     return 0;
 }
 
+/* The whole body has body-timeout-seconds from the end of the headers, however it trickles in.
+ *
+ * The deadline is the wsi's own timer (lws_set_timer_usecs), not its pending timeout: a wsi has
+ * one pending timeout, and lws sets PENDING_TIMEOUT_HTTP_CONTENT again after every piece of body
+ * it reads (roles/h1/ops-h1.c in 4.1), so a deadline kept there is renewed by each byte of a
+ * trickle; that was the hole. The timer is a separate entry in lws' scheduler, which on our
+ * foreign loop runs from lws' own uv timer; lws delivers it as LWS_CALLBACK_TIMER inside its
+ * service, where the wsi is valid and a 408 can be written, and drops it when it frees the wsi.
+ * A uv_timer of ours would fire outside lws with no such guarantee: it would need bookkeeping
+ * of its own to never touch a wsi lws freed on a path that tells us nothing.
+ *
+ * lws 4.1.6 cannot cancel that timer: lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL) has no
+ * case for it and schedules the timer 1 us in the past, so it fires at once. "No deadline" is
+ * therefore a deadline a year away (HTTP_NO_DEADLINE), which lws drops with the wsi. */
+#define HTTP_NO_DEADLINE ((lws_usec_t)366 * 24 * 3600 * LWS_USEC_PER_SEC)
+
+static void http_body_deadline(const bk_net *net, struct lws *wsi)
+{
+    /* A body follows when the request gives its length, or (as lws assumes: 100 MB) for
+     * POST, PUT and PATCH without one. A body lws discards by itself (after a static file,
+     * or after our answer to a POST without a length) has the same deadline. */
+    int body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
+               lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
+               lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
+               lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
+    lws_set_timer_usecs(wsi, body ? (lws_usec_t)net->config->body_timeout_seconds * LWS_USEC_PER_SEC
+                                  : HTTP_NO_DEADLINE);
+}
+
+static void http_session_release(http_session *session);
+
+/* The body deadline passed: 408, unless an answer of ours is already on its way (then that is
+ * cut short); the connection closes either way. */
+static int http_body_late(const bk_net *net, struct lws *wsi, http_session *session)
+{
+    char ip[64], network[64];
+    peer_address(net, wsi, ip, sizeof ip);
+    bk_ip_truncate(ip, network, sizeof network);
+    bk_warn("dropping an HTTP request from an address in %s: its body did not arrive within %d s",
+            network, net->config->body_timeout_seconds);
+    bk_metrics_now.http_body_timeouts++;
+    int answering = session && session->request && session->request->response;
+    http_session_release(session);
+    if (!answering)
+        http_refuse(wsi, 408, BK_ERR_BAD_REQUEST, "the request body did not arrive in time");
+    return -1;
+}
+
 static const struct { enum lws_token_indexes token; const char *method; } methods[] = {
     { WSI_TOKEN_GET_URI, "GET" }, { WSI_TOKEN_POST_URI, "POST" }, { WSI_TOKEN_PUT_URI, "PUT" },
     { WSI_TOKEN_DELETE_URI, "DELETE" }, { WSI_TOKEN_PATCH_URI, "PATCH" },
@@ -719,6 +767,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             http_refuse(wsi, status, BK_ERR_BAD_REQUEST, why);
             return -1;
         }
+        http_body_deadline(net, wsi);
         return 0;
     }
     case LWS_CALLBACK_HTTP: {
@@ -751,6 +800,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        lws_set_timer_usecs(wsi, HTTP_NO_DEADLINE);  /* in time */
         if (session->request)
             http_dispatch(net, session->request);
         return 0;
@@ -767,6 +817,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         http_session_release(session);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
+    case LWS_CALLBACK_TIMER:
+        return http_body_late(net, wsi, session);
+
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         http_session_release(session);
