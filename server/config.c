@@ -66,6 +66,8 @@ static const setting settings[] = {
                 "page views and events a visitor socket may send per minute (default 120)"),
     INT_SETTING("max-connections-per-ip", max_connections_per_ip, 1, 1000000,
                 "WebSockets one IP address may hold open (default 256)"),
+    INT_SETTING("max-http-connections-per-ip", max_http_connections_per_ip, 1, 1000000,
+                "plain HTTP connections (not WebSockets) one IP address may hold open (default 32)"),
     STRING_SETTING("trusted-proxies", trusted_proxies,
                    "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client "
                    "(default none: the peer address counts)"),
@@ -129,6 +131,7 @@ void bk_config_init(bk_config *config)
     config->rate_burst = 30;
     config->events_per_minute = 120;
     config->max_connections_per_ip = 256;
+    config->max_http_connections_per_ip = 32;
     config->hello_timeout_seconds = 20;
     config->handshake_timeout_seconds = 10;
     config->body_timeout_seconds = 10;

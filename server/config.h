@@ -33,6 +33,7 @@ typedef struct bk_config {
     int rate_burst;
     int events_per_minute;
     int max_connections_per_ip;
+    int max_http_connections_per_ip;
     char trusted_proxies[512];  /* addresses whose X-Forwarded-For is believed, comma-separated */
     int hello_timeout_seconds;
     int handshake_timeout_seconds;

@@ -9,7 +9,7 @@ import socket
 import struct
 import time
 
-from harness import Cases, http_request, parse_json_body
+from harness import VISITOR_PROTO, Cases, http_request, parse_json_body, raw_handshake
 
 T = Cases()
 STATUS_RE = re.compile(rb"^HTTP/1\.[01] (\d{3})")
@@ -203,6 +203,186 @@ async def t_body_in_time(env):
     assert status == 200, status
     c.close()
     assert await metric(b.port, "beckon_http_body_timeouts_total") == 0
+
+
+# ---- connections per address -------------------------------------------------------------------
+
+
+async def held(port, n, headers=None):
+    """n keep-alive connections that each made one request and now sit idle."""
+    conns = []
+    for _ in range(n):
+        c = await Conn.open(port)
+        status, _, data = await c.request("GET", "/healthz", headers)
+        assert status == 200, (len(conns), status, data)
+        conns.append(c)
+    return conns
+
+
+@T.case("the (N+1)th HTTP connection from one address gets 429; a freed slot is usable again")
+async def t_http_cap(env):
+    b = await node(env, "--max-http-connections-per-ip", "3")
+    conns = await held(b.port, 3)
+    for path in ("/healthz", "/beckon.js"):      # API and static files alike
+        extra = await Conn.open(b.port)
+        status, _, data = await extra.request("GET", path)
+        assert status == 429 and error_code(data) == "rate_limited", (path, status, data)
+        assert await extra.closed_by_server(2), "a refused connection is closed"
+    # the held ones still work
+    assert (await conns[1].request("GET", "/healthz"))[0] == 200
+    conns[0].close()
+
+    async def slot_free():
+        status, _, _ = await http_request(b.port, "GET", "/healthz")
+        return status == 200 or status
+    await eventually(slot_free, what="a freed slot")
+    for c in conns[1:]:
+        c.close()
+    assert await metric(b.port, "beckon_http_connections_refused_total") == 2
+
+
+@T.case("WebSockets and plain HTTP connections are counted apart: neither limit lowers the other")
+async def t_counted_apart(env):
+    b = await node(env, "--max-http-connections-per-ip", "2", "--max-connections-per-ip", "3")
+    sockets = [await env.connect("visitor", beckon=b) for _ in range(3)]
+    conns = await held(b.port, 1)
+    status, _ = await raw_handshake(b.port, "/ws", VISITOR_PROTO)
+    assert status == 429, f"4th WebSocket: {status}"
+    await asyncio.sleep(0.2)
+    conns += await held(b.port, 1)        # three WebSockets leave both HTTP slots
+    # at both limits, a connection that could become either is closed at once
+    extra = await Conn.open(b.port)
+    assert await extra.closed_by_server(2), "an address at both limits got another connection"
+    await sockets[0].close()
+    await asyncio.sleep(0.2)
+    extra = await Conn.open(b.port)
+    status, _, data = await extra.request("GET", "/healthz")
+    assert status == 429 and error_code(data) == "rate_limited", (status, data)
+    extra.close()
+
+    async def ws_free():
+        status, _ = await raw_handshake(b.port, "/ws", VISITOR_PROTO)
+        return status == 101 or status
+    await eventually(ws_free, what="a freed WebSocket slot")
+    for c in conns:
+        c.close()
+
+
+@T.case("a keep-alive connection that upgrades to a WebSocket leaves the HTTP count")
+async def t_upgrade_leaves(env):
+    b = await node(env, "--max-http-connections-per-ip", "2")
+    c = await Conn.open(b.port)
+    assert (await c.request("GET", "/healthz"))[0] == 200
+    await c.send(("\r\n".join([
+        "GET /ws HTTP/1.1", "Host: 127.0.0.1", "Upgrade: websocket", "Connection: Upgrade",
+        "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==", "Sec-WebSocket-Version: 13",
+        f"Sec-WebSocket-Protocol: {VISITOR_PROTO}"]) + "\r\n\r\n").encode())
+    head = await asyncio.wait_for(c.reader.readuntil(b"\r\n\r\n"), 5)
+    assert head.startswith(b"HTTP/1.1 101"), head[:200]
+    conns = await held(b.port, 2)     # both slots are free again
+    for x in conns + [c]:
+        x.close()
+
+
+@T.case("a trusted proxy is not capped as one client; the clients it names are")
+async def t_trusted_proxy(env):
+    b = await node(env, "--trusted-proxies", "127.0.0.1", "--max-http-connections-per-ip", "2",
+                   "--max-connections-per-ip", "1")
+    # five clients through the proxy: more connections than one address may hold at all (1 + 2)
+    conns = []
+    for i in range(5):
+        conns += await held(b.port, 1, {"X-Forwarded-For": f"203.0.113.{i + 1}"})
+    conns += await held(b.port, 2, {"X-Forwarded-For": "198.51.100.7"})
+    extra = await Conn.open(b.port)
+    status, _, _ = await extra.request("GET", "/healthz", {"X-Forwarded-For": "198.51.100.7"})
+    assert status == 429, status
+    # a proxy connection that carries another client next is counted for that one
+    status, _, _ = await conns[0].request("GET", "/healthz", {"X-Forwarded-For": "198.51.100.7"})
+    assert status == 429, status
+    for c in conns + [extra]:
+        c.close()
+
+
+@T.case("an untrusted peer's X-Forwarded-For does not escape the cap")
+async def t_untrusted_forwarded(env):
+    b = await node(env, "--max-http-connections-per-ip", "2")
+    conns = [(await held(b.port, 1, {"X-Forwarded-For": f"203.0.113.{i}"}))[0] for i in (1, 2)]
+    extra = await Conn.open(b.port)
+    status, _, _ = await extra.request("GET", "/healthz", {"X-Forwarded-For": "203.0.113.3"})
+    assert status == 429, status
+    for c in conns + [extra]:
+        c.close()
+
+
+@T.case("silent connections from one address are capped when accepted, far below the handshake timeout")
+async def t_silent_capped(env):
+    b = await node(env, "--max-http-connections-per-ip", "2", "--max-connections-per-ip", "2")
+    silent = [await Conn.open(b.port) for _ in range(4)]     # up to both limits together
+    await asyncio.sleep(0.3)
+    for i, c in enumerate(silent):
+        assert not await c.closed_by_server(0.05), f"silent connection {i + 1} of 4 was closed"
+    extra = await Conn.open(b.port)
+    assert await extra.closed_by_server(2), "the 5th connection from one address was kept"
+    for c in silent:
+        c.close()
+
+    async def usable():
+        status, _, _ = await http_request(b.port, "GET", "/healthz")
+        return status == 200 or status
+    await eventually(usable, what="connections after the silent ones left")
+    assert await metric(b.port, "beckon_http_connections_refused_total") >= 1
+
+
+@T.case("every way a connection ends brings the HTTP count back down")
+async def t_count_comes_down(env):
+    b = await node(env, "--max-http-connections-per-ip", "2", "--max-connections-per-ip", "1",
+                   "--body-timeout-seconds", "1", "--handshake-timeout-seconds", "2")
+    port = b.port
+    for _ in range(3):
+        c = await Conn.open(port)                                   # answered, then closed by the client
+        assert (await c.request("GET", "/healthz"))[0] == 200
+        c.close()
+        c = await Conn.open(port)                                   # Connection: close
+        assert (await c.request("GET", "/healthz", {"Connection": "close"}))[0] == 200
+        assert await c.closed_by_server(2)
+        c = await Conn.open(port)                                   # a static file
+        assert (await c.request("GET", "/beckon.js"))[0] == 200
+        c.reset()
+        c = await Conn.open(port)                                   # reset in the middle of a body
+        await c.send(b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{\"type\"")
+        await asyncio.sleep(0.05)
+        c.reset()
+        c = await Conn.open(port)                                   # half a header, then gone
+        await c.send(b"GET /heal")
+        c.close()
+        c = await Conn.open(port)                                   # refused: a control character
+        assert (await c.request("GET", "/healthz%0D"))[0] == 400
+        c.close()
+        c = await Conn.open(port)                                   # the body deadline
+        await c.send(b"POST /api/events HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{")
+        assert await c.closed_by_server(3, answer_ok=True)
+        c = await Conn.open(port)                                   # the handshake deadline
+        await c.send(b"GET /healthz HTTP/1.1\r\n")
+        assert await c.closed_by_server(4)
+        # refused at the cap while two are held
+        hold = await held(port, 2)
+        c = await Conn.open(port)
+        assert (await c.request("GET", "/healthz"))[0] == 429
+        c.close()
+        for h in hold:
+            h.close()
+
+    async def only_this_one():
+        n = await metric(port, "beckon_http_connections")
+        return n == 1 or n    # the connection asking
+    await eventually(only_this_one, within=5, what="open HTTP connections")
+    # and exactly the accept-time allowance (1 + 2) of silent connections is left
+    silent = [await Conn.open(port) for _ in range(3)]
+    await asyncio.sleep(0.3)
+    for i, c in enumerate(silent):
+        assert not await c.closed_by_server(0.05), f"silent connection {i + 1} of 3 was closed: a count leaked"
+    for c in silent:
+        c.close()
 
 
 # ---- request targets ---------------------------------------------------------------------------
