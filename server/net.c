@@ -720,9 +720,10 @@ static int has_control(const char *s, size_t len)
  * (after a '/') but does not count in the length it reports, so strlen-based copies stop there.
  * Hence: the version must be there, no byte within the reported lengths may be a control
  * character (NUL included), and what does not fit our buffers is refused, not cut.
- * Left: a NUL as the very last byte of the path is dropped by lws without a trace; and a
- * decoded LF followed by the literal text "HTTP/1.1 " parses exactly like a whole request line
- * (a client must send raw '/' and ' ' after the %0A for that, so no encoded id can). */
+ * Left, as lws 4.1.6 leaves no trace of them: a NUL as the very last byte of the path is
+ * dropped; and "%0AHTTP/1.1" just before the space that ends the target reads like the version
+ * of a whole request line (that takes a raw '/' after the %0A, which no percent-encoded id
+ * holds). */
 static unsigned http_target_check(struct lws *wsi, const char *path, size_t path_len, const char **why)
 {
     char version[16];
