@@ -69,13 +69,17 @@ static const setting settings[] = {
                 "page views and events a visitor socket may send per minute (default 120)"),
     INT_SETTING("max-connections-per-ip", max_connections_per_ip, 1, 1000000,
                 "WebSockets one IP address may hold open (default 256)"),
+    INT_SETTING("max-http-connections-per-ip", max_http_connections_per_ip, 1, 1000000,
+                "plain HTTP connections (not WebSockets) one IP address may hold open (default 32)"),
     STRING_SETTING("trusted-proxies", trusted_proxies,
                    "comma-separated addresses of reverse proxies whose X-Forwarded-For names the client "
                    "(default none: the peer address counts)"),
     INT_SETTING("hello-timeout-seconds", hello_timeout_seconds, 1, 3600,
                 "a WebSocket that has not said hello by then is closed (default 20)"),
     INT_SETTING("handshake-timeout-seconds", handshake_timeout_seconds, 1, 3600,
-                "an HTTP request or handshake that has not arrived whole by then is dropped (default 10)"),
+                "an HTTP request or handshake whose headers have not arrived whole by then is dropped (default 10)"),
+    INT_SETTING("body-timeout-seconds", body_timeout_seconds, 1, 3600,
+                "an HTTP request body that has not arrived whole this long after its headers gets 408 (default 10)"),
     INT_SETTING("conversation-retention-days", conversation_retention_days, 1, 3650,
                 "closed conversations expire after this many days, unless their site says otherwise (default 365)"),
     INT_SETTING("auto-ack-seconds", auto_ack_seconds, 1, 86400,
@@ -130,8 +134,10 @@ void bk_config_init(bk_config *config)
     config->rate_burst = 30;
     config->events_per_minute = 120;
     config->max_connections_per_ip = 256;
+    config->max_http_connections_per_ip = 32;
     config->hello_timeout_seconds = 20;
     config->handshake_timeout_seconds = 10;
+    config->body_timeout_seconds = 10;
     config->conversation_retention_days = 365;
     config->auto_ack_seconds = 30;
     config->offer_email_seconds = 600;

@@ -33,9 +33,11 @@ typedef struct bk_config {
     int rate_burst;
     int events_per_minute;
     int max_connections_per_ip;
+    int max_http_connections_per_ip;
     char trusted_proxies[512];  /* addresses whose X-Forwarded-For is believed, comma-separated */
     int hello_timeout_seconds;
     int handshake_timeout_seconds;
+    int body_timeout_seconds;
     int conversation_retention_days;
     int auto_ack_seconds;
     int offer_email_seconds;

@@ -103,6 +103,14 @@ char *bk_metrics_render(int redis_up, double redis_latency_ms, long long queue_l
     metric(&t, "beckon_rate_limited_total", "counter", "Requests refused by a rate limit.", m->rate_limited);
     metric(&t, "beckon_connections_refused_total", "counter",
            "WebSocket handshakes refused (per-IP limit, shutting down).", m->connections_refused);
+    metric(&t, "beckon_http_connections", "gauge",
+           "Open connections serving plain HTTP (WebSockets are beckon_connections).", m->http_connections);
+    metric(&t, "beckon_http_connections_refused_total", "counter",
+           "HTTP connections refused: per-address limit (429), or too many sockets from one address.",
+           m->http_connections_refused);
+    metric(&t, "beckon_http_body_timeouts_total", "counter",
+           "HTTP requests dropped because their body did not arrive within body-timeout-seconds.",
+           m->http_body_timeouts);
     metric(&t, "beckon_slow_consumers_dropped_total", "counter",
            "Connections closed because they did not read (send queue full).", m->slow_consumers_dropped);
     metric(&t, "beckon_hello_timeouts_total", "counter",

@@ -10,12 +10,15 @@
 typedef struct bk_metrics {
     int64_t visitors_connected;     /* gauges */
     int64_t agents_connected;
+    int64_t http_connections;       /* connections serving plain HTTP (counted per client address) */
     int64_t messages_stored;        /* counters */
     int64_t frames_received;
     int64_t http_requests;
     int64_t invitations_sent;
     int64_t rate_limited;
     int64_t connections_refused;    /* per-IP limit, shutdown */
+    int64_t http_connections_refused;  /* max-http-connections-per-ip, or too many sockets at all */
+    int64_t http_body_timeouts;     /* request bodies not whole within body-timeout-seconds */
     int64_t slow_consumers_dropped;
     int64_t hello_timeouts;
     int64_t webhooks_delivered;     /* events a receiver answered with 2xx */

@@ -15,6 +15,10 @@
 #include <sys/resource.h>
 
 #define HTTP_BODY_MAX   (64 * 1024)
+/* The longest path and query kept, each with its NUL: a longer one is refused (414), never cut
+ * short into another id. */
+#define HTTP_PATH_SIZE  512
+#define HTTP_QUERY_SIZE 512
 #define SEND_QUEUE_MAX  (1024 * 1024)  /* bytes queued for one client before it is dropped */
 /* lws allocates RX_BUFFER_SIZE for every WebSocket for as long as it is open: the largest
  * cost of an idle socket that we choose. Larger messages arrive in pieces and are reassembled
@@ -65,8 +69,8 @@ struct bk_http {
     struct lws *wsi;           /* NULL once the client left */
     int refs;
     char method[8];
-    char path[512];
-    char query[512];
+    char path[HTTP_PATH_SIZE];
+    char query[HTTP_QUERY_SIZE];
     char *body;
     size_t body_len;
     int body_too_large;
@@ -109,7 +113,10 @@ struct bk_net {
     void *drained_data;
     unsigned long next_id;
     int shutting_down;
-    bk_map *per_ip;            /* ip -> open WebSockets (the pointer value is the count) */
+    /* Counts (the pointer value is the count): */
+    bk_map *per_ip;            /* client address -> open WebSockets */
+    bk_map *per_peer;          /* socket address -> open connections of any kind (see tcp_conn) */
+    bk_map *http_per_ip;       /* client address -> connections serving plain HTTP */
     unsigned char *scratch;    /* LWS_PRE + a frame, for writes that need no queue */
     size_t scratch_size;
 };
@@ -359,18 +366,18 @@ static int refuse_upgrade(struct lws *wsi, unsigned status)
     return 1;
 }
 
-static uintptr_t ip_count(bk_net *net, const char *ip)
+static uintptr_t ip_count(const bk_map *counts, const char *ip)
 {
-    return (uintptr_t)bk_map_get(net->per_ip, ip);
+    return (uintptr_t)bk_map_get(counts, ip);
 }
 
-static void ip_count_add(bk_net *net, const char *ip, int delta)
+static void ip_count_add(bk_map *counts, const char *ip, int delta)
 {
-    uintptr_t count = ip_count(net, ip) + (uintptr_t)(intptr_t)delta;
+    uintptr_t count = ip_count(counts, ip) + (uintptr_t)(intptr_t)delta;
     if (count == 0)
-        bk_map_remove(net->per_ip, ip);
+        bk_map_remove(counts, ip);
     else
-        bk_map_set(net->per_ip, ip, (void *)count);
+        bk_map_set(counts, ip, (void *)count);
 }
 
 /* Whether `address` is one of the configured reverse proxies. */
@@ -387,16 +394,42 @@ static int proxy_trusted(const bk_net *net, const char *address, size_t len)
     return 0;
 }
 
+/* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: say a.b.c.d, as people do. */
+static void unmap_v4(char *address)
+{
+    struct in_addr v4;
+    if (strncmp(address, "::ffff:", 7) == 0 && inet_pton(AF_INET, address + 7, &v4) == 1)
+        memmove(address, address + 7, strlen(address + 7) + 1);
+}
+
+/* A socket address as text ("" and -1 when it is not IPv4 or IPv6). */
+static int address_text(const struct sockaddr_storage *sa, char *out, size_t size)
+{
+    struct sockaddr_in v4;
+    struct sockaddr_in6 v6;
+    const char *text = NULL;
+    if (sa->ss_family == AF_INET) {
+        memcpy(&v4, sa, sizeof v4);
+        text = inet_ntop(AF_INET, &v4.sin_addr, out, (socklen_t)size);
+    } else if (sa->ss_family == AF_INET6) {
+        memcpy(&v6, sa, sizeof v6);
+        text = inet_ntop(AF_INET6, &v6.sin6_addr, out, (socklen_t)size);
+    }
+    if (!text) {
+        out[0] = '\0';
+        return -1;
+    }
+    unmap_v4(out);
+    return 0;
+}
+
 /* The client's address. Behind a trusted proxy it is the last X-Forwarded-For entry that is
  * not itself a trusted proxy: entries to its left were written by the client and prove
  * nothing. A header that does not parse leaves the peer's own address. */
 static void peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size)
 {
     lws_get_peer_simple(wsi, out, size);
-    /* A dual-stack listener sees IPv4 clients as ::ffff:a.b.c.d: say a.b.c.d, as people do. */
-    struct in_addr v4;
-    if (strncmp(out, "::ffff:", 7) == 0 && inet_pton(AF_INET, out + 7, &v4) == 1)
-        memmove(out, out + 7, strlen(out + 7) + 1);
+    unmap_v4(out);
     if (!net->config->trusted_proxies[0] || !proxy_trusted(net, out, strlen(out)))
         return;
     char header[512];
@@ -429,6 +462,122 @@ static void peer_address(const bk_net *net, struct lws *wsi, char *out, size_t s
     }
 }
 
+/* ---- connections per address ----------------------------------------------------------
+ *
+ * Three counts keep one address from holding too many descriptors:
+ * - per_ip: WebSockets per client, max-connections-per-ip (at the handshake, 429).
+ * - http_per_ip: connections serving plain HTTP per client, max-http-connections-per-ip,
+ *   taken at each request (429): the client is known only then, behind a trusted proxy from
+ *   X-Forwarded-For, and may differ from one request to the next on the proxy's connection.
+ *   A connection that upgrades leaves this count for per_ip, so it is never in both.
+ * - per_peer: every TCP connection per socket address, from accept to close, whatever it is
+ *   or becomes, so that connections that never finish a request (silent, slow headers) are
+ *   bounded too. A connection still in its first request may become either kind, so the bound
+ *   is both limits together. A trusted proxy is not counted here: it carries many clients,
+ *   and those are counted by the two others.
+ *
+ * The per-connection record lives in the wsi's opaque user data, not in the per-session
+ * memory, which lws drops and remakes between requests and at an upgrade; and it is released
+ * in WSI_DESTROY, which lws sends for every wsi it frees (the context's teardown included),
+ * where CLOSED_HTTP is not sent on every path. */
+typedef struct tcp_conn {
+    char peer[64];       /* its key in per_peer; "" when not counted there */
+    char client[64];     /* its key in http_per_ip, when http_counted */
+    int http_counted;
+    int body_deadline;   /* the wsi's timer is armed for the request body */
+} tcp_conn;
+
+/* FILTER_NETWORK_CONNECTION: the socket is accepted, lws has made nothing of it yet. Closing it
+ * here costs nothing; there is no request to answer yet. */
+static int tcp_accept_refused(bk_net *net, const struct lws_filter_network_conn_args *args)
+{
+    char peer[64];
+    if (address_text(&args->cli_addr, peer, sizeof peer) != 0 ||
+        (net->config->trusted_proxies[0] && proxy_trusted(net, peer, strlen(peer))))
+        return 0;
+    uintptr_t limit = (uintptr_t)net->config->max_connections_per_ip +
+                      (uintptr_t)net->config->max_http_connections_per_ip;
+    if (ip_count(net->per_peer, peer) < limit)
+        return 0;
+    bk_metrics_now.http_connections_refused++;
+    char network[64];
+    bk_ip_truncate(peer, network, sizeof network);
+    bk_warn("closing a new connection: an address in %s holds %lu already", network,
+            (unsigned long)limit);
+    return 1;
+}
+
+/* SERVER_NEW_CLIENT_INSTANTIATED, right after the accept that tcp_accept_refused let through. */
+static void tcp_conn_open(bk_net *net, struct lws *wsi)
+{
+    tcp_conn *c = calloc(1, sizeof *c);
+    if (!c)
+        return;  /* its requests are refused (http_admit) */
+    struct sockaddr_storage sa;
+    socklen_t sa_len = sizeof sa;
+    char peer[64];
+    if (getpeername(lws_get_socket_fd(wsi), (struct sockaddr *)&sa, &sa_len) == 0 &&
+        address_text(&sa, peer, sizeof peer) == 0 &&
+        !(net->config->trusted_proxies[0] && proxy_trusted(net, peer, strlen(peer)))) {
+        memcpy(c->peer, peer, sizeof c->peer);
+        ip_count_add(net->per_peer, c->peer, 1);
+    }
+    lws_set_opaque_user_data(wsi, c);
+}
+
+static void tcp_conn_http_leave(bk_net *net, tcp_conn *c)
+{
+    if (!c || !c->http_counted)
+        return;
+    ip_count_add(net->http_per_ip, c->client, -1);
+    bk_metrics_now.http_connections--;
+    c->http_counted = 0;
+}
+
+/* WSI_DESTROY, for every wsi of the vhost (the listening one has no record). */
+static void tcp_conn_close(bk_net *net, struct lws *wsi)
+{
+    tcp_conn *c = lws_get_opaque_user_data(wsi);
+    if (!c)
+        return;
+    lws_set_opaque_user_data(wsi, NULL);
+    tcp_conn_http_leave(net, c);
+    if (c->peer[0])
+        ip_count_add(net->per_peer, c->peer, -1);
+    free(c);
+}
+
+static void http_refuse(struct lws *wsi, unsigned status, const char *code, const char *message);
+
+/* Counts the connection as serving plain HTTP for the client of this request. Returns -1 after
+ * answering 429 when that client holds max-http-connections-per-ip already. */
+static int http_admit(bk_net *net, struct lws *wsi, tcp_conn *c)
+{
+    if (!c) {
+        http_refuse(wsi, 503, BK_ERR_UNAVAILABLE, "out of memory");
+        return -1;
+    }
+    char client[64];
+    peer_address(net, wsi, client, sizeof client);
+    if (c->http_counted && strcmp(client, c->client) == 0)
+        return 0;  /* the next request of the same client */
+    tcp_conn_http_leave(net, c);
+    if (ip_count(net->http_per_ip, client) >= (uintptr_t)net->config->max_http_connections_per_ip) {
+        bk_metrics_now.http_connections_refused++;
+        char network[64];
+        bk_ip_truncate(client, network, sizeof network);
+        bk_warn("refusing an HTTP request: an address in %s holds %d connections already", network,
+                net->config->max_http_connections_per_ip);
+        http_refuse(wsi, 429, BK_ERR_RATE_LIMITED, "too many connections from your address");
+        return -1;
+    }
+    memcpy(c->client, client, sizeof c->client);
+    ip_count_add(net->http_per_ip, c->client, 1);
+    c->http_counted = 1;
+    bk_metrics_now.http_connections++;
+    return 0;
+}
+
 static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason, void *user,
                               void *in, size_t len)
 {
@@ -446,7 +595,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         {
             char ip[64];
             peer_address(net, wsi, ip, sizeof ip);
-            if (ip_count(net, ip) >= (uintptr_t)net->config->max_connections_per_ip) {
+            if (ip_count(net->per_ip, ip) >= (uintptr_t)net->config->max_connections_per_ip) {
                 bk_metrics_now.connections_refused++;
                 char network[64];
                 bk_ip_truncate(ip, network, sizeof network);
@@ -458,6 +607,8 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         return 0;
 
     case LWS_CALLBACK_ESTABLISHED: {
+        /* A keep-alive connection that served plain HTTP is a WebSocket now: per_ip counts it. */
+        tcp_conn_http_leave(net, lws_get_opaque_user_data(wsi));
         char ip[64], origin[256], host[256];
         peer_address(net, wsi, ip, sizeof ip);
         if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0)
@@ -477,7 +628,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         conn->ip = memcpy(strings, ip, ip_size);
         conn->origin = memcpy(strings + ip_size, origin, origin_size);
         conn->host = memcpy(strings + ip_size + origin_size, host, host_size);
-        ip_count_add(net, conn->ip, 1);
+        ip_count_add(net->per_ip, conn->ip, 1);
         conn->next = net->open.next;
         conn->prev = &net->open;
         net->open.next->prev = conn;
@@ -532,7 +683,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
             return 0;
         session->conn = NULL;
         conn->wsi = NULL;
-        ip_count_add(net, conn->ip, -1);
+        ip_count_add(net->per_ip, conn->ip, -1);
         conn->prev->next = conn->next;
         conn->next->prev = conn->prev;
         net->handlers.closed(conn, net->data);
@@ -597,6 +748,143 @@ void bk_http_attachment(bk_http *r, const char *filename)
     snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"%s\"", filename);
 }
 
+/* Answers a request refused before any handler ran with a JSON error, written at once from
+ * inside the callback (the way lws_return_http_status does). The caller then returns non-zero,
+ * so lws closes the connection: what follows on it is not trusted to be a request. */
+static void http_refuse(struct lws *wsi, unsigned status, const char *code, const char *message)
+{
+    char body[256];
+    int len = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
+                       code, message);
+    unsigned char buf[LWS_PRE + 2048], *start = buf + LWS_PRE, *p = start,
+                  *end = buf + sizeof buf - sizeof body;
+    if (len < 0 || (size_t)len >= sizeof body ||
+        lws_add_http_header_status(wsi, status, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_HTTP_CONTENT_TYPE,
+                                     (const unsigned char *)"application/json", 16, &p, end) ||
+        lws_add_http_header_content_length(wsi, (lws_filepos_t)len, &p, end) ||
+        lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                     (const unsigned char *)"close", 5, &p, end) ||
+        lws_finalize_http_header(wsi, &p, end))
+        return;
+    memcpy(p, body, (size_t)len);  /* end left room for it */
+    p += len;
+    lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP);
+}
+
+static int has_control(const char *s, size_t len)
+{
+    for (size_t i = 0; i < len; i++)
+        if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+            return 1;
+    return 0;
+}
+
+/* Whether the request's target is one we can act on exactly as sent; 0, or the status to refuse
+ * it with (*why says why). lws has percent-decoded the path and the query, and it ends the
+ * request line at a decoded CR or LF: "DELETE /api/canned/abc%0Dxyz" reaches us as
+ * "/api/canned/abc", the rest of the line skipped, HTTP version and all. A decoded NUL it keeps
+ * (after a '/') but does not count in the length it reports, so strlen-based copies stop there.
+ * Hence: the version must be there, no byte within the reported lengths may be a control
+ * character (NUL included), and what does not fit our buffers is refused, not cut.
+ * Left, as lws 4.1.6 leaves no trace of them: a NUL as the very last byte of the path is
+ * dropped; and "%0AHTTP/1.1" just before the space that ends the target reads like the version
+ * of a whole request line (that takes a raw '/' after the %0A, which no percent-encoded id
+ * holds). */
+static unsigned http_target_check(struct lws *wsi, const char *path, size_t path_len, const char **why)
+{
+    char version[16];
+    if (lws_hdr_copy(wsi, version, sizeof version, WSI_TOKEN_HTTP) <= 0 ||
+        (strcmp(version, "HTTP/1.1") != 0 && strcmp(version, "HTTP/1.0") != 0)) {
+        *why = "the request line ends early: a control character in the target?";
+        return 400;
+    }
+    if (path_len >= HTTP_PATH_SIZE) {
+        *why = "the path is too long";
+        return 414;
+    }
+    if (has_control(path, path_len)) {
+        *why = "control characters are not allowed in the path";
+        return 400;
+    }
+    int total = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_URI_ARGS);
+    if (total >= HTTP_QUERY_SIZE) {
+        *why = "the query is too long";
+        return 414;
+    }
+    char fragment[HTTP_QUERY_SIZE];
+    int n;
+    for (int i = 0; (n = lws_hdr_copy_fragment(wsi, fragment, sizeof fragment,
+                                               WSI_TOKEN_HTTP_URI_ARGS, i)) >= 0; i++) {
+        if (has_control(fragment, (size_t)n)) {
+            *why = "control characters are not allowed in the query";
+            return 400;
+        }
+    }
+    return 0;
+}
+
+/* The whole body has body-timeout-seconds from the end of the headers, however it trickles in.
+ *
+ * The deadline is the wsi's own timer (lws_set_timer_usecs), not its pending timeout: a wsi has
+ * one pending timeout, and lws sets PENDING_TIMEOUT_HTTP_CONTENT again after every piece of body
+ * it reads (roles/h1/ops-h1.c in 4.1), so a deadline kept there is renewed by each byte of a
+ * trickle; that was the hole. The timer is a separate entry in lws' scheduler, which on our
+ * foreign loop runs from lws' own uv timer; lws delivers it as LWS_CALLBACK_TIMER inside its
+ * service, where the wsi is valid and a 408 can be written, and drops it when it frees the wsi.
+ * A uv_timer of ours would fire outside lws with no such guarantee: it would need bookkeeping
+ * of its own to never touch a wsi lws freed on a path that tells us nothing.
+ *
+ * lws 4.1.6 cannot cancel that timer: lws_set_timer_usecs(wsi, LWS_SET_TIMER_USEC_CANCEL) has no
+ * case for it and schedules the timer 1 us in the past, so it fires at once. "No deadline" is
+ * therefore a deadline a year away (HTTP_NO_DEADLINE), which lws drops with the wsi. */
+#define HTTP_NO_DEADLINE ((lws_usec_t)366 * 24 * 3600 * LWS_USEC_PER_SEC)
+
+static void http_body_deadline(const bk_net *net, struct lws *wsi, tcp_conn *c)
+{
+    /* A body follows when the request gives its length, or (as lws assumes: 100 MB) for
+     * POST, PUT and PATCH without one. A body lws discards by itself (after a static file,
+     * or after our answer to a POST without a length) has the same deadline. */
+    int body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
+               lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
+               lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
+               lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
+    if (body)
+        lws_set_timer_usecs(wsi, (lws_usec_t)net->config->body_timeout_seconds * LWS_USEC_PER_SEC);
+    else if (c->body_deadline)
+        lws_set_timer_usecs(wsi, HTTP_NO_DEADLINE);
+    c->body_deadline = body;
+}
+
+static void http_body_in_time(struct lws *wsi, tcp_conn *c)
+{
+    if (c && c->body_deadline) {
+        lws_set_timer_usecs(wsi, HTTP_NO_DEADLINE);
+        c->body_deadline = 0;
+    }
+}
+
+static void http_session_release(http_session *session);
+
+/* The body deadline passed: 408, unless an answer of ours is already on its way (then that is
+ * cut short); the connection closes either way. */
+static int http_body_late(const bk_net *net, struct lws *wsi, http_session *session, tcp_conn *c)
+{
+    if (!c || !c->body_deadline)
+        return 0;  /* a deadline already met (lws cannot cancel it) */
+    char ip[64], network[64];
+    peer_address(net, wsi, ip, sizeof ip);
+    bk_ip_truncate(ip, network, sizeof network);
+    bk_warn("dropping an HTTP request from an address in %s: its body did not arrive within %d s",
+            network, net->config->body_timeout_seconds);
+    bk_metrics_now.http_body_timeouts++;
+    int answering = session && session->request && session->request->response;
+    http_session_release(session);
+    if (!answering)
+        http_refuse(wsi, 408, BK_ERR_BAD_REQUEST, "the request body did not arrive in time");
+    return -1;
+}
+
 static const struct { enum lws_token_indexes token; const char *method; } methods[] = {
     { WSI_TOKEN_GET_URI, "GET" }, { WSI_TOKEN_POST_URI, "POST" }, { WSI_TOKEN_PUT_URI, "PUT" },
     { WSI_TOKEN_DELETE_URI, "DELETE" }, { WSI_TOKEN_PATCH_URI, "PATCH" },
@@ -617,8 +905,9 @@ static bk_http *http_begin(const bk_net *net, struct lws *wsi)
             break;
         }
     }
-    /* lws hands the query as fragments: rebuild "a=1&b=2". */
-    char fragment[256];
+    /* lws hands the query as fragments: rebuild "a=1&b=2". http_target_check has made sure
+     * that they fit, together and each. */
+    char fragment[HTTP_QUERY_SIZE];
     for (int i = 0; lws_hdr_copy_fragment(wsi, fragment, sizeof fragment,
                                           WSI_TOKEN_HTTP_URI_ARGS, i) > 0; i++) {
         size_t used = strlen(r->query);
@@ -697,6 +986,21 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         /* An upgrade naming no subprotocol of ours: the role would be a guess. */
         return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
 
+    /* Every plain HTTP request passes here once its headers are in, before any handler and
+     * before lws serves a file itself (upgrades go to FILTER_PROTOCOL_CONNECTION instead). */
+    case LWS_CALLBACK_FILTER_HTTP_CONNECTION: {
+        const char *why;
+        unsigned status = http_target_check(wsi, in, len, &why);
+        if (status) {
+            http_refuse(wsi, status, BK_ERR_BAD_REQUEST, why);
+            return -1;
+        }
+        tcp_conn *c = lws_get_opaque_user_data(wsi);
+        if (http_admit(net, wsi, c) != 0)
+            return -1;
+        http_body_deadline(net, wsi, c);
+        return 0;
+    }
     case LWS_CALLBACK_HTTP: {
         http_session_release(session);  /* keep-alive: the previous request is over */
         bk_http *r = http_begin(net, wsi);
@@ -727,6 +1031,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return 0;
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
+        http_body_in_time(wsi, lws_get_opaque_user_data(wsi));
         if (session->request)
             http_dispatch(net, session->request);
         return 0;
@@ -743,6 +1048,21 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         http_session_release(session);
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
+    case LWS_CALLBACK_TIMER:
+        return http_body_late(net, wsi, session, lws_get_opaque_user_data(wsi));
+
+    /* Every connection, from accept to the end (see tcp_conn). */
+    case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
+        return tcp_accept_refused(net, user) ? -1 : 0;
+
+    case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
+        tcp_conn_open(net, wsi);
+        return 0;
+
+    case LWS_CALLBACK_WSI_DESTROY:
+        tcp_conn_close(net, wsi);
+        return 0;
+
     case LWS_CALLBACK_CLOSED_HTTP:
     case LWS_CALLBACK_HTTP_DROP_PROTOCOL:
         http_session_release(session);
@@ -788,6 +1108,8 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
     net->data = data;
     net->open.next = net->open.prev = &net->open;
     net->per_ip = bk_map_new();
+    net->per_peer = bk_map_new();
+    net->http_per_ip = bk_map_new();
     uv_timer_init(loop, &net->close_timer);
     net->close_timer.data = net;
     uv_timer_init(loop, &net->drain_timer);
@@ -935,6 +1257,8 @@ void bk_net_free(bk_net *net)
     if (net->context)
         lws_context_destroy(net->context);
     bk_map_free(net->per_ip);
+    bk_map_free(net->per_peer);
+    bk_map_free(net->http_per_ip);
     free(net->scratch);
     free(net);
 }
