@@ -840,15 +840,26 @@ static unsigned http_target_check(struct lws *wsi, const char *path, size_t path
  * therefore a deadline a year away (HTTP_NO_DEADLINE), which lws drops with the wsi. */
 #define HTTP_NO_DEADLINE ((lws_usec_t)366 * 24 * 3600 * LWS_USEC_PER_SEC)
 
+/* The request's Content-Length, or -1 when it has none (or one that is not a number). */
+static long long http_content_length(struct lws *wsi)
+{
+    char value[24];
+    if (lws_hdr_copy(wsi, value, sizeof value, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
+        return -1;
+    char *end;
+    long long length = strtoll(value, &end, 10);
+    return end != value && *end == '\0' && length >= 0 ? length : -1;
+}
+
 static void http_body_deadline(const bk_net *net, struct lws *wsi, tcp_conn *c)
 {
     /* A body follows when the request gives its length, or (as lws assumes: 100 MB) for
      * POST, PUT and PATCH without one. A body lws discards by itself (after a static file,
      * or after our answer to a POST without a length) has the same deadline. */
-    int body = lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0 ||
-               lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
-               lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
-               lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0;
+    long long length = http_content_length(wsi);
+    int body = length > 0 || (length < 0 && (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
+                                             lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
+                                             lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0));
     if (body)
         lws_set_timer_usecs(wsi, (lws_usec_t)net->config->body_timeout_seconds * LWS_USEC_PER_SEC);
     else if (c->body_deadline)
@@ -1007,7 +1018,9 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         session->request = r;
         if (!r)
             return -1;
-        if (lws_hdr_total_length(wsi, WSI_TOKEN_HTTP_CONTENT_LENGTH) > 0)
+        /* lws reads a body only for a Content-Length above 0: "Content-Length: 0" (a PUT
+         * with no body) has nothing to wait for. */
+        if (http_content_length(wsi) > 0)
             return 0;  /* the body follows */
         http_dispatch(net, r);
         return 0;

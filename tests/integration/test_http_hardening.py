@@ -205,6 +205,21 @@ async def t_body_in_time(env):
     assert await metric(b.port, "beckon_http_body_timeouts_total") == 0
 
 
+@T.case("a request with Content-Length: 0 is answered at once, not held for a body that is not coming")
+async def t_empty_body(env):
+    b = await node(env, "--body-timeout-seconds", "2")
+    token = await env.login("alice", beckon=b)
+    c = await Conn.open(b.port)
+    started = asyncio.get_running_loop().time()
+    await c.send(f"PUT /api/canned/empty HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n"
+                 f"Content-Length: 0\r\n\r\n".encode())
+    status, _, data = await c.response()
+    assert status == 400 and error_code(data) == "bad_request", (status, data)
+    assert asyncio.get_running_loop().time() - started < 1.0
+    c.close()
+    assert await metric(b.port, "beckon_http_body_timeouts_total") == 0
+
+
 # ---- connections per address -------------------------------------------------------------------
 
 
