@@ -107,11 +107,15 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
     redis_link *l = r->owner;
     request_unlink(r);
     /* After a failover this link may still point at the old primary, now a replica: every
-     * write would fail for as long as the connection lives. Drop it; the reconnect goes to
-     * whatever the address now leads to. */
+     * write would fail for as long as the connection lives. A Redis whose script cache was
+     * emptied (SCRIPT FLUSH, a restart or failover the link did not notice) answers every
+     * script NOSCRIPT for as long. Drop the link either way; the reconnect goes to whatever
+     * the address now leads to and loads the scripts again. */
     const char *error = bk_redis_reply_error(reply);
-    if (error && strncmp(error, "READONLY", 8) == 0 && l->context && !l->dropping) {
-        bk_warn("redis %s link: the server is a read-only replica now; reconnecting", l->name);
+    int readonly = error && strncmp(error, "READONLY", 8) == 0;
+    if ((readonly || (error && strncmp(error, "NOSCRIPT", 8) == 0)) && l->context && !l->dropping) {
+        bk_warn("redis %s link: %s; reconnecting", l->name,
+                readonly ? "the server is a read-only replica now" : "the server does not have our scripts");
         l->dropping = 1;
         redisAsyncDisconnect(l->context);
     }
