@@ -124,9 +124,13 @@ static void on_authorized(redisReply *reply, void *data)
             bk_api_respond_error(a->request, 403, BK_ERR_FORBIDDEN, "your role may not do this");
         else
             a->fn(a->server, a->request, agent);
-    } else if (bk_redis_reply_error(reply)) {
+    } else if (bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED)) {
         bk_api_respond_error(a->request, 401, BK_ERR_UNAUTHORIZED, "log in again: the session is unknown or expired");
     } else {
+        /* No reply, Redis's own error (LOADING, BUSY, NOSCRIPT, ...) or an odd one: the session
+         * may be fine, so no 401 - a client signs out on that. */
+        if (bk_redis_reply_error(reply))
+            bk_warn("redis refused an authorization: %.200s", bk_redis_reply_error(reply));
         bk_api_respond_error(a->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
     }
     free(a);

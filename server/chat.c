@@ -404,6 +404,24 @@ static void visitor_hello(session *s, const bk_request *request)
     }
 }
 
+/* Only the script's "unauthorized" signs the agent out (close 4001); anything else is storage
+ * trouble - no reply, LOADING, BUSY, OOM, READONLY, NOSCRIPT, an odd reply - and a socket that
+ * cannot say hello is of no use: close 1013, and the panel reconnects with backoff. */
+static void agent_hello_failed(session *s, json_t *req, const redisReply *reply)
+{
+    s->hello = HELLO_NONE;
+    const char *refusal = bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED);
+    if (refusal) {
+        send_error(s, req, BK_ERR_UNAUTHORIZED, refusal);
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
+        return;
+    }
+    if (bk_redis_reply_error(reply))
+        bk_warn("redis refused an agent's hello: %.200s", bk_redis_reply_error(reply));
+    send_error(s, req, BK_ERR_UNAVAILABLE, "storage is unavailable; connect again later");
+    bk_conn_close(s->conn, BK_CLOSE_TRY_AGAIN, "try again later");
+}
+
 static void on_agent_hello(redisReply *reply, void *data)
 {
     call *c = data;
@@ -412,17 +430,14 @@ static void on_agent_hello(redisReply *reply, void *data)
     if (call_orphaned(c))
         goto done;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_AGENT_HELLO, &agent, &welcome_json) != 0) {
-        s->hello = HELLO_NONE;
-        send_store_error(s, c->req, reply);
-        if (bk_redis_reply_error(reply))
-            bk_conn_close(s->conn, BK_CLOSE_POLICY, "unauthorized");
+        agent_hello_failed(s, c->req, reply);
         goto done;
     }
     json_t *lists = json_loads(welcome_json, 0, NULL);
     if (!lists || !bk_id_valid(agent)) {
         json_decref(lists);
-        s->hello = HELLO_NONE;
-        send_error(s, c->req, BK_ERR_INTERNAL, "could not read the agent's state");
+        bk_warn("agent hello: could not read the agent's state from redis");
+        agent_hello_failed(s, c->req, NULL);
         goto done;
     }
     snprintf(s->id, sizeof s->id, "%s", agent);
@@ -465,7 +480,7 @@ static void agent_hello(session *s, const bk_request *request)
     if (!session_token_shaped(request->token)) {
         send_error(s, request->req, BK_ERR_UNAUTHORIZED,
                    "a session token from POST /api/login is required");
-        bk_conn_close(s->conn, BK_CLOSE_POLICY, "unauthorized");
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
         return;
     }
     call *c = call_new(s, request);
@@ -479,8 +494,7 @@ static void agent_hello(session *s, const bk_request *request)
     const char *argv[] = { chat->server->config->prefix, digest, now, ttl, chat->node };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
                         0, 5, argv, NULL) != 0) {
-        s->hello = HELLO_NONE;
-        send_store_error(s, c->req, NULL);
+        agent_hello_failed(s, c->req, NULL);
         call_free(c);
     }
 }
@@ -1146,7 +1160,7 @@ static void agent_sessions_end(bk_chat *chat, const char *agent)
 {
     for (session *s = bk_map_get(chat->agents, agent); s; s = s->peer_next) {
         send_error(s, NULL, BK_ERR_UNAUTHORIZED, "your session ended (password changed or account removed)");
-        bk_conn_close(s->conn, BK_CLOSE_POLICY, "session ended");
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "session ended");
     }
 }
 

@@ -213,6 +213,7 @@ async def t_socket(env):
     Node.proxy.arm(evalsha_with(token, 5), ODD_PAIRS[0])
     r = await agent.request({"type": "hello", "token": token})
     assert r["type"] == "error" and r["code"] == "unavailable", r
+    assert await agent.wait_closed(3) == 1013, "an odd welcome is storage trouble: try again later, not 4001"
     v = await env.visitor(beckon=Node.beckon)
     ack = await send_message(v, "first")
     vid = v.visitor_id.encode()
