@@ -318,12 +318,22 @@ static void on_reconnect_timer(uv_timer_t *timer)
         link_connect(l);
 }
 
+uint64_t bk_store_reconnect_delay(uint64_t backoff_ms)
+{
+    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep: the
+     * kernel's randomness (rand() was never seeded, so every node drew the same "jitter").
+     * Without randomness the delay is the backoff alone, which is still correct. */
+    uint64_t jitter;
+    if (bk_random_below(backoff_ms / 4 + 1, &jitter) != 0)
+        jitter = 0;
+    return backoff_ms + jitter;
+}
+
 static void link_schedule_reconnect(redis_link *l)
 {
     if (l->store->closing)
         return;
-    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep. */
-    uint64_t delay = l->backoff_ms + (uint64_t)(rand() % (int)(l->backoff_ms / 4 + 1));
+    uint64_t delay = bk_store_reconnect_delay(l->backoff_ms);
     l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
     uv_timer_start(&l->reconnect_timer, on_reconnect_timer, delay, 0);
 }
