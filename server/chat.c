@@ -725,10 +725,10 @@ static void on_json_reply(redisReply *reply, void *data)
     size_t len;
     if (call_orphaned(c))
         goto done;
-    int read = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0;
-    json_t *body = read ? json_loadb(text, len, 0, NULL) : NULL;
+    int unpacked = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0;
+    json_t *body = unpacked ? json_loadb(text, len, 0, NULL) : NULL;
     if (!body) {
-        send_store_error(s, c->req, read ? NULL : reply);
+        send_store_error(s, c->req, unpacked ? NULL : reply);
         goto done;
     }
     json_t *out = bk_reply_new(c->reply_type, c->req);
