@@ -4,6 +4,8 @@
 #include "api.h"
 #include "ids.h"
 #include "log.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 
 #include <beckon/protocol.h>
@@ -97,7 +99,8 @@ static int job_script(job *j, int script, bk_store_reply_fn fn, int argc, const 
 static void on_session_opened(redisReply *reply, void *data)
 {
     job *j = data;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    long long opened;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &opened) != 0) {
         bk_api_respond_error(j->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
     } else {
         int hours = j->accounts->server->config->session_hours;
@@ -150,24 +153,26 @@ static void login_checked(uv_work_t *work, int status)
 static void on_login_begun(redisReply *reply, void *data)
 {
     job *j = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 3) {
+    const char *hash, *role;
+    size_t hash_len;
+    long long blocked;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_LOGIN_BEGIN, &hash, &hash_len, &role, &blocked) != 0) {
         bk_api_respond_error(j->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
         job_free(j);
         return;
     }
-    if (reply->element[2]->integer == 1) {
+    if (blocked == 1) {
         bk_warn("login for '%s' refused: too many failures for the name or the address", j->name);
         bk_api_respond_error(j->request, 429, BK_ERR_RATE_LIMITED,
                              "too many failed logins; try again in 15 minutes");
         job_free(j);
         return;
     }
-    const redisReply *hash = reply->element[0], *role = reply->element[1];
-    if (hash->type == REDIS_REPLY_STRING && hash->len < sizeof j->hash) {
-        memcpy(j->hash, hash->str, hash->len + 1);
+    if (hash && hash_len < sizeof j->hash) {
+        memcpy(j->hash, hash, hash_len + 1);
         j->known = 1;
     }
-    snprintf(j->role, sizeof j->role, "%s", role->type == REDIS_REPLY_STRING ? role->str : "agent");
+    snprintf(j->role, sizeof j->role, "%s", role ? role : "agent");
     j->work.data = j;
     if (uv_queue_work(j->accounts->server->loop, &j->work, login_check, login_checked) != 0) {
         bk_api_respond_error(j->request, 500, BK_ERR_INTERNAL, "could not check the password");
@@ -210,13 +215,15 @@ void bk_accounts_login(bk_accounts *accounts, bk_http *request)
 static void on_saved(redisReply *reply, void *data)
 {
     job *j = data;
-    if (reply && reply->type == REDIS_REPLY_INTEGER) {
+    long long saved;
+    const char *refusal;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &saved) == 0) {
         bk_info("account %s %s", j->name, j->create ? "created" : "changed");
         bk_api_respond_json(j->request, j->create ? 201 : 200, json_pack("{s:s}", "name", j->name));
-    } else if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "not_found ", 10) == 0) {
-        bk_api_respond_error(j->request, 404, BK_ERR_NOT_FOUND, reply->str + 10);
-    } else if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "wrong_state ", 12) == 0) {
-        bk_api_respond_error(j->request, 409, BK_ERR_WRONG_STATE, reply->str + 12);
+    } else if ((refusal = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND))) {
+        bk_api_respond_error(j->request, 404, BK_ERR_NOT_FOUND, refusal);
+    } else if ((refusal = bk_redis_reply_refusal(reply, BK_ERR_WRONG_STATE))) {
+        bk_api_respond_error(j->request, 409, BK_ERR_WRONG_STATE, refusal);
     } else {
         bk_api_respond_error(j->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
     }
@@ -304,7 +311,10 @@ static void account_save(bk_accounts *accounts, bk_http *request, const char *pa
 static void on_listed(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    json_t *list = reply && reply->type == REDIS_REPLY_STRING ? json_loadb(reply->str, reply->len, 0, NULL) : NULL;
+    const char *text;
+    size_t len;
+    json_t *list = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
+                                                                                : NULL;
     if (!list)
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
     else

@@ -7,8 +7,11 @@
 #include "ids.h"
 #include "log.h"
 #include "redis_child.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 
+#include <beckon/protocol.h>
 #include <hiredis/hiredis.h>
 #include <jansson.h>
 #include <stdio.h>
@@ -35,7 +38,7 @@ static redisContext *connect_address(const bk_redis_address *a)
         r = a->username[0] ? redisCommand(c, "AUTH %s %s", a->username, a->password)
                            : redisCommand(c, "AUTH %s", a->password);
     if (r) {
-        int bad = r->type == REDIS_REPLY_ERROR;
+        int bad = bk_redis_reply_error(r) != NULL;
         freeReplyObject(r);
         if (bad) {
             fprintf(stderr, "beckon: redis refused the password\n");
@@ -51,7 +54,7 @@ static redisContext *connect_address(const bk_redis_address *a)
     /* A Redis still loading its AOF answers -LOADING: wait until it is ready. */
     for (int i = 0; i < 100; i++) {
         r = redisCommand(c, "PING");
-        int ready = r && r->type != REDIS_REPLY_ERROR;
+        int ready = r && !bk_redis_reply_error(r);
         if (r)
             freeReplyObject(r);
         if (ready)
@@ -108,16 +111,15 @@ redisReply *bk_cli_script(redisContext *c, const char *const *parts, int argc, c
     return reply;
 }
 
+/* 1 when a script refused (what says why) or Redis did, having said so; 0 for an answer. */
 static int reply_failed(redisReply *r, const char *what)
 {
-    if (r && r->type != REDIS_REPLY_ERROR)
+    if (r && !bk_redis_reply_error(r))
         return 0;
-    if (r && strncmp(r->str, "not_found ", 10) == 0)
-        fprintf(stderr, "beckon: %s\n", what);
-    else if (r && strncmp(r->str, "wrong_state ", 12) == 0)
+    if (bk_redis_reply_refusal(r, BK_ERR_NOT_FOUND) || bk_redis_reply_refusal(r, BK_ERR_WRONG_STATE))
         fprintf(stderr, "beckon: %s\n", what);
     else
-        fprintf(stderr, "beckon: redis refused: %s\n", r ? r->str : "no reply");
+        fprintf(stderr, "beckon: redis refused: %s\n", r ? bk_redis_reply_error(r) : "no reply");
     return 1;
 }
 
@@ -131,7 +133,10 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
         const char *args[] = { prefix, now };
         redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_ACCOUNTS_LIST), 2, args);
         int failed = reply_failed(r, "could not list the accounts");
-        json_t *list = failed ? NULL : json_loads(r->str, 0, NULL);
+        const char *text;
+        size_t len;
+        json_t *list = !failed && bk_redis_reply_unpack(r, BK_SHAPE_TEXT, &text, &len) == 0
+            ? json_loadb(text, len, 0, NULL) : NULL;
         size_t i;
         json_t *account;
         json_array_foreach(list, i, account)
@@ -172,7 +177,8 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
     }
     /* Say "exists" or "no such agent" before asking for a password that would be wasted. */
     redisReply *r = redisCommand(c, "EXISTS %sagent:%s", prefix, name);
-    int exists = r && r->type == REDIS_REPLY_INTEGER && r->integer == 1;
+    long long count;
+    int exists = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &count) == 0 && count == 1;
     freeReplyObject(r);
     if (add && exists) {
         fprintf(stderr, "beckon: %s\n", taken);

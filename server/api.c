@@ -10,6 +10,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "proto.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "rules_api.h"
 #include "scripts.h"
 #include "service_api.h"
@@ -72,14 +74,15 @@ static void on_beacon_tracked(redisReply *reply, void *data)
     static const struct { const char *code; int status; } refusals[] = {
         { BK_ERR_CONSENT_REQUIRED, 403 }, { BK_ERR_INVALID_TOKEN, 401 },
     };
-    if (reply && reply->type == REDIS_REPLY_STRING) {
+    const char *profile;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &profile) == 0) {
         bk_api_respond_json(request, 202, json_pack("{s:b}", "ok", 1));
         return;
     }
-    for (size_t i = 0; reply && reply->type == REDIS_REPLY_ERROR && i < sizeof refusals / sizeof refusals[0]; i++) {
-        size_t n = strlen(refusals[i].code);
-        if (strncmp(reply->str, refusals[i].code, n) == 0 && reply->str[n] == ' ') {
-            bk_api_respond_error(request, refusals[i].status, refusals[i].code, reply->str + n + 1);
+    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
+        const char *refusal = bk_redis_reply_refusal(reply, refusals[i].code);
+        if (refusal) {
+            bk_api_respond_error(request, refusals[i].status, refusals[i].code, refusal);
             return;
         }
     }
@@ -128,14 +131,20 @@ static int role_bit(const char *role)
 static void on_authorized(redisReply *reply, void *data)
 {
     authorization *a = data;
-    if (!reply) {
-        bk_api_respond_error(a->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-    } else if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 2) {
+    const char *agent, *role;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_AUTHORIZE, &agent, &role) == 0) {
+        if (!(role_bit(role) & a->roles))
+            bk_api_respond_error(a->request, 403, BK_ERR_FORBIDDEN, "your role may not do this");
+        else
+            a->fn(a->server, a->request, agent);
+    } else if (bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED)) {
         bk_api_respond_error(a->request, 401, BK_ERR_UNAUTHORIZED, "log in again: the session is unknown or expired");
-    } else if (!(role_bit(reply->element[1]->str) & a->roles)) {
-        bk_api_respond_error(a->request, 403, BK_ERR_FORBIDDEN, "your role may not do this");
     } else {
-        a->fn(a->server, a->request, reply->element[0]->str);
+        /* No reply, Redis's own error (LOADING, BUSY, NOSCRIPT, ...) or an odd one: the session
+         * may be fine, so no 401 - a client signs out on that. */
+        if (bk_redis_reply_error(reply))
+            bk_warn("redis refused an authorization: %.200s", bk_redis_reply_error(reply));
+        bk_api_respond_error(a->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
     }
     free(a);
 }
@@ -220,18 +229,22 @@ static void service_route(bk_server *server, bk_http *request, const char *agent
 static void on_canned_list(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    const redisReply *fields;
+    size_t at;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_HASH, &fields, &at) != 0) {
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
         return;
     }
     json_t *list = json_array();
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-        json_t *entry = json_loads(reply->element[i + 1]->str, 0, NULL);
+    const char *id, *value;
+    size_t len;
+    while (bk_redis_reply_unpack_next(fields, &at, BK_SHAPE_HASH_FIELD, &id, &value, &len) == 0) {
+        json_t *entry = json_loadb(value, len, 0, NULL);
         if (!json_is_object(entry)) {
             json_decref(entry);
             continue;
         }
-        json_object_set_new(entry, "id", json_string(reply->element[i]->str));
+        json_object_set_new(entry, "id", json_string(id));
         json_array_append_new(list, entry);
     }
     bk_api_respond_json(request, 200, json_pack("{s:o}", "canned", list));
@@ -240,9 +253,10 @@ static void on_canned_list(redisReply *reply, void *data)
 static void on_canned_changed(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+    long long changed;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &changed) != 0)
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-    else if (strcmp(bk_http_method(request), "DELETE") == 0 && reply->integer == 0)
+    else if (strcmp(bk_http_method(request), "DELETE") == 0 && changed == 0)
         bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such canned response");
     else
         bk_api_respond_json(request, 200, json_pack("{s:b}", "ok", 1));
@@ -322,7 +336,10 @@ typedef struct metrics_call {
 static void on_queue_length(redisReply *reply, void *data)
 {
     metrics_call *m = data;
-    metrics_respond(m->server, m->request, reply && reply->type == REDIS_REPLY_INTEGER ? reply->integer : -1);
+    long long length;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &length) != 0)
+        length = -1;
+    metrics_respond(m->server, m->request, length);
     free(m);
 }
 

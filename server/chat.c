@@ -6,6 +6,8 @@
 #include "map.h"
 #include "metrics.h"
 #include "proto.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 #include "sites.h"
 #include "transcript.h"
@@ -229,34 +231,18 @@ static void send_store_error(session *s, json_t *req, const redisReply *reply)
                    "storage did not confirm the request; send it again (a message with the same cmid is stored once)");
         return;
     }
-    const char *text = reply->type == REDIS_REPLY_ERROR ? reply->str : "unexpected reply";
     for (size_t i = 0; i < sizeof script_codes / sizeof script_codes[0]; i++) {
-        size_t n = strlen(script_codes[i]);
-        if (strncmp(text, script_codes[i], n) == 0 && text[n] == ' ') {
-            send_error(s, req, script_codes[i], text + n + 1);
+        const char *message = bk_redis_reply_refusal(reply, script_codes[i]);
+        if (message) {
+            send_error(s, req, script_codes[i], message);
             return;
         }
     }
-    /* LOADING, BUSY, NOSCRIPT, OOM, READONLY...: Redis cannot do it now. */
-    bk_warn("redis refused a request: %.200s", text);
+    /* LOADING, BUSY, NOSCRIPT, OOM, READONLY...: Redis cannot do it now. A reply of an odd shape
+     * was logged once already by the reader (redis_reply.h). */
+    if (bk_redis_reply_error(reply))
+        bk_warn("redis refused a request: %.200s", bk_redis_reply_error(reply));
     send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
-}
-
-static int reply_is(const redisReply *reply, int type, size_t elements)
-{
-    return reply && reply->type == type && (type != REDIS_REPLY_ARRAY || reply->elements == elements);
-}
-
-static const char *element_string(const redisReply *reply, size_t i)
-{
-    const redisReply *e = reply->element[i];
-    return e->type == REDIS_REPLY_STRING ? e->str : "";
-}
-
-static long long element_integer(const redisReply *reply, size_t i)
-{
-    const redisReply *e = reply->element[i];
-    return e->type == REDIS_REPLY_INTEGER ? e->integer : 0;
 }
 
 /* ---- calls: a request in flight -------------------------------------------------------- */
@@ -317,25 +303,28 @@ static void on_visitor_hello(redisReply *reply, void *data)
 {
     call *c = data;
     session *s = c->session;
+    const char *cid, *state, *agent, *last_id, *profile, *site_json, *visitor;
+    long long agents_online;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 8) || !bk_id_valid(element_string(reply, 7))) {
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_HELLO, &cid, &state, &agent, &last_id, &agents_online,
+                              &profile, &site_json, &visitor) != 0 || !bk_id_valid(visitor)) {
         peers_leave(s);
         s->hello = HELLO_NONE;
         send_store_error(s, c->req, reply);
         /* a site or origin that is not allowed: no second try on this socket */
-        if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "forbidden ", 10) == 0)
+        if (bk_redis_reply_refusal(reply, BK_ERR_FORBIDDEN))
             bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
         goto done;
     }
-    if (strcmp(s->id, element_string(reply, 7)) != 0) {
+    if (strcmp(s->id, visitor) != 0) {
         /* The token's visitor was erased: this socket is a new visitor now. Nothing can have
          * been published for the new id yet, so joining after the script loses nothing. */
         peers_leave(s);
-        snprintf(s->id, sizeof s->id, "%s", element_string(reply, 7));
+        snprintf(s->id, sizeof s->id, "%s", visitor);
         peers_join(s);
     }
-    json_t *site = json_loads(element_string(reply, 6), 0, NULL);
+    json_t *site = json_loads(site_json, 0, NULL);
     snprintf(s->identity_secret, sizeof s->identity_secret, "%s",
              json_string_value(json_object_get(site, "identity_secret")) ?
              json_string_value(json_object_get(site, "identity_secret")) : "");
@@ -350,17 +339,15 @@ static void on_visitor_hello(redisReply *reply, void *data)
     json_t *welcome = bk_reply_new("welcome", c->req);
     json_object_set_new(welcome, "visitor", json_string(s->id));
     json_object_set_new(welcome, "token", json_string(token));
-    const char *cid = element_string(reply, 0);
     if (cid[0]) {
-        const char *agent = element_string(reply, 2);
         json_object_set_new(welcome, "conversation",
-                            json_pack("{s:s, s:s, s:o, s:s}", "id", cid, "state", element_string(reply, 1),
+                            json_pack("{s:s, s:s, s:o, s:s}", "id", cid, "state", state,
                                       "agent", agent[0] ? json_string(agent) : json_null(),
-                                      "last_id", element_string(reply, 3)));
+                                      "last_id", last_id));
     } else {
         json_object_set_new(welcome, "conversation", json_null());
     }
-    json_object_set_new(welcome, "agents_online", json_integer(element_integer(reply, 4)));
+    json_object_set_new(welcome, "agents_online", json_integer(agents_online));
     json_object_set_new(welcome, "consent_required", json_boolean(s->consent_required));
     if (s->chat->server->mail)
         json_object_set_new(welcome, "transcript_email", json_true());
@@ -368,7 +355,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     s->hello = HELLO_DONE;
     waiting_leave(s);
     send_json(s, welcome);
-    s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, element_string(reply, 5));
+    s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, profile);
     if (s->tracker && c->page && (!s->consent_required || bk_tracker_consented(s->tracker))) {
         bk_request page;
         memset(&page, 0, sizeof page);
@@ -429,27 +416,43 @@ static void visitor_hello(session *s, const bk_request *request)
     }
 }
 
+/* Only the script's "unauthorized" signs the agent out (close 4001); anything else is storage
+ * trouble - no reply, LOADING, BUSY, OOM, READONLY, NOSCRIPT, an odd reply - and a socket that
+ * cannot say hello is of no use: close 1013, and the panel reconnects with backoff. */
+static void agent_hello_failed(session *s, json_t *req, const redisReply *reply)
+{
+    s->hello = HELLO_NONE;
+    const char *refusal = bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED);
+    if (refusal) {
+        send_error(s, req, BK_ERR_UNAUTHORIZED, refusal);
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
+        return;
+    }
+    if (bk_redis_reply_error(reply))
+        bk_warn("redis refused an agent's hello: %.200s", bk_redis_reply_error(reply));
+    send_error(s, req, BK_ERR_UNAVAILABLE, "storage is unavailable; connect again later");
+    bk_conn_close(s->conn, BK_CLOSE_TRY_AGAIN, "try again later");
+}
+
 static void on_agent_hello(redisReply *reply, void *data)
 {
     call *c = data;
     session *s = c->session;
+    const char *agent, *welcome_json;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 2)) {
-        s->hello = HELLO_NONE;
-        send_store_error(s, c->req, reply);
-        if (reply && reply->type == REDIS_REPLY_ERROR)
-            bk_conn_close(s->conn, BK_CLOSE_POLICY, "unauthorized");
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_AGENT_HELLO, &agent, &welcome_json) != 0) {
+        agent_hello_failed(s, c->req, reply);
         goto done;
     }
-    json_t *lists = json_loads(element_string(reply, 1), 0, NULL);
-    if (!lists || !bk_id_valid(element_string(reply, 0))) {
+    json_t *lists = json_loads(welcome_json, 0, NULL);
+    if (!lists || !bk_id_valid(agent)) {
         json_decref(lists);
-        s->hello = HELLO_NONE;
-        send_error(s, c->req, BK_ERR_INTERNAL, "could not read the agent's state");
+        bk_warn("agent hello: could not read the agent's state from redis");
+        agent_hello_failed(s, c->req, NULL);
         goto done;
     }
-    snprintf(s->id, sizeof s->id, "%s", element_string(reply, 0));
+    snprintf(s->id, sizeof s->id, "%s", agent);
     peers_join(s);
     json_t *welcome = bk_reply_new("welcome", c->req);
     json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
@@ -489,7 +492,7 @@ static void agent_hello(session *s, const bk_request *request)
     if (!session_token_shaped(request->token)) {
         send_error(s, request->req, BK_ERR_UNAUTHORIZED,
                    "a session token from POST /api/login is required");
-        bk_conn_close(s->conn, BK_CLOSE_POLICY, "unauthorized");
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
         return;
     }
     call *c = call_new(s, request);
@@ -503,8 +506,7 @@ static void agent_hello(session *s, const bk_request *request)
     const char *argv[] = { chat->server->config->prefix, digest, now, ttl, chat->node };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
                         0, 5, argv, NULL) != 0) {
-        s->hello = HELLO_NONE;
-        send_store_error(s, c->req, NULL);
+        agent_hello_failed(s, c->req, NULL);
         call_free(c);
     }
 }
@@ -515,23 +517,27 @@ static void on_message_stored(redisReply *reply, void *data)
 {
     call *c = data;
     session *s = c->session;
+    const char *conversation, *id;
+    long long duplicate, opened;
     if (call_orphaned(c))
         goto done;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements < 3) {
+    /* a visitor's message may open the conversation; an agent's and a note never do */
+    if (s->role == BK_ROLE_VISITOR
+            ? bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_MESSAGE, &conversation, &id, &duplicate, &opened) != 0
+            : bk_redis_reply_unpack(reply, BK_SHAPE_AGENT_MESSAGE, &conversation, &id, &duplicate) != 0) {
         send_store_error(s, c->req, reply);
         goto done;
     }
-    const char *id = element_string(reply, 1);
-    if (element_integer(reply, 2) != 1)
+    if (duplicate != 1)
         bk_metrics_now.messages_stored++;
     if (s->tracker)
-        bk_tracker_conversation_opened(s->tracker, element_string(reply, 0));
+        bk_tracker_conversation_opened(s->tracker, conversation);
     json_t *ack = bk_reply_new("ack", c->req);
-    json_object_set_new(ack, "conversation", json_string(element_string(reply, 0)));
+    json_object_set_new(ack, "conversation", json_string(conversation));
     json_object_set_new(ack, "id", json_string(id));
     json_object_set_new(ack, "cmid", json_string(c->cmid));
     json_object_set_new(ack, "ts", json_integer(strtoll(id, NULL, 10)));
-    json_object_set_new(ack, "duplicate", json_boolean(element_integer(reply, 2) == 1));
+    json_object_set_new(ack, "duplicate", json_boolean(duplicate == 1));
     send_json(s, ack);
 done:
     call_free(c);
@@ -593,8 +599,9 @@ static void message_send(session *s, const bk_request *request)
 static void on_ok(redisReply *reply, void *data)
 {
     call *c = data;
+    long long result;
     if (!call_orphaned(c)) {
-        if (reply && reply->type == REDIS_REPLY_INTEGER) {
+        if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &result) == 0) {
             if (c->type != BK_REQ_TYPING || c->req)
                 send_ok(c->session, c->req);
         } else if (c->type != BK_REQ_TYPING || c->req) {
@@ -672,13 +679,16 @@ static void on_history(redisReply *reply, void *data)
 {
     call *c = data;
     session *s = c->session;
+    const char *state, *messages_json, *next, *visitor_read, *agent_read;
+    long long gap, complete, accepted;
     if (call_orphaned(c))
         goto done;
-    if (!reply_is(reply, REDIS_REPLY_ARRAY, 8)) {
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_HISTORY, &state, &gap, &complete, &messages_json, &next,
+                              &visitor_read, &agent_read, &accepted) != 0) {
         send_store_error(s, c->req, reply);
         goto done;
     }
-    json_t *messages = json_loads(element_string(reply, 3), 0, NULL);
+    json_t *messages = json_loads(messages_json, 0, NULL);
     if (!json_is_array(messages)) {
         json_decref(messages);
         send_error(s, c->req, BK_ERR_INTERNAL, "could not read the history");
@@ -686,14 +696,13 @@ static void on_history(redisReply *reply, void *data)
     }
     json_t *history = bk_reply_new("history", c->req);
     json_object_set_new(history, "conversation", json_string(c->conversation));
-    json_object_set_new(history, "state", json_string(element_string(reply, 0)));
-    json_object_set_new(history, "accepted", json_boolean(element_integer(reply, 7) == 1));
+    json_object_set_new(history, "state", json_string(state));
+    json_object_set_new(history, "accepted", json_boolean(accepted == 1));
     json_object_set_new(history, "since", json_string(c->since));
     json_object_set_new(history, "messages", messages);
-    json_object_set_new(history, "complete", json_boolean(element_integer(reply, 2) == 1));
-    json_object_set_new(history, "gap", json_boolean(element_integer(reply, 1) == 1));
-    json_object_set_new(history, "next", json_string(element_string(reply, 4)));
-    const char *visitor_read = element_string(reply, 5), *agent_read = element_string(reply, 6);
+    json_object_set_new(history, "complete", json_boolean(complete == 1));
+    json_object_set_new(history, "gap", json_boolean(gap == 1));
+    json_object_set_new(history, "next", json_string(next));
     json_object_set_new(history, "read", json_pack("{s:o, s:o}",
                         "visitor", visitor_read[0] ? json_string(visitor_read) : json_null(),
                         "agent", agent_read[0] ? json_string(agent_read) : json_null()));
@@ -725,11 +734,14 @@ static void on_json_reply(redisReply *reply, void *data)
 {
     call *c = data;
     session *s = c->session;
+    const char *text;
+    size_t len;
     if (call_orphaned(c))
         goto done;
-    json_t *body = reply && reply->type == REDIS_REPLY_STRING ? json_loadb(reply->str, reply->len, 0, NULL) : NULL;
+    int unpacked = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0;
+    json_t *body = unpacked ? json_loadb(text, len, 0, NULL) : NULL;
     if (!body) {
-        send_store_error(s, c->req, reply && reply->type == REDIS_REPLY_STRING ? NULL : reply);
+        send_store_error(s, c->req, unpacked ? NULL : reply);
         goto done;
     }
     json_t *out = bk_reply_new(c->reply_type, c->req);
@@ -758,11 +770,13 @@ static void on_identified(redisReply *reply, void *data)
 {
     call *c = data;
     session *s = c->session;
+    const char *profile;
+    size_t len;
     if (!call_orphaned(c)) {
-        if (reply && reply->type == REDIS_REPLY_STRING) {
+        if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &profile, &len) == 0) {
             send_ok(s, c->req);
             if (s->tracker)
-                bk_tracker_profile_changed(s->tracker, reply->str, reply->len);
+                bk_tracker_profile_changed(s->tracker, profile, len);
         } else {
             send_store_error(s, c->req, reply);
         }
@@ -809,8 +823,9 @@ static void visitor_consent(session *s, const bk_request *request)
 static void on_left(redisReply *reply, void *data)
 {
     call *c = data;
+    const char *id;
     if (!call_orphaned(c)) {
-        if (reply && reply->type == REDIS_REPLY_STRING)
+        if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &id) == 0)
             send_ok(c->session, c->req);
         else
             send_store_error(c->session, c->req, reply);
@@ -1151,7 +1166,7 @@ static void agent_sessions_end(bk_chat *chat, const char *agent)
 {
     for (session *s = bk_map_get(chat->agents, agent); s; s = s->peer_next) {
         send_error(s, NULL, BK_ERR_UNAUTHORIZED, "your session ended (password changed or account removed)");
-        bk_conn_close(s->conn, BK_CLOSE_POLICY, "session ended");
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "session ended");
     }
 }
 
@@ -1374,14 +1389,16 @@ static void on_heartbeat(uv_timer_t *timer)
 static void on_sites_hours(redisReply *reply, void *data)
 {
     bk_chat *chat = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+    const redisReply *sites;
+    size_t at;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_SITES_HOURS, &sites, &at) != 0)
         return;
-    const char **flat = malloc((reply->elements + 1) * sizeof *flat);
+    const char **flat = malloc((sites->elements + 1) * sizeof *flat);
     if (!flat)
         return;
     size_t n = 0;
-    for (size_t i = 0; i < reply->elements; i++)
-        flat[n++] = reply->element[i]->type == REDIS_REPLY_STRING ? reply->element[i]->str : "";
+    while (bk_redis_reply_unpack_next(sites, &at, BK_SHAPE_SITE_HOURS, &flat[n], &flat[n + 1], &flat[n + 2]) == 0)
+        n += 3;
     bk_site_hours_sync(chat->hours, flat, n);
     free(flat);
 }

@@ -55,6 +55,23 @@ static int id_bytes(uint8_t *out, size_t len)
     return 0;
 }
 
+int bk_random_below(uint64_t bound, uint64_t *out)
+{
+    if (bound == 0)
+        return -1;
+    /* Draws at or above the largest multiple of bound are drawn again, so that no remainder
+     * is likelier than another. */
+    uint64_t limit = UINT64_MAX - UINT64_MAX % bound, x;
+    do {
+        uint8_t raw[sizeof x];
+        if (id_bytes(raw, sizeof raw) != 0)
+            return -1;
+        memcpy(&x, raw, sizeof x);
+    } while (x >= limit);
+    *out = x % bound;
+    return 0;
+}
+
 int bk_id_generate(const char *prefix, char *out, size_t out_size)
 {
     uint8_t raw[12];

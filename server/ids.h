@@ -8,6 +8,11 @@
 /* Fills buf with cryptographically random bytes. Returns 0, or -1 if the kernel refused. */
 int bk_random_bytes(void *buf, size_t len);
 
+/* A uniformly random number below bound into *out, from the ids' pool of kernel randomness (not
+ * for secrets: for spreading things out, such as reconnect delays). Returns 0, or -1 when bound
+ * is 0 or the kernel refused. On the loop thread only, as the ids. */
+int bk_random_below(uint64_t bound, uint64_t *out);
+
 /* Writes prefix + 24 lowercase hex digits (96 random bits) into out (>= strlen(prefix) + 25). */
 int bk_id_generate(const char *prefix, char *out, size_t out_size);
 

@@ -12,6 +12,7 @@ bk_metrics bk_metrics_now;
 
 static bk_map *errors;        /* code -> count (the pointer value is the count) */
 static bk_map *invitations;   /* rule -> count */
+static bk_map *odd_replies;   /* reader -> count */
 
 static void labelled_add(bk_map **map, const char *label)
 {
@@ -29,6 +30,11 @@ void bk_metrics_error(const char *code)
 void bk_metrics_invitation(const char *rule)
 {
     labelled_add(&invitations, rule);
+}
+
+void bk_metrics_odd_reply(const char *reader)
+{
+    labelled_add(&odd_replies, reader);
 }
 
 typedef struct text {
@@ -122,6 +128,8 @@ char *bk_metrics_render(int redis_up, double redis_latency_ms, long long queue_l
              (long long)m->webhooks_delivered, (long long)m->webhooks_failed, (long long)m->webhooks_retries);
     labelled_metric(&t, errors, "beckon_errors_total", "code", "Error replies sent, by protocol error code.");
     labelled_metric(&t, invitations, "beckon_invitations_total", "rule", "Invitations sent, by rule.");
+    labelled_metric(&t, odd_replies, "beckon_redis_odd_replies_total", "reader",
+                    "Redis replies of an unexpected shape, answered as unavailable, by the reader that got them.");
     metric(&t, "beckon_redis_up", "gauge", "1 when the Redis command link is up.", redis_up);
     text_add(&t, "# HELP beckon_redis_latency_seconds Round trip of the last Redis command.\n"
                  "# TYPE beckon_redis_latency_seconds gauge\nbeckon_redis_latency_seconds %.6f\n",
@@ -135,5 +143,6 @@ void bk_metrics_free(void)
 {
     bk_map_free(errors);
     bk_map_free(invitations);
-    errors = invitations = NULL;
+    bk_map_free(odd_replies);
+    errors = invitations = odd_replies = NULL;
 }

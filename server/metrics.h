@@ -31,6 +31,8 @@ extern bk_metrics bk_metrics_now;
 /* Counters with a label: errors by code, invitations by rule. Labels are copied. */
 void bk_metrics_error(const char *code);
 void bk_metrics_invitation(const char *rule);
+/* A Redis reply of an unexpected shape, by the reader that got it (reply.h). */
+void bk_metrics_odd_reply(const char *reader);
 
 /* Writes the exposition into a malloc'd string; the caller adds the Redis gauges it read. */
 char *bk_metrics_render(int redis_up, double redis_latency_ms, long long queue_length);

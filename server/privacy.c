@@ -4,6 +4,8 @@
 #include "api.h"
 #include "ids.h"
 #include "log.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 
 #include <beckon/protocol.h>
@@ -24,24 +26,25 @@ typedef struct request_of {
     char who[BK_ID_MAX + 1];
 } request_of;
 
-static int store_failed(bk_http *request, const redisReply *reply)
+/* Answers a reply that could not be read: the script's not_found, or storage trouble. */
+static void store_failed(bk_http *request, const redisReply *reply)
 {
-    if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "not_found ", 10) == 0) {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, reply->str + 10);
-        return 1;
-    }
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    const char *missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND);
+    if (missing)
+        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
+    else
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-        return 1;
-    }
-    return 0;
 }
 
 static void on_exported(redisReply *reply, void *data)
 {
     request_of *r = data;
-    if (!store_failed(r->request, reply)) {
-        json_t *body = json_loadb(reply->str, reply->len, 0, NULL);
+    const char *text;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) != 0) {
+        store_failed(r->request, reply);
+    } else {
+        json_t *body = json_loadb(text, len, 0, NULL);
         if (!body) {
             bk_api_respond_error(r->request, 500, BK_ERR_INTERNAL, "could not read the export");
         } else {
@@ -62,10 +65,13 @@ static void on_exported(redisReply *reply, void *data)
 static void on_forgotten(redisReply *reply, void *data)
 {
     request_of *r = data;
-    if (!store_failed(r->request, reply)) {
-        bk_info("visitor %s erased by %s (%lld keys and entries)", r->visitor, r->who, reply->integer);
+    long long deleted;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &deleted) != 0) {
+        store_failed(r->request, reply);
+    } else {
+        bk_info("visitor %s erased by %s (%lld keys and entries)", r->visitor, r->who, deleted);
         bk_api_respond_json(r->request, 200, json_pack("{s:s, s:I}", "erased", r->visitor, "deleted",
-                                                       (json_int_t)reply->integer));
+                                                       (json_int_t)deleted));
     }
     free(r);
 }

@@ -5,6 +5,8 @@
 #include "api.h"
 #include "ids.h"
 #include "log.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 #include "triggers.h"
 
@@ -66,20 +68,16 @@ static int run_script(pending *p, int script, bk_store_reply_fn fn, int argc, co
     return -1;
 }
 
-/* Answers a script's "code message" error, or a missing reply. */
+/* Answers a script's "code message" error, a missing reply, or one of an odd shape. */
 static void respond_store_error(bk_http *request, const redisReply *reply)
 {
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        if (strncmp(reply->str, "not_found ", 10) == 0) {
-            bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, reply->str + 10);
-            return;
-        }
-        if (strncmp(reply->str, "wrong_state ", 12) == 0) {
-            bk_api_respond_error(request, 409, BK_ERR_WRONG_STATE, reply->str + 12);
-            return;
-        }
-    }
-    bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage did not confirm; try again");
+    const char *message;
+    if ((message = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
+        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, message);
+    else if ((message = bk_redis_reply_refusal(reply, BK_ERR_WRONG_STATE)))
+        bk_api_respond_error(request, 409, BK_ERR_WRONG_STATE, message);
+    else
+        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage did not confirm; try again");
 }
 
 static void respond_invalid(bk_http *request, const char *path_prefix, const bk_rules_error *err)
@@ -106,11 +104,12 @@ static json_t *body_json(bk_http *request)
 static void on_saved(redisReply *reply, void *data)
 {
     pending *p = data;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+    long long version;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &version) != 0)
         respond_store_error(p->request, reply);
     else
         bk_api_respond_json(p->request, 200, json_pack("{s:s, s:I}", "id", p->id, "version",
-                                                       (json_int_t)reply->integer));
+                                                       (json_int_t)version));
     pending_free(p);
 }
 
@@ -164,13 +163,14 @@ static void rule_delete(bk_rules_api *api, bk_http *request, const char *id, con
 static void on_reverted(redisReply *reply, void *data)
 {
     pending *p = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2)
+    long long version;
+    const char *rule;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_RULE_REVERT, &version, &rule) != 0)
         respond_store_error(p->request, reply);
     else
         bk_api_respond_json(p->request, 200,
-                            json_pack("{s:s, s:I, s:o}", "id", p->id, "version",
-                                      (json_int_t)reply->element[0]->integer, "rule",
-                                      json_loads(reply->element[1]->str, 0, NULL)));
+                            json_pack("{s:s, s:I, s:o}", "id", p->id, "version", (json_int_t)version, "rule",
+                                      json_loads(rule, 0, NULL)));
     pending_free(p);
 }
 
@@ -215,19 +215,20 @@ static json_t *rule_entry(const char *id, const char *rule_json, const char *met
 static void on_rules_read(redisReply *reply, void *data)
 {
     pending *p = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    const redisReply *rules;
+    size_t at;
+    const char *id, *rule, *meta;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_RULES, &rules, &at) != 0) {
         respond_store_error(p->request, reply);
     } else if (p->id[0]) {
-        if (reply->elements != 3)
+        if (bk_redis_reply_unpack_next(rules, &at, BK_SHAPE_RULE, &id, &rule, &meta) != 0)
             bk_api_respond_error(p->request, 404, BK_ERR_NOT_FOUND, "no such rule");
         else
-            bk_api_respond_json(p->request, 200, rule_entry(p->id, reply->element[1]->str,
-                                                            reply->element[2]->str));
+            bk_api_respond_json(p->request, 200, rule_entry(p->id, rule, meta));
     } else {
         json_t *list = json_array();
-        for (size_t i = 0; i + 2 < reply->elements; i += 3)
-            json_array_append_new(list, rule_entry(reply->element[i]->str, reply->element[i + 1]->str,
-                                                   reply->element[i + 2]->str));
+        while (bk_redis_reply_unpack_next(rules, &at, BK_SHAPE_RULE, &id, &rule, &meta) == 0)
+            json_array_append_new(list, rule_entry(id, rule, meta));
         bk_api_respond_json(p->request, 200, json_pack("{s:o}", "rules", list));
     }
     pending_free(p);
@@ -245,14 +246,18 @@ static void rules_read(bk_rules_api *api, bk_http *request, const char *id)
 static void on_versions(redisReply *reply, void *data)
 {
     pending *p = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    const redisReply *entries;
+    size_t at;
+    const char *text;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_LIST, &entries, &at) != 0) {
         respond_store_error(p->request, reply);
-    } else if (reply->elements == 0) {
+    } else if (at == entries->elements) {
         bk_api_respond_error(p->request, 404, BK_ERR_NOT_FOUND, "no such rule");
     } else {
         json_t *list = json_array();
-        for (size_t i = 0; i < reply->elements; i++) {
-            json_t *entry = json_loads(reply->element[i]->str, 0, NULL);
+        while (bk_redis_reply_unpack_next(entries, &at, BK_SHAPE_LIST_ENTRY, &text, &len) == 0) {
+            json_t *entry = json_loadb(text, len, 0, NULL);
             if (entry)
                 json_array_append_new(list, entry);
         }
@@ -449,10 +454,12 @@ static void on_profile(redisReply *reply, void *data)
 {
     stored_dry_run *d = data;
     bk_rules_api *api = d->base.api;
-    if (!reply || reply->type != REDIS_REPLY_STRING) {
+    const char *text;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) != 0) {
         respond_store_error(d->base.request, reply);
     } else {
-        json_t *profile = json_loadb(reply->str, reply->len, 0, NULL);
+        json_t *profile = json_loadb(text, len, 0, NULL);
         const bk_rule_set *set = d->draft ? d->draft : bk_triggers_rules(api->server->triggers);
         bk_rules_result result;
         int64_t now = bk_now_ms();
@@ -561,18 +568,23 @@ static void query_date(const char *query, const char *name, char *out, size_t si
 static void on_stats(redisReply *reply, void *data)
 {
     pending *p = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    const redisReply *days;
+    size_t at;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_STATS, &days, &at) != 0) {
         respond_store_error(p->request, reply);
         pending_free(p);
         return;
     }
     /* {"day": {"rule:counter": n}} -> {"rule": {"days": {"YYYY-MM-DD": {...}}, "totals": {...}}} */
     json_t *rules = json_object();
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-        const char *day = reply->element[i]->str;
+    const char *day, *counters_json;
+    size_t day_len;
+    while (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_STATS_DAY, &day, &day_len, &counters_json) == 0) {
+        if (day_len != 8)
+            continue;  /* the script echoes the YYYYMMDD it was asked for: anything else is not a day */
         char date[11];
         snprintf(date, sizeof date, "%.4s-%.2s-%.2s", day, day + 4, day + 6);
-        json_t *counters = json_loads(reply->element[i + 1]->str, 0, NULL);
+        json_t *counters = json_loads(counters_json, 0, NULL);
         const char *key;
         json_t *value;
         json_object_foreach(counters, key, value) {
@@ -720,7 +732,8 @@ void bk_rules_api_handle(bk_rules_api *api, bk_http *request, const char *who)
 static void on_imported(redisReply *reply, void *data)
 {
     char *id = data;
-    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer > 0)
+    long long version;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &version) == 0 && version > 0)
         bk_info("rule %s added from the rules file", id);
     free(id);
 }

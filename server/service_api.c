@@ -6,6 +6,8 @@
 #include "api.h"
 #include "ids.h"
 #include "log.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 #include "service_stats.h"
 #include "triggers.h"
@@ -69,15 +71,17 @@ static void query_value(const char *query, const char *name, char *out, size_t s
     bk_url_query_value(url, name, out, size);
 }
 
-/* Adds one call's days (from `first` on) to the rows read so far. -1 when out of memory. */
-static int facts_add(pending *p, const redisReply *reply, int first)
+/* Adds one call's days (BK_SHAPE_SERVICE_STATS, groups from `at`; the first is day `first`) to
+ * the rows read so far. -1 when out of memory. */
+static int facts_add(pending *p, const redisReply *days, size_t at, int first)
 {
-    size_t rows = 0;
-    for (size_t d = 0; d < reply->elements; d++) {
-        const redisReply *day = reply->element[d];
-        if (day->type == REDIS_REPLY_ARRAY && day->elements >= 4)
-            rows += day->elements - 4;
-    }
+    const redisReply *day;
+    const char *name;
+    long long shown, accepted, chats;
+    size_t rows = 0, row_at, counted = at;
+    while (bk_redis_reply_unpack_next(days, &counted, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &day,
+                                      &row_at) == 0)
+        rows += day->elements - row_at;
     if (p->count + rows > p->capacity) {
         size_t capacity = p->count + rows + 64;
         bk_service_fact *grown = realloc(p->facts, capacity * sizeof *grown);
@@ -86,18 +90,17 @@ static int facts_add(pending *p, const redisReply *reply, int first)
         p->facts = grown;
         p->capacity = capacity;
     }
-    for (size_t d = 0; d < reply->elements && first + (int)d < p->days; d++) {
-        const redisReply *day = reply->element[d];
-        int index = first + (int)d;
-        if (day->type != REDIS_REPLY_ARRAY || day->elements < 4)
-            continue;
-        p->invitations[index].shown = (long)day->element[1]->integer;
-        p->invitations[index].accepted = (long)day->element[2]->integer;
-        p->invitations[index].chats = (long)day->element[3]->integer;
-        for (size_t i = 4; i < day->elements; i++) {
-            const redisReply *row = day->element[i];
-            if (row->type == REDIS_REPLY_STRING &&
-                bk_service_fact_parse(row->str, row->len, index, &p->facts[p->count]) == 0)
+    for (int index = first; index < p->days; index++) {
+        if (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &day,
+                                       &row_at) != 0)
+            break;
+        p->invitations[index].shown = (long)shown;
+        p->invitations[index].accepted = (long)accepted;
+        p->invitations[index].chats = (long)chats;
+        const char *row;
+        size_t len;
+        while (bk_redis_reply_unpack_next(day, &row_at, BK_SHAPE_SERVICE_ROW, &row, &len) == 0) {
+            if (bk_service_fact_parse(row, len, index, &p->facts[p->count]) == 0)
                 p->count++;
             else
                 p->bad++;
@@ -156,12 +159,14 @@ static int rows_request(pending *p)
 static void on_rows(redisReply *reply, void *data)
 {
     pending *p = data;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    const redisReply *days;
+    size_t at;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_SERVICE_STATS, &days, &at) != 0) {
         bk_api_respond_error(p->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
         pending_free(p);
         return;
     }
-    if (facts_add(p, reply, p->asked) != 0) {
+    if (facts_add(p, days, at, p->asked) != 0) {
         bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
         pending_free(p);
         return;

@@ -6,6 +6,8 @@
 #include "ids.h"
 #include "log.h"
 #include "map.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 #include "fetch.h"
 #include "webhooks.h"
@@ -81,7 +83,10 @@ int bk_origin_is_own(const char *origin, const char *host)
 static void on_listed(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    json_t *list = reply && reply->type == REDIS_REPLY_STRING ? json_loadb(reply->str, reply->len, 0, NULL) : NULL;
+    const char *text;
+    size_t len;
+    json_t *list = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
+                                                                                : NULL;
     if (!list) {
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
         return;
@@ -98,10 +103,12 @@ static void on_listed(redisReply *reply, void *data)
 static void on_changed(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    if (reply && reply->type == REDIS_REPLY_INTEGER)
+    long long changed;
+    const char *missing;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &changed) == 0)
         bk_api_respond_json(request, 200, json_pack("{s:b}", "ok", 1));
-    else if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "not_found ", 10) == 0)
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, reply->str + 10);
+    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
+        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
     else
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
 }
@@ -328,7 +335,8 @@ typedef struct webhook_saved {
 static void on_saved_with_secret(redisReply *reply, void *data)
 {
     webhook_saved *saved = data;
-    if (reply && reply->type == REDIS_REPLY_INTEGER && reply->integer == 2)
+    long long changed;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &changed) == 0 && changed == 2)
         bk_api_respond_json(saved->request, 200, json_pack("{s:b, s:s}", "ok", 1, "webhook_secret", saved->secret));
     else
         on_changed(reply, saved->request);
@@ -710,7 +718,10 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     if (strcmp(verb, "list") == 0 && argc == 2) {
         const char *args[] = { prefix };
         redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITES_LIST), 1, args);
-        json_t *list = r && r->type == REDIS_REPLY_STRING ? json_loads(r->str, 0, NULL) : NULL;
+        const char *text;
+        size_t len;
+        json_t *list = bk_redis_reply_unpack(r, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
+                                                                              : NULL;
         freeReplyObject(r);
         size_t i;
         json_t *site;
@@ -725,7 +736,8 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     if (strcmp(verb, "remove") == 0 && argc == 3) {
         const char *args[] = { prefix, id };
         redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_DELETE), 2, args);
-        int failed = !r || r->type == REDIS_REPLY_ERROR;
+        long long removed;
+        int failed = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &removed) != 0;
         if (failed)
             fprintf(stderr, "beckon: no site named %s\n", id);
         else
@@ -756,12 +768,14 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         args[count++] = fields.values[i];
     }
     redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_SAVE), count, args);
-    int failed = !r || r->type == REDIS_REPLY_ERROR;
+    long long saved;
+    int failed = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &saved) != 0;
     if (failed)
-        fprintf(stderr, "beckon: redis refused: %s\n", r ? r->str : "no reply");
+        fprintf(stderr, "beckon: redis refused: %s\n", bk_redis_reply_error(r) ? bk_redis_reply_error(r)
+                                                       : r ? "an unexpected reply" : "no reply");
     else
         printf("saved site %s\n", id);
-    if (!failed && r->type == REDIS_REPLY_INTEGER && r->integer == 2 && generated_webhook_secret(&fields))
+    if (!failed && saved == 2 && generated_webhook_secret(&fields))
         printf("webhook secret of %s: %s\n", id, generated_webhook_secret(&fields));
     freeReplyObject(r);
     fields_close(&fields);

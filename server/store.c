@@ -4,6 +4,8 @@
 #include "ids.h"
 #include "log.h"
 #include "redis_loop.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 
 #include <hiredis/async.h>
 #include <openssl/sha.h>
@@ -105,12 +107,15 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
     redis_link *l = r->owner;
     request_unlink(r);
     /* After a failover this link may still point at the old primary, now a replica: every
-     * write would fail for as long as the connection lives. Drop it; the reconnect goes to
-     * whatever the address now leads to. */
-    const redisReply *answer = reply;
-    if (answer && answer->type == REDIS_REPLY_ERROR && strncmp(answer->str, "READONLY", 8) == 0 &&
-        l->context && !l->dropping) {
-        bk_warn("redis %s link: the server is a read-only replica now; reconnecting", l->name);
+     * write would fail for as long as the connection lives. A Redis whose script cache was
+     * emptied (SCRIPT FLUSH, a restart or failover the link did not notice) answers every
+     * script NOSCRIPT for as long. Drop the link either way; the reconnect goes to whatever
+     * the address now leads to and loads the scripts again. */
+    const char *error = bk_redis_reply_error(reply);
+    int readonly = error && strncmp(error, "READONLY", 8) == 0;
+    if ((readonly || (error && strncmp(error, "NOSCRIPT", 8) == 0)) && l->context && !l->dropping) {
+        bk_warn("redis %s link: %s; reconnecting", l->name,
+                readonly ? "the server is a read-only replica now" : "the server does not have our scripts");
         l->dropping = 1;
         redisAsyncDisconnect(l->context);
     }
@@ -185,7 +190,7 @@ static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
         return;
     l->handshake_failed = 1;
     bk_warn("redis %s link: %s failed: %s", l->name, step,
-            reply && reply->type == REDIS_REPLY_ERROR ? reply->str : "no reply");
+            bk_redis_reply_error(reply) ? bk_redis_reply_error(reply) : "no reply");
     /* Dropping the link brings us back through on_disconnect and a reconnect. */
     if (l->context && !l->dropping)
         redisAsyncDisconnect(l->context);
@@ -194,14 +199,14 @@ static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
 static void on_handshake_step(redisReply *reply, void *data)
 {
     redis_link *l = data;
-    if (!reply || reply->type == REDIS_REPLY_ERROR)
+    if (!reply || bk_redis_reply_error(reply))
         handshake_fail(l, reply, "AUTH/SELECT/SCRIPT LOAD");
 }
 
 static void on_ready(redisReply *reply, void *data)
 {
     redis_link *l = data;
-    if (!reply || reply->type == REDIS_REPLY_ERROR) {
+    if (!reply || bk_redis_reply_error(reply)) {
         handshake_fail(l, reply, "PING");
         return;
     }
@@ -215,19 +220,19 @@ static void on_bus_message(redisReply *reply, void *data)
 {
     redis_link *l = data;
     bk_store *store = l->store;
-    if (reply->type != REDIS_REPLY_ARRAY || reply->elements != 3)
+    const char *kind, *payload;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_BUS_KIND, &kind) != 0)
         return;
-    redisReply *kind = reply->element[0];
-    if (kind->type != REDIS_REPLY_STRING)
-        return;
-    if (strcmp(kind->str, "subscribe") == 0) {
+    if (strcmp(kind, "subscribe") == 0) {
         l->state = LINK_UP;
         l->backoff_ms = BACKOFF_FIRST_MS;
         bk_info("redis bus link up, subscribed to %s", store->bus_channel);
         report_state(store);
-    } else if (strcmp(kind->str, "message") == 0 && reply->element[2]->type == REDIS_REPLY_STRING) {
+    } else if (strcmp(kind, "message") == 0 &&
+               bk_redis_reply_unpack(reply, BK_SHAPE_BUS_MESSAGE, &payload, &len) == 0) {
         if (store->bus_fn)
-            store->bus_fn(reply->element[2]->str, reply->element[2]->len, store->bus_data);
+            store->bus_fn(payload, len, store->bus_data);
     }
 }
 
@@ -313,12 +318,22 @@ static void on_reconnect_timer(uv_timer_t *timer)
         link_connect(l);
 }
 
+uint64_t bk_store_reconnect_delay(uint64_t backoff_ms)
+{
+    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep: the
+     * kernel's randomness (rand() was never seeded, so every node drew the same "jitter").
+     * Without randomness the delay is the backoff alone, which is still correct. */
+    uint64_t jitter;
+    if (bk_random_below(backoff_ms / 4 + 1, &jitter) != 0)
+        jitter = 0;
+    return backoff_ms + jitter;
+}
+
 static void link_schedule_reconnect(redis_link *l)
 {
     if (l->store->closing)
         return;
-    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep. */
-    uint64_t delay = l->backoff_ms + (uint64_t)(rand() % (int)(l->backoff_ms / 4 + 1));
+    uint64_t delay = bk_store_reconnect_delay(l->backoff_ms);
     l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
     uv_timer_start(&l->reconnect_timer, on_reconnect_timer, delay, 0);
 }

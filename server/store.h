@@ -51,6 +51,11 @@ int bk_store_command(bk_store *store, bk_store_reply_fn fn, void *data,
 int bk_store_script(bk_store *store, int script, bk_store_reply_fn fn, void *data,
                     int key_count, int argc, const char **argv, const size_t *lengths);
 
+/* The wait before reconnecting after backoff_ms: that much, plus a random part of up to a
+ * quarter of it, different on every node, so that nodes that lost Redis together do not all
+ * come back at the same moment. */
+uint64_t bk_store_reconnect_delay(uint64_t backoff_ms);
+
 /* Milliseconds of the last command round trip (for /healthz and /metrics). */
 double bk_store_last_latency_ms(const bk_store *store);
 

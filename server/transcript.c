@@ -5,6 +5,8 @@
 #include "log.h"
 #include "mail.h"
 #include "metrics.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 #include "triggers.h"
 
@@ -232,16 +234,6 @@ static void on_sent(int status, const char *message, void *data)
     pending_free(p);
 }
 
-static int reply_is_array(const redisReply *reply, size_t n)
-{
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != n)
-        return 0;
-    for (size_t i = 0; i < n; i++)
-        if (reply->element[i]->type != REDIS_REPLY_STRING && reply->element[i]->type != REDIS_REPLY_INTEGER)
-            return 0;
-    return 1;
-}
-
 static void on_checked(redisReply *reply, void *data)
 {
     pending *p = data;
@@ -251,37 +243,37 @@ static void on_checked(redisReply *reply, void *data)
         pending_free(p);
         return;
     }
-    if (reply->type == REDIS_REPLY_ERROR) {
+    if (bk_redis_reply_error(reply)) {
         static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_RATE_LIMITED };
         for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-            size_t n = strlen(codes[i]);
-            if (strncmp(reply->str, codes[i], n) == 0 && reply->str[n] == ' ') {
-                error_send(p->conn, p->req, codes[i], reply->str + n + 1);
+            const char *message = bk_redis_reply_refusal(reply, codes[i]);
+            if (message) {
+                error_send(p->conn, p->req, codes[i], message);
                 pending_free(p);
                 return;
             }
         }
-        bk_warn("redis refused a transcript: %.200s", reply->str);
+        bk_warn("redis refused a transcript: %.200s", bk_redis_reply_error(reply));
         error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
         pending_free(p);
         return;
     }
-    if (!reply_is_array(reply, 5) || reply->element[0]->type != REDIS_REPLY_STRING) {
-        error_send(p->conn, p->req, BK_ERR_INTERNAL, "could not read the conversation");
+    const char *conversation, *site, *lang, *messages_json;
+    size_t messages_len;
+    long long cut;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TRANSCRIPT, &conversation, &site, &lang, &messages_json, &messages_len,
+                              &cut) != 0) {
+        error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, "storage answered oddly; send it again");
         pending_free(p);
         return;
     }
-    snprintf(p->conversation, sizeof p->conversation, "%s", reply->element[0]->str);
-    const char *site = reply->element[1]->type == REDIS_REPLY_STRING ? reply->element[1]->str : "";
-    const char *lang = reply->element[2]->type == REDIS_REPLY_STRING ? reply->element[2]->str : "";
-    json_t *messages = reply->element[3]->type == REDIS_REPLY_STRING
-        ? json_loadb(reply->element[3]->str, reply->element[3]->len, 0, NULL) : NULL;
-    int cut = reply->element[4]->type == REDIS_REPLY_INTEGER && reply->element[4]->integer == 1;
+    snprintf(p->conversation, sizeof p->conversation, "%s", conversation);
+    json_t *messages = json_loadb(messages_json, messages_len, 0, NULL);
     /* without a site, the sender's domain names where the chat was */
     const char *from = t->server->config->smtp_from, *at = strchr(from, '@');
     char *subject = NULL, *body = NULL, err[256];
     if (!json_is_array(messages) ||
-        bk_transcript_compose(lang, site[0] ? site : at ? at + 1 : from, messages, cut, &subject, &body) != 0) {
+        bk_transcript_compose(lang, site[0] ? site : at ? at + 1 : from, messages, cut == 1, &subject, &body) != 0) {
         refund(p);
         error_send(p->conn, p->req, BK_ERR_INTERNAL, "could not write the transcript");
         pending_free(p);

@@ -5,6 +5,8 @@
 #include "log.h"
 #include "metrics.h"
 #include "profile.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 
 #include <beckon/protocol.h>
@@ -318,15 +320,13 @@ static void tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *re
 {
     const char *code = BK_ERR_UNAVAILABLE;
     const char *message = "storage did not confirm the request; send it again";
-    if (reply && reply->type == REDIS_REPLY_ERROR) {
-        static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_CONSENT_REQUIRED,
-                                             BK_ERR_INVALID_TOKEN };
-        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-            size_t n = strlen(codes[i]);
-            if (strncmp(reply->str, codes[i], n) == 0 && reply->str[n] == ' ') {
-                code = codes[i];
-                message = reply->str + n + 1;
-            }
+    static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_CONSENT_REQUIRED,
+                                         BK_ERR_INVALID_TOKEN };
+    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
+        const char *refusal = bk_redis_reply_refusal(reply, codes[i]);
+        if (refusal) {
+            code = codes[i];
+            message = refusal;
         }
     }
     json_t *obj = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
@@ -590,14 +590,16 @@ static void on_invited(redisReply *reply, void *data)
 {
     call *c = data;
     bk_tracker *t = c->tracker;
+    const char *profile;
+    size_t len;
     t->inviting = 0;
     if (t->closed)
         goto done;
-    if (!reply || reply->type != REDIS_REPLY_STRING) {
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &profile, &len) != 0) {
         /* wrong_state (the visitor started a chat meanwhile) or Redis away: no invitation. */
         goto done;
     }
-    tracker_profile_set(t, reply->str, reply->len);
+    tracker_profile_set(t, profile, len);
     snprintf(t->invitation, sizeof t->invitation, "%s", c->invitation);
     json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type", "invite", "invitation", c->invitation,
                               "rule", c->rule, "text", c->text);
@@ -698,14 +700,16 @@ static void on_tracked(redisReply *reply, void *data)
 {
     call *c = data;
     bk_tracker *t = c->tracker;
+    const char *profile;
+    size_t len;
     if (t->closed)
         goto done;
-    if (!reply || reply->type != REDIS_REPLY_STRING) {
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &profile, &len) != 0) {
         if (c->req)
             tracker_reply_error(t, c->req, reply);
         goto done;
     }
-    tracker_profile_set(t, reply->str, reply->len);
+    tracker_profile_set(t, profile, len);
     if (c->req)
         tracker_send(t, json_pack("{s:s, s:O}", "type", "ok", "req", c->req));
     /* What the event changed (page, counts) is in the profile now; rules on the event's
@@ -770,21 +774,22 @@ static void on_invite_reply(redisReply *reply, void *data)
 {
     call *c = data;
     bk_tracker *t = c->tracker;
+    const char *conversation, *profile;
+    size_t len;
     if (t->closed)
         goto done;
-    if (!reply || reply->type != REDIS_REPLY_ARRAY || reply->elements != 2 ||
-        reply->element[1]->type != REDIS_REPLY_STRING) {
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INVITE_REPLY, &conversation, &profile, &len) != 0) {
         tracker_reply_error(t, c->req, reply);
         goto done;
     }
-    tracker_profile_set(t, reply->element[1]->str, reply->element[1]->len);
+    tracker_profile_set(t, profile, len);
     if (c->type != BK_REQ_INVITE_SHOWN && strcmp(t->invitation, c->invitation) == 0)
         t->invitation[0] = '\0';
     json_t *ok = json_pack("{s:s}", "type", "ok");
     if (c->req)
         json_object_set(ok, "req", c->req);
-    if (reply->element[0]->type == REDIS_REPLY_STRING && reply->element[0]->len > 0)
-        json_object_set_new(ok, "conversation", json_string(reply->element[0]->str));
+    if (conversation[0])
+        json_object_set_new(ok, "conversation", json_string(conversation));
     tracker_send(t, ok);
     if (c->type == BK_REQ_INVITE_DISMISSED)
         tracker_evaluate(t, NULL, NULL);  /* arms the timer for the end of the quiet time */
@@ -856,7 +861,9 @@ static void on_rules_loaded(redisReply *reply, void *data)
         triggers->rules_stale = 0;
         rules_reload(triggers);
     }
-    if (!reply || reply->type != REDIS_REPLY_ARRAY) {
+    const redisReply *fields;
+    size_t at;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_HASH, &fields, &at) != 0) {
         bk_warn("could not load the rules from redis; keeping the %zu rules in use",
                 triggers->rules ? bk_rule_set_count(triggers->rules) : (size_t)0);
         return;
@@ -864,10 +871,11 @@ static void on_rules_loaded(redisReply *reply, void *data)
     bk_rule_set *set = bk_rule_set_new();
     if (!set)
         return;
-    for (size_t i = 0; i + 1 < reply->elements; i += 2) {
-        const char *id = reply->element[i]->str;
+    const char *id, *value;
+    size_t len;
+    while (bk_redis_reply_unpack_next(fields, &at, BK_SHAPE_HASH_FIELD, &id, &value, &len) == 0) {
         /* The hash field is the rule's id, whatever the JSON says (or omits). */
-        json_t *rule = json_loadb(reply->element[i + 1]->str, reply->element[i + 1]->len, 0, NULL);
+        json_t *rule = json_loadb(value, len, 0, NULL);
         char *text = NULL;
         if (json_is_object(rule) && json_object_set_new(rule, "id", json_string(id)) == 0)
             text = json_dumps(rule, JSON_COMPACT);
@@ -919,10 +927,11 @@ void bk_triggers_control(bk_triggers *triggers, const char *what)
 static void on_agents_available(redisReply *reply, void *data)
 {
     bk_triggers *triggers = data;
-    if (!reply || reply->type != REDIS_REPLY_INTEGER)
+    long long available;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &available) != 0)
         return;
     int before = triggers->agents_available;
-    triggers->agents_available = (int)reply->integer;
+    triggers->agents_available = (int)available;
     /* Rules that wait for an agent may fire now. */
     if (before == 0 && triggers->agents_available > 0)
         evaluate_all(triggers);

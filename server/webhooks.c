@@ -7,6 +7,8 @@
 #include "log.h"
 #include "map.h"
 #include "metrics.h"
+#include "redis_reply.h"
+#include "redis_shapes.h"
 #include "scripts.h"
 
 #include <beckon/protocol.h>
@@ -19,7 +21,6 @@
 #define LEASE_MS        30000
 #define TICK_MS         1000
 #define BACKOFF_MAX_MS  (5 * 60 * 1000)
-#define ROW_SIZE        6     /* site, id, event, body, url, secret (scripts.h: hook_next) */
 
 const char *const bk_webhook_events[] = {
     "conversation.started", "message", "conversation.closed", "conversation.rated",
@@ -204,25 +205,21 @@ static void worker_send(worker *w, const char *id, const char *event, const char
         attempt_failed(w, 0, err);
 }
 
-/* A row from hook_next: send it, if this site's worker is free for it. */
-static void row_take(bk_webhooks *hooks, redisReply *reply, size_t at)
-{
-    redisReply **e = reply->element + at;
-    for (int i = 0; i < ROW_SIZE; i++)
-        if (e[i]->type != REDIS_REPLY_STRING)
-            return;
-    worker *w = worker_of(hooks, e[0]->str);
-    if (!w || w->state != WORKER_IDLE)
-        return;  /* busy: what it is doing brings the next event when it is done */
-    worker_send(w, e[1]->str, e[2]->str, e[3]->str, e[3]->len, e[4]->str, e[5]->str);
-}
-
+/* The rows from hook_next: each sent, if its site's worker is free for it. */
 static void rows_take(bk_webhooks *hooks, redisReply *reply)
 {
-    if (!reply || reply->type != REDIS_REPLY_ARRAY)
+    const redisReply *rows;
+    size_t at;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_HOOK_ROWS, &rows, &at) != 0)
         return;
-    for (size_t i = 0; i + ROW_SIZE <= reply->elements; i += ROW_SIZE)
-        row_take(hooks, reply, i);
+    const char *site, *id, *event, *body, *url, *secret;
+    size_t len;
+    while (bk_redis_reply_unpack_next(rows, &at, BK_SHAPE_HOOK_ROW, &site, &id, &event, &body, &len, &url,
+                                      &secret) == 0) {
+        worker *w = worker_of(hooks, site);
+        if (w && w->state == WORKER_IDLE)  /* busy: what it is doing brings the next event when it is done */
+            worker_send(w, id, event, body, len, url, secret);
+    }
 }
 
 static void on_reported(redisReply *reply, void *data)
@@ -232,9 +229,9 @@ static void on_reported(redisReply *reply, void *data)
         w->state = WORKER_IDLE;
         return;
     }
-    if (!reply || reply->type == REDIS_REPLY_ERROR)
+    if (!reply || bk_redis_reply_error(reply))
         bk_warn("webhook of site %s: could not record event %s (%s); it will be sent again", w->site, w->id,
-                reply ? reply->str : "Redis unavailable");
+                reply ? bk_redis_reply_error(reply) : "Redis unavailable");
     w->state = WORKER_IDLE;
     w->woken = 0;  /* the reply carries the next event, if there is one */
     rows_take(w->hooks, reply);
@@ -321,10 +318,12 @@ static void on_tick(uv_timer_t *timer)
 static void on_status(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    if (reply && reply->type == REDIS_REPLY_STRING)
-        bk_http_respond(request, 200, "application/json", reply->str, reply->len);
-    else if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "not_found ", 10) == 0)
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, reply->str + 10);
+    const char *status, *missing;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &status, &len) == 0)
+        bk_http_respond(request, 200, "application/json", status, len);
+    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
+        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
     else
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
 }
@@ -332,10 +331,11 @@ static void on_status(redisReply *reply, void *data)
 static void on_ping(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    if (reply && reply->type == REDIS_REPLY_STRING)
-        bk_api_respond_json(request, 202, json_pack("{s:b, s:s}", "ok", 1, "id", reply->str));
-    else if (reply && reply->type == REDIS_REPLY_ERROR && strncmp(reply->str, "not_found ", 10) == 0)
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, reply->str + 10);
+    const char *id, *missing;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &id) == 0)
+        bk_api_respond_json(request, 202, json_pack("{s:b, s:s}", "ok", 1, "id", id));
+    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
+        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
     else
         bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
 }

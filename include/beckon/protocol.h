@@ -25,10 +25,13 @@
 #define BK_ERR_RATE_LIMITED   "rate_limited"
 #define BK_ERR_CONSENT_REQUIRED "consent_required"
 
-/* WebSocket close codes the server uses. */
+/* WebSocket close codes the server uses. An agent's client signs out on BK_CLOSE_UNAUTHORIZED
+ * only; on any other close it reconnects with backoff (docs/protocol.md, "Close codes"). */
 #define BK_CLOSE_GOING_AWAY     1001
 #define BK_CLOSE_INVALID_UTF8   1007
-#define BK_CLOSE_POLICY         1008
+#define BK_CLOSE_POLICY         1008  /* origin not allowed, no hello in time, not reading */
+#define BK_CLOSE_TRY_AGAIN      1013  /* storage trouble at an agent's hello: reconnect later */
+#define BK_CLOSE_UNAUTHORIZED   4001  /* the agent's session is unknown, expired or ended */
 
 /* Limits that are part of the contract. */
 #define BK_REQ_MAX        64    /* bytes of a string "req" */

@@ -22,6 +22,7 @@ import { waitingTests } from './waiting.mjs';
 import { freePort } from './instances.mjs';
 import { transcriptTests } from './transcript.mjs';
 import { dashboardTests } from './dashboard.mjs';
+import { outageTests } from './outage.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -597,6 +598,8 @@ test('no CSP violations and no script errors in the console', async () => {
 // The rules editor (widget/rules/): its cases follow the ones above in the same TAP stream.
 rulesTests({ test, ctx, log, sleep, waitFor, newPage, shot, assert, W, start, cspViolations, consoleErrors,
   browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
+// Storage trouble is not a logout: the panel and the editor through a busy Redis (outage.mjs), last.
+outageTests({ test, waitFor, assert, sleep, newPage, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } });
 
 /* ---------------- main ---------------- */
 async function main() {

@@ -6,8 +6,8 @@ Seeds are realistic inputs: protocol frames of every request type for both roles
 docs/protocol.md and server/proto.c's table), the rules of examples/rules.json one by one and
 as a list plus rules for every field and operator of docs/rules.md, visitor tokens signed
 with the fuzz target's secret, Redis addresses as docs and beckon.conf write them, glob
-pattern/subject pairs, visitor profiles as the scripts return them, and addresses, SMTP
-replies and texts for the mail pieces. `make_seeds.py fuzz_profile` rewrites one target's."""
+pattern/subject pairs, visitor profiles as the scripts return them, addresses, SMTP
+replies and texts for the mail pieces, and the Redis replies of every reader, right and odd. `make_seeds.py fuzz_profile` rewrites one target's."""
 import base64
 import hashlib
 import hmac
@@ -236,8 +236,72 @@ def mail_text():
         write("fuzz_mail_text", "text-%02d.bin" % i, bytes([2 + i % 3, 3]) + t.encode())
 
 
+class Err(str):
+    """An error reply's text."""
+
+
+NULL = object()  # a NULL element (hiredis never makes one; the reader must not follow it)
+
+
+def reply(v):
+    """fuzz_replies.c's prefix form of a reply tree."""
+    if v is NULL:
+        return b"0"
+    if v is None:
+        return b"n"
+    if isinstance(v, int):
+        return b"i" + (v & (2 ** 64 - 1)).to_bytes(8, "little")
+    if isinstance(v, Err):
+        t = v.encode()
+        return b"e" + bytes([len(t)]) + t
+    if isinstance(v, (str, bytes)):
+        t = v.encode() if isinstance(v, str) else v
+        return (b"s" + bytes([len(t)]) if len(t) < 256 else b"S" + len(t).to_bytes(2, "little")) + t
+    return b"*" + bytes([len(v)]) + b"".join(reply(e) for e in v)
+
+
+def replies():
+    # What each script and command answers (server/redis_shapes.h), then shapes they never answer.
+    profile_json = '{"created":"1763846400000","site":"demo","caps":{}}'
+    good = {
+        "integer": 1, "string": "1763846400123-0", "text": profile_json,
+        "authorize": ["alice", "admin"],
+        "login-begin-unknown": [None, None, 0], "login-begin": ["$y$j9T$abc$def", "marketer", 1],
+        "visitor-hello-new": ["", "", "", "", 2, profile_json, "{}"],
+        "visitor-hello": ["c_91ab", "active", "alice", "1763846400123-0", 1, profile_json,
+                          '{"identity_secret":"","enforce_identity":false,"id":"demo"}'],
+        "agent-hello": ["alice", '{"status":"online","queue":[],"conversations":[]}'],
+        "visitor-message": ["c_91ab", "1763846400123-0", 0, 1], "agent-message": ["c_91ab", "1763846400123-1", 1],
+        "history": ["active", 0, 1, '[{"id":"1-0","text":"Hej\u0000"}]', "1-0", "1-0", "", 1],
+        "sites-hours": ["demo", "mon-fri 09:00-17:00", "Europe/Oslo", "shop", "", ""],
+        "invite-reply": ["", profile_json], "transcript": ["c_91ab", "demo", "da", "[]", 1],
+        "hash": ["welcome", '{"shortcut":"hi","text":"Hej!"}', "r1", "{}"], "list": ['{"version":1}', '{"version":2}'],
+        "rules": ["r1", '{"when":{}}', '{"version":3}', "r2", "{}", "{}"], "rule-revert": [4, '{"when":{}}'],
+        "stats": ["20261122", '{"r1:shown":2}', "20261123", "{}"],
+        "service-stats": [["20261122", 3, 2, 1, "c_1 demo alice 1 2 3", "c_2"], ["20261123", 0, 0, 0]],
+        "hook-rows": ["demo", "1763846400123-0", "message", '{"id":"1"}', "https://hooks.example/x", "s3cret"],
+        "bus-subscribe": ["subscribe", "bk:bus", 1], "bus-message": ["message", "bk:bus", "v_1 - 0 {}"],
+        "empty-array": [], "refusal": Err("unauthorized unknown or expired session token"),
+        "busy": Err("BUSY Redis is busy running a script. You can only call SCRIPT KILL or SHUTDOWN NOSAVE."),
+        "nil": None, "no-reply": NULL,
+    }
+    odd = {
+        "authorize-nil-integer": [None, 7], "authorize-integer-string": [7, "admin"], "authorize-short": ["alice"],
+        "authorize-nested": ["alice", ["admin"]], "authorize-null-element": ["alice", NULL],
+        "hash-odd-count": ["a", "{}", "b"], "hash-nil-value": ["a", None],
+        "service-stats-short-day": [["20261122", 3, 2]], "service-stats-flat": ["20261122", 3, 2, 1],
+        "string-with-nuls": "a\x00b\x00", "long-string": "x" * 300,
+        "hook-rows-nil": ["demo", "1-0", "message", None, "https://x", ""],
+        "deep": [[[[[[[[["x"]]]]]]]]],
+    }
+    for name, v in list(good.items()) + list(odd.items()):
+        write("fuzz_replies", name + ".bin", reply(v))
+    write("fuzz_replies", "shape-groups.bin", b"~[s{s%n}]~" + reply(["x", "a", None, "b", "c"]))
+    write("fuzz_replies", "shape-nested.bin", b"~[{[i{s}]}]~" + reply([[1, "a"], [2]]))
+
+
 TARGETS = {"fuzz_proto": proto, "fuzz_rules": rules, "fuzz_token": tokens, "fuzz_config": config,
-           "fuzz_glob": glob, "fuzz_profile": profile, "fuzz_mail_text": mail_text}
+           "fuzz_glob": glob, "fuzz_profile": profile, "fuzz_mail_text": mail_text, "fuzz_replies": replies}
 
 
 def main():

@@ -29,7 +29,7 @@ FUZZ=$ROOT/tests/fuzz
 SECONDS_EACH=${1:-20}
 shift || true
 case $SECONDS_EACH in '' | *[!0-9]* | 0) echo "usage: $0 [SECONDS (>= 1)] [TARGET...]" >&2; exit 2 ;; esac
-ALL_TARGETS=(fuzz_proto fuzz_rules fuzz_token fuzz_config fuzz_glob fuzz_profile fuzz_mail_text)
+ALL_TARGETS=(fuzz_proto fuzz_rules fuzz_token fuzz_config fuzz_glob fuzz_profile fuzz_mail_text fuzz_replies)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 CC=${FUZZ_CC:-clang}
@@ -44,6 +44,7 @@ sources_for() {
         fuzz_glob) echo server/rules/glob.c ;;
         fuzz_profile) echo server/profile.c server/utf8.c ;;
         fuzz_mail_text) echo server/mail_text.c server/utf8.c ;;
+        fuzz_replies) echo server/redis_reply.c server/log.c server/metrics.c server/map.c ;;
         *) return 1 ;;
     esac
 }

@@ -55,7 +55,7 @@ async def t_admin(env):
     assert (await api(env, "PUT", "/api/agents/nobody", {"role": "agent"}, root))[0] == 404
 
 
-@T.case("a new password ends the account's sessions: old token refused, open socket closed 1008")
+@T.case("a new password ends the account's sessions: old token refused, open socket closed 4001")
 async def t_password_change_ends_sessions(env):
     root = await env.login("root")
     status, _ = await api(env, "POST", "/api/agents", {"name": "kim", "password": "kim-password-1"}, root)
@@ -67,7 +67,7 @@ async def t_password_change_ends_sessions(env):
     assert status == 200
     err = await kim.recv_until("error", code="unauthorized")
     assert "session ended" in err["message"], err
-    assert await kim.wait_closed(5) == 1008
+    assert await kim.wait_closed(5) == 4001
     c = await env.connect("agent")
     await c.expect_error({"type": "hello", "token": old}, "unauthorized")
     assert (await login(env, "kim", "kim-password-1"))[0] == 401
@@ -77,7 +77,7 @@ async def t_password_change_ends_sessions(env):
     kim = await env.agent("kim")
     r = env.beckon.cli("agent", "passwd", "kim", stdin="kim-password-3\n")
     assert r.returncode == 0 and b"sessions have ended" in r.stdout, r
-    assert await kim.wait_closed(5) == 1008
+    assert await kim.wait_closed(5) == 4001
 
 
 @T.case("removing an account: its socket closes, it cannot log in, it is not listed")
@@ -88,7 +88,7 @@ async def t_remove(env):
     env.agents["temp"] = "temp-password"
     temp = await env.agent("temp")
     assert (await api(env, "DELETE", "/api/agents/temp", token=root))[0] == 200
-    assert await temp.wait_closed(5) == 1008
+    assert await temp.wait_closed(5) == 4001
     assert (await login(env, "temp", "temp-password"))[0] == 401
     status, body = await api(env, "GET", "/api/agents", token=root)
     assert all(a["name"] != "temp" for a in body["agents"]), body

@@ -105,12 +105,12 @@ async def unauthorized_close(c, hello, what):
         code = await c.wait_closed(3)
     except AssertionError:
         code = "still open after 3 s"
-    if e.get("type") == "error" and e.get("code") == "unauthorized" and code == 1008:
+    if e.get("type") == "error" and e.get("code") == "unauthorized" and code == 4001:
         return None
-    return f"{what}: sent {hello}; want error unauthorized + close 1008; got {e}, close {code}"
+    return f"{what}: sent {hello}; want error unauthorized + close 4001; got {e}, close {code}"
 
 
-@T.case("agent hello without a token -> unauthorized, close 1008")
+@T.case("agent hello without a token -> unauthorized, close 4001")
 async def t_agent_no_token(env):
     problems = []
     for what, hello in (("no token", {"type": "hello", "req": "a1"}),
@@ -122,7 +122,7 @@ async def t_agent_no_token(env):
     assert not problems, "\n".join(problems)
 
 
-@T.case("agent hello with a wrong token -> unauthorized, close 1008")
+@T.case("agent hello with a wrong token -> unauthorized, close 4001")
 async def t_agent_wrong_token(env):
     real = await env.login("alice")
     problems = []

@@ -160,8 +160,10 @@
     ws.onclose = function (ev) {
       ws = null; ready = false; waiting = {};
       convs.forEach(function (c) { c.pend.forEach(function (p, cmid) { if (p.state === 'sending') fail(c, cmid); }); });
-      if (ev.code === 1008) { storage(TOKEN_KEY, null); stop(); showLogin('Your session has expired. Please sign in again.'); return; }
-      setConn('offline', 'Offline — reconnecting…');
+      // Only "unauthorized" (4001) ends the session. Anything else is waited out with backoff:
+      // storage trouble at hello (1013), a restart (1001), a policy close (1008), the network.
+      if (ev.code === 4001) { storage(TOKEN_KEY, null); stop(); showLogin('Your session has expired. Please sign in again.'); return; }
+      setConn('offline', ev.code === 1013 ? 'Server busy — reconnecting…' : 'Offline — reconnecting…');
       var cap = Math.min(30000, 500 * Math.pow(2, attempt++));
       retryTimer = setTimeout(connect, 250 + Math.random() * cap);
       renderConv();
@@ -195,7 +197,8 @@
       case 'left_message': onLeftMessage(m.message); break;
       case 'resync': send({ type: 'hello', token: storage(TOKEN_KEY) || '' }); break; // fresh queue, then resume all
       case 'error':
-        if (m.code === 'unauthorized') return; // the close (1008) follows
+        if (m.code === 'unauthorized') return; // the close (4001) follows
+        if (m.code === 'unavailable' && !ready) return; // a hello that failed: the close (1013) follows
         if (!cb) toast('Error: ' + (m.message || m.code));
         break;
     }

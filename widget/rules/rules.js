@@ -291,21 +291,47 @@
   var statsTimer = 0;
 
   /* ================= API ================= */
+  // Only 401 ends the session (and 403: this role may not use the editor). A 503 (storage trouble)
+  // or an unreachable server is waited out: requests that may be repeated - reads, PUT (it stores
+  // the same rule again at worst), validate and test - are retried with backoff while the bar says
+  // "Reconnecting…"; a delete or a revert is not, and its caller shows the 503.
+  var outages = 0; // requests waiting for the server to come back
+  function reconnecting(delta) { outages += delta; $('conn').hidden = outages === 0; }
   function api(method, path, body, raw) {
     var opts = { method: method, headers: { authorization: 'Bearer ' + (storage(TOKEN_KEY) || '') } };
     if (body !== undefined) { opts.headers['content-type'] = 'application/json'; opts.body = raw ? body : JSON.stringify(body); }
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (t) {
-        var b = null;
-        try { b = t ? JSON.parse(t) : null; } catch (e) { b = null; }
-        if (r.status === 401) { signOut('Your session has expired. Please sign in again.'); throw new Error('unauthorized'); }
-        if (r.status === 403) { signOut(ROLE_MESSAGE); throw new Error('forbidden'); }
-        return { status: r.status, body: b || {} };
+    var repeatable = method === 'GET' || method === 'PUT' || /\/(validate|test)$/.test(path);
+    var attempt = 0;
+    function later(failure) {
+      if (!repeatable || !storage(TOKEN_KEY)) return failure();
+      if (attempt === 0) reconnecting(1);
+      var wait = 250 + Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++));
+      return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(function () {
+        if (!storage(TOKEN_KEY)) { reconnecting(-1); attempt = 0; throw new Error('signed out'); }
+        return once();
       });
-    }, function (e) {
-      toast('The server cannot be reached. Try again.');
-      throw e;
-    });
+    }
+    function done() { if (attempt > 0) { reconnecting(-1); attempt = 0; } }
+    function once() {
+      return fetch(path, opts).then(function (r) {
+        return r.text().then(function (t) {
+          var b = null;
+          try { b = t ? JSON.parse(t) : null; } catch (e) { b = null; }
+          var result = { status: r.status, body: b || {} };
+          if (r.status === 503) return later(function () { return result; });
+          done();
+          if (r.status === 401) { signOut('Your session has expired. Please sign in again.'); throw new Error('unauthorized'); }
+          if (r.status === 403) { signOut(ROLE_MESSAGE); throw new Error('forbidden'); }
+          return result;
+        });
+      }, function (e) {
+        return later(function () {
+          toast('The server cannot be reached. Try again.');
+          throw e;
+        });
+      });
+    }
+    return once();
   }
   function errText(r) {
     var e = r.body && r.body.error;
