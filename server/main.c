@@ -1,16 +1,16 @@
 /* main.c - start-up and shutdown order of one Beckon process. */
-#include "agent_cli.h"
-#include "api.h"
-#include "chat.h"
-#include "config.h"
-#include "log.h"
-#include "mail.h"
-#include "metrics.h"
-#include "redis_child.h"
+#include "cli/agent_cli.h"
+#include "http/api.h"
+#include "chat/chat.h"
+#include "base/config.h"
+#include "base/log.h"
+#include "transport/mail.h"
+#include "base/metrics.h"
+#include "store/redis_child.h"
 #include "server.h"
-#include "sites.h"
-#include "triggers.h"
-#include "webhooks.h"
+#include "http/sites.h"
+#include "triggers/triggers.h"
+#include "workers/webhooks.h"
 
 #include <errno.h>
 #include <signal.h>

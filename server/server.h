@@ -2,10 +2,10 @@
 #ifndef BK_SERVER_H
 #define BK_SERVER_H
 
-#include "auth.h"
-#include "config.h"
-#include "net.h"
-#include "store.h"
+#include "base/auth.h"
+#include "base/config.h"
+#include "transport/net.h"
+#include "store/store.h"
 
 #include <uv.h>
 

@@ -4,7 +4,7 @@
  * is turned into its compiled form, so the two can never disagree. The
  * compiler keeps the JSON path of the value at hand in a buffer (pushed and
  * popped as it descends), and every error reports that path. */
-#include "utf8.h"
+#include "base/utf8.h"
 #include "rules/rule.h"
 
 #include "rules/civil.h"

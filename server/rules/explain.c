@@ -6,7 +6,7 @@
  * order enabled, when, unless, only, cap, budget/quiet time: the first part
  * that stops a rule is the one reported. */
 #include "rules/rule_set.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 #include "rules/civil.h"
 

@@ -5,7 +5,7 @@
  * short is the intended behaviour, so it lives behind one function instead
  * of a truncation check at every call. */
 #include "rules/rule.h"
-#include "utf8.h"
+#include "base/utf8.h"
 
 #include <stdarg.h>
 #include <stdio.h>

@@ -8,7 +8,7 @@
  *   range   := HH:MM "-" HH:MM      (end after start; "24:00" ends the day)
  * A day range may wrap ("fri-mon"). Ranges never cross midnight: write
  * "fri 22:00-24:00, sat 00:00-02:00" for a late shift. */
-#include "utf8.h"
+#include "base/utf8.h"
 #include "rules/hours.h"
 
 #include "rules/civil.h"

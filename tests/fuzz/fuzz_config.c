@@ -1,10 +1,10 @@
-/* fuzz_config.c - libFuzzer target for --redis addresses (bk_redis_address_parse, server/config.c).
+/* fuzz_config.c - libFuzzer target for --redis addresses (bk_redis_address_parse, server/base/config.c).
  *
  * The input, NUL-terminated, is parsed with an error buffer of a size the first byte picks
  * (heap-allocated and exact, so ASan sees a write past it). On success the result must be
  * usable as is: terminated strings, a non-empty host or an absolute socket path, port
  * 1..65535, db 0..15. The error message must be terminated within its buffer. */
-#include "config.h"
+#include "base/config.h"
 
 #include <stdint.h>
 #include <stdio.h>

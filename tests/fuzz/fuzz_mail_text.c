@@ -1,4 +1,4 @@
-/* fuzz_mail_text.c - libFuzzer target for the pure pieces of a mail (server/mail_text.c).
+/* fuzz_mail_text.c - libFuzzer target for the pure pieces of a mail (server/transport/mail_text.c).
  *
  * Input: byte 0 picks the operation, byte 1 how the SMTP reader's input is cut into pieces,
  * the rest is the text. Every text is handed over in an exact-size heap copy, so ASan sees
@@ -26,7 +26,7 @@
  *     body): NULL exactly when an address is invalid or the id holds CR/LF; else no bare CR
  *     or LF, header lines at most 998 bytes, only "Name: value" lines and continuations
  *     before the blank line. */
-#include "mail.h"
+#include "transport/mail.h"
 
 #include "fuzz_util.h"
 

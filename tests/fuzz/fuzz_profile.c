@@ -1,4 +1,4 @@
-/* fuzz_profile.c - libFuzzer target for the visitor profile reader (server/profile.c),
+/* fuzz_profile.c - libFuzzer target for the visitor profile reader (server/triggers/profile.c),
  * differentially against jansson.
  *
  * bk_profile_parse replaced `json_loadb(json, len, 0, NULL)` plus lookups in the tree
@@ -15,7 +15,7 @@
  *     key, kept when ":visit" is "VISIT COUNT", at most BK_PROFILE_CAPS_MAX).
  * The input is passed as is (not NUL-terminated, in libFuzzer's exact-size buffer), so ASan
  * sees any read past it. */
-#include "profile.h"
+#include "triggers/profile.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>

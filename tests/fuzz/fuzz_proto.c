@@ -1,4 +1,4 @@
-/* fuzz_proto.c - libFuzzer target for the client frame parser (server/proto.c).
+/* fuzz_proto.c - libFuzzer target for the client frame parser (server/protocol/proto.c).
  *
  * Every input is parsed as a visitor frame and as an agent frame. The server only hands the
  * parser valid UTF-8 text, but the parser must not crash on any byte string, so the input is
@@ -14,8 +14,8 @@
  *     invalid UTF-8: the error reply would go out without its "message");
  *   - bk_request_release leaves the request zeroed. */
 #include "fuzz_util.h"
-#include "ids.h"
-#include "proto.h"
+#include "base/ids.h"
+#include "protocol/proto.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>

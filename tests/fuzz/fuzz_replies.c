@@ -1,5 +1,5 @@
-/* fuzz_replies.c - libFuzzer target for reading Redis replies (server/redis_reply.c) with every
- * reader's shape (server/redis_shapes.h).
+/* fuzz_replies.c - libFuzzer target for reading Redis replies (server/store/redis_reply.c) with every
+ * reader's shape (server/store/redis_shapes.h).
  *
  * Input: a reply tree in prefix form, as hiredis would hand it over:
  *   n nil · i + 8 bytes an integer · s + 1-byte length + bytes a string (NULs allowed) ·
@@ -22,10 +22,10 @@
  *     exactly when bk_redis_reply_read does, and read the same count of groups;
  *   - bk_redis_reply_error and bk_redis_reply_refusal say "error" exactly for error replies and
  *     hand out a suffix of its text. */
-#include "log.h"
-#include "metrics.h"
-#include "redis_reply.h"
-#include "redis_shapes.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "store/redis_reply.h"
+#include "store/redis_shapes.h"
 
 #include <stdint.h>
 #include <stdio.h>

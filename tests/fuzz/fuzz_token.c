@@ -1,4 +1,4 @@
-/* fuzz_token.c - libFuzzer target for visitor tokens (server/auth.c).
+/* fuzz_token.c - libFuzzer target for visitor tokens (server/base/auth.c).
  *
  * 1. Verification of arbitrary text: the input, NUL-terminated, is handed to bk_token_verify
  *    with a fixed secret and an output buffer of exactly the size the first byte chooses
@@ -9,8 +9,8 @@
  *    ids and never write past its buffer; a signed token must verify to the same id, with a
  *    second secret it must not, and single-byte changes of it (24 per input at positions and
  *    with bytes the input picks: case flips, NUL, '.', +1, arbitrary) must be refused. */
-#include "auth.h"
-#include "ids.h"
+#include "base/auth.h"
+#include "base/ids.h"
 
 #include <beckon/protocol.h>
 #include <stdint.h>

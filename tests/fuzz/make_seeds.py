@@ -3,7 +3,7 @@
 files are committed so that run.sh needs nothing but clang.
 
 Seeds are realistic inputs: protocol frames of every request type for both roles (from
-docs/protocol.md and server/proto.c's table), the rules of examples/rules.json one by one and
+docs/protocol.md and server/protocol/proto.c's table), the rules of examples/rules.json one by one and
 as a list plus rules for every field and operator of docs/rules.md, visitor tokens signed
 with the fuzz target's secret, Redis addresses as docs and beckon.conf write them, glob
 pattern/subject pairs, visitor profiles as the scripts return them, addresses, SMTP
@@ -186,7 +186,7 @@ def glob():
 
 
 def profile():
-    # What profile(vid) in server/scripts.h returns: Lua cjson of the visitor hash (every value a
+    # What profile(vid) in server/lua/scripts.h returns: Lua cjson of the visitor hash (every value a
     # string, "/" escaped as "\/") plus "caps", the cap hash ("{}" when empty).
     def cj(obj):
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")
@@ -261,7 +261,7 @@ def reply(v):
 
 
 def replies():
-    # What each script and command answers (server/redis_shapes.h), then shapes they never answer.
+    # What each script and command answers (server/store/redis_shapes.h), then shapes they never answer.
     profile_json = '{"created":"1763846400000","site":"demo","caps":{}}'
     good = {
         "integer": 1, "string": "1763846400123-0", "text": profile_json,

@@ -37,14 +37,14 @@ JOBS=${FUZZ_JOBS:-$(nproc 2>/dev/null || echo 2)}
 
 sources_for() {
     case $1 in
-        fuzz_proto) echo server/proto.c server/ids.c server/utf8.c server/mail_text.c ;;
-        fuzz_rules) echo server/rules/*.c server/utf8.c ;;
-        fuzz_token) echo server/auth.c server/ids.c ;;
-        fuzz_config) echo server/config.c ;;
+        fuzz_proto) echo server/protocol/proto.c server/base/ids.c server/base/utf8.c server/transport/mail_text.c ;;
+        fuzz_rules) echo server/rules/*.c server/base/utf8.c ;;
+        fuzz_token) echo server/base/auth.c server/base/ids.c ;;
+        fuzz_config) echo server/base/config.c ;;
         fuzz_glob) echo server/rules/glob.c ;;
-        fuzz_profile) echo server/profile.c server/utf8.c ;;
-        fuzz_mail_text) echo server/mail_text.c server/utf8.c ;;
-        fuzz_replies) echo server/redis_reply.c server/log.c server/metrics.c server/map.c ;;
+        fuzz_profile) echo server/triggers/profile.c server/base/utf8.c ;;
+        fuzz_mail_text) echo server/transport/mail_text.c server/base/utf8.c ;;
+        fuzz_replies) echo server/store/redis_reply.c server/base/log.c server/base/metrics.c server/base/map.c ;;
         *) return 1 ;;
     esac
 }
@@ -94,7 +94,7 @@ build_one() {  # target
     # shellcheck disable=SC2046
     local srcs=($(sources_for "$t"))
     # Reuse a binary newer than everything it is built from (only matters with FUZZ_BUILD_DIR).
-    if [ -x "$bin" ] && [ -z "$(find "$FUZZ/$t.c" "${srcs[@]}" server/*.h server/rules/*.h include \
+    if [ -x "$bin" ] && [ -z "$(find "$FUZZ/$t.c" "${srcs[@]}" server/*/*.h include \
             -newer "$bin" -print -quit 2>/dev/null)" ]; then
         return 0
     fi

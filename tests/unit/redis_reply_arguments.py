@@ -1,9 +1,9 @@
 #!/usr/bin/env python3
-"""Every bk_redis_reply_unpack / bk_redis_reply_unpack_next call in server/*.c passes the
-arguments its shape asks for (server/redis_reply.h), in number and in type.
+"""Every bk_redis_reply_unpack / bk_redis_reply_unpack_next call in server/ passes the
+arguments its shape asks for (server/store/redis_reply.h), in number and in type.
 
 The compiler cannot check variable arguments: one pointer too few or of the wrong type writes
-where it should not. This reads the shapes from server/redis_shapes.h, finds every call, and
+where it should not. This reads the shapes from server/store/redis_shapes.h, finds every call, and
 compares its pointers with the shape's, each against the declaration of the variable it points
 to. Prints TAP, one case per call.
 
@@ -23,7 +23,7 @@ DECLARED = {"str": r"const char\s*\*", "len": r"size_t", "int": r"long long", "a
 
 def shapes():
     out = {}
-    with open(os.path.join(ROOT, "server", "redis_shapes.h")) as f:
+    with open(os.path.join(ROOT, "server", "store", "redis_shapes.h")) as f:
         for line in f:
             m = re.match(r"#define (BK_SHAPE_\w+) (.*)$", line.strip())
             if m:
@@ -112,7 +112,7 @@ def declared_as(function_text, argument, kind):
 
 def main():
     n = failed = 0
-    for path in sorted(glob.glob(os.path.join(ROOT, "server", "*.c"))):
+    for path in sorted(glob.glob(os.path.join(ROOT, "server", "**", "*.c"), recursive=True)):
         src = open(path).read()
         for m in re.finditer(r"\bbk_redis_reply_unpack(_next)?\(", src):
             line = src.count("\n", 0, m.start()) + 1

@@ -3,8 +3,8 @@
  * CHECK evaluates its condition twice, so calls are made first and only results checked. */
 #include "check.h"
 
-#include "auth.h"
-#include "ids.h"
+#include "base/auth.h"
+#include "base/ids.h"
 
 #include <beckon/protocol.h>
 #include <openssl/evp.h>

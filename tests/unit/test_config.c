@@ -4,7 +4,7 @@
  * CHECK evaluates its condition twice, so calls are made first and only results checked. */
 #include "check.h"
 
-#include "config.h"
+#include "base/config.h"
 
 #include <stdio.h>
 #include <stdlib.h>

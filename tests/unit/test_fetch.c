@@ -1,4 +1,4 @@
-/* test_fetch.c - bk_url_parse (server/fetch.h): which webhook URLs are taken, and how they are
+/* test_fetch.c - bk_url_parse (server/transport/fetch.h): which webhook URLs are taken, and how they are
  * split into what the request needs (TLS or not, host, port, path with query).
  *
  * fetch.h promises: http(s)://host[:port][/path]; host a name, an IPv4 address or an [IPv6]
@@ -6,7 +6,7 @@
  * (sites.c checks it with this function), so anything refused here never reaches a request. */
 #include "check.h"
 
-#include "fetch.h"
+#include "transport/fetch.h"
 
 #include <stdio.h>
 #include <stdlib.h>

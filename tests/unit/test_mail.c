@@ -1,8 +1,8 @@
-/* test_mail.c - the pure parts of sending email (server/mail.h): which addresses may go near a
+/* test_mail.c - the pure parts of sending email (server/transport/mail.h): which addresses may go near a
  * header or an RCPT, how headers and bodies are encoded, SMTP's dot-stuffing, and reading replies. */
 #include "check.h"
 
-#include "mail.h"
+#include "transport/mail.h"
 
 #include <stdlib.h>
 #include <string.h>

@@ -1,7 +1,7 @@
 /* test_map.c - bk_map: a string-keyed map of borrowed pointers that copies its keys. */
 #include "check.h"
 
-#include "map.h"
+#include "base/map.h"
 
 #include <stdio.h>
 #include <stdlib.h>

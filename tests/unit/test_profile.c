@@ -1,7 +1,7 @@
 /* test_profile.c - bk_profile: the visitor profile read from the scripts' JSON, kept compact. */
 #include "check.h"
 
-#include "profile.h"
+#include "triggers/profile.h"
 
 #include <beckon/protocol.h>
 

@@ -5,7 +5,7 @@
  * CHECK evaluates its condition twice, so calls are made first and only results checked. */
 #include "check.h"
 
-#include "proto.h"
+#include "protocol/proto.h"
 
 #include <beckon/protocol.h>
 #include <stdio.h>

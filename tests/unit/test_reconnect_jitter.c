@@ -1,5 +1,5 @@
-/* test_reconnect_jitter.c - the reconnect delay's random part (server/store.c) differs from node
- * to node and from one reconnect to the next, and bk_random_below (server/ids.c), which it
+/* test_reconnect_jitter.c - the reconnect delay's random part (server/store/store.c) differs from node
+ * to node and from one reconnect to the next, and bk_random_below (server/base/ids.c), which it
  * draws from, stays below its bound and spreads evenly.
  *
  * "Node to node" is tested with separate processes: this binary runs itself twice with
@@ -7,8 +7,8 @@
  * sequence, so every node of a cluster waited exactly as long as the others. */
 #include "check.h"
 
-#include "ids.h"
-#include "store.h"
+#include "base/ids.h"
+#include "store/store.h"
 
 #include <spawn.h>
 #include <stdint.h>

@@ -1,12 +1,12 @@
-/* test_redis_reply.c - reading Redis replies by shape (server/redis_reply.h): every reader's shape
+/* test_redis_reply.c - reading Redis replies by shape (server/store/redis_reply.h): every reader's shape
  * is well formed, replies of the right shape are read, every odd one is refused (never read),
  * told once per reader and counted in /metrics. */
 #include "check.h"
 
-#include "log.h"
-#include "metrics.h"
-#include "redis_reply.h"
-#include "redis_shapes.h"
+#include "base/log.h"
+#include "base/metrics.h"
+#include "store/redis_reply.h"
+#include "store/redis_shapes.h"
 
 #include <beckon/protocol.h>
 #include <stdarg.h>

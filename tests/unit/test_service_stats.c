@@ -1,7 +1,7 @@
-/* Service KPIs (server/service_stats.h) on a scripted day of chats: every figure below is
+/* Service KPIs (server/stats/service_stats.h) on a scripted day of chats: every figure below is
  * computed by hand in the comments and asserted exactly. */
 #include "check.h"
-#include "service_stats.h"
+#include "stats/service_stats.h"
 
 #include <stdlib.h>
 #include <string.h>

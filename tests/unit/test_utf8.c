@@ -1,7 +1,7 @@
 /* UTF-8 checks and repairs: what error messages pass through before they become JSON. */
 #include "check.h"
 
-#include "utf8.h"
+#include "base/utf8.h"
 
 int main(void)
 {

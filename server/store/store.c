@@ -1,0 +1,562 @@
+/* store.c - hiredis async on the libuv loop: links, deadlines, reconnects, scripts, bus. */
+#include "store/store.h"
+
+#include "base/ids.h"
+#include "base/log.h"
+#include "store/redis_loop.h"
+#include "store/redis_reply.h"
+#include "store/redis_shapes.h"
+
+#include <hiredis/async.h>
+#include <openssl/sha.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define BACKOFF_FIRST_MS 50
+#define BACKOFF_MAX_MS   2000
+#define SWEEP_MS         100
+
+typedef enum { LINK_DOWN, LINK_CONNECTING, LINK_UP } link_state;
+
+typedef struct redis_link redis_link;
+
+/* One command in flight. Requests are answered at most once: by their reply, or earlier by
+ * the deadline sweep (then the late reply only frees the record). */
+typedef struct request {
+    struct request *prev, *next;
+    redis_link *owner;
+    bk_store_reply_fn fn;
+    void *data;
+    uint64_t deadline;
+    uint64_t sent;
+    int answered;
+    int permanent;   /* the bus subscription: answered many times, no deadline */
+} request;
+
+struct redis_link {
+    bk_store *store;
+    const char *name;
+    redisAsyncContext *context;
+    link_state state;
+    int subscriber;
+    int dropping;      /* the sweep is tearing this link down */
+    int handshake_failed; /* said once per connection attempt, not once per pipelined step */
+    uint64_t backoff_ms;
+    uv_timer_t reconnect_timer;
+    request pending;   /* sentinel of a circular list, oldest first */
+};
+
+typedef struct script {
+    char *source;
+    char sha[41];
+} script;
+
+struct bk_store {
+    uv_loop_t *loop;
+    bk_redis_address address;
+    uint64_t timeout_ms;
+    redis_link command;
+    redis_link bus;
+    uv_timer_t sweep_timer;
+    script *scripts;
+    int script_count;
+    char *bus_channel;
+    bk_store_message_fn bus_fn;
+    void *bus_data;
+    bk_store_state_fn state_fn;
+    void *state_data;
+    double last_latency_ms;
+    void (*closed_fn)(void *data);
+    void *closed_data;
+    int closing;
+    int timers_open;
+};
+
+static void link_connect(redis_link *l);
+static void link_schedule_reconnect(redis_link *l);
+static void store_free_when_done(bk_store *store);
+static void on_timer_closed(uv_handle_t *handle);
+
+static void request_unlink(request *r)
+{
+    r->prev->next = r->next;
+    r->next->prev = r->prev;
+    r->prev = r->next = r;
+}
+
+static void report_state(bk_store *store)
+{
+    if (store->state_fn && !store->closing)
+        store->state_fn(store->command.state == LINK_UP, store->bus.state == LINK_UP,
+                        store->state_data);
+}
+
+/* Every hiredis reply of ours comes here first. */
+static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
+{
+    (void)context;
+    request *r = privdata;
+    if (r->permanent) {
+        if (reply)
+            r->fn(reply, r->data);
+        else
+            free(r);  /* the subscription ended with its connection */
+        return;
+    }
+    bk_store *store = r->owner->store;
+    redis_link *l = r->owner;
+    request_unlink(r);
+    /* After a failover this link may still point at the old primary, now a replica: every
+     * write would fail for as long as the connection lives. A Redis whose script cache was
+     * emptied (SCRIPT FLUSH, a restart or failover the link did not notice) answers every
+     * script NOSCRIPT for as long. Drop the link either way; the reconnect goes to whatever
+     * the address now leads to and loads the scripts again. */
+    const char *error = bk_redis_reply_error(reply);
+    int readonly = error && strncmp(error, "READONLY", 8) == 0;
+    if ((readonly || (error && strncmp(error, "NOSCRIPT", 8) == 0)) && l->context && !l->dropping) {
+        bk_warn("redis %s link: %s; reconnecting", l->name,
+                readonly ? "the server is a read-only replica now" : "the server does not have our scripts");
+        l->dropping = 1;
+        redisAsyncDisconnect(l->context);
+    }
+    if (!r->answered) {
+        store->last_latency_ms = (double)(uv_now(store->loop) - r->sent);
+        r->answered = 1;
+        if (r->fn)
+            r->fn(reply, r->data);
+    }
+    free(r);
+}
+
+static int link_send(redis_link *l, bk_store_reply_fn fn, void *data, int argc, const char **argv,
+                     const size_t *lengths)
+{
+    if (!l->context)
+        return -1;
+    request *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->owner = l;
+    r->fn = fn;
+    r->data = data;
+    r->sent = uv_now(l->store->loop);
+    r->deadline = r->sent + l->store->timeout_ms;
+    if (redisAsyncCommandArgv(l->context, on_reply, r, argc, argv, lengths) != REDIS_OK) {
+        free(r);
+        return -1;
+    }
+    r->prev = l->pending.prev;
+    r->next = &l->pending;
+    l->pending.prev->next = r;
+    l->pending.prev = r;
+    return 0;
+}
+
+static void link_down(redis_link *l, const char *why)
+{
+    int was_up = l->state == LINK_UP;
+    l->state = LINK_DOWN;
+    l->context = NULL;
+    l->dropping = 0;
+    if (l->store->closing) {
+        store_free_when_done(l->store);
+        return;
+    }
+    if (was_up)
+        bk_warn("redis %s link down: %s", l->name, why);
+    report_state(l->store);
+    link_schedule_reconnect(l);
+}
+
+static void on_connect(const redisAsyncContext *context, int status)
+{
+    redis_link *l = context->data;
+    if (status != REDIS_OK) {
+        /* hiredis frees the context after this returns and calls no disconnect callback. */
+        bk_debug("redis %s connect failed: %s", l->name, context->errstr);
+        link_down(l, context->errstr);
+    }
+}
+
+static void on_disconnect(const redisAsyncContext *context, int status)
+{
+    redis_link *l = context->data;
+    link_down(l, status == REDIS_OK ? "closed" : context->errstr);
+}
+
+static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
+{
+    if (l->handshake_failed)
+        return;
+    l->handshake_failed = 1;
+    bk_warn("redis %s link: %s failed: %s", l->name, step,
+            bk_redis_reply_error(reply) ? bk_redis_reply_error(reply) : "no reply");
+    /* Dropping the link brings us back through on_disconnect and a reconnect. */
+    if (l->context && !l->dropping)
+        redisAsyncDisconnect(l->context);
+}
+
+static void on_handshake_step(redisReply *reply, void *data)
+{
+    redis_link *l = data;
+    if (!reply || bk_redis_reply_error(reply))
+        handshake_fail(l, reply, "AUTH/SELECT/SCRIPT LOAD");
+}
+
+static void on_ready(redisReply *reply, void *data)
+{
+    redis_link *l = data;
+    if (!reply || bk_redis_reply_error(reply)) {
+        handshake_fail(l, reply, "PING");
+        return;
+    }
+    l->state = LINK_UP;
+    l->backoff_ms = BACKOFF_FIRST_MS;
+    bk_info("redis %s link up", l->name);
+    report_state(l->store);
+}
+
+static void on_bus_message(redisReply *reply, void *data)
+{
+    redis_link *l = data;
+    bk_store *store = l->store;
+    const char *kind, *payload;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_BUS_KIND, &kind) != 0)
+        return;
+    if (strcmp(kind, "subscribe") == 0) {
+        l->state = LINK_UP;
+        l->backoff_ms = BACKOFF_FIRST_MS;
+        bk_info("redis bus link up, subscribed to %s", store->bus_channel);
+        report_state(store);
+    } else if (strcmp(kind, "message") == 0 &&
+               bk_redis_reply_unpack(reply, BK_SHAPE_BUS_MESSAGE, &payload, &len) == 0) {
+        if (store->bus_fn)
+            store->bus_fn(payload, len, store->bus_data);
+    }
+}
+
+/* AUTH and SELECT are pipelined behind the connect; the link counts as up only once Redis
+ * has answered (a Redis still loading its AOF answers -LOADING, which keeps us retrying). */
+static void link_handshake(redis_link *l)
+{
+    bk_store *store = l->store;
+    const bk_redis_address *a = &store->address;
+    if (a->password[0]) {
+        if (a->username[0]) {
+            const char *argv[] = { "AUTH", a->username, a->password };
+            link_send(l, on_handshake_step, l, 3, argv, NULL);
+        } else {
+            const char *argv[] = { "AUTH", a->password };
+            link_send(l, on_handshake_step, l, 2, argv, NULL);
+        }
+    }
+    if (a->db) {
+        char db[8];
+        snprintf(db, sizeof db, "%d", a->db);
+        const char *argv[] = { "SELECT", db };
+        link_send(l, on_handshake_step, l, 2, argv, NULL);
+    }
+    if (l->subscriber) {
+        const char *argv[] = { "SUBSCRIBE", store->bus_channel };
+        request *r = calloc(1, sizeof *r);
+        if (!r)
+            return;
+        r->fn = on_bus_message;
+        r->data = l;
+        r->permanent = 1;
+        r->prev = r->next = r;
+        if (redisAsyncCommandArgv(l->context, on_reply, r, 2, argv, NULL) != REDIS_OK)
+            free(r);
+        return;
+    }
+    for (int i = 0; i < store->script_count; i++) {
+        const char *argv[] = { "SCRIPT", "LOAD", store->scripts[i].source };
+        link_send(l, on_handshake_step, l, 3, argv, NULL);
+    }
+    const char *argv[] = { "PING" };
+    link_send(l, on_ready, l, 1, argv, NULL);
+}
+
+static void link_connect(redis_link *l)
+{
+    bk_store *store = l->store;
+    const bk_redis_address *a = &store->address;
+    redisAsyncContext *context = a->is_unix ? redisAsyncConnectUnix(a->path)
+                                            : redisAsyncConnect(a->host, a->port);
+    if (!context) {
+        link_schedule_reconnect(l);
+        return;
+    }
+    if (context->err) {
+        bk_debug("redis %s connect failed: %s", l->name, context->errstr);
+        redisAsyncFree(context);
+        link_schedule_reconnect(l);
+        return;
+    }
+    context->data = l;
+    /* A half-open TCP link (the peer's host gone) is noticed by keepalive, not by silence. */
+    if (!a->is_unix)
+        redisEnableKeepAlive(&context->c);
+    if (bk_redis_loop_attach(context, store->loop) != REDIS_OK) {
+        redisAsyncFree(context);
+        link_schedule_reconnect(l);
+        return;
+    }
+    redisAsyncSetConnectCallback(context, on_connect);
+    redisAsyncSetDisconnectCallback(context, on_disconnect);
+    l->context = context;
+    l->state = LINK_CONNECTING;
+    l->handshake_failed = 0;
+    link_handshake(l);
+}
+
+static void on_reconnect_timer(uv_timer_t *timer)
+{
+    redis_link *l = timer->data;
+    if (!l->store->closing)
+        link_connect(l);
+}
+
+uint64_t bk_store_reconnect_delay(uint64_t backoff_ms)
+{
+    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep: the
+     * kernel's randomness (rand() was never seeded, so every node drew the same "jitter").
+     * Without randomness the delay is the backoff alone, which is still correct. */
+    uint64_t jitter;
+    if (bk_random_below(backoff_ms / 4 + 1, &jitter) != 0)
+        jitter = 0;
+    return backoff_ms + jitter;
+}
+
+static void link_schedule_reconnect(redis_link *l)
+{
+    if (l->store->closing)
+        return;
+    uint64_t delay = bk_store_reconnect_delay(l->backoff_ms);
+    l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+    uv_timer_start(&l->reconnect_timer, on_reconnect_timer, delay, 0);
+}
+
+/* Replies come back in order, so only the oldest request of a link can be overdue first.
+ * An overdue request means Redis is stuck (stopped, swapping, DEBUG SLEEP): answer everyone
+ * waiting on that link with "no reply" and drop the link; reconnecting re-checks Redis. */
+static void link_sweep(redis_link *l, uint64_t now)
+{
+    request *oldest = l->pending.next;
+    if (oldest == &l->pending || oldest->deadline > now || !l->context)
+        return;
+    bk_warn("redis %s link: no reply for %llu ms, reconnecting", l->name,
+            (unsigned long long)(now - oldest->sent));
+    l->dropping = 1;
+    for (request *r = l->pending.next; r != &l->pending; r = r->next) {
+        if (!r->answered) {
+            r->answered = 1;
+            if (r->fn)
+                r->fn(NULL, r->data);
+        }
+    }
+    /* Safe here (a timer callback, not inside hiredis). Frees the context, calls every
+     * pending reply callback with NULL (they are answered already) and then on_disconnect. */
+    redisAsyncContext *context = l->context;
+    redisAsyncFree(context);
+    if (l->context == context) /* never connected: no disconnect callback ran */
+        link_down(l, "timeout");
+}
+
+static void on_sweep(uv_timer_t *timer)
+{
+    bk_store *store = timer->data;
+    uint64_t now = uv_now(store->loop);
+    link_sweep(&store->command, now);
+    link_sweep(&store->bus, now);
+}
+
+static void link_init(bk_store *store, redis_link *l, const char *name, int subscriber)
+{
+    l->store = store;
+    l->name = name;
+    l->subscriber = subscriber;
+    l->backoff_ms = BACKOFF_FIRST_MS;
+    l->pending.prev = l->pending.next = &l->pending;
+    uv_timer_init(store->loop, &l->reconnect_timer);
+    l->reconnect_timer.data = l;
+}
+
+bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int timeout_ms)
+{
+    bk_store *store = calloc(1, sizeof *store);
+    if (!store)
+        return NULL;
+    store->loop = loop;
+    store->address = *address;
+    store->timeout_ms = (uint64_t)timeout_ms;
+    link_init(store, &store->command, "command", 0);
+    link_init(store, &store->bus, "bus", 1);
+    uv_timer_init(loop, &store->sweep_timer);
+    store->sweep_timer.data = store;
+    store->timers_open = 3;
+    return store;
+}
+
+int bk_store_script_add(bk_store *store, const char *const *parts)
+{
+    size_t len = 0;
+    for (const char *const *part = parts; *part; part++)
+        len += strlen(*part);
+    char *source = malloc(len + 1);
+    script *grown = source ? realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown) : NULL;
+    if (!grown) {
+        free(source);
+        return -1;
+    }
+    store->scripts = grown;
+    source[0] = '\0';
+    for (const char *const *part = parts; *part; part++)
+        strcat(source, *part);
+    script *s = &store->scripts[store->script_count];
+    s->source = source;
+    uint8_t digest[SHA_DIGEST_LENGTH];
+    SHA1((const uint8_t *)source, strlen(source), digest);
+    bk_hex_encode(digest, sizeof digest, s->sha);
+    return store->script_count++;
+}
+
+void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data)
+{
+    free(store->bus_channel);
+    store->bus_channel = strdup(channel);
+    store->bus_fn = fn;
+    store->bus_data = data;
+}
+
+void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data)
+{
+    store->state_fn = fn;
+    store->state_data = data;
+}
+
+void bk_store_start(bk_store *store)
+{
+    uv_timer_start(&store->sweep_timer, on_sweep, SWEEP_MS, SWEEP_MS);
+    link_connect(&store->command);
+    if (store->bus_channel)
+        link_connect(&store->bus);
+}
+
+int bk_store_is_up(const bk_store *store)
+{
+    return store->command.state == LINK_UP;
+}
+
+double bk_store_last_latency_ms(const bk_store *store)
+{
+    return store->last_latency_ms;
+}
+
+int bk_store_command(bk_store *store, bk_store_reply_fn fn, void *data,
+                     int argc, const char **argv, const size_t *lengths)
+{
+    if (store->closing || store->command.state != LINK_UP)
+        return -1;
+    return link_send(&store->command, fn, data, argc, argv, lengths);
+}
+
+int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, void *data,
+                    int key_count, int argc, const char **argv, const size_t *lengths)
+{
+    enum { INLINE_ARGS = 32 };
+    if (script_index < 0 || script_index >= store->script_count || argc < 0)
+        return -1;
+    /* EVALSHA sha numkeys args...: most scripts fit the stack arrays; a long one (a stats
+     * range of many days) gets heap arrays. */
+    const char *inline_argv[INLINE_ARGS];
+    size_t inline_lengths[INLINE_ARGS];
+    const char **full = inline_argv;
+    size_t *full_lengths = inline_lengths;
+    if (argc + 3 > INLINE_ARGS) {
+        full = malloc((size_t)(argc + 3) * sizeof *full);
+        full_lengths = malloc((size_t)(argc + 3) * sizeof *full_lengths);
+        if (!full || !full_lengths) {
+            free(full);
+            free(full_lengths);
+            return -1;
+        }
+    }
+    char keys[12];
+    snprintf(keys, sizeof keys, "%d", key_count);
+    full[0] = "EVALSHA";
+    full[1] = store->scripts[script_index].sha;
+    full[2] = keys;
+    for (int i = 0; i < 3; i++)
+        full_lengths[i] = strlen(full[i]);
+    for (int i = 0; i < argc; i++) {
+        full[i + 3] = argv[i];
+        full_lengths[i + 3] = lengths ? lengths[i] : strlen(argv[i]);
+    }
+    int rc = bk_store_command(store, fn, data, argc + 3, full, full_lengths);
+    if (full != inline_argv) {
+        free(full);
+        free(full_lengths);
+    }
+    return rc;
+}
+
+/* The store is freed once both links have said goodbye and its timers are closed. The
+ * sweep timer stays on while links close, so a Redis that stopped answering cannot keep
+ * shutdown waiting for ever: its link is dropped at the deadline like any other time. */
+static void store_free_when_done(bk_store *store)
+{
+    if (store->command.context || store->bus.context)
+        return;
+    if (!uv_is_closing((uv_handle_t *)&store->sweep_timer)) {
+        uv_close((uv_handle_t *)&store->sweep_timer, on_timer_closed);
+        return;
+    }
+    if (store->timers_open > 0)
+        return;
+    for (int i = 0; i < store->script_count; i++)
+        free(store->scripts[i].source);
+    free(store->scripts);
+    free(store->bus_channel);
+    void (*closed_fn)(void *) = store->closed_fn;
+    void *closed_data = store->closed_data;
+    free(store);
+    if (closed_fn)
+        closed_fn(closed_data);
+}
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    bk_store *store = handle->data;
+    store->timers_open--;
+    store_free_when_done(store);
+}
+
+void bk_store_close(bk_store *store, void (*closed_fn)(void *data), void *data)
+{
+    store->closing = 1;
+    store->closed_fn = closed_fn;
+    store->closed_data = data;
+    uv_close((uv_handle_t *)&store->command.reconnect_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&store->bus.reconnect_timer, on_timer_closed);
+    store->command.reconnect_timer.data = store;
+    store->bus.reconnect_timer.data = store;
+    /* redisAsyncDisconnect lets replies already on their way arrive before it closes; when
+     * nothing is pending it closes at once and on_disconnect runs inside this call. */
+    if (store->command.context)
+        redisAsyncDisconnect(store->command.context);
+    if (store->bus.context)
+        redisAsyncDisconnect(store->bus.context);
+    store_free_when_done(store);
+}
+
+void bk_store_bus_drop(bk_store *store, const char *why)
+{
+    redis_link *l = &store->bus;
+    if (!l->context || l->dropping)
+        return;
+    bk_warn("redis bus link: %s; reconnecting", why);
+    l->dropping = 1;
+    redisAsyncDisconnect(l->context);
+}

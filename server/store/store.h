@@ -1,0 +1,62 @@
+/* store.h - the one door to Redis: async commands, scripts, the pub/sub bus.
+ *
+ * Two hiredis connections on the server's libuv loop: one for commands, one subscribed to
+ * the bus channel. Both reconnect with backoff by themselves. Every command has a deadline:
+ * a Redis that does not answer in time is treated as gone (the connection is dropped and
+ * remade), so no caller waits forever and none is told "done" without a reply. */
+#ifndef BK_STORE_H
+#define BK_STORE_H
+
+#include "base/config.h"
+
+#include <hiredis/hiredis.h>
+#include <uv.h>
+
+typedef struct bk_store bk_store;
+
+/* reply is NULL when Redis could not be asked or did not answer: the command may or may
+ * not have run. The reply is freed by the store after the function returns. */
+typedef void (*bk_store_reply_fn)(redisReply *reply, void *data);
+typedef void (*bk_store_message_fn)(const char *payload, size_t len, void *data);
+/* Called when the command link goes up or down, and when the bus comes back up. */
+typedef void (*bk_store_state_fn)(int command_up, int bus_up, void *data);
+
+bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int timeout_ms);
+
+/* Registers a Lua script before bk_store_start: its source is the NULL-terminated pieces joined
+ * (scripts.h: BK_LUA). Returns its handle (>= 0) for bk_store_script. */
+int bk_store_script_add(bk_store *store, const char *const *parts);
+
+/* Sets the bus channel and what to do with its messages. */
+void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data);
+
+/* Drops the bus link and makes it anew (the caller found it silent): what was published
+ * meanwhile is lost, so the state callback reports the bus down and up again. */
+void bk_store_bus_drop(bk_store *store, const char *why);
+void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data);
+
+void bk_store_start(bk_store *store);
+
+/* Disconnects both links (replies already on their way are delivered first), frees the
+ * store once its handles are closed, then calls closed_fn (may be NULL). The pointer must
+ * not be used after this call. */
+void bk_store_close(bk_store *store, void (*closed_fn)(void *data), void *data);
+
+int bk_store_is_up(const bk_store *store);
+
+/* Both return 0 when the command was sent (fn will be called exactly once), or -1 when Redis
+ * is not reachable now (fn is not called; answer "unavailable"). */
+int bk_store_command(bk_store *store, bk_store_reply_fn fn, void *data,
+                     int argc, const char **argv, const size_t *lengths);
+int bk_store_script(bk_store *store, int script, bk_store_reply_fn fn, void *data,
+                    int key_count, int argc, const char **argv, const size_t *lengths);
+
+/* The wait before reconnecting after backoff_ms: that much, plus a random part of up to a
+ * quarter of it, different on every node, so that nodes that lost Redis together do not all
+ * come back at the same moment. */
+uint64_t bk_store_reconnect_delay(uint64_t backoff_ms);
+
+/* Milliseconds of the last command round trip (for /healthz and /metrics). */
+double bk_store_last_latency_ms(const bk_store *store);
+
+#endif

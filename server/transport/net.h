@@ -1,0 +1,98 @@
+/* net.h - HTTP and WebSocket on libwebsockets, running on the server's libuv loop.
+ *
+ * net knows bytes, frames and connections; it knows nothing of the chat protocol. It hands
+ * complete, size-checked, UTF-8-valid text messages up (none that follow the client's close
+ * frame), and takes text to send down. Every send goes through the connection's bounded queue
+ * and lws's writable callback. */
+#ifndef BK_NET_H
+#define BK_NET_H
+
+#include "base/config.h"
+
+#include <stddef.h>
+#include <uv.h>
+
+typedef struct bk_net bk_net;
+typedef struct bk_conn bk_conn;
+typedef struct bk_http bk_http;
+
+typedef enum { BK_ROLE_VISITOR = 1, BK_ROLE_AGENT = 2 } bk_role;
+
+typedef enum {
+    BK_RX_TEXT,       /* a whole text message, valid UTF-8, within the limit */
+    BK_RX_TOO_LARGE,  /* its fragments together passed the limit; the text was dropped */
+    BK_RX_BINARY,     /* a binary message; dropped */
+} bk_rx_status;
+
+typedef struct bk_net_handlers {
+    void (*opened)(bk_conn *conn, void *data);
+    void (*received)(bk_conn *conn, bk_rx_status status, const char *text, size_t len, void *data);
+    void (*closed)(bk_conn *conn, void *data);
+    /* A complete HTTP request for /api/ or /healthz. The handler must call bk_http_respond
+     * exactly once, now or later. */
+    void (*http)(bk_http *request, void *data);
+} bk_net_handlers;
+
+/* Creates the lws context on the loop. Even when it fails (err filled), the net must be
+ * shut down and freed like a running one. */
+bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handlers *handlers,
+                   void *data, char *err, size_t err_size);
+
+/* Opens the listening socket on config->bind:config->port. */
+int bk_net_listen(bk_net *net, char *err, size_t err_size);
+
+/* Shutdown, first half (on the running loop): closes every WebSocket with 1001, waits for the
+ * closing handshakes (2 s at most), asks lws to wind down, then calls drained_fn. The second
+ * half, bk_net_free, runs after uv_run has returned. */
+void bk_net_shutdown(bk_net *net, void (*drained_fn)(void *data), void *data);
+void bk_net_free(bk_net *net);
+
+int bk_net_port(const bk_net *net);
+
+/* The lws context, for outgoing requests on the same loop (fetch.c); NULL if it failed. */
+struct lws_context;
+struct lws_context *bk_net_lws_context(bk_net *net);
+
+/* Connections are reference counted: the net holds one reference while the socket is open;
+ * whoever keeps a pointer across an async call takes another. */
+void bk_conn_ref(bk_conn *conn);
+void bk_conn_unref(bk_conn *conn);
+int bk_conn_is_open(const bk_conn *conn);
+bk_role bk_conn_role(const bk_conn *conn);
+void bk_conn_set_user(bk_conn *conn, void *user);
+void *bk_conn_user(const bk_conn *conn);
+unsigned long bk_conn_id(const bk_conn *conn);
+/* The handshake's Origin and Host headers ("" when absent), kept for the whole connection. */
+const char *bk_conn_origin(const bk_conn *conn);
+const char *bk_conn_host(const bk_conn *conn);
+
+/* Queues one text message. Returns 0, or -1 when the socket is gone or closing (nothing may
+ * follow a close frame) or the queue would pass its limit (then the connection is closed: a
+ * client that does not read is dropped). */
+int bk_conn_send(bk_conn *conn, const char *text, size_t len);
+
+/* Closes after everything queued so far has been written; does nothing on a socket that is
+ * already closing. */
+void bk_conn_close(bk_conn *conn, int code, const char *reason);
+
+/* HTTP requests. */
+const char *bk_http_method(const bk_http *request);
+const char *bk_http_path(const bk_http *request);   /* without the query string */
+const char *bk_http_query(const bk_http *request);  /* after '?', or "" */
+const char *bk_http_body(const bk_http *request, size_t *len);
+/* The headers the API uses, copied when the request came in: "authorization", "origin",
+ * "cookie", "content-type", "host". "" when absent or not one of these. */
+const char *bk_http_header(const bk_http *request, const char *name);
+
+/* The client's address as the socket sees it (behind a proxy: the proxy's). */
+const char *bk_http_peer(const bk_http *request);
+
+/* Makes the response a download named filename (Content-Disposition: attachment); call
+ * before bk_http_respond. filename: plain ASCII, no quotes. */
+void bk_http_attachment(bk_http *request, const char *filename);
+
+/* Sends the response (body copied) and releases the request. Safe after the client left. */
+void bk_http_respond(bk_http *request, int status, const char *content_type,
+                     const char *body, size_t len);
+
+#endif
