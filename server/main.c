@@ -38,7 +38,10 @@ static void on_store_closed(void *data)
 static void on_net_drained(void *data)
 {
     process *p = data;
-    bk_store_close(p->server.store, on_store_closed, p);
+    if (p->server.store)
+        bk_store_close(p->server.store, on_store_closed, p);
+    else
+        on_store_closed(p);
 }
 
 static void process_stop(process *p)
@@ -58,7 +61,10 @@ static void process_stop(process *p)
     if (p->server.api)
         bk_api_shutdown(p->server.api);
     bk_mail_shutdown(p->server.mail);
-    bk_net_shutdown(p->server.net, on_net_drained, p);
+    if (p->server.net)
+        bk_net_shutdown(p->server.net, on_net_drained, p);
+    else
+        on_net_drained(p);
 }
 
 static void on_signal(uv_signal_t *handle, int signum)
@@ -116,28 +122,37 @@ static int server_run(const bk_config *config)
             return 1;
         }
     }
-    server->store = bk_store_new(&loop, &address, config->redis_timeout_ms);
-    server->chat = bk_chat_new(server);
-    server->triggers = bk_triggers_new(server);
-    server->webhooks = bk_webhooks_new(server);
-    server->api = bk_api_new(server);
-    server->mail = bk_mail_new(&loop, config);
-    bk_store_start(server->store);
-
-    bk_net_handlers handlers = {
-        .opened = bk_chat_opened, .received = bk_chat_received, .closed = bk_chat_closed,
-        .http = bk_api_handle,
-    };
-    server->net = bk_net_new(&loop, config, &handlers, server, err, sizeof err);
     uv_signal_init(&loop, &p.sigint);
     uv_signal_init(&loop, &p.sigterm);
     p.sigint.data = p.sigterm.data = &p;
+    /* Each part needs the store; a part that could not be made (out of memory) stops the
+     * start-up here, through the same shutdown as any other, rather than later in a callback. */
+    server->store = bk_store_new(&loop, &address, config->redis_timeout_ms);
+    if (server->store) {
+        server->chat = bk_chat_new(server);
+        server->triggers = bk_triggers_new(server);
+        server->webhooks = bk_webhooks_new(server);
+        server->api = bk_api_new(server);
+        server->mail = bk_mail_new(&loop, config);  /* NULL also when no smtp-host is set */
+    }
+    int made = server->store && server->chat && server->triggers && server->webhooks && server->api;
+    if (made) {
+        bk_store_start(server->store);
+        bk_net_handlers handlers = {
+            .opened = bk_chat_opened, .received = bk_chat_received, .closed = bk_chat_closed,
+            .http = bk_api_handle,
+        };
+        server->net = bk_net_new(&loop, config, &handlers, server, err, sizeof err);
+    }
     int rc = 0;
-    if (!server->net || bk_net_listen(server->net, err, sizeof err) != 0) {
+    if (!made) {
+        bk_error("out of memory while starting");
+        rc = 1;
+        process_stop(&p);
+    } else if (!server->net || bk_net_listen(server->net, err, sizeof err) != 0) {
         bk_error("%s", err);
         rc = 1;
-        if (server->net)
-            process_stop(&p);
+        process_stop(&p);
     } else {
         uv_signal_start(&p.sigint, on_signal, SIGINT);
         uv_signal_start(&p.sigterm, on_signal, SIGTERM);
