@@ -222,7 +222,8 @@ async def t_socket(env):
     r = await v.request({"type": "message", "cmid": "odd-1", "text": "second"})
     assert r["type"] == "error" and r["code"] == "unavailable", r
     conv = ack["conversation"].encode()
-    Node.proxy.arm(lambda a: a[:1] == [b"EVALSHA"] and len(a) == 9 and a[4] == conv,
+    # EVALSHA, sha, 0 keys, then the history script's 7 arguments (chat.c, history_send)
+    Node.proxy.arm(lambda a: a[:1] == [b"EVALSHA"] and len(a) == 10 and a[4] == conv,
                    b"*8\r\n$-1\r\n:0\r\n:1\r\n:5\r\n$-1\r\n$0\r\n\r\n$0\r\n\r\n:0\r\n")
     r = await v.request({"type": "resume", "conversation": ack["conversation"], "since": "0"})
     assert r["type"] == "error" and r["code"] == "unavailable", r
