@@ -7,7 +7,7 @@
 #include "base/metrics.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 #include "triggers/triggers.h"
 
 #include <beckon/protocol.h>
@@ -38,8 +38,8 @@ bk_transcripts *bk_transcripts_new(bk_server *server)
     if (!t)
         return NULL;
     t->server = server;
-    t->script = bk_store_script_add(server->store, BK_LUA(BK_LUA_TRANSCRIPT));
-    t->refund = bk_store_script_add(server->store, BK_LUA(BK_LUA_TRANSCRIPT_REFUND));
+    t->script = bk_store_script_add(server->store, bk_lua_transcript);
+    t->refund = bk_store_script_add(server->store, bk_lua_transcript_refund);
     return t;
 }
 
