@@ -70,7 +70,7 @@ static const words norwegian = {
     "(Utskriften slutter her: samtalen er lengre enn en e-post kan romme.)",
 };
 
-/* The same reading of a language tag as the automatic acknowledgement's (scripts.h). */
+/* The same reading of a language tag as the automatic acknowledgement's (server/lua/queue_sweep.lua). */
 static const words *words_for(const char *lang)
 {
     char two[3] = { 0 };

@@ -1,4 +1,4 @@
--- Conversations their visitor abandoned, closed by 'timeout' (for BK_LUA_QUEUE_SWEEP).
+-- Conversations their visitor abandoned, closed by 'timeout' (for queue_sweep.lua).
 -- visitors:seen holds, per visitor, the last time a node confirmed a socket of theirs: at hello,
 -- then with every heartbeat (chat.c), newest time kept. A visitor not confirmed for ttl ms has no
 -- socket open anywhere, counted from then: a node that dies stops confirming its visitors, who

@@ -1,5 +1,5 @@
 -- ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
---       retention_days -> 1 (BK_LUA_CLOSE_PRELUDE)
+--       retention_days -> 1 (conversation_close.lua)
 --! uses: prelude webhook service_row conversation_close
 
 local cid, by, who = ARGV[2], ARGV[3], ARGV[4]

@@ -1,5 +1,5 @@
 -- Closing a conversation, for the close request and for the sweep that closes abandoned ones
--- (BK_LUA_QUEUE_SWEEP), so that both leave the same traces. meta = {state, visitor, agent, rule}
+-- (queue_sweep.lua), so that both leave the same traces. meta = {state, visitor, agent, rule}
 -- of the open conversation; by = visitor, agent or timeout; who = the visitor or agent; now (ms)
 -- and day (UTC YYYYMMDD) as strings. A closed conversation expires after its site's retention
 -- days (else retention_days). Its fact row goes into svc:{day} (kept 400 days) under a sequence

@@ -1,4 +1,4 @@
--- ARGV: prefix, node, lease_ms, site ("" = every site with a webhook) -> rows of 6 (hook_next).
+-- ARGV: prefix, node, lease_ms, site ("" = every site with a webhook) -> rows of 6 (hook_next.lua).
 -- Run each second by every node, and at once for a site when its stream grew ("!hooks").
 --! uses: prelude hook_next
 

@@ -1,5 +1,5 @@
 -- ARGV: prefix, node, lease_ms, site, id, outcome (delivered|failed), status (0: none), error,
---       attempts, now, event -> the next row (hook_next), or {}
+--       attempts, now, event -> the next row (hook_next.lua), or {}
 -- When this node still holds the lease and id is still the next event, the cursor moves past
 -- it, it leaves the stream, and the outcome is recorded (failures: the last 50, newest first).
 --! uses: prelude hook_next

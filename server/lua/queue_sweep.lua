@@ -3,7 +3,7 @@
 -- A visitor of a site outside its business hours is told so in the acknowledgement, and is
 -- offered the email form with it rather than minutes later.
 -- Run by every node each second; HSETNX makes each step happen once per conversation, and a
--- conversation closed as abandoned (BK_LUA_ABANDONED) is closed once.
+-- conversation closed as abandoned (abandoned_close.lua) is closed once.
 -- Queue positions: a visitor entering the queue is told its own at once (queue_tell); when
 -- the queue or the number of agents online has changed since the last announcement, the
 -- sweep publishes the whole order once ("!queue"), and each node tells its own waiting

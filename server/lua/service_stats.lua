@@ -1,5 +1,5 @@
 -- ARGV: prefix, day, day, ... -> per day {day, shown, accepted, chats, row, row, ...}: the
--- invitation counters summed over rules, then the day's fact rows (BK_LUA_SERVICE_ROW).
+-- invitation counters summed over rules, then the day's fact rows (service_row.lua).
 --! uses: prelude
 
 local out = {}

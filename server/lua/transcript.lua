@@ -3,7 +3,7 @@
 -- -> {conversation, site, lang, messages_json, cut}
 -- Only the visitor's own closed conversation that an agent took part in; what the visitor saw
 -- (no notes), oldest first, cut after max_messages or max_bytes of text. Each request counts
--- against both limits here, atomically; TRANSCRIPT_REFUND gives it back when nothing was sent.
+-- against both limits here, atomically; transcript_refund.lua gives it back when nothing was sent.
 --! uses: prelude
 
 local vid, cid, day = ARGV[2], ARGV[3], ARGV[4]

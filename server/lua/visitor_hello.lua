@@ -5,7 +5,7 @@
 -- nothing naming the old id is written again; `visitor` says which id the hello ended with.
 -- With no site configured anywhere, any origin may connect (development). Once sites exist,
 -- the hello must name one, and the handshake's Origin must be in its list, exactly. The visitor
--- is seen now (visitors:seen, which the nodes' heartbeats keep fresh: BK_LUA_QUEUE_SWEEP).
+-- is seen now (visitors:seen, which the nodes' heartbeats keep fresh: queue_sweep.lua).
 --! uses: prelude
 
 local vid, now, site, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[7]
