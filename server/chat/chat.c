@@ -8,7 +8,7 @@
 #include "protocol/proto.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 #include "http/sites.h"
 #include "chat/transcript.h"
 #include "triggers/triggers.h"
@@ -60,13 +60,30 @@ enum {
     SCRIPT_COUNT
 };
 
-static const char *const *const script_sources[SCRIPT_COUNT] = {
-    BK_LUA(BK_LUA_VISITOR_HELLO), BK_LUA(BK_LUA_VISITOR_MESSAGE), BK_LUA(BK_LUA_AGENT_MESSAGE), BK_LUA(BK_LUA_ACCEPT),
-    BK_LUA(BK_LUA_CLOSE), BK_LUA(BK_LUA_RATE), BK_LUA(BK_LUA_SIGNAL), BK_LUA(BK_LUA_HISTORY), BK_LUA(BK_LUA_AGENT_HELLO),
-    BK_LUA(BK_LUA_IDENTIFY), BK_LUA(BK_LUA_LEAVE_MESSAGE), BK_LUA(BK_LUA_LEFT_MESSAGES), BK_LUA(BK_LUA_NOTE), BK_LUA(BK_LUA_TRANSFER),
-    BK_LUA(BK_LUA_STATUS), BK_LUA(BK_LUA_HEARTBEAT), BK_LUA(BK_LUA_VISITOR_DETAILS), BK_LUA(BK_LUA_VISITORS), BK_LUA(BK_LUA_MANUAL_INVITE),
-    BK_LUA(BK_LUA_CONSENT), BK_LUA(BK_LUA_QUEUE_SWEEP), BK_LUA(BK_LUA_SITES_HOURS),
-    BK_LUA(BK_LUA_VISITORS_SEEN),
+static const char *const script_sources[SCRIPT_COUNT] = {
+    [SCRIPT_VISITOR_HELLO]   = bk_lua_visitor_hello,
+    [SCRIPT_VISITOR_MESSAGE] = bk_lua_visitor_message,
+    [SCRIPT_AGENT_MESSAGE]   = bk_lua_agent_message,
+    [SCRIPT_ACCEPT]          = bk_lua_accept,
+    [SCRIPT_CLOSE]           = bk_lua_close,
+    [SCRIPT_RATE]            = bk_lua_rate,
+    [SCRIPT_SIGNAL]          = bk_lua_signal,
+    [SCRIPT_HISTORY]         = bk_lua_history,
+    [SCRIPT_AGENT_HELLO]     = bk_lua_agent_hello,
+    [SCRIPT_IDENTIFY]        = bk_lua_identify,
+    [SCRIPT_LEAVE_MESSAGE]   = bk_lua_leave_message,
+    [SCRIPT_LEFT_MESSAGES]   = bk_lua_left_messages,
+    [SCRIPT_NOTE]            = bk_lua_note,
+    [SCRIPT_TRANSFER]        = bk_lua_transfer,
+    [SCRIPT_STATUS]          = bk_lua_status,
+    [SCRIPT_HEARTBEAT]       = bk_lua_heartbeat,
+    [SCRIPT_VISITOR_DETAILS] = bk_lua_visitor_details,
+    [SCRIPT_VISITORS]        = bk_lua_visitors,
+    [SCRIPT_MANUAL_INVITE]   = bk_lua_manual_invite,
+    [SCRIPT_CONSENT]         = bk_lua_consent,
+    [SCRIPT_QUEUE_SWEEP]     = bk_lua_queue_sweep,
+    [SCRIPT_SITES_HOURS]     = bk_lua_sites_hours,
+    [SCRIPT_VISITORS_SEEN]   = bk_lua_visitors_seen,
 };
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;

@@ -1,6 +1,6 @@
 /* chat.h - conversations between visitors and agents: the v1 protocol's behaviour.
  *
- * chat turns requests into atomic Redis scripts (scripts.h), answers the sender only from
+ * chat turns requests into atomic Redis scripts (server/lua/), answers the sender only from
  * Redis's reply, and fans the bus out to the sockets of this node. It keeps no
  * conversation state of its own: Redis is the system of record. */
 #ifndef BK_CHAT_H

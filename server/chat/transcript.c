@@ -7,7 +7,7 @@
 #include "base/metrics.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 #include "triggers/triggers.h"
 
 #include <beckon/protocol.h>
@@ -38,8 +38,8 @@ bk_transcripts *bk_transcripts_new(bk_server *server)
     if (!t)
         return NULL;
     t->server = server;
-    t->script = bk_store_script_add(server->store, BK_LUA(BK_LUA_TRANSCRIPT));
-    t->refund = bk_store_script_add(server->store, BK_LUA(BK_LUA_TRANSCRIPT_REFUND));
+    t->script = bk_store_script_add(server->store, bk_lua_transcript);
+    t->refund = bk_store_script_add(server->store, bk_lua_transcript_refund);
     return t;
 }
 
@@ -70,7 +70,7 @@ static const words norwegian = {
     "(Utskriften slutter her: samtalen er lengre enn en e-post kan romme.)",
 };
 
-/* The same reading of a language tag as the automatic acknowledgement's (scripts.h). */
+/* The same reading of a language tag as the automatic acknowledgement's (server/lua/queue_sweep.lua). */
 static const words *words_for(const char *lang)
 {
     char two[3] = { 0 };

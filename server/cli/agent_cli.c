@@ -9,7 +9,7 @@
 #include "store/redis_child.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 
 #include <beckon/protocol.h>
 #include <hiredis/hiredis.h>
@@ -87,28 +87,17 @@ static int read_password(const char *name, char *out, size_t size)
     return 0;
 }
 
-/* Runs one of the account scripts the server uses (scripts.h), so the shell and the REST
+/* Runs one of the account scripts the server uses (lua/embedded.h), so the shell and the REST
  * API change accounts the same way: a new password ends the account's sessions either way. */
-redisReply *bk_cli_script(redisContext *c, const char *const *parts, int argc, const char **args)
+redisReply *bk_cli_script(redisContext *c, const char *source, int argc, const char **args)
 {
-    size_t len = 0;
-    for (const char *const *part = parts; *part; part++)
-        len += strlen(*part);
-    char *source = malloc(len + 1);
-    if (!source)
-        return NULL;
-    source[0] = '\0';
-    for (const char *const *part = parts; *part; part++)
-        strcat(source, *part);
     const char *argv[16];
     argv[0] = "EVAL";
     argv[1] = source;
     argv[2] = "0";
     for (int i = 0; i < argc && i < 13; i++)
         argv[3 + i] = args[i];
-    redisReply *reply = redisCommandArgv(c, argc + 3, argv, NULL);
-    free(source);
-    return reply;
+    return redisCommandArgv(c, argc + 3, argv, NULL);
 }
 
 /* 1 when a script refused (what says why) or Redis did, having said so; 0 for an answer. */
@@ -131,7 +120,7 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     if (strcmp(verb, "list") == 0 && argc == 2) {
         const char *args[] = { prefix, now };
-        redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_ACCOUNTS_LIST), 2, args);
+        redisReply *r = bk_cli_script(c, bk_lua_accounts_list, 2, args);
         int failed = reply_failed(r, "could not list the accounts");
         const char *text;
         size_t len;
@@ -168,7 +157,7 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
     snprintf(taken, sizeof taken, "agent %s exists already (use 'agent passwd %s')", name, name);
     if (strcmp(verb, "remove") == 0) {
         const char *args[] = { prefix, name };
-        redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_ACCOUNT_DELETE), 2, args);
+        redisReply *r = bk_cli_script(c, bk_lua_account_delete, 2, args);
         int failed = reply_failed(r, missing);
         freeReplyObject(r);
         if (!failed)
@@ -201,7 +190,7 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
         return 1;
     }
     const char *args[] = { prefix, name, hash, add ? role : "", now, add ? "1" : "0" };
-    r = bk_cli_script(c, BK_LUA(BK_LUA_ACCOUNT_SAVE), 6, args);
+    r = bk_cli_script(c, bk_lua_account_save, 6, args);
     int failed = reply_failed(r, add ? taken : missing);
     freeReplyObject(r);
     if (failed)

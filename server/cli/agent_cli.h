@@ -18,7 +18,7 @@ int bk_agent_cli(const bk_config *config, int argc, char **argv);
 typedef int (*bk_cli_command)(redisContext *c, const bk_config *config, int argc, char **argv);
 int bk_cli_run(const bk_config *config, int argc, char **argv, bk_cli_command command);
 
-/* EVALs one of the server's scripts (scripts.h: BK_LUA(name)), argc <= 13 arguments. */
-redisReply *bk_cli_script(redisContext *c, const char *const *parts, int argc, const char **args);
+/* EVALs one of the server's scripts (lua/embedded.h: bk_lua_NAME), argc <= 13 arguments. */
+redisReply *bk_cli_script(redisContext *c, const char *source, int argc, const char **args);
 
 #endif

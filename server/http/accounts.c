@@ -6,7 +6,7 @@
 #include "base/log.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
@@ -366,9 +366,13 @@ bk_accounts *bk_accounts_new(bk_server *server)
     bk_accounts *accounts = calloc(1, sizeof *accounts);
     if (!accounts)
         return NULL;
-    const char *const *const sources[SCRIPT_COUNT] = {
-        BK_LUA(BK_LUA_LOGIN_BEGIN), BK_LUA(BK_LUA_LOGIN_FAILED), BK_LUA(BK_LUA_SESSION_OPEN), BK_LUA(BK_LUA_ACCOUNT_SAVE),
-        BK_LUA(BK_LUA_ACCOUNT_DELETE), BK_LUA(BK_LUA_ACCOUNTS_LIST),
+    const char *const sources[SCRIPT_COUNT] = {
+        [SCRIPT_LOGIN_BEGIN]  = bk_lua_login_begin,
+        [SCRIPT_LOGIN_FAILED] = bk_lua_login_failed,
+        [SCRIPT_SESSION_OPEN] = bk_lua_session_open,
+        [SCRIPT_SAVE]         = bk_lua_account_save,
+        [SCRIPT_DELETE]       = bk_lua_account_delete,
+        [SCRIPT_LIST]         = bk_lua_accounts_list,
     };
     accounts->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)

@@ -13,7 +13,7 @@
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "http/rules_api.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 #include "http/service_api.h"
 #include "triggers/triggers.h"
 #include "workers/webhooks.h"
@@ -408,7 +408,7 @@ bk_api *bk_api_new(bk_server *server)
     if (!api)
         return NULL;
     api->server = server;
-    api->authorize_script = bk_store_script_add(server->store, BK_LUA(BK_LUA_AUTHORIZE));
+    api->authorize_script = bk_store_script_add(server->store, bk_lua_authorize);
     api->rules = bk_rules_api_new(server);
     api->accounts = bk_accounts_new(server);
     api->privacy = bk_privacy_new(server);

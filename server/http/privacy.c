@@ -6,7 +6,7 @@
 #include "base/log.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
@@ -128,8 +128,8 @@ bk_privacy *bk_privacy_new(bk_server *server)
     if (!privacy)
         return NULL;
     privacy->server = server;
-    privacy->scripts[SCRIPT_EXPORT] = bk_store_script_add(server->store, BK_LUA(BK_LUA_VISITOR_EXPORT));
-    privacy->scripts[SCRIPT_FORGET] = bk_store_script_add(server->store, BK_LUA(BK_LUA_VISITOR_FORGET));
+    privacy->scripts[SCRIPT_EXPORT] = bk_store_script_add(server->store, bk_lua_visitor_export);
+    privacy->scripts[SCRIPT_FORGET] = bk_store_script_add(server->store, bk_lua_visitor_forget);
     return privacy;
 }
 

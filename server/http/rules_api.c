@@ -7,7 +7,7 @@
 #include "base/log.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 #include "triggers/triggers.h"
 
 #include <beckon/protocol.h>
@@ -794,9 +794,13 @@ bk_rules_api *bk_rules_api_new(bk_server *server)
     bk_rules_api *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
-    const char *const *const sources[SCRIPT_COUNT] = {
-        BK_LUA(BK_LUA_RULE_SAVE), BK_LUA(BK_LUA_RULE_DELETE), BK_LUA(BK_LUA_RULE_REVERT), BK_LUA(BK_LUA_RULES_GET), BK_LUA(BK_LUA_STATS),
-        BK_LUA(BK_LUA_PROFILE),
+    const char *const sources[SCRIPT_COUNT] = {
+        [SCRIPT_SAVE]    = bk_lua_rule_save,
+        [SCRIPT_DELETE]  = bk_lua_rule_delete,
+        [SCRIPT_REVERT]  = bk_lua_rule_revert,
+        [SCRIPT_GET]     = bk_lua_rules_get,
+        [SCRIPT_STATS]   = bk_lua_stats,
+        [SCRIPT_PROFILE] = bk_lua_profile,
     };
     api->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)

@@ -8,7 +8,7 @@
 #include "base/log.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 #include "stats/service_stats.h"
 #include "triggers/triggers.h"
 
@@ -55,7 +55,7 @@ bk_service_api *bk_service_api_new(bk_server *server)
     if (!api)
         return NULL;
     api->server = server;
-    api->script = bk_store_script_add(server->store, BK_LUA(BK_LUA_SERVICE_STATS));
+    api->script = bk_store_script_add(server->store, bk_lua_service_stats);
     return api;
 }
 

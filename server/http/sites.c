@@ -8,7 +8,7 @@
 #include "base/map.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 #include "transport/fetch.h"
 #include "workers/webhooks.h"
 
@@ -420,9 +420,9 @@ bk_sites *bk_sites_new(bk_server *server)
     if (!sites)
         return NULL;
     sites->server = server;
-    sites->scripts[SCRIPT_SAVE] = bk_store_script_add(server->store, BK_LUA(BK_LUA_SITE_SAVE));
-    sites->scripts[SCRIPT_DELETE] = bk_store_script_add(server->store, BK_LUA(BK_LUA_SITE_DELETE));
-    sites->scripts[SCRIPT_LIST] = bk_store_script_add(server->store, BK_LUA(BK_LUA_SITES_LIST));
+    sites->scripts[SCRIPT_SAVE] = bk_store_script_add(server->store, bk_lua_site_save);
+    sites->scripts[SCRIPT_DELETE] = bk_store_script_add(server->store, bk_lua_site_delete);
+    sites->scripts[SCRIPT_LIST] = bk_store_script_add(server->store, bk_lua_sites_list);
     return sites;
 }
 
@@ -717,7 +717,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     const char *verb = argc > 1 ? argv[1] : "";
     if (strcmp(verb, "list") == 0 && argc == 2) {
         const char *args[] = { prefix };
-        redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITES_LIST), 1, args);
+        redisReply *r = bk_cli_script(c, bk_lua_sites_list, 1, args);
         const char *text;
         size_t len;
         json_t *list = bk_redis_reply_unpack(r, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
@@ -735,7 +735,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     const char *id = argv[2];
     if (strcmp(verb, "remove") == 0 && argc == 3) {
         const char *args[] = { prefix, id };
-        redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_DELETE), 2, args);
+        redisReply *r = bk_cli_script(c, bk_lua_site_delete, 2, args);
         long long removed;
         int failed = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &removed) != 0;
         if (failed)
@@ -767,7 +767,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         args[count++] = fields.names[i];
         args[count++] = fields.values[i];
     }
-    redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_SAVE), count, args);
+    redisReply *r = bk_cli_script(c, bk_lua_site_save, count, args);
     long long saved;
     int failed = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &saved) != 0;
     if (failed)

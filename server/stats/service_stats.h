@@ -1,7 +1,7 @@
 /* service_stats.h - service KPIs from the fact rows of closed conversations; no I/O.
  *
  * Closing a conversation writes one anonymous fact row into svc:{YYYYMMDD} (the UTC day of
- * closing; scripts.h, BK_LUA_CLOSE): {created, accepted, first_response, closed, agent, site,
+ * closing; server/lua/conversation_close.lua): {created, accepted, first_response, closed, agent, site,
  * rule, rating}, times in ms, absent = null. This module turns such rows into the figures of
  * GET /api/stats/service (docs/protocol.md, "Service KPIs"): per day, per agent, in total, as
  * JSON or CSV. It does no I/O, so the figures can be checked by hand in unit tests. */

@@ -47,7 +47,7 @@ int bk_redis_reply_unpack_next_at(const char *reader, int line, const redisReply
 const char *bk_redis_reply_error(const redisReply *reply);
 
 /* When reply is a script's refusal with this code (redis.error_reply('code message'),
- * scripts.h), its message; otherwise NULL - Redis's own errors (LOADING, BUSY, OOM, NOSCRIPT,
+ * server/lua/), its message; otherwise NULL - Redis's own errors (LOADING, BUSY, OOM, NOSCRIPT,
  * READONLY, ...) are storage trouble, never a refusal. */
 const char *bk_redis_reply_refusal(const redisReply *reply, const char *code);
 

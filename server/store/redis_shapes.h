@@ -1,8 +1,8 @@
 /* redis_shapes.h - the shape (redis_reply.h) of every Redis reply Beckon reads, named by what sends it.
  *
  * One list, so that the fuzz target (tests/fuzz/fuzz_replies.c) runs every reader's shape and
- * a test checks that each is well formed. When a script's return value changes (scripts.h,
- * "-> ..." in its comment), its shape here changes with it: a reply that no longer fits is
+ * a test checks that each is well formed. When a script's return value changes (server/lua/,
+ * "-> ..." in its header), its shape here changes with it: a reply that no longer fits is
  * answered "unavailable" and logged as odd. A group's shape ({...}) is named too, and the
  * reader walks the groups with that same name. */
 #ifndef BK_REDIS_SHAPES_H
@@ -11,35 +11,35 @@
 /* Commands and scripts that answer a number: HSET, HDEL, ZCARD, the "-> 1" scripts, a rule's
  * new version, the count of what an erasure deleted. */
 #define BK_SHAPE_INTEGER "i"
-/* Scripts that answer one string: an id (LEAVE_MESSAGE, HOOKS_PING), a visitor's profile
- * (TRACK, IDENTIFY, CONSENT, MANUAL_INVITE's, PROFILE). */
+/* Scripts that answer one string: an id (leave_message.lua, hooks_ping.lua), a visitor's
+ * profile (track.lua, identify.lua, consent.lua, invite.lua, profile.lua). */
 #define BK_SHAPE_STRING "s"
 /* ... and those whose string is a JSON document read with its length: lists, exports, status. */
 #define BK_SHAPE_TEXT "s%"
 
-/* BK_LUA_AUTHORIZE: {agent, role} */
+/* authorize.lua: {agent, role} */
 #define BK_SHAPE_AUTHORIZE "[ss]"
-/* BK_LUA_LOGIN_BEGIN: {password_hash|nil, role|nil, blocked}: the hash is copied, by its length */
+/* login_begin.lua: {password_hash|nil, role|nil, blocked}: the hash is copied, by its length */
 #define BK_SHAPE_LOGIN_BEGIN "[n%ni]"
 
-/* BK_LUA_VISITOR_HELLO: {conversation, state, agent, last_id, agents_online, profile_json, site_json,
+/* visitor_hello.lua: {conversation, state, agent, last_id, agents_online, profile_json, site_json,
  * visitor} */
 #define BK_SHAPE_VISITOR_HELLO "[ssssisss]"
-/* BK_LUA_AGENT_HELLO: {agent, welcome_json} */
+/* agent_hello.lua: {agent, welcome_json} */
 #define BK_SHAPE_AGENT_HELLO "[ss]"
-/* BK_LUA_VISITOR_MESSAGE: {conversation, id, duplicate, opened} */
+/* visitor_message.lua: {conversation, id, duplicate, opened} */
 #define BK_SHAPE_VISITOR_MESSAGE "[ssii]"
-/* BK_LUA_AGENT_MESSAGE and BK_LUA_NOTE: {conversation, id, duplicate} */
+/* agent_message.lua and note.lua: {conversation, id, duplicate} */
 #define BK_SHAPE_AGENT_MESSAGE "[ssi]"
-/* BK_LUA_HISTORY: {state, gap, complete, messages_json, next, visitor_read, agent_read, accepted} */
+/* history.lua: {state, gap, complete, messages_json, next, visitor_read, agent_read, accepted} */
 #define BK_SHAPE_HISTORY "[siissssi]"
-/* BK_LUA_SITES_HOURS: (site, hours, tz) triples */
+/* sites_hours.lua: (site, hours, tz) triples */
 #define BK_SHAPE_SITE_HOURS "sss"
 #define BK_SHAPE_SITES_HOURS "[{" BK_SHAPE_SITE_HOURS "}]"
 
-/* BK_LUA_INVITE_REPLY: {conversation ("" unless accepted), profile_json} */
+/* invite_reply.lua: {conversation ("" unless accepted), profile_json} */
 #define BK_SHAPE_INVITE_REPLY "[ss%]"
-/* BK_LUA_TRANSCRIPT: {conversation, site, lang, messages_json, cut} */
+/* transcript.lua: {conversation, site, lang, messages_json, cut} */
 #define BK_SHAPE_TRANSCRIPT "[ssss%i]"
 
 /* HGETALL of a hash of JSON values (canned responses, rules): field, value pairs */
@@ -49,21 +49,21 @@
 #define BK_SHAPE_LIST_ENTRY "s%"
 #define BK_SHAPE_LIST "[{" BK_SHAPE_LIST_ENTRY "}]"
 
-/* BK_LUA_RULES_GET: (id, rule_json, meta_json) triples */
+/* rules_get.lua: (id, rule_json, meta_json) triples */
 #define BK_SHAPE_RULE "sss"
 #define BK_SHAPE_RULES "[{" BK_SHAPE_RULE "}]"
-/* BK_LUA_RULE_REVERT: {new_version, rule_json} */
+/* rule_revert.lua: {new_version, rule_json} */
 #define BK_SHAPE_RULE_REVERT "[is]"
-/* BK_LUA_STATS: (day, counters_json) pairs */
+/* stats.lua: (day, counters_json) pairs */
 #define BK_SHAPE_STATS_DAY "s%s"
 #define BK_SHAPE_STATS "[{" BK_SHAPE_STATS_DAY "}]"
 
-/* BK_LUA_SERVICE_STATS: per day {day, shown, accepted, chats, row, row, ...} */
+/* service_stats.lua: per day {day, shown, accepted, chats, row, row, ...} */
 #define BK_SHAPE_SERVICE_ROW "s%"
 #define BK_SHAPE_SERVICE_DAY "[siii{" BK_SHAPE_SERVICE_ROW "}]"
 #define BK_SHAPE_SERVICE_STATS "[{" BK_SHAPE_SERVICE_DAY "}]"
 
-/* BK_LUA_HOOKS_CLAIM and BK_LUA_HOOKS_DONE: rows of {site, id, event, body, url, secret} */
+/* hooks_claim.lua and hooks_done.lua: rows of {site, id, event, body, url, secret} */
 #define BK_SHAPE_HOOK_ROW "ssss%ss"
 #define BK_SHAPE_HOOK_ROWS "[{" BK_SHAPE_HOOK_ROW "}]"
 

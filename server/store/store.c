@@ -47,7 +47,7 @@ struct redis_link {
 };
 
 typedef struct script {
-    char *source;
+    const char *source;  /* not ours: static (bk_store_script_add) */
     char sha[41];
 } script;
 
@@ -399,21 +399,14 @@ bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int tim
     return store;
 }
 
-int bk_store_script_add(bk_store *store, const char *const *parts)
+int bk_store_script_add(bk_store *store, const char *source)
 {
-    size_t len = 0;
-    for (const char *const *part = parts; *part; part++)
-        len += strlen(*part);
-    char *source = malloc(len + 1);
-    script *grown = source ? realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown) : NULL;
-    if (!grown) {
-        free(source);
+    if (!source)
         return -1;
-    }
+    script *grown = realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown);
+    if (!grown)
+        return -1;
     store->scripts = grown;
-    source[0] = '\0';
-    for (const char *const *part = parts; *part; part++)
-        strcat(source, *part);
     script *s = &store->scripts[store->script_count];
     s->source = source;
     uint8_t digest[SHA_DIGEST_LENGTH];
@@ -515,8 +508,6 @@ static void store_free_when_done(bk_store *store)
     }
     if (store->timers_open > 0)
         return;
-    for (int i = 0; i < store->script_count; i++)
-        free(store->scripts[i].source);
     free(store->scripts);
     free(store->bus_channel);
     void (*closed_fn)(void *) = store->closed_fn;

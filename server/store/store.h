@@ -23,9 +23,10 @@ typedef void (*bk_store_state_fn)(int command_up, int bus_up, void *data);
 
 bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int timeout_ms);
 
-/* Registers a Lua script before bk_store_start: its source is the NULL-terminated pieces joined
- * (scripts.h: BK_LUA). Returns its handle (>= 0) for bk_store_script. */
-int bk_store_script_add(bk_store *store, const char *const *parts);
+/* Registers a Lua script before bk_store_start, to be run by the SHA1 of its source (EVALSHA).
+ * The source is not copied: it must outlive the store, as the embedded scripts do
+ * (lua/embedded.h). Returns its handle (>= 0) for bk_store_script, -1 for no source or memory. */
+int bk_store_script_add(bk_store *store, const char *source);
 
 /* Sets the bus channel and what to do with its messages. */
 void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data);

@@ -7,7 +7,7 @@
 #include "triggers/profile.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 
 #include <beckon/protocol.h>
 #include <beckon/rules.h>
@@ -964,8 +964,12 @@ bk_triggers *bk_triggers_new(bk_server *server)
     bk_triggers *triggers = calloc(1, sizeof *triggers);
     if (!triggers)
         return NULL;
-    const char *const *const sources[SCRIPT_COUNT] = {
-        BK_LUA(BK_LUA_TRACK), BK_LUA(BK_LUA_INVITE), BK_LUA(BK_LUA_INVITE_REPLY), BK_LUA(BK_LUA_AGENTS_AVAILABLE), BK_LUA(BK_LUA_STATS_ADD),
+    const char *const sources[SCRIPT_COUNT] = {
+        [SCRIPT_TRACK]            = bk_lua_track,
+        [SCRIPT_INVITE]           = bk_lua_invite,
+        [SCRIPT_INVITE_REPLY]     = bk_lua_invite_reply,
+        [SCRIPT_AGENTS_AVAILABLE] = bk_lua_agents_available,
+        [SCRIPT_STATS_ADD]        = bk_lua_stats_add,
     };
     triggers->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)

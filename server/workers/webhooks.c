@@ -9,7 +9,7 @@
 #include "base/metrics.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "lua/scripts.h"
+#include "lua/embedded.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
@@ -374,12 +374,12 @@ bk_webhooks *bk_webhooks_new(bk_server *server)
         return NULL;
     hooks->server = server;
     hooks->workers = bk_map_new();
-    hooks->scripts[SCRIPT_CLAIM] = bk_store_script_add(server->store, BK_LUA(BK_LUA_HOOKS_CLAIM));
-    hooks->scripts[SCRIPT_DONE] = bk_store_script_add(server->store, BK_LUA(BK_LUA_HOOKS_DONE));
-    hooks->scripts[SCRIPT_RETRY] = bk_store_script_add(server->store, BK_LUA(BK_LUA_HOOKS_RETRY));
-    hooks->scripts[SCRIPT_PING] = bk_store_script_add(server->store, BK_LUA(BK_LUA_HOOKS_PING));
-    hooks->scripts[SCRIPT_STATUS] = bk_store_script_add(server->store, BK_LUA(BK_LUA_HOOKS_STATUS));
-    hooks->scripts[SCRIPT_RELEASE] = bk_store_script_add(server->store, BK_LUA(BK_LUA_HOOKS_RELEASE));
+    hooks->scripts[SCRIPT_CLAIM] = bk_store_script_add(server->store, bk_lua_hooks_claim);
+    hooks->scripts[SCRIPT_DONE] = bk_store_script_add(server->store, bk_lua_hooks_done);
+    hooks->scripts[SCRIPT_RETRY] = bk_store_script_add(server->store, bk_lua_hooks_retry);
+    hooks->scripts[SCRIPT_PING] = bk_store_script_add(server->store, bk_lua_hooks_ping);
+    hooks->scripts[SCRIPT_STATUS] = bk_store_script_add(server->store, bk_lua_hooks_status);
+    hooks->scripts[SCRIPT_RELEASE] = bk_store_script_add(server->store, bk_lua_hooks_release);
     if (bk_id_generate("n_", hooks->node, sizeof hooks->node) != 0)
         snprintf(hooks->node, sizeof hooks->node, "n_%ld", (long)getpid());
     snprintf(hooks->lease_ms, sizeof hooks->lease_ms, "%d", LEASE_MS);

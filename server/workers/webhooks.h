@@ -1,6 +1,6 @@
 /* webhooks.h - a site's webhook: conversation events POSTed, signed, in order, with retries.
  *
- * The events are written by the Lua scripts themselves (scripts.h, webhook()) into the stream
+ * The events are written by the Lua scripts themselves (server/lua/webhook.lua) into the stream
  * hooks:{site}, in the atomic step that makes the change, so none is lost and their order is
  * Redis's order. This module delivers them: for each site one node at a time holds a lease
  * (hooks:{site}:lease, 30 s, renewed while it works) and sends the event after the site's

@@ -186,7 +186,7 @@ def glob():
 
 
 def profile():
-    # What profile(vid) in server/lua/scripts.h returns: Lua cjson of the visitor hash (every value a
+    # What profile(vid) in server/lua/prelude.lua returns: Lua cjson of the visitor hash (every value a
     # string, "/" escaped as "\/") plus "caps", the cap hash ("{}" when empty).
     def cj(obj):
         return json.dumps(obj, separators=(",", ":"), ensure_ascii=False).replace("/", "\\/")

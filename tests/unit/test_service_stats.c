@@ -85,7 +85,7 @@ static void test_fact_parse(void)
     bk_service_fact f;
     const char *row = "{\"created\":1793610000000,\"accepted\":null,\"first_response\":null,"
                       "\"closed\":1793610045000,\"agent\":null,\"site\":\"demo\",\"rule\":null,\"rating\":null}";
-    CHECK(bk_service_fact_parse(row, strlen(row), 2, &f) == 0, "a row as BK_LUA_CLOSE writes it parses");
+    CHECK(bk_service_fact_parse(row, strlen(row), 2, &f) == 0, "a row as conversation_close.lua writes it parses");
     CHECK(f.created == 1793610000000LL && f.accepted == NONE && f.first_response == NONE &&
           f.closed == 1793610045000LL && f.agent[0] == '\0' && strcmp(f.site, "demo") == 0 && f.rating == 0 &&
           f.day == 2, "with null as absent");

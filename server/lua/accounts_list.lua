@@ -1,0 +1,13 @@
+-- ARGV: prefix, now -> accounts_json
+--! uses: prelude
+
+local out, live = {}, {}
+for _, name in ipairs(online_agents(ARGV[2])) do live[name] = true end
+local names = redis.call('SMEMBERS', p .. 'agents')
+table.sort(names)
+for _, name in ipairs(names) do
+  local a = redis.call('HMGET', p .. 'agent:' .. name, 'role', 'created', 'status')
+  local online = live[name] == true
+  out[#out + 1] = {name = name, role = a[1] or 'agent', created = tonumber(a[2]), status = a[3] or 'online', online = online}
+end
+return #out > 0 and cjson.encode(out) or '[]'

@@ -1,0 +1,79 @@
+-- prelude.lua - what every script starts with: p, the key prefix (every script takes it as
+-- ARGV[1]), and the helpers most of them need.
+--
+-- Why scripts: "check the cmid, then append", "check the state, then accept" and "store,
+-- then notify" must each be atomic, across connections and across nodes. A script runs
+-- alone in Redis, so two agents accepting at once, or one message resent on two sockets,
+-- cannot interleave.
+--
+-- The bus: every change is PUBLISHed on p .. "bus" as "VISITOR AGENT ALL FRAME":
+-- VISITOR and AGENT name who gets FRAME ("-" for nobody), ALL is 1 when every agent gets
+-- it, or "0>NODE:CONNECTION" when that connection sent the message and has its ack already
+-- (bus_except). FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
+-- A VISITOR of "!what" is a message to the nodes themselves ("!rules": reload the rules).
+--
+-- Errors are returned as "code message", code being a protocol error code.
+
+local p = ARGV[1]
+local function bus(visitor, agent, all, frame)
+  redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' ' .. all .. ' ' .. frame)
+end
+local function bus_except(sender, visitor, agent, frame)
+  redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' 0>' .. sender .. ' ' .. frame)
+end
+local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end
+local function append(cid, from, author, cmid, text)
+  local id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
+  return id, cjson.encode({type = 'message', conversation = cid, id = id, cmid = cmid ~= '' and cmid or nil,
+                           from = from, author = author, text = text, ts = stamp(id)})
+end
+local function profile(vid)
+  local t, caps = {}, {}
+  local flat = redis.call('HGETALL', p .. 'visitor:' .. vid)
+  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
+  flat = redis.call('HGETALL', p .. 'visitor:' .. vid .. ':caps')
+  for i = 1, #flat, 2 do caps[flat[i]] = flat[i + 1] end
+  t.caps = caps
+  return cjson.encode(t)
+end
+local function online_agents(now)
+  local seen, names = {}, {}
+  for _, m in ipairs(redis.call('ZRANGEBYSCORE', p .. 'presence', now, '+inf')) do
+    local name = string.match(m, '^(.-)@') or m
+    if not seen[name] then seen[name] = true; names[#names + 1] = name end
+  end
+  return names
+end
+local function presence_drop(name)
+  for _, m in ipairs(redis.call('ZRANGE', p .. 'presence', 0, -1)) do
+    if m == name or string.sub(m, 1, #name + 1) == name .. '@' then redis.call('ZREM', p .. 'presence', m) end
+  end
+end
+local function queue_wait_estimate(now)
+  local waits, total = redis.call('LRANGE', p .. 'waits', 0, -1), 0
+  for _, w in ipairs(waits) do total = total + tonumber(w) end
+  return #waits > 0 and total / #waits or nil, #online_agents(now)
+end
+local function queue_changed() redis.call('INCR', p .. 'queue:version') end
+local function queue_enter(cid, now)
+  redis.call('ZADD', p .. 'queue', now, cid)
+  redis.call('ZADD', p .. 'queue:to_ack', now, cid)
+  redis.call('ZADD', p .. 'queue:to_offer', now, cid)
+end
+local function queue_leave(cid)
+  redis.call('ZREM', p .. 'queue:to_ack', cid)
+  redis.call('ZREM', p .. 'queue:to_offer', cid)
+  return redis.call('ZREM', p .. 'queue', cid)
+end
+local function queue_tell(vid, cid, now)
+  local rank = redis.call('ZRANK', p .. 'queue', cid)
+  if not rank then return end
+  local avg, online = queue_wait_estimate(now)
+  local expected = cjson.null
+  if avg and online > 0 then expected = math.floor(avg * (rank + 1) / online / 1000 + 0.5) end
+  bus(vid, '-', 0, cjson.encode({type = 'queue_position', conversation = cid, position = rank + 1,
+    waiting = redis.call('ZCARD', p .. 'queue'), agents_online = online, expected_wait_seconds = expected}))
+end
+local function conversation_frame(cid, state, agent, closed_by)
+  return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})
+end

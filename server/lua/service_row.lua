@@ -1,0 +1,10 @@
+-- The anonymous fact row a closed conversation leaves for the service KPIs (server/stats/service_stats.h),
+-- times in ms, absent = null. No visitor and no text: it outlives the conversation.
+
+local function service_row(created, accepted, first_response, closed, agent, site, rule, rating)
+  local function num(x) local v = tonumber(x); return v and string.format('%d', v) or 'null' end
+  local function str(x) return x and cjson.encode(x) or 'null' end
+  return '{"created":' .. num(created) .. ',"accepted":' .. num(accepted) .. ',"first_response":' ..
+    num(first_response) .. ',"closed":' .. num(closed) .. ',"agent":' .. str(agent) .. ',"site":' .. str(site) ..
+    ',"rule":' .. str(rule) .. ',"rating":' .. num(rating) .. '}'
+end

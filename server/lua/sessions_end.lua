@@ -1,0 +1,9 @@
+-- Ends every session of an agent and closes their sockets on every node.
+--! uses: prelude
+
+local function sessions_end(name)
+  local skey = p .. 'agent:' .. name .. ':sessions'
+  for _, digest in ipairs(redis.call('SMEMBERS', skey)) do redis.call('DEL', p .. 'session:' .. digest) end
+  redis.call('DEL', skey)
+  redis.call('PUBLISH', p .. 'bus', '!logout ' .. name .. ' 0 {}')
+end

@@ -1,0 +1,16 @@
+-- What a site promises its visitors, read where a script stores something about one: browsing
+-- data only with consent when the site asks for it, and contact details that a visitor cannot
+-- change once the site's backend has signed them (or at all, unsigned, when the site enforces
+-- signed identities). Every path that stores such data runs through these two checks.
+--! uses: prelude
+
+local function site_flag(vkey, field)
+  local site = redis.call('HGET', vkey, 'site')
+  return site ~= false and site ~= '' and redis.call('HGET', p .. 'site:' .. site, field) == '1'
+end
+local function tracking_allowed(vkey)
+  return not site_flag(vkey, 'consent_required') or redis.call('HGET', vkey, 'consent') == '1'
+end
+local function contact_writable(vkey)
+  return redis.call('HGET', vkey, 'verified') ~= '1' and not site_flag(vkey, 'enforce_identity')
+end
