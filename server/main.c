@@ -1,5 +1,6 @@
 /* main.c - start-up and shutdown order of one Beckon process. */
 #include "cli/agent_cli.h"
+#include "cli/site_cli.h"
 #include "http/api.h"
 #include "chat/chat.h"
 #include "base/config.h"
@@ -8,7 +9,6 @@
 #include "base/metrics.h"
 #include "store/redis_child.h"
 #include "server.h"
-#include "http/sites.h"
 #include "triggers/triggers.h"
 #include "workers/webhooks.h"
 

@@ -3,20 +3,22 @@
 #include "http/api.h"
 
 #include "http/accounts.h"
+#include "http/beacon.h"
+#include "http/canned.h"
+#include "http/monitoring.h"
 #include "http/privacy.h"
+#include "http/rules_api.h"
+#include "http/service_api.h"
 #include "http/sites.h"
+#include "http/webhook_api.h"
 
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/metrics.h"
-#include "protocol/proto.h"
+#include "sites/origin.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
-#include "http/rules_api.h"
 #include "lua/scripts.h"
-#include "http/service_api.h"
-#include "triggers/triggers.h"
-#include "workers/webhooks.h"
 
 #include <beckon/protocol.h>
 #include <jansson.h>
@@ -33,6 +35,7 @@ struct bk_api {
     bk_privacy *privacy;
     bk_sites *sites;
     bk_service_api *service;
+    bk_webhook_api *webhook;
 };
 
 void bk_api_respond_json(bk_http *request, int status, json_t *body)
@@ -51,64 +54,6 @@ void bk_api_respond_error(bk_http *request, int status, const char *code, const 
 {
     bk_api_respond_json(request, status,
                         json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message));
-}
-
-
-static void health(bk_server *server, bk_http *request)
-{
-    int up = bk_store_is_up(server->store);
-    bk_api_respond_json(request, up ? 200 : 503,
-                 json_pack("{s:s, s:s, s:f, s:s}", "status", up ? "ok" : "degraded",
-                           "redis", up ? "up" : "down",
-                           "redis_latency_ms", bk_store_last_latency_ms(server->store),
-                           "version", BK_VERSION));
-}
-
-/* ---- beacon events ---------------------------------------------------------------- */
-
-static void on_beacon_tracked(redisReply *reply, void *data)
-{
-    bk_http *request = data;
-    /* The script refuses what the socket path refuses: no consent, or a visitor that is
-     * no longer stored (erased). */
-    static const struct { const char *code; int status; } refusals[] = {
-        { BK_ERR_CONSENT_REQUIRED, 403 }, { BK_ERR_INVALID_TOKEN, 401 },
-    };
-    const char *profile;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &profile) == 0) {
-        bk_api_respond_json(request, 202, json_pack("{s:b}", "ok", 1));
-        return;
-    }
-    for (size_t i = 0; i < sizeof refusals / sizeof refusals[0]; i++) {
-        const char *refusal = bk_redis_reply_refusal(reply, refusals[i].code);
-        if (refusal) {
-            bk_api_respond_error(request, refusals[i].status, refusals[i].code, refusal);
-            return;
-        }
-    }
-    bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage did not confirm the event; send it again");
-}
-
-/* navigator.sendBeacon cannot set headers, so the visitor token travels in the body. */
-static void beacon(bk_server *server, bk_http *request)
-{
-    size_t len;
-    const char *body = bk_http_body(request, &len);
-    bk_request event;
-    bk_error err;
-    char visitor[BK_ID_MAX + 1];
-    if (bk_request_parse(BK_ROLE_VISITOR, body, len, &event, &err) != 0) {
-        bk_api_respond_error(request, 400, err.code, err.message);
-    } else if (event.type != BK_REQ_PAGE_VIEW && event.type != BK_REQ_EVENT) {
-        bk_api_respond_error(request, 400, BK_ERR_UNKNOWN_TYPE, "only page_view and event are accepted here");
-    } else if (!json_is_string(json_object_get(event.root, "token")) ||
-               bk_token_verify(server->secret, json_string_value(json_object_get(event.root, "token")),
-                               visitor, sizeof visitor) != 0) {
-        bk_api_respond_error(request, 401, BK_ERR_INVALID_TOKEN, "token: a visitor token from welcome is required");
-    } else if (bk_triggers_track(server->triggers, visitor, &event, on_beacon_tracked, request) != 0) {
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; send it again");
-    }
-    bk_request_release(&event);
 }
 
 /* ---- authorization ----------------------------------------------------------------- */
@@ -201,7 +146,7 @@ static void sites_route(bk_server *server, bk_http *request, const char *agent)
         memcpy(site, id, (size_t)(slash - id));
         site[slash - id] = '\0';
         if (bk_id_valid(site)) {
-            bk_webhooks_handle(server->webhooks, request, site, slash + 8);
+            bk_webhook_api_handle(server->api->webhook, request, site, slash + 8);
             return;
         }
     }
@@ -224,140 +169,10 @@ static void service_route(bk_server *server, bk_http *request, const char *agent
     bk_service_api_handle(server->api->service, request);
 }
 
-/* ---- canned responses: one hash, id -> {"shortcut","text"} --------------------------- */
-
-static void on_canned_list(redisReply *reply, void *data)
-{
-    bk_http *request = data;
-    const redisReply *fields;
-    size_t at;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_HASH, &fields, &at) != 0) {
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-        return;
-    }
-    json_t *list = json_array();
-    const char *id, *value;
-    size_t len;
-    while (bk_redis_reply_unpack_next(fields, &at, BK_SHAPE_HASH_FIELD, &id, &value, &len) == 0) {
-        json_t *entry = json_loadb(value, len, 0, NULL);
-        if (!json_is_object(entry)) {
-            json_decref(entry);
-            continue;
-        }
-        json_object_set_new(entry, "id", json_string(id));
-        json_array_append_new(list, entry);
-    }
-    bk_api_respond_json(request, 200, json_pack("{s:o}", "canned", list));
-}
-
-static void on_canned_changed(redisReply *reply, void *data)
-{
-    bk_http *request = data;
-    long long changed;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &changed) != 0)
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-    else if (strcmp(bk_http_method(request), "DELETE") == 0 && changed == 0)
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such canned response");
-    else
-        bk_api_respond_json(request, 200, json_pack("{s:b}", "ok", 1));
-}
-
 static void canned_route(bk_server *server, bk_http *request, const char *agent)
 {
     (void)agent;
-    const char *method = bk_http_method(request);
-    const char *path = bk_http_path(request);
-    char key[64];
-    snprintf(key, sizeof key, "%scanned", server->config->prefix);
-    int rc;
-    if (strcmp(path, "/api/canned") == 0) {
-        if (strcmp(method, "GET") != 0) {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, or PUT /api/canned/{id}");
-            return;
-        }
-        const char *argv[] = { "HGETALL", key };
-        rc = bk_store_command(server->store, on_canned_list, request, 2, argv, NULL);
-    } else {
-        const char *id = path + strlen("/api/canned/");
-        if (!bk_id_valid(id)) {
-            bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "canned response ids are [A-Za-z0-9_-]{1,64}");
-            return;
-        }
-        if (strcmp(method, "DELETE") == 0) {
-            const char *argv[] = { "HDEL", key, id };
-            rc = bk_store_command(server->store, on_canned_changed, request, 3, argv, NULL);
-        } else if (strcmp(method, "PUT") == 0) {
-            size_t len;
-            const char *body = bk_http_body(request, &len);
-            json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
-            const char *shortcut = NULL, *text = NULL;
-            if (!root || json_unpack(root, "{s:s, s:s}", "shortcut", &shortcut, "text", &text) != 0 ||
-                strlen(shortcut) == 0 || strlen(shortcut) > 32 || strlen(text) == 0 || strlen(text) > 4000) {
-                json_decref(root);
-                bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST,
-                                     "expected {\"shortcut\": 1-32 characters, \"text\": 1-4000 characters}");
-                return;
-            }
-            json_t *entry = json_pack("{s:s, s:s}", "shortcut", shortcut, "text", text);
-            char *value = json_dumps(entry, JSON_COMPACT | JSON_SORT_KEYS);
-            json_decref(entry);
-            json_decref(root);
-            const char *argv[] = { "HSET", key, id, value ? value : "{}" };
-            rc = bk_store_command(server->store, on_canned_changed, request, 4, argv, NULL);
-            free(value);
-        } else {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use PUT or DELETE");
-            return;
-        }
-    }
-    if (rc != 0)
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-}
-
-/* ---- metrics ------------------------------------------------------------------------- */
-
-static void metrics_respond(bk_server *server, bk_http *request, long long queue_length)
-{
-    char *body = bk_metrics_render(bk_store_is_up(server->store), bk_store_last_latency_ms(server->store),
-                                   queue_length);
-    if (!body) {
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
-        return;
-    }
-    bk_http_respond(request, 200, "text/plain; version=0.0.4", body, strlen(body));
-    free(body);
-}
-
-typedef struct metrics_call {
-    bk_server *server;
-    bk_http *request;
-} metrics_call;
-
-static void on_queue_length(redisReply *reply, void *data)
-{
-    metrics_call *m = data;
-    long long length;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &length) != 0)
-        length = -1;
-    metrics_respond(m->server, m->request, length);
-    free(m);
-}
-
-/* The queue length is Redis's; everything else is this process's. Without Redis the
- * exposition still answers, without the queue gauge. */
-static void metrics(bk_server *server, bk_http *request)
-{
-    metrics_call *m = malloc(sizeof *m);
-    char key[64];
-    snprintf(key, sizeof key, "%squeue", server->config->prefix);
-    const char *argv[] = { "ZCARD", key };
-    if (m) {
-        *m = (metrics_call){ server, request };
-        if (bk_store_command(server->store, on_queue_length, m, 2, argv, NULL) == 0)
-            return;
-        free(m);
-    }
-    metrics_respond(server, request, -1);
+    bk_canned_handle(server, request);
 }
 
 /* ---- routing ------------------------------------------------------------------------- */
@@ -369,9 +184,9 @@ void bk_api_handle(bk_http *request, void *data)
     const char *path = bk_http_path(request);
     bk_metrics_now.http_requests++;
     if (strcmp(path, "/healthz") == 0 && strcmp(method, "GET") == 0) {
-        health(server, request);
+        bk_monitoring_health(server, request);
     } else if (strcmp(path, "/metrics") == 0 && strcmp(method, "GET") == 0) {
-        metrics(server, request);
+        bk_monitoring_metrics(server, request);
     } else if (strcmp(path, "/api/login") == 0) {
         if (strcmp(method, "POST") != 0)
             bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
@@ -381,7 +196,7 @@ void bk_api_handle(bk_http *request, void *data)
             bk_accounts_login(server->api->accounts, request);
     } else if (strcmp(path, "/api/events") == 0) {
         if (strcmp(method, "POST") == 0)
-            beacon(server, request);
+            bk_beacon_handle(server, request);
         else
             bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
     } else if (strcmp(path, "/api/agents") == 0 || strncmp(path, "/api/agents/", 12) == 0) {
@@ -414,6 +229,7 @@ bk_api *bk_api_new(bk_server *server)
     api->privacy = bk_privacy_new(server);
     api->sites = bk_sites_new(server);
     api->service = bk_service_api_new(server);
+    api->webhook = bk_webhook_api_new(server);
     return api;
 }
 
@@ -431,5 +247,6 @@ void bk_api_free(bk_api *api)
     bk_privacy_free(api->privacy);
     bk_sites_free(api->sites);
     bk_service_api_free(api->service);
+    bk_webhook_api_free(api->webhook);
     free(api);
 }

@@ -1,0 +1,21 @@
+/* cli.h - what the one-shot commands ("beckon agent ...", "beckon site ...") share.
+ *
+ * Not the server: a command talks to Redis synchronously. With no Redis configured it uses
+ * the private Redis of the data dir, starting it for the command's duration when no server
+ * is running. */
+#ifndef BK_CLI_H
+#define BK_CLI_H
+
+#include "base/config.h"
+
+#include <hiredis/hiredis.h>
+
+/* Reaches Redis, runs command, tidies up. Returns command's exit code (1 when Redis could
+ * not be reached, 2 for a bad redis address). */
+typedef int (*bk_cli_command)(redisContext *c, const bk_config *config, int argc, char **argv);
+int bk_cli_run(const bk_config *config, int argc, char **argv, bk_cli_command command);
+
+/* EVALs one of the server's scripts (scripts.h: BK_LUA(name)), argc <= 13 arguments. */
+redisReply *bk_cli_script(redisContext *c, const char *const *parts, int argc, const char **args);
+
+#endif
