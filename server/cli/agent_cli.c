@@ -6,6 +6,7 @@
 
 #include "base/auth.h"
 #include "base/ids.h"
+#include "protocol/errors.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/scripts.h"
@@ -41,16 +42,12 @@ static int read_password(const char *name, char *out, size_t size)
     return 0;
 }
 
-/* 1 when a script refused (what says why) or Redis did, having said so; 0 for an answer. */
+/* 1 when a script refused (what says why) or storage failed, having said so; 0 for an answer. */
 static int reply_failed(redisReply *r, const char *what)
 {
     if (r && !bk_redis_reply_error(r))
         return 0;
-    if (bk_redis_reply_refusal(r, BK_ERR_NOT_FOUND) || bk_redis_reply_refusal(r, BK_ERR_WRONG_STATE))
-        fprintf(stderr, "beckon: %s\n", what);
-    else
-        fprintf(stderr, "beckon: redis refused: %s\n", r ? bk_redis_reply_error(r) : "no reply");
-    return 1;
+    return bk_cli_store_error(r, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE), what);
 }
 
 static int run_command(redisContext *c, const bk_config *config, int argc, char **argv)

@@ -2,9 +2,11 @@
  * run the command, tidy up. Synchronous by design: it is not the server. */
 #include "cli/cli.h"
 
+#include "protocol/errors.h"
 #include "store/redis_child.h"
 #include "store/redis_reply.h"
 
+#include <beckon/protocol.h>
 #include <hiredis/hiredis.h>
 #include <limits.h>
 #include <stdio.h>
@@ -69,15 +71,28 @@ redisReply *bk_cli_script(redisContext *c, const char *const *parts, int argc, c
     source[0] = '\0';
     for (const char *const *part = parts; *part; part++)
         strcat(source, *part);
-    const char *argv[16];
+    const char **argv = argc >= 0 ? malloc((size_t)(argc + 3) * sizeof *argv) : NULL;
+    if (!argv) {
+        free(source);
+        return NULL;
+    }
     argv[0] = "EVAL";
     argv[1] = source;
     argv[2] = "0";
-    for (int i = 0; i < argc && i < 13; i++)
+    for (int i = 0; i < argc; i++)
         argv[3 + i] = args[i];
     redisReply *reply = redisCommandArgv(c, argc + 3, argv, NULL);
+    free(argv);
     free(source);
     return reply;
+}
+
+int bk_cli_store_error(const redisReply *r, const char *const *refusals, const char *refused)
+{
+    bk_error err;
+    bk_error_from_store(&err, r, refusals, BK_STORAGE_WRITE);
+    fprintf(stderr, "beckon: %s\n", strcmp(err.code, BK_ERR_UNAVAILABLE) != 0 ? refused : err.message);
+    return 1;
 }
 
 static void on_child_stopped(void *data)

@@ -15,7 +15,12 @@
 typedef int (*bk_cli_command)(redisContext *c, const bk_config *config, int argc, char **argv);
 int bk_cli_run(const bk_config *config, int argc, char **argv, bk_cli_command command);
 
-/* EVALs one of the server's scripts (scripts.h: BK_LUA(name)), argc <= 13 arguments. */
+/* EVALs one of the server's scripts (scripts.h: BK_LUA(name)); NULL when argc < 0. */
 redisReply *bk_cli_script(redisContext *c, const char *const *parts, int argc, const char **args);
+
+/* For a reply the command could not use: says why on stderr and returns 1 (the exit code).
+ * `refused` when a script refused with one of refusals (BK_REFUSALS; NULL for none), else
+ * storage trouble as the server words it (errors.h), Redis's own error logged. */
+int bk_cli_store_error(const redisReply *r, const char *const *refusals, const char *refused);
 
 #endif

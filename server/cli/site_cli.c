@@ -4,6 +4,7 @@
 
 #include "cli/cli.h"
 #include "base/ids.h"
+#include "protocol/errors.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/scripts.h"
@@ -157,9 +158,11 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
         const char *args[] = { prefix, id };
         redisReply *r = bk_cli_script(c, BK_LUA(BK_LUA_SITE_DELETE), 2, args);
         long long removed;
+        char missing[96];
+        snprintf(missing, sizeof missing, "no site named %s", id);
         int failed = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &removed) != 0;
         if (failed)
-            fprintf(stderr, "beckon: no site named %s\n", id);
+            bk_cli_store_error(r, BK_REFUSALS(BK_ERR_NOT_FOUND), missing);
         else
             printf("removed site %s\n", id);
         freeReplyObject(r);
@@ -187,8 +190,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     long long saved;
     int failed = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &saved) != 0;
     if (failed)
-        fprintf(stderr, "beckon: redis refused: %s\n", bk_redis_reply_error(r) ? bk_redis_reply_error(r)
-                                                       : r ? "an unexpected reply" : "no reply");
+        bk_cli_store_error(r, NULL, NULL);
     else
         printf("saved site %s\n", id);
     if (!failed && saved == 2 && bk_site_settings_generated_secret(&fields))

@@ -1,7 +1,7 @@
 /* monitoring.c - /healthz and /metrics: how this process and its Redis are doing. */
 #include "http/monitoring.h"
 
-#include "http/api.h"
+#include "http/reply.h"
 #include "base/metrics.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -15,11 +15,11 @@
 void bk_monitoring_health(bk_server *server, bk_http *request)
 {
     int up = bk_store_is_up(server->store);
-    bk_api_respond_json(request, up ? 200 : 503,
-                 json_pack("{s:s, s:s, s:f, s:s}", "status", up ? "ok" : "degraded",
-                           "redis", up ? "up" : "down",
-                           "redis_latency_ms", bk_store_last_latency_ms(server->store),
-                           "version", BK_VERSION));
+    bk_api_reply_json(request, up ? 200 : 503,
+                      json_pack("{s:s, s:s, s:f, s:s}", "status", up ? "ok" : "degraded",
+                                "redis", up ? "up" : "down",
+                                "redis_latency_ms", bk_store_last_latency_ms(server->store),
+                                "version", BK_VERSION));
 }
 
 static void metrics_respond(bk_server *server, bk_http *request, long long queue_length)
@@ -27,7 +27,7 @@ static void metrics_respond(bk_server *server, bk_http *request, long long queue
     char *body = bk_metrics_render(bk_store_is_up(server->store), bk_store_last_latency_ms(server->store),
                                    queue_length);
     if (!body) {
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         return;
     }
     bk_http_respond(request, 200, "text/plain; version=0.0.4", body, strlen(body));

@@ -2,7 +2,8 @@
  * dry run, and the per-rule daily stats. */
 #include "http/rules_api.h"
 
-#include "http/api.h"
+#include "http/reply.h"
+#include "http/request.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -43,7 +44,7 @@ static pending *pending_new(bk_rules_api *api, bk_http *request, const char *id)
 {
     pending *p = calloc(1, sizeof *p);
     if (!p) {
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         return NULL;
     }
     p->api = api;
@@ -58,45 +59,26 @@ static void pending_free(pending *p)
     free(p);
 }
 
-static int run_script(pending *p, int script, bk_store_reply_fn fn, int argc, const char **argv)
+/* The rules' scripts refuse a rule or version that does not exist, and a revert to what is
+ * already the rule. */
+#define RULE_REFUSALS BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE)
+
+static int run_script(pending *p, int script, bk_store_reply_fn fn, int argc, const char **argv,
+                      bk_storage_effect effect)
 {
     bk_rules_api *api = p->api;
     if (bk_store_script(api->server->store, api->scripts[script], fn, p, 0, argc, argv, NULL) == 0)
         return 0;
-    bk_api_respond_error(p->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+    bk_api_reply_store_error(p->request, NULL, NULL, effect);
     pending_free(p);
     return -1;
-}
-
-/* Answers a script's "code message" error, a missing reply, or one of an odd shape. */
-static void respond_store_error(bk_http *request, const redisReply *reply)
-{
-    const char *message;
-    if ((message = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, message);
-    else if ((message = bk_redis_reply_refusal(reply, BK_ERR_WRONG_STATE)))
-        bk_api_respond_error(request, 409, BK_ERR_WRONG_STATE, message);
-    else
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage did not confirm; try again");
 }
 
 static void respond_invalid(bk_http *request, const char *path_prefix, const bk_rules_error *err)
 {
     char path[BK_RULES_PATH_MAX + 32];
     snprintf(path, sizeof path, "%s%s", path_prefix, err->path);
-    bk_api_respond_json(request, 400, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_rule",
-                                                "path", path, "message", err->message));
-}
-
-static json_t *body_json(bk_http *request)
-{
-    size_t len;
-    const char *body = bk_http_body(request, &len);
-    json_error_t error;
-    json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, &error);
-    if (!root)
-        bk_api_respond_error(request, 400, BK_ERR_BAD_JSON, "the body is not valid JSON");
-    return root;
+    bk_api_reply_error_at(request, 400, "invalid_rule", path, err->message);
 }
 
 /* ---- save, delete, revert ---------------------------------------------------------------- */
@@ -106,10 +88,10 @@ static void on_saved(redisReply *reply, void *data)
     pending *p = data;
     long long version;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &version) != 0)
-        respond_store_error(p->request, reply);
+        bk_api_reply_store_error(p->request, reply, RULE_REFUSALS, BK_STORAGE_WRITE);
     else
-        bk_api_respond_json(p->request, 200, json_pack("{s:s, s:I}", "id", p->id, "version",
-                                                       (json_int_t)version));
+        bk_api_reply_json(p->request, 200, json_pack("{s:s, s:I}", "id", p->id, "version",
+                                                     (json_int_t)version));
     pending_free(p);
 }
 
@@ -118,19 +100,18 @@ static void rule_save(bk_rules_api *api, bk_http *request, const char *id, json_
 {
     json_t *rule_id = json_object_get(rule, "id");
     if (!json_is_object(rule)) {
-        bk_api_respond_error(request, 400, "invalid_rule", "the body must be a rule object");
+        bk_api_reply_error(request, 400, "invalid_rule", "the body must be a rule object");
         return;
     }
     if (!rule_id) {
         json_object_set_new(rule, "id", json_string(id));
     } else if (!json_is_string(rule_id) || strcmp(json_string_value(rule_id), id) != 0) {
-        bk_api_respond_json(request, 400, json_pack("{s:{s:s, s:s, s:s}}", "error", "code", "invalid_rule",
-                                                    "path", "id", "message", "must match the id in the URL"));
+        bk_api_reply_error_at(request, 400, "invalid_rule", "id", "must match the id in the URL");
         return;
     }
     char *text = json_dumps(rule, JSON_COMPACT);
     if (!text) {
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         return;
     }
     bk_rules_error err;
@@ -144,7 +125,7 @@ static void rule_save(bk_rules_api *api, bk_http *request, const char *id, json_
         char now[24];
         snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
         const char *argv[] = { api->server->config->prefix, id, text, who, now, "0" };
-        run_script(p, SCRIPT_SAVE, on_saved, 6, argv);
+        run_script(p, SCRIPT_SAVE, on_saved, 6, argv, BK_STORAGE_WRITE);
     }
     free(text);
 }
@@ -157,7 +138,7 @@ static void rule_delete(bk_rules_api *api, bk_http *request, const char *id, con
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     const char *argv[] = { api->server->config->prefix, id, who, now };
-    run_script(p, SCRIPT_DELETE, on_saved, 4, argv);
+    run_script(p, SCRIPT_DELETE, on_saved, 4, argv, BK_STORAGE_WRITE);
 }
 
 static void on_reverted(redisReply *reply, void *data)
@@ -166,23 +147,23 @@ static void on_reverted(redisReply *reply, void *data)
     long long version;
     const char *rule;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_RULE_REVERT, &version, &rule) != 0)
-        respond_store_error(p->request, reply);
+        bk_api_reply_store_error(p->request, reply, RULE_REFUSALS, BK_STORAGE_WRITE);
     else
-        bk_api_respond_json(p->request, 200,
-                            json_pack("{s:s, s:I, s:o}", "id", p->id, "version", (json_int_t)version, "rule",
-                                      json_loads(rule, 0, NULL)));
+        bk_api_reply_json(p->request, 200,
+                          json_pack("{s:s, s:I, s:o}", "id", p->id, "version", (json_int_t)version, "rule",
+                                    json_loads(rule, 0, NULL)));
     pending_free(p);
 }
 
 static void rule_revert(bk_rules_api *api, bk_http *request, const char *id, const char *who)
 {
-    json_t *body = body_json(request);
+    json_t *body = bk_api_request_json(request);
     if (!body)
         return;
     json_t *version = json_object_get(body, "version");
     if (!json_is_integer(version) || json_integer_value(version) < 1) {
         json_decref(body);
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "version: expected a version number");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "version: expected a version number");
         return;
     }
     char number[24], now[24];
@@ -193,7 +174,7 @@ static void rule_revert(bk_rules_api *api, bk_http *request, const char *id, con
     if (!p)
         return;
     const char *argv[] = { api->server->config->prefix, id, number, who, now };
-    run_script(p, SCRIPT_REVERT, on_reverted, 5, argv);
+    run_script(p, SCRIPT_REVERT, on_reverted, 5, argv, BK_STORAGE_WRITE);
 }
 
 /* ---- reading --------------------------------------------------------------------------- */
@@ -219,17 +200,17 @@ static void on_rules_read(redisReply *reply, void *data)
     size_t at;
     const char *id, *rule, *meta;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_RULES, &rules, &at) != 0) {
-        respond_store_error(p->request, reply);
+        bk_api_reply_store_error(p->request, reply, RULE_REFUSALS, BK_STORAGE_READ);
     } else if (p->id[0]) {
         if (bk_redis_reply_unpack_next(rules, &at, BK_SHAPE_RULE, &id, &rule, &meta) != 0)
-            bk_api_respond_error(p->request, 404, BK_ERR_NOT_FOUND, "no such rule");
+            bk_api_reply_error(p->request, 404, BK_ERR_NOT_FOUND, "no such rule");
         else
-            bk_api_respond_json(p->request, 200, rule_entry(p->id, rule, meta));
+            bk_api_reply_json(p->request, 200, rule_entry(p->id, rule, meta));
     } else {
         json_t *list = json_array();
         while (bk_redis_reply_unpack_next(rules, &at, BK_SHAPE_RULE, &id, &rule, &meta) == 0)
             json_array_append_new(list, rule_entry(id, rule, meta));
-        bk_api_respond_json(p->request, 200, json_pack("{s:o}", "rules", list));
+        bk_api_reply_json(p->request, 200, json_pack("{s:o}", "rules", list));
     }
     pending_free(p);
 }
@@ -240,7 +221,7 @@ static void rules_read(bk_rules_api *api, bk_http *request, const char *id)
     if (!p)
         return;
     const char *argv[] = { api->server->config->prefix, id ? id : "" };
-    run_script(p, SCRIPT_GET, on_rules_read, 2, argv);
+    run_script(p, SCRIPT_GET, on_rules_read, 2, argv, BK_STORAGE_READ);
 }
 
 static void on_versions(redisReply *reply, void *data)
@@ -251,9 +232,9 @@ static void on_versions(redisReply *reply, void *data)
     const char *text;
     size_t len;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_LIST, &entries, &at) != 0) {
-        respond_store_error(p->request, reply);
+        bk_api_reply_store_error(p->request, reply, RULE_REFUSALS, BK_STORAGE_READ);
     } else if (at == entries->elements) {
-        bk_api_respond_error(p->request, 404, BK_ERR_NOT_FOUND, "no such rule");
+        bk_api_reply_error(p->request, 404, BK_ERR_NOT_FOUND, "no such rule");
     } else {
         json_t *list = json_array();
         while (bk_redis_reply_unpack_next(entries, &at, BK_SHAPE_LIST_ENTRY, &text, &len) == 0) {
@@ -261,7 +242,7 @@ static void on_versions(redisReply *reply, void *data)
             if (entry)
                 json_array_append_new(list, entry);
         }
-        bk_api_respond_json(p->request, 200, json_pack("{s:s, s:o}", "id", p->id, "versions", list));
+        bk_api_reply_json(p->request, 200, json_pack("{s:s, s:o}", "id", p->id, "versions", list));
     }
     pending_free(p);
 }
@@ -275,7 +256,7 @@ static void rule_versions(bk_rules_api *api, bk_http *request, const char *id)
     snprintf(key, sizeof key, "%srules:history:%s", api->server->config->prefix, id);
     const char *argv[] = { "LRANGE", key, "0", "-1" };
     if (bk_store_command(api->server->store, on_versions, p, 4, argv, NULL) != 0) {
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         pending_free(p);
     }
 }
@@ -288,7 +269,7 @@ static void rule_validate(bk_http *request)
     if (bk_rule_validate_json(body, len, &err) != BK_RULES_OK)
         respond_invalid(request, "", &err);
     else
-        bk_api_respond_json(request, 200, json_pack("{s:b}", "valid", 1));
+        bk_api_reply_json(request, 200, json_pack("{s:b}", "valid", 1));
 }
 
 /* ---- the dry run ------------------------------------------------------------------------- */
@@ -357,7 +338,7 @@ static void simulate(bk_http *request, const bk_rule_set *set, const bk_rules_se
 {
     json_t *pages = json_object_get(visit, "pages");
     if (!json_is_array(pages) || json_array_size(pages) == 0 || json_array_size(pages) > 200) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "visit.pages: expected 1 to 200 page views");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "visit.pages: expected 1 to 200 page views");
         return;
     }
     size_t index;
@@ -370,7 +351,7 @@ static void simulate(bk_http *request, const bk_rule_set *set, const bk_rules_se
             char message[128];
             snprintf(message, sizeof message, "visit.pages[%zu]: expected {url, at} with at in seconds, "
                      "not decreasing, at most 86400", index);
-            bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, message);
+            bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, message);
             return;
         }
         previous = json_number_value(at);
@@ -378,7 +359,7 @@ static void simulate(bk_http *request, const bk_rule_set *set, const bk_rules_se
     json_t *until_value = json_object_get(visit, "until");
     double until = json_is_number(until_value) ? json_number_value(until_value) : previous;
     if (until < previous || until > 86400) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "visit.until: expected seconds after the last page");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "visit.until: expected seconds after the last page");
         return;
     }
     json_t *agents_value = json_object_get(visit, "agents_available");
@@ -441,7 +422,7 @@ static void simulate(bk_http *request, const bk_rule_set *set, const bk_rules_se
                                : json_null();
     json_t *list = explain_at(set, settings, profile, agents, moment, start, &result);
     json_decref(profile);
-    bk_api_respond_json(request, 200, json_pack("{s:o, s:o}", "fires", fires, "rules", list));
+    bk_api_reply_json(request, 200, json_pack("{s:o, s:o}", "fires", fires, "rules", list));
 }
 
 typedef struct stored_dry_run {
@@ -457,7 +438,7 @@ static void on_profile(redisReply *reply, void *data)
     const char *text;
     size_t len;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) != 0) {
-        respond_store_error(d->base.request, reply);
+        bk_api_reply_store_error(d->base.request, reply, RULE_REFUSALS, BK_STORAGE_READ);
     } else {
         json_t *profile = json_loadb(text, len, 0, NULL);
         const bk_rule_set *set = d->draft ? d->draft : bk_triggers_rules(api->server->triggers);
@@ -468,7 +449,7 @@ static void on_profile(redisReply *reply, void *data)
         json_t *fires = set && result.rule_id ? json_pack("{s:s, s:i}", "rule", result.rule_id, "at", 0)
                                               : json_null();
         json_decref(profile);
-        bk_api_respond_json(d->base.request, 200, json_pack("{s:o, s:o}", "fires", fires, "rules", list));
+        bk_api_reply_json(d->base.request, 200, json_pack("{s:o, s:o}", "fires", fires, "rules", list));
     }
     bk_rule_set_free(d->draft);
     json_decref(d->base.body);
@@ -477,7 +458,7 @@ static void on_profile(redisReply *reply, void *data)
 
 static void dry_run(bk_rules_api *api, bk_http *request)
 {
-    json_t *body = body_json(request);
+    json_t *body = bk_api_request_json(request);
     if (!body)
         return;
     /* A draft ("rules": [...]) is tried instead of the saved rules. */
@@ -488,7 +469,7 @@ static void dry_run(bk_rules_api *api, bk_http *request)
         size_t i;
         json_t *rule;
         if (!json_is_array(rules)) {
-            bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "rules: expected an array of rules");
+            bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "rules: expected an array of rules");
             goto fail;
         }
         json_array_foreach(rules, i, rule) {
@@ -517,13 +498,13 @@ static void dry_run(bk_rules_api *api, bk_http *request)
     }
     bk_rule_set_free(empty);
     if (!json_is_string(visitor) || !bk_id_valid(json_string_value(visitor))) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST,
-                             "expected {\"visitor\": \"v_...\"} or {\"visit\": {\"pages\": [...]}}");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST,
+                           "expected {\"visitor\": \"v_...\"} or {\"visit\": {\"pages\": [...]}}");
         goto fail;
     }
     stored_dry_run *d = calloc(1, sizeof *d);
     if (!d) {
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         goto fail;
     }
     d->base.api = api;
@@ -534,7 +515,7 @@ static void dry_run(bk_rules_api *api, bk_http *request)
     d->agents = agents ? json_is_true(agents) : 1;
     const char *argv[] = { api->server->config->prefix, json_string_value(visitor) };
     if (bk_store_script(api->server->store, api->scripts[SCRIPT_PROFILE], on_profile, d, 0, 2, argv, NULL) != 0) {
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         bk_rule_set_free(draft);
         json_decref(body);
         free(d);
@@ -558,20 +539,13 @@ static int parse_date(const char *text, int64_t *ms)
     return 0;
 }
 
-static void query_date(const char *query, const char *name, char *out, size_t size)
-{
-    char url[600];
-    snprintf(url, sizeof url, "?%s", query);
-    bk_url_query_value(url, name, out, size);
-}
-
 static void on_stats(redisReply *reply, void *data)
 {
     pending *p = data;
     const redisReply *days;
     size_t at;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_STATS, &days, &at) != 0) {
-        respond_store_error(p->request, reply);
+        bk_api_reply_store_error(p->request, reply, RULE_REFUSALS, BK_STORAGE_READ);
         pending_free(p);
         return;
     }
@@ -615,31 +589,31 @@ static void on_stats(redisReply *reply, void *data)
     json_t *body = p->body;
     p->body = NULL;
     json_object_set_new(body, "rules", rules);
-    bk_api_respond_json(p->request, 200, body);
+    bk_api_reply_json(p->request, 200, body);
     pending_free(p);
 }
 
 static void stats(bk_rules_api *api, bk_http *request)
 {
     char from_text[16], to_text[16];
-    query_date(bk_http_query(request), "from", from_text, sizeof from_text);
-    query_date(bk_http_query(request), "to", to_text, sizeof to_text);
+    bk_api_request_query(request, "from", from_text, sizeof from_text);
+    bk_api_request_query(request, "to", to_text, sizeof to_text);
     int64_t now = bk_now_ms(), from, to;
     if (!to_text[0])
         to = now - now % 86400000;
     else if (parse_date(to_text, &to) != 0) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "to: expected YYYY-MM-DD");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "to: expected YYYY-MM-DD");
         return;
     }
     if (!from_text[0])
         from = to - 6 * 86400000LL;
     else if (parse_date(from_text, &from) != 0) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from: expected YYYY-MM-DD");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "from: expected YYYY-MM-DD");
         return;
     }
     int64_t days = (to - from) / 86400000 + 1;
     if (days < 1 || days > STATS_DAYS_MAX) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from..to: 1 to 92 days, from not after to");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "from..to: 1 to 92 days, from not after to");
         return;
     }
     pending *p = pending_new(api, request, NULL);
@@ -658,7 +632,7 @@ static void stats(bk_rules_api *api, bk_http *request)
         bk_day_string(from + i * 86400000, day_strings[i]);
         argv[i + 1] = day_strings[i];
     }
-    run_script(p, SCRIPT_STATS, on_stats, (int)days + 1, argv);
+    run_script(p, SCRIPT_STATS, on_stats, (int)days + 1, argv, BK_STORAGE_READ);
 }
 
 /* ---- routing ---------------------------------------------------------------------------- */
@@ -672,14 +646,14 @@ void bk_rules_api_handle(bk_rules_api *api, bk_http *request, const char *who)
         if (get)
             stats(api, request);
         else
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET");
+            bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use GET");
         return;
     }
     if (strcmp(path, "/api/rules") == 0) {
         if (get)
             rules_read(api, request, NULL);
         else
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, or PUT /api/rules/{id}");
+            bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, or PUT /api/rules/{id}");
         return;
     }
     const char *rest = path + strlen("/api/rules/");
@@ -691,24 +665,17 @@ void bk_rules_api_handle(bk_rules_api *api, bk_http *request, const char *who)
         dry_run(api, request);
         return;
     }
-    size_t id_len = strcspn(rest, "/");
-    const char *action = rest[id_len] == '/' ? rest + id_len + 1 : NULL;
     char id[BK_ID_MAX + 1];
-    if (id_len == 0 || id_len > BK_ID_MAX) {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "rule ids are [A-Za-z0-9_-]{1,64}");
+    const char *action;
+    if (bk_api_request_id(request, strlen("/api/rules/"), id, &action) != 0) {
+        bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "rule ids are [A-Za-z0-9_-]{1,64}");
         return;
     }
-    memcpy(id, rest, id_len);
-    id[id_len] = '\0';
-    if (!bk_id_valid(id)) {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "rule ids are [A-Za-z0-9_-]{1,64}");
-        return;
-    }
-    if (!action) {
+    if (!action[0]) {
         if (get) {
             rules_read(api, request, id);
         } else if (strcmp(method, "PUT") == 0) {
-            json_t *rule = body_json(request);
+            json_t *rule = bk_api_request_json(request);
             if (rule) {
                 rule_save(api, request, id, rule, who);
                 json_decref(rule);
@@ -716,14 +683,14 @@ void bk_rules_api_handle(bk_rules_api *api, bk_http *request, const char *who)
         } else if (strcmp(method, "DELETE") == 0) {
             rule_delete(api, request, id, who);
         } else {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, PUT or DELETE");
+            bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, PUT or DELETE");
         }
-    } else if (strcmp(action, "versions") == 0 && get) {
+    } else if (strcmp(action, "/versions") == 0 && get) {
         rule_versions(api, request, id);
-    } else if (strcmp(action, "revert") == 0 && post) {
+    } else if (strcmp(action, "/revert") == 0 && post) {
         rule_revert(api, request, id, who);
     } else {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
+        bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
     }
 }
 

@@ -1,7 +1,7 @@
 /* sites.c - site settings over REST: list, save, delete. The checks are site_settings'. */
 #include "http/sites.h"
 
-#include "http/api.h"
+#include "http/reply.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -30,7 +30,7 @@ static void on_listed(redisReply *reply, void *data)
     json_t *list = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
                                                                                 : NULL;
     if (!list) {
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, reply, NULL, BK_STORAGE_READ);
         return;
     }
     /* Lua's cjson writes an empty list as {}: give it back as the array it is. */
@@ -39,20 +39,17 @@ static void on_listed(redisReply *reply, void *data)
     json_array_foreach(list, i, site)
         if (!json_is_array(json_object_get(site, "origins")))
             json_object_set_new(site, "origins", json_array());
-    bk_api_respond_json(request, 200, json_pack("{s:o}", "sites", list));
+    bk_api_reply_json(request, 200, json_pack("{s:o}", "sites", list));
 }
 
 static void on_changed(redisReply *reply, void *data)
 {
     bk_http *request = data;
     long long changed;
-    const char *missing;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &changed) == 0)
-        bk_api_respond_json(request, 200, json_pack("{s:b}", "ok", 1));
-    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
+        bk_api_reply_json(request, 200, json_pack("{s:b}", "ok", 1));
     else
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, reply, BK_REFUSALS(BK_ERR_NOT_FOUND), BK_STORAGE_WRITE);
 }
 
 typedef struct webhook_saved {
@@ -66,20 +63,28 @@ static void on_saved_with_secret(redisReply *reply, void *data)
     webhook_saved *saved = data;
     long long changed;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &changed) == 0 && changed == 2)
-        bk_api_respond_json(saved->request, 200, json_pack("{s:b, s:s}", "ok", 1, "webhook_secret", saved->secret));
+        bk_api_reply_json(saved->request, 200, json_pack("{s:b, s:s}", "ok", 1, "webhook_secret", saved->secret));
     else
         on_changed(reply, saved->request);
     free(saved);
 }
 
-/* Runs the save script with prefix, id and the pairs. */
-static int fields_save(bk_sites *sites, const char *id, bk_site_settings *fields, bk_store_reply_fn fn, void *data)
+/* Runs the save script with prefix, id and the pairs: 0, or -1 having answered. */
+static int fields_save(bk_sites *sites, bk_http *request, const char *id, const bk_site_settings *fields,
+                       bk_store_reply_fn fn, void *data)
 {
     const char *argv[2 + 2 * BK_SITE_FIELDS_MAX];
     int argc = bk_site_settings_argv(fields, sites->server->config->prefix, id, argv);
-    if (argc < 0)
+    if (argc < 0) {
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "more settings than a site can hold");
         return -1;
-    return bk_store_script(sites->server->store, sites->scripts[SCRIPT_SAVE], fn, data, 0, argc, argv, NULL);
+    }
+    if (bk_store_script(sites->server->store, sites->scripts[SCRIPT_SAVE], fn, data, 0, argc, argv, NULL) != 0) {
+        bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_WRITE);
+        return -1;
+    }
+    bk_info("site %s saved", id);
+    return 0;
 }
 
 void bk_sites_handle(bk_sites *sites, bk_http *request)
@@ -91,24 +96,24 @@ void bk_sites_handle(bk_sites *sites, bk_http *request)
     if (strcmp(path, "/api/sites") == 0) {
         const char *argv[] = { prefix };
         if (strcmp(method, "GET") != 0)
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, or PUT /api/sites/{id}");
+            bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use GET, or PUT /api/sites/{id}");
         else if (bk_store_script(server->store, sites->scripts[SCRIPT_LIST], on_listed, request, 0, 1, argv, NULL))
-            bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+            bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         return;
     }
     const char *id = path + strlen("/api/sites/");
     if (!bk_id_valid(id)) {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "site ids are [A-Za-z0-9_-]{1,64}");
+        bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "site ids are [A-Za-z0-9_-]{1,64}");
         return;
     }
     if (strcmp(method, "DELETE") == 0) {
         const char *argv[] = { prefix, id };
         if (bk_store_script(server->store, sites->scripts[SCRIPT_DELETE], on_changed, request, 0, 2, argv, NULL))
-            bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+            bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_WRITE);
         return;
     }
     if (strcmp(method, "PUT") != 0) {
-        bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use PUT or DELETE");
+        bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use PUT or DELETE");
         return;
     }
     size_t len;
@@ -126,14 +131,10 @@ void bk_sites_handle(bk_sites *sites, bk_http *request)
         snprintf(saved->secret, sizeof saved->secret, "%s", generated);
     }
     if (problem)
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, problem);
-    else if (saved ? fields_save(sites, id, &fields, on_saved_with_secret, saved) != 0
-                   : fields_save(sites, id, &fields, on_changed, request) != 0) {
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, problem);
+    else if (fields_save(sites, request, id, &fields, saved ? on_saved_with_secret : on_changed,
+                         saved ? (void *)saved : request) != 0)
         free(saved);
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-    } else {
-        bk_info("site %s saved", id);
-    }
     bk_site_settings_close(&fields);
 }
 

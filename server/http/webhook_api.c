@@ -2,7 +2,7 @@
  * itself is workers/webhooks.c's. */
 #include "http/webhook_api.h"
 
-#include "http/api.h"
+#include "http/reply.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/scripts.h"
@@ -22,26 +22,22 @@ struct bk_webhook_api {
 static void on_status(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    const char *status, *missing;
+    const char *status;
     size_t len;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &status, &len) == 0)
-        bk_http_respond(request, 200, "application/json", status, len);
-    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
+        bk_http_respond(request, 200, "application/json", status, len);  /* the script wrote the JSON */
     else
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, reply, BK_REFUSALS(BK_ERR_NOT_FOUND), BK_STORAGE_READ);
 }
 
 static void on_ping(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    const char *id, *missing;
+    const char *id;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &id) == 0)
-        bk_api_respond_json(request, 202, json_pack("{s:b, s:s}", "ok", 1, "id", id));
-    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
+        bk_api_reply_json(request, 202, json_pack("{s:b, s:s}", "ok", 1, "id", id));
     else
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, reply, BK_REFUSALS(BK_ERR_NOT_FOUND), BK_STORAGE_WRITE);
 }
 
 void bk_webhook_api_handle(bk_webhook_api *api, bk_http *request, const char *site, const char *action)
@@ -51,22 +47,22 @@ void bk_webhook_api_handle(bk_webhook_api *api, bk_http *request, const char *si
     int rc;
     if (strcmp(action, "") == 0) {
         if (strcmp(method, "GET") != 0) {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET (settings: PUT /api/sites/{id})");
+            bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use GET (settings: PUT /api/sites/{id})");
             return;
         }
         rc = bk_store_script(api->server->store, api->scripts[SCRIPT_STATUS], on_status, request, 0, 2, argv, NULL);
     } else if (strcmp(action, "/test") == 0) {
         if (strcmp(method, "POST") != 0) {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
+            bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
             return;
         }
         rc = bk_store_script(api->server->store, api->scripts[SCRIPT_PING], on_ping, request, 0, 2, argv, NULL);
     } else {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
+        bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
         return;
     }
     if (rc != 0)
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, NULL, NULL, strcmp(action, "") == 0 ? BK_STORAGE_READ : BK_STORAGE_WRITE);
 }
 
 bk_webhook_api *bk_webhook_api_new(bk_server *server)
