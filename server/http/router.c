@@ -13,6 +13,8 @@
 #include "http/reply.h"
 #include "http/request.h"
 #include "http/rules_api.h"
+#include "http/rules_dry_run.h"
+#include "http/rules_stats.h"
 #include "http/service_api.h"
 #include "http/sites.h"
 #include "http/webhook_api.h"
@@ -35,6 +37,8 @@ struct bk_router {
     bk_accounts *accounts;
     bk_privacy *privacy;
     bk_rules_api *rules;
+    bk_rules_dry_run *rules_dry_run;
+    bk_rules_stats *rules_stats;
     bk_service_api *service;
     bk_sites *sites;
     bk_webhook_api *webhook;
@@ -119,6 +123,18 @@ static void rules(bk_router *router, bk_http *request, const char *who)
     bk_rules_api_handle(router->rules, request, who);
 }
 
+static void rules_dry_run(bk_router *router, bk_http *request, const char *who)
+{
+    (void)who;
+    bk_rules_dry_run_handle(router->rules_dry_run, request);
+}
+
+static void rules_stats(bk_router *router, bk_http *request, const char *who)
+{
+    (void)who;
+    bk_rules_stats_handle(router->rules_stats, request);
+}
+
 static void service_stats(bk_router *router, bk_http *request, const char *who)
 {
     (void)who;
@@ -150,8 +166,9 @@ static const route routes[] = {
     { "/api/sites/...",               NULL,    ADMIN,             sites },
     { "/api/visitors/...",            NULL,    ADMIN,             privacy },
     { "/api/canned/...",              NULL,    ANYONE_LOGGED_IN,  canned },
+    { "/api/rules/test",              "POST",  MARKETER | ADMIN,  rules_dry_run },
     { "/api/rules/...",               NULL,    MARKETER | ADMIN,  rules },
-    { "/api/stats/rules",             NULL,    MARKETER | ADMIN,  rules },
+    { "/api/stats/rules",             "GET",   MARKETER | ADMIN,  rules_stats },
     { "/api/stats/service",           "GET",   ANYONE_LOGGED_IN,  service_stats },
     { "/api/stats/service.csv",       "GET",   ANYONE_LOGGED_IN,  service_stats },
 };
@@ -294,6 +311,8 @@ bk_router *bk_router_new(bk_server *server)
     router->accounts = bk_accounts_new(server);
     router->privacy = bk_privacy_new(server);
     router->rules = bk_rules_api_new(server);
+    router->rules_dry_run = bk_rules_dry_run_new(server);
+    router->rules_stats = bk_rules_stats_new(server);
     router->service = bk_service_api_new(server);
     router->sites = bk_sites_new(server);
     router->webhook = bk_webhook_api_new(server);
@@ -312,6 +331,8 @@ void bk_router_free(bk_router *router)
     bk_accounts_free(router->accounts);
     bk_privacy_free(router->privacy);
     bk_rules_api_free(router->rules);
+    bk_rules_dry_run_free(router->rules_dry_run);
+    bk_rules_stats_free(router->rules_stats);
     bk_service_api_free(router->service);
     bk_sites_free(router->sites);
     bk_webhook_api_free(router->webhook);
