@@ -95,10 +95,8 @@ static json_t *cli_body(const char *id, int argc, char **argv)
         else if (kind == VALUE_NUMBER)  /* what does not parse is checked as the string it is */
             v = (v = json_loads(value, JSON_DECODE_ANY, NULL)) && json_is_number(v) ? v : (json_decref(v), json_string(value));
         else if (kind == VALUE_SECRET && strcmp(value, "generate") == 0) {
-            uint8_t raw[24];
-            char secret[2 * sizeof raw + 1];
-            bk_random_bytes(raw, sizeof raw);
-            bk_hex_encode(raw, sizeof raw, secret);
+            char secret[BK_SITE_SECRET_SIZE];
+            bk_site_secret_generate(secret);
             printf("%s of %s: %s\n", key, id, secret);
             v = json_string(secret);
         } else if (kind != VALUE_SWITCH)

@@ -8,6 +8,7 @@
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/scripts.h"
+#include "stats/service_stats.h"
 #include "triggers/triggers.h"
 
 #include <beckon/protocol.h>
@@ -15,9 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define STATS_DAYS_MAX 92
+#define DAY_MS         86400000LL
 
 struct bk_rules_stats {
     bk_server *server;
@@ -34,17 +35,6 @@ static void stats_call_free(stats_call *p)
 {
     json_decref(p->body);
     free(p);
-}
-
-static int parse_date(const char *text, int64_t *ms)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof tm);
-    const char *end = strptime(text, "%Y-%m-%d", &tm);
-    if (!end || *end != '\0' || tm.tm_year < 100 || tm.tm_year > 300)
-        return -1;
-    *ms = (int64_t)timegm(&tm) * 1000;
-    return 0;
 }
 
 static void on_stats(redisReply *reply, void *data)
@@ -108,18 +98,18 @@ void bk_rules_stats_handle(bk_rules_stats *stats, bk_http *request)
     bk_api_request_query(request, "to", to_text, sizeof to_text);
     int64_t now = bk_now_ms(), from, to;
     if (!to_text[0])
-        to = now - now % 86400000;
-    else if (parse_date(to_text, &to) != 0) {
+        to = now - now % DAY_MS;
+    else if (bk_service_date_parse(to_text, &to) != 0) {
         bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "to: expected YYYY-MM-DD");
         return;
     }
     if (!from_text[0])
-        from = to - 6 * 86400000LL;
-    else if (parse_date(from_text, &from) != 0) {
+        from = to - 6 * DAY_MS;
+    else if (bk_service_date_parse(from_text, &from) != 0) {
         bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "from: expected YYYY-MM-DD");
         return;
     }
-    int64_t days = (to - from) / 86400000 + 1;
+    int64_t days = (to - from) / DAY_MS + 1;
     if (days < 1 || days > STATS_DAYS_MAX) {
         bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "from..to: 1 to 92 days, from not after to");
         return;
@@ -130,17 +120,15 @@ void bk_rules_stats_handle(bk_rules_stats *stats, bk_http *request)
         return;
     }
     p->request = request;
-    char first[9], last[9], from_date[11], to_date[11];
-    bk_day_string(from, first);
-    bk_day_string(to, last);
-    snprintf(from_date, sizeof from_date, "%.4s-%.2s-%.2s", first, first + 4, first + 6);
-    snprintf(to_date, sizeof to_date, "%.4s-%.2s-%.2s", last, last + 4, last + 6);
+    char from_date[11], to_date[11];
+    bk_service_date_format(from, from_date);
+    bk_service_date_format(to, to_date);
     p->body = json_pack("{s:s, s:s}", "from", from_date, "to", to_date);
     const char *argv[STATS_DAYS_MAX + 1];
     char day_strings[STATS_DAYS_MAX][9];
     argv[0] = stats->server->config->prefix;
     for (int64_t i = 0; i < days; i++) {
-        bk_day_string(from + i * 86400000, day_strings[i]);
+        bk_day_string(from + i * DAY_MS, day_strings[i]);
         argv[i + 1] = day_strings[i];
     }
     if (bk_store_script(stats->server->store, stats->script, on_stats, p, 0, (int)days + 1, argv, NULL) != 0) {

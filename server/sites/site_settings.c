@@ -17,6 +17,13 @@ const char *const bk_webhook_events[] = {
     "message.left", "invitation.accepted", NULL,
 };
 
+void bk_site_secret_generate(char out[BK_SITE_SECRET_SIZE])
+{
+    uint8_t raw[(BK_SITE_SECRET_SIZE - 1) / 2];
+    bk_random_bytes(raw, sizeof raw);
+    bk_hex_encode(raw, sizeof raw, out);
+}
+
 static void fields_add(bk_site_settings *fields, const char *name, const char *value)
 {
     if (fields->count < BK_SITE_FIELDS_MAX) {
@@ -114,10 +121,8 @@ static const char *webhook_check(json_t *body, bk_site_settings *fields)
             return "webhook_url: an http:// or https:// URL (no user info, no fragment), or null to remove it";
         fields_add(fields, "webhook_url", json_string_value(url));
         if (!secret) {
-            uint8_t raw[24];
-            char generated[49];
-            bk_random_bytes(raw, sizeof raw);
-            bk_hex_encode(raw, sizeof raw, generated);
+            char generated[BK_SITE_SECRET_SIZE];
+            bk_site_secret_generate(generated);
             fields_add(fields, "webhook_secret?", generated);
         }
     }

@@ -37,6 +37,10 @@ int bk_site_settings_argv(const bk_site_settings *settings, const char *prefix, 
  * has none: the script then answers 2), or NULL. */
 const char *bk_site_settings_generated_secret(const bk_site_settings *settings);
 
+/* A fresh random secret, 48 hex digits: what "generate" gives a webhook or an identity. */
+#define BK_SITE_SECRET_SIZE 49  /* with its NUL */
+void bk_site_secret_generate(char out[BK_SITE_SECRET_SIZE]);
+
 /* The events a site may choose (webhook_events), NULL-terminated. */
 extern const char *const bk_webhook_events[];
 
