@@ -96,5 +96,6 @@ void bk_canned_handle(bk_server *server, bk_http *request)
         }
     }
     if (rc != 0)
-        bk_api_reply_store_error(request, NULL, NULL, strcmp(method, "GET") == 0 ? BK_STORAGE_READ : BK_STORAGE_WRITE);
+        bk_api_reply_store_error(request, NULL, NULL,
+                                 strcmp(method, "GET") == 0 ? BK_STORAGE_READ : BK_STORAGE_WRITE);
 }

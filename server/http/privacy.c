@@ -100,7 +100,8 @@ void bk_privacy_handle(bk_privacy *privacy, bk_http *request, const char *who)
     const char *argv[] = { privacy->server->config->prefix, r->visitor };
     if (bk_store_script(privacy->server->store, privacy->scripts[script], fn, r, 0, 2, argv, NULL) != 0) {
         free(r);
-        bk_api_reply_store_error(request, NULL, NULL, script == SCRIPT_EXPORT ? BK_STORAGE_READ : BK_STORAGE_WRITE);
+        bk_api_reply_store_error(request, NULL, NULL,
+                                 script == SCRIPT_EXPORT ? BK_STORAGE_READ : BK_STORAGE_WRITE);
     }
 }
 

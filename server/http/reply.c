@@ -18,15 +18,13 @@ void bk_api_reply_json(bk_http *request, int status, json_t *body)
 
 void bk_api_reply_error(bk_http *request, int status, const char *code, const char *message)
 {
-    bk_api_reply_json(request, status, bk_error_body(code, message));
+    bk_api_reply_json(request, status, bk_error_body(code, NULL, message));
 }
 
 void bk_api_reply_error_at(bk_http *request, int status, const char *code, const char *path,
                            const char *message)
 {
-    json_t *body = bk_error_body(code, message);
-    json_object_set_new(json_object_get(body, "error"), "path", json_string(path));
-    bk_api_reply_json(request, status, body);
+    bk_api_reply_json(request, status, bk_error_body(code, path, message));
 }
 
 void bk_api_reply_store_error(bk_http *request, const redisReply *reply, const char *const *refusals,

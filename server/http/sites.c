@@ -54,7 +54,7 @@ static void on_changed(redisReply *reply, void *data)
 
 typedef struct webhook_saved {
     bk_http *request;
-    char secret[65];
+    char secret[BK_SITE_SECRET_SIZE];
 } webhook_saved;
 
 /* The save script answers 2 when the generated secret was stored: it is shown this once. */

@@ -58,8 +58,10 @@ json_t *bk_error_frame(json_t *req, const char *code, const char *message)
     return bk_reply_error(req, code, message);
 }
 
-json_t *bk_error_body(const char *code, const char *message)
+json_t *bk_error_body(const char *code, const char *path, const char *message)
 {
     bk_metrics_error(code);
+    if (path)
+        return json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "path", path, "message", message);
     return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
 }

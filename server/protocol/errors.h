@@ -46,8 +46,8 @@ int bk_error_http_status(const char *code);
  * counted. A new reference. */
 json_t *bk_error_frame(json_t *req, const char *code, const char *message);
 
-/* REST's error body, {"error": {"code", "message"}}, counted. A new reference; a route may add
- * members to the inner object (e.g. the "path" of an invalid rule). */
-json_t *bk_error_body(const char *code, const char *message);
+/* REST's error body, {"error": {"code", "path", "message"}}, counted; path names the part of
+ * the input that is wrong (an invalid rule's "when.all[0]"), NULL for none. A new reference. */
+json_t *bk_error_body(const char *code, const char *path, const char *message);
 
 #endif
