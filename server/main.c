@@ -1,6 +1,7 @@
 /* main.c - start-up and shutdown order of one Beckon process. */
 #include "cli/agent_cli.h"
-#include "http/api.h"
+#include "cli/site_cli.h"
+#include "http/router.h"
 #include "chat/chat.h"
 #include "base/config.h"
 #include "base/log.h"
@@ -8,7 +9,6 @@
 #include "base/metrics.h"
 #include "store/redis_child.h"
 #include "server.h"
-#include "http/sites.h"
 #include "triggers/triggers.h"
 #include "workers/webhooks.h"
 
@@ -58,8 +58,8 @@ static void process_stop(process *p)
         bk_triggers_shutdown(p->server.triggers);
     if (p->server.webhooks)
         bk_webhooks_shutdown(p->server.webhooks);  /* before the net: requests in flight end */
-    if (p->server.api)
-        bk_api_shutdown(p->server.api);
+    if (p->server.router)
+        bk_router_shutdown(p->server.router);
     bk_mail_shutdown(p->server.mail);
     if (p->server.net)
         bk_net_shutdown(p->server.net, on_net_drained, p);
@@ -132,15 +132,15 @@ static int server_run(const bk_config *config)
         server->chat = bk_chat_new(server);
         server->triggers = bk_triggers_new(server);
         server->webhooks = bk_webhooks_new(server);
-        server->api = bk_api_new(server);
+        server->router = bk_router_new(server);
         server->mail = bk_mail_new(&loop, config);  /* NULL also when no smtp-host is set */
     }
-    int made = server->store && server->chat && server->triggers && server->webhooks && server->api;
+    int made = server->store && server->chat && server->triggers && server->webhooks && server->router;
     if (made) {
         bk_store_start(server->store);
         bk_net_handlers handlers = {
             .opened = bk_chat_opened, .received = bk_chat_received, .closed = bk_chat_closed,
-            .http = bk_api_handle,
+            .http = bk_router_handle,
         };
         server->net = bk_net_new(&loop, config, &handlers, server, err, sizeof err);
     }
@@ -164,7 +164,7 @@ static int server_run(const bk_config *config)
     bk_chat_free(server->chat);
     bk_triggers_free(server->triggers);
     bk_webhooks_free(server->webhooks);
-    bk_api_free(server->api);
+    bk_router_free(server->router);
     bk_mail_free(server->mail);
     bk_metrics_free();
     int closed = uv_loop_close(&loop);

@@ -11,7 +11,7 @@
 
 typedef struct bk_chat bk_chat;
 typedef struct bk_triggers bk_triggers;
-typedef struct bk_api bk_api;
+typedef struct bk_router bk_router;
 typedef struct bk_webhooks bk_webhooks;
 typedef struct bk_mail bk_mail;
 
@@ -23,7 +23,7 @@ typedef struct bk_server {
     bk_net *net;
     bk_chat *chat;
     bk_triggers *triggers;
-    bk_api *api;
+    bk_router *router;
     bk_webhooks *webhooks;
     bk_mail *mail;       /* NULL: email is not set up (no smtp-host) */
 } bk_server;

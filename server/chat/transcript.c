@@ -4,10 +4,10 @@
 #include "base/ids.h"
 #include "base/log.h"
 #include "transport/mail.h"
-#include "base/metrics.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/embedded.h"
+#include "protocol/errors.h"
 #include "triggers/triggers.h"
 
 #include <beckon/protocol.h>
@@ -191,8 +191,17 @@ static void reply_send(bk_conn *conn, json_t *obj)
 
 static void error_send(bk_conn *conn, json_t *req, const char *code, const char *message)
 {
-    bk_metrics_error(code);
-    reply_send(conn, bk_reply_error(req, code, message));
+    reply_send(conn, bk_error_frame(req, code, message));
+}
+
+/* The check script refuses a conversation that is not the visitor's or still open, and
+ * requests past the limits. */
+static void store_error_send(bk_conn *conn, json_t *req, const redisReply *reply)
+{
+    bk_error err;
+    bk_error_from_store(&err, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_RATE_LIMITED),
+                        BK_STORAGE_WRITE);
+    error_send(conn, req, err.code, err.message);
 }
 
 static void pending_free(pending *p)
@@ -238,32 +247,12 @@ static void on_checked(redisReply *reply, void *data)
 {
     pending *p = data;
     bk_transcripts *t = p->transcripts;
-    if (!reply) {
-        error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, "storage did not answer; send it again");
-        pending_free(p);
-        return;
-    }
-    if (bk_redis_reply_error(reply)) {
-        static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_RATE_LIMITED };
-        for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-            const char *message = bk_redis_reply_refusal(reply, codes[i]);
-            if (message) {
-                error_send(p->conn, p->req, codes[i], message);
-                pending_free(p);
-                return;
-            }
-        }
-        bk_warn("redis refused a transcript: %.200s", bk_redis_reply_error(reply));
-        error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
-        pending_free(p);
-        return;
-    }
     const char *conversation, *site, *lang, *messages_json;
     size_t messages_len;
     long long cut;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_TRANSCRIPT, &conversation, &site, &lang, &messages_json, &messages_len,
                               &cut) != 0) {
-        error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, "storage answered oddly; send it again");
+        store_error_send(p->conn, p->req, reply);
         pending_free(p);
         return;
     }
@@ -322,7 +311,7 @@ void bk_transcript_request(bk_transcripts *t, bk_conn *conn, const char *visitor
     const char *argv[] = { t->server->config->prefix, p->visitor, p->conversation, p->day,
                            per_conversation, per_day, max_messages, max_bytes };
     if (bk_store_script(t->server->store, t->script, on_checked, p, 0, 8, argv, NULL) != 0) {
-        error_send(conn, request->req, BK_ERR_UNAVAILABLE, "storage is not reachable; send it again");
+        store_error_send(conn, request->req, NULL);
         pending_free(p);
     }
 }

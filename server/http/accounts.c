@@ -1,7 +1,7 @@
 /* accounts.c - login with throttling, sessions, and account administration. */
 #include "http/accounts.h"
 
-#include "http/api.h"
+#include "http/reply.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -68,7 +68,7 @@ static job *job_new(bk_accounts *accounts, bk_http *request, const char *name, c
     job *j = calloc(1, sizeof *j);
     if (!j || (password && !(j->password = strdup(password)))) {
         free(j);
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         return NULL;
     }
     j->accounts = accounts;
@@ -101,13 +101,13 @@ static void on_session_opened(redisReply *reply, void *data)
     job *j = data;
     long long opened;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &opened) != 0) {
-        bk_api_respond_error(j->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(j->request, reply, NULL, BK_STORAGE_WRITE);
     } else {
         int hours = j->accounts->server->config->session_hours;
-        bk_api_respond_json(j->request, 200,
-                            json_pack("{s:s, s:{s:s, s:s}, s:I}", "token", j->token, "agent", "name", j->name,
-                                      "role", j->role,
-                                      "expires", (json_int_t)(bk_now_ms() + (int64_t)hours * 3600 * 1000)));
+        bk_api_reply_json(j->request, 200,
+                          json_pack("{s:s, s:{s:s, s:s}, s:I}", "token", j->token, "agent", "name", j->name,
+                                    "role", j->role,
+                                    "expires", (json_int_t)(bk_now_ms() + (int64_t)hours * 3600 * 1000)));
         bk_info("%s %s logged in", j->role, j->name);
     }
     job_free(j);
@@ -133,13 +133,13 @@ static void login_checked(uv_work_t *work, int status)
         bk_store_script(j->accounts->server->store, j->accounts->scripts[SCRIPT_LOGIN_FAILED], NULL, NULL, 0,
                         4, argv, NULL);
         bk_info("failed login for the name '%s'", j->name);
-        bk_api_respond_error(j->request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
+        bk_api_reply_error(j->request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
         job_free(j);
         return;
     }
     char digest[BK_SESSION_TOKEN_SIZE], seconds[16];
     if (bk_session_token_new(j->token) != 0) {
-        bk_api_respond_error(j->request, 500, BK_ERR_INTERNAL, "no randomness for a session");
+        bk_api_reply_error(j->request, 500, BK_ERR_INTERNAL, "no randomness for a session");
         job_free(j);
         return;
     }
@@ -157,14 +157,14 @@ static void on_login_begun(redisReply *reply, void *data)
     size_t hash_len;
     long long blocked;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_LOGIN_BEGIN, &hash, &hash_len, &role, &blocked) != 0) {
-        bk_api_respond_error(j->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(j->request, reply, NULL, BK_STORAGE_READ);
         job_free(j);
         return;
     }
     if (blocked == 1) {
         bk_warn("login for '%s' refused: too many failures for the name or the address", j->name);
-        bk_api_respond_error(j->request, 429, BK_ERR_RATE_LIMITED,
-                             "too many failed logins; try again in 15 minutes");
+        bk_api_reply_error(j->request, 429, BK_ERR_RATE_LIMITED,
+                           "too many failed logins; try again in 15 minutes");
         job_free(j);
         return;
     }
@@ -175,7 +175,7 @@ static void on_login_begun(redisReply *reply, void *data)
     snprintf(j->role, sizeof j->role, "%s", role ? role : "agent");
     j->work.data = j;
     if (uv_queue_work(j->accounts->server->loop, &j->work, login_check, login_checked) != 0) {
-        bk_api_respond_error(j->request, 500, BK_ERR_INTERNAL, "could not check the password");
+        bk_api_reply_error(j->request, 500, BK_ERR_INTERNAL, "could not check the password");
         job_free(j);
     }
 }
@@ -188,12 +188,12 @@ void bk_accounts_login(bk_accounts *accounts, bk_http *request)
     const char *name = NULL, *password = NULL;
     if (!root || json_unpack(root, "{s:s, s:s}", "name", &name, "password", &password) != 0) {
         json_decref(root);
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "expected {\"name\": ..., \"password\": ...}");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "expected {\"name\": ..., \"password\": ...}");
         return;
     }
     if (!bk_id_valid(name) || strlen(password) == 0 || strlen(password) > 1024) {
         json_decref(root);
-        bk_api_respond_error(request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
+        bk_api_reply_error(request, 401, BK_ERR_UNAUTHORIZED, "wrong name or password");
         return;
     }
     job *j = job_new(accounts, request, name, password);
@@ -205,7 +205,7 @@ void bk_accounts_login(bk_accounts *accounts, bk_http *request)
     snprintf(per_ip, sizeof per_ip, "%d", FAILURES_PER_IP);
     const char *argv[] = { accounts->server->config->prefix, j->name, j->ip, per_name, per_ip };
     if (job_script(j, SCRIPT_LOGIN_BEGIN, on_login_begun, 5, argv) != 0) {
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         job_free(j);
     }
 }
@@ -216,16 +216,12 @@ static void on_saved(redisReply *reply, void *data)
 {
     job *j = data;
     long long saved;
-    const char *refusal;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &saved) == 0) {
         bk_info("account %s %s", j->name, j->create ? "created" : "changed");
-        bk_api_respond_json(j->request, j->create ? 201 : 200, json_pack("{s:s}", "name", j->name));
-    } else if ((refusal = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND))) {
-        bk_api_respond_error(j->request, 404, BK_ERR_NOT_FOUND, refusal);
-    } else if ((refusal = bk_redis_reply_refusal(reply, BK_ERR_WRONG_STATE))) {
-        bk_api_respond_error(j->request, 409, BK_ERR_WRONG_STATE, refusal);
+        bk_api_reply_json(j->request, j->create ? 201 : 200, json_pack("{s:s}", "name", j->name));
     } else {
-        bk_api_respond_error(j->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(j->request, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE),
+                                 BK_STORAGE_WRITE);
     }
     job_free(j);
 }
@@ -250,7 +246,7 @@ static void hash_made(uv_work_t *work, int status)
 {
     job *j = work->data;
     if (status != 0 || !j->verified) {
-        bk_api_respond_error(j->request, 500, BK_ERR_INTERNAL, "could not hash the password");
+        bk_api_reply_error(j->request, 500, BK_ERR_INTERNAL, "could not hash the password");
         job_free(j);
         return;
     }
@@ -265,7 +261,7 @@ static void account_save(bk_accounts *accounts, bk_http *request, const char *pa
     json_t *root = json_loadb(body, len, JSON_REJECT_DUPLICATES, NULL);
     if (!json_is_object(root)) {
         json_decref(root);
-        bk_api_respond_error(request, 400, BK_ERR_BAD_JSON, "expected a JSON object");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_JSON, "expected a JSON object");
         return;
     }
     int create = path_name == NULL;
@@ -285,7 +281,7 @@ static void account_save(bk_accounts *accounts, bk_http *request, const char *pa
         problem = "nothing to change: give password and/or role";
     if (problem) {
         json_decref(root);
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, problem);
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, problem);
         return;
     }
     job *j = job_new(accounts, request, create ? json_string_value(name) : path_name,
@@ -303,7 +299,7 @@ static void account_save(bk_accounts *accounts, bk_http *request, const char *pa
     }
     j->work.data = j;
     if (uv_queue_work(accounts->server->loop, &j->work, hash_make, hash_made) != 0) {
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "could not hash the password");
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "could not hash the password");
         job_free(j);
     }
 }
@@ -316,9 +312,9 @@ static void on_listed(redisReply *reply, void *data)
     json_t *list = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
                                                                                 : NULL;
     if (!list)
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, reply, NULL, BK_STORAGE_READ);
     else
-        bk_api_respond_json(request, 200, json_pack("{s:o}", "agents", list));
+        bk_api_reply_json(request, 200, json_pack("{s:o}", "agents", list));
 }
 
 void bk_accounts_handle(bk_accounts *accounts, bk_http *request)
@@ -333,17 +329,17 @@ void bk_accounts_handle(bk_accounts *accounts, bk_http *request)
             const char *argv[] = { prefix, now };
             if (bk_store_script(accounts->server->store, accounts->scripts[SCRIPT_LIST], on_listed, request, 0, 2,
                                 argv, NULL) != 0)
-                bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+                bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         } else if (strcmp(method, "POST") == 0) {
             account_save(accounts, request, NULL);
         } else {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET or POST");
+            bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use GET or POST");
         }
         return;
     }
     const char *name = path + strlen("/api/agents/");
     if (!bk_id_valid(name)) {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such account");
+        bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "no such account");
         return;
     }
     if (strcmp(method, "PUT") == 0) {
@@ -357,7 +353,7 @@ void bk_accounts_handle(bk_accounts *accounts, bk_http *request)
         if (job_script(j, SCRIPT_DELETE, on_saved, 2, argv) != 0)
             on_saved(NULL, j);
     } else {
-        bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use PUT or DELETE");
+        bk_api_reply_error(request, 405, BK_ERR_BAD_REQUEST, "use PUT or DELETE");
     }
 }
 

@@ -3,7 +3,8 @@
  * service_stats turns them into figures. */
 #include "http/service_api.h"
 
-#include "http/api.h"
+#include "http/reply.h"
+#include "http/request.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -64,13 +65,6 @@ void bk_service_api_free(bk_service_api *api)
     free(api);
 }
 
-static void query_value(const char *query, const char *name, char *out, size_t size)
-{
-    char url[600];
-    snprintf(url, sizeof url, "?%s", query);
-    bk_url_query_value(url, name, out, size);
-}
-
 /* Adds one call's days (BK_SHAPE_SERVICE_STATS, groups from `at`; the first is day `first`) to
  * the rows read so far. -1 when out of memory. */
 static int facts_add(pending *p, const redisReply *days, size_t at, int first)
@@ -117,7 +111,7 @@ static void respond_report(pending *p, const bk_service_report *report)
     if (p->csv) {
         char *csv = bk_service_report_csv(report);
         if (!csv) {
-            bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+            bk_api_reply_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
             return;
         }
         char filename[64];
@@ -132,7 +126,7 @@ static void respond_report(pending *p, const bk_service_report *report)
     char *text = body ? json_dumps(body, JSON_COMPACT | JSON_REAL_PRECISION(12)) : NULL;
     json_decref(body);
     if (!text) {
-        bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
         return;
     }
     bk_http_respond(p->request, 200, "application/json", text, strlen(text));
@@ -162,18 +156,18 @@ static void on_rows(redisReply *reply, void *data)
     const redisReply *days;
     size_t at;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_SERVICE_STATS, &days, &at) != 0) {
-        bk_api_respond_error(p->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(p->request, reply, NULL, BK_STORAGE_READ);
         pending_free(p);
         return;
     }
     if (facts_add(p, days, at, p->asked) != 0) {
-        bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
         pending_free(p);
         return;
     }
     if (p->next_day < p->days) {
         if (rows_request(p) != 0) {
-            bk_api_respond_error(p->request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+            bk_api_reply_store_error(p->request, NULL, NULL, BK_STORAGE_READ);
             pending_free(p);
         }
         return;
@@ -181,7 +175,7 @@ static void on_rows(redisReply *reply, void *data)
     bk_service_report report = { 0 };
     bk_service_filter filter = { p->agent, p->site };
     if (bk_service_report_build(&report, p->from_ms, p->days, &filter, p->facts, p->count, p->invitations) != 0) {
-        bk_api_respond_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
     } else {
         if (p->bad)
             bk_warn("service stats: %zu fact rows could not be read", p->bad);
@@ -193,50 +187,45 @@ static void on_rows(redisReply *reply, void *data)
 
 void bk_service_api_handle(bk_service_api *api, bk_http *request)
 {
-    if (strcmp(bk_http_method(request), "GET") != 0) {
-        bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET");
-        return;
-    }
-    const char *query = bk_http_query(request);
     char from_text[32], to_text[32], agent[128], site[128];
-    query_value(query, "from", from_text, sizeof from_text);
-    query_value(query, "to", to_text, sizeof to_text);
-    query_value(query, "agent", agent, sizeof agent);
-    query_value(query, "site", site, sizeof site);
+    bk_api_request_query(request, "from", from_text, sizeof from_text);
+    bk_api_request_query(request, "to", to_text, sizeof to_text);
+    bk_api_request_query(request, "agent", agent, sizeof agent);
+    bk_api_request_query(request, "site", site, sizeof site);
     int64_t now = bk_now_ms(), from, to;
     if (!to_text[0]) {
         to = now - now % DAY_MS;
     } else if (bk_service_date_parse(to_text, &to) != 0) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "to: expected a date YYYY-MM-DD");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "to: expected a date YYYY-MM-DD");
         return;
     }
     if (!from_text[0]) {
         from = to - 6 * DAY_MS;
     } else if (bk_service_date_parse(from_text, &from) != 0) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from: expected a date YYYY-MM-DD");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "from: expected a date YYYY-MM-DD");
         return;
     }
     if (from > to) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from: must not be after to");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "from: must not be after to");
         return;
     }
     int64_t days = (to - from) / DAY_MS + 1;
     if (days > BK_SERVICE_DAYS_MAX) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "from: the range is at most 366 days");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "from: the range is at most 366 days");
         return;
     }
     if (agent[0] && !bk_id_valid(agent)) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "agent: not an agent name");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "agent: not an agent name");
         return;
     }
     if (site[0] && !bk_id_valid(site)) {
-        bk_api_respond_error(request, 400, BK_ERR_BAD_REQUEST, "site: not a site id");
+        bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, "site: not a site id");
         return;
     }
     pending *p = calloc(1, sizeof *p);
     if (!p || !(p->invitations = calloc((size_t)days, sizeof *p->invitations))) {
         free(p);
-        bk_api_respond_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "out of memory");
         return;
     }
     p->api = api;
@@ -247,7 +236,7 @@ void bk_service_api_handle(bk_service_api *api, bk_http *request)
     memcpy(p->agent, agent, strlen(agent) + 1);  /* both checked: at most BK_ID_MAX */
     memcpy(p->site, site, strlen(site) + 1);
     if (rows_request(p) != 0) {
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
+        bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         pending_free(p);
     }
 }

@@ -89,8 +89,8 @@ void bk_error_set(bk_error *err, const char *code, const char *fmt, ...)
  * "req" when req is NULL (pushes). A new reference. */
 json_t *bk_reply_new(const char *type, json_t *req);
 
-/* {"type": "error", "req", "code", "message"}. The sender counts the code (bk_metrics_error):
- * proto stays free of the server's state, for the fuzzer. */
+/* {"type": "error", "req", "code", "message"}, not counted: proto stays free of the server's
+ * state, for the fuzzer. Senders use bk_error_frame (errors.h), which counts it. */
 json_t *bk_reply_error(json_t *req, const char *code, const char *message);
 
 #endif

@@ -5,6 +5,7 @@
 #include "base/log.h"
 #include "base/metrics.h"
 #include "triggers/profile.h"
+#include "protocol/errors.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/embedded.h"
@@ -318,21 +319,10 @@ static void tracker_send(bk_tracker *t, json_t *obj)
 
 static void tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *reply)
 {
-    const char *code = BK_ERR_UNAVAILABLE;
-    const char *message = "storage did not confirm the request; send it again";
-    static const char *const codes[] = { BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_CONSENT_REQUIRED,
-                                         BK_ERR_INVALID_TOKEN };
-    for (size_t i = 0; i < sizeof codes / sizeof codes[0]; i++) {
-        const char *refusal = bk_redis_reply_refusal(reply, codes[i]);
-        if (refusal) {
-            code = codes[i];
-            message = refusal;
-        }
-    }
-    json_t *obj = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
-    if (req)
-        json_object_set(obj, "req", req);
-    tracker_send(t, obj);
+    bk_error err;
+    bk_error_from_store(&err, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_CONSENT_REQUIRED,
+                                                 BK_ERR_INVALID_TOKEN), BK_STORAGE_WRITE);
+    tracker_send(t, bk_error_frame(req, err.code, err.message));
 }
 
 static call *call_new(bk_tracker *t, const bk_request *request)

@@ -1,7 +1,6 @@
 /* webhooks.c - delivering each site's webhook events: lease, cursor, one request, backoff. */
 #include "workers/webhooks.h"
 
-#include "http/api.h"
 #include "transport/fetch.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -12,7 +11,6 @@
 #include "lua/embedded.h"
 
 #include <beckon/protocol.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,12 +20,7 @@
 #define TICK_MS         1000
 #define BACKOFF_MAX_MS  (5 * 60 * 1000)
 
-const char *const bk_webhook_events[] = {
-    "conversation.started", "message", "conversation.closed", "conversation.rated",
-    "message.left", "invitation.accepted", NULL,
-};
-
-enum { SCRIPT_CLAIM, SCRIPT_DONE, SCRIPT_RETRY, SCRIPT_PING, SCRIPT_STATUS, SCRIPT_RELEASE, SCRIPT_COUNT };
+enum { SCRIPT_CLAIM, SCRIPT_DONE, SCRIPT_RETRY, SCRIPT_RELEASE, SCRIPT_COUNT };
 
 /* What a site's worker is doing; every state but IDLE has one thing in flight. */
 typedef enum {
@@ -313,58 +306,6 @@ static void on_tick(uv_timer_t *timer)
         hooks->claiming_all = 1;
 }
 
-/* ---- REST ------------------------------------------------------------------------------- */
-
-static void on_status(redisReply *reply, void *data)
-{
-    bk_http *request = data;
-    const char *status, *missing;
-    size_t len;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &status, &len) == 0)
-        bk_http_respond(request, 200, "application/json", status, len);
-    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
-    else
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-}
-
-static void on_ping(redisReply *reply, void *data)
-{
-    bk_http *request = data;
-    const char *id, *missing;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &id) == 0)
-        bk_api_respond_json(request, 202, json_pack("{s:b, s:s}", "ok", 1, "id", id));
-    else if ((missing = bk_redis_reply_refusal(reply, BK_ERR_NOT_FOUND)))
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, missing);
-    else
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-}
-
-void bk_webhooks_handle(bk_webhooks *hooks, bk_http *request, const char *site, const char *action)
-{
-    const char *method = bk_http_method(request);
-    const char *argv[] = { hooks->server->config->prefix, site };
-    int rc;
-    if (strcmp(action, "") == 0) {
-        if (strcmp(method, "GET") != 0) {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use GET (settings: PUT /api/sites/{id})");
-            return;
-        }
-        rc = bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_STATUS], on_status, request, 0, 2, argv, NULL);
-    } else if (strcmp(action, "/test") == 0) {
-        if (strcmp(method, "POST") != 0) {
-            bk_api_respond_error(request, 405, BK_ERR_BAD_REQUEST, "use POST");
-            return;
-        }
-        rc = bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_PING], on_ping, request, 0, 2, argv, NULL);
-    } else {
-        bk_api_respond_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
-        return;
-    }
-    if (rc != 0)
-        bk_api_respond_error(request, 503, BK_ERR_UNAVAILABLE, "storage is unavailable; try again");
-}
-
 /* ---- life ------------------------------------------------------------------------------- */
 
 bk_webhooks *bk_webhooks_new(bk_server *server)
@@ -377,8 +318,6 @@ bk_webhooks *bk_webhooks_new(bk_server *server)
     hooks->scripts[SCRIPT_CLAIM] = bk_store_script_add(server->store, bk_lua_hooks_claim);
     hooks->scripts[SCRIPT_DONE] = bk_store_script_add(server->store, bk_lua_hooks_done);
     hooks->scripts[SCRIPT_RETRY] = bk_store_script_add(server->store, bk_lua_hooks_retry);
-    hooks->scripts[SCRIPT_PING] = bk_store_script_add(server->store, bk_lua_hooks_ping);
-    hooks->scripts[SCRIPT_STATUS] = bk_store_script_add(server->store, bk_lua_hooks_status);
     hooks->scripts[SCRIPT_RELEASE] = bk_store_script_add(server->store, bk_lua_hooks_release);
     if (bk_id_generate("n_", hooks->node, sizeof hooks->node) != 0)
         snprintf(hooks->node, sizeof hooks->node, "n_%ld", (long)getpid());

@@ -28,11 +28,4 @@ void bk_webhooks_free(bk_webhooks *hooks);  /* after the loop has stopped */
 /* "!hooks SITE" from the bus: the site's stream has a new event. */
 void bk_webhooks_wake(bk_webhooks *hooks, const char *site);
 
-/* GET /api/sites/{id}/webhook and POST /api/sites/{id}/webhook/test; the caller has checked
- * the admin role. site is a valid id. */
-void bk_webhooks_handle(bk_webhooks *hooks, bk_http *request, const char *site, const char *action);
-
-/* The events a site may choose (webhook_events), NULL-terminated. */
-extern const char *const bk_webhook_events[];
-
 #endif

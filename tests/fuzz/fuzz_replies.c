@@ -396,7 +396,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
         touch(a, la);
         return 0;
     case 3:
-        if (bk_redis_reply_unpack(r, BK_SHAPE_AUTHORIZE, &a, &b) != 0)  /* api.c: on_authorized */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_AUTHORIZE, &a, &b) != 0)  /* router.c: on_authorized */
             return -1;
         touch(a, strlen(a));
         touch(b, strlen(b));  /* role_bit's strcmp */
@@ -444,7 +444,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(d, la);
         return 0;
-    case 13:  /* api.c: on_canned_list, triggers.c: on_rules_loaded */
+    case 13:  /* canned.c: on_canned_list, triggers.c: on_rules_loaded */
         if (bk_redis_reply_unpack(r, BK_SHAPE_HASH, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_HASH_FIELD, &a, &b, &lb) == 0) {
@@ -466,7 +466,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
         return 0;
     case 16:
         return bk_redis_reply_unpack(r, BK_SHAPE_RULE_REVERT, &i1, &a);
-    case 17:  /* rules_api.c: on_stats */
+    case 17:  /* rules_stats.c: on_stats */
         if (bk_redis_reply_unpack(r, BK_SHAPE_STATS, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_STATS_DAY, &a, &la, &b) == 0) {

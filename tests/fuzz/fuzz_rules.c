@@ -17,7 +17,7 @@
  *     exactly the winner as "fires";
  *   - next_check_ms is 0 or after now;
  *   - for valid UTF-8 input, error paths and messages and explanation paths and details are
- *     valid UTF-8 too (rules_api.c puts them in JSON with json_pack("s"), which fails on
+ *     valid UTF-8 too (rules_api.c and rules_dry_run.c put them in JSON strings, which fail on
  *     invalid UTF-8: the API would answer 500 "{}" instead of the error, and the dry run
  *     would silently drop the rule's explanation). */
 #include "fuzz_util.h"

@@ -3,7 +3,7 @@
  *
  * fetch.h promises: http(s)://host[:port][/path]; host a name, an IPv4 address or an [IPv6]
  * literal; no user info, no fragment, printable ASCII only. Sites store the URL as given
- * (sites.c checks it with this function), so anything refused here never reaches a request. */
+ * (sites/site_settings.c checks it with this function), so anything refused here never reaches a request. */
 #include "check.h"
 
 #include "transport/fetch.h"
@@ -201,7 +201,7 @@ static void test_lengths(void)
     snprintf(url, sizeof url, "http://h%s", path);
     CHECK(bk_url_parse(url, &u) == -1, "lengths: a 1023-byte query (1024 with its \"/\") is refused");
 
-    /* longer than anything a site may store (sites.c caps it at 1000) */
+    /* longer than anything a site may store (site_settings.c caps it at 1000) */
     char *huge = malloc(100000);
     memcpy(huge, "http://h/", 9);
     memset(huge + 9, 'x', 100000 - 10);

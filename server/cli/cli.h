@@ -1,0 +1,26 @@
+/* cli.h - what the one-shot commands ("beckon agent ...", "beckon site ...") share.
+ *
+ * Not the server: a command talks to Redis synchronously. With no Redis configured it uses
+ * the private Redis of the data dir, starting it for the command's duration when no server
+ * is running. */
+#ifndef BK_CLI_H
+#define BK_CLI_H
+
+#include "base/config.h"
+
+#include <hiredis/hiredis.h>
+
+/* Reaches Redis, runs command, tidies up. Returns command's exit code (1 when Redis could
+ * not be reached, 2 for a bad redis address). */
+typedef int (*bk_cli_command)(redisContext *c, const bk_config *config, int argc, char **argv);
+int bk_cli_run(const bk_config *config, int argc, char **argv, bk_cli_command command);
+
+/* EVALs one of the server's scripts (lua/embedded.h: bk_lua_NAME); NULL when argc < 0. */
+redisReply *bk_cli_script(redisContext *c, const char *source, int argc, const char **args);
+
+/* For a reply the command could not use: says why on stderr and returns 1 (the exit code).
+ * `refused` when a script refused with one of refusals (BK_REFUSALS; NULL for none), else
+ * storage trouble as the server words it (errors.h), Redis's own error logged. */
+int bk_cli_store_error(const redisReply *r, const char *const *refusals, const char *refused);
+
+#endif
