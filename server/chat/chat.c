@@ -69,7 +69,7 @@ static const char *const *const script_sources[SCRIPT_COUNT] = {
     BK_LUA(BK_LUA_VISITORS_SEEN),
 };
 
-typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } hello_state;
+typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } chat_hello;
 
 typedef struct frame {
     struct frame *next;
@@ -77,20 +77,20 @@ typedef struct frame {
     char text[];
 } frame;
 
-typedef struct session {
+typedef struct chat_session {
     bk_chat *chat;
     bk_conn *conn;
     int refs;
     bk_role role;
-    hello_state hello;
+    chat_hello hello;
     char id[BK_ID_MAX + 1];                  /* visitor id or agent name, once known */
-    struct session *peer_prev, *peer_next;   /* the sessions of the same visitor or agent */
-    struct session *agent_prev, *agent_next; /* every agent session of this node */
+    struct chat_session *peer_prev, *peer_next;   /* the sessions of the same visitor or agent */
+    struct chat_session *agent_prev, *agent_next; /* every agent session of this node */
     frame *held, *held_tail;                 /* broadcasts that came during an agent's hello */
     size_t held_count;
     bk_tracker *tracker;                     /* a visitor's trigger state, after hello */
     uint64_t opened_ms;                      /* loop time, for the hello deadline */
-    struct session *waiting_prev, *waiting_next; /* not said hello yet, oldest first */
+    struct chat_session *waiting_prev, *waiting_next; /* not said hello yet, oldest first */
     double tokens;                           /* the request rate's token bucket */
     uint64_t tokens_ms;
     uint64_t events_window_ms;               /* page views and events in this minute */
@@ -99,7 +99,7 @@ typedef struct session {
     char identity_secret[65];
     int enforce_identity;
     int consent_required;
-} session;
+} chat_session;
 
 struct bk_chat {
     bk_server *server;
@@ -107,12 +107,12 @@ struct bk_chat {
     bk_map *visitors;   /* visitor id -> first session */
     bk_map *agents;     /* agent name -> first session */
     bk_transcripts *transcripts;
-    session all_agents; /* sentinel: agent sessions, hello pending or done */
+    chat_session all_agents; /* sentinel: agent sessions, hello pending or done */
     uv_timer_t heartbeat;
     char bus_channel[64];
     int bus_up, bus_was_up;
     char node[BK_ID_MAX + 1];   /* this process, in presence entries ("alice@n_…") */
-    session waiting;    /* sentinel: sessions that have not said hello, oldest first */
+    chat_session waiting;    /* sentinel: sessions that have not said hello, oldest first */
     uv_timer_t hello_timer;
     uv_timer_t queue_timer;
     unsigned queue_ticks;  /* sweeps since the sites' hours were last read */
@@ -121,8 +121,8 @@ struct bk_chat {
 };
 
 /* One request waiting for Redis. */
-typedef struct call {
-    session *session;
+typedef struct chat_call {
+    chat_session *session;
     json_t *req;
     bk_request_type type;
     char cmid[BK_CMID_MAX + 1];
@@ -131,11 +131,11 @@ typedef struct call {
     json_t *page;        /* hello's page, tracked once the visitor is known */
     const char *reply_type;  /* on_json_reply: the reply's type, and the member an array goes in */
     const char *reply_key;
-} call;
+} chat_call;
 
 /* ---- sessions ----------------------------------------------------------------------- */
 
-static void session_unref(session *s)
+static void chat_session_unref(chat_session *s)
 {
     if (--s->refs > 0)
         return;
@@ -148,7 +148,7 @@ static void session_unref(session *s)
 }
 
 /* Leaves the list of sockets that have not said hello yet. */
-static void waiting_leave(session *s)
+static void chat_waiting_leave(chat_session *s)
 {
     if (!s->waiting_next)
         return;
@@ -157,15 +157,15 @@ static void waiting_leave(session *s)
     s->waiting_prev = s->waiting_next = NULL;
 }
 
-static bk_map *peers_of(bk_chat *chat, bk_role role)
+static bk_map *chat_peers_of(bk_chat *chat, bk_role role)
 {
     return role == BK_ROLE_AGENT ? chat->agents : chat->visitors;
 }
 
-static void peers_join(session *s)
+static void chat_peers_join(chat_session *s)
 {
-    bk_map *map = peers_of(s->chat, s->role);
-    session *first = bk_map_get(map, s->id);
+    bk_map *map = chat_peers_of(s->chat, s->role);
+    chat_session *first = bk_map_get(map, s->id);
     s->peer_prev = NULL;
     s->peer_next = first;
     if (first)
@@ -174,9 +174,9 @@ static void peers_join(session *s)
 }
 
 /* Returns 1 when s was the last session of its visitor or agent on this node. */
-static int peers_leave(session *s)
+static int chat_peers_leave(chat_session *s)
 {
-    bk_map *map = peers_of(s->chat, s->role);
+    bk_map *map = chat_peers_of(s->chat, s->role);
     if (s->peer_prev)
         s->peer_prev->peer_next = s->peer_next;
     else if (s->peer_next)
@@ -190,51 +190,51 @@ static int peers_leave(session *s)
 
 /* ---- sending ------------------------------------------------------------------------ */
 
-static void send_text(session *s, const char *text, size_t len)
+static void chat_send_text(chat_session *s, const char *text, size_t len)
 {
     bk_conn_send(s->conn, text, len);
 }
 
 /* Sends obj and releases it. */
-static void send_json(session *s, json_t *obj)
+static void chat_send_json(chat_session *s, json_t *obj)
 {
     if (!obj)
         return;
     char *text = json_dumps(obj, JSON_COMPACT);
     if (text) {
-        send_text(s, text, strlen(text));
+        chat_send_text(s, text, strlen(text));
         free(text);
     }
     json_decref(obj);
 }
 
-static void send_error(session *s, json_t *req, const char *code, const char *message)
+static void chat_send_error(chat_session *s, json_t *req, const char *code, const char *message)
 {
     bk_metrics_error(code);
-    send_json(s, bk_reply_error(req, code, message));
+    chat_send_json(s, bk_reply_error(req, code, message));
 }
 
-static void send_ok(session *s, json_t *req)
+static void chat_send_ok(chat_session *s, json_t *req)
 {
-    send_json(s, bk_reply_new("ok", req));
+    chat_send_json(s, bk_reply_new("ok", req));
 }
 
 /* Maps a script's "code message" error, or a missing reply, to a protocol error. */
-static void send_store_error(session *s, json_t *req, const redisReply *reply)
+static void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply)
 {
     static const char *const script_codes[] = {
         BK_ERR_NOT_FOUND, BK_ERR_FORBIDDEN, BK_ERR_ALREADY_TAKEN, BK_ERR_WRONG_STATE,
         BK_ERR_UNAUTHORIZED, BK_ERR_INVALID_TOKEN, BK_ERR_CONSENT_REQUIRED, BK_ERR_BAD_REQUEST,
     };
     if (!reply) {
-        send_error(s, req, BK_ERR_UNAVAILABLE,
-                   "storage did not confirm the request; send it again (a message with the same cmid is stored once)");
+        chat_send_error(s, req, BK_ERR_UNAVAILABLE,
+                        "storage did not confirm the request; send it again (a message with the same cmid is stored once)");
         return;
     }
     for (size_t i = 0; i < sizeof script_codes / sizeof script_codes[0]; i++) {
         const char *message = bk_redis_reply_refusal(reply, script_codes[i]);
         if (message) {
-            send_error(s, req, script_codes[i], message);
+            chat_send_error(s, req, script_codes[i], message);
             return;
         }
     }
@@ -242,14 +242,14 @@ static void send_store_error(session *s, json_t *req, const redisReply *reply)
      * was logged once already by the reader (redis_reply.h). */
     if (bk_redis_reply_error(reply))
         bk_warn("redis refused a request: %.200s", bk_redis_reply_error(reply));
-    send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
+    chat_send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
 }
 
 /* ---- calls: a request in flight -------------------------------------------------------- */
 
-static call *call_new(session *s, const bk_request *request)
+static chat_call *chat_call_new(chat_session *s, const bk_request *request)
 {
-    call *c = calloc(1, sizeof *c);
+    chat_call *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     s->refs++;
@@ -260,39 +260,39 @@ static call *call_new(session *s, const bk_request *request)
     return c;
 }
 
-static void call_free(call *c)
+static void chat_call_free(chat_call *c)
 {
     json_decref(c->page);
     if (c->req)
         json_decref(c->req);
-    session_unref(c->session);
+    chat_session_unref(c->session);
     free(c);
 }
 
 /* Runs a script for a call; answers "unavailable" at once when Redis is not reachable. */
-static void call_script(call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
-                        const size_t *lengths)
+static void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
+                             const size_t *lengths)
 {
     bk_chat *chat = c->session->chat;
     if (bk_store_script(chat->server->store, chat->scripts[script], fn, c, 0, argc, argv, lengths) != 0) {
-        send_store_error(c->session, c->req, NULL);
-        call_free(c);
+        chat_send_store_error(c->session, c->req, NULL);
+        chat_call_free(c);
     }
 }
 
 /* A reply for a socket that has gone needs nothing more than freeing. */
-static int call_orphaned(call *c)
+static int chat_call_orphaned(chat_call *c)
 {
     return !bk_conn_is_open(c->session->conn);
 }
 
 /* ---- hello ------------------------------------------------------------------------- */
 
-static void held_flush(session *s)
+static void chat_held_flush(chat_session *s)
 {
     for (frame *f = s->held, *next; f; f = next) {
         next = f->next;
-        send_text(s, f->text, f->len);
+        chat_send_text(s, f->text, f->len);
         free(f);
     }
     s->held = s->held_tail = NULL;
@@ -301,17 +301,17 @@ static void held_flush(session *s)
 
 static void on_visitor_hello(redisReply *reply, void *data)
 {
-    call *c = data;
-    session *s = c->session;
+    chat_call *c = data;
+    chat_session *s = c->session;
     const char *cid, *state, *agent, *last_id, *profile, *site_json, *visitor;
     long long agents_online;
-    if (call_orphaned(c))
+    if (chat_call_orphaned(c))
         goto done;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_HELLO, &cid, &state, &agent, &last_id, &agents_online,
                               &profile, &site_json, &visitor) != 0 || !bk_id_valid(visitor)) {
-        peers_leave(s);
+        chat_peers_leave(s);
         s->hello = HELLO_NONE;
-        send_store_error(s, c->req, reply);
+        chat_send_store_error(s, c->req, reply);
         /* a site or origin that is not allowed: no second try on this socket */
         if (bk_redis_reply_refusal(reply, BK_ERR_FORBIDDEN))
             bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
@@ -320,9 +320,9 @@ static void on_visitor_hello(redisReply *reply, void *data)
     if (strcmp(s->id, visitor) != 0) {
         /* The token's visitor was erased: this socket is a new visitor now. Nothing can have
          * been published for the new id yet, so joining after the script loses nothing. */
-        peers_leave(s);
+        chat_peers_leave(s);
         snprintf(s->id, sizeof s->id, "%s", visitor);
-        peers_join(s);
+        chat_peers_join(s);
     }
     json_t *site = json_loads(site_json, 0, NULL);
     snprintf(s->identity_secret, sizeof s->identity_secret, "%s",
@@ -353,8 +353,8 @@ static void on_visitor_hello(redisReply *reply, void *data)
         json_object_set_new(welcome, "transcript_email", json_true());
     json_object_set_new(welcome, "hours", hours ? hours : json_null());
     s->hello = HELLO_DONE;
-    waiting_leave(s);
-    send_json(s, welcome);
+    chat_waiting_leave(s);
+    chat_send_json(s, welcome);
     s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, profile);
     if (s->tracker && c->page && (!s->consent_required || bk_tracker_consented(s->tracker))) {
         bk_request page;
@@ -367,33 +367,33 @@ static void on_visitor_hello(redisReply *reply, void *data)
             bk_triggers_request(s->chat->server->triggers, s->tracker, &page);
     }
 done:
-    call_free(c);
+    chat_call_free(c);
 }
 
-static void visitor_hello(session *s, const bk_request *request)
+static void chat_visitor_hello(chat_session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
     /* A fresh id is drawn even with a token: the script takes it instead when the token's
      * visitor was erased, so that the old id is never written again. */
     char fresh[BK_ID_MAX + 1];
     if (bk_id_generate("v_", fresh, sizeof fresh) != 0) {
-        send_error(s, request->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
+        chat_send_error(s, request->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
         return;
     }
     if (!request->token) {
         snprintf(s->id, sizeof s->id, "%s", fresh);
     } else if (bk_token_verify(chat->server->secret, request->token, s->id, sizeof s->id) != 0) {
-        send_error(s, request->req, BK_ERR_INVALID_TOKEN,
-                   "this visitor token was not issued by this server; say hello without a token");
+        chat_send_error(s, request->req, BK_ERR_INVALID_TOKEN,
+                        "this visitor token was not issued by this server; say hello without a token");
         return;
     }
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     /* Join the fan-out before asking Redis, so nothing published for this visitor after
      * the script ran can slip past the socket. */
     s->hello = HELLO_PENDING;
-    peers_join(s);
+    chat_peers_join(s);
     if (request->page)
         c->page = json_incref(request->page);
     char now[24];
@@ -409,37 +409,37 @@ static void visitor_hello(session *s, const bk_request *request)
                            fresh };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
                         0, 9, argv, NULL) != 0) {
-        peers_leave(s);
+        chat_peers_leave(s);
         s->hello = HELLO_NONE;
-        send_store_error(s, c->req, NULL);
-        call_free(c);
+        chat_send_store_error(s, c->req, NULL);
+        chat_call_free(c);
     }
 }
 
 /* Only the script's "unauthorized" signs the agent out (close 4001); anything else is storage
  * trouble - no reply, LOADING, BUSY, OOM, READONLY, NOSCRIPT, an odd reply - and a socket that
  * cannot say hello is of no use: close 1013, and the panel reconnects with backoff. */
-static void agent_hello_failed(session *s, json_t *req, const redisReply *reply)
+static void agent_hello_failed(chat_session *s, json_t *req, const redisReply *reply)
 {
     s->hello = HELLO_NONE;
     const char *refusal = bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED);
     if (refusal) {
-        send_error(s, req, BK_ERR_UNAUTHORIZED, refusal);
+        chat_send_error(s, req, BK_ERR_UNAUTHORIZED, refusal);
         bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
         return;
     }
     if (bk_redis_reply_error(reply))
         bk_warn("redis refused an agent's hello: %.200s", bk_redis_reply_error(reply));
-    send_error(s, req, BK_ERR_UNAVAILABLE, "storage is unavailable; connect again later");
+    chat_send_error(s, req, BK_ERR_UNAVAILABLE, "storage is unavailable; connect again later");
     bk_conn_close(s->conn, BK_CLOSE_TRY_AGAIN, "try again later");
 }
 
 static void on_agent_hello(redisReply *reply, void *data)
 {
-    call *c = data;
-    session *s = c->session;
+    chat_call *c = data;
+    chat_session *s = c->session;
     const char *agent, *welcome_json;
-    if (call_orphaned(c))
+    if (chat_call_orphaned(c))
         goto done;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_AGENT_HELLO, &agent, &welcome_json) != 0) {
         agent_hello_failed(s, c->req, reply);
@@ -453,18 +453,18 @@ static void on_agent_hello(redisReply *reply, void *data)
         goto done;
     }
     snprintf(s->id, sizeof s->id, "%s", agent);
-    peers_join(s);
+    chat_peers_join(s);
     json_t *welcome = bk_reply_new("welcome", c->req);
     json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
     json_object_update(welcome, lists);
     json_decref(lists);
     s->hello = HELLO_DONE;
-    waiting_leave(s);
-    send_json(s, welcome);
-    held_flush(s);
+    chat_waiting_leave(s);
+    chat_send_json(s, welcome);
+    chat_held_flush(s);
     bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
 done:
-    call_free(c);
+    chat_call_free(c);
 }
 
 static int session_token_shaped(const char *token)
@@ -476,26 +476,26 @@ static int session_token_shaped(const char *token)
 
 /* The agent panel is served by Beckon itself: a browser page elsewhere must not drive an
  * agent's socket. Origin absent (not a browser) or this server's own origin. */
-static int agent_origin_allowed(const session *s)
+static int agent_origin_allowed(const chat_session *s)
 {
     return bk_origin_is_own(bk_conn_origin(s->conn), bk_conn_host(s->conn));
 }
 
-static void agent_hello(session *s, const bk_request *request)
+static void chat_agent_hello(chat_session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
     if (!agent_origin_allowed(s)) {
-        send_error(s, request->req, BK_ERR_UNAUTHORIZED, "agent sockets accept only this server's own origin");
+        chat_send_error(s, request->req, BK_ERR_UNAUTHORIZED, "agent sockets accept only this server's own origin");
         bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
         return;
     }
     if (!session_token_shaped(request->token)) {
-        send_error(s, request->req, BK_ERR_UNAUTHORIZED,
-                   "a session token from POST /api/login is required");
+        chat_send_error(s, request->req, BK_ERR_UNAUTHORIZED,
+                        "a session token from POST /api/login is required");
         bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
         return;
     }
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     s->hello = HELLO_PENDING;
@@ -507,7 +507,7 @@ static void agent_hello(session *s, const bk_request *request)
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
                         0, 5, argv, NULL) != 0) {
         agent_hello_failed(s, c->req, NULL);
-        call_free(c);
+        chat_call_free(c);
     }
 }
 
@@ -515,17 +515,17 @@ static void agent_hello(session *s, const bk_request *request)
 
 static void on_message_stored(redisReply *reply, void *data)
 {
-    call *c = data;
-    session *s = c->session;
+    chat_call *c = data;
+    chat_session *s = c->session;
     const char *conversation, *id;
     long long duplicate, opened;
-    if (call_orphaned(c))
+    if (chat_call_orphaned(c))
         goto done;
     /* a visitor's message may open the conversation; an agent's and a note never do */
     if (s->role == BK_ROLE_VISITOR
             ? bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_MESSAGE, &conversation, &id, &duplicate, &opened) != 0
             : bk_redis_reply_unpack(reply, BK_SHAPE_AGENT_MESSAGE, &conversation, &id, &duplicate) != 0) {
-        send_store_error(s, c->req, reply);
+        chat_send_store_error(s, c->req, reply);
         goto done;
     }
     if (duplicate != 1)
@@ -538,9 +538,9 @@ static void on_message_stored(redisReply *reply, void *data)
     json_object_set_new(ack, "cmid", json_string(c->cmid));
     json_object_set_new(ack, "ts", json_integer(strtoll(id, NULL, 10)));
     json_object_set_new(ack, "duplicate", json_boolean(duplicate == 1));
-    send_json(s, ack);
+    chat_send_json(s, ack);
 done:
-    call_free(c);
+    chat_call_free(c);
 }
 
 /* The preview shown in agents' queues: the start of the text, cut on a character boundary. */
@@ -558,26 +558,26 @@ static size_t preview_length(const char *text, size_t len)
  * what the push would, so the push skips it (the sender's other sockets still get it). */
 #define SENDER_MAX (BK_ID_MAX + 24)
 
-static void sender_name(const session *s, char out[SENDER_MAX])
+static void chat_sender_name(const chat_session *s, char out[SENDER_MAX])
 {
     snprintf(out, SENDER_MAX, "%s:%lu", s->chat->node, bk_conn_id(s->conn));
 }
 
-static void message_send(session *s, const bk_request *request)
+static void chat_message_send(chat_session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
     const char *prefix = chat->server->config->prefix;
     char sender[SENDER_MAX];
-    sender_name(s, sender);
+    chat_sender_name(s, sender);
     if (s->role == BK_ROLE_VISITOR) {
         char cid[BK_ID_MAX + 1], now[24];
         if (bk_id_generate("c_", cid, sizeof cid) != 0) {
-            send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for a conversation id");
-            call_free(c);
+            chat_send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for a conversation id");
+            chat_call_free(c);
             return;
         }
         snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
@@ -585,30 +585,30 @@ static void message_send(session *s, const bk_request *request)
         size_t lengths[] = { strlen(prefix), strlen(s->id), strlen(cid), strlen(request->cmid),
                              request->text_len, strlen(now),
                              preview_length(request->text, request->text_len), strlen(sender) };
-        call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 8, argv, lengths);
+        chat_call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 8, argv, lengths);
     } else {
         const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
         size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id),
                              strlen(request->cmid), request->text_len, strlen(sender) };
-        call_script(c, SCRIPT_AGENT_MESSAGE, on_message_stored, 6, argv, lengths);
+        chat_call_script(c, SCRIPT_AGENT_MESSAGE, on_message_stored, 6, argv, lengths);
     }
 }
 
 /* ---- everything answered with "ok" --------------------------------------------------- */
 
-static void on_ok(redisReply *reply, void *data)
+static void chat_on_ok(redisReply *reply, void *data)
 {
-    call *c = data;
+    chat_call *c = data;
     long long result;
-    if (!call_orphaned(c)) {
+    if (!chat_call_orphaned(c)) {
         if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &result) == 0) {
             if (c->type != BK_REQ_TYPING || c->req)
-                send_ok(c->session, c->req);
+                chat_send_ok(c->session, c->req);
         } else if (c->type != BK_REQ_TYPING || c->req) {
-            send_store_error(c->session, c->req, reply);
+            chat_send_store_error(c->session, c->req, reply);
         }
     }
-    call_free(c);
+    chat_call_free(c);
 }
 
 static const char *role_name(bk_role role)
@@ -616,9 +616,9 @@ static const char *role_name(bk_role role)
     return role == BK_ROLE_AGENT ? "agent" : "visitor";
 }
 
-static void signal_send(session *s, const bk_request *request)
+static void chat_signal_send(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     const char *kind = request->type == BK_REQ_READ ? "read" : "typing";
@@ -626,12 +626,12 @@ static void signal_send(session *s, const bk_request *request)
     const char *argv[] = { s->chat->server->config->prefix,
                            request->conversation ? request->conversation : "",
                            role_name(s->role), s->id, kind, value };
-    call_script(c, SCRIPT_SIGNAL, on_ok, 6, argv, NULL);
+    chat_call_script(c, SCRIPT_SIGNAL, chat_on_ok, 6, argv, NULL);
 }
 
-static void conversation_close(session *s, const bk_request *request)
+static void chat_conversation_close(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     char now[24], day[9];
@@ -643,23 +643,23 @@ static void conversation_close(session *s, const bk_request *request)
     const char *argv[] = { s->chat->server->config->prefix,
                            request->conversation ? request->conversation : "",
                            role_name(s->role), s->id, now, day, retention };
-    call_script(c, SCRIPT_CLOSE, on_ok, 7, argv, NULL);
+    chat_call_script(c, SCRIPT_CLOSE, chat_on_ok, 7, argv, NULL);
 }
 
-static void conversation_accept(session *s, const bk_request *request)
+static void chat_conversation_accept(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, now };
-    call_script(c, SCRIPT_ACCEPT, on_ok, 4, argv, NULL);
+    chat_call_script(c, SCRIPT_ACCEPT, chat_on_ok, 4, argv, NULL);
 }
 
-static void conversation_rate(session *s, const bk_request *request)
+static void chat_conversation_rate(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     char now[24], score[4], day[9];
@@ -670,28 +670,28 @@ static void conversation_rate(session *s, const bk_request *request)
     const char *argv[] = { s->chat->server->config->prefix,
                            s->id, request->conversation ? request->conversation : "", score,
                            request->comment ? request->comment : "", now, day };
-    call_script(c, SCRIPT_RATE, on_ok, 7, argv, NULL);
+    chat_call_script(c, SCRIPT_RATE, chat_on_ok, 7, argv, NULL);
 }
 
 /* ---- history ------------------------------------------------------------------------- */
 
 static void on_history(redisReply *reply, void *data)
 {
-    call *c = data;
-    session *s = c->session;
+    chat_call *c = data;
+    chat_session *s = c->session;
     const char *state, *messages_json, *next, *visitor_read, *agent_read;
     long long gap, complete, accepted;
-    if (call_orphaned(c))
+    if (chat_call_orphaned(c))
         goto done;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_HISTORY, &state, &gap, &complete, &messages_json, &next,
                               &visitor_read, &agent_read, &accepted) != 0) {
-        send_store_error(s, c->req, reply);
+        chat_send_store_error(s, c->req, reply);
         goto done;
     }
     json_t *messages = json_loads(messages_json, 0, NULL);
     if (!json_is_array(messages)) {
         json_decref(messages);
-        send_error(s, c->req, BK_ERR_INTERNAL, "could not read the history");
+        chat_send_error(s, c->req, BK_ERR_INTERNAL, "could not read the history");
         goto done;
     }
     json_t *history = bk_reply_new("history", c->req);
@@ -706,14 +706,14 @@ static void on_history(redisReply *reply, void *data)
     json_object_set_new(history, "read", json_pack("{s:o, s:o}",
                         "visitor", visitor_read[0] ? json_string(visitor_read) : json_null(),
                         "agent", agent_read[0] ? json_string(agent_read) : json_null()));
-    send_json(s, history);
+    chat_send_json(s, history);
 done:
-    call_free(c);
+    chat_call_free(c);
 }
 
-static void history_send(session *s, const bk_request *request)
+static void chat_history_send(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     snprintf(c->since, sizeof c->since, "%s", request->since);
@@ -723,7 +723,7 @@ static void history_send(session *s, const bk_request *request)
     snprintf(max_bytes, sizeof max_bytes, "%d", BK_HISTORY_PAGE_BYTES);
     const char *argv[] = { s->chat->server->config->prefix, request->conversation, request->since,
                            limit, role_name(s->role), s->id, max_bytes };
-    call_script(c, SCRIPT_HISTORY, on_history, 7, argv, NULL);
+    chat_call_script(c, SCRIPT_HISTORY, on_history, 7, argv, NULL);
 }
 
 /* ---- agents' tools and visitors' details ----------------------------------------------- */
@@ -732,16 +732,16 @@ static void history_send(session *s, const bk_request *request)
  * into reply_key. */
 static void on_json_reply(redisReply *reply, void *data)
 {
-    call *c = data;
-    session *s = c->session;
+    chat_call *c = data;
+    chat_session *s = c->session;
     const char *text;
     size_t len;
-    if (call_orphaned(c))
+    if (chat_call_orphaned(c))
         goto done;
     int unpacked = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0;
     json_t *body = unpacked ? json_loadb(text, len, 0, NULL) : NULL;
     if (!body) {
-        send_store_error(s, c->req, unpacked ? NULL : reply);
+        chat_send_store_error(s, c->req, unpacked ? NULL : reply);
         goto done;
     }
     json_t *out = bk_reply_new(c->reply_type, c->req);
@@ -750,92 +750,92 @@ static void on_json_reply(redisReply *reply, void *data)
     else
         json_object_set(out, c->reply_key, body);
     json_decref(body);
-    send_json(s, out);
+    chat_send_json(s, out);
 done:
-    call_free(c);
+    chat_call_free(c);
 }
 
-static void json_request(session *s, const bk_request *request, int script, const char *reply_type,
-                         const char *reply_key, int argc, const char **argv)
+static void chat_json_request(chat_session *s, const bk_request *request, int script, const char *reply_type,
+                              const char *reply_key, int argc, const char **argv)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     c->reply_type = reply_type;
     c->reply_key = reply_key;
-    call_script(c, script, on_json_reply, argc, argv, NULL);
+    chat_call_script(c, script, on_json_reply, argc, argv, NULL);
 }
 
 static void on_identified(redisReply *reply, void *data)
 {
-    call *c = data;
-    session *s = c->session;
+    chat_call *c = data;
+    chat_session *s = c->session;
     const char *profile;
     size_t len;
-    if (!call_orphaned(c)) {
+    if (!chat_call_orphaned(c)) {
         if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &profile, &len) == 0) {
-            send_ok(s, c->req);
+            chat_send_ok(s, c->req);
             if (s->tracker)
                 bk_tracker_profile_changed(s->tracker, profile, len);
         } else {
-            send_store_error(s, c->req, reply);
+            chat_send_store_error(s, c->req, reply);
         }
     }
-    call_free(c);
+    chat_call_free(c);
 }
 
 /* With a site secret, identify may carry the site's user id signed by the site's backend.
  * With enforcement on, nothing that claims an identity is taken without that signature. */
-static void visitor_identify(session *s, const bk_request *request)
+static void chat_visitor_identify(chat_session *s, const bk_request *request)
 {
     const char *verified = "";
     if (request->user_id || request->user_hash) {
         if (!request->user_id || !request->user_hash ||
             bk_identity_verify(s->identity_secret, request->user_id, request->user_hash) != 0) {
-            send_error(s, request->req, BK_ERR_FORBIDDEN, "identify.hash: not the site's signature of this id");
+            chat_send_error(s, request->req, BK_ERR_FORBIDDEN, "identify.hash: not the site's signature of this id");
             return;
         }
         verified = request->user_id;
     } else if (s->enforce_identity && (request->name || request->email)) {
-        send_error(s, request->req, BK_ERR_FORBIDDEN,
-                   "this site verifies identities: identify needs id and hash from the site's backend");
+        chat_send_error(s, request->req, BK_ERR_FORBIDDEN,
+                        "this site verifies identities: identify needs id and hash from the site's backend");
         return;
     }
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     char *attrs = request->attrs ? json_dumps(request->attrs, JSON_COMPACT) : NULL;
     const char *argv[] = { s->chat->server->config->prefix, s->id, request->name ? request->name : "",
                            request->email ? request->email : "", attrs ? attrs : "", verified };
-    call_script(c, SCRIPT_IDENTIFY, on_identified, 6, argv, NULL);
+    chat_call_script(c, SCRIPT_IDENTIFY, on_identified, 6, argv, NULL);
     free(attrs);
 }
 
-static void visitor_consent(session *s, const bk_request *request)
+static void chat_visitor_consent(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     const char *argv[] = { s->chat->server->config->prefix, s->id, request->granted ? "1" : "0" };
-    call_script(c, SCRIPT_CONSENT, on_identified, 3, argv, NULL);
+    chat_call_script(c, SCRIPT_CONSENT, on_identified, 3, argv, NULL);
 }
 
 static void on_left(redisReply *reply, void *data)
 {
-    call *c = data;
+    chat_call *c = data;
     const char *id;
-    if (!call_orphaned(c)) {
+    if (!chat_call_orphaned(c)) {
         if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &id) == 0)
-            send_ok(c->session, c->req);
+            chat_send_ok(c->session, c->req);
         else
-            send_store_error(c->session, c->req, reply);
+            chat_send_store_error(c->session, c->req, reply);
     }
-    call_free(c);
+    chat_call_free(c);
 }
 
-static void message_leave(session *s, const bk_request *request)
+static void chat_message_leave(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     char now[24];
@@ -844,47 +844,47 @@ static void message_leave(session *s, const bk_request *request)
                            request->email, request->text, now };
     size_t lengths[] = { strlen(argv[0]), strlen(s->id), strlen(argv[2]), strlen(request->email),
                          request->text_len, strlen(now) };
-    call_script(c, SCRIPT_LEAVE_MESSAGE, on_left, 6, argv, lengths);
+    chat_call_script(c, SCRIPT_LEAVE_MESSAGE, on_left, 6, argv, lengths);
 }
 
-static void note_add(session *s, const bk_request *request)
+static void chat_note_add(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
     const char *prefix = s->chat->server->config->prefix;
     char sender[SENDER_MAX];
-    sender_name(s, sender);
+    chat_sender_name(s, sender);
     const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
     size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id), strlen(request->cmid),
                          request->text_len, strlen(sender) };
-    call_script(c, SCRIPT_NOTE, on_message_stored, 6, argv, lengths);
+    chat_call_script(c, SCRIPT_NOTE, on_message_stored, 6, argv, lengths);
 }
 
-static void conversation_transfer(session *s, const bk_request *request)
+static void chat_conversation_transfer(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, request->to };
-    call_script(c, SCRIPT_TRANSFER, on_ok, 4, argv, NULL);
+    chat_call_script(c, SCRIPT_TRANSFER, chat_on_ok, 4, argv, NULL);
 }
 
-static void agent_status(session *s, const bk_request *request)
+static void chat_agent_status(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     char expiry[24];
     snprintf(expiry, sizeof expiry, "%lld", (long long)(bk_now_ms() + PRESENCE_TTL_MS));
     const char *argv[] = { s->chat->server->config->prefix, s->id, request->status, expiry, s->chat->node };
-    call_script(c, SCRIPT_STATUS, on_ok, 5, argv, NULL);
+    chat_call_script(c, SCRIPT_STATUS, chat_on_ok, 5, argv, NULL);
 }
 
-static void visitor_invite(session *s, const bk_request *request)
+static void chat_visitor_invite(chat_session *s, const bk_request *request)
 {
-    call *c = call_new(s, request);
+    chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     char now[24], day[9], invitation[BK_ID_MAX + 1];
@@ -892,34 +892,34 @@ static void visitor_invite(session *s, const bk_request *request)
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     bk_day_string(now_ms, day);
     if (bk_id_generate("i_", invitation, sizeof invitation) != 0) {
-        send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for an invitation id");
-        call_free(c);
+        chat_send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for an invitation id");
+        chat_call_free(c);
         return;
     }
     const char *argv[] = { s->chat->server->config->prefix, request->visitor, s->id, request->text, now,
                            invitation, day };
     bk_metrics_invitation("manual");
     bk_metrics_now.invitations_sent++;
-    call_script(c, SCRIPT_MANUAL_INVITE, on_ok, 7, argv, NULL);
+    chat_call_script(c, SCRIPT_MANUAL_INVITE, chat_on_ok, 7, argv, NULL);
 }
 
 /* ---- the WebSocket handlers ----------------------------------------------------------- */
 
 /* Sockets that never say hello hold memory and a descriptor for nothing: close them. The
  * list is in opening order, so only its head can be overdue first. */
-static void on_hello_timer(uv_timer_t *timer)
+static void chat_hello_deadline(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
     uint64_t now = uv_now(chat->server->loop);
     uint64_t limit = (uint64_t)chat->server->config->hello_timeout_seconds * 1000;
     while (chat->waiting.waiting_next != &chat->waiting) {
-        session *s = chat->waiting.waiting_next;
+        chat_session *s = chat->waiting.waiting_next;
         if (s->opened_ms + limit > now)
             break;
-        waiting_leave(s);
+        chat_waiting_leave(s);
         if (s->hello == HELLO_NONE) {
             bk_metrics_now.hello_timeouts++;
-            send_error(s, NULL, BK_ERR_HELLO_REQUIRED, "no hello in time; closing");
+            chat_send_error(s, NULL, BK_ERR_HELLO_REQUIRED, "no hello in time; closing");
             bk_conn_close(s->conn, BK_CLOSE_POLICY, "hello timeout");
         }
     }
@@ -928,7 +928,7 @@ static void on_hello_timer(uv_timer_t *timer)
 void bk_chat_opened(bk_conn *conn, void *data)
 {
     bk_chat *chat = ((bk_server *)data)->chat;
-    session *s = calloc(1, sizeof *s);
+    chat_session *s = calloc(1, sizeof *s);
     if (!s) {
         bk_conn_close(conn, 1011, "out of memory");
         return;
@@ -958,31 +958,31 @@ void bk_chat_opened(bk_conn *conn, void *data)
     }
 }
 
-static void request_dispatch(session *s, const bk_request *request)
+static void chat_request_dispatch(chat_session *s, const bk_request *request)
 {
     if (request->type == BK_REQ_HELLO) {
         if (s->hello != HELLO_NONE) {
-            send_error(s, request->req, BK_ERR_WRONG_STATE, "hello was already said on this connection");
+            chat_send_error(s, request->req, BK_ERR_WRONG_STATE, "hello was already said on this connection");
             return;
         }
         if (s->role == BK_ROLE_VISITOR)
-            visitor_hello(s, request);
+            chat_visitor_hello(s, request);
         else
-            agent_hello(s, request);
+            chat_agent_hello(s, request);
         return;
     }
     if (s->hello != HELLO_DONE) {
-        send_error(s, request->req, BK_ERR_HELLO_REQUIRED, "send hello first");
+        chat_send_error(s, request->req, BK_ERR_HELLO_REQUIRED, "send hello first");
         return;
     }
     switch (request->type) {
-    case BK_REQ_MESSAGE: message_send(s, request); break;
+    case BK_REQ_MESSAGE: chat_message_send(s, request); break;
     case BK_REQ_TYPING:
-    case BK_REQ_READ:    signal_send(s, request); break;
-    case BK_REQ_RESUME:  history_send(s, request); break;
-    case BK_REQ_CLOSE:   conversation_close(s, request); break;
-    case BK_REQ_RATE:    conversation_rate(s, request); break;
-    case BK_REQ_ACCEPT:  conversation_accept(s, request); break;
+    case BK_REQ_READ:    chat_signal_send(s, request); break;
+    case BK_REQ_RESUME:  chat_history_send(s, request); break;
+    case BK_REQ_CLOSE:   chat_conversation_close(s, request); break;
+    case BK_REQ_RATE:    chat_conversation_rate(s, request); break;
+    case BK_REQ_ACCEPT:  chat_conversation_accept(s, request); break;
     case BK_REQ_PAGE_VIEW:
     case BK_REQ_EVENT:  /* consent is checked where every event is stored (BK_LUA_TRACK) */
     case BK_REQ_INVITE_SHOWN:
@@ -990,16 +990,16 @@ static void request_dispatch(session *s, const bk_request *request)
     case BK_REQ_INVITE_DISMISSED:
         bk_triggers_request(s->chat->server->triggers, s->tracker, request);
         break;
-    case BK_REQ_IDENTIFY:       visitor_identify(s, request); break;
-    case BK_REQ_CONSENT:        visitor_consent(s, request); break;
-    case BK_REQ_LEAVE_MESSAGE:  message_leave(s, request); break;
-    case BK_REQ_NOTE:           note_add(s, request); break;
-    case BK_REQ_TRANSFER:       conversation_transfer(s, request); break;
-    case BK_REQ_STATUS:         agent_status(s, request); break;
-    case BK_REQ_INVITE:         visitor_invite(s, request); break;
+    case BK_REQ_IDENTIFY:       chat_visitor_identify(s, request); break;
+    case BK_REQ_CONSENT:        chat_visitor_consent(s, request); break;
+    case BK_REQ_LEAVE_MESSAGE:  chat_message_leave(s, request); break;
+    case BK_REQ_NOTE:           chat_note_add(s, request); break;
+    case BK_REQ_TRANSFER:       chat_conversation_transfer(s, request); break;
+    case BK_REQ_STATUS:         chat_agent_status(s, request); break;
+    case BK_REQ_INVITE:         chat_visitor_invite(s, request); break;
     case BK_REQ_VISITOR: {
         const char *argv[] = { s->chat->server->config->prefix, request->visitor };
-        json_request(s, request, SCRIPT_VISITOR_DETAILS, "visitor", NULL, 2, argv);
+        chat_json_request(s, request, SCRIPT_VISITOR_DETAILS, "visitor", NULL, 2, argv);
         break;
     }
     case BK_REQ_VISITORS: {
@@ -1007,12 +1007,12 @@ static void request_dispatch(session *s, const bk_request *request)
         snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
         snprintf(window, sizeof window, "%d", VISITORS_WINDOW_MS);
         const char *argv[] = { s->chat->server->config->prefix, now, window };
-        json_request(s, request, SCRIPT_VISITORS, "visitors", "visitors", 3, argv);
+        chat_json_request(s, request, SCRIPT_VISITORS, "visitors", "visitors", 3, argv);
         break;
     }
     case BK_REQ_LEFT_MESSAGES: {
         const char *argv[] = { s->chat->server->config->prefix };
-        json_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", 1, argv);
+        chat_json_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", 1, argv);
         break;
     }
     case BK_REQ_TRANSCRIPT:
@@ -1023,7 +1023,7 @@ static void request_dispatch(session *s, const bk_request *request)
 }
 
 /* A token bucket per socket: rate-burst at once, rate-messages-per-second sustained. */
-static int rate_allows(bk_chat *chat, session *s)
+static int rate_allows(bk_chat *chat, chat_session *s)
 {
     const bk_config *config = chat->server->config;
     double factor = s->role == BK_ROLE_AGENT ? AGENT_RATE_FACTOR : 1;
@@ -1040,7 +1040,7 @@ static int rate_allows(bk_chat *chat, session *s)
 }
 
 /* Browsing events cost a Redis write each: at most events-per-minute per socket. */
-static int events_allow(bk_chat *chat, session *s)
+static int events_allow(bk_chat *chat, chat_session *s)
 {
     uint64_t now = uv_now(chat->server->loop);
     if (now - s->events_window_ms >= 60000) {
@@ -1053,17 +1053,17 @@ static int events_allow(bk_chat *chat, session *s)
 void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size_t len, void *data)
 {
     bk_chat *chat = ((bk_server *)data)->chat;
-    session *s = bk_conn_user(conn);
+    chat_session *s = bk_conn_user(conn);
     if (!s)
         return;
     if (status == BK_RX_TOO_LARGE) {
         char message[96];
         snprintf(message, sizeof message, "message over %d bytes", chat->server->config->max_message_bytes);
-        send_error(s, NULL, BK_ERR_TOO_LARGE, message);
+        chat_send_error(s, NULL, BK_ERR_TOO_LARGE, message);
         return;
     }
     if (status == BK_RX_BINARY) {
-        send_error(s, NULL, BK_ERR_BAD_JSON, "binary frames are not accepted: send JSON text");
+        chat_send_error(s, NULL, BK_ERR_BAD_JSON, "binary frames are not accepted: send JSON text");
         return;
     }
     bk_metrics_now.frames_received++;
@@ -1073,14 +1073,14 @@ void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size
     /* Parsed first, so that even a refusal names the request it refuses (its req). */
     if (!rate_allows(chat, s)) {
         bk_metrics_now.rate_limited++;
-        send_error(s, request.req, BK_ERR_RATE_LIMITED, "too many requests; slow down");
+        chat_send_error(s, request.req, BK_ERR_RATE_LIMITED, "too many requests; slow down");
     } else if (!parsed) {
-        send_error(s, request.req, err.code, err.message);
+        chat_send_error(s, request.req, err.code, err.message);
     } else if ((request.type == BK_REQ_PAGE_VIEW || request.type == BK_REQ_EVENT) && !events_allow(chat, s)) {
         bk_metrics_now.rate_limited++;
-        send_error(s, request.req, BK_ERR_RATE_LIMITED, "too many page views and events this minute");
+        chat_send_error(s, request.req, BK_ERR_RATE_LIMITED, "too many page views and events this minute");
     } else {
-        request_dispatch(s, &request);
+        chat_request_dispatch(s, &request);
     }
     bk_request_release(&request);
 }
@@ -1099,11 +1099,11 @@ static void presence_remove(bk_chat *chat, const char *agent)
 void bk_chat_closed(bk_conn *conn, void *data)
 {
     bk_chat *chat = ((bk_server *)data)->chat;
-    session *s = bk_conn_user(conn);
+    chat_session *s = bk_conn_user(conn);
     if (!s)
         return;
     bk_conn_set_user(conn, NULL);
-    waiting_leave(s);
+    chat_waiting_leave(s);
     if (s->role == BK_ROLE_AGENT)
         bk_metrics_now.agents_connected--;
     else
@@ -1115,16 +1115,16 @@ void bk_chat_closed(bk_conn *conn, void *data)
         s->agent_next->agent_prev = s->agent_prev;
     }
     int joined = s->role == BK_ROLE_VISITOR ? s->hello != HELLO_NONE : s->hello == HELLO_DONE;
-    if (joined && peers_leave(s) && s->role == BK_ROLE_AGENT) {
+    if (joined && chat_peers_leave(s) && s->role == BK_ROLE_AGENT) {
         presence_remove(chat, s->id);
         bk_info("agent %s disconnected", s->id);
     }
-    session_unref(s);
+    chat_session_unref(s);
 }
 
 /* ---- the bus ------------------------------------------------------------------------- */
 
-static void hold_frame(session *s, const char *text, size_t len)
+static void chat_held_add(chat_session *s, const char *text, size_t len)
 {
     if (s->held_count >= PENDING_FRAMES_MAX)
         return;
@@ -1146,9 +1146,9 @@ static void hold_frame(session *s, const char *text, size_t len)
 static void send_to_peers(bk_chat *chat, bk_role role, const char *id, const char *text, size_t len,
                           unsigned long except)
 {
-    for (session *s = bk_map_get(peers_of(chat, role), id); s; s = s->peer_next)
+    for (chat_session *s = bk_map_get(chat_peers_of(chat, role), id); s; s = s->peer_next)
         if (s->hello == HELLO_DONE && (!except || bk_conn_id(s->conn) != except))
-            send_text(s, text, len);
+            chat_send_text(s, text, len);
 }
 
 /* "0", "1", or "0>NODE:CONNECTION" (bus_except): the connection to skip when NODE is this one. */
@@ -1164,8 +1164,8 @@ static unsigned long bus_except_connection(const bk_chat *chat, const char *all)
 /* An account's password changed or the account was removed: its sockets here are closed. */
 static void agent_sessions_end(bk_chat *chat, const char *agent)
 {
-    for (session *s = bk_map_get(chat->agents, agent); s; s = s->peer_next) {
-        send_error(s, NULL, BK_ERR_UNAUTHORIZED, "your session ended (password changed or account removed)");
+    for (chat_session *s = bk_map_get(chat->agents, agent); s; s = s->peer_next) {
+        chat_send_error(s, NULL, BK_ERR_UNAUTHORIZED, "your session ended (password changed or account removed)");
         bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "session ended");
     }
 }
@@ -1173,7 +1173,7 @@ static void agent_sessions_end(bk_chat *chat, const char *agent)
 /* The visitor was erased: its sockets here are closed (the widget starts afresh). */
 static void visitor_sessions_end(bk_chat *chat, const char *visitor)
 {
-    for (session *s = bk_map_get(chat->visitors, visitor); s; s = s->peer_next)
+    for (chat_session *s = bk_map_get(chat->visitors, visitor); s; s = s->peer_next)
         bk_conn_close(s->conn, BK_CLOSE_POLICY, "visitor data erased");
 }
 
@@ -1189,7 +1189,7 @@ static void queue_positions_tell(bk_chat *chat, const char *text, size_t len)
     for (size_t i = 0; i < waiting; i++) {
         const char *visitor = json_string_value(json_array_get(order, 2 * i));
         const char *conversation = json_string_value(json_array_get(order, 2 * i + 1));
-        session *first = visitor ? bk_map_get(chat->visitors, visitor) : NULL;
+        chat_session *first = visitor ? bk_map_get(chat->visitors, visitor) : NULL;
         if (!first || !conversation)
             continue;
         json_t *expected = json_is_number(average) && online > 0
@@ -1201,9 +1201,9 @@ static void queue_positions_tell(bk_chat *chat, const char *text, size_t len)
                                   "expected_wait_seconds", expected);
         char *out = json_dumps(frame, JSON_COMPACT);
         json_decref(frame);
-        for (session *s = first; s && out; s = s->peer_next)
+        for (chat_session *s = first; s && out; s = s->peer_next)
             if (s->hello == HELLO_DONE)
-                send_text(s, out, strlen(out));
+                chat_send_text(s, out, strlen(out));
         free(out);
     }
     json_decref(announcement);
@@ -1219,7 +1219,7 @@ static const char *text_copy(const char *text, size_t len, char *buf)
 }
 
 /* "VISITOR AGENT ALL FRAME" (scripts.h). */
-static void on_bus(const char *payload, size_t len, void *data)
+static void chat_bus_received(const char *payload, size_t len, void *data)
 {
     bk_chat *chat = data;
     char visitor[BK_ID_MAX + 1], agent[BK_ID_MAX + 1], all_field[SENDER_MAX + 3];
@@ -1254,11 +1254,11 @@ static void on_bus(const char *payload, size_t len, void *data)
     if (strcmp(visitor, "-") != 0)
         send_to_peers(chat, BK_ROLE_VISITOR, visitor, text, text_len, except);
     if (all) {
-        for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next) {
+        for (chat_session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next) {
             if (s->hello == HELLO_DONE)
-                send_text(s, text, text_len);
+                chat_send_text(s, text, text_len);
             else if (s->hello == HELLO_PENDING)
-                hold_frame(s, text, text_len);
+                chat_held_add(s, text, text_len);
         }
     } else if (strcmp(agent, "-") != 0) {
         send_to_peers(chat, BK_ROLE_AGENT, agent, text, text_len, except);
@@ -1270,9 +1270,9 @@ static void on_bus(const char *payload, size_t len, void *data)
 static void resync_peers(const char *key, void *value, void *frame)
 {
     (void)key;
-    for (session *s = value; s; s = s->peer_next)
+    for (chat_session *s = value; s; s = s->peer_next)
         if (s->hello == HELLO_DONE)
-            send_text(s, frame, strlen(frame));
+            chat_send_text(s, frame, strlen(frame));
 }
 
 /* The VISITORS_SEEN script with PREFIX NOW VISITOR..., SEEN_BATCH visitors at a time. */
@@ -1297,7 +1297,7 @@ static void seen_add(const char *visitor, void *first_session, void *data)
     seen_batch *b = data;
     /* Only a socket that finished its hello counts: one still saying hello, or an erased
      * visitor's socket closing, must not put the visitor back. */
-    const session *s = first_session;
+    const chat_session *s = first_session;
     while (s && s->hello != HELLO_DONE)
         s = s->peer_next;
     if (!s)
@@ -1309,7 +1309,7 @@ static void seen_add(const char *visitor, void *first_session, void *data)
 
 /* The visitors with a socket on this node still have one: the sweep closes only the
  * conversations of visitors nobody confirms (scripts.h, BK_LUA_ABANDONED). */
-static void visitors_seen(bk_chat *chat, int64_t now_ms)
+static void chat_visitors_seen(bk_chat *chat, int64_t now_ms)
 {
     if (bk_map_size(chat->visitors) == 0)
         return;
@@ -1324,7 +1324,7 @@ static void visitors_seen(bk_chat *chat, int64_t now_ms)
     free(b.argv);
 }
 
-static void on_store_state(int command_up, int bus_up, void *data)
+static void chat_store_state_changed(int command_up, int bus_up, void *data)
 {
     bk_chat *chat = data;
     bk_info("redis: commands %s, bus %s", command_up ? "up" : "down", bus_up ? "up" : "down");
@@ -1332,7 +1332,7 @@ static void on_store_state(int command_up, int bus_up, void *data)
         static const char resync[] = "{\"type\":\"resync\"}";
         bk_info("bus is back: asking this node's clients to resume");
         for (int role = BK_ROLE_VISITOR; role <= BK_ROLE_AGENT; role++)
-            bk_map_each(peers_of(chat, (bk_role)role), resync_peers, (void *)resync);
+            bk_map_each(chat_peers_of(chat, (bk_role)role), resync_peers, (void *)resync);
     }
     if (bus_up)
         chat->bus_was_up = 1;
@@ -1340,12 +1340,12 @@ static void on_store_state(int command_up, int bus_up, void *data)
     /* Before any sweep on the new link: after a long outage the visitors' confirmations are old,
      * and their chats must not look abandoned (commands on one link run in order). */
     if (command_up)
-        visitors_seen(chat, bk_now_ms());
+        chat_visitors_seen(chat, bk_now_ms());
 }
 
 /* Agents on this node stay counted as online while the node refreshes them (unless they
  * set themselves away); entries nobody refreshes expire. Its visitors are confirmed too. */
-static void on_heartbeat(uv_timer_t *timer)
+static void chat_heartbeat(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
     /* Each heartbeat publishes "!ping NODE": a bus link that stopped delivering (a reset the
@@ -1357,9 +1357,9 @@ static void on_heartbeat(uv_timer_t *timer)
         chat->bus_heard_ms = loop_now;
         bk_store_bus_drop(chat->server->store, "this node's pings stopped coming back");
     }
-    visitors_seen(chat, bk_now_ms());
+    chat_visitors_seen(chat, bk_now_ms());
     size_t agents = 0;
-    for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
+    for (chat_session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
         agents++;
     const char **argv = malloc((4 + agents) * sizeof *argv);
     if (!argv)
@@ -1373,7 +1373,7 @@ static void on_heartbeat(uv_timer_t *timer)
     argv[2] = now;
     argv[3] = chat->node;
     int argc = 4;
-    for (session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
+    for (chat_session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
         if (s->hello == HELLO_DONE && !s->peer_prev) /* once per agent name */
             argv[argc++] = s->id;
     bk_store_script(chat->server->store, chat->scripts[SCRIPT_HEARTBEAT], NULL, NULL, 0, argc, argv, NULL);
@@ -1403,7 +1403,7 @@ static void on_sites_hours(redisReply *reply, void *data)
     free(flat);
 }
 
-static void on_queue_timer(uv_timer_t *timer)
+static void chat_queue_sweep(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
     const bk_config *config = chat->server->config;
@@ -1444,20 +1444,20 @@ bk_chat *bk_chat_new(bk_server *server)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
     chat->transcripts = bk_transcripts_new(server);
     snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
-    bk_store_bus(server->store, chat->bus_channel, on_bus, chat);
-    bk_store_on_state(server->store, on_store_state, chat);
+    bk_store_bus(server->store, chat->bus_channel, chat_bus_received, chat);
+    bk_store_on_state(server->store, chat_store_state_changed, chat);
     chat->waiting.waiting_next = chat->waiting.waiting_prev = &chat->waiting;
     if (bk_id_generate("n_", chat->node, sizeof chat->node) != 0)
         snprintf(chat->node, sizeof chat->node, "n_%ld", (long)getpid());
     uv_timer_init(server->loop, &chat->hello_timer);
     chat->hello_timer.data = chat;
-    uv_timer_start(&chat->hello_timer, on_hello_timer, 1000, 1000);
+    uv_timer_start(&chat->hello_timer, chat_hello_deadline, 1000, 1000);
     uv_timer_init(server->loop, &chat->queue_timer);
     chat->queue_timer.data = chat;
-    uv_timer_start(&chat->queue_timer, on_queue_timer, 1000, 1000);
+    uv_timer_start(&chat->queue_timer, chat_queue_sweep, 1000, 1000);
     uv_timer_init(server->loop, &chat->heartbeat);
     chat->heartbeat.data = chat;
-    uv_timer_start(&chat->heartbeat, on_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
+    uv_timer_start(&chat->heartbeat, chat_heartbeat, HEARTBEAT_MS, HEARTBEAT_MS);
     return chat;
 }
 
