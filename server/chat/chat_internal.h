@@ -1,0 +1,198 @@
+/* chat_internal.h - what the files of chat/ share with each other, and nothing outside it sees.
+ *
+ * chat.h is the module's face (main.c and the net use it); this header is included by the .c
+ * files of chat/ only. Names, in the manner of libuv's uv_ and uv__: what other folders may use
+ * starts with bk_ (chat.h, transcript.h); functions and types shared inside chat/ start with
+ * chat_ and no bk_, so a reader sees at once that nothing outside the folder calls them;
+ * constants shared inside it are upper case without BK_ (SCRIPT_*, HELLO_*); what one file
+ * uses alone is static and has no prefix.
+ *
+ * The files, one concern each: chat.c (the module: its scripts, timers and hooks on the store),
+ * session.c (a socket's session, sending to it, requests in flight), hello.c, requests.c (a
+ * request to its handler), conversation.c and tools.c (the handlers), socket.c (the net's
+ * WebSocket handlers), bus.c (the fan-out) and sweeps.c (the periodic work). */
+#ifndef BK_CHAT_INTERNAL_H
+#define BK_CHAT_INTERNAL_H
+
+#include "chat/chat.h"
+
+#include "base/map.h"
+#include "chat/transcript.h"
+#include "protocol/proto.h"
+#include "triggers/triggers.h"
+
+#include <beckon/protocol.h>
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct bk_site_hours bk_site_hours;  /* http/sites.h */
+
+#define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
+#define HEARTBEAT_MS        5000
+
+enum {
+    SCRIPT_VISITOR_HELLO,
+    SCRIPT_VISITOR_MESSAGE,
+    SCRIPT_AGENT_MESSAGE,
+    SCRIPT_ACCEPT,
+    SCRIPT_CLOSE,
+    SCRIPT_RATE,
+    SCRIPT_SIGNAL,
+    SCRIPT_HISTORY,
+    SCRIPT_AGENT_HELLO,
+    SCRIPT_IDENTIFY,
+    SCRIPT_LEAVE_MESSAGE,
+    SCRIPT_LEFT_MESSAGES,
+    SCRIPT_NOTE,
+    SCRIPT_TRANSFER,
+    SCRIPT_STATUS,
+    SCRIPT_HEARTBEAT,
+    SCRIPT_VISITOR_DETAILS,
+    SCRIPT_VISITORS,
+    SCRIPT_MANUAL_INVITE,
+    SCRIPT_CONSENT,
+    SCRIPT_QUEUE_SWEEP,
+    SCRIPT_SITES_HOURS,
+    SCRIPT_VISITORS_SEEN,
+    SCRIPT_COUNT
+};
+
+typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } chat_hello;
+
+typedef struct frame {
+    struct frame *next;
+    size_t len;
+    char text[];
+} frame;
+
+typedef struct chat_session {
+    bk_chat *chat;
+    bk_conn *conn;
+    int refs;
+    bk_role role;
+    chat_hello hello;
+    char id[BK_ID_MAX + 1];                  /* visitor id or agent name, once known */
+    struct chat_session *peer_prev, *peer_next;   /* the sessions of the same visitor or agent */
+    struct chat_session *agent_prev, *agent_next; /* every agent session of this node */
+    frame *held, *held_tail;                 /* broadcasts that came during an agent's hello */
+    size_t held_count;
+    bk_tracker *tracker;                     /* a visitor's trigger state, after hello */
+    uint64_t opened_ms;                      /* loop time, for the hello deadline */
+    struct chat_session *waiting_prev, *waiting_next; /* not said hello yet, oldest first */
+    double tokens;                           /* the request rate's token bucket */
+    uint64_t tokens_ms;
+    uint64_t events_window_ms;               /* page views and events in this minute */
+    int events_in_window;
+    /* the visitor's site, as its hello found it */
+    char identity_secret[65];
+    int enforce_identity;
+    int consent_required;
+} chat_session;
+
+struct bk_chat {
+    bk_server *server;
+    int scripts[SCRIPT_COUNT];
+    bk_map *visitors;   /* visitor id -> first session */
+    bk_map *agents;     /* agent name -> first session */
+    bk_transcripts *transcripts;
+    chat_session all_agents; /* sentinel: agent sessions, hello pending or done */
+    uv_timer_t heartbeat;
+    char bus_channel[64];
+    int bus_up, bus_was_up;
+    char node[BK_ID_MAX + 1];   /* this process, in presence entries ("alice@n_…") */
+    chat_session waiting;    /* sentinel: sessions that have not said hello, oldest first */
+    uv_timer_t hello_timer;
+    uv_timer_t queue_timer;
+    unsigned queue_ticks;  /* sweeps since the sites' hours were last read */
+    uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
+    bk_site_hours *hours;  /* the sites' opening hours, compiled */
+};
+
+/* One request waiting for Redis. */
+typedef struct chat_call {
+    chat_session *session;
+    json_t *req;
+    bk_request_type type;
+    char cmid[BK_CMID_MAX + 1];
+    char conversation[BK_ID_MAX + 1];
+    char since[48];
+    json_t *page;        /* hello's page, tracked once the visitor is known */
+    const char *reply_type;  /* on_json_reply: the reply's type, and the member an array goes in */
+    const char *reply_key;
+} chat_call;
+
+/* The socket a message came from, as the bus names it ("n_…:42"): its ack already carries
+ * what the push would, so the push skips it (the sender's other sockets still get it). */
+#define SENDER_MAX (BK_ID_MAX + 24)
+
+/* ---- session.c ----------------------------------------------------------------------- */
+
+void chat_session_unref(chat_session *s);
+void chat_waiting_leave(chat_session *s);
+bk_map *chat_peers_of(bk_chat *chat, bk_role role);
+void chat_peers_join(chat_session *s);
+int chat_peers_leave(chat_session *s);
+
+void chat_send_text(chat_session *s, const char *text, size_t len);
+void chat_send_json(chat_session *s, json_t *obj);
+void chat_send_error(chat_session *s, json_t *req, const char *code, const char *message);
+void chat_send_ok(chat_session *s, json_t *req);
+void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply);
+
+chat_call *chat_call_new(chat_session *s, const bk_request *request);
+void chat_call_free(chat_call *c);
+void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
+                      const size_t *lengths);
+int chat_call_orphaned(chat_call *c);
+void chat_on_ok(redisReply *reply, void *data);
+void chat_sender_name(const chat_session *s, char out[SENDER_MAX]);
+
+void chat_held_add(chat_session *s, const char *text, size_t len);
+void chat_held_flush(chat_session *s);
+
+/* ---- hello.c ------------------------------------------------------------------------- */
+
+void chat_visitor_hello(chat_session *s, const bk_request *request);
+void chat_agent_hello(chat_session *s, const bk_request *request);
+
+/* ---- requests.c ---------------------------------------------------------------------- */
+
+void chat_request_dispatch(chat_session *s, const bk_request *request);
+
+/* ---- conversation.c ------------------------------------------------------------------ */
+
+void chat_message_send(chat_session *s, const bk_request *request);
+void chat_signal_send(chat_session *s, const bk_request *request);
+void chat_conversation_close(chat_session *s, const bk_request *request);
+void chat_conversation_accept(chat_session *s, const bk_request *request);
+void chat_conversation_rate(chat_session *s, const bk_request *request);
+void chat_history_send(chat_session *s, const bk_request *request);
+void chat_note_add(chat_session *s, const bk_request *request);
+void chat_conversation_transfer(chat_session *s, const bk_request *request);
+
+/* ---- tools.c ------------------------------------------------------------------------- */
+
+void chat_json_request(chat_session *s, const bk_request *request, int script, const char *reply_type,
+                       const char *reply_key, int argc, const char **argv);
+void chat_visitor_identify(chat_session *s, const bk_request *request);
+void chat_visitor_consent(chat_session *s, const bk_request *request);
+void chat_message_leave(chat_session *s, const bk_request *request);
+void chat_agent_status(chat_session *s, const bk_request *request);
+void chat_visitor_invite(chat_session *s, const bk_request *request);
+
+/* ---- socket.c ------------------------------------------------------------------------ */
+
+void chat_hello_deadline(uv_timer_t *timer);
+
+/* ---- bus.c --------------------------------------------------------------------------- */
+
+void chat_bus_received(const char *payload, size_t len, void *data);
+void chat_store_state_changed(int command_up, int bus_up, void *data);
+
+/* ---- sweeps.c ------------------------------------------------------------------------ */
+
+void chat_visitors_seen(bk_chat *chat, int64_t now_ms);
+void chat_heartbeat(uv_timer_t *timer);
+void chat_queue_sweep(uv_timer_t *timer);
+
+#endif

@@ -1,0 +1,220 @@
+/* session.c - a socket's session, what is sent to it, and its requests in flight. */
+#include "chat/chat_internal.h"
+
+#include "base/log.h"
+#include "base/map.h"
+#include "base/metrics.h"
+#include "store/redis_reply.h"
+#include "store/redis_shapes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PENDING_FRAMES_MAX  1000
+
+/* ---- sessions ----------------------------------------------------------------------- */
+
+void chat_session_unref(chat_session *s)
+{
+    if (--s->refs > 0)
+        return;
+    for (frame *f = s->held, *next; f; f = next) {
+        next = f->next;
+        free(f);
+    }
+    bk_conn_unref(s->conn);
+    free(s);
+}
+
+/* Leaves the list of sockets that have not said hello yet. */
+void chat_waiting_leave(chat_session *s)
+{
+    if (!s->waiting_next)
+        return;
+    s->waiting_prev->waiting_next = s->waiting_next;
+    s->waiting_next->waiting_prev = s->waiting_prev;
+    s->waiting_prev = s->waiting_next = NULL;
+}
+
+bk_map *chat_peers_of(bk_chat *chat, bk_role role)
+{
+    return role == BK_ROLE_AGENT ? chat->agents : chat->visitors;
+}
+
+void chat_peers_join(chat_session *s)
+{
+    bk_map *map = chat_peers_of(s->chat, s->role);
+    chat_session *first = bk_map_get(map, s->id);
+    s->peer_prev = NULL;
+    s->peer_next = first;
+    if (first)
+        first->peer_prev = s;
+    bk_map_set(map, s->id, s);
+}
+
+/* Returns 1 when s was the last session of its visitor or agent on this node. */
+int chat_peers_leave(chat_session *s)
+{
+    bk_map *map = chat_peers_of(s->chat, s->role);
+    if (s->peer_prev)
+        s->peer_prev->peer_next = s->peer_next;
+    else if (s->peer_next)
+        bk_map_set(map, s->id, s->peer_next);
+    else
+        bk_map_remove(map, s->id);
+    if (s->peer_next)
+        s->peer_next->peer_prev = s->peer_prev;
+    return !s->peer_prev && !s->peer_next;
+}
+
+/* ---- sending ------------------------------------------------------------------------ */
+
+void chat_send_text(chat_session *s, const char *text, size_t len)
+{
+    bk_conn_send(s->conn, text, len);
+}
+
+/* Sends obj and releases it. */
+void chat_send_json(chat_session *s, json_t *obj)
+{
+    if (!obj)
+        return;
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (text) {
+        chat_send_text(s, text, strlen(text));
+        free(text);
+    }
+    json_decref(obj);
+}
+
+void chat_send_error(chat_session *s, json_t *req, const char *code, const char *message)
+{
+    bk_metrics_error(code);
+    chat_send_json(s, bk_reply_error(req, code, message));
+}
+
+void chat_send_ok(chat_session *s, json_t *req)
+{
+    chat_send_json(s, bk_reply_new("ok", req));
+}
+
+/* Maps a script's "code message" error, or a missing reply, to a protocol error. */
+void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply)
+{
+    static const char *const script_codes[] = {
+        BK_ERR_NOT_FOUND, BK_ERR_FORBIDDEN, BK_ERR_ALREADY_TAKEN, BK_ERR_WRONG_STATE,
+        BK_ERR_UNAUTHORIZED, BK_ERR_INVALID_TOKEN, BK_ERR_CONSENT_REQUIRED, BK_ERR_BAD_REQUEST,
+    };
+    if (!reply) {
+        chat_send_error(s, req, BK_ERR_UNAVAILABLE,
+                        "storage did not confirm the request; send it again (a message with the same cmid is stored once)");
+        return;
+    }
+    for (size_t i = 0; i < sizeof script_codes / sizeof script_codes[0]; i++) {
+        const char *message = bk_redis_reply_refusal(reply, script_codes[i]);
+        if (message) {
+            chat_send_error(s, req, script_codes[i], message);
+            return;
+        }
+    }
+    /* LOADING, BUSY, NOSCRIPT, OOM, READONLY...: Redis cannot do it now. A reply of an odd shape
+     * was logged once already by the reader (redis_reply.h). */
+    if (bk_redis_reply_error(reply))
+        bk_warn("redis refused a request: %.200s", bk_redis_reply_error(reply));
+    chat_send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
+}
+
+/* ---- calls: a request in flight -------------------------------------------------------- */
+
+chat_call *chat_call_new(chat_session *s, const bk_request *request)
+{
+    chat_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    s->refs++;
+    c->session = s;
+    c->type = request->type;
+    if (request->req)
+        c->req = json_incref(request->req);
+    return c;
+}
+
+void chat_call_free(chat_call *c)
+{
+    json_decref(c->page);
+    if (c->req)
+        json_decref(c->req);
+    chat_session_unref(c->session);
+    free(c);
+}
+
+/* Runs a script for a call; answers "unavailable" at once when Redis is not reachable. */
+void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
+                      const size_t *lengths)
+{
+    bk_chat *chat = c->session->chat;
+    if (bk_store_script(chat->server->store, chat->scripts[script], fn, c, 0, argc, argv, lengths) != 0) {
+        chat_send_store_error(c->session, c->req, NULL);
+        chat_call_free(c);
+    }
+}
+
+/* A reply for a socket that has gone needs nothing more than freeing. */
+int chat_call_orphaned(chat_call *c)
+{
+    return !bk_conn_is_open(c->session->conn);
+}
+
+void chat_sender_name(const chat_session *s, char out[SENDER_MAX])
+{
+    snprintf(out, SENDER_MAX, "%s:%lu", s->chat->node, bk_conn_id(s->conn));
+}
+
+/* A script that answers with an integer: the sender hears ok (a typing signal without req,
+ * nothing). */
+void chat_on_ok(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    long long result;
+    if (!chat_call_orphaned(c)) {
+        if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &result) == 0) {
+            if (c->type != BK_REQ_TYPING || c->req)
+                chat_send_ok(c->session, c->req);
+        } else if (c->type != BK_REQ_TYPING || c->req) {
+            chat_send_store_error(c->session, c->req, reply);
+        }
+    }
+    chat_call_free(c);
+}
+
+/* ---- held frames ---------------------------------------------------------------------- */
+
+void chat_held_add(chat_session *s, const char *text, size_t len)
+{
+    if (s->held_count >= PENDING_FRAMES_MAX)
+        return;
+    frame *f = malloc(sizeof *f + len);
+    if (!f)
+        return;
+    f->next = NULL;
+    f->len = len;
+    memcpy(f->text, text, len);
+    if (s->held_tail)
+        s->held_tail->next = f;
+    else
+        s->held = f;
+    s->held_tail = f;
+    s->held_count++;
+}
+
+void chat_held_flush(chat_session *s)
+{
+    for (frame *f = s->held, *next; f; f = next) {
+        next = f->next;
+        chat_send_text(s, f->text, f->len);
+        free(f);
+    }
+    s->held = s->held_tail = NULL;
+    s->held_count = 0;
+}
