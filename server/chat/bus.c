@@ -10,15 +10,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the bus ------------------------------------------------------------------------- */
-
-/* `except` is a connection of this node that must not get the frame (its sender), or 0. */
-static void send_to_peers(bk_chat *chat, bk_role role, const char *id, const char *text, size_t len,
-                          unsigned long except)
+/* To the sessions on peers (chat_peers; NULL: none) whose hello is done. `except` is a
+ * connection of this node that must not get the frame (its sender), or 0. */
+static void peers_send(const bk_list *peers, const char *text, size_t len, unsigned long except)
 {
-    for (chat_session *s = bk_map_get(chat_peers_of(chat, role), id); s; s = s->peer_next)
+    if (!peers)
+        return;
+    bk_list_each(node, peers) {
+        chat_session *s = bk_list_entry(node, chat_session, peer);
         if (s->hello == HELLO_DONE && (!except || bk_conn_id(s->conn) != except))
             chat_send_text(s, text, len);
+    }
 }
 
 /* "0", "1", or "0>NODE:CONNECTION" (bus_except): the connection to skip when NODE is this one. */
@@ -34,7 +36,11 @@ static unsigned long bus_except_connection(const bk_chat *chat, const char *all)
 /* An account's password changed or the account was removed: its sockets here are closed. */
 static void agent_sessions_end(bk_chat *chat, const char *agent)
 {
-    for (chat_session *s = bk_map_get(chat->agents, agent); s; s = s->peer_next) {
+    bk_list *peers = chat_peers(chat, BK_ROLE_AGENT, agent);
+    if (!peers)
+        return;
+    bk_list_each(node, peers) {
+        chat_session *s = bk_list_entry(node, chat_session, peer);
         chat_send_error(s, NULL, BK_ERR_UNAUTHORIZED, "your session ended (password changed or account removed)");
         bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "session ended");
     }
@@ -43,8 +49,11 @@ static void agent_sessions_end(bk_chat *chat, const char *agent)
 /* The visitor was erased: its sockets here are closed (the widget starts afresh). */
 static void visitor_sessions_end(bk_chat *chat, const char *visitor)
 {
-    for (chat_session *s = bk_map_get(chat->visitors, visitor); s; s = s->peer_next)
-        bk_conn_close(s->conn, BK_CLOSE_POLICY, "visitor data erased");
+    bk_list *peers = chat_peers(chat, BK_ROLE_VISITOR, visitor);
+    if (!peers)
+        return;
+    bk_list_each(node, peers)
+        bk_conn_close(bk_list_entry(node, chat_session, peer)->conn, BK_CLOSE_POLICY, "visitor data erased");
 }
 
 /* The queue's order, published once per change by whichever node's sweep saw it first:
@@ -59,8 +68,8 @@ static void queue_positions_tell(bk_chat *chat, const char *text, size_t len)
     for (size_t i = 0; i < waiting; i++) {
         const char *visitor = json_string_value(json_array_get(order, 2 * i));
         const char *conversation = json_string_value(json_array_get(order, 2 * i + 1));
-        chat_session *first = visitor ? bk_map_get(chat->visitors, visitor) : NULL;
-        if (!first || !conversation)
+        bk_list *peers = visitor ? chat_peers(chat, BK_ROLE_VISITOR, visitor) : NULL;
+        if (!peers || !conversation)
             continue;
         json_t *expected = json_is_number(average) && online > 0
             ? json_integer((json_int_t)(json_number_value(average) * (double)(i + 1) / (double)online / 1000.0 + 0.5))
@@ -71,9 +80,8 @@ static void queue_positions_tell(bk_chat *chat, const char *text, size_t len)
                                   "expected_wait_seconds", expected);
         char *out = json_dumps(frame, JSON_COMPACT);
         json_decref(frame);
-        for (chat_session *s = first; s && out; s = s->peer_next)
-            if (s->hello == HELLO_DONE)
-                chat_send_text(s, out, strlen(out));
+        if (out)
+            peers_send(peers, out, strlen(out), 0);
         free(out);
     }
     json_decref(announcement);
@@ -122,27 +130,26 @@ void chat_bus_received(const char *payload, size_t len, void *data)
         return;
     }
     if (strcmp(visitor, "-") != 0)
-        send_to_peers(chat, BK_ROLE_VISITOR, visitor, text, text_len, except);
+        peers_send(chat_peers(chat, BK_ROLE_VISITOR, visitor), text, text_len, except);
     if (all) {
-        for (chat_session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next) {
+        bk_list_each(node, &chat->all_agents) {
+            chat_session *s = bk_list_entry(node, chat_session, agent);
             if (s->hello == HELLO_DONE)
                 chat_send_text(s, text, text_len);
             else if (s->hello == HELLO_PENDING)
                 chat_held_add(s, text, text_len);
         }
     } else if (strcmp(agent, "-") != 0) {
-        send_to_peers(chat, BK_ROLE_AGENT, agent, text, text_len, except);
+        peers_send(chat_peers(chat, BK_ROLE_AGENT, agent), text, text_len, except);
     }
 }
 
 /* While the bus link was down, pushes for this node's sockets were lost (pub/sub does not
  * keep them). The streams have everything: tell every client to resume. */
-static void resync_peers(const char *key, void *value, void *frame)
+static void resync_peers(const char *id, void *peers, void *frame)
 {
-    (void)key;
-    for (chat_session *s = value; s; s = s->peer_next)
-        if (s->hello == HELLO_DONE)
-            chat_send_text(s, frame, strlen(frame));
+    (void)id;
+    peers_send(peers, frame, strlen(frame), 0);
 }
 
 void chat_store_state_changed(int command_up, int bus_up, void *data)
@@ -152,8 +159,8 @@ void chat_store_state_changed(int command_up, int bus_up, void *data)
     if (bus_up && !chat->bus_up && chat->bus_was_up) {
         static const char resync[] = "{\"type\":\"resync\"}";
         bk_info("bus is back: asking this node's clients to resume");
-        for (int role = BK_ROLE_VISITOR; role <= BK_ROLE_AGENT; role++)
-            bk_map_each(chat_peers_of(chat, (bk_role)role), resync_peers, (void *)resync);
+        bk_map_each(chat->visitors, resync_peers, (void *)resync);
+        bk_map_each(chat->agents, resync_peers, (void *)resync);
     }
     if (bus_up)
         chat->bus_was_up = 1;

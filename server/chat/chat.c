@@ -28,14 +28,14 @@ bk_chat *bk_chat_new(bk_server *server)
     chat->visitors = bk_map_new();
     chat->agents = bk_map_new();
     chat->hours = bk_site_hours_new();
-    chat->all_agents.agent_next = chat->all_agents.agent_prev = &chat->all_agents;
+    bk_list_init(&chat->all_agents);
     for (int i = 0; i < SCRIPT_COUNT; i++)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
     chat->transcripts = bk_transcripts_new(server);
     snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
     bk_store_bus(server->store, chat->bus_channel, chat_bus_received, chat);
     bk_store_on_state(server->store, chat_store_state_changed, chat);
-    chat->waiting.waiting_next = chat->waiting.waiting_prev = &chat->waiting;
+    bk_list_init(&chat->waiting);
     if (bk_id_generate("n_", chat->node, sizeof chat->node) != 0)
         snprintf(chat->node, sizeof chat->node, "n_%ld", (long)getpid());
     uv_timer_init(server->loop, &chat->hello_timer);
@@ -61,8 +61,8 @@ void bk_chat_free(bk_chat *chat)
 {
     if (!chat)
         return;
-    bk_map_free(chat->visitors);
-    bk_map_free(chat->agents);
+    chat_peers_free(chat->visitors);
+    chat_peers_free(chat->agents);
     bk_transcripts_free(chat->transcripts);
     bk_site_hours_free(chat->hours);
     free(chat);

@@ -16,6 +16,7 @@
 
 #include "chat/chat.h"
 
+#include "base/list.h"
 #include "base/map.h"
 #include "chat/transcript.h"
 #include "protocol/proto.h"
@@ -30,6 +31,7 @@ typedef struct bk_site_hours bk_site_hours;  /* http/sites.h */
 #define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
 #define HEARTBEAT_MS        5000
 
+/* The scripts chat runs: indexes into chat->scripts, in the order of chat.c's script_sources. */
 enum {
     SCRIPT_VISITOR_HELLO,
     SCRIPT_VISITOR_MESSAGE,
@@ -59,12 +61,7 @@ enum {
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } chat_hello;
 
-typedef struct frame {
-    struct frame *next;
-    size_t len;
-    char text[];
-} frame;
-
+/* One WebSocket's state, from opening to closing (socket.c); Redis holds everything else. */
 typedef struct chat_session {
     bk_chat *chat;
     bk_conn *conn;
@@ -72,13 +69,13 @@ typedef struct chat_session {
     bk_role role;
     chat_hello hello;
     char id[BK_ID_MAX + 1];                  /* visitor id or agent name, once known */
-    struct chat_session *peer_prev, *peer_next;   /* the sessions of the same visitor or agent */
-    struct chat_session *agent_prev, *agent_next; /* every agent session of this node */
-    frame *held, *held_tail;                 /* broadcasts that came during an agent's hello */
+    bk_list peer;                            /* on the list of its visitor's or agent's sessions */
+    bk_list agent;                           /* an agent's: on chat->all_agents */
+    bk_list held;                            /* broadcasts that came during an agent's hello */
     size_t held_count;
     bk_tracker *tracker;                     /* a visitor's trigger state, after hello */
     uint64_t opened_ms;                      /* loop time, for the hello deadline */
-    struct chat_session *waiting_prev, *waiting_next; /* not said hello yet, oldest first */
+    bk_list waiting;                         /* on chat->waiting until hello is done or overdue */
     double tokens;                           /* the request rate's token bucket */
     uint64_t tokens_ms;
     uint64_t events_window_ms;               /* page views and events in this minute */
@@ -92,15 +89,15 @@ typedef struct chat_session {
 struct bk_chat {
     bk_server *server;
     int scripts[SCRIPT_COUNT];
-    bk_map *visitors;   /* visitor id -> first session */
-    bk_map *agents;     /* agent name -> first session */
+    bk_map *visitors;   /* visitor id -> its sessions here (chat_peers) */
+    bk_map *agents;     /* agent name -> its sessions here, all with their hello done */
     bk_transcripts *transcripts;
-    chat_session all_agents; /* sentinel: agent sessions, hello pending or done */
+    bk_list all_agents; /* agent sessions, hello pending or done */
     uv_timer_t heartbeat;
     char bus_channel[64];
     int bus_up, bus_was_up;
     char node[BK_ID_MAX + 1];   /* this process, in presence entries ("alice@n_…") */
-    chat_session waiting;    /* sentinel: sessions that have not said hello, oldest first */
+    bk_list waiting;    /* sessions that have not said hello, oldest first */
     uv_timer_t hello_timer;
     uv_timer_t queue_timer;
     unsigned queue_ticks;  /* sweeps since the sites' hours were last read */
@@ -127,11 +124,21 @@ typedef struct chat_call {
 
 /* ---- session.c ----------------------------------------------------------------------- */
 
+/* A session for a socket that has just opened, on no list yet; one reference, the socket's.
+ * A call holds another while its request is in flight: the session outlives its socket until
+ * the reply has come. */
+chat_session *chat_session_new(bk_chat *chat, bk_conn *conn);
 void chat_session_unref(chat_session *s);
-void chat_waiting_leave(chat_session *s);
-bk_map *chat_peers_of(bk_chat *chat, bk_role role);
+
+/* The sessions of one visitor or agent on this node (linked by chat_session.peer), or NULL
+ * when it has none. A visitor's join at hello (before the script, so that no push slips past)
+ * and an agent's once its hello is done. */
+bk_list *chat_peers(bk_chat *chat, bk_role role, const char *id);
 void chat_peers_join(chat_session *s);
+/* Returns 1 when s was the last session of its visitor or agent on this node. */
 int chat_peers_leave(chat_session *s);
+/* Frees the lists of a map of peers (chat->visitors or chat->agents), then the map. */
+void chat_peers_free(bk_map *map);
 
 void chat_send_text(chat_session *s, const char *text, size_t len);
 void chat_send_json(chat_session *s, json_t *obj);

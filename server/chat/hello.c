@@ -65,7 +65,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
         json_object_set_new(welcome, "transcript_email", json_true());
     json_object_set_new(welcome, "hours", hours ? hours : json_null());
     s->hello = HELLO_DONE;
-    chat_waiting_leave(s);
+    bk_list_remove(&s->waiting);
     chat_send_json(s, welcome);
     s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, profile);
     if (s->tracker && c->page && (!s->consent_required || bk_tracker_consented(s->tracker))) {
@@ -171,7 +171,7 @@ static void on_agent_hello(redisReply *reply, void *data)
     json_object_update(welcome, lists);
     json_decref(lists);
     s->hello = HELLO_DONE;
-    chat_waiting_leave(s);
+    bk_list_remove(&s->waiting);
     chat_send_json(s, welcome);
     chat_held_flush(s);
     bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));

@@ -13,59 +13,97 @@
 
 #define PENDING_FRAMES_MAX  1000
 
+/* A broadcast held for an agent whose hello is under way (chat_held_add). */
+typedef struct frame {
+    bk_list link;  /* on chat_session.held */
+    size_t len;
+    char text[];
+} frame;
+
 /* ---- sessions ----------------------------------------------------------------------- */
+
+chat_session *chat_session_new(bk_chat *chat, bk_conn *conn)
+{
+    chat_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->chat = chat;
+    s->conn = conn;
+    s->refs = 1;
+    s->role = bk_conn_role(conn);
+    bk_list_init(&s->peer);
+    bk_list_init(&s->agent);
+    bk_list_init(&s->waiting);
+    bk_list_init(&s->held);
+    bk_conn_ref(conn);
+    return s;
+}
 
 void chat_session_unref(chat_session *s)
 {
     if (--s->refs > 0)
         return;
-    for (frame *f = s->held, *next; f; f = next) {
-        next = f->next;
-        free(f);
-    }
+    bk_list_each(node, &s->held)
+        free(bk_list_entry(node, frame, link));
     bk_conn_unref(s->conn);
     free(s);
 }
 
-/* Leaves the list of sockets that have not said hello yet. */
-void chat_waiting_leave(chat_session *s)
-{
-    if (!s->waiting_next)
-        return;
-    s->waiting_prev->waiting_next = s->waiting_next;
-    s->waiting_next->waiting_prev = s->waiting_prev;
-    s->waiting_prev = s->waiting_next = NULL;
-}
+/* ---- peers: the sessions of one visitor or agent on this node ------------------------- */
 
-bk_map *chat_peers_of(bk_chat *chat, bk_role role)
+static bk_map *peers_of(bk_chat *chat, bk_role role)
 {
     return role == BK_ROLE_AGENT ? chat->agents : chat->visitors;
 }
 
-void chat_peers_join(chat_session *s)
+bk_list *chat_peers(bk_chat *chat, bk_role role, const char *id)
 {
-    bk_map *map = chat_peers_of(s->chat, s->role);
-    chat_session *first = bk_map_get(map, s->id);
-    s->peer_prev = NULL;
-    s->peer_next = first;
-    if (first)
-        first->peer_prev = s;
-    bk_map_set(map, s->id, s);
+    return bk_map_get(peers_of(chat, role), id);
 }
 
-/* Returns 1 when s was the last session of its visitor or agent on this node. */
+/* The list's head is made with its first session and freed with its last: the map holds
+ * only ids that have a session here, and a lookup finds them at once. */
+void chat_peers_join(chat_session *s)
+{
+    bk_map *map = peers_of(s->chat, s->role);
+    bk_list *peers = bk_map_get(map, s->id);
+    if (!peers) {
+        peers = malloc(sizeof *peers);
+        if (!peers)
+            return;
+        bk_list_init(peers);
+        if (bk_map_set(map, s->id, peers) != 0) {
+            free(peers);
+            return;
+        }
+    }
+    bk_list_push_front(peers, &s->peer);
+}
+
 int chat_peers_leave(chat_session *s)
 {
-    bk_map *map = chat_peers_of(s->chat, s->role);
-    if (s->peer_prev)
-        s->peer_prev->peer_next = s->peer_next;
-    else if (s->peer_next)
-        bk_map_set(map, s->id, s->peer_next);
-    else
-        bk_map_remove(map, s->id);
-    if (s->peer_next)
-        s->peer_next->peer_prev = s->peer_prev;
-    return !s->peer_prev && !s->peer_next;
+    if (!bk_list_linked(&s->peer))
+        return 0;
+    bk_list_remove(&s->peer);
+    bk_map *map = peers_of(s->chat, s->role);
+    bk_list *peers = bk_map_get(map, s->id);
+    if (!peers || !bk_list_empty(peers))
+        return 0;
+    free(bk_map_remove(map, s->id));
+    return 1;
+}
+
+static void peers_free(const char *id, void *peers, void *data)
+{
+    (void)id;
+    (void)data;
+    free(peers);
+}
+
+void chat_peers_free(bk_map *map)
+{
+    bk_map_each(map, peers_free, NULL);
+    bk_map_free(map);
 }
 
 /* ---- sending ------------------------------------------------------------------------ */
@@ -197,24 +235,19 @@ void chat_held_add(chat_session *s, const char *text, size_t len)
     frame *f = malloc(sizeof *f + len);
     if (!f)
         return;
-    f->next = NULL;
     f->len = len;
     memcpy(f->text, text, len);
-    if (s->held_tail)
-        s->held_tail->next = f;
-    else
-        s->held = f;
-    s->held_tail = f;
+    bk_list_push_back(&s->held, &f->link);
     s->held_count++;
 }
 
 void chat_held_flush(chat_session *s)
 {
-    for (frame *f = s->held, *next; f; f = next) {
-        next = f->next;
+    bk_list_each(node, &s->held) {
+        frame *f = bk_list_entry(node, frame, link);
+        bk_list_remove(node);
         chat_send_text(s, f->text, f->len);
         free(f);
     }
-    s->held = s->held_tail = NULL;
     s->held_count = 0;
 }

@@ -6,7 +6,6 @@
 #include "base/metrics.h"
 
 #include <stdio.h>
-#include <stdlib.h>
 
 /* An agent's panel legitimately sends bursts (a resume and a visitor request per open chat
  * when it connects): agents get this many times the visitors' rate and burst. */
@@ -21,11 +20,12 @@ void chat_hello_deadline(uv_timer_t *timer)
     bk_chat *chat = timer->data;
     uint64_t now = uv_now(chat->server->loop);
     uint64_t limit = (uint64_t)chat->server->config->hello_timeout_seconds * 1000;
-    while (chat->waiting.waiting_next != &chat->waiting) {
-        chat_session *s = chat->waiting.waiting_next;
+    bk_list *node;
+    while ((node = bk_list_first(&chat->waiting))) {
+        chat_session *s = bk_list_entry(node, chat_session, waiting);
         if (s->opened_ms + limit > now)
             break;
-        chat_waiting_leave(s);
+        bk_list_remove(node);
         if (s->hello == HELLO_NONE) {
             bk_metrics_now.hello_timeouts++;
             chat_send_error(s, NULL, BK_ERR_HELLO_REQUIRED, "no hello in time; closing");
@@ -37,34 +37,22 @@ void chat_hello_deadline(uv_timer_t *timer)
 void bk_chat_opened(bk_conn *conn, void *data)
 {
     bk_chat *chat = ((bk_server *)data)->chat;
-    chat_session *s = calloc(1, sizeof *s);
+    chat_session *s = chat_session_new(chat, conn);
     if (!s) {
         bk_conn_close(conn, 1011, "out of memory");
         return;
     }
-    s->chat = chat;
-    s->conn = conn;
-    s->refs = 1;
-    s->role = bk_conn_role(conn);
     s->opened_ms = uv_now(chat->server->loop);
     s->tokens = (double)chat->server->config->rate_burst * (s->role == BK_ROLE_AGENT ? AGENT_RATE_FACTOR : 1);
     s->tokens_ms = s->opened_ms;
-    bk_conn_ref(conn);
     bk_conn_set_user(conn, s);
-    s->waiting_prev = chat->waiting.waiting_prev;
-    s->waiting_next = &chat->waiting;
-    chat->waiting.waiting_prev->waiting_next = s;
-    chat->waiting.waiting_prev = s;
+    bk_list_push_back(&chat->waiting, &s->waiting);
     if (s->role == BK_ROLE_AGENT)
         bk_metrics_now.agents_connected++;
     else
         bk_metrics_now.visitors_connected++;
-    if (s->role == BK_ROLE_AGENT) {
-        s->agent_next = chat->all_agents.agent_next;
-        s->agent_prev = &chat->all_agents;
-        chat->all_agents.agent_next->agent_prev = s;
-        chat->all_agents.agent_next = s;
-    }
+    if (s->role == BK_ROLE_AGENT)
+        bk_list_push_front(&chat->all_agents, &s->agent);
 }
 
 /* A token bucket per socket: rate-burst at once, rate-messages-per-second sustained. */
@@ -148,19 +136,17 @@ void bk_chat_closed(bk_conn *conn, void *data)
     if (!s)
         return;
     bk_conn_set_user(conn, NULL);
-    chat_waiting_leave(s);
+    bk_list_remove(&s->waiting);
     if (s->role == BK_ROLE_AGENT)
         bk_metrics_now.agents_connected--;
     else
         bk_metrics_now.visitors_connected--;
     bk_tracker_close(s->tracker);
     s->tracker = NULL;
-    if (s->role == BK_ROLE_AGENT) {
-        s->agent_prev->agent_next = s->agent_next;
-        s->agent_next->agent_prev = s->agent_prev;
-    }
-    int joined = s->role == BK_ROLE_VISITOR ? s->hello != HELLO_NONE : s->hello == HELLO_DONE;
-    if (joined && chat_peers_leave(s) && s->role == BK_ROLE_AGENT) {
+    bk_list_remove(&s->agent);  /* a visitor's was never on a list: nothing happens */
+    /* A session not (or no longer) among its peers leaves nothing: a visitor whose hello
+     * failed, an agent whose hello never finished. */
+    if (chat_peers_leave(s) && s->role == BK_ROLE_AGENT) {
         presence_remove(chat, s->id);
         bk_info("agent %s disconnected", s->id);
     }

@@ -33,15 +33,15 @@ static void seen_flush(seen_batch *b)
     b->argc = 2;
 }
 
-static void seen_add(const char *visitor, void *first_session, void *data)
+static void seen_add(const char *visitor, void *peers, void *data)
 {
     seen_batch *b = data;
     /* Only a socket that finished its hello counts: one still saying hello, or an erased
      * visitor's socket closing, must not put the visitor back. */
-    const chat_session *s = first_session;
-    while (s && s->hello != HELLO_DONE)
-        s = s->peer_next;
-    if (!s)
+    int done = 0;
+    bk_list_each(node, (bk_list *)peers)
+        done |= bk_list_entry(node, chat_session, peer)->hello == HELLO_DONE;
+    if (!done)
         return;
     b->argv[b->argc++] = visitor;
     if (b->argc == 2 + SEEN_BATCH)
@@ -65,6 +65,21 @@ void chat_visitors_seen(bk_chat *chat, int64_t now_ms)
     free(b.argv);
 }
 
+/* The HEARTBEAT script's arguments: PREFIX EXPIRY NOW NODE AGENT... */
+typedef struct heartbeat_args {
+    const char **argv;
+    int argc;
+} heartbeat_args;
+
+/* The agents map has a key per agent name with a session here, and only sessions whose hello
+ * is done join it (hello.c): each name once. */
+static void agent_add(const char *agent, void *peers, void *data)
+{
+    (void)peers;
+    heartbeat_args *args = data;
+    args->argv[args->argc++] = agent;
+}
+
 /* Agents on this node stay counted as online while the node refreshes them (unless they
  * set themselves away); entries nobody refreshes expire. Its visitors are confirmed too. */
 void chat_heartbeat(uv_timer_t *timer)
@@ -80,26 +95,21 @@ void chat_heartbeat(uv_timer_t *timer)
         bk_store_bus_drop(chat->server->store, "this node's pings stopped coming back");
     }
     chat_visitors_seen(chat, bk_now_ms());
-    size_t agents = 0;
-    for (chat_session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
-        agents++;
-    const char **argv = malloc((4 + agents) * sizeof *argv);
-    if (!argv)
+    heartbeat_args args = { .argv = malloc((4 + bk_map_size(chat->agents)) * sizeof(const char *)), .argc = 4 };
+    if (!args.argv)
         return;
     char expiry[24], now[24];
     int64_t now_ms = bk_now_ms();
     snprintf(expiry, sizeof expiry, "%lld", (long long)(now_ms + PRESENCE_TTL_MS));
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
-    argv[0] = chat->server->config->prefix;
-    argv[1] = expiry;
-    argv[2] = now;
-    argv[3] = chat->node;
-    int argc = 4;
-    for (chat_session *s = chat->all_agents.agent_next; s != &chat->all_agents; s = s->agent_next)
-        if (s->hello == HELLO_DONE && !s->peer_prev) /* once per agent name */
-            argv[argc++] = s->id;
-    bk_store_script(chat->server->store, chat->scripts[SCRIPT_HEARTBEAT], NULL, NULL, 0, argc, argv, NULL);
-    free(argv);
+    args.argv[0] = chat->server->config->prefix;
+    args.argv[1] = expiry;
+    args.argv[2] = now;
+    args.argv[3] = chat->node;
+    bk_map_each(chat->agents, agent_add, &args);
+    bk_store_script(chat->server->store, chat->scripts[SCRIPT_HEARTBEAT], NULL, NULL, 0, args.argc, args.argv,
+                    NULL);
+    free(args.argv);
 }
 
 /* Visitors waiting too long hear from us: an acknowledgement after auto-ack-seconds, an offer
