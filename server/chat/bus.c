@@ -6,7 +6,7 @@
 #include "base/map.h"
 #include "workers/webhooks.h"
 
-#include <stdio.h>
+#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -96,19 +96,40 @@ static const char *text_copy(const char *text, size_t len, char *buf)
     return buf;
 }
 
+/* The next field of a bus line, read as sscanf's %s would (spaces before it skipped) into out:
+ * 0, or -1 when there is none or it does not fit (no line the scripts publish has one that
+ * long: the sizes of the fields are those of the ids they carry). */
+static int bus_field(const char **at, const char *end, char *out, size_t size)
+{
+    const char *start = *at;
+    while (start < end && isspace((unsigned char)*start))
+        start++;
+    size_t n = 0;
+    while (start + n < end && start[n] != '\0' && !isspace((unsigned char)start[n]))
+        n++;
+    if (n == 0 || n >= size)
+        return -1;
+    memcpy(out, start, n);
+    out[n] = '\0';
+    *at = start + n;
+    return 0;
+}
+
 /* "VISITOR AGENT ALL FRAME" (scripts.h). */
 void chat_bus_received(const char *payload, size_t len, void *data)
 {
     bk_chat *chat = data;
     char visitor[BK_ID_MAX + 1], agent[BK_ID_MAX + 1], all_field[SENDER_MAX + 3];
-    int consumed = 0;
-    if (sscanf(payload, "%64s %64s %90s %n", visitor, agent, all_field, &consumed) != 3 || consumed <= 0 ||
-        (size_t)consumed > len)
+    const char *at = payload, *end = payload + len;
+    if (bus_field(&at, end, visitor, sizeof visitor) != 0 || bus_field(&at, end, agent, sizeof agent) != 0 ||
+        bus_field(&at, end, all_field, sizeof all_field) != 0)
         return;
+    while (at < end && isspace((unsigned char)*at))
+        at++;
     int all = all_field[0] == '1';
     unsigned long except = bus_except_connection(chat, all_field);
-    const char *text = payload + consumed;
-    size_t text_len = len - (size_t)consumed;
+    const char *text = at;
+    size_t text_len = (size_t)(end - at);
     if (visitor[0] == '!') {  /* "!what NAME 0 ...": for the nodes, not for clients */
         if (strcmp(visitor, "!logout") == 0)
             agent_sessions_end(chat, agent);
