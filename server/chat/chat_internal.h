@@ -164,6 +164,13 @@ void chat_agent_hello(chat_session *s, const bk_request *request);
 
 /* ---- requests.c ---------------------------------------------------------------------- */
 
+/* A request's handler: it answers on s, at once or from the reply of the call it makes. The
+ * request (and its strings) lives only until the handler returns: a call copies what it keeps. */
+typedef void chat_handler(chat_session *s, const bk_request *request);
+
+/* The handler of a type on a role's socket; NULL when proto admits no such request. */
+chat_handler *chat_request_handler(bk_role role, bk_request_type type);
+/* Runs the request's handler, or refuses it: hello twice, or anything else before hello. */
 void chat_request_dispatch(chat_session *s, const bk_request *request);
 
 /* ---- conversation.c ------------------------------------------------------------------ */
@@ -179,13 +186,14 @@ void chat_conversation_transfer(chat_session *s, const bk_request *request);
 
 /* ---- tools.c ------------------------------------------------------------------------- */
 
-void chat_json_request(chat_session *s, const bk_request *request, int script, const char *reply_type,
-                       const char *reply_key, int argc, const char **argv);
 void chat_visitor_identify(chat_session *s, const bk_request *request);
 void chat_visitor_consent(chat_session *s, const bk_request *request);
 void chat_message_leave(chat_session *s, const bk_request *request);
 void chat_agent_status(chat_session *s, const bk_request *request);
 void chat_visitor_invite(chat_session *s, const bk_request *request);
+void chat_visitor_details(chat_session *s, const bk_request *request);
+void chat_visitors_list(chat_session *s, const bk_request *request);
+void chat_left_messages_list(chat_session *s, const bk_request *request);
 
 /* ---- socket.c ------------------------------------------------------------------------ */
 

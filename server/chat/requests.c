@@ -1,72 +1,87 @@
-/* requests.c - a parsed request to the handler of its type. */
+/* requests.c - a parsed request to the handler of its type: one table, one row per type.
+ *
+ * protocol/proto.c's table says which types each role may send and with which fields; this one
+ * says which handler answers them and when. A handler is given for exactly the roles proto
+ * admits (tests/unit/test_chat_requests.c holds the two tables to that). */
 #include "chat/chat_internal.h"
-
-#include "base/ids.h"
 
 #include <stdio.h>
 
-#define VISITORS_WINDOW_MS  (5 * 60 * 1000)  /* "on the site now": an event in the last 5 min */
+/* page_view, event and the invitations' fates go to the visitor's tracker (triggers/); consent
+ * is checked where every event is stored (BK_LUA_TRACK). */
+static void browsing_track(chat_session *s, const bk_request *request)
+{
+    bk_triggers_request(s->chat->server->triggers, s->tracker, request);
+}
+
+static void transcript_send(chat_session *s, const bk_request *request)
+{
+    bk_transcript_request(s->chat->transcripts, s->conn, s->id, request);
+}
+
+typedef struct request_row {
+    chat_hello hello;         /* where the session's hello must be: NONE for hello, DONE for the rest */
+    chat_handler *visitor;    /* the handler on a visitor's socket; NULL: not a visitor's request */
+    chat_handler *agent;      /* on an agent's */
+} request_row;
+
+static const request_row requests[] = {
+    [BK_REQ_HELLO]             = { HELLO_NONE, chat_visitor_hello, chat_agent_hello },
+    /* a conversation's, conversation.c */
+    [BK_REQ_MESSAGE]           = { HELLO_DONE, chat_message_send, chat_message_send },
+    [BK_REQ_TYPING]            = { HELLO_DONE, chat_signal_send, chat_signal_send },
+    [BK_REQ_READ]              = { HELLO_DONE, chat_signal_send, chat_signal_send },
+    [BK_REQ_RESUME]            = { HELLO_DONE, chat_history_send, chat_history_send },
+    [BK_REQ_CLOSE]             = { HELLO_DONE, chat_conversation_close, chat_conversation_close },
+    [BK_REQ_RATE]              = { HELLO_DONE, chat_conversation_rate, NULL },
+    [BK_REQ_ACCEPT]            = { HELLO_DONE, NULL, chat_conversation_accept },
+    [BK_REQ_NOTE]              = { HELLO_DONE, NULL, chat_note_add },
+    [BK_REQ_TRANSFER]          = { HELLO_DONE, NULL, chat_conversation_transfer },
+    /* browsing, for the triggers */
+    [BK_REQ_PAGE_VIEW]         = { HELLO_DONE, browsing_track, NULL },
+    [BK_REQ_EVENT]             = { HELLO_DONE, browsing_track, NULL },
+    [BK_REQ_INVITE_SHOWN]      = { HELLO_DONE, browsing_track, NULL },
+    [BK_REQ_INVITE_ACCEPTED]   = { HELLO_DONE, browsing_track, NULL },
+    [BK_REQ_INVITE_DISMISSED]  = { HELLO_DONE, browsing_track, NULL },
+    /* beside the conversation, tools.c and transcript.c */
+    [BK_REQ_IDENTIFY]          = { HELLO_DONE, chat_visitor_identify, NULL },
+    [BK_REQ_CONSENT]           = { HELLO_DONE, chat_visitor_consent, NULL },
+    [BK_REQ_LEAVE_MESSAGE]     = { HELLO_DONE, chat_message_leave, NULL },
+    [BK_REQ_TRANSCRIPT]        = { HELLO_DONE, transcript_send, NULL },
+    [BK_REQ_STATUS]            = { HELLO_DONE, NULL, chat_agent_status },
+    [BK_REQ_INVITE]            = { HELLO_DONE, NULL, chat_visitor_invite },
+    [BK_REQ_VISITOR]           = { HELLO_DONE, NULL, chat_visitor_details },
+    [BK_REQ_VISITORS]          = { HELLO_DONE, NULL, chat_visitors_list },
+    [BK_REQ_LEFT_MESSAGES]     = { HELLO_DONE, NULL, chat_left_messages_list },
+};
+
+/* BK_REQ_TRANSCRIPT is the last type: a type added after it needs its row here. */
+_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_TRANSCRIPT + 1, "a row for every request type");
+
+chat_handler *chat_request_handler(bk_role role, bk_request_type type)
+{
+    if ((size_t)type >= sizeof requests / sizeof requests[0])
+        return NULL;
+    return role == BK_ROLE_AGENT ? requests[type].agent : requests[type].visitor;
+}
 
 void chat_request_dispatch(chat_session *s, const bk_request *request)
 {
-    if (request->type == BK_REQ_HELLO) {
-        if (s->hello != HELLO_NONE) {
+    chat_handler *handler = chat_request_handler(s->role, request->type);
+    if (!handler) {  /* proto admits no such request: the unit test keeps it so */
+        char message[128];
+        snprintf(message, sizeof message, "unknown type '%s' for %s connections", request->type_name,
+                 s->role == BK_ROLE_AGENT ? "agent" : "visitor");
+        chat_send_error(s, request->req, BK_ERR_UNKNOWN_TYPE, message);
+        return;
+    }
+    const request_row *row = &requests[request->type];
+    if (s->hello != row->hello) {
+        if (row->hello == HELLO_NONE)
             chat_send_error(s, request->req, BK_ERR_WRONG_STATE, "hello was already said on this connection");
-            return;
-        }
-        if (s->role == BK_ROLE_VISITOR)
-            chat_visitor_hello(s, request);
         else
-            chat_agent_hello(s, request);
+            chat_send_error(s, request->req, BK_ERR_HELLO_REQUIRED, "send hello first");
         return;
     }
-    if (s->hello != HELLO_DONE) {
-        chat_send_error(s, request->req, BK_ERR_HELLO_REQUIRED, "send hello first");
-        return;
-    }
-    switch (request->type) {
-    case BK_REQ_MESSAGE: chat_message_send(s, request); break;
-    case BK_REQ_TYPING:
-    case BK_REQ_READ:    chat_signal_send(s, request); break;
-    case BK_REQ_RESUME:  chat_history_send(s, request); break;
-    case BK_REQ_CLOSE:   chat_conversation_close(s, request); break;
-    case BK_REQ_RATE:    chat_conversation_rate(s, request); break;
-    case BK_REQ_ACCEPT:  chat_conversation_accept(s, request); break;
-    case BK_REQ_PAGE_VIEW:
-    case BK_REQ_EVENT:  /* consent is checked where every event is stored (BK_LUA_TRACK) */
-    case BK_REQ_INVITE_SHOWN:
-    case BK_REQ_INVITE_ACCEPTED:
-    case BK_REQ_INVITE_DISMISSED:
-        bk_triggers_request(s->chat->server->triggers, s->tracker, request);
-        break;
-    case BK_REQ_IDENTIFY:       chat_visitor_identify(s, request); break;
-    case BK_REQ_CONSENT:        chat_visitor_consent(s, request); break;
-    case BK_REQ_LEAVE_MESSAGE:  chat_message_leave(s, request); break;
-    case BK_REQ_NOTE:           chat_note_add(s, request); break;
-    case BK_REQ_TRANSFER:       chat_conversation_transfer(s, request); break;
-    case BK_REQ_STATUS:         chat_agent_status(s, request); break;
-    case BK_REQ_INVITE:         chat_visitor_invite(s, request); break;
-    case BK_REQ_VISITOR: {
-        const char *argv[] = { s->chat->server->config->prefix, request->visitor };
-        chat_json_request(s, request, SCRIPT_VISITOR_DETAILS, "visitor", NULL, 2, argv);
-        break;
-    }
-    case BK_REQ_VISITORS: {
-        char now[24], window[16];
-        snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-        snprintf(window, sizeof window, "%d", VISITORS_WINDOW_MS);
-        const char *argv[] = { s->chat->server->config->prefix, now, window };
-        chat_json_request(s, request, SCRIPT_VISITORS, "visitors", "visitors", 3, argv);
-        break;
-    }
-    case BK_REQ_LEFT_MESSAGES: {
-        const char *argv[] = { s->chat->server->config->prefix };
-        chat_json_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", 1, argv);
-        break;
-    }
-    case BK_REQ_TRANSCRIPT:
-        bk_transcript_request(s->chat->transcripts, s->conn, s->id, request);
-        break;
-    case BK_REQ_HELLO:   break;
-    }
+    handler(s, request);
 }

@@ -20,7 +20,7 @@ typedef struct frame {
     char text[];
 } frame;
 
-/* ---- sessions ----------------------------------------------------------------------- */
+/* ---- sessions ------------------------------------------------------------------------ */
 
 chat_session *chat_session_new(bk_chat *chat, bk_conn *conn)
 {
@@ -49,7 +49,7 @@ void chat_session_unref(chat_session *s)
     free(s);
 }
 
-/* ---- peers: the sessions of one visitor or agent on this node ------------------------- */
+/* ---- peers: the sessions of one visitor or agent on this node ------------------------ */
 
 static bk_map *peers_of(bk_chat *chat, bk_role role)
 {
@@ -106,7 +106,7 @@ void chat_peers_free(bk_map *map)
     bk_map_free(map);
 }
 
-/* ---- sending ------------------------------------------------------------------------ */
+/* ---- sending ------------------------------------------------------------------------- */
 
 void chat_send_text(chat_session *s, const char *text, size_t len)
 {
@@ -163,7 +163,7 @@ void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply
     chat_send_error(s, req, BK_ERR_UNAVAILABLE, "storage refused the request for now; send it again");
 }
 
-/* ---- calls: a request in flight -------------------------------------------------------- */
+/* ---- calls: a request in flight ------------------------------------------------------ */
 
 chat_call *chat_call_new(chat_session *s, const bk_request *request)
 {
@@ -226,7 +226,7 @@ void chat_on_ok(redisReply *reply, void *data)
     chat_call_free(c);
 }
 
-/* ---- held frames ---------------------------------------------------------------------- */
+/* ---- held frames --------------------------------------------------------------------- */
 
 void chat_held_add(chat_session *s, const char *text, size_t len)
 {

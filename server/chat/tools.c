@@ -12,45 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- agents' tools and visitors' details ----------------------------------------------- */
+#define VISITORS_WINDOW_MS  (5 * 60 * 1000)  /* "on the site now": an event in the last 5 min */
 
-/* A script that answers with JSON text: an object is merged into the reply, an array goes
- * into reply_key. */
-static void on_json_reply(redisReply *reply, void *data)
-{
-    chat_call *c = data;
-    chat_session *s = c->session;
-    const char *text;
-    size_t len;
-    if (chat_call_orphaned(c))
-        goto done;
-    int unpacked = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0;
-    json_t *body = unpacked ? json_loadb(text, len, 0, NULL) : NULL;
-    if (!body) {
-        chat_send_store_error(s, c->req, unpacked ? NULL : reply);
-        goto done;
-    }
-    json_t *out = bk_reply_new(c->reply_type, c->req);
-    if (json_is_object(body))
-        json_object_update(out, body);
-    else
-        json_object_set(out, c->reply_key, body);
-    json_decref(body);
-    chat_send_json(s, out);
-done:
-    chat_call_free(c);
-}
-
-void chat_json_request(chat_session *s, const bk_request *request, int script, const char *reply_type,
-                       const char *reply_key, int argc, const char **argv)
-{
-    chat_call *c = chat_call_new(s, request);
-    if (!c)
-        return;
-    c->reply_type = reply_type;
-    c->reply_key = reply_key;
-    chat_call_script(c, script, on_json_reply, argc, argv, NULL);
-}
+/* ---- what visitors tell about themselves --------------------------------------------- */
 
 static void on_identified(redisReply *reply, void *data)
 {
@@ -133,6 +97,8 @@ void chat_message_leave(chat_session *s, const bk_request *request)
     chat_call_script(c, SCRIPT_LEAVE_MESSAGE, on_left, 6, argv, lengths);
 }
 
+/* ---- agents' tools ------------------------------------------------------------------- */
+
 void chat_agent_status(chat_session *s, const bk_request *request)
 {
     chat_call *c = chat_call_new(s, request);
@@ -163,4 +129,63 @@ void chat_visitor_invite(chat_session *s, const bk_request *request)
     bk_metrics_invitation("manual");
     bk_metrics_now.invitations_sent++;
     chat_call_script(c, SCRIPT_MANUAL_INVITE, chat_on_ok, 7, argv, NULL);
+}
+
+/* A script that answers with JSON text: an object is merged into the reply, an array goes
+ * into reply_key. */
+static void on_json_reply(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    chat_session *s = c->session;
+    const char *text;
+    size_t len;
+    if (chat_call_orphaned(c))
+        goto done;
+    int unpacked = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0;
+    json_t *body = unpacked ? json_loadb(text, len, 0, NULL) : NULL;
+    if (!body) {
+        chat_send_store_error(s, c->req, unpacked ? NULL : reply);
+        goto done;
+    }
+    json_t *out = bk_reply_new(c->reply_type, c->req);
+    if (json_is_object(body))
+        json_object_update(out, body);
+    else
+        json_object_set(out, c->reply_key, body);
+    json_decref(body);
+    chat_send_json(s, out);
+done:
+    chat_call_free(c);
+}
+
+static void json_request(chat_session *s, const bk_request *request, int script, const char *reply_type,
+                         const char *reply_key, int argc, const char **argv)
+{
+    chat_call *c = chat_call_new(s, request);
+    if (!c)
+        return;
+    c->reply_type = reply_type;
+    c->reply_key = reply_key;
+    chat_call_script(c, script, on_json_reply, argc, argv, NULL);
+}
+
+void chat_visitor_details(chat_session *s, const bk_request *request)
+{
+    const char *argv[] = { s->chat->server->config->prefix, request->visitor };
+    json_request(s, request, SCRIPT_VISITOR_DETAILS, "visitor", NULL, 2, argv);
+}
+
+void chat_visitors_list(chat_session *s, const bk_request *request)
+{
+    char now[24], window[16];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(window, sizeof window, "%d", VISITORS_WINDOW_MS);
+    const char *argv[] = { s->chat->server->config->prefix, now, window };
+    json_request(s, request, SCRIPT_VISITORS, "visitors", "visitors", 3, argv);
+}
+
+void chat_left_messages_list(chat_session *s, const bk_request *request)
+{
+    const char *argv[] = { s->chat->server->config->prefix };
+    json_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", 1, argv);
 }
