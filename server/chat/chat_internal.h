@@ -29,7 +29,7 @@
 typedef struct bk_site_hours bk_site_hours;  /* http/sites.h */
 
 #define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
-#define HEARTBEAT_MS        5000
+#define HEARTBEAT_MS        5000              /* the presence heartbeat's period (sweeps.c) */
 
 /* The scripts chat runs: indexes into chat->scripts, in the order of chat.c's script_sources. */
 enum {
@@ -129,6 +129,8 @@ typedef struct chat_call {
  * the reply has come. */
 chat_session *chat_session_new(bk_chat *chat, bk_conn *conn);
 void chat_session_unref(chat_session *s);
+/* "visitor" or "agent", as the scripts and the error messages name a role. */
+const char *chat_role_name(bk_role role);
 
 /* The sessions of one visitor or agent on this node (linked by chat_session.peer), or NULL
  * when it has none. A visitor's join at hello (before the script, so that no push slips past)
@@ -141,19 +143,31 @@ int chat_peers_leave(chat_session *s);
 void chat_peers_free(bk_map *map);
 
 void chat_send_text(chat_session *s, const char *text, size_t len);
+/* Sends obj and releases it (NULL: nothing). */
 void chat_send_json(chat_session *s, json_t *obj);
+/* Every error reply of the protocol goes through here, which counts it by code. */
 void chat_send_error(chat_session *s, json_t *req, const char *code, const char *message);
 void chat_send_ok(chat_session *s, json_t *req);
+/* A script's refusal ("code message") becomes that error; no reply, or Redis unable to run the
+ * script now, becomes unavailable (send it again). */
 void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply);
 
+/* A request in flight holds a reference to its session and its req until the reply. */
 chat_call *chat_call_new(chat_session *s, const bk_request *request);
 void chat_call_free(chat_call *c);
+/* Runs a script with the call as the reply's data; when Redis cannot be asked, answers
+ * unavailable and frees the call at once. */
 void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
                       const size_t *lengths);
+/* The socket closed while the request was in flight: its reply needs only freeing. */
 int chat_call_orphaned(chat_call *c);
+/* A reply function for the scripts that answer an integer: the sender hears ok. */
 void chat_on_ok(redisReply *reply, void *data);
 void chat_sender_name(const chat_session *s, char out[SENDER_MAX]);
 
+/* Broadcasts for every agent that come while an agent's hello is in flight are held (up to a
+ * limit) and sent after its welcome: nothing published between the script's snapshot and the
+ * welcome is lost. */
 void chat_held_add(chat_session *s, const char *text, size_t len);
 void chat_held_flush(chat_session *s);
 
@@ -176,13 +190,13 @@ void chat_request_dispatch(chat_session *s, const bk_request *request);
 /* ---- conversation.c ------------------------------------------------------------------ */
 
 void chat_message_send(chat_session *s, const bk_request *request);
+void chat_note_add(chat_session *s, const bk_request *request);
 void chat_signal_send(chat_session *s, const bk_request *request);
 void chat_conversation_close(chat_session *s, const bk_request *request);
 void chat_conversation_accept(chat_session *s, const bk_request *request);
 void chat_conversation_rate(chat_session *s, const bk_request *request);
-void chat_history_send(chat_session *s, const bk_request *request);
-void chat_note_add(chat_session *s, const bk_request *request);
 void chat_conversation_transfer(chat_session *s, const bk_request *request);
+void chat_history_send(chat_session *s, const bk_request *request);
 
 /* ---- tools.c ------------------------------------------------------------------------- */
 
@@ -197,16 +211,20 @@ void chat_left_messages_list(chat_session *s, const bk_request *request);
 
 /* ---- socket.c ------------------------------------------------------------------------ */
 
+/* The hello timer's callback (every second): closes the sockets that said no hello in time. */
 void chat_hello_deadline(uv_timer_t *timer);
 
 /* ---- bus.c --------------------------------------------------------------------------- */
 
+/* The store's callbacks: a line on the bus, and a change in the links to Redis. */
 void chat_bus_received(const char *payload, size_t len, void *data);
 void chat_store_state_changed(int command_up, int bus_up, void *data);
 
 /* ---- sweeps.c ------------------------------------------------------------------------ */
 
+/* Confirms to Redis that the visitors with a finished hello here still have a socket. */
 void chat_visitors_seen(bk_chat *chat, int64_t now_ms);
+/* The timers' callbacks: the presence heartbeat (HEARTBEAT_MS) and the queue sweep (1 s). */
 void chat_heartbeat(uv_timer_t *timer);
 void chat_queue_sweep(uv_timer_t *timer);
 

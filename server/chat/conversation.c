@@ -87,11 +87,22 @@ void chat_message_send(chat_session *s, const bk_request *request)
     }
 }
 
-/* ---- everything answered with "ok" --------------------------------------------------- */
-static const char *role_name(bk_role role)
+void chat_note_add(chat_session *s, const bk_request *request)
 {
-    return role == BK_ROLE_AGENT ? "agent" : "visitor";
+    chat_call *c = chat_call_new(s, request);
+    if (!c)
+        return;
+    snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
+    const char *prefix = s->chat->server->config->prefix;
+    char sender[SENDER_MAX];
+    chat_sender_name(s, sender);
+    const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
+    size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id), strlen(request->cmid),
+                         request->text_len, strlen(sender) };
+    chat_call_script(c, SCRIPT_NOTE, on_message_stored, 6, argv, lengths);
 }
+
+/* ---- everything answered with "ok" --------------------------------------------------- */
 
 void chat_signal_send(chat_session *s, const bk_request *request)
 {
@@ -102,7 +113,7 @@ void chat_signal_send(chat_session *s, const bk_request *request)
     const char *value = request->type == BK_REQ_READ ? request->up_to : request->on ? "1" : "0";
     const char *argv[] = { s->chat->server->config->prefix,
                            request->conversation ? request->conversation : "",
-                           role_name(s->role), s->id, kind, value };
+                           chat_role_name(s->role), s->id, kind, value };
     chat_call_script(c, SCRIPT_SIGNAL, chat_on_ok, 6, argv, NULL);
 }
 
@@ -119,7 +130,7 @@ void chat_conversation_close(chat_session *s, const bk_request *request)
     snprintf(retention, sizeof retention, "%d", s->chat->server->config->conversation_retention_days);
     const char *argv[] = { s->chat->server->config->prefix,
                            request->conversation ? request->conversation : "",
-                           role_name(s->role), s->id, now, day, retention };
+                           chat_role_name(s->role), s->id, now, day, retention };
     chat_call_script(c, SCRIPT_CLOSE, chat_on_ok, 7, argv, NULL);
 }
 
@@ -148,6 +159,15 @@ void chat_conversation_rate(chat_session *s, const bk_request *request)
                            s->id, request->conversation ? request->conversation : "", score,
                            request->comment ? request->comment : "", now, day };
     chat_call_script(c, SCRIPT_RATE, chat_on_ok, 7, argv, NULL);
+}
+
+void chat_conversation_transfer(chat_session *s, const bk_request *request)
+{
+    chat_call *c = chat_call_new(s, request);
+    if (!c)
+        return;
+    const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, request->to };
+    chat_call_script(c, SCRIPT_TRANSFER, chat_on_ok, 4, argv, NULL);
 }
 
 /* ---- history ------------------------------------------------------------------------- */
@@ -199,30 +219,6 @@ void chat_history_send(chat_session *s, const bk_request *request)
     snprintf(limit, sizeof limit, "%d", BK_HISTORY_PAGE);
     snprintf(max_bytes, sizeof max_bytes, "%d", BK_HISTORY_PAGE_BYTES);
     const char *argv[] = { s->chat->server->config->prefix, request->conversation, request->since,
-                           limit, role_name(s->role), s->id, max_bytes };
+                           limit, chat_role_name(s->role), s->id, max_bytes };
     chat_call_script(c, SCRIPT_HISTORY, on_history, 7, argv, NULL);
-}
-
-void chat_note_add(chat_session *s, const bk_request *request)
-{
-    chat_call *c = chat_call_new(s, request);
-    if (!c)
-        return;
-    snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
-    const char *prefix = s->chat->server->config->prefix;
-    char sender[SENDER_MAX];
-    chat_sender_name(s, sender);
-    const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
-    size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id), strlen(request->cmid),
-                         request->text_len, strlen(sender) };
-    chat_call_script(c, SCRIPT_NOTE, on_message_stored, 6, argv, lengths);
-}
-
-void chat_conversation_transfer(chat_session *s, const bk_request *request)
-{
-    chat_call *c = chat_call_new(s, request);
-    if (!c)
-        return;
-    const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, request->to };
-    chat_call_script(c, SCRIPT_TRANSFER, chat_on_ok, 4, argv, NULL);
 }

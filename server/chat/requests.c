@@ -71,7 +71,7 @@ void chat_request_dispatch(chat_session *s, const bk_request *request)
     if (!handler) {  /* proto admits no such request: the unit test keeps it so */
         char message[128];
         snprintf(message, sizeof message, "unknown type '%s' for %s connections", request->type_name,
-                 s->role == BK_ROLE_AGENT ? "agent" : "visitor");
+                 chat_role_name(s->role));
         chat_send_error(s, request->req, BK_ERR_UNKNOWN_TYPE, message);
         return;
     }

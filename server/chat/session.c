@@ -49,6 +49,11 @@ void chat_session_unref(chat_session *s)
     free(s);
 }
 
+const char *chat_role_name(bk_role role)
+{
+    return role == BK_ROLE_AGENT ? "agent" : "visitor";
+}
+
 /* ---- peers: the sessions of one visitor or agent on this node ------------------------ */
 
 static bk_map *peers_of(bk_chat *chat, bk_role role)

@@ -11,8 +11,6 @@
  * when it connects): agents get this many times the visitors' rate and burst. */
 #define AGENT_RATE_FACTOR   5
 
-/* ---- the WebSocket handlers ---------------------------------------------------------- */
-
 /* Sockets that never say hello hold memory and a descriptor for nothing: close them. The
  * list is in opening order, so only its head can be overdue first. */
 void chat_hello_deadline(uv_timer_t *timer)

@@ -112,10 +112,6 @@ void chat_heartbeat(uv_timer_t *timer)
     free(args.argv);
 }
 
-/* Visitors waiting too long hear from us: an acknowledgement after auto-ack-seconds, an offer
- * to leave an email after offer-email-seconds. Conversations whose visitor left are closed
- * after abandoned-queued-minutes or idle-active-minutes. Every node sweeps; the script does
- * each once. */
 #define SITES_HOURS_EVERY 10  /* sweeps (seconds) */
 
 static void on_sites_hours(redisReply *reply, void *data)
@@ -135,6 +131,10 @@ static void on_sites_hours(redisReply *reply, void *data)
     free(flat);
 }
 
+/* Visitors waiting too long hear from us: an acknowledgement after auto-ack-seconds, an offer
+ * to leave an email after offer-email-seconds. Conversations whose visitor left are closed
+ * after abandoned-queued-minutes or idle-active-minutes. Every node sweeps; the script does
+ * each once. */
 void chat_queue_sweep(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
