@@ -9,9 +9,6 @@
 
 #include "server.h"
 
-/* Until chat.c includes these itself (it is being split as this is written): remove then. */
-#include "sites/origin.h"
-#include "sites/site_hours.h"
 
 typedef struct bk_sites bk_sites;
 

@@ -1,5 +1,6 @@
 -- ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms, day, retention_days,
---       abandoned_queued_ms, idle_active_ms, seen_ttl_ms, closed_sites (",a,b," or "") -> 1
+--       abandoned_queued_ms, idle_active_ms, seen_ttl_ms, closed_sites (",a,b," or ""),
+--       first (1 on a node's first sweep, else 0) -> 1
 -- A visitor of a site outside its business hours is told so in the acknowledgement, and is
 -- offered the email form with it rather than minutes later.
 -- Run by every node each second; HSETNX makes each step happen once per conversation, and a
@@ -39,8 +40,10 @@ local function least_ms(field, default)
 end
 local ack_ms, offer_ms = tonumber(ARGV[3]), tonumber(ARGV[4])
 -- queue:to_ack and queue:to_offer hold the queued chats not yet acknowledged or offered, so
--- a long queue costs nothing here once everyone in it has heard from us.
-if redis.call('SETNX', p .. 'queue:marks', 1) == 1 then
+-- a long queue costs nothing here once everyone in it has heard from us. A queue left by a
+-- Beckon that kept no such sets is entered into them once: a node asks on its first sweep
+-- only, and queue:marks says it was done.
+if ARGV[11] == '1' and redis.call('SETNX', p .. 'queue:marks', 1) == 1 then
   local q = redis.call('ZRANGE', p .. 'queue', 0, -1, 'WITHSCORES')
   for i = 1, #q, 2 do
     local m = redis.call('HMGET', p .. 'conv:' .. q[i] .. ':meta', 'acknowledged', 'email_offered')

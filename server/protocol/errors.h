@@ -5,7 +5,7 @@
  * error (LOADING, BUSY, OOM, READONLY, NOSCRIPT, ...) or a reply of an unexpected shape - is
  * `unavailable` (503), never `unauthorized`: the client keeps its token and tries again. It is
  * worded by what the client should do, in one of two sentences (bk_storage_effect). A script's
- * refusal ("code message", scripts.h) keeps its code and message where the caller expects that
+ * refusal ("code message", lua/prelude.lua) keeps its code and message where the caller expects that
  * code; a refusal nobody expects is storage trouble too, and logged.
  *
  * Every error answered - a socket's error frame, a REST error body - is shaped here and counted

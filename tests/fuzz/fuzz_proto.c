@@ -10,7 +10,7 @@
  *     length of text, ids are valid ids, enums hold allowed values, and the parsed JSON is
  *     at most BK_JSON_DEPTH_MAX deep;
  *   - on failure err.code is set and err.message is a terminated string, and valid UTF-8
- *     whenever the frame was (chat.c sends it with json_string(), which returns NULL for
+ *     whenever the frame was (chat/ sends it with json_string(), which returns NULL for
  *     invalid UTF-8: the error reply would go out without its "message");
  *   - bk_request_release leaves the request zeroed. */
 #include "fuzz_util.h"
@@ -82,7 +82,7 @@ static void check_ok(bk_role role, const bk_request *r)
     if (r->text) {
         CHECK(strlen(r->text) > 0);
         /* text_len is set for FIELD_TEXT (message, note, leave_message) only; an agent's
-         * "invite" text is a FIELD_STRING and leaves it 0 (chat.c uses strlen there). */
+         * "invite" text is a FIELD_STRING and leaves it 0 (chat/tools.c uses strlen there). */
         if (r->type == BK_REQ_INVITE)
             CHECK(r->text_len == 0);
         else

@@ -410,7 +410,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
             touch(b, strlen(b));
         return 0;
     case 5:
-        if (bk_redis_reply_unpack(r, BK_SHAPE_VISITOR_HELLO, &a, &b, &c, &d, &i1, &e, &f, &g) != 0)  /* chat.c */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_VISITOR_HELLO, &a, &b, &c, &d, &i1, &e, &f, &g) != 0)  /* chat/hello.c */
             return -1;
         touch(f, strlen(f));
         return 0;
@@ -428,7 +428,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(b, strlen(b));
         return 0;
-    case 10:  /* chat.c: on_sites_hours */
+    case 10:  /* chat/sweeps.c: on_sites_hours */
         if (bk_redis_reply_unpack(r, BK_SHAPE_SITES_HOURS, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_SITE_HOURS, &a, &b, &c) == 0)

@@ -1,7 +1,7 @@
 """The shape of server/, as docs/architecture.md draws it, checked on every test run (TAP).
 
-1. No include cycle between server files: a header is part of its module (x.h with x.c), and
-   no module may reach itself through the includes of its files.
+1. No include cycle between server files: a header is part of its module (x.h and x_internal.h
+   with x.c), and no module may reach itself through the includes of its files.
 2. Layers: a folder includes only headers of its own folder and of the layers below it
    (LAYERS, lowest first). A newcomer reads the folders bottom up and never meets a name from
    above.
@@ -53,7 +53,9 @@ def layer_of(path):
 
 
 def module_of(path):
-    return os.path.splitext(path)[0]
+    """x.c, x.h and x_internal.h (what the files of a folder share) are one module."""
+    name = os.path.splitext(path)[0]
+    return name[:-len("_internal")] if name.endswith("_internal") else name
 
 
 files = sorted(sources())

@@ -1,0 +1,232 @@
+/* chat_internal.h - what the files of chat/ share with each other, and nothing outside it sees.
+ *
+ * chat.h is the module's face (main.c and the net use it); this header is included by the .c
+ * files of chat/ only. Names, in the manner of libuv's uv_ and uv__: what other folders may use
+ * starts with bk_ (chat.h, transcript.h); functions and types shared inside chat/ start with
+ * chat_ and no bk_, so a reader sees at once that nothing outside the folder calls them;
+ * constants shared inside it are upper case without BK_ (SCRIPT_*, HELLO_*); what one file
+ * uses alone is static and has no prefix.
+ *
+ * The files, one concern each: chat.c (the module: its scripts, timers and hooks on the store),
+ * session.c (a socket's session, sending to it, requests in flight), hello.c, requests.c (a
+ * request to its handler), conversation.c and tools.c (the handlers), socket.c (the net's
+ * WebSocket handlers), bus.c (the fan-out) and sweeps.c (the periodic work). */
+#ifndef BK_CHAT_INTERNAL_H
+#define BK_CHAT_INTERNAL_H
+
+#include "chat/chat.h"
+
+#include "base/list.h"
+#include "base/map.h"
+#include "chat/transcript.h"
+#include "protocol/proto.h"
+#include "triggers/triggers.h"
+
+#include <beckon/protocol.h>
+#include <jansson.h>
+#include <stdint.h>
+
+typedef struct bk_site_hours bk_site_hours;  /* sites/site_hours.h */
+
+#define PRESENCE_TTL_MS     15000             /* an agent not refreshed for this long is gone */
+#define HEARTBEAT_MS        5000              /* the presence heartbeat's period (sweeps.c) */
+
+/* The scripts chat runs: indexes into chat->scripts, in the order of chat.c's script_sources. */
+enum {
+    SCRIPT_VISITOR_HELLO,
+    SCRIPT_VISITOR_MESSAGE,
+    SCRIPT_AGENT_MESSAGE,
+    SCRIPT_ACCEPT,
+    SCRIPT_CLOSE,
+    SCRIPT_RATE,
+    SCRIPT_SIGNAL,
+    SCRIPT_HISTORY,
+    SCRIPT_AGENT_HELLO,
+    SCRIPT_IDENTIFY,
+    SCRIPT_LEAVE_MESSAGE,
+    SCRIPT_LEFT_MESSAGES,
+    SCRIPT_NOTE,
+    SCRIPT_TRANSFER,
+    SCRIPT_STATUS,
+    SCRIPT_HEARTBEAT,
+    SCRIPT_VISITOR_DETAILS,
+    SCRIPT_VISITORS,
+    SCRIPT_MANUAL_INVITE,
+    SCRIPT_CONSENT,
+    SCRIPT_QUEUE_SWEEP,
+    SCRIPT_SITES_HOURS,
+    SCRIPT_VISITORS_SEEN,
+    SCRIPT_COUNT
+};
+
+typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } chat_hello;
+
+/* One WebSocket's state, from opening to closing (socket.c); Redis holds everything else. */
+typedef struct chat_session {
+    bk_chat *chat;
+    bk_conn *conn;
+    int refs;
+    bk_role role;
+    chat_hello hello;
+    char id[BK_ID_MAX + 1];                  /* visitor id or agent name, once known */
+    bk_list peer;                            /* on the list of its visitor's or agent's sessions */
+    bk_list agent;                           /* an agent's: on chat->all_agents */
+    bk_list held;                            /* broadcasts that came during an agent's hello */
+    size_t held_count;
+    bk_tracker *tracker;                     /* a visitor's trigger state, after hello */
+    uint64_t opened_ms;                      /* loop time, for the hello deadline */
+    bk_list waiting;                         /* on chat->waiting until hello is done or overdue */
+    double tokens;                           /* the request rate's token bucket */
+    uint64_t tokens_ms;
+    uint64_t events_window_ms;               /* page views and events in this minute */
+    int events_in_window;
+    /* the visitor's site, as its hello found it */
+    char identity_secret[65];
+    int enforce_identity;
+    int consent_required;
+} chat_session;
+
+struct bk_chat {
+    bk_server *server;
+    int scripts[SCRIPT_COUNT];
+    bk_map *visitors;   /* visitor id -> its sessions here (chat_peers) */
+    bk_map *agents;     /* agent name -> its sessions here, all with their hello done */
+    bk_transcripts *transcripts;
+    bk_list all_agents; /* agent sessions, hello pending or done */
+    uv_timer_t heartbeat;
+    char bus_channel[64];
+    int bus_up, bus_was_up;
+    char node[BK_ID_MAX + 1];   /* this process, in presence entries ("alice@n_…") */
+    bk_list waiting;    /* sessions that have not said hello, oldest first */
+    uv_timer_t hello_timer;
+    uv_timer_t queue_timer;
+    unsigned queue_ticks;  /* sweeps since the sites' hours were last read */
+    int queue_marks_asked; /* the first sweep, which marks an old queue once, was sent */
+    uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
+    bk_site_hours *hours;  /* the sites' opening hours, compiled */
+};
+
+/* One request waiting for Redis. */
+typedef struct chat_call {
+    chat_session *session;
+    json_t *req;
+    bk_request_type type;
+    char cmid[BK_CMID_MAX + 1];
+    char conversation[BK_ID_MAX + 1];
+    char since[48];
+    json_t *page;        /* hello's page, tracked once the visitor is known */
+    const char *reply_type;  /* on_json_reply: the reply's type, and the member an array goes in */
+    const char *reply_key;
+} chat_call;
+
+/* The socket a message came from, as the bus names it ("n_…:42"): its ack already carries
+ * what the push would, so the push skips it (the sender's other sockets still get it). */
+#define SENDER_MAX (BK_ID_MAX + 24)
+
+/* ---- session.c ----------------------------------------------------------------------- */
+
+/* A session for a socket that has just opened, on no list yet; one reference, the socket's.
+ * A call holds another while its request is in flight: the session outlives its socket until
+ * the reply has come. */
+chat_session *chat_session_new(bk_chat *chat, bk_conn *conn);
+void chat_session_unref(chat_session *s);
+/* "visitor" or "agent", as the scripts and the error messages name a role. */
+const char *chat_role_name(bk_role role);
+
+/* The sessions of one visitor or agent on this node (linked by chat_session.peer), or NULL
+ * when it has none. A visitor's join at hello (before the script, so that no push slips past)
+ * and an agent's once its hello is done. */
+bk_list *chat_peers(bk_chat *chat, bk_role role, const char *id);
+void chat_peers_join(chat_session *s);
+/* Returns 1 when s was the last session of its visitor or agent on this node. */
+int chat_peers_leave(chat_session *s);
+/* Frees the lists of a map of peers (chat->visitors or chat->agents), then the map. */
+void chat_peers_free(bk_map *map);
+
+void chat_send_text(chat_session *s, const char *text, size_t len);
+/* Sends obj and releases it (NULL: nothing). */
+void chat_send_json(chat_session *s, json_t *obj);
+/* Every error reply of the protocol goes through here, which counts it by code. */
+void chat_send_error(chat_session *s, json_t *req, const char *code, const char *message);
+void chat_send_ok(chat_session *s, json_t *req);
+/* A script's refusal ("code message") becomes that error; no reply, or Redis unable to run the
+ * script now, becomes unavailable (send it again). */
+void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply);
+
+/* A request in flight holds a reference to its session and its req until the reply. */
+chat_call *chat_call_new(chat_session *s, const bk_request *request);
+void chat_call_free(chat_call *c);
+/* Runs a script with the call as the reply's data; when Redis cannot be asked, answers
+ * unavailable and frees the call at once. */
+void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
+                      const size_t *lengths);
+/* The socket closed while the request was in flight: its reply needs only freeing. */
+int chat_call_orphaned(chat_call *c);
+/* A reply function for the scripts that answer an integer: the sender hears ok. */
+void chat_on_ok(redisReply *reply, void *data);
+void chat_sender_name(const chat_session *s, char out[SENDER_MAX]);
+
+/* Broadcasts for every agent that come while an agent's hello is in flight are held (up to a
+ * limit) and sent after its welcome: nothing published between the script's snapshot and the
+ * welcome is lost. */
+void chat_held_add(chat_session *s, const char *text, size_t len);
+void chat_held_flush(chat_session *s);
+
+/* ---- hello.c ------------------------------------------------------------------------- */
+
+void chat_visitor_hello(chat_session *s, const bk_request *request);
+void chat_agent_hello(chat_session *s, const bk_request *request);
+
+/* ---- requests.c ---------------------------------------------------------------------- */
+
+/* A request's handler: it answers on s, at once or from the reply of the call it makes. The
+ * request (and its strings) lives only until the handler returns: a call copies what it keeps. */
+typedef void chat_handler(chat_session *s, const bk_request *request);
+
+/* The handler of a type on a role's socket; NULL when proto admits no such request. */
+chat_handler *chat_request_handler(bk_role role, bk_request_type type);
+/* Runs the request's handler, or refuses it: hello twice, or anything else before hello. */
+void chat_request_dispatch(chat_session *s, const bk_request *request);
+
+/* ---- conversation.c ------------------------------------------------------------------ */
+
+void chat_message_send(chat_session *s, const bk_request *request);
+void chat_note_add(chat_session *s, const bk_request *request);
+void chat_signal_send(chat_session *s, const bk_request *request);
+void chat_conversation_close(chat_session *s, const bk_request *request);
+void chat_conversation_accept(chat_session *s, const bk_request *request);
+void chat_conversation_rate(chat_session *s, const bk_request *request);
+void chat_conversation_transfer(chat_session *s, const bk_request *request);
+void chat_history_send(chat_session *s, const bk_request *request);
+
+/* ---- tools.c ------------------------------------------------------------------------- */
+
+void chat_visitor_identify(chat_session *s, const bk_request *request);
+void chat_visitor_consent(chat_session *s, const bk_request *request);
+void chat_message_leave(chat_session *s, const bk_request *request);
+void chat_agent_status(chat_session *s, const bk_request *request);
+void chat_visitor_invite(chat_session *s, const bk_request *request);
+void chat_visitor_details(chat_session *s, const bk_request *request);
+void chat_visitors_list(chat_session *s, const bk_request *request);
+void chat_left_messages_list(chat_session *s, const bk_request *request);
+
+/* ---- socket.c ------------------------------------------------------------------------ */
+
+/* The hello timer's callback (every second): closes the sockets that said no hello in time. */
+void chat_hello_deadline(uv_timer_t *timer);
+
+/* ---- bus.c --------------------------------------------------------------------------- */
+
+/* The store's callbacks: a line on the bus, and a change in the links to Redis. */
+void chat_bus_received(const char *payload, size_t len, void *data);
+void chat_store_state_changed(int command_up, int bus_up, void *data);
+
+/* ---- sweeps.c ------------------------------------------------------------------------ */
+
+/* Confirms to Redis that the visitors with a finished hello here still have a socket. */
+void chat_visitors_seen(bk_chat *chat, int64_t now_ms);
+/* The timers' callbacks: the presence heartbeat (HEARTBEAT_MS) and the queue sweep (1 s). */
+void chat_heartbeat(uv_timer_t *timer);
+void chat_queue_sweep(uv_timer_t *timer);
+
+#endif

@@ -1,0 +1,227 @@
+/* hello.c - a visitor's and an agent's hello: who the socket is, and the welcome. */
+#include "chat/chat_internal.h"
+
+#include "protocol/errors.h"
+
+#include "base/auth.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "sites/origin.h"
+#include "sites/site_hours.h"
+#include "store/redis_reply.h"
+#include "store/redis_shapes.h"
+
+#include <stdio.h>
+#include <string.h>
+
+static void on_visitor_hello(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    chat_session *s = c->session;
+    const char *cid, *state, *agent, *last_id, *profile, *site_json, *visitor;
+    long long agents_online;
+    if (chat_call_orphaned(c))
+        goto done;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_HELLO, &cid, &state, &agent, &last_id, &agents_online,
+                              &profile, &site_json, &visitor) != 0 || !bk_id_valid(visitor)) {
+        chat_peers_leave(s);
+        s->hello = HELLO_NONE;
+        chat_send_store_error(s, c->req, reply);
+        /* a site or origin that is not allowed: no second try on this socket */
+        if (bk_redis_reply_refusal(reply, BK_ERR_FORBIDDEN))
+            bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
+        goto done;
+    }
+    if (strcmp(s->id, visitor) != 0) {
+        /* The token's visitor was erased: this socket is a new visitor now. Nothing can have
+         * been published for the new id yet, so joining after the script loses nothing. */
+        chat_peers_leave(s);
+        snprintf(s->id, sizeof s->id, "%s", visitor);
+        chat_peers_join(s);
+    }
+    json_t *site = json_loads(site_json, 0, NULL);
+    snprintf(s->identity_secret, sizeof s->identity_secret, "%s",
+             json_string_value(json_object_get(site, "identity_secret")) ?
+             json_string_value(json_object_get(site, "identity_secret")) : "");
+    s->enforce_identity = json_is_true(json_object_get(site, "enforce_identity"));
+    s->consent_required = json_is_true(json_object_get(site, "consent_required"));
+    json_t *hours = bk_site_hours_state(s->chat->hours, json_string_value(json_object_get(site, "id")),
+                                        json_string_value(json_object_get(site, "hours")),
+                                        json_string_value(json_object_get(site, "tz")), bk_now_ms());
+    json_decref(site);
+    char token[BK_TOKEN_MAX];
+    bk_token_sign(s->chat->server->secret, s->id, token, sizeof token);
+    json_t *welcome = bk_reply_new("welcome", c->req);
+    json_object_set_new(welcome, "visitor", json_string(s->id));
+    json_object_set_new(welcome, "token", json_string(token));
+    if (cid[0]) {
+        json_object_set_new(welcome, "conversation",
+                            json_pack("{s:s, s:s, s:o, s:s}", "id", cid, "state", state,
+                                      "agent", agent[0] ? json_string(agent) : json_null(),
+                                      "last_id", last_id));
+    } else {
+        json_object_set_new(welcome, "conversation", json_null());
+    }
+    json_object_set_new(welcome, "agents_online", json_integer(agents_online));
+    json_object_set_new(welcome, "consent_required", json_boolean(s->consent_required));
+    if (s->chat->server->mail)
+        json_object_set_new(welcome, "transcript_email", json_true());
+    json_object_set_new(welcome, "hours", hours ? hours : json_null());
+    s->hello = HELLO_DONE;
+    bk_list_remove(&s->waiting);
+    chat_send_json(s, welcome);
+    s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, profile);
+    if (s->tracker && c->page && (!s->consent_required || bk_tracker_consented(s->tracker))) {
+        bk_request page;
+        memset(&page, 0, sizeof page);
+        page.type = BK_REQ_PAGE_VIEW;
+        page.url = json_string_value(json_object_get(c->page, "url"));
+        page.title = json_string_value(json_object_get(c->page, "title"));
+        page.referrer = json_string_value(json_object_get(c->page, "referrer"));
+        if (page.url && page.url[0])
+            bk_triggers_request(s->chat->server->triggers, s->tracker, &page);
+    }
+done:
+    chat_call_free(c);
+}
+
+void chat_visitor_hello(chat_session *s, const bk_request *request)
+{
+    bk_chat *chat = s->chat;
+    /* A fresh id is drawn even with a token: the script takes it instead when the token's
+     * visitor was erased, so that the old id is never written again. */
+    char fresh[BK_ID_MAX + 1];
+    if (bk_id_generate("v_", fresh, sizeof fresh) != 0) {
+        chat_send_error(s, request->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
+        return;
+    }
+    if (!request->token) {
+        snprintf(s->id, sizeof s->id, "%s", fresh);
+    } else if (bk_token_verify(chat->server->secret, request->token, s->id, sizeof s->id) != 0) {
+        chat_send_error(s, request->req, BK_ERR_INVALID_TOKEN,
+                        "this visitor token was not issued by this server; say hello without a token");
+        return;
+    }
+    chat_call *c = chat_call_new(s, request);
+    if (!c)
+        return;
+    /* Join the fan-out before asking Redis, so nothing published for this visitor after
+     * the script ran can slip past the socket. */
+    s->hello = HELLO_PENDING;
+    chat_peers_join(s);
+    if (request->page)
+        c->page = json_incref(request->page);
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    /* Compared exactly against the site's normalised list; what does not normalise ("null",
+     * a path, junk) is passed as it came and matches nothing. */
+    char origin[256];
+    if (bk_origin_normalize(bk_conn_origin(s->conn), origin, sizeof origin) != 0)
+        snprintf(origin, sizeof origin, "%s", bk_conn_origin(s->conn));
+    const char *argv[] = { chat->server->config->prefix, s->id, now,
+                           request->site ? request->site : "", request->lang ? request->lang : "",
+                           request->device ? request->device : "", origin, request->token ? "1" : "0",
+                           fresh };
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
+                        0, 9, argv, NULL) != 0) {
+        chat_peers_leave(s);
+        s->hello = HELLO_NONE;
+        chat_send_store_error(s, c->req, NULL);
+        chat_call_free(c);
+    }
+}
+
+/* Only the script's "unauthorized" signs the agent out (close 4001); anything else is storage
+ * trouble - no reply, LOADING, BUSY, OOM, READONLY, NOSCRIPT, an odd reply - and a socket that
+ * cannot say hello is of no use: close 1013, and the panel reconnects with backoff. */
+static void agent_hello_failed(chat_session *s, json_t *req, const redisReply *reply)
+{
+    s->hello = HELLO_NONE;
+    const char *refusal = bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED);
+    if (refusal) {
+        chat_send_error(s, req, BK_ERR_UNAUTHORIZED, refusal);
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
+        return;
+    }
+    bk_error err;
+    bk_error_from_store(&err, reply, NULL, BK_STORAGE_READ);  /* logs Redis's own errors */
+    chat_send_error(s, req, err.code, err.message);
+    bk_conn_close(s->conn, BK_CLOSE_TRY_AGAIN, "try again later");
+}
+
+static void on_agent_hello(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    chat_session *s = c->session;
+    const char *agent, *welcome_json;
+    if (chat_call_orphaned(c))
+        goto done;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_AGENT_HELLO, &agent, &welcome_json) != 0) {
+        agent_hello_failed(s, c->req, reply);
+        goto done;
+    }
+    json_t *lists = json_loads(welcome_json, 0, NULL);
+    if (!lists || !bk_id_valid(agent)) {
+        json_decref(lists);
+        bk_warn("agent hello: could not read the agent's state from redis");
+        agent_hello_failed(s, c->req, NULL);
+        goto done;
+    }
+    snprintf(s->id, sizeof s->id, "%s", agent);
+    chat_peers_join(s);
+    json_t *welcome = bk_reply_new("welcome", c->req);
+    json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
+    json_object_update(welcome, lists);
+    json_decref(lists);
+    s->hello = HELLO_DONE;
+    bk_list_remove(&s->waiting);
+    chat_send_json(s, welcome);
+    chat_held_flush(s);
+    bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
+done:
+    chat_call_free(c);
+}
+
+static int session_token_shaped(const char *token)
+{
+    if (!token || strlen(token) != BK_SESSION_TOKEN_SIZE - 1)
+        return 0;
+    return strspn(token, "0123456789abcdef") == BK_SESSION_TOKEN_SIZE - 1;
+}
+
+/* The agent panel is served by Beckon itself: a browser page elsewhere must not drive an
+ * agent's socket. Origin absent (not a browser) or this server's own origin. */
+static int agent_origin_allowed(const chat_session *s)
+{
+    return bk_origin_is_own(bk_conn_origin(s->conn), bk_conn_host(s->conn));
+}
+
+void chat_agent_hello(chat_session *s, const bk_request *request)
+{
+    bk_chat *chat = s->chat;
+    if (!agent_origin_allowed(s)) {
+        chat_send_error(s, request->req, BK_ERR_UNAUTHORIZED, "agent sockets accept only this server's own origin");
+        bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
+        return;
+    }
+    if (!session_token_shaped(request->token)) {
+        chat_send_error(s, request->req, BK_ERR_UNAUTHORIZED,
+                        "a session token from POST /api/login is required");
+        bk_conn_close(s->conn, BK_CLOSE_UNAUTHORIZED, "unauthorized");
+        return;
+    }
+    chat_call *c = chat_call_new(s, request);
+    if (!c)
+        return;
+    s->hello = HELLO_PENDING;
+    char digest[BK_SESSION_TOKEN_SIZE], now[24], ttl[24];
+    bk_session_token_digest(request->token, digest);
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(ttl, sizeof ttl, "%d", PRESENCE_TTL_MS);
+    const char *argv[] = { chat->server->config->prefix, digest, now, ttl, chat->node };
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
+                        0, 5, argv, NULL) != 0) {
+        agent_hello_failed(s, c->req, NULL);
+        chat_call_free(c);
+    }
+}

@@ -1,0 +1,246 @@
+/* session.c - a socket's session, what is sent to it, and its requests in flight. */
+#include "chat/chat_internal.h"
+
+#include "protocol/errors.h"
+
+#include "base/log.h"
+#include "base/map.h"
+#include "base/metrics.h"
+#include "store/redis_reply.h"
+#include "store/redis_shapes.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PENDING_FRAMES_MAX  1000
+
+/* A broadcast held for an agent whose hello is under way (chat_held_add). */
+typedef struct frame {
+    bk_list link;  /* on chat_session.held */
+    size_t len;
+    char text[];
+} frame;
+
+/* ---- sessions ------------------------------------------------------------------------ */
+
+chat_session *chat_session_new(bk_chat *chat, bk_conn *conn)
+{
+    chat_session *s = calloc(1, sizeof *s);
+    if (!s)
+        return NULL;
+    s->chat = chat;
+    s->conn = conn;
+    s->refs = 1;
+    s->role = bk_conn_role(conn);
+    bk_list_init(&s->peer);
+    bk_list_init(&s->agent);
+    bk_list_init(&s->waiting);
+    bk_list_init(&s->held);
+    bk_conn_ref(conn);
+    return s;
+}
+
+void chat_session_unref(chat_session *s)
+{
+    if (--s->refs > 0)
+        return;
+    bk_list_each(node, &s->held)
+        free(bk_list_entry(node, frame, link));
+    bk_conn_unref(s->conn);
+    free(s);
+}
+
+const char *chat_role_name(bk_role role)
+{
+    return role == BK_ROLE_AGENT ? "agent" : "visitor";
+}
+
+/* ---- peers: the sessions of one visitor or agent on this node ------------------------ */
+
+static bk_map *peers_of(bk_chat *chat, bk_role role)
+{
+    return role == BK_ROLE_AGENT ? chat->agents : chat->visitors;
+}
+
+bk_list *chat_peers(bk_chat *chat, bk_role role, const char *id)
+{
+    return bk_map_get(peers_of(chat, role), id);
+}
+
+/* The list's head is made with its first session and freed with its last: the map holds
+ * only ids that have a session here, and a lookup finds them at once. */
+void chat_peers_join(chat_session *s)
+{
+    bk_map *map = peers_of(s->chat, s->role);
+    bk_list *peers = bk_map_get(map, s->id);
+    if (!peers) {
+        peers = malloc(sizeof *peers);
+        if (!peers)
+            return;
+        bk_list_init(peers);
+        if (bk_map_set(map, s->id, peers) != 0) {
+            free(peers);
+            return;
+        }
+    }
+    bk_list_push_front(peers, &s->peer);
+}
+
+int chat_peers_leave(chat_session *s)
+{
+    if (!bk_list_linked(&s->peer))
+        return 0;
+    bk_list_remove(&s->peer);
+    bk_map *map = peers_of(s->chat, s->role);
+    bk_list *peers = bk_map_get(map, s->id);
+    if (!peers || !bk_list_empty(peers))
+        return 0;
+    free(bk_map_remove(map, s->id));
+    return 1;
+}
+
+static void peers_free(const char *id, void *peers, void *data)
+{
+    (void)id;
+    (void)data;
+    free(peers);
+}
+
+void chat_peers_free(bk_map *map)
+{
+    bk_map_each(map, peers_free, NULL);
+    bk_map_free(map);
+}
+
+/* ---- sending ------------------------------------------------------------------------- */
+
+void chat_send_text(chat_session *s, const char *text, size_t len)
+{
+    bk_conn_send(s->conn, text, len);
+}
+
+/* Sends obj and releases it. */
+void chat_send_json(chat_session *s, json_t *obj)
+{
+    if (!obj)
+        return;
+    char *text = json_dumps(obj, JSON_COMPACT);
+    if (text) {
+        chat_send_text(s, text, strlen(text));
+        free(text);
+    }
+    json_decref(obj);
+}
+
+void chat_send_error(chat_session *s, json_t *req, const char *code, const char *message)
+{
+    chat_send_json(s, bk_error_frame(req, code, message));  /* counted there */
+}
+
+void chat_send_ok(chat_session *s, json_t *req)
+{
+    chat_send_json(s, bk_reply_new("ok", req));
+}
+
+/* A script's refusal keeps its code; storage trouble (no reply, Redis's own errors, an odd
+ * reply) is unavailable, worded for a request that may have run: send it again. */
+void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply)
+{
+    bk_error err;
+    bk_error_from_store(&err, reply,
+                        BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_FORBIDDEN, BK_ERR_ALREADY_TAKEN, BK_ERR_WRONG_STATE,
+                                    BK_ERR_UNAUTHORIZED, BK_ERR_INVALID_TOKEN, BK_ERR_CONSENT_REQUIRED,
+                                    BK_ERR_BAD_REQUEST),
+                        BK_STORAGE_WRITE);
+    chat_send_error(s, req, err.code, err.message);
+}
+
+/* ---- calls: a request in flight ------------------------------------------------------ */
+
+chat_call *chat_call_new(chat_session *s, const bk_request *request)
+{
+    chat_call *c = calloc(1, sizeof *c);
+    if (!c)
+        return NULL;
+    s->refs++;
+    c->session = s;
+    c->type = request->type;
+    if (request->req)
+        c->req = json_incref(request->req);
+    return c;
+}
+
+void chat_call_free(chat_call *c)
+{
+    json_decref(c->page);
+    if (c->req)
+        json_decref(c->req);
+    chat_session_unref(c->session);
+    free(c);
+}
+
+/* Runs a script for a call; answers "unavailable" at once when Redis is not reachable. */
+void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
+                      const size_t *lengths)
+{
+    bk_chat *chat = c->session->chat;
+    if (bk_store_script(chat->server->store, chat->scripts[script], fn, c, 0, argc, argv, lengths) != 0) {
+        chat_send_store_error(c->session, c->req, NULL);
+        chat_call_free(c);
+    }
+}
+
+/* A reply for a socket that has gone needs nothing more than freeing. */
+int chat_call_orphaned(chat_call *c)
+{
+    return !bk_conn_is_open(c->session->conn);
+}
+
+void chat_sender_name(const chat_session *s, char out[SENDER_MAX])
+{
+    snprintf(out, SENDER_MAX, "%s:%lu", s->chat->node, bk_conn_id(s->conn));
+}
+
+/* A script that answers with an integer: the sender hears ok (a typing signal without req,
+ * nothing). */
+void chat_on_ok(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    long long result;
+    if (!chat_call_orphaned(c)) {
+        if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &result) == 0) {
+            if (c->type != BK_REQ_TYPING || c->req)
+                chat_send_ok(c->session, c->req);
+        } else if (c->type != BK_REQ_TYPING || c->req) {
+            chat_send_store_error(c->session, c->req, reply);
+        }
+    }
+    chat_call_free(c);
+}
+
+/* ---- held frames --------------------------------------------------------------------- */
+
+void chat_held_add(chat_session *s, const char *text, size_t len)
+{
+    if (s->held_count >= PENDING_FRAMES_MAX)
+        return;
+    frame *f = malloc(sizeof *f + len);
+    if (!f)
+        return;
+    f->len = len;
+    memcpy(f->text, text, len);
+    bk_list_push_back(&s->held, &f->link);
+    s->held_count++;
+}
+
+void chat_held_flush(chat_session *s)
+{
+    bk_list_each(node, &s->held) {
+        frame *f = bk_list_entry(node, frame, link);
+        bk_list_remove(node);
+        chat_send_text(s, f->text, f->len);
+        free(f);
+    }
+    s->held_count = 0;
+}
