@@ -2,6 +2,7 @@
 #include "transport/net.h"
 
 #include "base/ids.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "base/map.h"
 #include "base/metrics.h"
@@ -31,7 +32,7 @@
 #define DRAIN_MAX_MS    2000           /* how long shutdown waits for closing handshakes */
 
 typedef struct chunk {
-    struct chunk *next;
+    bk_list link;           /* in its connection's send queue */
     size_t len;
     unsigned char bytes[];  /* LWS_PRE of headroom, then the message */
 } chunk;
@@ -39,13 +40,13 @@ typedef struct chunk {
 struct bk_conn {
     bk_net *net;
     struct lws *wsi;           /* NULL once closed */
-    struct bk_conn *prev, *next; /* the net's open connections */
-    struct bk_conn *close_next;  /* waiting in the net's close list */
+    bk_list open_link;         /* in the net's open connections */
+    bk_list close_link;        /* in the net's close list, while a close waits for its timer */
     unsigned long id;
     int refs;
     bk_role role;
     void *user;
-    chunk *head, *tail;
+    bk_list send_queue;        /* chunks not yet handed to lws_write, oldest first */
     size_t queued;
     char *rx;                  /* the message being reassembled */
     size_t rx_len, rx_cap;
@@ -54,7 +55,6 @@ struct bk_conn {
     /* Flags, as bits: every byte of this struct is paid by every idle socket. */
     unsigned rx_too_large : 1;
     unsigned rx_binary : 1;
-    unsigned close_listed : 1;
     unsigned peer_closed : 1;  /* the client's close frame came: nothing after it is acted on */
     unsigned closing_ours : 1; /* we asked lws to close (our code and reason, a polite handshake) */
     unsigned failing : 1;      /* lws is closing on a protocol error: drop TCP once its close is out */
@@ -104,8 +104,8 @@ struct bk_net {
     struct lws_http_mount mounts[5];
     char widget_dir[PATH_MAX + 16];
     char demo_dir[PATH_MAX + 16];
-    bk_conn open;              /* sentinel of the open connections */
-    bk_conn *close_list;
+    bk_list open;              /* the open WebSockets (bk_conn.open_link) */
+    bk_list close_list;        /* connections to close from close_timer (bk_conn.close_link) */
     uv_timer_t close_timer;
     uv_timer_t drain_timer;
     uint64_t drain_waited_ms;
@@ -129,10 +129,8 @@ void bk_conn_unref(bk_conn *conn)
 {
     if (--conn->refs > 0)
         return;
-    for (chunk *c = conn->head, *next; c; c = next) {
-        next = c->next;
-        free(c);
-    }
+    bk_list_each(node, &conn->send_queue)
+        free(bk_list_entry(node, chunk, link));
     free(conn->rx);
     free(conn);
 }
@@ -160,10 +158,10 @@ static int conn_lws_closing(const bk_conn *conn)
 static void on_close_timer(uv_timer_t *timer)
 {
     bk_net *net = timer->data;
-    while (net->close_list) {
-        bk_conn *conn = net->close_list;
-        net->close_list = conn->close_next;
-        conn->close_listed = 0;
+    bk_list *node;
+    while ((node = bk_list_first(&net->close_list))) {
+        bk_conn *conn = bk_list_entry(node, bk_conn, close_link);
+        bk_list_remove(node);
         if (conn->wsi && !conn_lws_closing(conn)) {
             lws_close_reason(conn->wsi, (enum lws_close_status)conn->close_code,
                              (unsigned char *)conn->close_reason, strlen(conn->close_reason));
@@ -176,12 +174,10 @@ static void on_close_timer(uv_timer_t *timer)
 
 static void conn_close_now(bk_conn *conn)
 {
-    if (conn->close_listed || !conn->wsi)
+    if (bk_list_linked(&conn->close_link) || !conn->wsi)
         return;
-    conn->close_listed = 1;
     bk_conn_ref(conn);
-    conn->close_next = conn->net->close_list;
-    conn->net->close_list = conn;
+    bk_list_push_front(&conn->net->close_list, &conn->close_link);
     uv_timer_start(&conn->net->close_timer, on_close_timer, 0, 0);
 }
 
@@ -191,7 +187,7 @@ void bk_conn_close(bk_conn *conn, int code, const char *reason)
         return;
     conn->close_code = code;
     snprintf(conn->close_reason, sizeof conn->close_reason, "%s", reason ? reason : "");
-    if (!conn->head)
+    if (bk_list_empty(&conn->send_queue))
         conn_close_now(conn);
     /* else: the writable callback closes once the queue has drained */
 }
@@ -236,19 +232,14 @@ int bk_conn_send(bk_conn *conn, const char *text, size_t len)
      * lws_write keeps what the kernel does not take and flushes it itself; while it holds
      * such a remainder, frames queue here as before, so the queue's bound still holds for a
      * client that stops reading. */
-    if (!conn->head && !lws_partial_buffered(conn->wsi))
+    if (bk_list_empty(&conn->send_queue) && !lws_partial_buffered(conn->wsi))
         return conn_write_direct(conn, text, len);
     chunk *c = malloc(sizeof *c + LWS_PRE + len);
     if (!c)
         return -1;
-    c->next = NULL;
     c->len = len;
     memcpy(c->bytes + LWS_PRE, text, len);
-    if (conn->tail)
-        conn->tail->next = c;
-    else
-        conn->head = c;
-    conn->tail = c;
+    bk_list_push_back(&conn->send_queue, &c->link);
     conn->queued += len;
     lws_callback_on_writable(conn->wsi);
     return 0;
@@ -256,24 +247,23 @@ int bk_conn_send(bk_conn *conn, const char *text, size_t len)
 
 static void conn_write_next(bk_conn *conn)
 {
-    chunk *c = conn->head;
-    if (!c) {
+    bk_list *first = bk_list_first(&conn->send_queue);
+    if (!first) {
         if (conn->close_code)
             conn_close_now(conn);
         return;
     }
+    chunk *c = bk_list_entry(first, chunk, link);
     /* One lws_write per writable callback; lws buffers what the kernel did not take. */
     if (lws_write(conn->wsi, c->bytes + LWS_PRE, c->len, LWS_WRITE_TEXT) < (int)c->len) {
         bk_debug("connection %lu: write failed", conn->id);
         return;
     }
-    conn->head = c->next;
-    if (!conn->head)
-        conn->tail = NULL;
+    bk_list_remove(&c->link);
     conn->queued -= c->len;
     free(c);
     /* Ask again even when the queue is empty: a pending close waits for the write to flush. */
-    if (conn->head || conn->close_code)
+    if (!bk_list_empty(&conn->send_queue) || conn->close_code)
         lws_callback_on_writable(conn->wsi);
 }
 
@@ -629,10 +619,9 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         conn->origin = memcpy(strings + ip_size, origin, origin_size);
         conn->host = memcpy(strings + ip_size + origin_size, host, host_size);
         ip_count_add(net->per_ip, conn->ip, 1);
-        conn->next = net->open.next;
-        conn->prev = &net->open;
-        net->open.next->prev = conn;
-        net->open.next = conn;
+        bk_list_init(&conn->send_queue);
+        bk_list_init(&conn->close_link);
+        bk_list_push_front(&net->open, &conn->open_link);
         session->conn = conn;
         net->handlers.opened(conn, net->data);
         return 0;
@@ -684,8 +673,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         session->conn = NULL;
         conn->wsi = NULL;
         ip_count_add(net->per_ip, conn->ip, -1);
-        conn->prev->next = conn->next;
-        conn->next->prev = conn->prev;
+        bk_list_remove(&conn->open_link);
         net->handlers.closed(conn, net->data);
         bk_conn_unref(conn);
         return 0;
@@ -1119,7 +1107,8 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
     net->config = config;
     net->handlers = *handlers;
     net->data = data;
-    net->open.next = net->open.prev = &net->open;
+    bk_list_init(&net->open);
+    bk_list_init(&net->close_list);
     net->per_ip = bk_map_new();
     net->per_peer = bk_map_new();
     net->http_per_ip = bk_map_new();
@@ -1228,7 +1217,7 @@ static void on_drain_timer(uv_timer_t *timer)
 {
     bk_net *net = timer->data;
     net->drain_waited_ms += DRAIN_POLL_MS;
-    if (net->open.next != &net->open && net->drain_waited_ms < DRAIN_MAX_MS)
+    if (!bk_list_empty(&net->open) && net->drain_waited_ms < DRAIN_MAX_MS)
         return;
     uv_timer_stop(timer);
     uv_close((uv_handle_t *)&net->close_timer, NULL);
@@ -1248,7 +1237,8 @@ void bk_net_shutdown(bk_net *net, void (*drained_fn)(void *data), void *data)
     /* With a close reason set, a "sync kill" makes lws send the close frame on the next
      * writable callback and finish the handshake: the socket is gone only later. */
     static const char reason[] = "server shutting down";
-    for (bk_conn *conn = net->open.next; conn != &net->open; conn = conn->next) {
+    for (bk_list *node = net->open.next; node != &net->open; node = node->next) {
+        bk_conn *conn = bk_list_entry(node, bk_conn, open_link);
         if (conn_lws_closing(conn) || conn->closing_ours)
             continue;  /* on its way out already: a new close reason would replace its close frame */
         lws_close_reason(conn->wsi, BK_CLOSE_GOING_AWAY, (unsigned char *)reason, sizeof reason - 1);
@@ -1256,7 +1246,7 @@ void bk_net_shutdown(bk_net *net, void (*drained_fn)(void *data), void *data)
         lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
         /* lws may have closed it on the spot: then CLOSED has unlinked it; start over. */
         if (conn->wsi == NULL)
-            conn = &net->open;
+            node = &net->open;
     }
     uv_timer_start(&net->drain_timer, on_drain_timer, 0, DRAIN_POLL_MS);
 }

@@ -2,6 +2,7 @@
 #include "triggers/triggers.h"
 
 #include "base/ids.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "triggers/profile.h"
@@ -50,7 +51,7 @@ struct bk_tracker {
     char invitation[BK_ID_MAX + 1]; /* sent and not yet answered: one at a time */
     int inviting;                   /* an INVITE script is in flight */
     char delayed_rule[BK_ID_MAX + 1]; /* a rule waiting out its delay_seconds */
-    bk_tracker *prev, *next;
+    bk_list link;                   /* in the node's trackers */
 };
 
 struct bk_triggers {
@@ -69,7 +70,7 @@ struct bk_triggers {
     /* Filled afresh for every evaluation: one loop, one evaluation at a time, so one context
      * (its cap and prop arrays are some 20 KB) serves them all instead of a malloc each. */
     bk_trigger_context *context;
-    bk_tracker trackers;            /* sentinel */
+    bk_list trackers;               /* every open tracker (bk_tracker.link) */
     /* One timer for every tracker: a uv_timer_t each would cost every idle visitor socket
      * some 150 bytes. The heap orders the armed trackers by due_ms; the timer is set for
      * the first. */
@@ -268,10 +269,7 @@ bk_tracker *bk_tracker_new(bk_triggers *triggers, bk_conn *conn, const char *vis
     tracker_profile_set(t, profile_json, strlen(profile_json));
     if (!t->profile)
         tracker_profile_set(t, "{}", 2);
-    t->next = triggers->trackers.next;
-    t->prev = &triggers->trackers;
-    triggers->trackers.next->prev = t;
-    triggers->trackers.next = t;
+    bk_list_push_front(&triggers->trackers, &t->link);
     return t;
 }
 
@@ -280,8 +278,7 @@ void bk_tracker_close(bk_tracker *t)
     if (!t || t->closed)
         return;
     t->closed = 1;
-    t->prev->next = t->next;
-    t->next->prev = t->prev;
+    bk_list_remove(&t->link);
     tracker_disarm(t);
     tracker_unref(t);
 }
@@ -846,8 +843,8 @@ void bk_triggers_request(bk_triggers *triggers, bk_tracker *t, const bk_request 
 
 static void evaluate_all(bk_triggers *triggers)
 {
-    for (bk_tracker *t = triggers->trackers.next; t != &triggers->trackers; t = t->next)
-        tracker_evaluate(t, NULL, NULL);
+    bk_list_each(node, &triggers->trackers)
+        tracker_evaluate(bk_list_entry(node, bk_tracker, link), NULL, NULL);
 }
 
 static void rules_reload(bk_triggers *triggers);
@@ -972,7 +969,7 @@ bk_triggers *bk_triggers_new(bk_server *server)
         triggers->scripts[i] = bk_store_script_add(server->store, sources[i]);
     triggers->settings.daily_budget = server->config->invite_daily_budget;
     triggers->settings.dismiss_quiet_seconds = (int64_t)server->config->invite_quiet_minutes * 60;
-    triggers->trackers.next = triggers->trackers.prev = &triggers->trackers;
+    bk_list_init(&triggers->trackers);
     triggers->context = bk_trigger_context_new();
     uv_timer_init(server->loop, &triggers->due_timer);
     triggers->due_timer.data = triggers;
