@@ -1,4 +1,4 @@
-/* http_server.c - plain HTTP requests: target checks, headers, bodies and their deadline, responses. */
+/* http_server.c - plain HTTP requests: target checks, bodies and their deadline, responses. */
 #include "transport/net_internal.h"
 
 #include "base/ids.h"
@@ -198,7 +198,7 @@ static long long http_content_length(struct lws *wsi)
     return end != value && *end == '\0' && length >= 0 ? length : -1;
 }
 
-static void http_body_deadline(const bk_net *net, struct lws *wsi, tcp_conn *c)
+static void http_body_deadline(const bk_net *net, struct lws *wsi, net_tcp_conn *c)
 {
     /* A body follows when the request gives its length, or (as lws assumes: 100 MB) for
      * POST, PUT and PATCH without one. A body lws discards by itself (after a static file,
@@ -214,7 +214,7 @@ static void http_body_deadline(const bk_net *net, struct lws *wsi, tcp_conn *c)
     c->body_deadline = body;
 }
 
-static void http_body_in_time(struct lws *wsi, tcp_conn *c)
+static void http_body_in_time(struct lws *wsi, net_tcp_conn *c)
 {
     if (c && c->body_deadline) {
         lws_set_timer_usecs(wsi, HTTP_NO_DEADLINE);
@@ -226,12 +226,12 @@ static void http_session_release(http_session *session);
 
 /* The body deadline passed: 408, unless an answer of ours is already on its way (then that is
  * cut short); the connection closes either way. */
-static int http_body_late(const bk_net *net, struct lws *wsi, http_session *session, tcp_conn *c)
+static int http_body_late(const bk_net *net, struct lws *wsi, http_session *session, net_tcp_conn *c)
 {
     if (!c || !c->body_deadline)
         return 0;  /* a deadline already met (lws cannot cancel it) */
     char ip[64], network[64];
-    peer_address(net, wsi, ip, sizeof ip);
+    net_peer_address(net, wsi, ip, sizeof ip);
     bk_ip_truncate(ip, network, sizeof network);
     bk_warn("dropping an HTTP request from an address in %s: its body did not arrive within %d s",
             network, net->config->body_timeout_seconds);
@@ -276,7 +276,7 @@ static bk_http *http_begin(const bk_net *net, struct lws *wsi)
     lws_hdr_copy(wsi, r->cookie, sizeof r->cookie, WSI_TOKEN_HTTP_COOKIE);
     lws_hdr_copy(wsi, r->content_type, sizeof r->content_type, WSI_TOKEN_HTTP_CONTENT_TYPE);
     lws_hdr_copy(wsi, r->host, sizeof r->host, WSI_TOKEN_HOST);
-    peer_address(net, wsi, r->peer, sizeof r->peer);
+    net_peer_address(net, wsi, r->peer, sizeof r->peer);
     return r;
 }
 
@@ -336,18 +336,18 @@ static void http_session_release(http_session *session)
 
 /* Counts the connection as serving plain HTTP for the client of this request. Returns -1 after
  * answering 429 when that client holds max-http-connections-per-ip already. */
-static int http_admit(bk_net *net, struct lws *wsi, tcp_conn *c)
+static int http_admit(bk_net *net, struct lws *wsi, net_tcp_conn *c)
 {
     if (!c) {
         http_refuse(wsi, 503, BK_ERR_UNAVAILABLE, "out of memory");
         return -1;
     }
     char client[64];
-    peer_address(net, wsi, client, sizeof client);
+    net_peer_address(net, wsi, client, sizeof client);
     if (c->http_counted && strcmp(client, c->client) == 0)
         return 0;  /* the next request of the same client */
-    tcp_conn_http_leave(net, c);
-    if (ip_count(net->http_per_ip, client) >= (uintptr_t)net->config->max_http_connections_per_ip) {
+    net_tcp_conn_http_leave(net, c);
+    if (net_ip_count(net->http_per_ip, client) >= (uintptr_t)net->config->max_http_connections_per_ip) {
         bk_metrics_now.http_connections_refused++;
         char network[64];
         bk_ip_truncate(client, network, sizeof network);
@@ -357,7 +357,7 @@ static int http_admit(bk_net *net, struct lws *wsi, tcp_conn *c)
         return -1;
     }
     memcpy(c->client, client, sizeof c->client);
-    ip_count_add(net->http_per_ip, c->client, 1);
+    net_ip_count_add(net->http_per_ip, c->client, 1);
     c->http_counted = 1;
     bk_metrics_now.http_connections++;
     return 0;
@@ -371,7 +371,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     switch (reason) {
     case LWS_CALLBACK_FILTER_PROTOCOL_CONNECTION:
         /* An upgrade naming no subprotocol of ours: the role would be a guess. */
-        return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
+        return net_upgrade_refuse(wsi, HTTP_STATUS_FORBIDDEN);
 
     /* Every plain HTTP request passes here once its headers are in, before any handler and
      * before lws serves a file itself (upgrades go to FILTER_PROTOCOL_CONNECTION instead). */
@@ -382,7 +382,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
             http_refuse(wsi, status, BK_ERR_BAD_REQUEST, why);
             return -1;
         }
-        tcp_conn *c = lws_get_opaque_user_data(wsi);
+        net_tcp_conn *c = lws_get_opaque_user_data(wsi);
         if (http_admit(net, wsi, c) != 0)
             return -1;
         http_body_deadline(net, wsi, c);
@@ -440,16 +440,16 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     case LWS_CALLBACK_TIMER:
         return http_body_late(net, wsi, session, lws_get_opaque_user_data(wsi));
 
-    /* Every connection, from accept to the end (see tcp_conn). */
+    /* Every connection, from accept to the end (see net_tcp_conn). */
     case LWS_CALLBACK_FILTER_NETWORK_CONNECTION:
-        return tcp_accept_refused(net, user) ? -1 : 0;
+        return net_tcp_accept_refused(net, user) ? -1 : 0;
 
     case LWS_CALLBACK_SERVER_NEW_CLIENT_INSTANTIATED:
-        tcp_conn_open(net, wsi);
+        net_tcp_conn_open(net, wsi);
         return 0;
 
     case LWS_CALLBACK_WSI_DESTROY:
-        tcp_conn_close(net, wsi);
+        net_tcp_conn_close(net, wsi);
         return 0;
 
     case LWS_CALLBACK_CLOSED_HTTP:

@@ -41,19 +41,19 @@ struct bk_net {
     int shutting_down;
     /* Counts (the pointer value is the count): */
     bk_map *per_ip;            /* client address -> open WebSockets */
-    bk_map *per_peer;          /* socket address -> open connections of any kind (see tcp_conn) */
+    bk_map *per_peer;          /* socket address -> open connections of any kind (peers.c) */
     bk_map *http_per_ip;       /* client address -> connections serving plain HTTP */
     unsigned char *scratch;    /* LWS_PRE + a frame, for writes that need no queue */
     size_t scratch_size;
 };
 
 /* Per TCP connection, from accept to close (peers.c says why it lives where it does). */
-typedef struct tcp_conn {
+typedef struct net_tcp_conn {
     char peer[64];       /* its key in per_peer; "" when not counted there */
     char client[64];     /* its key in http_per_ip, when http_counted */
     int http_counted;
     int body_deadline;   /* the wsi's timer is armed for the request body */
-} tcp_conn;
+} net_tcp_conn;
 
 /* ---- websocket.c ---------------------------------------------------------------------- */
 
@@ -63,7 +63,8 @@ struct lws_protocols net_websocket_protocol(const char *name, bk_role role);
 /* Shutdown: closes every open WebSocket with 1001 (closes already asked for go first). */
 void net_websockets_close(bk_net *net);
 
-int refuse_upgrade(struct lws *wsi, unsigned status);
+/* Refuses a WebSocket handshake with a plain HTTP status; returns what the callback returns. */
+int net_upgrade_refuse(struct lws *wsi, unsigned status);
 
 /* ---- http_server.c -------------------------------------------------------------------- */
 
@@ -72,12 +73,19 @@ struct lws_protocols net_http_protocol(void);
 
 /* ---- peers.c -------------------------------------------------------------------------- */
 
-uintptr_t ip_count(const bk_map *counts, const char *ip);
-void ip_count_add(bk_map *counts, const char *ip, int delta);
-void peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size);
-int tcp_accept_refused(bk_net *net, const struct lws_filter_network_conn_args *args);
-void tcp_conn_open(bk_net *net, struct lws *wsi);
-void tcp_conn_http_leave(bk_net *net, tcp_conn *c);
-void tcp_conn_close(bk_net *net, struct lws *wsi);
+/* A count per address in one of bk_net's maps; the count going to 0 removes the entry. */
+uintptr_t net_ip_count(const bk_map *counts, const char *ip);
+void net_ip_count_add(bk_map *counts, const char *ip, int delta);
+
+/* The client's address: the socket's peer, or behind a trusted proxy what X-Forwarded-For
+ * says (peers.c has the rule). */
+void net_peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size);
+
+/* The connection record's life (FILTER_NETWORK_CONNECTION, SERVER_NEW_CLIENT_INSTANTIATED,
+ * WSI_DESTROY) and its leaving the plain HTTP count (at an upgrade or another client). */
+int net_tcp_accept_refused(bk_net *net, const struct lws_filter_network_conn_args *args);
+void net_tcp_conn_open(bk_net *net, struct lws *wsi);
+void net_tcp_conn_http_leave(bk_net *net, net_tcp_conn *c);
+void net_tcp_conn_close(bk_net *net, struct lws *wsi);
 
 #endif

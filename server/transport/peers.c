@@ -9,14 +9,14 @@
 #include <stdlib.h>
 #include <string.h>
 
-uintptr_t ip_count(const bk_map *counts, const char *ip)
+uintptr_t net_ip_count(const bk_map *counts, const char *ip)
 {
     return (uintptr_t)bk_map_get(counts, ip);
 }
 
-void ip_count_add(bk_map *counts, const char *ip, int delta)
+void net_ip_count_add(bk_map *counts, const char *ip, int delta)
 {
-    uintptr_t count = ip_count(counts, ip) + (uintptr_t)(intptr_t)delta;
+    uintptr_t count = net_ip_count(counts, ip) + (uintptr_t)(intptr_t)delta;
     if (count == 0)
         bk_map_remove(counts, ip);
     else
@@ -69,7 +69,7 @@ static int address_text(const struct sockaddr_storage *sa, char *out, size_t siz
 /* The client's address. Behind a trusted proxy it is the last X-Forwarded-For entry that is
  * not itself a trusted proxy: entries to its left were written by the client and prove
  * nothing. A header that does not parse leaves the peer's own address. */
-void peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size)
+void net_peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size)
 {
     lws_get_peer_simple(wsi, out, size);
     unmap_v4(out);
@@ -126,7 +126,7 @@ void peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size)
 
 /* FILTER_NETWORK_CONNECTION: the socket is accepted, lws has made nothing of it yet. Closing it
  * here costs nothing; there is no request to answer yet. */
-int tcp_accept_refused(bk_net *net, const struct lws_filter_network_conn_args *args)
+int net_tcp_accept_refused(bk_net *net, const struct lws_filter_network_conn_args *args)
 {
     char peer[64];
     if (address_text(&args->cli_addr, peer, sizeof peer) != 0 ||
@@ -134,7 +134,7 @@ int tcp_accept_refused(bk_net *net, const struct lws_filter_network_conn_args *a
         return 0;
     uintptr_t limit = (uintptr_t)net->config->max_connections_per_ip +
                       (uintptr_t)net->config->max_http_connections_per_ip;
-    if (ip_count(net->per_peer, peer) < limit)
+    if (net_ip_count(net->per_peer, peer) < limit)
         return 0;
     bk_metrics_now.http_connections_refused++;
     char network[64];
@@ -144,10 +144,10 @@ int tcp_accept_refused(bk_net *net, const struct lws_filter_network_conn_args *a
     return 1;
 }
 
-/* SERVER_NEW_CLIENT_INSTANTIATED, right after the accept that tcp_accept_refused let through. */
-void tcp_conn_open(bk_net *net, struct lws *wsi)
+/* SERVER_NEW_CLIENT_INSTANTIATED, right after the accept that net_tcp_accept_refused let through. */
+void net_tcp_conn_open(bk_net *net, struct lws *wsi)
 {
-    tcp_conn *c = calloc(1, sizeof *c);
+    net_tcp_conn *c = calloc(1, sizeof *c);
     if (!c)
         return;  /* its requests are refused (http_admit) */
     struct sockaddr_storage sa;
@@ -157,29 +157,29 @@ void tcp_conn_open(bk_net *net, struct lws *wsi)
         address_text(&sa, peer, sizeof peer) == 0 &&
         !(net->config->trusted_proxies[0] && proxy_trusted(net, peer, strlen(peer)))) {
         memcpy(c->peer, peer, sizeof c->peer);
-        ip_count_add(net->per_peer, c->peer, 1);
+        net_ip_count_add(net->per_peer, c->peer, 1);
     }
     lws_set_opaque_user_data(wsi, c);
 }
 
-void tcp_conn_http_leave(bk_net *net, tcp_conn *c)
+void net_tcp_conn_http_leave(bk_net *net, net_tcp_conn *c)
 {
     if (!c || !c->http_counted)
         return;
-    ip_count_add(net->http_per_ip, c->client, -1);
+    net_ip_count_add(net->http_per_ip, c->client, -1);
     bk_metrics_now.http_connections--;
     c->http_counted = 0;
 }
 
 /* WSI_DESTROY, for every wsi of the vhost (the listening one has no record). */
-void tcp_conn_close(bk_net *net, struct lws *wsi)
+void net_tcp_conn_close(bk_net *net, struct lws *wsi)
 {
-    tcp_conn *c = lws_get_opaque_user_data(wsi);
+    net_tcp_conn *c = lws_get_opaque_user_data(wsi);
     if (!c)
         return;
     lws_set_opaque_user_data(wsi, NULL);
-    tcp_conn_http_leave(net, c);
+    net_tcp_conn_http_leave(net, c);
     if (c->peer[0])
-        ip_count_add(net->per_peer, c->peer, -1);
+        net_ip_count_add(net->per_peer, c->peer, -1);
     free(c);
 }

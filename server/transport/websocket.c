@@ -46,7 +46,7 @@ struct bk_conn {
     unsigned peer_closed : 1;  /* the client's close frame came: nothing after it is acted on */
     unsigned closing_ours : 1; /* we asked lws to close (our code and reason, a polite handshake) */
     unsigned failing : 1;      /* lws is closing on a protocol error: drop TCP once its close is out */
-    const char *ip;            /* the peer, counted against max-connections-per-ip */
+    const char *ip;            /* the client (net_peer_address), counted in per_ip */
     const char *origin;        /* the handshake's Origin, "" when none */
     const char *host;          /* the handshake's Host */
     /* The three strings follow the struct in its allocation, sized to fit: a fixed maximum
@@ -284,7 +284,7 @@ static int uri_is(struct lws *wsi, const char *want)
 
 /* Answers a refused WebSocket handshake with a plain HTTP status instead of a bare close,
  * so a misconfigured client sees why. Returns non-zero: lws then drops the connection. */
-int refuse_upgrade(struct lws *wsi, unsigned status)
+int net_upgrade_refuse(struct lws *wsi, unsigned status)
 {
     lws_return_http_status(wsi, status, NULL);
     return 1;
@@ -300,29 +300,29 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         /* The role comes only from the subprotocol, and WebSockets live only on /ws. */
         if (net->shutting_down) {
             bk_metrics_now.connections_refused++;
-            return refuse_upgrade(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
+            return net_upgrade_refuse(wsi, HTTP_STATUS_SERVICE_UNAVAILABLE);
         }
         if (!uri_is(wsi, BK_WEBSOCKET_PATH))
-            return refuse_upgrade(wsi, HTTP_STATUS_FORBIDDEN);
+            return net_upgrade_refuse(wsi, HTTP_STATUS_FORBIDDEN);
         {
             char ip[64];
-            peer_address(net, wsi, ip, sizeof ip);
-            if (ip_count(net->per_ip, ip) >= (uintptr_t)net->config->max_connections_per_ip) {
+            net_peer_address(net, wsi, ip, sizeof ip);
+            if (net_ip_count(net->per_ip, ip) >= (uintptr_t)net->config->max_connections_per_ip) {
                 bk_metrics_now.connections_refused++;
                 char network[64];
                 bk_ip_truncate(ip, network, sizeof network);
                 bk_warn("refusing a WebSocket: an address in %s holds %d already", network,
                         net->config->max_connections_per_ip);
-                return refuse_upgrade(wsi, 429);
+                return net_upgrade_refuse(wsi, 429);
             }
         }
         return 0;
 
     case LWS_CALLBACK_ESTABLISHED: {
         /* A keep-alive connection that served plain HTTP is a WebSocket now: per_ip counts it. */
-        tcp_conn_http_leave(net, lws_get_opaque_user_data(wsi));
+        net_tcp_conn_http_leave(net, lws_get_opaque_user_data(wsi));
         char ip[64], origin[256], host[256];
-        peer_address(net, wsi, ip, sizeof ip);
+        net_peer_address(net, wsi, ip, sizeof ip);
         if (lws_hdr_copy(wsi, origin, sizeof origin, WSI_TOKEN_ORIGIN) < 0)
             origin[0] = '\0';
         if (lws_hdr_copy(wsi, host, sizeof host, WSI_TOKEN_HOST) < 0)
@@ -340,7 +340,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
         conn->ip = memcpy(strings, ip, ip_size);
         conn->origin = memcpy(strings + ip_size, origin, origin_size);
         conn->host = memcpy(strings + ip_size + origin_size, host, host_size);
-        ip_count_add(net->per_ip, conn->ip, 1);
+        net_ip_count_add(net->per_ip, conn->ip, 1);
         bk_list_init(&conn->send_queue);
         bk_list_init(&conn->close_link);
         bk_list_push_front(&net->open, &conn->open_link);
@@ -394,7 +394,7 @@ static int callback_websocket(struct lws *wsi, enum lws_callback_reasons reason,
             return 0;
         session->conn = NULL;
         conn->wsi = NULL;
-        ip_count_add(net->per_ip, conn->ip, -1);
+        net_ip_count_add(net->per_ip, conn->ip, -1);
         bk_list_remove(&conn->open_link);
         net->handlers.closed(conn, net->data);
         bk_conn_unref(conn);
