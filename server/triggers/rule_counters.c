@@ -13,13 +13,13 @@ static size_t counter_slot(const bk_triggers *triggers, const char *id)
     return (size_t)h & (triggers->counter_slots - 1);
 }
 
-void on_rule_judged(const char *id, bool matches, void *data)
+void triggers_rule_judged(const char *id, bool matches, void *data)
 {
     bk_triggers *triggers = data;
     if (!triggers->counters)
         return;
     for (size_t i = counter_slot(triggers, id);; i = (i + 1) & (triggers->counter_slots - 1)) {
-        rule_counter *c = &triggers->counters[i];
+        triggers_rule_counter *c = &triggers->counters[i];
         if (c->id == id) {
             c->evaluated++;
             c->matched += matches;
@@ -31,7 +31,7 @@ void on_rule_judged(const char *id, bool matches, void *data)
 }
 
 /* Adds the counts to today's stats and zeroes them. */
-void counters_flush(bk_triggers *triggers)
+void triggers_counters_flush(bk_triggers *triggers)
 {
     size_t used = 0;
     for (size_t i = 0; i < triggers->counter_slots; i++)
@@ -52,7 +52,7 @@ void counters_flush(bk_triggers *triggers)
     argv[1] = day;
     size_t n = 0;
     for (size_t i = 0; i < triggers->counter_slots; i++) {
-        rule_counter *c = &triggers->counters[i];
+        triggers_rule_counter *c = &triggers->counters[i];
         if (!c->evaluated)
             continue;
         snprintf(numbers[n][0], sizeof numbers[n][0], "%u", c->evaluated);
@@ -72,10 +72,10 @@ void counters_flush(bk_triggers *triggers)
 
 /* A new rule set: flush what the old one counted (its ids are still alive), then index the
  * new set's id pointers. */
-void counters_rebuild(bk_triggers *triggers, const bk_rule_set *set)
+void triggers_counters_rebuild(bk_triggers *triggers, const bk_rule_set *set)
 {
     if (triggers->counters)
-        counters_flush(triggers);
+        triggers_counters_flush(triggers);
     free(triggers->counters);
     triggers->counters = NULL;
     triggers->counter_slots = 0;

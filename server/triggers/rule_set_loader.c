@@ -9,12 +9,10 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ---- the node's rule set ---------------------------------------------------------------- */
-
-void evaluate_all(bk_triggers *triggers)
+void triggers_evaluate_all(bk_triggers *triggers)
 {
     bk_list_each(node, &triggers->trackers)
-        tracker_evaluate(bk_list_entry(node, bk_tracker, link), NULL, NULL);
+        triggers_tracker_evaluate(bk_list_entry(node, bk_tracker, link), NULL, NULL);
 }
 
 static void on_rules_loaded(redisReply *reply, void *data)
@@ -24,7 +22,7 @@ static void on_rules_loaded(redisReply *reply, void *data)
     /* The load that just finished may have read Redis before the latest change: go again. */
     if (triggers->rules_stale) {
         triggers->rules_stale = 0;
-        rules_reload(triggers);
+        triggers_rules_reload(triggers);
     }
     const redisReply *fields;
     size_t at;
@@ -52,15 +50,15 @@ static void on_rules_loaded(redisReply *reply, void *data)
             bk_warn("rule %s in redis is invalid, skipped: %s: %s", id, err.path, err.message);
         free(text);
     }
-    counters_rebuild(triggers, set);
+    triggers_counters_rebuild(triggers, set);
     bk_rule_set_free(triggers->rules);
     triggers->rules = set;
     triggers->rules_loaded = 1;
     bk_info("rules loaded: %zu", bk_rule_set_count(set));
-    evaluate_all(triggers);
+    triggers_evaluate_all(triggers);
 }
 
-void rules_reload(bk_triggers *triggers)
+void triggers_rules_reload(bk_triggers *triggers)
 {
     if (triggers->rules_loading) {
         triggers->rules_stale = 1;
@@ -86,5 +84,5 @@ const bk_rules_settings *bk_triggers_settings(const bk_triggers *triggers)
 void bk_triggers_control(bk_triggers *triggers, const char *what)
 {
     if (strcmp(what, "rules") == 0)
-        rules_reload(triggers);
+        triggers_rules_reload(triggers);
 }

@@ -113,7 +113,7 @@ static void tracker_arm_in(bk_tracker *t, uint64_t delay)
 }
 
 /* A reply that cannot be read leaves the profile as it was. */
-void tracker_profile_set(bk_tracker *t, const char *json, size_t len)
+void triggers_tracker_profile_set(bk_tracker *t, const char *json, size_t len)
 {
     bk_profile *profile = bk_profile_parse(json, len);
     if (!profile)
@@ -133,9 +133,9 @@ bk_tracker *bk_tracker_new(bk_triggers *triggers, bk_conn *conn, const char *vis
     bk_conn_ref(conn);
     t->refs = 1;  /* the session's */
     snprintf(t->visitor, sizeof t->visitor, "%s", visitor);
-    tracker_profile_set(t, profile_json, strlen(profile_json));
+    triggers_tracker_profile_set(t, profile_json, strlen(profile_json));
     if (!t->profile)
-        tracker_profile_set(t, "{}", 2);
+        triggers_tracker_profile_set(t, "{}", 2);
     bk_list_push_front(&triggers->trackers, &t->link);
     return t;
 }
@@ -154,8 +154,8 @@ void bk_tracker_profile_changed(bk_tracker *t, const char *profile_json, size_t 
 {
     if (!t || t->closed)
         return;
-    tracker_profile_set(t, profile_json, len);
-    tracker_evaluate(t, NULL, NULL);
+    triggers_tracker_profile_set(t, profile_json, len);
+    triggers_tracker_evaluate(t, NULL, NULL);
 }
 
 int bk_tracker_consented(const bk_tracker *t)
@@ -170,7 +170,7 @@ void bk_tracker_conversation_opened(bk_tracker *t, const char *conversation)
         bk_profile_set_conversation_open(t->profile);
 }
 
-void tracker_send(bk_tracker *t, json_t *obj)
+void triggers_tracker_send(bk_tracker *t, json_t *obj)
 {
     char *text = json_dumps(obj, JSON_COMPACT);
     json_decref(obj);
@@ -180,7 +180,7 @@ void tracker_send(bk_tracker *t, json_t *obj)
     }
 }
 
-void tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *reply)
+void triggers_tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *reply)
 {
     const char *code = BK_ERR_UNAVAILABLE;
     const char *message = "storage did not confirm the request; send it again";
@@ -196,12 +196,12 @@ void tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *reply)
     json_t *obj = json_pack("{s:s, s:s, s:s}", "type", "error", "code", code, "message", message);
     if (req)
         json_object_set(obj, "req", req);
-    tracker_send(t, obj);
+    triggers_tracker_send(t, obj);
 }
 
-call *call_new(bk_tracker *t, const bk_request *request)
+triggers_call *triggers_call_new(bk_tracker *t, const bk_request *request)
 {
-    call *c = calloc(1, sizeof *c);
+    triggers_call *c = calloc(1, sizeof *c);
     if (!c)
         return NULL;
     t->refs++;
@@ -214,7 +214,7 @@ call *call_new(bk_tracker *t, const bk_request *request)
     return c;
 }
 
-void call_free(call *c)
+void triggers_call_free(triggers_call *c)
 {
     json_decref(c->req);
     json_decref(c->props);
@@ -225,7 +225,8 @@ void call_free(call *c)
     free(c);
 }
 
-int call_script(call *c, int script, bk_store_reply_fn fn, int argc, const char **argv)
+int triggers_call_script(triggers_call *c, int script, bk_store_reply_fn fn, int argc,
+                         const char **argv)
 {
     bk_triggers *triggers = c->tracker->triggers;
     return bk_store_script(triggers->server->store, triggers->scripts[script], fn, c, 0, argc, argv, NULL);
@@ -233,7 +234,7 @@ int call_script(call *c, int script, bk_store_reply_fn fn, int argc, const char 
 
 static void on_invited(redisReply *reply, void *data)
 {
-    call *c = data;
+    triggers_call *c = data;
     bk_tracker *t = c->tracker;
     const char *profile;
     size_t len;
@@ -244,29 +245,29 @@ static void on_invited(redisReply *reply, void *data)
         /* wrong_state (the visitor started a chat meanwhile) or Redis away: no invitation. */
         goto done;
     }
-    tracker_profile_set(t, profile, len);
+    triggers_tracker_profile_set(t, profile, len);
     snprintf(t->invitation, sizeof t->invitation, "%s", c->invitation);
     json_t *frame = json_pack("{s:s, s:s, s:s, s:s}", "type", "invite", "invitation", c->invitation,
                               "rule", c->rule, "text", c->text);
     json_object_set_new(frame, "agent", c->agent && c->agent[0] ? json_string(c->agent) : json_null());
-    tracker_send(t, frame);
+    triggers_tracker_send(t, frame);
     bk_metrics_invitation(c->rule);
     bk_metrics_now.invitations_sent++;
     bk_info("invitation %s of rule %s sent to visitor %s", c->invitation, c->rule, t->visitor);
 done:
-    call_free(c);
+    triggers_call_free(c);
 }
 
 static void tracker_invite(bk_tracker *t, const bk_rules_result *result, int64_t now)
 {
-    call *c = call_new(t, NULL);
+    triggers_call *c = triggers_call_new(t, NULL);
     if (!c)
         return;
     snprintf(c->rule, sizeof c->rule, "%s", result->rule_id);
     c->text = strdup(result->invite_text ? result->invite_text : "");
     c->agent = strdup(result->invite_agent ? result->invite_agent : "");
     if (!c->text || !c->agent || bk_id_generate("i_", c->invitation, sizeof c->invitation) != 0) {
-        call_free(c);
+        triggers_call_free(c);
         return;
     }
     char now_text[24], day[9];
@@ -275,9 +276,9 @@ static void tracker_invite(bk_tracker *t, const bk_rules_result *result, int64_t
     const char *argv[] = { t->triggers->server->config->prefix, t->visitor, c->rule, c->text, c->agent,
                            now_text, day, c->invitation };
     t->inviting = 1;
-    if (call_script(c, SCRIPT_INVITE, on_invited, 8, argv) != 0) {
+    if (triggers_call_script(c, SCRIPT_INVITE, on_invited, 8, argv) != 0) {
         t->inviting = 0;
-        call_free(c);
+        triggers_call_free(c);
     }
 }
 
@@ -294,7 +295,7 @@ static void on_due_timer(uv_timer_t *timer)
             break;
         tracker_disarm(t);
         t->refs++;
-        tracker_evaluate(t, NULL, NULL);
+        triggers_tracker_evaluate(t, NULL, NULL);
         tracker_unref(t);
     }
     due_timer_set(triggers);
@@ -307,7 +308,7 @@ static void tracker_arm(bk_tracker *t, int64_t at_ms, int64_t now)
 
 /* Evaluates the node's rules for this visitor now: invites, or arms the timer for the
  * earliest moment something could change by time alone. */
-void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *event_props)
+void triggers_tracker_evaluate(bk_tracker *t, const char *event_name, json_t *event_props)
 {
     bk_triggers *triggers = t->triggers;
     if (t->closed || !triggers->rules || t->invitation[0] || t->inviting)
@@ -316,11 +317,12 @@ void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *event_props
     int64_t now = bk_now_ms();
     if (!triggers->context)
         return;
-    const bk_rules_context *ctx = context_fill(triggers->context, t->profile, triggers->agents_available,
-                                               event_name, event_props, now);
+    const bk_rules_context *ctx = triggers_context_fill(triggers->context, t->profile,
+                                                        triggers->agents_available, event_name,
+                                                        event_props, now);
     bk_rules_result result;  /* its strings point into the rule set, not the context */
-    int rc = bk_rule_set_evaluate_observed(triggers->rules, ctx, now, &triggers->settings, on_rule_judged,
-                                           triggers, &result);
+    int rc = bk_rule_set_evaluate_observed(triggers->rules, ctx, now, &triggers->settings,
+                                           triggers_rule_judged, triggers, &result);
     if (rc != BK_RULES_OK)
         return;
     if (result.rule_id) {

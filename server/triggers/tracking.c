@@ -12,7 +12,7 @@
 
 #define MAX_EVENTS        1000   /* per visitor stream, trimmed approximately */
 
-/* Copies the value of utm_name from the query of url into out (percent-decoded), or "". */
+/* Copies the value of parameter name from the query of url into out (percent-decoded), or "". */
 void bk_url_query_value(const char *url, const char *name, char *out, size_t size)
 {
     out[0] = '\0';
@@ -48,11 +48,9 @@ void bk_url_query_value(const char *url, const char *name, char *out, size_t siz
     }
 }
 
-/* ---- requests ------------------------------------------------------------------------ */
-
 static void on_tracked(redisReply *reply, void *data)
 {
-    call *c = data;
+    triggers_call *c = data;
     bk_tracker *t = c->tracker;
     const char *profile;
     size_t len;
@@ -60,17 +58,17 @@ static void on_tracked(redisReply *reply, void *data)
         goto done;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &profile, &len) != 0) {
         if (c->req)
-            tracker_reply_error(t, c->req, reply);
+            triggers_tracker_reply_error(t, c->req, reply);
         goto done;
     }
-    tracker_profile_set(t, profile, len);
+    triggers_tracker_profile_set(t, profile, len);
     if (c->req)
-        tracker_send(t, json_pack("{s:s, s:O}", "type", "ok", "req", c->req));
+        triggers_tracker_send(t, json_pack("{s:s, s:O}", "type", "ok", "req", c->req));
     /* What the event changed (page, counts) is in the profile now; rules on the event's
      * name see it through the copy kept in the call. */
-    tracker_evaluate(t, c->event_name, c->props);
+    triggers_tracker_evaluate(t, c->event_name, c->props);
 done:
-    call_free(c);
+    triggers_call_free(c);
 }
 
 /* Stores a page view or custom event and updates the visit; fn gets the new profile. */
@@ -110,7 +108,7 @@ int bk_triggers_track(bk_triggers *triggers, const char *visitor, const bk_reque
 
 static void track(bk_tracker *t, const bk_request *request)
 {
-    call *c = call_new(t, request);
+    triggers_call *c = triggers_call_new(t, request);
     if (!c)
         return;
     int is_page = request->type != BK_REQ_EVENT;
@@ -119,24 +117,24 @@ static void track(bk_tracker *t, const bk_request *request)
         c->props = json_incref(request->props);
     if (track_send(t->triggers, t->visitor, request, on_tracked, c) != 0) {
         if (c->req)
-            tracker_reply_error(t, c->req, NULL);
-        call_free(c);
+            triggers_tracker_reply_error(t, c->req, NULL);
+        triggers_call_free(c);
     }
 }
 
 static void on_invite_reply(redisReply *reply, void *data)
 {
-    call *c = data;
+    triggers_call *c = data;
     bk_tracker *t = c->tracker;
     const char *conversation, *profile;
     size_t len;
     if (t->closed)
         goto done;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INVITE_REPLY, &conversation, &profile, &len) != 0) {
-        tracker_reply_error(t, c->req, reply);
+        triggers_tracker_reply_error(t, c->req, reply);
         goto done;
     }
-    tracker_profile_set(t, profile, len);
+    triggers_tracker_profile_set(t, profile, len);
     if (c->type != BK_REQ_INVITE_SHOWN && strcmp(t->invitation, c->invitation) == 0)
         t->invitation[0] = '\0';
     json_t *ok = json_pack("{s:s}", "type", "ok");
@@ -144,16 +142,16 @@ static void on_invite_reply(redisReply *reply, void *data)
         json_object_set(ok, "req", c->req);
     if (conversation[0])
         json_object_set_new(ok, "conversation", json_string(conversation));
-    tracker_send(t, ok);
+    triggers_tracker_send(t, ok);
     if (c->type == BK_REQ_INVITE_DISMISSED)
-        tracker_evaluate(t, NULL, NULL);  /* arms the timer for the end of the quiet time */
+        triggers_tracker_evaluate(t, NULL, NULL);  /* arms the timer for the end of the quiet time */
 done:
-    call_free(c);
+    triggers_call_free(c);
 }
 
 static void invite_reply(bk_tracker *t, const bk_request *request)
 {
-    call *c = call_new(t, request);
+    triggers_call *c = triggers_call_new(t, request);
     if (!c)
         return;
     snprintf(c->invitation, sizeof c->invitation, "%s", request->invitation);
@@ -164,14 +162,14 @@ static void invite_reply(bk_tracker *t, const bk_request *request)
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     bk_day_string(now_ms, day);
     if (bk_id_generate("c_", cid, sizeof cid) != 0) {
-        call_free(c);
+        triggers_call_free(c);
         return;
     }
     const char *argv[] = { t->triggers->server->config->prefix, t->visitor, request->invitation, kind, now,
                            day, cid };
-    if (call_script(c, SCRIPT_INVITE_REPLY, on_invite_reply, 7, argv) != 0) {
-        tracker_reply_error(t, c->req, NULL);
-        call_free(c);
+    if (triggers_call_script(c, SCRIPT_INVITE_REPLY, on_invite_reply, 7, argv) != 0) {
+        triggers_tracker_reply_error(t, c->req, NULL);
+        triggers_call_free(c);
     }
 }
 

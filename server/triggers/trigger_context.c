@@ -7,8 +7,6 @@
 
 #define MAX_CAPS          BK_PROFILE_CAPS_MAX  /* rules with cap state per visitor, as evaluated */
 
-/* ---- small helpers ------------------------------------------------------------------- */
-
 void bk_day_string(int64_t ms, char out[9])
 {
     time_t seconds = (time_t)(ms / 1000);
@@ -22,8 +20,6 @@ static int64_t next_midnight_ms(int64_t ms)
     const int64_t day = 86400000;
     return (ms / day + 1) * day;
 }
-
-/* ---- evaluation --------------------------------------------------------------------------- */
 
 /* A rules context and what it points into besides the profile. */
 struct bk_trigger_context {
@@ -77,9 +73,10 @@ static size_t attrs_fill(json_t *object, bk_rules_attr *out, size_t max)
 }
 
 /* Fills the context from a tracker's profile; its strings point into the profile. */
-const bk_rules_context *context_fill(bk_trigger_context *storage, const bk_profile *profile,
-                                            int agents_available, const char *event_name,
-                                            json_t *event_props, int64_t now)
+const bk_rules_context *triggers_context_fill(bk_trigger_context *storage,
+                                              const bk_profile *profile, int agents_available,
+                                              const char *event_name, json_t *event_props,
+                                              int64_t now)
 {
     bk_rules_context *ctx = &storage->ctx;
     bk_rules_cap_state *caps = storage->caps;
@@ -150,5 +147,6 @@ const bk_rules_context *bk_trigger_context_fill(bk_trigger_context *storage, jso
     bk_profile_free(storage->profile);
     storage->profile = text ? bk_profile_parse(text, strlen(text)) : NULL;
     free(text);
-    return context_fill(storage, storage->profile, agents_available, event_name, event_props, now);
+    return triggers_context_fill(storage, storage->profile, agents_available, event_name,
+                                 event_props, now);
 }

@@ -21,7 +21,7 @@ static void on_agents_available(redisReply *reply, void *data)
     triggers->agents_available = (int)available;
     /* Rules that wait for an agent may fire now. */
     if (before == 0 && triggers->agents_available > 0)
-        evaluate_all(triggers);
+        triggers_evaluate_all(triggers);
 }
 
 static void on_agents_timer(uv_timer_t *timer)
@@ -30,7 +30,7 @@ static void on_agents_timer(uv_timer_t *timer)
     if (!bk_store_is_up(triggers->server->store))
         return;
     if (!triggers->rules_loaded)
-        rules_reload(triggers);
+        triggers_rules_reload(triggers);
     char now[24], max_chats[12];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(max_chats, sizeof max_chats, "%d", triggers->server->config->agent_max_chats);
@@ -43,7 +43,7 @@ static void on_stats_timer(uv_timer_t *timer)
 {
     bk_triggers *triggers = timer->data;
     if (triggers->counters)
-        counters_flush(triggers);
+        triggers_counters_flush(triggers);
 }
 
 bk_triggers *bk_triggers_new(bk_server *server)
@@ -76,7 +76,7 @@ bk_triggers *bk_triggers_new(bk_server *server)
 void bk_triggers_shutdown(bk_triggers *triggers)
 {
     if (triggers->counters)
-        counters_flush(triggers);  /* Redis closes after this: the last counts still get out */
+        triggers_counters_flush(triggers);  /* Redis closes after this: the last counts still get out */
     uv_close((uv_handle_t *)&triggers->due_timer, NULL);
     uv_close((uv_handle_t *)&triggers->agents_timer, NULL);
     uv_close((uv_handle_t *)&triggers->stats_timer, NULL);

@@ -33,11 +33,11 @@ enum {
 /* How often a rule was judged and found to match, since the last flush. Kept per node in
  * memory (a Redis write per evaluation would cost more than the evaluation) and added to
  * the day's stats every few seconds. Keyed by the id pointer, which the set hands out. */
-typedef struct rule_counter {
+typedef struct triggers_rule_counter {
     const char *id;
     uint32_t evaluated;
     uint32_t matched;
-} rule_counter;
+} triggers_rule_counter;
 
 struct bk_tracker {
     bk_triggers *triggers;
@@ -65,7 +65,7 @@ struct bk_triggers {
     int agents_available;
     uv_timer_t agents_timer;
     uv_timer_t stats_timer;
-    rule_counter *counters;         /* open addressing, a power of two >= 2 * rules */
+    triggers_rule_counter *counters; /* open addressing, a power of two >= 2 * rules */
     size_t counter_slots;
     /* Filled afresh for every evaluation: one loop, one evaluation at a time, so one context
      * (its cap and prop arrays are some 20 KB) serves them all instead of a malloc each. */
@@ -79,7 +79,8 @@ struct bk_triggers {
     size_t heap_len, heap_cap;
 };
 
-typedef struct call {
+/* One Redis script in flight for a tracker; it holds a reference to the tracker. */
+typedef struct triggers_call {
     bk_tracker *tracker;
     json_t *req;
     bk_request_type type;
@@ -89,34 +90,42 @@ typedef struct call {
     char *agent;
     char *event_name;               /* a custom event, evaluated once Redis has stored it */
     json_t *props;
-} call;
-
+} triggers_call;
 
 /* ---- tracker.c ------------------------------------------------------------------------ */
 
-void tracker_evaluate(bk_tracker *t, const char *event_name, json_t *event_props);
-void tracker_profile_set(bk_tracker *t, const char *json, size_t len);
-void tracker_send(bk_tracker *t, json_t *obj);
-void tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *reply);
-call *call_new(bk_tracker *t, const bk_request *request);
-void call_free(call *c);
-int call_script(call *c, int script, bk_store_reply_fn fn, int argc, const char **argv);
+/* Evaluates the node's rules for this visitor now: invites, or arms the tracker's timer. */
+void triggers_tracker_evaluate(bk_tracker *t, const char *event_name, json_t *event_props);
+/* Keeps a profile as Redis returned it; one that cannot be read leaves the old one. */
+void triggers_tracker_profile_set(bk_tracker *t, const char *json, size_t len);
+/* Sends a frame to the visitor's socket (obj is taken). */
+void triggers_tracker_send(bk_tracker *t, json_t *obj);
+/* Sends the error frame for a request Redis refused or did not answer (reply may be NULL). */
+void triggers_tracker_reply_error(bk_tracker *t, json_t *req, const redisReply *reply);
+
+triggers_call *triggers_call_new(bk_tracker *t, const bk_request *request);
+void triggers_call_free(triggers_call *c);
+int triggers_call_script(triggers_call *c, int script, bk_store_reply_fn fn, int argc,
+                         const char **argv);
 
 /* ---- trigger_context.c ---------------------------------------------------------------- */
 
-const bk_rules_context *context_fill(bk_trigger_context *storage, const bk_profile *profile,
-                                     int agents_available, const char *event_name,
-                                     json_t *event_props, int64_t now);
+const bk_rules_context *triggers_context_fill(bk_trigger_context *storage,
+                                              const bk_profile *profile, int agents_available,
+                                              const char *event_name, json_t *event_props,
+                                              int64_t now);
 
 /* ---- rule_counters.c ------------------------------------------------------------------ */
 
-void on_rule_judged(const char *id, bool matches, void *data);
-void counters_flush(bk_triggers *triggers);
-void counters_rebuild(bk_triggers *triggers, const bk_rule_set *set);
+/* The rule set's observer: counts one judgement of rule id (data is the bk_triggers). */
+void triggers_rule_judged(const char *id, bool matches, void *data);
+void triggers_counters_flush(bk_triggers *triggers);
+void triggers_counters_rebuild(bk_triggers *triggers, const bk_rule_set *set);
 
 /* ---- rule_set_loader.c ---------------------------------------------------------------- */
 
-void evaluate_all(bk_triggers *triggers);
-void rules_reload(bk_triggers *triggers);
+void triggers_evaluate_all(bk_triggers *triggers);
+/* Loads the rule set from Redis (again, once the load in flight is done). */
+void triggers_rules_reload(bk_triggers *triggers);
 
 #endif
