@@ -52,7 +52,11 @@ bk_triggers *bk_triggers_new(bk_server *server)
     if (!triggers)
         return NULL;
     const char *const *const sources[SCRIPT_COUNT] = {
-        BK_LUA(BK_LUA_TRACK), BK_LUA(BK_LUA_INVITE), BK_LUA(BK_LUA_INVITE_REPLY), BK_LUA(BK_LUA_AGENTS_AVAILABLE), BK_LUA(BK_LUA_STATS_ADD),
+        [SCRIPT_TRACK] = BK_LUA(BK_LUA_TRACK),
+        [SCRIPT_INVITE] = BK_LUA(BK_LUA_INVITE),
+        [SCRIPT_INVITE_REPLY] = BK_LUA(BK_LUA_INVITE_REPLY),
+        [SCRIPT_AGENTS_AVAILABLE] = BK_LUA(BK_LUA_AGENTS_AVAILABLE),
+        [SCRIPT_STATS_ADD] = BK_LUA(BK_LUA_STATS_ADD),
     };
     triggers->server = server;
     for (int i = 0; i < SCRIPT_COUNT; i++)
