@@ -27,8 +27,8 @@ static bool compile_only(compiler *c, json_t *only, const char **hours_text, con
 {
     static const char *const keys[] = {"agents_available", "hours", "tz", "site", NULL};
     if (!json_is_object(only))
-        return fail(c, "expected an object");
-    if (!check_keys(c, only, keys))
+        return compiler_fail(c, "expected an object");
+    if (!compiler_check_keys(c, only, keys))
         return false;
     bk_rule *rule = c->rule;
     json_t *v;
@@ -36,47 +36,47 @@ static bool compile_only(compiler *c, json_t *only, const char **hours_text, con
 
     if ((v = json_object_get(only, "agents_available"))) {
         bool required = false;
-        saved = push_key(c, "agents_available");
-        if (!get_bool(c, v, &required))
+        saved = compiler_push_key(c, "agents_available");
+        if (!compiler_get_bool(c, v, &required))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
         rule->screen.agents_required = (int8_t)(required ? 1 : 0);
     }
     if ((v = json_object_get(only, "hours"))) {
-        saved = push_key(c, "hours");
-        if (!get_string(c, v, 512, hours_text, NULL))
+        saved = compiler_push_key(c, "hours");
+        if (!compiler_get_string(c, v, 512, hours_text, NULL))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     if ((v = json_object_get(only, "tz"))) {
-        saved = push_key(c, "tz");
-        if (!get_string(c, v, 64, tz_name, NULL))
+        saved = compiler_push_key(c, "tz");
+        if (!compiler_get_string(c, v, 64, tz_name, NULL))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     if ((v = json_object_get(only, "site"))) {
-        saved = push_key(c, "site");
+        saved = compiler_push_key(c, "site");
         size_t n = json_is_array(v) ? json_array_size(v) : 1;
         if (!json_is_array(v) && !json_is_string(v))
-            return fail(c, "expected a string or an array of strings");
+            return compiler_fail(c, "expected a string or an array of strings");
         if (n == 0 || n > BK_RULES_MAX_LIST)
-            return fail(c, "expected 1 to %d sites", BK_RULES_MAX_LIST);
+            return compiler_fail(c, "expected 1 to %d sites", BK_RULES_MAX_LIST);
         const char **sites = bk_arena_alloc(&rule->arena, n * sizeof *sites);
         if (!sites)
-            return fail_memory(c);
+            return compiler_fail_memory(c);
         for (size_t i = 0; i < n; i++) {
-            size_t item_saved = json_is_array(v) ? push_index(c, i) : c->path_length;
+            size_t item_saved = json_is_array(v) ? compiler_push_index(c, i) : c->path_length;
             json_t *item = json_is_array(v) ? json_array_get(v, i) : v;
             size_t len = 0;
-            if (!get_string(c, item, 200, &sites[i], &len))
+            if (!compiler_get_string(c, item, 200, &sites[i], &len))
                 return false;
             if (len == 0)
-                return fail(c, "must not be empty");
-            pop(c, item_saved);
+                return compiler_fail(c, "must not be empty");
+            compiler_pop(c, item_saved);
         }
         rule->sites = sites;
         rule->site_count = n;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     return true;
 }
@@ -85,25 +85,25 @@ static bool compile_cap(compiler *c, json_t *cap)
 {
     static const char *const keys[] = {"per_visit", "cooldown_days", NULL};
     if (!json_is_object(cap))
-        return fail(c, "expected an object");
-    if (!check_keys(c, cap, keys))
+        return compiler_fail(c, "expected an object");
+    if (!compiler_check_keys(c, cap, keys))
         return false;
     json_t *v;
     size_t saved;
     if ((v = json_object_get(cap, "per_visit"))) {
-        saved = push_key(c, "per_visit");
-        if (!get_integer(c, v, 1, 1000, &c->rule->per_visit))
+        saved = compiler_push_key(c, "per_visit");
+        if (!compiler_get_integer(c, v, 1, 1000, &c->rule->per_visit))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     if ((v = json_object_get(cap, "cooldown_days"))) {
         double days = 0;
-        saved = push_key(c, "cooldown_days");
-        if (!get_number(c, v, &days))
+        saved = compiler_push_key(c, "cooldown_days");
+        if (!compiler_get_number(c, v, &days))
             return false;
         if (days < 0 || days > 3650)
-            return fail(c, "must be between 0 and 3650");
-        pop(c, saved);
+            return compiler_fail(c, "must be between 0 and 3650");
+        compiler_pop(c, saved);
         c->rule->cooldown_ms = (int64_t)llround(days * (double)BK_MS_PER_DAY);
     }
     return true;
@@ -124,49 +124,49 @@ static bool compile_then(compiler *c, json_t *then)
     static const char *const then_keys[] = {"invite", NULL};
     static const char *const invite_keys[] = {"text", "delay_seconds", "agent", NULL};
     if (!json_is_object(then))
-        return fail(c, "expected an object");
-    if (!check_keys(c, then, then_keys))
+        return compiler_fail(c, "expected an object");
+    if (!compiler_check_keys(c, then, then_keys))
         return false;
     json_t *invite = json_object_get(then, "invite");
-    size_t saved = push_key(c, "invite");
+    size_t saved = compiler_push_key(c, "invite");
     if (!invite)
-        return fail(c, "required");
+        return compiler_fail(c, "required");
     if (!json_is_object(invite))
-        return fail(c, "expected an object");
-    if (!check_keys(c, invite, invite_keys))
+        return compiler_fail(c, "expected an object");
+    if (!compiler_check_keys(c, invite, invite_keys))
         return false;
 
     bk_rule *rule = c->rule;
     json_t *v = json_object_get(invite, "text");
-    size_t inner = push_key(c, "text");
+    size_t inner = compiler_push_key(c, "text");
     size_t len;
     if (!v)
-        return fail(c, "required");
-    if (!get_string(c, v, BK_RULES_MAX_INVITE_TEXT * 4, &rule->invite_text, &len))
+        return compiler_fail(c, "required");
+    if (!compiler_get_string(c, v, BK_RULES_MAX_INVITE_TEXT * 4, &rule->invite_text, &len))
         return false;
     if (utf8_characters(rule->invite_text, len) > BK_RULES_MAX_INVITE_TEXT)
-        return fail(c, "too long (max %d characters)", BK_RULES_MAX_INVITE_TEXT);
+        return compiler_fail(c, "too long (max %d characters)", BK_RULES_MAX_INVITE_TEXT);
     if (len == 0 || strspn(rule->invite_text, " \t\n") == len)
-        return fail(c, "must not be empty");
+        return compiler_fail(c, "must not be empty");
     if (!plain_text(rule->invite_text, len))
-        return fail(c, "must be plain text (no control characters)");
-    pop(c, inner);
+        return compiler_fail(c, "must be plain text (no control characters)");
+    compiler_pop(c, inner);
 
     if ((v = json_object_get(invite, "delay_seconds"))) {
-        inner = push_key(c, "delay_seconds");
-        if (!get_integer(c, v, 0, 3600, &rule->invite_delay_seconds))
+        inner = compiler_push_key(c, "delay_seconds");
+        if (!compiler_get_integer(c, v, 0, 3600, &rule->invite_delay_seconds))
             return false;
-        pop(c, inner);
+        compiler_pop(c, inner);
     }
     if ((v = json_object_get(invite, "agent"))) {
-        inner = push_key(c, "agent");
-        if (!get_string(c, v, 64, &rule->invite_agent, &len))
+        inner = compiler_push_key(c, "agent");
+        if (!compiler_get_string(c, v, 64, &rule->invite_agent, &len))
             return false;
         if (len == 0)
-            return fail(c, "must not be empty");
-        pop(c, inner);
+            return compiler_fail(c, "must not be empty");
+        compiler_pop(c, inner);
     }
-    pop(c, saved);
+    compiler_pop(c, saved);
     return true;
 }
 
@@ -228,128 +228,128 @@ static bool compile_rule(compiler *c, json_t *root, bk_tz_cache *zones)
                                        "unless", "only", "cap", "then", NULL};
     bk_rule *rule = c->rule;
     if (!json_is_object(root))
-        return fail(c, "expected a rule object");
-    if (!check_keys(c, root, keys))
+        return compiler_fail(c, "expected a rule object");
+    if (!compiler_check_keys(c, root, keys))
         return false;
 
     json_t *v;
     size_t saved, len = 0;
 
-    saved = push_key(c, "id");
+    saved = compiler_push_key(c, "id");
     if (!(v = json_object_get(root, "id")))
-        return fail(c, "required");
-    if (!get_string(c, v, BK_RULES_MAX_STRING, &rule->id, &len))
+        return compiler_fail(c, "required");
+    if (!compiler_get_string(c, v, BK_RULES_MAX_STRING, &rule->id, &len))
         return false;
-    if (!valid_name(rule->id, len, 64, false))
-        return fail(c, "must be 1-64 characters of A-Z a-z 0-9 _ -");
+    if (!compiler_name_valid(rule->id, len, 64, false))
+        return compiler_fail(c, "must be 1-64 characters of A-Z a-z 0-9 _ -");
     rule->id_bit = bk_id_bit(rule->id);
-    pop(c, saved);
+    compiler_pop(c, saved);
 
     rule->name = "";
     if ((v = json_object_get(root, "name"))) {
-        saved = push_key(c, "name");
-        if (!get_string(c, v, 200, &rule->name, NULL))
+        saved = compiler_push_key(c, "name");
+        if (!compiler_get_string(c, v, 200, &rule->name, NULL))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     if ((v = json_object_get(root, "description"))) {
         const char *ignored;
-        saved = push_key(c, "description");
-        if (!get_string(c, v, 2000, &ignored, NULL))
+        saved = compiler_push_key(c, "description");
+        if (!compiler_get_string(c, v, 2000, &ignored, NULL))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     rule->screen.enabled = true;
     if ((v = json_object_get(root, "enabled"))) {
-        saved = push_key(c, "enabled");
-        if (!get_bool(c, v, &rule->screen.enabled))
+        saved = compiler_push_key(c, "enabled");
+        if (!compiler_get_bool(c, v, &rule->screen.enabled))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     if ((v = json_object_get(root, "priority"))) {
-        saved = push_key(c, "priority");
-        if (!get_integer(c, v, -1000000, 1000000, &rule->priority))
+        saved = compiler_push_key(c, "priority");
+        if (!compiler_get_integer(c, v, -1000000, 1000000, &rule->priority))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
 
-    saved = push_key(c, "when");
+    saved = compiler_push_key(c, "when");
     if (!(v = json_object_get(root, "when")))
-        return fail(c, "required");
-    if ((rule->when_root = compile_condition(c, v, 0)) < 0)
+        return compiler_fail(c, "required");
+    if ((rule->when_root = compiler_add_condition(c, v, 0)) < 0)
         return false;
-    pop(c, saved);
+    compiler_pop(c, saved);
 
     rule->unless_root = -1;
     if ((v = json_object_get(root, "unless"))) {
-        saved = push_key(c, "unless");
-        if ((rule->unless_root = compile_condition(c, v, 0)) < 0)
+        saved = compiler_push_key(c, "unless");
+        if ((rule->unless_root = compiler_add_condition(c, v, 0)) < 0)
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
 
     rule->screen.agents_required = -1;
     const char *hours_text = NULL, *tz_name = NULL;
     if ((v = json_object_get(root, "only"))) {
-        saved = push_key(c, "only");
+        saved = compiler_push_key(c, "only");
         if (!compile_only(c, v, &hours_text, &tz_name))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
 
     rule->per_visit = 1;
     if ((v = json_object_get(root, "cap"))) {
-        saved = push_key(c, "cap");
+        saved = compiler_push_key(c, "cap");
         if (!compile_cap(c, v))
             return false;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
 
-    saved = push_key(c, "then");
+    saved = compiler_push_key(c, "then");
     if (!(v = json_object_get(root, "then")))
-        return fail(c, "required");
+        return compiler_fail(c, "required");
     if (!compile_then(c, v))
         return false;
-    pop(c, saved);
+    compiler_pop(c, saved);
 
     /* Zones last: an unknown zone is reported after structural mistakes,
      * and no file is read for a rule that is wrong anyway. */
     if (hours_text || c->uses_clock) {
         if (!tz_name) {
-            saved = push_key(c, "only");
-            push_key(c, "tz");
-            fail(c, "required when %s (e.g. \"Europe/Copenhagen\" or \"UTC\")",
+            saved = compiler_push_key(c, "only");
+            compiler_push_key(c, "tz");
+            compiler_fail(c, "required when %s (e.g. \"Europe/Copenhagen\" or \"UTC\")",
                  hours_text ? "only.hours is set" : "time.hour or time.weekday is used");
-            pop(c, saved);
+            compiler_pop(c, saved);
             return false;
         }
     }
     if (tz_name) {
         char why[128];
-        saved = push_key(c, "only");
-        push_key(c, "tz");
+        saved = compiler_push_key(c, "only");
+        compiler_push_key(c, "tz");
         rule->tz = bk_tz_cache_get(zones, tz_name, why, sizeof why);
         if (!rule->tz)
-            return fail(c, "%s", why);
-        pop(c, saved);
+            return compiler_fail(c, "%s", why);
+        compiler_pop(c, saved);
     }
     if (hours_text) {
         char why[160];
         bk_hours *hours = bk_arena_alloc(&rule->arena, sizeof *hours);
         if (!hours)
-            return fail_memory(c);
-        saved = push_key(c, "only");
-        push_key(c, "hours");
+            return compiler_fail_memory(c);
+        saved = compiler_push_key(c, "only");
+        compiler_push_key(c, "hours");
         if (!bk_hours_parse(hours_text, &rule->arena, hours, why, sizeof why))
-            return fail(c, "%s", why);
-        pop(c, saved);
+            return compiler_fail(c, "%s", why);
+        compiler_pop(c, saved);
         rule->hours = hours;
     }
 
     bk_node *nodes = bk_arena_alloc(&rule->arena, c->node_count * sizeof *nodes);
     regex_t **regexes = bk_arena_alloc(&rule->arena, (c->regex_count ? c->regex_count : 1) * sizeof *regexes);
     if (!nodes || !regexes)
-        return fail_memory(c);
+        return compiler_fail_memory(c);
     memcpy(nodes, c->nodes, c->node_count * sizeof *nodes);
     memcpy(regexes, c->regexes, c->regex_count * sizeof *regexes);
     rule->nodes = nodes;

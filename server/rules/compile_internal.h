@@ -37,21 +37,37 @@ typedef struct compiler {
 
 /* ---- compiler.c ----------------------------------------------------------------------- */
 
-bool fail(compiler *c, const char *format, ...) __attribute__((format(printf, 2, 3)));
-bool fail_memory(compiler *c);
-const char *node_path(compiler *c, size_t length);
-size_t push_key(compiler *c, const char *key);
-size_t push_index(compiler *c, size_t index);
-void pop(compiler *c, size_t saved);
-bool check_keys(compiler *c, json_t *object, const char *const *allowed);
-bool get_string(compiler *c, json_t *value, size_t max_bytes, const char **out, size_t *length);
-bool get_number(compiler *c, json_t *value, double *out);
-bool get_integer(compiler *c, json_t *value, int64_t min, int64_t max, int64_t *out);
-bool get_bool(compiler *c, json_t *value, bool *out);
-bool valid_name(const char *s, size_t len, size_t max, bool allow_dot);
+/* Records an error at the current path and returns false, for the caller to return at once. */
+bool compiler_fail(compiler *c, const char *format, ...) __attribute__((format(printf, 2, 3)));
+bool compiler_fail_memory(compiler *c);
+
+/* The path's first `length` bytes as a compiled node keeps it (in the rule's arena), without
+ * the array position of the rule. */
+const char *compiler_node_path(compiler *c, size_t length);
+
+/* Descending into the JSON: each push returns the length compiler_pop restores. */
+size_t compiler_push_key(compiler *c, const char *key);
+size_t compiler_push_index(compiler *c, size_t index);
+void compiler_pop(compiler *c, size_t saved);
+
+/* Fails on a key of object outside allowed (a NULL-terminated list), naming the list. */
+bool compiler_check_keys(compiler *c, json_t *object, const char *const *allowed);
+
+/* A value of the expected type and range, or false after compiler_fail. Strings are copied
+ * into the rule's arena. */
+bool compiler_get_string(compiler *c, json_t *value, size_t max_bytes, const char **out,
+                         size_t *length);
+bool compiler_get_number(compiler *c, json_t *value, double *out);
+bool compiler_get_integer(compiler *c, json_t *value, int64_t min, int64_t max, int64_t *out);
+bool compiler_get_bool(compiler *c, json_t *value, bool *out);
+
+/* 1 to max bytes of A-Z a-z 0-9 _ - (and '.' when allow_dot): ids and attribute names. */
+bool compiler_name_valid(const char *s, size_t len, size_t max, bool allow_dot);
 
 /* ---- compile_when.c ------------------------------------------------------------------- */
 
-int compile_condition(compiler *c, json_t *json, int depth);
+/* Compiles a condition (when or unless) into the compiler's nodes; its root node's index, or
+ * -1 after compiler_fail. depth counts the all/any/not around it. */
+int compiler_add_condition(compiler *c, json_t *json, int depth);
 
 #endif

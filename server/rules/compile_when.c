@@ -74,9 +74,9 @@ static bool compile_operand(compiler *c, const bk_field_info *field, bk_op op, j
     out->type = type;
     switch (type) {
     case BK_RULES_VALUE_NUMBER:
-        return get_number(c, json, &out->number);
+        return compiler_get_number(c, json, &out->number);
     case BK_RULES_VALUE_BOOL:
-        return get_bool(c, json, &out->boolean);
+        return compiler_get_bool(c, json, &out->boolean);
     case BK_RULES_VALUE_STRING:
     default:
         break;
@@ -90,10 +90,11 @@ static bool compile_operand(compiler *c, const bk_field_info *field, bk_op op, j
                 return true;
             }
         }
-        return fail(c, "expected a weekday (mon, tue, wed, thu, fri, sat, sun)");
+        return compiler_fail(c, "expected a weekday (mon, tue, wed, thu, fri, sat, sun)");
     }
     bool pattern = op == BK_OP_GLOB || op == BK_OP_REGEX;
-    if (!get_string(c, json, pattern ? BK_RULES_MAX_PATTERN : BK_RULES_MAX_STRING, &out->string, &out->length))
+    if (!compiler_get_string(c, json, pattern ? BK_RULES_MAX_PATTERN : BK_RULES_MAX_STRING, &out->string,
+                             &out->length))
         return false;
     if (op == BK_OP_GLOB && out->length > 0) {
         /* A trailing lone backslash escapes nothing: surely a typo. */
@@ -101,7 +102,7 @@ static bool compile_operand(compiler *c, const bk_field_info *field, bk_op op, j
         for (size_t i = out->length; i > 0 && out->string[i - 1] == '\\'; i--)
             backslashes++;
         if (backslashes % 2 == 1)
-            return fail(c, "glob ends with a lone backslash");
+            return compiler_fail(c, "glob ends with a lone backslash");
     }
     return true;
 }
@@ -109,7 +110,7 @@ static bool compile_operand(compiler *c, const bk_field_info *field, bk_op op, j
 static int new_node(compiler *c, bk_node_kind kind)
 {
     if (c->node_count == BK_RULES_MAX_NODES) {
-        fail(c, "rule too complex (max %d conditions and groups)", BK_RULES_MAX_NODES);
+        compiler_fail(c, "rule too complex (max %d conditions and groups)", BK_RULES_MAX_NODES);
         return -1;
     }
     bk_node *node = &c->nodes[c->node_count];
@@ -133,22 +134,22 @@ static unsigned leaf_cost(const bk_node *leaf)
 }
 
 /* One `field: {op: operand}` comparison; the path ends with the op. */
-
-
 static int compile_leaf(compiler *c, const char *condition_path, const bk_field_info *field,
                         const char *field_name, size_t key_offset, const char *op_name, json_t *operand)
 {
     int op = bk_op_lookup(op_name);
     if (op < 0) {
-        fail(c, "unknown operator (expected = != < <= > >= contains starts_with glob regex in exists)");
+        compiler_fail(c,
+                      "unknown operator (expected = != < <= > >= contains starts_with glob regex in exists)");
         return -1;
     }
     if (!op_allowed(field->kind, (bk_op)op)) {
-        fail(c, "operator %s does not apply to %s (use %s)", op_name, field_name, kind_ops(field->kind));
+        compiler_fail(c, "operator %s does not apply to %s (use %s)", op_name, field_name,
+                      kind_ops(field->kind));
         return -1;
     }
     if (++c->condition_count > BK_RULES_MAX_CONDITIONS) {
-        fail(c, "too many conditions (max %d per rule)", BK_RULES_MAX_CONDITIONS);
+        compiler_fail(c, "too many conditions (max %d per rule)", BK_RULES_MAX_CONDITIONS);
         return -1;
     }
     int index = new_node(c, BK_NODE_LEAF);
@@ -170,45 +171,45 @@ static int compile_leaf(compiler *c, const char *condition_path, const bk_field_
 
     if (op == BK_OP_EXISTS) {
         leaf->value.type = BK_RULES_VALUE_BOOL;
-        if (!get_bool(c, operand, &leaf->value.boolean))
+        if (!compiler_get_bool(c, operand, &leaf->value.boolean))
             return -1;
     } else if (op == BK_OP_IN) {
         size_t n = json_array_size(operand);
         if (!json_is_array(operand)) {
-            fail(c, "expected an array");
+            compiler_fail(c, "expected an array");
             return -1;
         }
         if (n == 0 || n > BK_RULES_MAX_LIST) {
-            fail(c, "expected 1 to %d values", BK_RULES_MAX_LIST);
+            compiler_fail(c, "expected 1 to %d values", BK_RULES_MAX_LIST);
             return -1;
         }
         bk_value *list = bk_arena_alloc(&c->rule->arena, n * sizeof *list);
         if (!list) {
-            fail_memory(c);
+            compiler_fail_memory(c);
             return -1;
         }
         for (size_t i = 0; i < n; i++) {
-            size_t saved = push_index(c, i);
+            size_t saved = compiler_push_index(c, i);
             json_t *item = json_array_get(operand, i);
             if (field->kind == BK_KIND_DYNAMIC && !json_is_string(item) && !json_is_number(item) &&
                 !json_is_boolean(item)) {
-                fail(c, "expected a string, number or boolean");
+                compiler_fail(c, "expected a string, number or boolean");
                 return -1;
             }
             if (!compile_operand(c, field, (bk_op)op, item, &list[i]))
                 return -1;
-            pop(c, saved);
+            compiler_pop(c, saved);
         }
         leaf->list = list;
         leaf->list_count = (uint16_t)n;
     } else {
         if (field->kind == BK_KIND_DYNAMIC && (op == BK_OP_EQ || op == BK_OP_NE) && !json_is_string(operand) &&
             !json_is_number(operand) && !json_is_boolean(operand)) {
-            fail(c, "expected a string, number or boolean");
+            compiler_fail(c, "expected a string, number or boolean");
             return -1;
         }
         if (json_is_array(operand) && (op == BK_OP_EQ || op == BK_OP_NE)) {
-            fail(c, "expected a single value; use {\"in\": [...]} for a list");
+            compiler_fail(c, "expected a single value; use {\"in\": [...]} for a list");
             return -1;
         }
         if (!compile_operand(c, field, (bk_op)op, operand, &leaf->value))
@@ -222,21 +223,21 @@ static int compile_leaf(compiler *c, const char *condition_path, const bk_field_
         leaf->boundary = (int64_t)(op == BK_OP_GE || op == BK_OP_LT ? ceil(c) : floor(c) + 1);
     }
     if (op == BK_OP_REGEX) {
-        const char *unsafe = regex_unsafe(leaf->value.string);
+        const char *unsafe = bk_regex_unsafe(leaf->value.string);
         if (unsafe) {
-            fail(c, "regex refused: %s", unsafe);
+            compiler_fail(c, "regex refused: %s", unsafe);
             return -1;
         }
         regex_t *regex = bk_arena_alloc(&c->rule->arena, sizeof *regex);
         if (!regex) {
-            fail_memory(c);
+            compiler_fail_memory(c);
             return -1;
         }
         int rc = regcomp(regex, leaf->value.string, REG_EXTENDED | REG_NOSUB);
         if (rc != 0) {
             char why[128];
             regerror(rc, regex, why, sizeof why);
-            fail(c, "invalid regex: %s", why);
+            compiler_fail(c, "invalid regex: %s", why);
             return -1;
         }
         c->regexes[c->regex_count++] = regex;
@@ -250,39 +251,40 @@ static int compile_leaf(compiler *c, const char *condition_path, const bk_field_
 static int compile_group(compiler *c, bk_node_kind kind, json_t *value, int depth)
 {
     if (depth >= BK_RULES_MAX_DEPTH) {
-        fail(c, "nested too deeply (max %d levels of all/any/not)", BK_RULES_MAX_DEPTH);
+        compiler_fail(c, "nested too deeply (max %d levels of all/any/not)", BK_RULES_MAX_DEPTH);
         return -1;
     }
-    const char *path = node_path(c, c->path_length);
+    const char *path = compiler_node_path(c, c->path_length);
     if (!path) {
-        fail_memory(c);
+        compiler_fail_memory(c);
         return -1;
     }
     json_t *single[1] = {value};
     size_t count = 1;
     if (kind != BK_NODE_NOT) {
         if (!json_is_array(value)) {
-            fail(c, "expected an array of conditions");
+            compiler_fail(c, "expected an array of conditions");
             return -1;
         }
         count = json_array_size(value);
         if (kind == BK_NODE_ANY && count == 0) {
-            fail(c, "must contain at least one condition");
+            compiler_fail(c, "must contain at least one condition");
             return -1;
         }
     }
     uint16_t *children = bk_arena_alloc(&c->rule->arena, (count ? count : 1) * sizeof *children);
     uint16_t *order = bk_arena_alloc(&c->rule->arena, (count ? count : 1) * sizeof *order);
     if (!children || !order) {
-        fail_memory(c);
+        compiler_fail_memory(c);
         return -1;
     }
     for (size_t i = 0; i < count; i++) {
-        size_t saved = kind == BK_NODE_NOT ? c->path_length : push_index(c, i);
-        int child = compile_condition(c, kind == BK_NODE_NOT ? single[0] : json_array_get(value, i), depth + 1);
+        size_t saved = kind == BK_NODE_NOT ? c->path_length : compiler_push_index(c, i);
+        int child = compiler_add_condition(c, kind == BK_NODE_NOT ? single[0] : json_array_get(value, i),
+                                           depth + 1);
         if (child < 0)
             return -1;
-        pop(c, saved);
+        compiler_pop(c, saved);
         children[i] = (uint16_t)child;
     }
     int index = new_node(c, kind);
@@ -320,11 +322,12 @@ static int compile_field(compiler *c, const char *field_name, json_t *spec)
     size_t key_offset = 0;
     const bk_field_info *field = bk_field_lookup(field_name, &key_offset);
     if (!field) {
-        fail(c, "unknown field");
+        compiler_fail(c, "unknown field");
         return -1;
     }
-    if (field->prefix && !valid_name(field_name + key_offset, strlen(field_name + key_offset), 64, true)) {
-        fail(c, "expected a name after \"%s\" (1-64 of A-Z a-z 0-9 _ - .)", field->name);
+    if (field->prefix &&
+        !compiler_name_valid(field_name + key_offset, strlen(field_name + key_offset), 64, true)) {
+        compiler_fail(c, "expected a name after \"%s\" (1-64 of A-Z a-z 0-9 _ - .)", field->name);
         return -1;
     }
     /* The condition object's path, without the field, is what explanations
@@ -333,10 +336,10 @@ static int compile_field(compiler *c, const char *field_name, json_t *spec)
     size_t condition_length = c->path_length > field_length ? c->path_length - field_length : 0;
     if (condition_length > 0 && c->path[condition_length - 1] == '.')
         condition_length--; /* the '.' before the field */
-    const char *condition_path = node_path(c, condition_length);
+    const char *condition_path = compiler_node_path(c, condition_length);
     const char *name = bk_arena_strndup(&c->rule->arena, field_name, strlen(field_name));
     if (!condition_path || !name) {
-        fail_memory(c);
+        compiler_fail_memory(c);
         return -1;
     }
 
@@ -345,7 +348,7 @@ static int compile_field(compiler *c, const char *field_name, json_t *spec)
 
     size_t op_count = json_object_size(spec);
     if (op_count == 0) {
-        fail(c, "expected at least one operator");
+        compiler_fail(c, "expected at least one operator");
         return -1;
     }
     int leaves[16];
@@ -354,14 +357,14 @@ static int compile_field(compiler *c, const char *field_name, json_t *spec)
     json_t *operand;
     json_object_foreach(spec, op_name, operand) {
         if (leaf_count == sizeof leaves / sizeof leaves[0]) {
-            fail(c, "too many operators on one field");
+            compiler_fail(c, "too many operators on one field");
             return -1;
         }
-        size_t saved = push_key(c, op_name);
+        size_t saved = compiler_push_key(c, op_name);
         int leaf = compile_leaf(c, condition_path, field, name, key_offset, op_name, operand);
         if (leaf < 0)
             return -1;
-        pop(c, saved);
+        compiler_pop(c, saved);
         leaves[leaf_count++] = leaf;
     }
     if (leaf_count == 1)
@@ -374,7 +377,7 @@ static int compile_field(compiler *c, const char *field_name, json_t *spec)
     uint16_t *children = bk_arena_alloc(&c->rule->arena, leaf_count * sizeof *children);
     uint16_t *order = bk_arena_alloc(&c->rule->arena, leaf_count * sizeof *order);
     if (!children || !order) {
-        fail_memory(c);
+        compiler_fail_memory(c);
         return -1;
     }
     bk_node *node = &c->nodes[index];
@@ -391,14 +394,14 @@ static int compile_field(compiler *c, const char *field_name, json_t *spec)
     return index;
 }
 
-int compile_condition(compiler *c, json_t *json, int depth)
+int compiler_add_condition(compiler *c, json_t *json, int depth)
 {
     if (!json_is_object(json)) {
-        fail(c, "expected a condition object");
+        compiler_fail(c, "expected a condition object");
         return -1;
     }
     if (json_object_size(json) != 1) {
-        fail(c, json_object_size(json) == 0 ? "empty condition"
+        compiler_fail(c, json_object_size(json) == 0 ? "empty condition"
                                             : "a condition has exactly one key; combine several with \"all\"");
         return -1;
     }
@@ -406,7 +409,7 @@ int compile_condition(compiler *c, json_t *json, int depth)
     json_t *value;
     int result = -1;
     json_object_foreach(json, key, value) {
-        size_t saved = push_key(c, key);
+        size_t saved = compiler_push_key(c, key);
         if (strcmp(key, "all") == 0)
             result = compile_group(c, BK_NODE_ALL, value, depth);
         else if (strcmp(key, "any") == 0)
@@ -417,7 +420,7 @@ int compile_condition(compiler *c, json_t *json, int depth)
             result = compile_field(c, key, value);
         if (result < 0)
             return -1;
-        pop(c, saved);
+        compiler_pop(c, saved);
     }
     return result;
 }

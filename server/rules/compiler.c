@@ -9,7 +9,7 @@
 
 /* ---- errors and paths --------------------------------------------- */
 
-bool fail(compiler *c, const char *format, ...)
+bool compiler_fail(compiler *c, const char *format, ...)
 {
     c->status = BK_RULES_ERR_INVALID;
     if (c->err) {
@@ -25,16 +25,16 @@ bool fail(compiler *c, const char *format, ...)
     return false;
 }
 
-bool fail_memory(compiler *c)
+bool compiler_fail_memory(compiler *c)
 {
-    fail(c, "out of memory");
+    compiler_fail(c, "out of memory");
     c->status = BK_RULES_ERR_NO_MEMORY;
     return false;
 }
 
 /* The current path as stored in a compiled node: without the array
  * position, since explanations name the rule separately. */
-const char *node_path(compiler *c, size_t length)
+const char *compiler_node_path(compiler *c, size_t length)
 {
     size_t skip = c->prefix_length;
     if (skip < length && c->path[skip] == '.')
@@ -45,7 +45,7 @@ const char *node_path(compiler *c, size_t length)
 }
 
 /* Appends ".key" (or "key" at the root) and returns the length to restore. */
-size_t push_key(compiler *c, const char *key)
+size_t compiler_push_key(compiler *c, const char *key)
 {
     size_t saved = c->path_length;
     int n = snprintf(c->path + c->path_length, sizeof c->path - c->path_length, "%s%s",
@@ -56,7 +56,7 @@ size_t push_key(compiler *c, const char *key)
     return saved;
 }
 
-size_t push_index(compiler *c, size_t index)
+size_t compiler_push_index(compiler *c, size_t index)
 {
     size_t saved = c->path_length;
     int n = snprintf(c->path + c->path_length, sizeof c->path - c->path_length, "[%zu]", index);
@@ -66,14 +66,14 @@ size_t push_index(compiler *c, size_t index)
     return saved;
 }
 
-void pop(compiler *c, size_t saved)
+void compiler_pop(compiler *c, size_t saved)
 {
     c->path_length = saved;
     c->path[saved] = '\0';
 }
 
 /* Rejects keys outside `allowed` (a NULL-terminated list) with the list. */
-bool check_keys(compiler *c, json_t *object, const char *const *allowed)
+bool compiler_check_keys(compiler *c, json_t *object, const char *const *allowed)
 {
     const char *key;
     json_t *value;
@@ -90,9 +90,9 @@ bool check_keys(compiler *c, json_t *object, const char *const *allowed)
                     break;
                 used += (size_t)n;
             }
-            size_t saved = push_key(c, key);
-            fail(c, "unknown key (expected %s)", list);
-            pop(c, saved);
+            size_t saved = compiler_push_key(c, key);
+            compiler_fail(c, "unknown key (expected %s)", list);
+            compiler_pop(c, saved);
             return false;
         }
     }
@@ -101,47 +101,47 @@ bool check_keys(compiler *c, json_t *object, const char *const *allowed)
 
 /* ---- small value checks ------------------------------------------- */
 
-bool get_string(compiler *c, json_t *value, size_t max_bytes, const char **out, size_t *length)
+bool compiler_get_string(compiler *c, json_t *value, size_t max_bytes, const char **out, size_t *length)
 {
     if (!json_is_string(value))
-        return fail(c, "expected a string");
+        return compiler_fail(c, "expected a string");
     size_t len = json_string_length(value);
     if (len > max_bytes)
-        return fail(c, "too long (max %zu bytes)", max_bytes);
+        return compiler_fail(c, "too long (max %zu bytes)", max_bytes);
     *out = bk_arena_strndup(&c->rule->arena, json_string_value(value), len);
     if (!*out)
-        return fail_memory(c);
+        return compiler_fail_memory(c);
     if (length)
         *length = len;
     return true;
 }
 
-bool get_number(compiler *c, json_t *value, double *out)
+bool compiler_get_number(compiler *c, json_t *value, double *out)
 {
     if (!json_is_number(value))
-        return fail(c, "expected a number");
+        return compiler_fail(c, "expected a number");
     double n = json_number_value(value);
     if (!isfinite(n) || fabs(n) > BK_RULES_MAX_NUMBER)
-        return fail(c, "number out of range (max magnitude 1e15)");
+        return compiler_fail(c, "number out of range (max magnitude 1e15)");
     *out = n;
     return true;
 }
 
-bool get_integer(compiler *c, json_t *value, int64_t min, int64_t max, int64_t *out)
+bool compiler_get_integer(compiler *c, json_t *value, int64_t min, int64_t max, int64_t *out)
 {
     if (!json_is_integer(value))
-        return fail(c, "expected an integer");
+        return compiler_fail(c, "expected an integer");
     json_int_t n = json_integer_value(value);
     if (n < min || n > max)
-        return fail(c, "must be between %lld and %lld", (long long)min, (long long)max);
+        return compiler_fail(c, "must be between %lld and %lld", (long long)min, (long long)max);
     *out = (int64_t)n;
     return true;
 }
 
-bool get_bool(compiler *c, json_t *value, bool *out)
+bool compiler_get_bool(compiler *c, json_t *value, bool *out)
 {
     if (!json_is_boolean(value))
-        return fail(c, "expected true or false");
+        return compiler_fail(c, "expected true or false");
     *out = json_is_true(value);
     return true;
 }
@@ -152,7 +152,7 @@ static bool is_name_char(char ch, bool allow_dot)
            ch == '-' || (allow_dot && ch == '.');
 }
 
-bool valid_name(const char *s, size_t len, size_t max, bool allow_dot)
+bool compiler_name_valid(const char *s, size_t len, size_t max, bool allow_dot)
 {
     if (len == 0 || len > max)
         return false;

@@ -11,7 +11,7 @@
 #define REGEX_BOUND_MAX 32
 #define REGEX_DEPTH_MAX 16
 
-const char *regex_unsafe(const char *pattern)
+const char *bk_regex_unsafe(const char *pattern)
 {
     int repeats[REGEX_DEPTH_MAX + 1] = { 0 }; /* per open group: does it contain a repetition? */
     int depth = 0;
