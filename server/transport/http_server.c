@@ -335,7 +335,8 @@ static void http_session_release(http_session *session)
 }
 
 /* Counts the connection as serving plain HTTP for the client of this request. Returns -1 after
- * answering 429 when that client holds max-http-connections-per-ip already. */
+ * answering 429 when that client holds max-http-connections-per-ip already, or 503 when the
+ * connection has no record (net_tcp_conn_open ran out of memory). */
 static int http_admit(bk_net *net, struct lws *wsi, net_tcp_conn *c)
 {
     if (!c) {

@@ -67,8 +67,9 @@ static int address_text(const struct sockaddr_storage *sa, char *out, size_t siz
 }
 
 /* The client's address. Behind a trusted proxy it is the last X-Forwarded-For entry that is
- * not itself a trusted proxy: entries to its left were written by the client and prove
- * nothing. A header that does not parse leaves the peer's own address. */
+ * not itself a trusted proxy (the first entry, when all are): entries to its left were
+ * written by the client and prove nothing. An entry that does not parse, met before that one,
+ * leaves the peer's own address. */
 void net_peer_address(const bk_net *net, struct lws *wsi, char *out, size_t size)
 {
     lws_get_peer_simple(wsi, out, size);
