@@ -1,10 +1,10 @@
 /* rule.h - a compiled rule, and the pieces that evaluate it.
  *
- * Compiling (compile.c) turns one JSON rule into a bk_rule: a flat array of
- * condition nodes plus the `only`, `cap` and `then` parts, all owned by the
- * rule's arena. Fields (field.c) read a visitor's values and test one leaf;
- * conditions (condition.c) combine leaves and work out when time alone can
- * change a rule's outcome. */
+ * Compiling (compile.c, compile_when.c, compiler.c) turns one JSON rule
+ * into a bk_rule: a flat array of condition nodes plus the `only`, `cap`
+ * and `then` parts, all owned by the rule's arena. Fields (field.c) read a
+ * visitor's values and test one leaf; conditions (condition.c) combine
+ * leaves and work out when time alone can change a rule's outcome. */
 #ifndef BK_RULES_RULE_H
 #define BK_RULES_RULE_H
 

@@ -2,6 +2,7 @@
 #include "store/store.h"
 
 #include "base/ids.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "store/redis_loop.h"
 #include "store/redis_reply.h"
@@ -23,7 +24,7 @@ typedef struct redis_link redis_link;
 /* One command in flight. Requests are answered at most once: by their reply, or earlier by
  * the deadline sweep (then the late reply only frees the record). */
 typedef struct request {
-    struct request *prev, *next;
+    bk_list link;    /* in its link's pending requests; alone when permanent */
     redis_link *owner;
     bk_store_reply_fn fn;
     void *data;
@@ -43,7 +44,7 @@ struct redis_link {
     int handshake_failed; /* said once per connection attempt, not once per pipelined step */
     uint64_t backoff_ms;
     uv_timer_t reconnect_timer;
-    request pending;   /* sentinel of a circular list, oldest first */
+    bk_list pending;   /* requests waiting for their reply (request.link), oldest first */
 };
 
 typedef struct script {
@@ -77,13 +78,6 @@ static void link_schedule_reconnect(redis_link *l);
 static void store_free_when_done(bk_store *store);
 static void on_timer_closed(uv_handle_t *handle);
 
-static void request_unlink(request *r)
-{
-    r->prev->next = r->next;
-    r->next->prev = r->prev;
-    r->prev = r->next = r;
-}
-
 static void report_state(bk_store *store)
 {
     if (store->state_fn && !store->closing)
@@ -105,7 +99,7 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
     }
     bk_store *store = r->owner->store;
     redis_link *l = r->owner;
-    request_unlink(r);
+    bk_list_remove(&r->link);
     /* After a failover this link may still point at the old primary, now a replica: every
      * write would fail for as long as the connection lives. A Redis whose script cache was
      * emptied (SCRIPT FLUSH, a restart or failover the link did not notice) answers every
@@ -145,10 +139,7 @@ static int link_send(redis_link *l, bk_store_reply_fn fn, void *data, int argc, 
         free(r);
         return -1;
     }
-    r->prev = l->pending.prev;
-    r->next = &l->pending;
-    l->pending.prev->next = r;
-    l->pending.prev = r;
+    bk_list_push_back(&l->pending, &r->link);
     return 0;
 }
 
@@ -265,7 +256,7 @@ static void link_handshake(redis_link *l)
         r->fn = on_bus_message;
         r->data = l;
         r->permanent = 1;
-        r->prev = r->next = r;
+        bk_list_init(&r->link);
         if (redisAsyncCommandArgv(l->context, on_reply, r, 2, argv, NULL) != REDIS_OK)
             free(r);
         return;
@@ -343,13 +334,17 @@ static void link_schedule_reconnect(redis_link *l)
  * waiting on that link with "no reply" and drop the link; reconnecting re-checks Redis. */
 static void link_sweep(redis_link *l, uint64_t now)
 {
-    request *oldest = l->pending.next;
-    if (oldest == &l->pending || oldest->deadline > now || !l->context)
+    bk_list *first = bk_list_first(&l->pending);
+    request *oldest = first ? bk_list_entry(first, request, link) : NULL;
+    if (!oldest || oldest->deadline > now || !l->context)
         return;
     bk_warn("redis %s link: no reply for %llu ms, reconnecting", l->name,
             (unsigned long long)(now - oldest->sent));
     l->dropping = 1;
-    for (request *r = l->pending.next; r != &l->pending; r = r->next) {
+    /* The next node is read after each answer (not bk_list_each): a request an answer sends
+     * joins the end of the list and is answered here too. */
+    for (bk_list *node = l->pending.next; node != &l->pending; node = node->next) {
+        request *r = bk_list_entry(node, request, link);
         if (!r->answered) {
             r->answered = 1;
             if (r->fn)
@@ -378,7 +373,7 @@ static void link_init(bk_store *store, redis_link *l, const char *name, int subs
     l->name = name;
     l->subscriber = subscriber;
     l->backoff_ms = BACKOFF_FIRST_MS;
-    l->pending.prev = l->pending.next = &l->pending;
+    bk_list_init(&l->pending);
     uv_timer_init(store->loop, &l->reconnect_timer);
     l->reconnect_timer.data = l;
 }

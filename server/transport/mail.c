@@ -2,6 +2,7 @@
 #include "transport/mail.h"
 
 #include "base/ids.h"
+#include "base/list.h"
 #include "base/log.h"
 #include "base/utf8.h"
 
@@ -23,7 +24,7 @@ typedef enum {
 
 typedef struct job {
     bk_mail *mail;
-    struct job *next;              /* in the queue, or among the active */
+    bk_list link;                  /* in the queue, or among the active */
     bk_mail_done_fn fn;
     void *data;
     int done;                      /* fn was called */
@@ -51,9 +52,9 @@ struct bk_mail {
     uv_loop_t *loop;
     const bk_config *config;
     char helo[256];
-    job *queue, *queue_tail;
+    bk_list queue;                 /* waiting for a connection, oldest first (job.link) */
     size_t queued;
-    job *active;
+    bk_list active;                /* sending, newest first (job.link) */
     size_t active_count;
     int stopping;
 };
@@ -108,6 +109,8 @@ bk_mail *bk_mail_new(uv_loop_t *loop, const bk_config *config)
         return NULL;
     mail->loop = loop;
     mail->config = config;
+    bk_list_init(&mail->queue);
+    bk_list_init(&mail->active);
     size_t size = sizeof mail->helo;
     if (config->smtp_helo[0])
         snprintf(mail->helo, sizeof mail->helo, "%s", config->smtp_helo);
@@ -129,26 +132,23 @@ static void job_report(job *j, int status, const char *message)
 static void job_free(job *j)
 {
     bk_mail *mail = j->mail;
-    for (job **p = &mail->active; *p; p = &(*p)->next) {
-        if (*p == j) {
-            *p = j->next;
-            mail->active_count--;
-            break;
-        }
+    /* Still linked: among the active (a queued job leaves the queue before it fails). */
+    if (bk_list_linked(&j->link)) {
+        bk_list_remove(&j->link);
+        mail->active_count--;
     }
     if (j->addresses)
         uv_freeaddrinfo(j->addresses);
     free(j->message);
     free(j);
     /* a connection is free: the next message may go */
-    while (!mail->stopping && mail->queue && mail->active_count < BK_MAIL_CONCURRENT) {
-        job *next = mail->queue;
-        mail->queue = next->next;
-        if (!mail->queue)
-            mail->queue_tail = NULL;
+    bk_list *node;
+    while (!mail->stopping && mail->active_count < BK_MAIL_CONCURRENT &&
+           (node = bk_list_first(&mail->queue))) {
+        job *next = bk_list_entry(node, job, link);
+        bk_list_remove(node);
         mail->queued--;
-        next->next = mail->active;
-        mail->active = next;
+        bk_list_push_front(&mail->active, &next->link);
         mail->active_count++;
         job_start(next);
     }
@@ -226,21 +226,9 @@ static void on_deadline(uv_timer_t *timer)
         return;
     }
     if (j->step == STEP_QUEUED) {
-        bk_mail *mail = j->mail;
-        for (job **p = &mail->queue; *p; p = &(*p)->next) {
-            if (*p == j) {
-                *p = j->next;
-                if (mail->queue_tail == j) {
-                    mail->queue_tail = NULL;
-                    for (job *q = mail->queue; q; q = q->next)
-                        mail->queue_tail = q;
-                }
-                mail->queued--;
-                break;
-            }
-        }
-        j->next = NULL;
-        /* not among the active: job_free's search finds nothing, as it should */
+        bk_list_remove(&j->link);
+        j->mail->queued--;
+        /* not among the active: job_free finds it on no list, as it should */
         job_fail(j, BK_MAIL_NOT_SENT, "too many emails are being sent right now; try again in a minute");
         return;
     }
@@ -617,6 +605,7 @@ int bk_mail_send(bk_mail *mail, const char *to, const char *subject, const char 
         return -1;
     }
     j->mail = mail;
+    bk_list_init(&j->link);
     j->fn = fn;
     j->data = data;
     snprintf(j->to, sizeof j->to, "%s", to);
@@ -646,17 +635,12 @@ int bk_mail_send(bk_mail *mail, const char *to, const char *subject, const char 
     j->handles = 1;  /* the timer */
     uv_timer_start(&j->timer, on_deadline, (uint64_t)mail->config->smtp_timeout_seconds * 1000, 0);
     if (mail->active_count < BK_MAIL_CONCURRENT) {
-        j->next = mail->active;
-        mail->active = j;
+        bk_list_push_front(&mail->active, &j->link);
         mail->active_count++;
         job_start(j);
     } else {
         j->step = STEP_QUEUED;
-        if (mail->queue_tail)
-            mail->queue_tail->next = j;
-        else
-            mail->queue = j;
-        mail->queue_tail = j;
+        bk_list_push_back(&mail->queue, &j->link);
         mail->queued++;
     }
     return 0;
@@ -667,16 +651,15 @@ void bk_mail_shutdown(bk_mail *mail)
     if (!mail || mail->stopping)
         return;
     mail->stopping = 1;
-    while (mail->queue) {
-        job *j = mail->queue;
-        mail->queue = j->next;
+    bk_list *waiting;
+    while ((waiting = bk_list_first(&mail->queue))) {
+        job *j = bk_list_entry(waiting, job, link);
+        bk_list_remove(waiting);
         mail->queued--;
-        j->next = NULL;
         job_fail(j, BK_MAIL_NOT_SENT, "the server is shutting down");
     }
-    mail->queue_tail = NULL;
-    for (job *j = mail->active, *next; j; j = next) {
-        next = j->next;
+    bk_list_each(node, &mail->active) {
+        job *j = bk_list_entry(node, job, link);
         if (!j->closing)
             job_fail(j, j->step >= STEP_BODY ? BK_MAIL_UNSURE : BK_MAIL_NOT_SENT,
                      "the server is shutting down");

@@ -2,8 +2,12 @@
  *
  * net knows bytes, frames and connections; it knows nothing of the chat protocol. It hands
  * complete, size-checked, UTF-8-valid text messages up (none that follow the client's close
- * frame), and takes text to send down. Every send goes through the connection's bounded queue
- * and lws's writable callback. */
+ * frame), and takes text to send down. A send is written at once when nothing waits before it
+ * (a writable callback would cost four epoll_ctl calls in lws's libuv plugin); otherwise it
+ * joins the connection's bounded queue, which lws's writable callback drains in order.
+ *
+ * The module's files: net.c (the context), websocket.c, http_server.c, peers.c; what they
+ * share is in net_internal.h, which nothing else includes. */
 #ifndef BK_NET_H
 #define BK_NET_H
 
@@ -66,9 +70,9 @@ unsigned long bk_conn_id(const bk_conn *conn);
 const char *bk_conn_origin(const bk_conn *conn);
 const char *bk_conn_host(const bk_conn *conn);
 
-/* Queues one text message. Returns 0, or -1 when the socket is gone or closing (nothing may
- * follow a close frame) or the queue would pass its limit (then the connection is closed: a
- * client that does not read is dropped). */
+/* Sends one text message: now, or after those queued before it. Returns 0, or -1 when the
+ * socket is gone or closing (nothing may follow a close frame) or the queue would pass its
+ * limit (then the connection is closed: a client that does not read is dropped). */
 int bk_conn_send(bk_conn *conn, const char *text, size_t len);
 
 /* Closes after everything queued so far has been written; does nothing on a socket that is
@@ -84,7 +88,9 @@ const char *bk_http_body(const bk_http *request, size_t *len);
  * "cookie", "content-type", "host". "" when absent or not one of these. */
 const char *bk_http_header(const bk_http *request, const char *name);
 
-/* The client's address as the socket sees it (behind a proxy: the proxy's). */
+/* The client's address: the socket's peer; behind a proxy listed in trusted-proxies, the last
+ * X-Forwarded-For entry that is not itself a trusted proxy (an untrusted proxy's clients all
+ * have the proxy's address). */
 const char *bk_http_peer(const bk_http *request);
 
 /* Makes the response a download named filename (Content-Disposition: attachment); call

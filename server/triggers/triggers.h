@@ -3,8 +3,12 @@
  * Every visitor socket has a tracker holding what the rules look at (its profile, as Redis
  * last returned it, kept compact: profile.h). A tracker evaluates the node's rule set on a
  * page view, on a custom event and when its next check falls due; the engine says when that
- * is, so nothing is polled. One timer serves every tracker of the node. Rules live in Redis; a change published on the bus makes every node
- * reload them and re-evaluate its visitors at once. */
+ * is, so nothing is polled. One timer serves every tracker of the node. Rules live in Redis;
+ * a change published on the bus makes every node reload them and re-evaluate its visitors at
+ * once.
+ *
+ * The module's files: triggers.c, tracker.c, tracking.c, trigger_context.c, rule_counters.c,
+ * rule_set_loader.c; what they share is in triggers_internal.h, which nothing else includes. */
 #ifndef BK_TRIGGERS_H
 #define BK_TRIGGERS_H
 
@@ -41,7 +45,7 @@ void bk_tracker_conversation_opened(bk_tracker *tracker, const char *conversatio
 /* A node control message from the bus ("rules": the rule set changed). */
 void bk_triggers_control(bk_triggers *triggers, const char *what);
 
-/* Today's UTC day as YYYYMMDD, the key of the daily stats. */
+/* The UTC day of ms as YYYYMMDD, the key of the daily stats. */
 void bk_day_string(int64_t ms, char out[9]);
 
 /* Stores a page_view or event for a visitor with no socket here (navigator.sendBeacon);

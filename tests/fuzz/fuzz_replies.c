@@ -435,7 +435,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
             (*groups)++;
         return 0;
     case 11:
-        if (bk_redis_reply_unpack(r, BK_SHAPE_INVITE_REPLY, &a, &b, &lb) != 0)  /* triggers.c */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_INVITE_REPLY, &a, &b, &lb) != 0)  /* tracking.c */
             return -1;
         touch(b, lb);
         return 0;
@@ -444,7 +444,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(d, la);
         return 0;
-    case 13:  /* canned.c: on_canned_list, triggers.c: on_rules_loaded */
+    case 13:  /* canned.c: on_canned_list, rule_set_loader.c: on_rules_loaded */
         if (bk_redis_reply_unpack(r, BK_SHAPE_HASH, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_HASH_FIELD, &a, &b, &lb) == 0) {

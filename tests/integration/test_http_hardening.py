@@ -1,4 +1,4 @@
-"""Plain HTTP, hardened where every request passes (net.c): a deadline for the whole request body,
+"""Plain HTTP, hardened where every request passes (http_server.c): a deadline for the whole request body,
 a per-address cap on plain HTTP connections, and request targets that cannot name one resource
 while acting on another (control characters, over-long paths)."""
 

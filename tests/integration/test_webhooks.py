@@ -430,7 +430,7 @@ async def t_settings(env):
     status, body = await admin(env, "PUT", "/api/sites/shop", {"webhook_events": None})
     assert status == 200 and len((await webhook_state(env))["events"]) == 6
     # the test ping
-    # (with a body: an empty POST body trips a UBSan report in net.c's body reader, reported)
+    # (with a body: an empty POST body trips a UBSan report in http_server.c's body reader, reported)
     status, body = await admin(env, "POST", "/api/sites/shop/webhook/test", {})
     assert status == 202 and body["ok"] is True, body
     events = await RECEIVER.wait_delivered(2)
