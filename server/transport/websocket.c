@@ -426,9 +426,13 @@ void net_websockets_close(bk_net *net)
             continue;  /* on its way out already: a new close reason would replace its close frame */
         lws_close_reason(conn->wsi, BK_CLOSE_GOING_AWAY, (unsigned char *)reason, sizeof reason - 1);
         conn->closing_ours = 1;
+        /* lws may close it on the spot: CLOSED then unlinks it and drops the net's reference,
+         * so hold one of ours to look at it afterwards, and start over if it is gone. */
+        bk_conn_ref(conn);
         lws_set_timeout(conn->wsi, PENDING_TIMEOUT_USER_OK, LWS_TO_KILL_SYNC);
-        /* lws may have closed it on the spot: then CLOSED has unlinked it; start over. */
-        if (conn->wsi == NULL)
+        int gone = conn->wsi == NULL;
+        bk_conn_unref(conn);
+        if (gone)
             node = &net->open;
     }
 }
