@@ -156,6 +156,33 @@ test('demo page is served with the strict CSP', async () => {
   assert(html.includes('<script src="/beckon.js" data-site="demo" async></script>'), 'one-tag embed missing');
 });
 
+// The panel and the rules editor are ES modules importing widget/shared/: a browser runs a module
+// script only if it is served with a JavaScript MIME type (and the server sends nosniff), so every
+// module each page reaches through its imports is fetched here and its Content-Type checked.
+test('panel and rules editor: their ES modules are served as JavaScript, under the strict CSP', async () => {
+  const seen = new Map();
+  async function walk(url) {
+    if (seen.has(url)) return;
+    const r = await fetch(url);
+    const type = r.headers.get('content-type') || '';
+    seen.set(url, type);
+    assert(r.status === 200, `${url}: status ${r.status}`);
+    assert(/^(text|application)\/javascript\b/.test(type), `${url}: Content-Type ${type}`);
+    const text = await r.text();
+    for (const m of text.matchAll(/^import [^']*'([^']+)';$/gm)) await walk(new URL(m[1], url).href);
+  }
+  for (const [path, script] of [['/agent/', 'agent.js'], ['/rules/', 'rules.js']]) {
+    const r = await fetch(`${ctx.base}${path}`);
+    const csp = r.headers.get('content-security-policy') || '';
+    assert(/script-src 'self'/.test(csp), `${path} CSP: ${csp}`);
+    assert((await r.text()).includes(`<script type="module" src="${script}"></script>`), `${path}: no module script tag`);
+    await walk(`${ctx.base}${path}${script}`);
+  }
+  assert([...seen.keys()].some((u) => u.endsWith('/shared/api.js')), `modules reached: ${[...seen.keys()].join(' ')}`);
+  assert(/nosniff/.test((await fetch(`${ctx.base}/shared/dom.js`)).headers.get('x-content-type-options') || ''), 'nosniff');
+  log(`# modules: ${[...seen].map(([u, t]) => u.replace(ctx.base, '') + ' (' + t + ')').join(', ')}`);
+});
+
 panelTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // agent panel tools (panel.mjs)
 waitingTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // a waiting visitor, consent (waiting.mjs)
 transcriptTests({ test, W, newPage, waitFor, assert, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // transcript by email (transcript.mjs)

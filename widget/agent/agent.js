@@ -1,43 +1,29 @@
-/* Beckon agent panel, protocol v1 (docs/protocol.md). Plain JS, no dependencies.
+// @ts-check: type-checked by tsc from widget/jsconfig.json (meson test widget_types); no build step.
+/* Beckon agent panel, protocol v1 (docs/protocol.md). An ES module, no build step: the helpers
+ * it shares with the rules editor and the visitor widget are imported from ../shared/.
  * All user-supplied text is rendered with textContent, never innerHTML. */
+import { $, el } from '../shared/dom.js';
+import { compareIds, randomHex } from '../shared/ids.js';
+import { retryDelay } from '../shared/backoff.js';
+import { sessionValue, localValue } from '../shared/storage.js';
+import { toast } from '../shared/toast.js';
+import { unlockAudio, beep } from '../shared/sound.js';
+import { clockTime, calendarDay, dayAndTime, duration, isoDay, addDays } from '../shared/time.js';
+import { createApi, errorText } from '../shared/api.js';
+import { showLogin, handleLogin } from '../shared/login.js';
+
 var TOKEN_KEY = 'beckon-agent-token', NAME_KEY = 'beckon-agent-name';
 var WS_URL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
-var $ = function (id) { return document.getElementById(id); };
 
 /* ---------- helpers ---------- */
-function cmp(a, b) {
-  if (!a) return b ? -1 : 0;
-  if (!b) return 1;
-  var x = a.split('-'), y = b.split('-');
-  return (x[0] - y[0]) || (x[1] - y[1]);
-}
-function rnd() {
-  var b = new Uint8Array(8); crypto.getRandomValues(b);
-  return Array.prototype.map.call(b, function (v) { return (v + 256).toString(16).slice(1); }).join('');
-}
-function el(tag, cls, text, attrs) {
-  var e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text != null) e.textContent = text;
-  for (var k in attrs) e.setAttribute(k, attrs[k]);
-  return e;
-}
-function clock(ts) { return new Date(ts).toLocaleTimeString([], { hour: '2-digit', minute: '2-digit' }); }
-function since(ts) {
-  var s = Math.max(0, Math.floor((Date.now() - ts) / 1000));
-  if (s < 60) return s + ' s';
-  var m = Math.floor(s / 60);
-  if (m < 60) return m + ' min ' + String(s % 60).padStart(2, '0') + ' s';
-  return Math.floor(m / 60) + ' h ' + String(m % 60).padStart(2, '0') + ' min';
-}
+// How long ago ts was: "42 s", "3 min 05 s" (the waiting times tick once a second).
+function since(ts) { return duration(Math.max(0, Math.floor((Date.now() - ts) / 1000))); }
 function visitorLabel(v) { return 'Visitor ' + String(v || '?').replace(/^v_/, '').slice(0, 6); }
 // The visitor's name when the site or the visitor told us (identify), else a short label.
 function visitorName(v) {
   var d = vcache.get(v), l = live.get(v);
   return (d && d.visitor && d.visitor.name) || (l && l.name) || visitorLabel(v);
 }
-function day(ts) { return new Date(ts).toLocaleDateString([], { day: 'numeric', month: 'short', year: 'numeric' }); }
-function stamp(ts) { return new Date(ts).toLocaleString([], { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }); }
 // "example.com/path?q" for display; the full URL stays in the link and its title.
 function shortUrl(u) {
   try { var x = new URL(u); return x.host + x.pathname + x.search + x.hash; } catch (e) { return String(u || ''); }
@@ -48,27 +34,8 @@ function link(url, text, cls) {
   var a = el(ok ? 'a' : 'span', cls || null, text || shortUrl(url), ok ? { href: url, target: '_blank', rel: 'noopener noreferrer', title: url } : { title: url || '' });
   return a;
 }
-function local(k, v) {
-  try {
-    if (v === undefined) return localStorage.getItem(k);
-    localStorage.setItem(k, v);
-  } catch (e) { /* storage blocked */ }
-  return null;
-}
-function storage(k, v) {
-  try {
-    if (v === undefined) return sessionStorage.getItem(k);
-    if (v === null) sessionStorage.removeItem(k); else sessionStorage.setItem(k, v);
-  } catch (e) { /* storage blocked */ }
-  return null;
-}
-var toastTimer = 0;
-function toast(text) {
-  var t = $('toast');
-  t.textContent = text; t.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(function () { t.hidden = true; }, 4000);
-}
+// A mailto: link's address: a visitor typed it, so anything but an address's characters is escaped.
+function mailto(address) { return 'mailto:' + address.replace(/[^A-Za-z0-9@._+-]/g, encodeURIComponent); }
 
 /* ---------- state ---------- */
 var me = null, ws = null, ready = false, attempt = 0, retryTimer = 0, reqN = 0, waiting = {};
@@ -79,10 +46,11 @@ var view = 'chat';      // what the middle column shows: chat, visitors, inbox, 
 var vcache = new Map(); // visitor id -> {visitor, pages, conversations} (the `visitor` reply), or {error}
 var vloading = {};      // visitor id -> request in flight
 var live = new Map();   // visitor id -> entry of the live visitor list (`visitors` + `visitor_update`)
+var liveUnsupported = ''; // the error code of a server without the live visitor list
 var picked = null;      // visitor shown in the sidebar from the "Visitors now" list
 var inbox = [];         // left messages, newest first
 var canned = [], cannedLoaded = false;
-var myStatus = storage('beckon-agent-status') === 'away' ? 'away' : 'online';
+var myStatus = sessionValue('beckon-agent-status') === 'away' ? 'away' : 'online';
 var noteMode = false;
 var agentNames = {};    // agent names seen (for the transfer picker)
 
@@ -99,37 +67,24 @@ function conv(id, visitor) {
 }
 
 /* ---------- login ---------- */
-function showLogin(message) {
-  $('app').hidden = true; $('login').hidden = false;
-  $('login-error').textContent = message || '';
-  $('login-name').value = $('login-name').value || storage(NAME_KEY) || '';
-  ($('login-name').value ? $('login-password') : $('login-name')).focus();
-}
-$('login-form').addEventListener('submit', function (e) {
-  e.preventDefault();
-  unlockAudio();
-  var name = $('login-name').value.trim(), password = $('login-password').value;
-  if (!name || !password) { $('login-error').textContent = 'Enter your name and password.'; return; }
-  $('login-submit').disabled = true; $('login-error').textContent = '';
-  fetch('/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: name, password: password }) })
-    .then(function (r) { return r.json().then(function (b) { return { status: r.status, body: b }; }); })
-    .then(function (r) {
-      if (r.status !== 200 || !r.body.token) {
-        $('login-error').textContent = r.status === 401 ? 'Wrong name or password.' : ((r.body.error && r.body.error.message) || 'Sign-in failed (' + r.status + ').');
-        return;
-      }
-      storage(TOKEN_KEY, r.body.token); storage(NAME_KEY, name);
-      $('login-password').value = '';
-      start();
-    })
-    .catch(function () { $('login-error').textContent = 'The server cannot be reached. Try again.'; })
-    .then(function () { $('login-submit').disabled = false; });
-});
-$('logout').addEventListener('click', function () {
-  // No server-side logout in protocol v1: the token is forgotten here and expires on the server.
-  storage(TOKEN_KEY, null);
+handleLogin({ tokenKey: TOKEN_KEY, nameKey: NAME_KEY, signedIn: start });
+// No server-side logout in protocol v1: the token is forgotten here and expires on the server.
+$('logout').addEventListener('click', function () { signOut('You are signed out.'); });
+function signOut(message) {
+  sessionValue(TOKEN_KEY, null);
   stop();
-  showLogin('You are signed out.');
+  showLogin(message, NAME_KEY);
+}
+var SESSION_EXPIRED = 'Your session has expired. Please sign in again.';
+
+/* ---------- REST (canned responses, the dashboard): the policy of shared/api.js ---------- */
+// 401 signs out as close 4001 does. Every REST route the panel calls is open to all roles, so a
+// 403 is unexpected here: it is said, not acted on. While a request waits for a busy server the
+// connection badge already says so (the socket meets the same server).
+var api = createApi({
+  token: function () { return sessionValue(TOKEN_KEY); },
+  onSignedOut: function () { signOut(SESSION_EXPIRED); },
+  onForbidden: function (r) { toast('Not allowed: ' + errorText(r)); }
 });
 
 function start() {
@@ -141,7 +96,7 @@ function stop() {
   clearTimeout(retryTimer);
   if (ws) { ws.onclose = null; ws.close(); ws = null; }
   ready = false; queue.clear(); convs.clear(); current = null; me = null;
-  vcache.clear(); live.clear(); vloading = {}; picked = null; inbox = []; canned = []; cannedLoaded = false;
+  vcache.clear(); live.clear(); liveUnsupported = ''; vloading = {}; picked = null; inbox = []; canned = []; cannedLoaded = false;
   view = 'chat';
   renderAll(); renderVisitors(); renderInbox(); renderCanned();
 }
@@ -153,21 +108,20 @@ function connect() {
   if (ws) return;
   setConn('connecting', attempt ? 'Reconnecting…' : 'Connecting…');
   ws = new WebSocket(WS_URL, 'beckon-agent.v1');
-  ws.onopen = function () { send({ type: 'hello', token: storage(TOKEN_KEY) || '' }); };
+  ws.onopen = function () { send({ type: 'hello', token: sessionValue(TOKEN_KEY) || '' }); };
   ws.onmessage = function (ev) { var m; try { m = JSON.parse(ev.data); } catch (e) { return; } onFrame(m); };
   ws.onclose = function (ev) {
     ws = null; ready = false; waiting = {};
     convs.forEach(function (c) { c.pend.forEach(function (p, cmid) { if (p.state === 'sending') fail(c, cmid); }); });
     // Only "unauthorized" (4001) ends the session. Anything else is waited out with backoff:
     // storage trouble at hello (1013), a restart (1001), a policy close (1008), the network.
-    if (ev.code === 4001) { storage(TOKEN_KEY, null); stop(); showLogin('Your session has expired. Please sign in again.'); return; }
+    if (ev.code === 4001) { signOut(SESSION_EXPIRED); return; }
     setConn('offline', ev.code === 1013 ? 'Server busy — reconnecting…' : 'Offline — reconnecting…');
-    var cap = Math.min(30000, 500 * Math.pow(2, attempt++));
-    retryTimer = setTimeout(connect, 250 + Math.random() * cap);
+    retryTimer = setTimeout(connect, retryDelay(attempt++));
     renderConv();
   };
 }
-window.addEventListener('online', function () { if (!ws && storage(TOKEN_KEY)) { attempt = 0; connect(); } });
+window.addEventListener('online', function () { if (!ws && sessionValue(TOKEN_KEY)) { attempt = 0; connect(); } });
 function send(obj, cb) {
   if (!ws || ws.readyState !== 1 || (!ready && obj.type !== 'hello')) return false;
   if (obj.type === 'hello') ready = false;
@@ -193,7 +147,7 @@ function onFrame(m) {
     case 'rating': onRating(m); break;
     case 'visitor_update': onVisitorUpdate(m.visitor); break;
     case 'left_message': onLeftMessage(m.message); break;
-    case 'resync': send({ type: 'hello', token: storage(TOKEN_KEY) || '' }); break; // fresh queue, then resume all
+    case 'resync': send({ type: 'hello', token: sessionValue(TOKEN_KEY) || '' }); break; // fresh queue, then resume all
     case 'error':
       if (m.code === 'unauthorized') return; // the close (4001) follows
       if (m.code === 'unavailable' && !ready) return; // a hello that failed: the close (1013) follows
@@ -225,7 +179,7 @@ function onWelcome(m) {
   // The newer parts of the protocol; an older server answers unknown_type and the panel does without.
   // The server says which status it holds (welcome.status, not in docs/protocol.md yet); an older
   // server does not, and then a stored "away" is sent again.
-  if (m.status === 'away' || m.status === 'online') { myStatus = m.status; storage('beckon-agent-status', myStatus); }
+  if (m.status === 'away' || m.status === 'online') { myStatus = m.status; sessionValue('beckon-agent-status', myStatus); }
   else if (myStatus === 'away') setStatus('away');
   paintStatus();
   loadVisitors();
@@ -291,7 +245,7 @@ function addMessage(m, isLive) {
   if (c.msgs.has(m.id)) return;
   if (m.cmid && c.pend.has(m.cmid)) { clearTimeout(c.pend.get(m.cmid).timer); c.pend.delete(m.cmid); }
   c.msgs.set(m.id, m);
-  if (cmp(m.id, c.lastId) > 0) c.lastId = m.id;
+  if (compareIds(m.id, c.lastId) > 0) c.lastId = m.id;
   if ((m.from === 'agent' || m.from === 'note') && m.author) agentNames[m.author] = 1;
   if (m.from === 'visitor') {
     if (!c.visitor && m.author) { c.visitor = m.author; if (c.id === current) loadVisitor(c.visitor); }
@@ -302,17 +256,17 @@ function addMessage(m, isLive) {
   }
   if (isLive) { renderChats(); if (c.id === current) { renderConv(); renderVisitor(); markRead(c); } }
 }
-function sorted(c) { return Array.from(c.msgs.values()).sort(function (a, b) { return cmp(a.id, b.id); }); }
+function sorted(c) { return Array.from(c.msgs.values()).sort(function (a, b) { return compareIds(a.id, b.id); }); }
 function unreadCount(c) {
   var n = 0;
-  c.msgs.forEach(function (m, id) { if (m.from === 'visitor' && cmp(id, c.readSent) > 0) n++; });
+  c.msgs.forEach(function (m, id) { if (m.from === 'visitor' && compareIds(id, c.readSent) > 0) n++; });
   return n;
 }
 function markRead(c) {
   if (!c || c.id !== current || document.hidden || !c.mine || c.state !== 'active') return;
   var up = '';
-  c.msgs.forEach(function (m, id) { if ((m.from === 'visitor' || m.from === 'system') && cmp(id, up) > 0) up = id; });
-  if (up && cmp(up, c.readSent) > 0) {
+  c.msgs.forEach(function (m, id) { if ((m.from === 'visitor' || m.from === 'system') && compareIds(id, up) > 0) up = id; });
+  if (up && compareIds(up, c.readSent) > 0) {
     if (send({ type: 'read', conversation: c.id, up_to: up })) { c.readSent = up; renderChats(); }
   }
 }
@@ -320,7 +274,7 @@ function markRead(c) {
 /* sending: sending -> sent (ack) -> failed (+ retry with the same cmid) */
 // kind: 'message' (to the visitor) or 'note' (internal: agents only).
 function sendMessage(c, text, kind) {
-  var cmid = (kind === 'note' ? 'n-' : 'a-') + rnd();
+  var cmid = (kind === 'note' ? 'n-' : 'a-') + randomHex();
   c.pend.set(cmid, { text: text, kind: kind || 'message', state: 'sending', ts: Date.now(), timer: 0 });
   transmit(c, cmid);
 }
@@ -384,7 +338,7 @@ function onTyping(m) {
 function onRead(m) {
   var c = convs.get(m.conversation);
   if (!c || m.from !== 'visitor') return;
-  if (cmp(m.up_to, c.seenUpTo) > 0) { c.seenUpTo = m.up_to; if (c.id === current) renderConv(); }
+  if (compareIds(m.up_to, c.seenUpTo) > 0) { c.seenUpTo = m.up_to; if (c.id === current) renderConv(); }
 }
 function onRating(m) {
   var c = convs.get(m.conversation);
@@ -479,27 +433,9 @@ document.addEventListener('visibilitychange', function () {
 });
 
 /* ---------- notifications and sound ---------- */
-var actx = null;
-function unlockAudio() {
-  try {
-    if (!actx) { var A = window.AudioContext || window.webkitAudioContext; if (A) actx = new A(); }
-    if (actx && actx.state === 'suspended') actx.resume();
-  } catch (e) { actx = null; }
-}
+// Browsers start audio on a user gesture only: any click or key in the panel unlocks it.
 document.addEventListener('pointerdown', unlockAudio);
 document.addEventListener('keydown', unlockAudio);
-function beep(double) {
-  if (!actx || actx.state !== 'running') return;
-  [0, double ? 0.18 : -1].forEach(function (at) {
-    if (at < 0) return;
-    var o = actx.createOscillator(), g = actx.createGain(), t0 = actx.currentTime + at;
-    o.frequency.value = at ? 1175 : 880;
-    g.gain.setValueAtTime(0.0001, t0);
-    g.gain.exponentialRampToValueAtTime(0.18, t0 + 0.02);
-    g.gain.exponentialRampToValueAtTime(0.0001, t0 + 0.22);
-    o.connect(g); g.connect(actx.destination); o.start(t0); o.stop(t0 + 0.25);
-  });
-}
 function announce(q) {
   beep(true);
   if (!('Notification' in window) || Notification.permission !== 'granted') return;
@@ -559,7 +495,7 @@ function renderQueue() {
 function renderChats() {
   var ul = $('chats'); ul.textContent = '';
   var list = Array.from(convs.values()).filter(function (c) { return c.mine; })
-    .sort(function (a, b) { return (a.state === 'closed') - (b.state === 'closed') || cmp(b.lastId, a.lastId); });
+    .sort(function (a, b) { return Number(a.state === 'closed') - Number(b.state === 'closed') || compareIds(b.lastId, a.lastId); });
   list.forEach(function (c) {
     loadVisitor(c.visitor);
     var li = el('li');
@@ -600,7 +536,7 @@ function renderConv() {
   var log = $('log');
   var stick = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
   log.textContent = '';
-  var msgs = sorted(c), seenNode = null;
+  var msgs = sorted(c), seenNode = /** @type {HTMLElement | null} */ (null);
   if (c.gaps.length) log.appendChild(el('p', 'note gap', 'Some earlier messages could not be loaded.', { role: 'note' }));
   msgs.forEach(function (m) {
     if (m.from === 'note') { log.appendChild(noteNode(m.author === me ? 'You' : m.author, m.ts, m.text, { 'data-id': m.id })); return; }
@@ -608,11 +544,11 @@ function renderConv() {
     node.appendChild(el('div', 'text', m.text));
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
-      meta.appendChild(el('span', null, (m.from === 'agent' ? (m.author === me ? 'You' : m.author) : visitorName(c.visitor)) + ' · ' + clock(m.ts)));
+      meta.appendChild(el('span', null, (m.from === 'agent' ? (m.author === me ? 'You' : m.author) : visitorName(c.visitor)) + ' · ' + clockTime(m.ts)));
       if (m.from === 'agent') {
         var s = el('span', 'state', 'Sent');
         meta.appendChild(s);
-        if (c.seenUpTo && cmp(m.id, c.seenUpTo) <= 0) seenNode = s;
+        if (c.seenUpTo && compareIds(m.id, c.seenUpTo) <= 0) seenNode = s;
       }
       node.appendChild(meta);
     }
@@ -629,7 +565,7 @@ function renderConv() {
       node = el('div', 'msg agent ' + p.state, null, { 'data-cmid': cmid });
       node.appendChild(el('div', 'text', p.text));
       meta = el('div', 'meta');
-      meta.appendChild(el('span', null, 'You · ' + clock(p.ts)));
+      meta.appendChild(el('span', null, 'You · ' + clockTime(p.ts)));
       node.appendChild(meta);
     }
     meta.appendChild(el('span', 'state', p.state === 'failed' ? (note ? 'Not saved' : 'Not sent') : (note ? 'Saving…' : 'Sending…')));
@@ -654,7 +590,7 @@ function noteNode(author, ts, text, attrs) {
   node.appendChild(el('div', 'text', text));
   var meta = el('div', 'meta');
   meta.appendChild(el('span', 'lock', 'Note · only agents see this'));
-  meta.appendChild(el('span', null, author + ' · ' + clock(ts)));
+  meta.appendChild(el('span', null, author + ' · ' + clockTime(ts)));
   node.appendChild(meta);
   return node;
 }
@@ -724,7 +660,7 @@ function renderVisitor() {
   var rows = [];
 
   card.appendChild(el('p', 'vname', visitorName(vid)));
-  if (v && v.email) card.appendChild(el('a', 'vmail', v.email, { href: 'mailto:' + v.email.replace(/[^A-Za-z0-9@._+-]/g, encodeURIComponent) }));
+  if (v && v.email) card.appendChild(el('a', 'vmail', v.email, { href: mailto(v.email) }));
   var page = v && v.page && v.page.url ? v.page : l && l.page_url ? { url: l.page_url, title: l.page_title, since: l.page_since } : null;
   if (page) {
     var now = el('div', 'now', null, { 'data-page': page.url });
@@ -749,7 +685,7 @@ function renderVisitor() {
     if (c.rating) rows.push(['Rating', c.rating.score + '/5' + (c.rating.comment ? ' — ' + c.rating.comment : '')]);
   }
   if (v) {
-    if (v.visit_started) rows.push(['This visit', 'since ' + clock(v.visit_started) + (v.visit_pages ? ' · ' + v.visit_pages + (v.visit_pages === 1 ? ' page' : ' pages') : '')]);
+    if (v.visit_started) rows.push(['This visit', 'since ' + clockTime(v.visit_started) + (v.visit_pages ? ' · ' + v.visit_pages + (v.visit_pages === 1 ? ' page' : ' pages') : '')]);
     if (v.visits != null) rows.push(['Visits', String(v.visits)]);
     if (v.chats != null) rows.push(['Chats', String(v.chats)]);
     rows.push(['Came from', v.referrer ? v.referrer : 'direct']);
@@ -757,7 +693,7 @@ function renderVisitor() {
     if (ut) rows.push(['Campaign', ut]);
     if (v.device) rows.push(['Device', v.device]);
     if (v.lang) rows.push(['Language', v.lang]);
-    if (v.first_seen) rows.push(['First seen', day(v.first_seen)]);
+    if (v.first_seen) rows.push(['First seen', calendarDay(v.first_seen)]);
     var at = v.attrs || {};
     Object.keys(at).forEach(function (k) { rows.push([k, String(at[k])]); });
   }
@@ -773,7 +709,7 @@ function renderVisitor() {
     $('visitor-pages-box').hidden = false;
     d.pages.forEach(function (pg, i) {
       var li = el('li', i === d.pages.length - 1 ? 'cur' : null);
-      li.appendChild(el('span', 't', clock(pg.ts)));
+      li.appendChild(el('span', 't', clockTime(pg.ts)));
       li.appendChild(link(pg.url, pg.title || shortUrl(pg.url), 'u'));
       pl.appendChild(li);
     });
@@ -783,7 +719,7 @@ function renderVisitor() {
     d.conversations.forEach(function (x) {
       var li = el('li'), known = convs.get(x.id);
       if (!known || !known.mine) known = null; // our own chats are kept current by pushes; others by this reply
-      var parts = [day(x.created), (known && known.agent) || x.agent || 'no agent', (known && known.state) || x.state];
+      var parts = [calendarDay(x.created), (known && known.agent) || x.agent || 'no agent', (known && known.state) || x.state];
       if (x.rating) parts.push('★' + x.rating);
       if (x.rule) parts.push('⚑ ' + x.rule);
       var b = el('button', null, parts.join(' · '), { type: 'button', 'data-conv': x.id, 'aria-current': String(!!c && c.id === x.id),
@@ -807,10 +743,10 @@ function openConversation(x, vid) {
 /* ---------- "Visitors now" (the `visitors` reply, kept live by `visitor_update`) ---------- */
 function loadVisitors() {
   send({ type: 'visitors' }, function (r) {
-    if (r.type !== 'visitors') { if (r.type === 'error') { live.unsupported = r.code; renderVisitors(); } return; }
+    if (r.type !== 'visitors') { if (r.type === 'error') { liveUnsupported = r.code; renderVisitors(); } return; }
     var next = new Map();
     (r.visitors || []).forEach(function (x) { var o = live.get(x.id); if (o && o.fresh) x.fresh = o.fresh; next.set(x.id, x); });
-    live = next;
+    live = next; liveUnsupported = '';
     renderVisitors();
   });
 }
@@ -831,7 +767,7 @@ function renderVisitors() {
     if (x.visits > 1) td.appendChild(el('div', 'muted small', x.visits + ' visits'));
     tr.appendChild(td);
     td = el('td');
-    if (x.page_url) { td.appendChild(link(x.page_url, x.page_title || shortUrl(x.page_url), 'page-title')); td.appendChild(el('span', 'page-url', shortUrl(x.page_url))); }
+    if (x.page_url) { td.appendChild(link(x.page_url, x.page_title || shortUrl(x.page_url), 'page-title')); td.appendChild(el('span', 'pu', shortUrl(x.page_url))); }
     tr.appendChild(td);
     td = el('td', 'num');
     if (x.visit_started) td.appendChild(el('span', null, since(x.visit_started), { 'data-since': String(x.visit_started), title: 'Time on site' }));
@@ -851,7 +787,7 @@ function renderVisitors() {
     tb.appendChild(tr);
   });
   $('visitors-empty').hidden = list.length > 0;
-  $('visitors-empty').textContent = live.unsupported ? 'This server does not report live visitors yet (' + live.unsupported + ').' : 'No one is on the site right now.';
+  $('visitors-empty').textContent = liveUnsupported ? 'This server does not report live visitors yet (' + liveUnsupported + ').' : 'No one is on the site right now.';
 }
 var inviteFor = null;
 function openInvite(x) {
@@ -875,10 +811,10 @@ $('invite-form').addEventListener('submit', function (e) {
 });
 
 /* ---------- left messages ---------- */
-function inboxSeen() { return +(local('beckon-inbox-seen:' + me) || 0); }
+function inboxSeen() { return +(localValue('beckon-inbox-seen:' + me) || 0); }
 function markInboxSeen() {
   var top = inbox.reduce(function (m, x) { return Math.max(m, x.ts || 0); }, inboxSeen());
-  local('beckon-inbox-seen:' + me, String(top));
+  localValue('beckon-inbox-seen:' + me, String(top));
 }
 function onLeftMessage(x) {
   if (!x || !x.id || inbox.some(function (y) { return y.id === x.id; })) return;
@@ -899,14 +835,14 @@ function renderInbox() {
     var li = el('li', isNew ? 'fresh' : null, null, { 'data-id': x.id });
     var from = el('div', 'from');
     from.appendChild(el('b', null, x.name || x.email || 'Visitor'));
-    if (x.email) from.appendChild(el('a', null, x.email, { href: 'mailto:' + x.email.replace(/[^A-Za-z0-9@._+-]/g, encodeURIComponent) }));
+    if (x.email) from.appendChild(el('a', null, x.email, { href: mailto(x.email) }));
     // The visitor's identity is signed by the site; these details were only typed here.
     if (x.unverified) from.appendChild(el('span', 'muted small', 'unverified', { title: 'Typed with this message; the visitor\'s verified profile says otherwise or is kept unchanged' }));
-    from.appendChild(el('span', 'muted small', stamp(x.ts)));
+    from.appendChild(el('span', 'muted small', dayAndTime(x.ts)));
     li.appendChild(from);
     li.appendChild(el('div', 'text', x.text));
     var act = el('div', 'actions');
-    if (x.email) act.appendChild(el('a', null, 'Reply by email', { href: 'mailto:' + x.email.replace(/[^A-Za-z0-9@._+-]/g, encodeURIComponent) + '?subject=' + encodeURIComponent('Re: your message') }));
+    if (x.email) act.appendChild(el('a', null, 'Reply by email', { href: mailto(x.email) + '?subject=' + encodeURIComponent('Re: your message') }));
     if (x.visitor) {
       var b = el('button', 'retry', 'Visitor details', { type: 'button' });
       b.addEventListener('click', function () { picked = x.visitor; loadVisitor(x.visitor, true); renderVisitor(); });
@@ -923,20 +859,14 @@ function renderInbox() {
 }
 
 /* ---------- canned responses (REST: GET/PUT/DELETE /api/canned) ---------- */
-function api(method, path, body) {
-  var h = { authorization: 'Bearer ' + (storage(TOKEN_KEY) || '') };
-  if (body) h['content-type'] = 'application/json';
-  return fetch(path, { method: method, headers: h, body: body ? JSON.stringify(body) : undefined })
-    .then(function (r) { return r.json().catch(function () { return {}; }).then(function (b) { return { status: r.status, body: b }; }); });
-}
 var cannedError = '';
 function loadCanned() {
   return api('GET', '/api/canned').then(function (r) {
-    if (r.status !== 200) { cannedError = (r.body.error && r.body.error.message) || 'HTTP ' + r.status; renderCanned(); return; }
+    if (r.status !== 200) { cannedError = errorText(r); renderCanned(); return; }
     canned = (r.body.canned || []).slice().sort(function (a, b) { return String(a.shortcut).localeCompare(String(b.shortcut)); });
     cannedLoaded = true; cannedError = '';
     renderCanned(); if (!$('canned-pop').hidden) updateCanned();
-  }, function () { cannedError = 'The server cannot be reached.'; renderCanned(); });
+  }, function (e) { cannedError = e.message; renderCanned(); });
 }
 var editing = null, armedDelete = null;
 function renderCanned() {
@@ -953,10 +883,10 @@ function renderCanned() {
       if (armedDelete !== k.id) { armedDelete = k.id; renderCanned(); return; }
       armedDelete = null;
       api('DELETE', '/api/canned/' + encodeURIComponent(k.id)).then(function (r) {
-        if (r.status !== 200 && r.status !== 204) toast('Could not delete: ' + ((r.body.error && r.body.error.message) || r.status));
+        if (r.status !== 200 && r.status !== 204) toast('Could not delete: ' + errorText(r));
         if (editing === k.id) editCanned(null);
         loadCanned();
-      });
+      }, function () { /* api.js said why */ });
     });
     btns.appendChild(e); btns.appendChild(del); li.appendChild(btns);
     ul.appendChild(li);
@@ -979,15 +909,15 @@ $('canned-form').addEventListener('submit', function (e) {
   var sc = $('canned-shortcut').value.trim().replace(/\s+/g, '-'), text = $('canned-text').value.trim();
   if (!sc || !text) { $('canned-error').textContent = 'Enter a shortcut and a text.'; return; }
   if (sc.charAt(0) !== '/') sc = '/' + sc;
-  var id = editing || sc.slice(1).toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64) || rnd();
+  var id = editing || sc.slice(1).toLowerCase().replace(/[^a-z0-9_-]+/g, '-').replace(/^-+|-+$/g, '').slice(0, 64) || randomHex();
   $('canned-save').disabled = true;
   api('PUT', '/api/canned/' + encodeURIComponent(id), { shortcut: sc, text: text }).then(function (r) {
     $('canned-save').disabled = false;
-    if (r.status !== 200 && r.status !== 201) { $('canned-error').textContent = 'Not saved: ' + ((r.body.error && r.body.error.message) || 'HTTP ' + r.status); return; }
+    if (r.status !== 200 && r.status !== 201) { $('canned-error').textContent = 'Not saved: ' + errorText(r); return; }
     editCanned(null);
     toast('Saved ' + sc + '.');
     loadCanned();
-  }, function () { $('canned-save').disabled = false; $('canned-error').textContent = 'The server cannot be reached.'; });
+  }, function (e) { $('canned-save').disabled = false; $('canned-error').textContent = e.message; });
 });
 
 // The "/" popup in the reply box: filter by shortcut and text; arrows move, Enter or Tab inserts, Esc closes.
@@ -1062,7 +992,6 @@ var dashPicked = false; // the agent chose the days
 ['dash-from', 'dash-to'].forEach(function (id) {
   ['input', 'change'].forEach(function (ev) { $(id).addEventListener(ev, function () { dashPicked = true; }); });
 });
-function utcDay(offset) { return new Date(Date.now() + (offset || 0) * 86400000).toISOString().slice(0, 10); }
 function dashQuery() {
   var q = 'from=' + encodeURIComponent($('dash-from').value) + '&to=' + encodeURIComponent($('dash-to').value);
   if ($('dash-agent').value) q += '&agent=' + encodeURIComponent($('dash-agent').value);
@@ -1073,15 +1002,13 @@ function secs(v) {
   if (v == null) return '—';
   if (v > 0 && v < 1) return Math.round(v * 1000) + ' ms';
   if (v < 60) return (v < 10 ? v.toFixed(1) : Math.round(v)) + ' s';
-  var s = Math.round(v), m = Math.floor(s / 60);
-  if (m < 60) return m + ' min ' + String(s % 60).padStart(2, '0') + ' s';
-  return Math.floor(m / 60) + ' h ' + String(m % 60).padStart(2, '0') + ' min';
+  return duration(Math.round(v));
 }
 function pct(v) { return v == null ? '—' : Math.round(v * 100) + ' %'; }
 function num(v) { return v == null ? '—' : String(v); }
 function loadDashboard() {
   // "The last 7 days" follows the date (a panel stays open past midnight) until the agent picks days.
-  if (!dashPicked) { $('dash-from').value = utcDay(-6); $('dash-to').value = utcDay(0); }
+  if (!dashPicked) { var today = isoDay(new Date()); $('dash-from').value = addDays(today, -6); $('dash-to').value = today; }
   // The server says the same (400); saying it here keeps a failed request out of the console.
   var span = (Date.parse($('dash-to').value) - Date.parse($('dash-from').value)) / 86400000;
   var seq = ++dashSeq;  /* before the checks: a request still on its way must not paint over them */
@@ -1092,10 +1019,10 @@ function loadDashboard() {
   api('GET', '/api/stats/service?' + dashQuery()).then(function (r) {
     if (seq !== dashSeq) return;
     $('dash-body').setAttribute('aria-busy', 'false');
-    if (r.status !== 200) { $('dash-error').textContent = (r.body.error && r.body.error.message) || 'HTTP ' + r.status; return; }
+    if (r.status !== 200) { $('dash-error').textContent = errorText(r); return; }
     $('dash-error').textContent = '';
     renderDashboard(r.body);
-  }, function () { if (seq === dashSeq) { $('dash-body').setAttribute('aria-busy', 'false'); $('dash-error').textContent = 'The server cannot be reached.'; } });
+  }, function (e) { if (seq === dashSeq) { $('dash-body').setAttribute('aria-busy', 'false'); $('dash-error').textContent = e.message; } });
 }
 function renderDashboard(d) {
   var t = d.totals;
@@ -1186,18 +1113,16 @@ $('dash-agent').addEventListener('change', loadDashboard);
 $('dash-csv').addEventListener('click', function () {
   var b = $('dash-csv');
   b.disabled = true;
-  fetch('/api/stats/service.csv?' + dashQuery(), { headers: { authorization: 'Bearer ' + (storage(TOKEN_KEY) || '') } })
+  api('GET', '/api/stats/service.csv?' + dashQuery())
     .then(function (r) {
-      if (r.status !== 200) return r.json().catch(function () { return {}; }).then(function (x) { throw new Error((x.error && x.error.message) || 'HTTP ' + r.status); });
+      if (r.status !== 200) { $('dash-error').textContent = 'No CSV: ' + errorText(r); return; }
       var name = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '');
       $('dash-error').textContent = '';
-      return r.blob().then(function (blob) {
-        var a = el('a', null, null, { href: URL.createObjectURL(blob), download: name ? name[1] : 'beckon-service.csv' });
-        document.body.appendChild(a); a.click(); a.remove();
-        setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
-      });
-    })
-    .catch(function (err) { $('dash-error').textContent = 'No CSV: ' + err.message; })
+      var blob = new Blob([r.text], { type: r.headers.get('content-type') || 'text/csv' });
+      var a = el('a', null, null, { href: URL.createObjectURL(blob), download: name ? name[1] : 'beckon-service.csv' });
+      document.body.appendChild(a); a.click(); a.remove();
+      setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+    }, function (err) { $('dash-error').textContent = 'No CSV: ' + err.message; })
     .then(function () { b.disabled = false; });
 });
 
@@ -1240,7 +1165,7 @@ function paintStatus() {
 }
 function setStatus(st, byUser) {
   var sent = send({ type: 'status', status: st }, function (r) {
-    if (r.type === 'ok') { myStatus = st; storage('beckon-agent-status', st); paintStatus(); if (byUser) toast(st === 'away' ? 'You are away.' : 'You are online.'); }
+    if (r.type === 'ok') { myStatus = st; sessionValue('beckon-agent-status', st); paintStatus(); if (byUser) toast(st === 'away' ? 'You are away.' : 'You are online.'); }
     else if (byUser) toast('Could not change your status: ' + (r.message || r.code));
   });
   if (!sent && byUser) toast('Offline — try again when the connection is back.');
@@ -1256,4 +1181,4 @@ setInterval(function () {
 }, 1000);
 
 /* ---------- boot ---------- */
-if (storage(TOKEN_KEY)) start(); else showLogin();
+if (sessionValue(TOKEN_KEY)) start(); else showLogin('', NAME_KEY);

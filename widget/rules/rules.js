@@ -1,45 +1,20 @@
+// @ts-check: type-checked by tsc from widget/jsconfig.json (meson test widget_types); no build step.
 /* Beckon rules editor, for marketers. Contract: docs/protocol.md ("Routes for marketers"),
- * rule format: docs/rules.md. Plain JS, no dependencies, no build step.
+ * rule format: docs/rules.md. An ES module, no build step: the helpers it shares with the agent
+ * panel are imported from ../shared/.
  * All user-provided text is rendered with textContent, never innerHTML; no inline styles. */
+import { $, el } from '../shared/dom.js';
+import { sessionValue } from '../shared/storage.js';
+import { toast } from '../shared/toast.js';
+import { dateAndTime, shortDateAndTime, isoDay, addDays } from '../shared/time.js';
+import { createApi, errorText } from '../shared/api.js';
+import { showLogin, handleLogin } from '../shared/login.js';
+
 var TOKEN_KEY = 'beckon-rules-token', NAME_KEY = 'beckon-rules-name', ROLE_KEY = 'beckon-rules-role';
 var ROLE_MESSAGE = 'Your role may not edit rules. Sign in with a marketer or admin account.';
-var $ = function (id) { return document.getElementById(id); };
 
 /* ================= helpers ================= */
-function el(tag, cls, text, attrs) {
-  var e = document.createElement(tag);
-  if (cls) e.className = cls;
-  if (text != null) e.textContent = text;
-  for (var k in attrs) if (attrs[k] != null) e.setAttribute(k, attrs[k]);
-  return e;
-}
-function storage(k, v) {
-  try {
-    if (v === undefined) return sessionStorage.getItem(k);
-    if (v === null) sessionStorage.removeItem(k); else sessionStorage.setItem(k, v);
-  } catch (e) { /* storage blocked */ }
-  return null;
-}
-var toastTimer = 0;
-function toast(text) {
-  var t = $('toast');
-  t.textContent = text; t.hidden = false;
-  clearTimeout(toastTimer);
-  toastTimer = setTimeout(function () { t.hidden = true; }, 4500);
-}
-function when(ts) {
-  if (!ts) return '';
-  return new Date(ts).toLocaleString([], { day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit' });
-}
-function shortWhen(ts) {
-  if (!ts) return '';
-  var d = new Date(ts), same = d.getFullYear() === new Date().getFullYear();
-  return d.toLocaleString([], same ? { day: 'numeric', month: 'short', hour: '2-digit', minute: '2-digit' }
-    : { day: 'numeric', month: 'short', year: 'numeric' });
-}
 function num(n) { return (n || 0).toLocaleString(); }
-function isoDay(d) { return d.toISOString().slice(0, 10); }
-function addDays(day, n) { var d = new Date(day + 'T00:00:00Z'); d.setUTCDate(d.getUTCDate() + n); return isoDay(d); }
 function clone(v) { return v === undefined ? undefined : JSON.parse(JSON.stringify(v)); }
 function canonical(v) {
   if (Array.isArray(v)) return '[' + v.map(canonical).join(',') + ']';
@@ -84,6 +59,7 @@ function uid() { return 'u' + (++uidN); }
 function ClientError(path, message) { this.path = path; this.message = message; }
 
 /* ================= the rule vocabulary (docs/rules.md) ================= */
+/** @type {[string, [string, string][]][]} (group label, [field, value type]) */
 var FIELD_GROUPS = [
   ['Page', [['page.path', 'text'], ['page.url', 'text'], ['page.title', 'text'], ['page.seconds', 'num']]],
   ['Visit', [['visit.seconds', 'num'], ['visit.pages', 'num'], ['visit.referrer', 'text'],
@@ -284,101 +260,45 @@ function ensureOption(select, value) {
 var me = null;
 var rules = [];        // GET /api/rules: [{id, version, by, at, rule}]
 var stats = {};        // totals per rule id
+/** @type {any} */
 var ed = null;         // the open editor: {id, isNew, when, unless, simple:{}, containers:{}, saved, loaded}
 var view = 'form';     // 'form' or 'json'
 var statsTimer = 0;
 
-/* ================= API ================= */
-// Only 401 ends the session (and 403: this role may not use the editor). A 503 (storage trouble)
-// or an unreachable server is waited out: requests that may be repeated - reads, PUT (it stores
-// the same rule again at worst), validate and test - are retried with backoff while the bar says
-// "Reconnecting…"; a delete or a revert is not, and its caller shows the 503.
-var outages = 0; // requests waiting for the server to come back
-function reconnecting(delta) { outages += delta; $('conn').hidden = outages === 0; }
-function api(method, path, body, raw) {
-  var opts = { method: method, headers: { authorization: 'Bearer ' + (storage(TOKEN_KEY) || '') } };
-  if (body !== undefined) { opts.headers['content-type'] = 'application/json'; opts.body = raw ? body : JSON.stringify(body); }
-  var repeatable = method === 'GET' || method === 'PUT' || /\/(validate|test)$/.test(path);
-  var attempt = 0;
-  function later(failure) {
-    if (!repeatable || !storage(TOKEN_KEY)) return failure();
-    if (attempt === 0) reconnecting(1);
-    var wait = 250 + Math.random() * Math.min(30000, 500 * Math.pow(2, attempt++));
-    return new Promise(function (resolve) { setTimeout(resolve, wait); }).then(function () {
-      if (!storage(TOKEN_KEY)) { reconnecting(-1); attempt = 0; throw new Error('signed out'); }
-      return once();
-    });
-  }
-  function done() { if (attempt > 0) { reconnecting(-1); attempt = 0; } }
-  function once() {
-    return fetch(path, opts).then(function (r) {
-      return r.text().then(function (t) {
-        var b = null;
-        try { b = t ? JSON.parse(t) : null; } catch (e) { b = null; }
-        var result = { status: r.status, body: b || {} };
-        if (r.status === 503) return later(function () { return result; });
-        done();
-        if (r.status === 401) { signOut('Your session has expired. Please sign in again.'); throw new Error('unauthorized'); }
-        if (r.status === 403) { signOut(ROLE_MESSAGE); throw new Error('forbidden'); }
-        return result;
-      });
-    }, function (e) {
-      return later(function () {
-        toast('The server cannot be reached. Try again.');
-        throw e;
-      });
-    });
-  }
-  return once();
-}
-function errText(r) {
-  var e = r.body && r.body.error;
-  return e ? (e.path ? e.path + ': ' : '') + e.message : 'The server answered ' + r.status + '.';
-}
+/* ================= API: the policy of shared/api.js ================= */
+// Every route the editor calls is for marketers and admins: a 403 means this account may not use
+// the editor at all, so it signs out with the role message, as a 401 does with its own.
+// While requests wait for a busy server (503, no answer), the bar says "Reconnecting…".
+var api = createApi({
+  token: function () { return sessionValue(TOKEN_KEY); },
+  onSignedOut: function () { signOut('Your session has expired. Please sign in again.'); },
+  onForbidden: function () { signOut(ROLE_MESSAGE); },
+  onRetrying: function (waiting) { $('conn').hidden = !waiting; }
+});
 
 /* ================= login ================= */
-function showLogin(message) {
+handleLogin({
+  tokenKey: TOKEN_KEY, nameKey: NAME_KEY,
+  refuse: function (body) {
+    var role = body.agent && body.agent.role;
+    if (role === 'marketer' || role === 'admin') return '';
+    return 'Your role (' + (role || 'unknown') + ') may not edit rules. Sign in with a marketer or admin account.';
+  },
+  signedIn: function (body) { sessionValue(ROLE_KEY, body.agent.role); start(); }
+});
+function showSignIn(message) {
   stopTimers();
-  $('app').hidden = true; $('login').hidden = false;
-  $('login-error').textContent = message || '';
-  $('login-name').value = $('login-name').value || storage(NAME_KEY) || '';
-  ($('login-name').value ? $('login-password') : $('login-name')).focus();
+  showLogin(message, NAME_KEY);
 }
 function signOut(message) {
-  storage(TOKEN_KEY, null); storage(ROLE_KEY, null);
+  sessionValue(TOKEN_KEY, null); sessionValue(ROLE_KEY, null);
   me = null; ed = null;
-  showLogin(message);
+  showSignIn(message);
 }
-$('login-form').addEventListener('submit', function (e) {
-  e.preventDefault();
-  var name = $('login-name').value.trim(), password = $('login-password').value;
-  if (!name || !password) { $('login-error').textContent = 'Enter your name and password.'; return; }
-  $('login-submit').disabled = true; $('login-error').textContent = '';
-  fetch('/api/login', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: name, password: password }) })
-    .then(function (r) { return r.json().catch(function () { return {}; }).then(function (b) { return { status: r.status, body: b }; }); })
-    .then(function (r) {
-      if (r.status !== 200 || !r.body.token) {
-        $('login-error').textContent = r.status === 401 ? 'Wrong name or password.' : ((r.body.error && r.body.error.message) || 'Sign-in failed (' + r.status + ').');
-        return;
-      }
-      var role = r.body.agent && r.body.agent.role;
-      storage(NAME_KEY, name);
-      if (role !== 'marketer' && role !== 'admin') {
-        $('login-error').textContent = 'Your role (' + (role || 'unknown') + ') may not edit rules. Sign in with a marketer or admin account.';
-        $('login-password').value = '';
-        return;
-      }
-      storage(TOKEN_KEY, r.body.token); storage(ROLE_KEY, role);
-      $('login-password').value = '';
-      start();
-    })
-    .catch(function () { $('login-error').textContent = 'The server cannot be reached. Try again.'; })
-    .then(function () { $('login-submit').disabled = false; });
-});
 $('logout').addEventListener('click', function () { signOut('You are signed out.'); });
 
 function start() {
-  me = { name: storage(NAME_KEY) || '', role: storage(ROLE_KEY) || '' };
+  me = { name: sessionValue(NAME_KEY) || '', role: sessionValue(ROLE_KEY) || '' };
   $('me').textContent = me.name + (me.role ? ' · ' + me.role : '');
   $('login').hidden = true; $('app').hidden = false;
   route();
@@ -387,7 +307,7 @@ function stopTimers() { clearInterval(statsTimer); statsTimer = 0; }
 
 /* ================= routing ================= */
 function route() {
-  if (!storage(TOKEN_KEY)) { showLogin(''); return; }
+  if (!sessionValue(TOKEN_KEY)) { showSignIn(''); return; }
   var h = location.hash;
   var m = /^#\/rule\/(.+)$/.exec(h);
   if (m) openRule(decodeURIComponent(m[1]));
@@ -398,7 +318,7 @@ function route() {
 var leaveArmedUntil = 0, skipGuard = false;
 function go(hash) { if (location.hash === hash) { route(); return; } skipGuard = true; location.hash = hash; }
 window.addEventListener('hashchange', function (e) {
-  if (!storage(TOKEN_KEY)) return;
+  if (!sessionValue(TOKEN_KEY)) return;
   var guard = !skipGuard && ed && !$('editor-view').hidden && isDirty();
   skipGuard = false;
   if (guard && Date.now() > leaveArmedUntil) {
@@ -428,7 +348,7 @@ function setRange(days) {
 }
 function loadRules() {
   return api('GET', '/api/rules').then(function (r) {
-    if (r.status !== 200) { toast('Could not load the rules: ' + errText(r)); return; }
+    if (r.status !== 200) { toast('Could not load the rules: ' + errorText(r)); return; }
     rules = (r.body.rules || []).slice().sort(function (a, b) {
       var pa = (a.rule && typeof a.rule.priority === 'number') ? a.rule.priority : 0;
       var pb = (b.rule && typeof b.rule.priority === 'number') ? b.rule.priority : 0;
@@ -441,7 +361,7 @@ function loadStats(noRender) {
   var from = $('range-from').value, to = $('range-to').value;
   var q = from && to ? '?from=' + encodeURIComponent(from) + '&to=' + encodeURIComponent(to) : '';
   return api('GET', '/api/stats/rules' + q).then(function (r) {
-    if (r.status !== 200) { $('stats-error').textContent = 'Statistics: ' + errText(r); stats = {}; }
+    if (r.status !== 200) { $('stats-error').textContent = 'Statistics: ' + errorText(r); stats = {}; }
     else {
       $('stats-error').textContent = '';
       stats = {};
@@ -500,7 +420,7 @@ function renderList() {
     });
     td.appendChild(funnel);
     tr.appendChild(td);
-    tr.appendChild(el('td', 'small muted', 'v' + r.version + ' · ' + (r.by || '?') + ' · ' + shortWhen(r.at), { title: when(r.at) }));
+    tr.appendChild(el('td', 'small muted', 'v' + r.version + ' · ' + (r.by || '?') + ' · ' + shortDateAndTime(r.at), { title: dateAndTime(r.at) }));
     body.appendChild(tr);
   });
 }
@@ -511,11 +431,11 @@ function toggleEnabled(r, sw) {
   sw.disabled = true;
   api('PUT', '/api/rules/' + encodeURIComponent(r.id), rule).then(function (res) {
     sw.disabled = false;
-    if (res.status !== 200) { toast('Not saved: ' + errText(res)); return; }
+    if (res.status !== 200) { toast('Not saved: ' + errorText(res)); return; }
     toast((rule.name || r.id) + (next ? ' is enabled' : ' is disabled') + ' (version ' + res.body.version + ').');
     return loadRules().then(renderList).then(function () {
       var again = document.querySelector('#rules-body tr[data-id="' + CSS.escape(r.id) + '"] .switch');
-      if (again) again.focus();
+      if (again) /** @type {HTMLElement} */ (again).focus();
     });
   }, function () { sw.disabled = false; });
 }
@@ -546,7 +466,7 @@ function openRule(id) {
   $('ed-title').textContent = id; $('ed-sub').textContent = 'Loading…';
   api('GET', '/api/rules/' + encodeURIComponent(id)).then(function (r) {
     if (r.status === 404) { toast('No rule “' + id + '”.'); go('#/'); return; }
-    if (r.status !== 200) { toast('Could not load the rule: ' + errText(r)); return; }
+    if (r.status !== 200) { toast('Could not load the rule: ' + errorText(r)); return; }
     loadIntoEditor(r.body.rule || {}, { id: r.body.id || id, version: r.body.version, by: r.body.by, at: r.body.at });
     loadVersions();
   }, function () {});
@@ -653,7 +573,7 @@ function renderConditions(focus) {
   renderRoot($('unless-root'), ed.unless, 'Unless');
   if (focus) {
     var f = document.querySelector('[data-uid="' + focus.uid + '"][data-role="' + focus.role + '"]');
-    if (f) f.focus();
+    if (f) /** @type {HTMLElement} */ (f).focus();
   }
 }
 function renderRoot(box, g, label) {
@@ -842,7 +762,7 @@ function updateSub() {
   if (!ed) return;
   var m = ed.meta || {};
   var parts = [];
-  if (!ed.isNew) parts.push(ed.id + ' · version ' + m.version + ' · ' + (m.by || '?') + ', ' + when(m.at));
+  if (!ed.isNew) parts.push(ed.id + ' · version ' + m.version + ' · ' + (m.by || '?') + ', ' + dateAndTime(m.at));
   var dirty = !ed.isNew && isDirty();
   if (dirty) parts.push('unsaved changes');
   $('ed-sub').textContent = parts.join(' — ');
@@ -903,7 +823,7 @@ function validateNow() {
   }
   var raw = cur.raw;
   if (!cur.rule.id && view === 'form') { var r = clone(cur.rule); raw = JSON.stringify(Object.assign({ id: 'new-rule' }, r)); }
-  api('POST', '/api/rules/validate', raw, true).then(function (res) {
+  api('POST', '/api/rules/validate', raw).then(function (res) {
     if (gen !== validateGen || !ed) return;
     if (res.status === 200 && res.body.valid) {
       clearErrors(); $('summary').hidden = true;
@@ -911,7 +831,7 @@ function validateNow() {
     } else if (res.body.error) {
       showErrors([res.body.error], cur.reg);
       setCheck('bad', '1 problem');
-    } else setCheck('bad', 'Could not check: ' + errText(res));
+    } else setCheck('bad', 'Could not check: ' + errorText(res));
   }, function () { if (gen === validateGen) setCheck('', ''); });
 }
 
@@ -1062,7 +982,7 @@ function save() {
   if (localErr) { var lc = showErrors([localErr], cur.reg); if (lc) lc.focus(); setCheck('bad', 'Not saved'); return; }
   $('save').disabled = true;
   setCheck('pending', 'Saving…');
-  api('PUT', '/api/rules/' + encodeURIComponent(id), cur.raw, true).then(function (res) {
+  api('PUT', '/api/rules/' + encodeURIComponent(id), cur.raw).then(function (res) {
     $('save').disabled = false;
     if (res.status === 200) {
       setCheck('ok', 'Saved as version ' + res.body.version);
@@ -1078,7 +998,7 @@ function save() {
       var c = showErrors([res.body.error], cur.reg);
       setCheck('bad', 'Not saved');
       if (c) c.focus();
-    } else { setCheck('bad', 'Not saved'); toast('Not saved: ' + errText(res)); }
+    } else { setCheck('bad', 'Not saved'); toast('Not saved: ' + errorText(res)); }
   }, function () { $('save').disabled = false; setCheck('bad', 'Not saved'); });
 }
 $('save').addEventListener('click', save);
@@ -1110,7 +1030,7 @@ $('delete').addEventListener('click', function () {
   resetDelete();
   var id = ed.id;
   api('DELETE', '/api/rules/' + encodeURIComponent(id)).then(function (r) {
-    if (r.status !== 200) { toast('Not deleted: ' + errText(r)); return; }
+    if (r.status !== 200) { toast('Not deleted: ' + errorText(r)); return; }
     toast('Deleted “' + id + '” (version ' + r.body.version + ').');
     ed = null;
     go('#/');
@@ -1125,7 +1045,7 @@ function loadVersions() {
     if (!ed || ed.id !== id) return;
     var list = $('versions');
     list.textContent = '';
-    if (r.status !== 200) { list.appendChild(el('li', 'muted', 'Could not load the history: ' + errText(r))); return; }
+    if (r.status !== 200) { list.appendChild(el('li', 'muted', 'Could not load the history: ' + errorText(r))); return; }
     var vs = (r.body.versions || []).slice().reverse();
     var currentV = ed.meta.version;
     vs.forEach(function (v) {
@@ -1133,7 +1053,7 @@ function loadVersions() {
       var head = el('div', 'v-head');
       head.appendChild(el('span', 'v-num', 'v' + v.version));
       var who = el('span', 'v-who');
-      who.appendChild(el('span', null, (v.by || '?') + ' · ' + when(v.at)));
+      who.appendChild(el('span', null, (v.by || '?') + ' · ' + dateAndTime(v.at)));
       if (v.deleted) who.appendChild(el('span', 'tag del', 'deleted'));
       if (v.version === currentV) who.appendChild(el('span', 'tag cur', 'current'));
       head.appendChild(who);
@@ -1161,7 +1081,7 @@ function revert(version) {
   if (!ed) return;
   var id = ed.id;
   api('POST', '/api/rules/' + encodeURIComponent(id) + '/revert', { version: version }).then(function (r) {
-    if (r.status !== 200) { toast('Not reverted: ' + errText(r)); return; }
+    if (r.status !== 200) { toast('Not reverted: ' + errorText(r)); return; }
     toast('Version ' + version + ' restored as version ' + r.body.version + '.');
     ed.saved = null;
     reloadCurrent();
@@ -1303,7 +1223,7 @@ function secs(s) { return 'second ' + (Math.round(Number(s) * 10) / 10); }
 })();
 
 /* ================= boot ================= */
-if (storage(TOKEN_KEY)) {
+if (sessionValue(TOKEN_KEY)) {
   // A reload keeps the session; a stale token gets 401 on the first call and leads back here.
   start();
-} else showLogin('');
+} else showSignIn('');
