@@ -110,8 +110,8 @@ export function panelTests(h) {
     await item.click();
     await a.click('#accept');
     await a.locator('#composer').waitFor({ state: 'visible' });
-    await a.locator('#visitor-card .vname').filter({ hasText: 'Ida Jensen' }).waitFor();
-    assert(await a.locator('#visitor-card a.vmail').textContent() === 'ida@example.dk', 'email');
+    await a.locator('#visitor-card .visitor-name').filter({ hasText: 'Ida Jensen' }).waitFor();
+    assert(await a.locator('#visitor-card a.visitor-email').textContent() === 'ida@example.dk', 'email');
     const details = await a.locator('#visitor-details').textContent();
     assert(/plan\s*pro/.test(details) && /seats\s*12/.test(details) && !/nested/.test(details), `attrs: ${details}`);
     assert(/Devicedesktop/.test(details) && /Languageen/.test(details) && /Visits1/.test(details), `details: ${details}`);
@@ -122,22 +122,22 @@ export function panelTests(h) {
 
   test('panel: the sidebar shows the current page and follows the visitor live (page load and pushState)', async () => {
     const a = P.alice, p = P.v;
-    const now = a.locator('#visitor-card .now');
-    await now.locator('.pt').filter({ hasText: 'Subscriptions — Northwind Tea Co.' }).waitFor();
+    const now = a.locator('#visitor-card .current-page');
+    await now.locator('.page-title').filter({ hasText: 'Subscriptions — Northwind Tea Co.' }).waitFor();
     const t1 = await now.locator('[data-since]').textContent();
     await sleep(2100);
     assert(await now.locator('[data-since]').textContent() !== t1, 'time on the page does not tick');
     // The visitor follows a link to another demo page.
     await p.click('nav >> text=Shop');
     await p.waitForURL(/product\.html$/);
-    await now.locator('.pt').filter({ hasText: 'Gyokuro Asahi — Northwind Tea Co.' }).waitFor();
-    await a.locator('#visitor-pages li.cur').filter({ hasText: 'Gyokuro Asahi' }).waitFor();
+    await now.locator('.page-title').filter({ hasText: 'Gyokuro Asahi — Northwind Tea Co.' }).waitFor();
+    await a.locator('#visitor-pages li.current').filter({ hasText: 'Gyokuro Asahi' }).waitFor();
     const pages = await a.locator('#visitor-pages li').allTextContents();
     assert(pages.length >= 2 && /Subscriptions/.test(pages[pages.length - 2]), `pages: ${JSON.stringify(pages)}`);
     // A single-page app navigates with pushState: that is a page view too (once per URL).
     await W(p, '.bub').waitFor();
     await p.evaluate(() => { document.title = 'Reviews — Gyokuro'; history.pushState({}, '', '/demo/product.html#reviews'); history.replaceState({}, '', '/demo/product.html#reviews'); });
-    await now.locator('.pt').filter({ hasText: 'Reviews — Gyokuro' }).waitFor();
+    await now.locator('.page-title').filter({ hasText: 'Reviews — Gyokuro' }).waitFor();
     await waitFor('one page view for pushState + replaceState of the same URL', async () =>
       (await a.locator('#visitor-pages li').filter({ hasText: 'Reviews' }).count()) === 1);
   });

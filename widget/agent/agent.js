@@ -659,16 +659,16 @@ function renderVisitor() {
   var d = vid ? vcache.get(vid) : null, v = d && d.visitor, l = vid ? live.get(vid) : null;
   var rows = [];
 
-  card.appendChild(el('p', 'vname', visitorName(vid)));
-  if (v && v.email) card.appendChild(el('a', 'vmail', v.email, { href: mailto(v.email) }));
+  card.appendChild(el('p', 'visitor-name', visitorName(vid)));
+  if (v && v.email) card.appendChild(el('a', 'visitor-email', v.email, { href: mailto(v.email) }));
   var page = v && v.page && v.page.url ? v.page : l && l.page_url ? { url: l.page_url, title: l.page_title, since: l.page_since } : null;
   if (page) {
-    var now = el('div', 'now', null, { 'data-page': page.url });
-    now.appendChild(el('span', 'lbl', 'Now on'));
-    now.appendChild(link(page.url, page.title || shortUrl(page.url), 'pt'));
-    if (page.title) now.appendChild(el('span', 'pu', shortUrl(page.url)));
+    var now = el('div', 'current-page', null, { 'data-page': page.url });
+    now.appendChild(el('span', 'label', 'Now on'));
+    now.appendChild(link(page.url, page.title || shortUrl(page.url), 'page-title'));
+    if (page.title) now.appendChild(el('span', 'page-url', shortUrl(page.url)));
     if (page.since) {
-      var ps = el('span', 'ps', 'for ');
+      var ps = el('span', 'page-since', 'for ');
       ps.appendChild(el('span', null, since(page.since), { 'data-since': String(page.since) }));
       now.appendChild(ps);
     }
@@ -708,9 +708,9 @@ function renderVisitor() {
   if (d && d.pages && d.pages.length) {
     $('visitor-pages-box').hidden = false;
     d.pages.forEach(function (pg, i) {
-      var li = el('li', i === d.pages.length - 1 ? 'cur' : null);
-      li.appendChild(el('span', 't', clockTime(pg.ts)));
-      li.appendChild(link(pg.url, pg.title || shortUrl(pg.url), 'u'));
+      var li = el('li', i === d.pages.length - 1 ? 'current' : null);
+      li.appendChild(el('span', 'time', clockTime(pg.ts)));
+      li.appendChild(link(pg.url, pg.title || shortUrl(pg.url), 'url'));
       pl.appendChild(li);
     });
   }
@@ -767,7 +767,7 @@ function renderVisitors() {
     if (x.visits > 1) td.appendChild(el('div', 'muted small', x.visits + ' visits'));
     tr.appendChild(td);
     td = el('td');
-    if (x.page_url) { td.appendChild(link(x.page_url, x.page_title || shortUrl(x.page_url), 'page-title')); td.appendChild(el('span', 'pu', shortUrl(x.page_url))); }
+    if (x.page_url) { td.appendChild(link(x.page_url, x.page_title || shortUrl(x.page_url), 'page-title')); td.appendChild(el('span', 'page-url', shortUrl(x.page_url))); }
     tr.appendChild(td);
     td = el('td', 'num');
     if (x.visit_started) td.appendChild(el('span', null, since(x.visit_started), { 'data-since': String(x.visit_started), title: 'Time on site' }));
@@ -873,8 +873,8 @@ function renderCanned() {
   var ul = $('canned-list'); ul.textContent = '';
   canned.forEach(function (k) {
     var li = el('li', null, null, { 'data-id': k.id });
-    li.appendChild(el('span', 'sc', k.shortcut));
-    li.appendChild(el('span', 'tx', k.text));
+    li.appendChild(el('span', 'shortcut', k.shortcut));
+    li.appendChild(el('span', 'canned-text', k.text));
     var btns = el('div', 'btns');
     var e = el('button', 'ghost', 'Edit', { type: 'button', 'aria-label': 'Edit ' + k.shortcut });
     e.addEventListener('click', function () { editCanned(k); });
@@ -948,8 +948,8 @@ function renderCannedPop(q) {
   var ul = $('canned-pop'); ul.textContent = '';
   cannedItems.forEach(function (k, i) {
     var li = el('li', null, null, { role: 'option', id: 'canned-opt-' + i, 'aria-selected': String(i === cannedSel), 'data-id': k.id });
-    li.appendChild(el('span', 'sc', k.shortcut));
-    li.appendChild(el('span', 'tx', k.text));
+    li.appendChild(el('span', 'shortcut', k.shortcut));
+    li.appendChild(el('span', 'canned-text', k.text));
     li.addEventListener('mousedown', function (e) { e.preventDefault(); });
     li.addEventListener('click', function () { insertCanned(k); });
     ul.appendChild(li);
@@ -1085,27 +1085,27 @@ function renderChart(days) {
     var n = maxChats * f;
     root.appendChild(svg('line', { x1: L, x2: W - R, y1: y(n), y2: y(n), class: 'grid' }));
     if (f === 0 || n === Math.round(n)) root.appendChild(svg('text', { x: L - 6, y: y(n) + 4, class: 'axis', 'text-anchor': 'end' }, String(n)));
-    root.appendChild(svg('text', { x: W - R + 6, y: ys(maxSecs * f) + 4, class: 'axis frt' }, secs(maxSecs * f).replace(/ 00 s$/, '')));
+    root.appendChild(svg('text', { x: W - R + 6, y: ys(maxSecs * f) + 4, class: 'axis first-response' }, secs(maxSecs * f).replace(/ 00 s$/, '')));
   });
   root.appendChild(svg('text', { x: 4, y: 11, class: 'axis' }, 'chats'));
-  root.appendChild(svg('text', { x: W - 4, y: 11, class: 'axis frt', 'text-anchor': 'end' }, 'first response p90'));
+  root.appendChild(svg('text', { x: W - 4, y: 11, class: 'axis first-response', 'text-anchor': 'end' }, 'first response p90'));
   var every = Math.ceil(days.length / 12), points = [];
   days.forEach(function (x, i) {
     var cx = L + slot * i + slot / 2;
     var g = svg('g', { class: 'day', 'data-day': x.day });
     g.appendChild(svg('title', {}, x.day + ': ' + x.chats + ' chats, ' + x.missed + ' missed, first response p90 ' + secs(x.first_response_p90)));
-    g.appendChild(svg('rect', { x: cx - slot / 2, y: T, width: slot, height: ph, class: 'hit' }));
+    g.appendChild(svg('rect', { x: cx - slot / 2, y: T, width: slot, height: ph, class: 'hover-target' }));
     var ans = x.chats - x.missed;
-    g.appendChild(svg('rect', { x: cx - bw / 2, y: y(ans), width: bw, height: y(0) - y(ans), class: 'ans' }));
-    g.appendChild(svg('rect', { x: cx - bw / 2, y: y(x.chats), width: bw, height: y(ans) - y(x.chats), class: 'mis' }));
+    g.appendChild(svg('rect', { x: cx - bw / 2, y: y(ans), width: bw, height: y(0) - y(ans), class: 'answered' }));
+    g.appendChild(svg('rect', { x: cx - bw / 2, y: y(x.chats), width: bw, height: y(ans) - y(x.chats), class: 'missed' }));
     if (x.first_response_p90 != null) {
       points.push(cx + ',' + ys(x.first_response_p90));
-      g.appendChild(svg('circle', { cx: cx, cy: ys(x.first_response_p90), r: 3.5, class: 'frt' }));
+      g.appendChild(svg('circle', { cx: cx, cy: ys(x.first_response_p90), r: 3.5, class: 'first-response' }));
     }
     if (i % every === 0) g.appendChild(svg('text', { x: cx, y: H - B + 16, class: 'axis', 'text-anchor': 'middle' }, x.day.slice(5)));
     root.appendChild(g);
   });
-  if (points.length > 1) root.insertBefore(svg('polyline', { points: points.join(' '), class: 'frt-line' }), root.querySelector('g.day'));
+  if (points.length > 1) root.insertBefore(svg('polyline', { points: points.join(' '), class: 'first-response-line' }), root.querySelector('g.day'));
   box.appendChild(root);
 }
 $('dash-form').addEventListener('submit', function (e) { e.preventDefault(); loadDashboard(); });

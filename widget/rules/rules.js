@@ -371,6 +371,10 @@ function loadStats(noRender) {
     if (!noRender) renderList();
   });
 }
+// The funnel's stages, in the order of its bars (one class each: stage-matched ...).
+var FUNNEL = ['matched', 'fired', 'shown', 'accepted', 'chats'];
+// The class of a bar's length, part of whole in steps (the CSS has width-0..20, height-0..10:
+// inline styles are not allowed by the CSP); anything above zero shows at least one step.
 function widthClass(prefix, part, whole, steps) {
   var f = whole > 0 ? Math.max(0, Math.min(1, part / whole)) : 0;
   var n = Math.round(f * steps);
@@ -403,9 +407,9 @@ function renderList() {
     });
     td = el('td', 'num conv');
     var fired = s.fired || 0, chats = s.chats || 0;
-    td.appendChild(el('span', 'pct', fired ? (100 * chats / fired).toFixed(1) + ' %' : '—'));
-    var bar = el('span', 'mbar', null, { 'aria-hidden': 'true' });
-    bar.appendChild(el('span', 'fill ' + widthClass('w', chats, fired, 20)));
+    td.appendChild(el('span', 'percent', fired ? (100 * chats / fired).toFixed(1) + ' %' : '—'));
+    var bar = el('span', 'meter', null, { 'aria-hidden': 'true' });
+    bar.appendChild(el('span', 'fill ' + widthClass('width-', chats, fired, 20)));
     td.appendChild(bar);
     tr.appendChild(td);
 
@@ -416,7 +420,7 @@ function renderList() {
       'aria-label': 'matched ' + (s.matched || 0) + ', fired ' + fired + ', shown ' + (s.shown || 0) + ', accepted ' + (s.accepted || 0) + ', chats ' + chats
     });
     [s.matched || 0, fired, s.shown || 0, s.accepted || 0, chats].forEach(function (v, i) {
-      funnel.appendChild(el('span', 'fb fb' + i + ' ' + widthClass('h', v, top, 10)));
+      funnel.appendChild(el('span', 'funnel-bar stage-' + FUNNEL[i] + ' ' + widthClass('height-', v, top, 10)));
     });
     td.appendChild(funnel);
     tr.appendChild(td);
@@ -698,7 +702,7 @@ function renderCmp(n, parent, label) {
     p.els = {};
     var pair = el('span', 'pair');
     if (i > 0) pair.appendChild(el('span', 'and muted small', 'and'));
-    var os = p.els.op = el('select', 'op', null, { 'aria-label': label + ': operator' + (i ? ' ' + (i + 1) : ''), 'data-uid': n.uid, 'data-role': 'op' + i });
+    var os = p.els.op = el('select', 'operator', null, { 'aria-label': label + ': operator' + (i ? ' ' + (i + 1) : ''), 'data-uid': n.uid, 'data-role': 'op' + i });
     OPS.forEach(function (o) { os.appendChild(el('option', null, o.replace('_', ' '), { value: o })); });
     if (OPS.indexOf(p.op) < 0) os.appendChild(el('option', null, p.op, { value: p.op }));
     os.value = p.op;
@@ -877,7 +881,7 @@ function showErrors(errors, reg) {
     var entry = lookup(reg || new Map(), path);
     var control = entry ? pickControl(entry, msg) : null;
     if (!control || !control.isConnected) { summary.push({ path: path, message: msg }); return; }
-    var box = control.closest('[data-errs]') || control.closest('.fld');
+    var box = control.closest('[data-errs]') || control.closest('.form-field');
     var slot = box && (box.querySelector(':scope > .errs') || box);
     var id = 'err-' + (++errN);
     var p = el('p', 'field-error', null, { id: id });
@@ -1054,8 +1058,8 @@ function loadVersions() {
       head.appendChild(el('span', 'v-num', 'v' + v.version));
       var who = el('span', 'v-who');
       who.appendChild(el('span', null, (v.by || '?') + ' · ' + dateAndTime(v.at)));
-      if (v.deleted) who.appendChild(el('span', 'tag del', 'deleted'));
-      if (v.version === currentV) who.appendChild(el('span', 'tag cur', 'current'));
+      if (v.deleted) who.appendChild(el('span', 'tag deleted', 'deleted'));
+      if (v.version === currentV) who.appendChild(el('span', 'tag current', 'current'));
       head.appendChild(who);
       if (!v.deleted) {
         var show = el('button', 'ghost small-btn', 'Show', { type: 'button', 'aria-expanded': 'false', 'aria-label': 'Show version ' + v.version });
@@ -1200,7 +1204,7 @@ function renderDry(r, mode, body) {
     if (ruleName(x.id) !== x.id) td.appendChild(el('div', 'mono muted small', x.id));
     tr.appendChild(td);
     td = el('td');
-    td.appendChild(el('span', 'outcome o-' + String(x.outcome).replace(/[^a-z]/g, ''), x.outcome));
+    td.appendChild(el('span', 'outcome outcome-' + String(x.outcome).replace(/[^a-z]/g, ''), x.outcome));
     tr.appendChild(td);
     td = el('td', 'why');
     if (x.path) td.appendChild(el('div', 'mono small', x.path));
