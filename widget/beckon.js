@@ -1,12 +1,6 @@
-/*! Beckon visitor widget, protocol v1 (docs/protocol.md). No dependencies, no build step.
- * Embed: <script src="https://HOST/beckon.js" data-site="SITE" async></script>
- * Optional attributes: data-lang="en|da|nb" (default: <html lang>).
- *   data-consent="required": the site tracks browsing only after consent: the first hello carries no
- *     page, and no page_view/event/track() is sent until Beckon.consent(true) (earlier ones are dropped).
- *   data-consent="granted": consent is already given: the first hello carries the page as usual.
- *   Without it the widget learns consent_required from welcome: the first hello still carries the page
- *     (the server ignores it until consent), queued page_view/event frames are dropped.
- * Beckon.consent(true|false) sends `consent`; true is followed by one page_view for the current page.
+/*! Beckon visitor widget, protocol v1 (docs/protocol.md). One classic script, no build step.
+ * Embed: <script src="https://HOST/beckon.js" data-site="SITE" async></script>; the attributes
+ * (data-lang, data-consent) and the JS API (window.Beckon) are described in docs/widget.md.
  * All UI lives in a Shadow DOM; all user text goes through textContent, never innerHTML. */
 (function () {
   'use strict';
@@ -81,45 +75,78 @@
   if (!STR[LANG]) LANG = 'en';
   function t(k, n) { return STR[LANG][k].replace('{n}', n); }
 
-  /* ---------- storage (private mode and blocked storage must not break the widget) ---------- */
-  function store(area, k, v) {
-    try {
-      var s = W[area];
-      if (v === undefined) return s.getItem(KEY + k);
-      if (v === null) s.removeItem(KEY + k); else s.setItem(KEY + k, v);
-    } catch (e) { /* storage unavailable */ }
-    return null;
+  /* ---------- verbatim copies of widget/shared/ functions (checked: tests/browser/shared_copies.mjs) ---------- */
+  function el(tag, className, text, attributes) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    for (var name in attributes) {
+      var value = attributes[name];
+      if (value != null) node.setAttribute(name, value);
+    }
+    return node;
   }
-  var local = store.bind(null, 'localStorage'), session = store.bind(null, 'sessionStorage');
-
-  /* ---------- helpers ---------- */
-  // Stream ids "ms-seq" compare numerically.
-  function cmp(a, b) {
+  function compareIds(a, b) {
     if (!a) return b ? -1 : 0;
     if (!b) return 1;
     var x = a.split('-'), y = b.split('-');
-    return (x[0] - y[0]) || (x[1] - y[1]);
+    return (+x[0] - +y[0]) || (+x[1] - +y[1]);
   }
-  function rnd() {
-    var b = new Uint8Array(8);
-    (W.crypto || W.msCrypto).getRandomValues(b);
-    return Array.prototype.map.call(b, function (v) { return (v + 256).toString(16).slice(1); }).join('');
+  function randomHex() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(8)), function (byte) {
+      return (byte + 256).toString(16).slice(1);
+    }).join('');
   }
-  function el(tag, cls, text, attrs) {
-    var e = D.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    return e;
+  function retryDelay(attempt) {
+    return 250 + Math.random() * Math.min(30000, 500 * Math.pow(2, attempt));
   }
+  function storeValue(area, key, value) {
+    try {
+      var store = window[area];
+      if (value === undefined) return store.getItem(key);
+      if (value === null) store.removeItem(key); else store.setItem(key, value);
+    } catch (e) { /* storage unavailable */ }
+    return null;
+  }
+  function clockTime(ts, locale) {
+    return new Date(ts).toLocaleTimeString(locale || [], { hour: '2-digit', minute: '2-digit' });
+  }
+  var audio = null;
+  function unlockAudio() {
+    try {
+      if (!audio) {
+        var Context = window.AudioContext || (window).webkitAudioContext;
+        if (Context) audio = new Context();
+      }
+      if (audio && audio.state === 'suspended') audio.resume();
+    } catch (e) { audio = null; }
+  }
+  function beep(twice) {
+    if (!audio || audio.state !== 'running') return;
+    tone(audio, 0, 880);
+    if (twice) tone(audio, 0.18, 1175);
+  }
+  function tone(context, at, frequency) {
+    var oscillator = context.createOscillator(), gain = context.createGain(), start = context.currentTime + at;
+    oscillator.frequency.value = frequency;
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(0.18, start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.22);
+    oscillator.connect(gain);
+    gain.connect(context.destination);
+    oscillator.start(start);
+    oscillator.stop(start + 0.25);
+  }
+
+  /* ---------- the widget's own helpers ---------- */
+  // Storage under the widget's key (per Beckon host and site): private mode must not break it (storeValue).
+  function local(k, v) { return storeValue('localStorage', KEY + k, v); }
+  function session(k, v) { return storeValue('sessionStorage', KEY + k, v); }
   function svg(d) {
     var ns = 'http://www.w3.org/2000/svg', s = D.createElementNS(ns, 'svg'), p = D.createElementNS(ns, 'path');
     s.setAttribute('viewBox', '0 0 24 24'); s.setAttribute('aria-hidden', 'true'); s.setAttribute('focusable', 'false');
     p.setAttribute('d', d); s.appendChild(p);
     return s;
-  }
-  function hhmm(ts) {
-    try { return new Date(ts).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
   }
 
   /* ---------- styles (a constructed stylesheet: allowed by a strict CSP, scoped to the shadow root) ---------- */
@@ -295,9 +322,7 @@
     };
   }
   function schedule() {
-    var cap = Math.min(30000, 500 * Math.pow(2, attempt++));
-    var delay = 250 + Math.random() * cap;
-    retryTimer = setTimeout(connect, delay);
+    retryTimer = setTimeout(connect, retryDelay(attempt++));
     if (wasReady) setTimeout(function () { banner.hidden = ready; }, 1500);
   }
   // The page counts as a page view once per page load: a reconnect's hello leaves it out, so
@@ -331,7 +356,7 @@
       case 'invite': return onInvite(m);
       case 'resync': return resume(); // pushes may have been lost: catch up from the stream
       case 'read':
-        if (conv && m.conversation === conv.id && m.from === 'agent' && cmp(m.up_to, seenUpTo) > 0) { seenUpTo = m.up_to; paintSeen(); }
+        if (conv && m.conversation === conv.id && m.from === 'agent' && compareIds(m.up_to, seenUpTo) > 0) { seenUpTo = m.up_to; paintSeen(); }
         return;
       case 'error':
         if (m.code === 'invalid_token') { local('token', null); return hello(); }
@@ -396,7 +421,7 @@
     }
     if (h.accepted) conv.ok = 1; // an agent took part
     (h.messages || []).forEach(function (m) { m.conversation = h.conversation; onMessage(m, false); });
-    if (h.complete === false) { if (cmp(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
+    if (h.complete === false) { if (compareIds(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
     if (h.state && h.state !== conv.state) setConv(conv.id, h.state, conv.agent);
     else if (h.state === 'closed') { showRate(); paintTr(); }
     markRead();
@@ -407,7 +432,7 @@
     var kids = log.children;
     for (var i = 1; i < kids.length; i++) {
       var k = kids[i], kid = k.getAttribute('data-id');
-      if (k.classList.contains('pending') || (kid && cmp(kid, id) > 0)) return k;
+      if (k.classList.contains('pending') || (kid && compareIds(kid, id) > 0)) return k;
     }
     return null;
   }
@@ -427,7 +452,7 @@
     if (node.parentNode) node.remove();
     log.insertBefore(node, firstAfter(m.id));
     msgs[m.id] = { el: node, m: m };
-    if (cmp(m.id, lastId) > 0) lastId = m.id;
+    if (compareIds(m.id, lastId) > 0) lastId = m.id;
     if (m.from === 'agent') {
       typ.hidden = true;
       if (live) {
@@ -450,7 +475,7 @@
     node.appendChild(el('div', 'tx', m.text));
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
-      meta.appendChild(el('span', 'tm', m.ts ? hhmm(m.ts) : ''));
+      meta.appendChild(el('span', 'tm', m.ts ? clockTime(m.ts, LANG) : ''));
       if (m.from === 'visitor') meta.appendChild(el('span', 'ms', m.pending ? t('sending') : t('sent')));
       node.appendChild(meta);
     }
@@ -468,7 +493,7 @@
     text = text.trim();
     if (!text) return;
     if (conv && conv.state === 'closed') { reset(''); conv = null; local('conv', null); paintTr(); paintStatus(); }
-    enqueue('m-' + rnd(), text);
+    enqueue('m-' + randomHex(), text);
     typingOff();
   }
   function enqueue(cmid, text) {
@@ -575,7 +600,7 @@
     // "Monday at 09:00", or "at 09:00" later today, in the visitor's own clock
     var at = new Date(hours.opens_at), now = new Date(), loc = LANG === 'nb' ? 'nb-NO' : LANG;
     var day = at - now > 518400000 || at.getDate() !== now.getDate() ? at.toLocaleDateString(loc, { weekday: 'long' }) + ' ' : '';
-    return t('shut', day + t('at') + at.toLocaleTimeString(loc, { hour: '2-digit', minute: '2-digit' }));
+    return t('shut', day + t('at') + clockTime(at, loc));
   }
   function paintStatus() {
     var shut = !!hours && !hours.open;
@@ -681,13 +706,13 @@
   /* ---------- read receipts and unread ---------- */
   function lastAgentId() {
     var best = '';
-    for (var k in msgs) if (msgs[k].m.from !== 'visitor' && cmp(k, best) > 0) best = k;
+    for (var k in msgs) if (msgs[k].m.from !== 'visitor' && compareIds(k, best) > 0) best = k;
     return best;
   }
   function markRead() {
     if (!conv || !isOpen || D.hidden) return;
     var up = lastAgentId(), key = 'read:' + conv.id;
-    if (up && cmp(up, local(key) || '') > 0) {
+    if (up && compareIds(up, local(key) || '') > 0) {
       local(key, up);
       if (conv.state !== 'closed') sendRaw({ type: 'read', up_to: up });
     }
@@ -695,7 +720,7 @@
   }
   function countUnread() {
     var n = 0, r = conv ? local('read:' + conv.id) || '' : '';
-    for (var k in msgs) if (msgs[k].m.from === 'agent' && cmp(k, r) > 0) n++;
+    for (var k in msgs) if (msgs[k].m.from === 'agent' && compareIds(k, r) > 0) n++;
     badge.hidden = !n || isOpen;
     badge.textContent = n > 9 ? '9+' : String(n);
     bub.setAttribute('aria-label', t('open') + (n ? ' (' + t('unread', n) + ')' : ''));
@@ -705,28 +730,13 @@
     log.querySelectorAll('.m.v[data-id]').forEach(function (n) {
       var s = n.querySelector('.ms');
       if (s) s.textContent = t('sent');
-      if (seenUpTo && cmp(n.getAttribute('data-id'), seenUpTo) <= 0) best = s;
+      if (seenUpTo && compareIds(n.getAttribute('data-id'), seenUpTo) <= 0) best = s;
     });
     if (best) best.textContent = t('seen');
   }
 
-  /* ---------- attention: beep (WebAudio, no files) and title blink while the tab is hidden ---------- */
-  var actx = null, blinkTimer = 0, origTitle = '';
-  function unlockAudio() {
-    try {
-      if (!actx) { var A = W.AudioContext || W.webkitAudioContext; if (A) actx = new A(); }
-      if (actx && actx.state === 'suspended') actx.resume();
-    } catch (e) { actx = null; }
-  }
-  function beep() {
-    if (!actx || actx.state !== 'running') return;
-    var o = actx.createOscillator(), g = actx.createGain(), now = actx.currentTime;
-    o.type = 'sine'; o.frequency.value = 880;
-    g.gain.setValueAtTime(0.0001, now);
-    g.gain.exponentialRampToValueAtTime(0.15, now + 0.02);
-    g.gain.exponentialRampToValueAtTime(0.0001, now + 0.25);
-    o.connect(g); g.connect(actx.destination); o.start(now); o.stop(now + 0.3);
-  }
+  /* ---------- attention: a beep (sound.js) and the title blinking while the tab is hidden ---------- */
+  var blinkTimer = 0, origTitle = '';
   function blink() {
     if (blinkTimer) return;
     origTitle = D.title;
