@@ -117,11 +117,11 @@ export function rulesTests(h) {
     const v = await newPage(context, 'rules-visitor');
     const t0 = Date.now();
     await v.goto(`${ctx.base}/demo/pricing.html`);
-    const card = W(v, '.inv');
+    const card = W(v, '.invitation');
     await card.waitFor({ timeout: 8000 });
     const secs = (Date.now() - t0) / 1000;
     log(`# invitation shown after ${secs.toFixed(1)} s (rule: page.seconds >= 2)`);
-    assert(await card.locator('.itx').textContent() === TEXT_V1, 'the rule\'s Danish text');
+    assert(await card.locator('.invitation-text').textContent() === TEXT_V1, 'the rule\'s Danish text');
     assert(secs >= 1.5, `shown too early (${secs} s): page.seconds >= 2`);
     r.visitorPage = v;
   });
