@@ -1,12 +1,6 @@
-/*! Beckon visitor widget, protocol v1 (docs/protocol.md). No dependencies, no build step.
- * Embed: <script src="https://HOST/beckon.js" data-site="SITE" async></script>
- * Optional attributes: data-lang="en|da|nb" (default: <html lang>).
- *   data-consent="required": the site tracks browsing only after consent: the first hello carries no
- *     page, and no page_view/event/track() is sent until Beckon.consent(true) (earlier ones are dropped).
- *   data-consent="granted": consent is already given: the first hello carries the page as usual.
- *   Without it the widget learns consent_required from welcome: the first hello still carries the page
- *     (the server ignores it until consent), queued page_view/event frames are dropped.
- * Beckon.consent(true|false) sends `consent`; true is followed by one page_view for the current page.
+/*! Beckon visitor widget, protocol v1 (docs/protocol.md). One classic script, no build step.
+ * Embed: <script src="https://HOST/beckon.js" data-site="SITE" async></script>; the attributes
+ * (data-lang, data-consent) and the JS API (window.Beckon) are described in docs/widget.md.
  * All UI lives in a Shadow DOM; all user text goes through textContent, never innerHTML. */
 (function () {
   'use strict';
@@ -28,52 +22,52 @@
   /* ---------- language ---------- */
   var STR = {
     en: {
-      title: 'Chat with us', open: 'Open chat', close: 'Close chat', ph: 'Write a message…', send: 'Send',
+      title: 'Chat with us', open: 'Open chat', close: 'Close chat', write_message: 'Write a message…', send: 'Send',
       intro: 'Hi! Ask us anything — we usually reply within a few minutes.',
-      offline: "No one is online right now. Leave a message and we'll get back to you by email.",
-      shut: "We're closed right now and back {n}. Leave a message and we'll reply by email.",
-      shut2: "We're closed right now. Leave a message and we'll reply by email.", at: 'at ',
-      nm: 'Name (optional)', em: 'Email', lm: 'Your message', lms: 'Send message', lmt: "Thank you! We'll reply to {n}.",
-      queued: 'Waiting for an agent…', active: "You're chatting with {n}", closed: 'The chat has ended',
+      nobody_online: "No one is online right now. Leave a message and we'll get back to you by email.",
+      closed_until: "We're closed right now and back {n}. Leave a message and we'll reply by email.",
+      closed_now: "We're closed right now. Leave a message and we'll reply by email.", at: 'at ',
+      name_optional: 'Name (optional)', email: 'Email', your_message: 'Your message', send_message: 'Send message', message_left: "Thank you! We'll reply to {n}.",
+      queued: 'Waiting for an agent…', active: "You're chatting with {n}", chat_ended: 'The chat has ended',
       sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent', retry: 'Retry',
       typing: '{n} is typing…', gap: 'Some earlier messages could not be loaded.',
-      offline_conn: 'Connection lost — reconnecting…', rate: 'How was your chat?', star: '{n} of 5',
-      comment: 'Comment (optional)', submit: 'Send rating', thanks: 'Thank you for your feedback!',
-      agent: 'Support', you: 'You', newmsg: 'New message', unread: '{n} unread', reply: 'Reply', no: 'No thanks',
-      qp: 'You are number {n} in the queue', qw: 'about {n} min', lmb: 'Leave a message',
-      qo: "No one is online right now — leave a message and we'll write back", oe: 'Rather get the answer by email?', tr: 'Email me the transcript'
+      reconnecting: 'Connection lost — reconnecting…', rating_question: 'How was your chat?', stars: '{n} of 5',
+      comment: 'Comment (optional)', send_rating: 'Send rating', thanks: 'Thank you for your feedback!',
+      support: 'Support', new_message: 'New message', unread: '{n} unread', reply: 'Reply', no_thanks: 'No thanks',
+      queue_position: 'You are number {n} in the queue', queue_wait: 'about {n} min', leave_message: 'Leave a message',
+      queue_nobody_online: "No one is online right now — leave a message and we'll write back", offer_email: 'Rather get the answer by email?', email_transcript: 'Email me the transcript'
     },
     da: {
-      title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', ph: 'Skriv en besked…', send: 'Send',
+      title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', write_message: 'Skriv en besked…', send: 'Send',
       intro: 'Hej! Spørg os om hvad som helst — vi svarer normalt inden for få minutter.',
-      offline: 'Ingen er online lige nu. Skriv en besked, så vender vi tilbage på e-mail.',
-      shut: 'Vi har lukket lige nu og er tilbage {n}. Skriv en besked, så svarer vi på e-mail.',
-      shut2: 'Vi har lukket lige nu. Skriv en besked, så svarer vi på e-mail.', at: 'kl. ',
-      nm: 'Navn (valgfrit)', em: 'E-mail', lm: 'Din besked', lms: 'Send besked', lmt: 'Tak! Vi svarer til {n}.',
-      queued: 'Venter på en medarbejder…', active: 'Du chatter med {n}', closed: 'Chatten er afsluttet',
+      nobody_online: 'Ingen er online lige nu. Skriv en besked, så vender vi tilbage på e-mail.',
+      closed_until: 'Vi har lukket lige nu og er tilbage {n}. Skriv en besked, så svarer vi på e-mail.',
+      closed_now: 'Vi har lukket lige nu. Skriv en besked, så svarer vi på e-mail.', at: 'kl. ',
+      name_optional: 'Navn (valgfrit)', email: 'E-mail', your_message: 'Din besked', send_message: 'Send besked', message_left: 'Tak! Vi svarer til {n}.',
+      queued: 'Venter på en medarbejder…', active: 'Du chatter med {n}', chat_ended: 'Chatten er afsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Set', failed: 'Ikke sendt', retry: 'Prøv igen',
       typing: '{n} skriver…', gap: 'Nogle tidligere beskeder kunne ikke hentes.',
-      offline_conn: 'Forbindelsen blev afbrudt — forbinder igen…', rate: 'Hvordan var din chat?', star: '{n} ud af 5',
-      comment: 'Kommentar (valgfri)', submit: 'Send vurdering', thanks: 'Tak for din feedback!',
-      agent: 'Support', you: 'Dig', newmsg: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no: 'Nej tak',
-      qp: 'Du er nummer {n} i køen', qw: 'ca. {n} min', lmb: 'Skriv en besked',
-      qo: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', oe: 'Vil du hellere have svaret på e-mail?', tr: 'Send mig udskriften på e-mail'
+      reconnecting: 'Forbindelsen blev afbrudt — forbinder igen…', rating_question: 'Hvordan var din chat?', stars: '{n} ud af 5',
+      comment: 'Kommentar (valgfri)', send_rating: 'Send vurdering', thanks: 'Tak for din feedback!',
+      support: 'Support', new_message: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no_thanks: 'Nej tak',
+      queue_position: 'Du er nummer {n} i køen', queue_wait: 'ca. {n} min', leave_message: 'Skriv en besked',
+      queue_nobody_online: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', offer_email: 'Vil du hellere have svaret på e-mail?', email_transcript: 'Send mig udskriften på e-mail'
     },
     nb: {
-      title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', ph: 'Skriv en melding…', send: 'Send',
+      title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', write_message: 'Skriv en melding…', send: 'Send',
       intro: 'Hei! Spør oss om hva som helst — vi svarer vanligvis innen noen få minutter.',
-      offline: 'Ingen er pålogget akkurat nå. Legg igjen en melding, så svarer vi på e-post.',
-      shut: 'Vi har stengt nå og er tilbake {n}. Legg igjen en melding, så svarer vi på e-post.',
-      shut2: 'Vi har stengt nå. Legg igjen en melding, så svarer vi på e-post.', at: 'kl. ',
-      nm: 'Navn (valgfritt)', em: 'E-post', lm: 'Din melding', lms: 'Send melding', lmt: 'Takk! Vi svarer til {n}.',
-      queued: 'Venter på en medarbeider…', active: 'Du chatter med {n}', closed: 'Chatten er avsluttet',
+      nobody_online: 'Ingen er pålogget akkurat nå. Legg igjen en melding, så svarer vi på e-post.',
+      closed_until: 'Vi har stengt nå og er tilbake {n}. Legg igjen en melding, så svarer vi på e-post.',
+      closed_now: 'Vi har stengt nå. Legg igjen en melding, så svarer vi på e-post.', at: 'kl. ',
+      name_optional: 'Navn (valgfritt)', email: 'E-post', your_message: 'Din melding', send_message: 'Send melding', message_left: 'Takk! Vi svarer til {n}.',
+      queued: 'Venter på en medarbeider…', active: 'Du chatter med {n}', chat_ended: 'Chatten er avsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Sett', failed: 'Ikke sendt', retry: 'Prøv igjen',
       typing: '{n} skriver…', gap: 'Noen tidligere meldinger kunne ikke lastes inn.',
-      offline_conn: 'Tilkoblingen ble brutt — kobler til igjen…', rate: 'Hvordan var chatten?', star: '{n} av 5',
-      comment: 'Kommentar (valgfritt)', submit: 'Send vurdering', thanks: 'Takk for tilbakemeldingen!',
-      agent: 'Support', you: 'Deg', newmsg: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no: 'Nei takk',
-      qp: 'Du er nummer {n} i køen', qw: 'ca. {n} min', lmb: 'Legg igjen en melding',
-      qo: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', oe: 'Vil du heller få svaret på e-post?', tr: 'Send meg utskriften på e-post'
+      reconnecting: 'Tilkoblingen ble brutt — kobler til igjen…', rating_question: 'Hvordan var chatten?', stars: '{n} av 5',
+      comment: 'Kommentar (valgfritt)', send_rating: 'Send vurdering', thanks: 'Takk for tilbakemeldingen!',
+      support: 'Support', new_message: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no_thanks: 'Nei takk',
+      queue_position: 'Du er nummer {n} i køen', queue_wait: 'ca. {n} min', leave_message: 'Legg igjen en melding',
+      queue_nobody_online: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', offer_email: 'Vil du heller få svaret på e-post?', email_transcript: 'Send meg utskriften på e-post'
     }
   };
   var LANG = ((script && script.getAttribute('data-lang')) || D.documentElement.lang || 'en').toLowerCase().split('-')[0];
@@ -81,116 +75,148 @@
   if (!STR[LANG]) LANG = 'en';
   function t(k, n) { return STR[LANG][k].replace('{n}', n); }
 
-  /* ---------- storage (private mode and blocked storage must not break the widget) ---------- */
-  function store(area, k, v) {
-    try {
-      var s = W[area];
-      if (v === undefined) return s.getItem(KEY + k);
-      if (v === null) s.removeItem(KEY + k); else s.setItem(KEY + k, v);
-    } catch (e) { /* storage unavailable */ }
-    return null;
+  /* ---------- verbatim copies of widget/shared/ functions (checked: tests/browser/shared_copies.mjs) ---------- */
+  function el(tag, className, text, attributes) {
+    var node = document.createElement(tag);
+    if (className) node.className = className;
+    if (text != null) node.textContent = text;
+    for (var name in attributes) {
+      var value = attributes[name];
+      if (value != null) node.setAttribute(name, value);
+    }
+    return node;
   }
-  var local = store.bind(null, 'localStorage'), session = store.bind(null, 'sessionStorage');
-
-  /* ---------- helpers ---------- */
-  // Stream ids "ms-seq" compare numerically.
-  function cmp(a, b) {
+  function compareIds(a, b) {
     if (!a) return b ? -1 : 0;
     if (!b) return 1;
     var x = a.split('-'), y = b.split('-');
-    return (x[0] - y[0]) || (x[1] - y[1]);
+    return (+x[0] - +y[0]) || (+x[1] - +y[1]);
   }
-  function rnd() {
-    var b = new Uint8Array(8);
-    (W.crypto || W.msCrypto).getRandomValues(b);
-    return Array.prototype.map.call(b, function (v) { return (v + 256).toString(16).slice(1); }).join('');
+  function randomHex() {
+    return Array.from(crypto.getRandomValues(new Uint8Array(8)), function (byte) {
+      return (byte + 256).toString(16).slice(1);
+    }).join('');
   }
-  function el(tag, cls, text, attrs) {
-    var e = D.createElement(tag);
-    if (cls) e.className = cls;
-    if (text != null) e.textContent = text;
-    for (var k in attrs) e.setAttribute(k, attrs[k]);
-    return e;
+  function retryDelay(attempt) {
+    return 250 + Math.random() * Math.min(30000, 500 * Math.pow(2, attempt));
   }
+  function storeValue(area, key, value) {
+    try {
+      var store = window[area];
+      if (value === undefined) return store.getItem(key);
+      if (value === null) store.removeItem(key); else store.setItem(key, value);
+    } catch (e) { /* storage unavailable */ }
+    return null;
+  }
+  function clockTime(ts, locale) {
+    return new Date(ts).toLocaleTimeString(locale || [], { hour: '2-digit', minute: '2-digit' });
+  }
+  var audio = null;
+  function unlockAudio() {
+    try {
+      if (!audio) {
+        var Context = window.AudioContext || (window).webkitAudioContext;
+        if (Context) audio = new Context();
+      }
+      if (audio && audio.state === 'suspended') audio.resume();
+    } catch (e) { audio = null; }
+  }
+  function beep(twice) {
+    if (!audio || audio.state !== 'running') return;
+    tone(audio, 0, 880);
+    if (twice) tone(audio, 0.18, 1175);
+  }
+  function tone(context, at, frequency) {
+    var oscillator = context.createOscillator(), gain = context.createGain(), start = context.currentTime + at;
+    oscillator.frequency.value = frequency;
+    gain.gain.setValueAtTime(0.0001, start);
+    gain.gain.exponentialRampToValueAtTime(0.18, start + 0.02);
+    gain.gain.exponentialRampToValueAtTime(0.0001, start + 0.22);
+    oscillator.connect(gain);
+    gain.connect(context.destination);
+    oscillator.start(start);
+    oscillator.stop(start + 0.25);
+  }
+
+  /* ---------- the widget's own helpers ---------- */
+  // Storage under the widget's key (per Beckon host and site): private mode must not break it (storeValue).
+  function local(k, v) { return storeValue('localStorage', KEY + k, v); }
+  function session(k, v) { return storeValue('sessionStorage', KEY + k, v); }
   function svg(d) {
     var ns = 'http://www.w3.org/2000/svg', s = D.createElementNS(ns, 'svg'), p = D.createElementNS(ns, 'path');
     s.setAttribute('viewBox', '0 0 24 24'); s.setAttribute('aria-hidden', 'true'); s.setAttribute('focusable', 'false');
-    p.setAttribute('d', d); s.appendChild(p);
+    p.setAttribute('d', d); s.append(p);
     return s;
-  }
-  function hhmm(ts) {
-    try { return new Date(ts).toLocaleTimeString(LANG, { hour: '2-digit', minute: '2-digit' }); } catch (e) { return ''; }
   }
 
   /* ---------- styles (a constructed stylesheet: allowed by a strict CSP, scoped to the shadow root) ---------- */
   var CSS = [
     ':host{all:initial!important;display:block!important;position:static!important;visibility:visible!important;opacity:1!important}',
-    '.bk{--a:#3454d1;--af:#fff;--bg:#fff;--fg:#1d2330;--mu:#667085;--ln:#e4e7ec;--in:#f2f4f7;',
+    '.beckon{--accent:#3454d1;--accent-text:#fff;--bg:#fff;--fg:#1d2330;--muted:#667085;--line:#e4e7ec;--bubble:#f2f4f7;',
     'font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,Helvetica,Arial,sans-serif;color:var(--fg);',
     'position:fixed;right:20px;bottom:20px;z-index:2147483000;text-align:left;letter-spacing:normal;text-transform:none}',
-    '.bk *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:inherit}',
+    '.beckon *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:inherit}',
     'button{cursor:pointer;border:0;background:none;padding:0}',
-    'button:focus-visible,textarea:focus-visible,.log:focus-visible{outline:2px solid var(--a);outline-offset:2px}',
-    '.bub{width:58px;height:58px;border-radius:50%;background:var(--a);color:var(--af);display:grid;place-items:center;',
+    'button:focus-visible,textarea:focus-visible,.log:focus-visible{outline:2px solid var(--accent);outline-offset:2px}',
+    '.bubble{width:58px;height:58px;border-radius:50%;background:var(--accent);color:var(--accent-text);display:grid;place-items:center;',
     'box-shadow:0 6px 20px rgba(16,24,40,.25);transition:transform .15s;position:relative;margin-left:auto}',
-    '.bub:hover{transform:scale(1.06)}.bub svg{width:28px;height:28px;fill:currentColor}',
+    '.bubble:hover{transform:scale(1.06)}.bubble svg{width:28px;height:28px;fill:currentColor}',
     '.badge{position:absolute;top:-3px;right:-3px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;',
     'background:#d92d20;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}',
     '[hidden]{display:none!important}',
-    '.win{position:absolute;right:0;bottom:74px;width:370px;height:min(580px,calc(100vh - 110px));display:flex;',
+    '.window{position:absolute;right:0;bottom:74px;width:370px;height:min(580px,calc(100vh - 110px));display:flex;',
     'flex-direction:column;background:var(--bg);border-radius:16px;overflow:hidden;',
     'box-shadow:0 12px 48px rgba(16,24,40,.28);animation:in .18s ease-out}',
     '@keyframes in{from{opacity:0;transform:translateY(12px)}}',
-    'header{background:var(--a);color:var(--af);padding:14px 16px;display:flex;align-items:center;gap:10px}',
-    'header div{flex:1;min-width:0}.bk h2{font-size:16px;font-weight:650}',
-    '.st,.qs{font-size:12.5px;opacity:.9;min-height:18px}.qb{font-size:12.5px;text-decoration:underline;font-weight:600}',
-    '.oe{align-self:center;border:1px solid var(--ln);border-radius:12px;padding:10px 34px 10px 12px;position:relative;display:flex;',
-    'flex-direction:column;gap:8px}.oe .x{position:absolute;top:4px;right:4px;color:var(--mu);width:26px;height:26px}',
-    '.x{color:var(--af);width:32px;height:32px;border-radius:8px;display:grid;place-items:center}',
-    '.x:hover{background:rgba(255,255,255,.15)}.x svg{width:20px;height:20px;fill:currentColor}',
-    '.ban{background:#fffaeb;color:#93370d;font-size:12.5px;padding:6px 16px;border-bottom:1px solid #fedf89}',
+    'header{background:var(--accent);color:var(--accent-text);padding:14px 16px;display:flex;align-items:center;gap:10px}',
+    'header div{flex:1;min-width:0}.beckon h2{font-size:16px;font-weight:650}',
+    '.status,.queue{font-size:12.5px;opacity:.9;min-height:18px}.leave-message-button{font-size:12.5px;text-decoration:underline;font-weight:600}',
+    '.offer-email{align-self:center;border:1px solid var(--line);border-radius:12px;padding:10px 34px 10px 12px;position:relative;display:flex;',
+    'flex-direction:column;gap:8px}.offer-email .close{position:absolute;top:4px;right:4px;color:var(--muted);width:26px;height:26px}',
+    '.close{color:var(--accent-text);width:32px;height:32px;border-radius:8px;display:grid;place-items:center}',
+    '.close:hover{background:rgba(255,255,255,.15)}.close svg{width:20px;height:20px;fill:currentColor}',
+    '.banner{background:#fffaeb;color:#93370d;font-size:12.5px;padding:6px 16px;border-bottom:1px solid #fedf89}',
     '.log{flex:1;overflow-y:auto;padding:14px 14px 6px;display:flex;flex-direction:column;gap:6px;overscroll-behavior:contain}',
-    '.note{align-self:center;text-align:center;color:var(--mu);font-size:12.5px;max-width:90%;padding:4px 8px}',
+    '.note{align-self:center;text-align:center;color:var(--muted);font-size:12.5px;max-width:90%;padding:4px 8px}',
     '.gap{background:#fef3f2;color:#b42318;border-radius:8px}',
-    '.m{max-width:82%;display:flex;flex-direction:column}.m.v{align-self:flex-end;align-items:flex-end}',
-    '.m.a{align-self:flex-start}.m.s{align-self:center;max-width:90%}',
-    '.who{font-size:11.5px;color:var(--mu);margin:4px 4px 2px}',
-    '.tx{padding:8px 12px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--in)}',
-    '.v .tx{background:var(--a);color:var(--af);border-bottom-right-radius:4px}.a .tx{border-bottom-left-radius:4px}',
-    '.s .tx{background:none;color:var(--mu);font-size:12.5px;text-align:center;padding:2px 8px}',
-    '.meta{font-size:11px;color:var(--mu);margin:2px 4px 0;display:flex;gap:6px;align-items:center}',
-    '.failed .tx{background:#fee4e2;color:#912018}.failed .meta{color:#b42318}',
-    '.sending .tx{opacity:.7}',
-    '.rt{color:var(--a);text-decoration:underline;font-size:11px;font-weight:600}',
-    '.typ{padding:0 18px 6px;color:var(--mu);font-size:12.5px;min-height:0}',
+    '.message{max-width:82%;display:flex;flex-direction:column}.message.visitor{align-self:flex-end;align-items:flex-end}',
+    '.message.agent{align-self:flex-start}.message.system{align-self:center;max-width:90%}',
+    '.author{font-size:11.5px;color:var(--muted);margin:4px 4px 2px}',
+    '.text{padding:8px 12px;border-radius:16px;white-space:pre-wrap;overflow-wrap:anywhere;background:var(--bubble)}',
+    '.visitor .text{background:var(--accent);color:var(--accent-text);border-bottom-right-radius:4px}.agent .text{border-bottom-left-radius:4px}',
+    '.system .text{background:none;color:var(--muted);font-size:12.5px;text-align:center;padding:2px 8px}',
+    '.meta{font-size:11px;color:var(--muted);margin:2px 4px 0;display:flex;gap:6px;align-items:center}',
+    '.failed .text{background:#fee4e2;color:#912018}.failed .meta{color:#b42318}',
+    '.sending .text{opacity:.7}',
+    '.retry{color:var(--accent);text-decoration:underline;font-size:11px;font-weight:600}',
+    '.typing{padding:0 18px 6px;color:var(--muted);font-size:12.5px;min-height:0}',
     '.dots{display:inline-flex;gap:3px;margin-right:6px;vertical-align:middle}',
-    '.dots i{width:5px;height:5px;border-radius:50%;background:var(--mu);animation:b 1.2s infinite}',
+    '.dots i{width:5px;height:5px;border-radius:50%;background:var(--muted);animation:b 1.2s infinite}',
     '.dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}',
     '@keyframes b{0%,60%,100%{opacity:.3}30%{opacity:1}}',
-    '.rate{border-top:1px solid var(--ln);padding:12px 16px;display:flex;flex-direction:column;gap:8px}',
-    '.rate p{font-weight:600}.stars{display:flex;gap:4px}',
+    '.rating{border-top:1px solid var(--line);padding:12px 16px;display:flex;flex-direction:column;gap:8px}',
+    '.rating p{font-weight:600}.stars{display:flex;gap:4px}',
     '.stars button{font-size:26px;line-height:1;color:#d0d5dd;padding:2px}',
     '.stars button[aria-checked=true],.stars button.on{color:#f79009}',
-    '.rate textarea{border:1px solid var(--ln);border-radius:8px;padding:8px;resize:none;height:54px;background:var(--bg)}',
-    '.pri{background:var(--a);color:var(--af);border-radius:8px;padding:8px 14px;font-weight:600;align-self:flex-start}',
-    '.pri:disabled{opacity:.5;cursor:default}',
-    'form.cmp{display:flex;gap:8px;align-items:flex-end;border-top:1px solid var(--ln);padding:10px 12px}',
-    '.cmp textarea{flex:1;border:1px solid var(--ln);border-radius:12px;padding:8px 12px;resize:none;max-height:120px;',
+    '.rating textarea{border:1px solid var(--line);border-radius:8px;padding:8px;resize:none;height:54px;background:var(--bg)}',
+    '.primary{background:var(--accent);color:var(--accent-text);border-radius:8px;padding:8px 14px;font-weight:600;align-self:flex-start}',
+    '.primary:disabled{opacity:.5;cursor:default}',
+    'form.composer{display:flex;gap:8px;align-items:flex-end;border-top:1px solid var(--line);padding:10px 12px}',
+    '.composer textarea{flex:1;border:1px solid var(--line);border-radius:12px;padding:8px 12px;resize:none;max-height:120px;',
     'min-height:38px;background:var(--bg);overflow-y:auto}',
-    '.snd{width:38px;height:38px;border-radius:50%;background:var(--a);color:var(--af);display:grid;place-items:center;flex:none}',
-    '.snd svg{width:18px;height:18px;fill:currentColor}',
-    '.lmf,.trf{display:flex;flex-direction:column;gap:8px;border-top:1px solid var(--ln);padding:12px}',
-    '.lmf input,.trf input,.lmf textarea{border:1px solid var(--ln);border-radius:8px;padding:8px 10px;background:var(--bg);resize:none}',
-    '.lmf textarea{height:72px}.lmf p,.trf p{color:var(--mu);font-size:12.5px}',
-    '.sr{position:absolute;width:1px;height:1px;overflow:hidden;clip:rect(0 0 0 0);white-space:nowrap}',
-    '.inv{position:absolute;right:0;bottom:72px;width:300px;background:var(--bg);border-radius:14px;padding:14px 16px;',
-    'box-shadow:0 10px 36px rgba(16,24,40,.25);animation:in .18s ease-out}.bk.open .inv{display:none}',
-    '.inv .who{margin:0 0 4px}.inv .itx{white-space:pre-wrap;overflow-wrap:anywhere;margin-right:18px}',
-    '.inv .row{display:flex;gap:8px;margin-top:10px;align-items:center}.inv .row .lnk{color:var(--mu);text-decoration:underline}',
-    '.inv .x{position:absolute;top:6px;right:6px;color:var(--mu);width:26px;height:26px}',
-    '@media (max-width:480px){.inv{width:calc(100vw - 24px)}.bk{right:12px;bottom:12px}.bk.open .bub{display:none}',
-    '.win{position:fixed;inset:0;width:auto;height:auto;border-radius:0;bottom:0}}',
-    '@media (prefers-reduced-motion:reduce){.bk *{animation:none!important;transition:none!important}}'
+    '.send{width:38px;height:38px;border-radius:50%;background:var(--accent);color:var(--accent-text);display:grid;place-items:center;flex:none}',
+    '.send svg{width:18px;height:18px;fill:currentColor}',
+    '.leave-message,.transcript{display:flex;flex-direction:column;gap:8px;border-top:1px solid var(--line);padding:12px}',
+    '.leave-message input,.transcript input,.leave-message textarea{border:1px solid var(--line);border-radius:8px;padding:8px 10px;background:var(--bg);resize:none}',
+    '.leave-message textarea{height:72px}.leave-message p,.transcript p{color:var(--muted);font-size:12.5px}',
+    '.invitation{position:absolute;right:0;bottom:72px;width:300px;background:var(--bg);border-radius:14px;padding:14px 16px;',
+    'box-shadow:0 10px 36px rgba(16,24,40,.25);animation:in .18s ease-out}.beckon.open .invitation{display:none}',
+    '.invitation .author{margin:0 0 4px}.invitation .invitation-text{white-space:pre-wrap;overflow-wrap:anywhere;margin-right:18px}',
+    '.invitation .actions{display:flex;gap:8px;margin-top:10px;align-items:center}.invitation .actions .link{color:var(--muted);text-decoration:underline}',
+    '.invitation .close{position:absolute;top:6px;right:6px;color:var(--muted);width:26px;height:26px}',
+    '@media (max-width:480px){.invitation{width:calc(100vw - 24px)}.beckon{right:12px;bottom:12px}.beckon.open .bubble{display:none}',
+    '.window{position:fixed;inset:0;width:auto;height:auto;border-radius:0;bottom:0}}',
+    '@media (prefers-reduced-motion:reduce){.beckon *{animation:none!important;transition:none!important}}'
   ].join('');
 
   /* ---------- UI ---------- */
@@ -199,56 +225,53 @@
   if (root.adoptedStyleSheets && W.CSSStyleSheet && 'replaceSync' in CSSStyleSheet.prototype) {
     var sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
   } else {
-    root.appendChild(el('style', null, CSS)); // old browsers only; a strict CSP may block this
+    root.append(el('style', null, CSS)); // old browsers only; a strict CSP may block this
   }
   var ICON_CHAT = 'M4 4h16a2 2 0 0 1 2 2v10a2 2 0 0 1-2 2H8l-4 4V6a2 2 0 0 1 2-2z';
   var ICON_X = 'M18.3 5.7 12 12l6.3 6.3-1.4 1.4L12 13.4l-6.3 6.3-1.4-1.4L10.6 12 4.3 5.7l1.4-1.4L12 10.6l6.3-6.3z';
   var ICON_SEND = 'M3 20.5 21 12 3 3.5v6.6l12 1.9-12 1.9z';
 
-  var wrap = el('div', 'bk');
-  var bub = el('button', 'bub', null, { type: 'button', 'aria-label': t('open'), 'aria-expanded': 'false', 'aria-controls': 'bk-win', part: 'bubble' });
-  bub.appendChild(svg(ICON_CHAT));
+  var wrap = el('div', 'beckon');
+  var bub = el('button', 'bubble', null, { type: 'button', 'aria-label': t('open'), 'aria-expanded': 'false', 'aria-controls': 'bk-window', part: 'bubble' });
   var badge = el('span', 'badge', '', { hidden: '' });
-  bub.appendChild(badge);
-  var win = el('section', 'win', null, { id: 'bk-win', role: 'dialog', 'aria-labelledby': 'bk-t', hidden: '' });
+  bub.append(svg(ICON_CHAT), badge);
+  var win = el('section', 'window', null, { id: 'bk-window', role: 'dialog', 'aria-labelledby': 'bk-title', hidden: '' });
   var head = el('header');
   var hd = el('div');
-  hd.appendChild(el('h2', null, t('title'), { id: 'bk-t' }));
-  var status = el('p', 'st', '', { role: 'status' });
-  hd.appendChild(status);
+  var status = el('p', 'status', '', { role: 'status' });
   // The queue line (position, expected wait, or nobody online + a button for the form) under the state.
-  var qline = el('p', 'qs', null, { role: 'status', hidden: '' }), qtext = el('span');
-  var qbtn = el('button', 'qb', t('lmb'), { type: 'button' });
-  qline.appendChild(qtext); qline.appendChild(D.createTextNode(' ')); qline.appendChild(qbtn);
-  hd.appendChild(qline);
-  var xbtn = el('button', 'x', null, { type: 'button', 'aria-label': t('close') });
-  xbtn.appendChild(svg(ICON_X));
-  head.appendChild(hd); head.appendChild(xbtn);
-  var banner = el('div', 'ban', t('offline_conn'), { role: 'alert', hidden: '' });
+  var qline = el('p', 'queue', null, { role: 'status', hidden: '' }), qtext = el('span');
+  var qbtn = el('button', 'leave-message-button', t('leave_message'), { type: 'button' });
+  qline.append(qtext, ' ', qbtn);
+  hd.append(el('h2', null, t('title'), { id: 'bk-title' }), status, qline);
+  var xbtn = el('button', 'close', null, { type: 'button', 'aria-label': t('close') });
+  xbtn.append(svg(ICON_X));
+  head.append(hd, xbtn);
+  var banner = el('div', 'banner', t('reconnecting'), { role: 'alert', hidden: '' });
   var log = el('div', 'log', null, { role: 'log', 'aria-live': 'polite', 'aria-relevant': 'additions', tabindex: '0', 'aria-label': t('title') });
   var intro = el('p', 'note', t('intro'));
-  log.appendChild(intro);
-  var typ = el('div', 'typ', null, { hidden: '' });
-  var rate = el('div', 'rate', null, { hidden: '' });
-  var form = el('form', 'cmp');
-  var ta = el('textarea', null, null, { rows: '1', maxlength: '4000', placeholder: t('ph'), id: 'bk-in', 'aria-label': t('ph'), enterkeyhint: 'send' });
-  var send = el('button', 'snd', null, { type: 'submit', 'aria-label': t('send') });
-  send.appendChild(svg(ICON_SEND));
-  form.appendChild(ta); form.appendChild(send);
+  log.append(intro);
+  var typ = el('div', 'typing', null, { hidden: '' });
+  var rate = el('div', 'rating', null, { hidden: '' });
+  var form = el('form', 'composer');
+  var ta = el('textarea', null, null, { rows: '1', maxlength: '4000', placeholder: t('write_message'), id: 'bk-input', 'aria-label': t('write_message'), enterkeyhint: 'send' });
+  var send = el('button', 'send', null, { type: 'submit', 'aria-label': t('send') });
+  send.append(svg(ICON_SEND));
+  form.append(ta, send);
   // Leave a message (no agent online and no open conversation): sent as `leave_message`.
-  var lmf = el('form', 'lmf', null, { hidden: '' });
-  var lmName = el('input', null, null, { maxlength: '100', autocomplete: 'name', placeholder: t('nm'), 'aria-label': t('nm') });
-  var lmMail = el('input', null, null, { type: 'email', required: '', maxlength: '254', autocomplete: 'email', placeholder: t('em'), 'aria-label': t('em') });
-  var lmText = el('textarea', null, null, { required: '', maxlength: '4000', placeholder: t('lm'), 'aria-label': t('lm') });
-  var lmGo = el('button', 'pri', t('lms'), { type: 'submit' });
-  [lmName, lmMail, lmText, lmGo].forEach(function (n) { lmf.appendChild(n); });
+  var lmf = el('form', 'leave-message', null, { hidden: '' });
+  var lmName = el('input', null, null, { maxlength: '100', autocomplete: 'name', placeholder: t('name_optional'), 'aria-label': t('name_optional') });
+  var lmMail = el('input', null, null, { type: 'email', required: '', maxlength: '254', autocomplete: 'email', placeholder: t('email'), 'aria-label': t('email') });
+  var lmText = el('textarea', null, null, { required: '', maxlength: '4000', placeholder: t('your_message'), 'aria-label': t('your_message') });
+  var lmGo = el('button', 'primary', t('send_message'), { type: 'submit' });
+  lmf.append(lmName, lmMail, lmText, lmGo);
   // Transcript by email (welcome.transcript_email): under a closed chat an agent answered.
-  var trf = el('form', 'trf', null, { hidden: '' }), trMail = lmMail.cloneNode(), trGo = el('button', 'pri', t('tr'));
+  var trf = el('form', 'transcript', null, { hidden: '' }), trMail = lmMail.cloneNode(), trGo = el('button', 'primary', t('email_transcript'));
   var trSt = el('p', null, null, { role: 'status' }), trOn = false, knownMail = '';
-  [trMail, trGo, trSt].forEach(function (n) { trf.appendChild(n); });
-  [head, banner, log, typ, rate, trf, form, lmf].forEach(function (n) { win.appendChild(n); });
-  wrap.appendChild(win); wrap.appendChild(bub);
-  root.appendChild(wrap);
+  trf.append(trMail, trGo, trSt);
+  win.append(head, banner, log, typ, rate, trf, form, lmf);
+  wrap.append(win, bub);
+  root.append(wrap);
 
   /* ---------- state ---------- */
   var ws = null, ready = false, wasReady = false, attempt = 0, retryTimer = 0, reqN = 0;
@@ -295,9 +318,7 @@
     };
   }
   function schedule() {
-    var cap = Math.min(30000, 500 * Math.pow(2, attempt++));
-    var delay = 250 + Math.random() * cap;
-    retryTimer = setTimeout(connect, delay);
+    retryTimer = setTimeout(connect, retryDelay(attempt++));
     if (wasReady) setTimeout(function () { banner.hidden = ready; }, 1500);
   }
   // The page counts as a page view once per page load: a reconnect's hello leaves it out, so
@@ -331,7 +352,7 @@
       case 'invite': return onInvite(m);
       case 'resync': return resume(); // pushes may have been lost: catch up from the stream
       case 'read':
-        if (conv && m.conversation === conv.id && m.from === 'agent' && cmp(m.up_to, seenUpTo) > 0) { seenUpTo = m.up_to; paintSeen(); }
+        if (conv && m.conversation === conv.id && m.from === 'agent' && compareIds(m.up_to, seenUpTo) > 0) { seenUpTo = m.up_to; paintSeen(); }
         return;
       case 'error':
         if (m.code === 'invalid_token') { local('token', null); return hello(); }
@@ -396,7 +417,7 @@
     }
     if (h.accepted) conv.ok = 1; // an agent took part
     (h.messages || []).forEach(function (m) { m.conversation = h.conversation; onMessage(m, false); });
-    if (h.complete === false) { if (cmp(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
+    if (h.complete === false) { if (compareIds(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
     if (h.state && h.state !== conv.state) setConv(conv.id, h.state, conv.agent);
     else if (h.state === 'closed') { showRate(); paintTr(); }
     markRead();
@@ -407,7 +428,7 @@
     var kids = log.children;
     for (var i = 1; i < kids.length; i++) {
       var k = kids[i], kid = k.getAttribute('data-id');
-      if (k.classList.contains('pending') || (kid && cmp(kid, id) > 0)) return k;
+      if (k.classList.contains('pending') || (kid && compareIds(kid, id) > 0)) return k;
     }
     return null;
   }
@@ -427,7 +448,7 @@
     if (node.parentNode) node.remove();
     log.insertBefore(node, firstAfter(m.id));
     msgs[m.id] = { el: node, m: m };
-    if (cmp(m.id, lastId) > 0) lastId = m.id;
+    if (compareIds(m.id, lastId) > 0) lastId = m.id;
     if (m.from === 'agent') {
       typ.hidden = true;
       if (live) {
@@ -444,15 +465,15 @@
   }
 
   function bubble(m) {
-    var cls = m.from === 'visitor' ? 'v' : m.from === 'agent' ? 'a' : 's';
-    var node = el('div', 'm ' + cls, null, { role: m.from === 'system' ? 'note' : 'group' });
-    if (m.from === 'agent') node.appendChild(el('span', 'who', m.author || t('agent')));
-    node.appendChild(el('div', 'tx', m.text));
+    var from = m.from === 'visitor' || m.from === 'agent' ? m.from : 'system';
+    var node = el('div', 'message ' + from, null, { role: m.from === 'system' ? 'note' : 'group' });
+    if (m.from === 'agent') node.append(el('span', 'author', m.author || t('support')));
+    node.append(el('div', 'text', m.text));
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
-      meta.appendChild(el('span', 'tm', m.ts ? hhmm(m.ts) : ''));
-      if (m.from === 'visitor') meta.appendChild(el('span', 'ms', m.pending ? t('sending') : t('sent')));
-      node.appendChild(meta);
+      meta.append(el('span', 'time', m.ts ? clockTime(m.ts, LANG) : ''));
+      if (m.from === 'visitor') meta.append(el('span', 'delivery', m.pending ? t('sending') : t('sent')));
+      node.append(meta);
     }
     return node;
   }
@@ -468,13 +489,13 @@
     text = text.trim();
     if (!text) return;
     if (conv && conv.state === 'closed') { reset(''); conv = null; local('conv', null); paintTr(); paintStatus(); }
-    enqueue('m-' + rnd(), text);
+    enqueue('m-' + randomHex(), text);
     typingOff();
   }
   function enqueue(cmid, text) {
     var node = bubble({ from: 'visitor', text: text, pending: true, ts: Date.now() });
     node.classList.add('pending', 'sending');
-    log.appendChild(node);
+    log.append(node);
     pend[cmid] = { el: node, text: text, state: 'sending' };
     outbox(true);
     transmit(cmid);
@@ -497,15 +518,15 @@
     var p = pend[cmid];
     if (!p) return;
     p.state = st;
-    var n = p.el, meta = n.querySelector('.meta'), ms = meta.querySelector('.ms');
+    var n = p.el, meta = n.querySelector('.meta'), ms = meta.querySelector('.delivery');
     n.classList.toggle('sending', st === 'sending');
     n.classList.toggle('failed', st === 'failed');
-    ms.textContent = t(st === 'failed' ? 'failed' : st === 'sending' ? 'sending' : 'sent');
-    var rb = meta.querySelector('.rt');
+    ms.textContent = t(st); // the states are the texts' keys: sending, sent, failed
+    var rb = meta.querySelector('.retry');
     if (st === 'failed' && !rb) {
-      rb = el('button', 'rt', t('retry'), { type: 'button' });
+      rb = el('button', 'retry', t('retry'), { type: 'button' });
       rb.onclick = function () { rb.remove(); transmit(cmid); };
-      meta.appendChild(rb);
+      meta.append(rb);
     } else if (st !== 'failed' && rb) rb.remove();
   }
   function settle(cmid, id) {
@@ -536,7 +557,7 @@
     conv = conv || { id: id };
     conv.id = id; conv.state = state; conv.agent = agent || conv.agent;
     if (state === 'active') conv.ok = 1;
-    if (state !== 'queued') { qpos = null; lmOn = false; var oe = log.querySelector('.oe'); if (oe) oe.remove(); }
+    if (state !== 'queued') { qpos = null; lmOn = false; var oe = log.querySelector('.offer-email'); if (oe) oe.remove(); }
     local('conv', id);
     if (state === 'closed' && was !== 'closed') typ.hidden = true;
     if (state === 'closed') showRate(); else rate.hidden = true;
@@ -571,51 +592,51 @@
       hoursTimer = setTimeout(function () { if (ws) ws.close(); }, hours.changes_in_ms + 500 + Math.random() * 2e4);
   }
   function shutText() {
-    if (hours.opens_at == null) return t('shut2');
+    if (hours.opens_at == null) return t('closed_now');
     // "Monday at 09:00", or "at 09:00" later today, in the visitor's own clock
     var at = new Date(hours.opens_at), now = new Date(), loc = LANG === 'nb' ? 'nb-NO' : LANG;
     var day = at - now > 518400000 || at.getDate() !== now.getDate() ? at.toLocaleDateString(loc, { weekday: 'long' }) + ' ' : '';
-    return t('shut', day + t('at') + at.toLocaleTimeString(loc, { hour: '2-digit', minute: '2-digit' }));
+    return t('closed_until', day + t('at') + clockTime(at, loc));
   }
   function paintStatus() {
     var shut = !!hours && !hours.open;
     var off = wasReady && (!agentsOnline || shut) && (!conv || conv.state === 'closed');
     var q = conv && conv.state === 'queued' && qpos && qpos.conversation === conv.id ? qpos : null, w = q && q.expected_wait_seconds;
-    intro.textContent = off && shut ? shutText() : off && !conv ? t('offline') : t('intro');
+    intro.textContent = off && shut ? shutText() : off && !conv ? t('nobody_online') : t('intro');
     lmf.hidden = !(off || lmOn) || left; form.hidden = off;
     qline.hidden = !q;
     qbtn.hidden = !q || q.agents_online !== 0 || !lmf.hidden || left;
-    qtext.textContent = !q ? '' : q.agents_online === 0 ? t('qo') : t('qp', q.position) + (w != null ? ' · ' + t('qw', Math.max(1, Math.round(w / 60))) : '');
+    qtext.textContent = !q ? '' : q.agents_online === 0 ? t('queue_nobody_online') : t('queue_position', q.position) + (w != null ? ' · ' + t('queue_wait', Math.max(1, Math.round(w / 60))) : '');
     var s = !conv ? '' : conv.state === 'queued' ? t('queued')
-      : conv.state === 'active' ? t('active', conv.agent || t('agent')) : t('closed');
+      : conv.state === 'active' ? t('active', conv.agent || t('support')) : t('chat_ended');
     status.textContent = s;
   }
   function showForm() { lmOn = true; paintStatus(); if (!lmf.hidden) { lmMail.focus(); scroll(); } }
   qbtn.onclick = showForm;
   // offer_email: a dismissible card in the chat that opens the leave-a-message form.
   function onOfferEmail(m) {
-    if (!conv || m.conversation !== conv.id || conv.state !== 'queued' || left || log.querySelector('.oe')) return;
-    var c = el('div', 'oe', null, { role: 'note' }), go = el('button', 'pri', t('lmb'), { type: 'button' });
-    var x = el('button', 'x', null, { type: 'button', 'aria-label': t('no') });
-    x.appendChild(svg(ICON_X));
-    c.appendChild(el('p', null, t('oe'))); c.appendChild(go); c.appendChild(x);
+    if (!conv || m.conversation !== conv.id || conv.state !== 'queued' || left || log.querySelector('.offer-email')) return;
+    var c = el('div', 'offer-email', null, { role: 'note' }), go = el('button', 'primary', t('leave_message'), { type: 'button' });
+    var x = el('button', 'close', null, { type: 'button', 'aria-label': t('no_thanks') });
+    x.append(svg(ICON_X));
+    c.append(el('p', null, t('offer_email')), go, x);
     x.onclick = function () { c.remove(); ta.focus(); };
     go.onclick = function () { c.remove(); showForm(); };
-    log.appendChild(c);
+    log.append(c);
     scroll();
   }
 
   /* ---------- rating ---------- */
   function showRate() {
     if (!conv || local('rated') === conv.id) { rate.hidden = true; return; }
-    if (!rate.hidden && rate.getAttribute('data-c') === conv.id) return;
-    rate.setAttribute('data-c', conv.id);
+    if (!rate.hidden && rate.getAttribute('data-conversation') === conv.id) return;
+    rate.setAttribute('data-conversation', conv.id);
     rate.textContent = '';
-    var q = el('p', null, t('rate'), { id: 'bk-rq' });
-    var stars = el('div', 'stars', null, { role: 'radiogroup', 'aria-labelledby': 'bk-rq' });
+    var q = el('p', null, t('rating_question'), { id: 'bk-rating-question' });
+    var stars = el('div', 'stars', null, { role: 'radiogroup', 'aria-labelledby': 'bk-rating-question' });
     var score = 0, btns = [];
     var cm = el('textarea', null, null, { maxlength: '1000', placeholder: t('comment'), 'aria-label': t('comment') });
-    var go = el('button', 'pri', t('submit'), { type: 'button', disabled: '' });
+    var go = el('button', 'primary', t('send_rating'), { type: 'button', disabled: '' });
     function pick(n) {
       score = n;
       btns.forEach(function (b, i) {
@@ -626,13 +647,13 @@
       go.disabled = !n;
     }
     for (var i = 1; i <= 5; i++) (function (n) {
-      var b = el('button', null, '★', { type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': t('star', n), 'data-score': String(n) });
+      var b = el('button', null, '★', { type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': t('stars', n), 'data-score': String(n) });
       b.onclick = function () { pick(n); };
       b.onkeydown = function (e) {
         var d = e.key === 'ArrowRight' || e.key === 'ArrowUp' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowDown' ? -1 : 0;
         if (d) { e.preventDefault(); var k = Math.min(5, Math.max(1, (score || n) + d)); pick(k); btns[k - 1].focus(); }
       };
-      btns.push(b); stars.appendChild(b);
+      btns.push(b); stars.append(b);
     })(i);
     pick(0);
     var id = conv.id;
@@ -641,11 +662,11 @@
       if (cm.value.trim()) r.comment = cm.value.trim().slice(0, 1000);
       go.disabled = true;
       if (!sendRaw(r, function (rep) {
-        if (rep.type === 'ok') { local('rated', id); rate.textContent = ''; rate.appendChild(el('p', null, t('thanks'), { role: 'status' })); }
+        if (rep.type === 'ok') { local('rated', id); rate.textContent = ''; rate.append(el('p', null, t('thanks'), { role: 'status' })); }
         else go.disabled = false;
       })) go.disabled = false;
     };
-    [q, stars, cm, go].forEach(function (n) { rate.appendChild(n); });
+    rate.append(q, stars, cm, go);
     rate.hidden = false;
     scroll();
   }
@@ -669,9 +690,8 @@
     typ.textContent = '';
     if (m.on) {
       var d = el('span', 'dots', null, { 'aria-hidden': 'true' });
-      d.appendChild(el('i')); d.appendChild(el('i')); d.appendChild(el('i'));
-      typ.appendChild(d);
-      typ.appendChild(D.createTextNode(t('typing', conv.agent || t('agent'))));
+      d.append(el('i'), el('i'), el('i'));
+      typ.append(d, t('typing', conv.agent || t('support')));
       typHide = setTimeout(function () { typ.hidden = true; }, 8000); // a lost "off" must not stick
       scroll();
     }
@@ -681,13 +701,13 @@
   /* ---------- read receipts and unread ---------- */
   function lastAgentId() {
     var best = '';
-    for (var k in msgs) if (msgs[k].m.from !== 'visitor' && cmp(k, best) > 0) best = k;
+    for (var k in msgs) if (msgs[k].m.from !== 'visitor' && compareIds(k, best) > 0) best = k;
     return best;
   }
   function markRead() {
     if (!conv || !isOpen || D.hidden) return;
     var up = lastAgentId(), key = 'read:' + conv.id;
-    if (up && cmp(up, local(key) || '') > 0) {
+    if (up && compareIds(up, local(key) || '') > 0) {
       local(key, up);
       if (conv.state !== 'closed') sendRaw({ type: 'read', up_to: up });
     }
@@ -695,43 +715,28 @@
   }
   function countUnread() {
     var n = 0, r = conv ? local('read:' + conv.id) || '' : '';
-    for (var k in msgs) if (msgs[k].m.from === 'agent' && cmp(k, r) > 0) n++;
+    for (var k in msgs) if (msgs[k].m.from === 'agent' && compareIds(k, r) > 0) n++;
     badge.hidden = !n || isOpen;
     badge.textContent = n > 9 ? '9+' : String(n);
     bub.setAttribute('aria-label', t('open') + (n ? ' (' + t('unread', n) + ')' : ''));
   }
   function paintSeen() {
     var best = null;
-    log.querySelectorAll('.m.v[data-id]').forEach(function (n) {
-      var s = n.querySelector('.ms');
+    log.querySelectorAll('.message.visitor[data-id]').forEach(function (n) {
+      var s = n.querySelector('.delivery');
       if (s) s.textContent = t('sent');
-      if (seenUpTo && cmp(n.getAttribute('data-id'), seenUpTo) <= 0) best = s;
+      if (seenUpTo && compareIds(n.getAttribute('data-id'), seenUpTo) <= 0) best = s;
     });
     if (best) best.textContent = t('seen');
   }
 
-  /* ---------- attention: beep (WebAudio, no files) and title blink while the tab is hidden ---------- */
-  var actx = null, blinkTimer = 0, origTitle = '';
-  function unlockAudio() {
-    try {
-      if (!actx) { var A = W.AudioContext || W.webkitAudioContext; if (A) actx = new A(); }
-      if (actx && actx.state === 'suspended') actx.resume();
-    } catch (e) { actx = null; }
-  }
-  function beep() {
-    if (!actx || actx.state !== 'running') return;
-    var o = actx.createOscillator(), g = actx.createGain(), now = actx.currentTime;
-    o.type = 'sine'; o.frequency.value = 880;
-    g.gain.setValueAtTime(0.0001, now);
-    g.gain.exponentialRampToValueAtTime(0.15, now + 0.02);
-    g.gain.exponentialRampToValueAtTime(0.0001, now + 0.25);
-    o.connect(g); g.connect(actx.destination); o.start(now); o.stop(now + 0.3);
-  }
+  /* ---------- attention: a beep (sound.js) and the title blinking while the tab is hidden ---------- */
+  var blinkTimer = 0, origTitle = '';
   function blink() {
     if (blinkTimer) return;
     origTitle = D.title;
     var on = false;
-    blinkTimer = setInterval(function () { on = !on; D.title = on ? '💬 ' + t('newmsg') : origTitle; }, 1000);
+    blinkTimer = setInterval(function () { on = !on; D.title = on ? '💬 ' + t('new_message') : origTitle; }, 1000);
   }
   function unblink() {
     if (!blinkTimer) return;
@@ -744,14 +749,14 @@
     if (inv) inv.remove();
     if (conv && conv.state !== 'closed') return; // already chatting
     var id = m.invitation;
-    inv = el('div', 'inv', null, { role: 'dialog', 'aria-label': t('title'), 'aria-live': 'polite' });
-    if (m.agent) inv.appendChild(el('p', 'who', m.agent));
-    inv.appendChild(el('p', 'itx', m.text));
-    var row = el('div', 'row'), yes = el('button', 'pri', t('reply'), { type: 'button' });
-    var no = el('button', 'lnk', t('no'), { type: 'button' }), x = el('button', 'x', null, { type: 'button', 'aria-label': t('no') });
-    x.appendChild(svg(ICON_X));
-    row.appendChild(yes); row.appendChild(no);
-    inv.appendChild(row); inv.appendChild(x);
+    inv = el('div', 'invitation', null, { role: 'dialog', 'aria-label': t('title'), 'aria-live': 'polite' });
+    if (m.agent) inv.append(el('p', 'author', m.agent));
+    inv.append(el('p', 'invitation-text', m.text));
+    var row = el('div', 'actions'), yes = el('button', 'primary', t('reply'), { type: 'button' });
+    var no = el('button', 'link', t('no_thanks'), { type: 'button' }), x = el('button', 'close', null, { type: 'button', 'aria-label': t('no_thanks') });
+    x.append(svg(ICON_X));
+    row.append(yes, no);
+    inv.append(row, x);
     wrap.insertBefore(inv, bub);
     sendRaw({ type: 'invite_shown', invitation: id });
     function done(kind) {
@@ -807,7 +812,7 @@
       lmGo.disabled = false;
       if (rep.type !== 'ok') return;
       left = true; paintStatus();
-      log.appendChild(el('p', 'note', t('lmt', mail), { role: 'status' }));
+      log.append(el('p', 'note', t('message_left', mail), { role: 'status' }));
       scroll();
     })) lmGo.disabled = false;
   };
@@ -903,7 +908,7 @@
 
   /* ---------- boot ---------- */
   function boot() {
-    D.body.appendChild(host);
+    D.body.append(host);
     try { JSON.parse(session('outbox') || '[]').forEach(function (o) { enqueue(o.cmid, o.text); }); } catch (e) { /* ignore */ }
     if (session('open')) open(false);
     paintStatus();

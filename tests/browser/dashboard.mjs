@@ -108,7 +108,7 @@ export function dashboardTests(h) {
     const last = groups.last();
     assert(await last.getAttribute('data-day') === D.all.to, 'the last group is today');
     assert((await last.locator('title').textContent()).startsWith(`${D.all.to}: 4 chats, 1 missed`), 'tooltip');
-    assert(await last.locator('rect.mis').count() === 1 && await last.locator('circle.frt').count() === 1, 'stacked bar and dot');
+    assert(await last.locator('rect.missed').count() === 1 && await last.locator('circle.first-response').count() === 1, 'stacked bar and dot');
     const rows = a.locator('#dash-agents-list tr');
     assert(await rows.count() === 2, 'one table row per agent');
     assert(await rows.nth(0).locator('th').textContent() === 'dora' && await rows.nth(1).locator('th').textContent() === 'eli', 'agents by name');

@@ -35,12 +35,12 @@ export function panelTests(h) {
     const p = await newPage(context, `panel-visitor${path}`);
     if (init) await p.addInitScript(init);
     await p.goto(`${ctx.base}${path}`);
-    await W(p, '.bub').waitFor();
+    await W(p, '.bubble').waitFor();
     return p;
   }
 
   // The texts of every message the widget shows (notes must never be among them).
-  const widgetTexts = (p) => p.evaluate(() => [...document.querySelector('beckon-chat').shadowRoot.querySelectorAll('.tx, .note, .itx')]
+  const widgetTexts = (p) => p.evaluate(() => [...document.querySelector('beckon-chat').shadowRoot.querySelectorAll('.text, .note, .invitation-text')]
     .map((n) => n.textContent));
 
   test('panel: no agent online → leave-a-message form; the message reaches the inbox (stored and live); away agents do not count', async () => {
@@ -50,16 +50,16 @@ export function panelTests(h) {
 
     // Nobody is signed in: the widget offers the form instead of the chat input.
     const v1 = await visitor('/demo/product.html');
-    await W(v1, '.bub').click();
-    await W(v1, 'form.lmf').waitFor({ state: 'visible' });
-    assert(await W(v1, 'form.cmp').isHidden(), 'the chat input should be hidden while no agent is online');
+    await W(v1, '.bubble').click();
+    await W(v1, 'form.leave-message').waitFor({ state: 'visible' });
+    assert(await W(v1, 'form.composer').isHidden(), 'the chat input should be hidden while no agent is online');
     assert(/Leave a message/.test(await W(v1, '.log .note').first().textContent()), 'offline intro');
-    await W(v1, '.lmf input[type=email]').fill('ole@example.no');
-    await W(v1, '.lmf input:not([type=email])').fill('Ole Nordmann');
-    await W(v1, '.lmf textarea').fill('Do you ship Gyokuro to Tromsø? <b>no markup</b>');
-    await W(v1, '.lmf .pri').click();
+    await W(v1, '.leave-message input[type=email]').fill('ole@example.no');
+    await W(v1, '.leave-message input:not([type=email])').fill('Ole Nordmann');
+    await W(v1, '.leave-message textarea').fill('Do you ship Gyokuro to Tromsø? <b>no markup</b>');
+    await W(v1, '.leave-message .primary').click();
     await W(v1, '.note').filter({ hasText: "Thank you! We'll reply to ole@example.no." }).waitFor();
-    assert(await W(v1, 'form.lmf').isHidden(), 'the form should give way to the thank-you note');
+    assert(await W(v1, 'form.leave-message').isHidden(), 'the form should give way to the thank-you note');
     await v1.context().close();
 
     // alice signs in: the stored message is in her inbox, with a badge.
@@ -77,11 +77,11 @@ export function panelTests(h) {
     await a.click('#status');
     await a.locator('#status[data-status=away]').waitFor();
     const v2 = await visitor('/demo/');
-    await W(v2, '.bub').click();
-    await W(v2, 'form.lmf').waitFor({ state: 'visible' });
-    await W(v2, '.lmf input[type=email]').fill('kari@example.no');
-    await W(v2, '.lmf textarea').fill('Please call me back about the Office plan.');
-    await W(v2, '.lmf .pri').click();
+    await W(v2, '.bubble').click();
+    await W(v2, 'form.leave-message').waitFor({ state: 'visible' });
+    await W(v2, '.leave-message input[type=email]').fill('kari@example.no');
+    await W(v2, '.leave-message textarea').fill('Please call me back about the Office plan.');
+    await W(v2, '.leave-message .primary').click();
     await W(v2, '.note').filter({ hasText: 'kari@example.no' }).waitFor();
     await a.locator('#inbox-list li').first().filter({ hasText: 'Please call me back about the Office plan.' }).waitFor();
     await v2.context().close();
@@ -90,9 +90,9 @@ export function panelTests(h) {
     await a.click('#status');
     await a.locator('#status[data-status=online]').waitFor();
     const v3 = await visitor('/demo/');
-    await W(v3, '.bub').click();
-    await W(v3, 'textarea#bk-in').waitFor({ state: 'visible' });
-    assert(await W(v3, 'form.lmf').isHidden(), 'no form while an agent is online');
+    await W(v3, '.bubble').click();
+    await W(v3, 'textarea#bk-input').waitFor({ state: 'visible' });
+    assert(await W(v3, 'form.leave-message').isHidden(), 'no form while an agent is online');
     await v3.context().close();
   });
 
@@ -101,43 +101,43 @@ export function panelTests(h) {
     const p = P.v = await visitor('/demo/pricing.html', () => {
       window.Beckon = { q: [['identify', { name: 'Ida Jensen', email: 'ida@example.dk', attrs: { plan: 'pro', seats: 12, nested: { no: 1 } } }]] };
     });
-    await W(p, '.bub').click();
-    await W(p, 'textarea#bk-in').fill('Hi! Which plan suits an office of 12?');
+    await W(p, '.bubble').click();
+    await W(p, 'textarea#bk-input').fill('Hi! Which plan suits an office of 12?');
     await p.keyboard.press('Enter');
-    await W(p, '.m.v[data-id] .ms').filter({ hasText: 'Sent' }).waitFor();
+    await W(p, '.message.visitor[data-id] .delivery').filter({ hasText: 'Sent' }).waitFor();
     const item = a.locator('#queue .item').filter({ hasText: 'office of 12' });
     await item.waitFor();
     await item.click();
     await a.click('#accept');
     await a.locator('#composer').waitFor({ state: 'visible' });
-    await a.locator('#visitor-card .vname').filter({ hasText: 'Ida Jensen' }).waitFor();
-    assert(await a.locator('#visitor-card a.vmail').textContent() === 'ida@example.dk', 'email');
+    await a.locator('#visitor-card .visitor-name').filter({ hasText: 'Ida Jensen' }).waitFor();
+    assert(await a.locator('#visitor-card a.visitor-email').textContent() === 'ida@example.dk', 'email');
     const details = await a.locator('#visitor-details').textContent();
     assert(/plan\s*pro/.test(details) && /seats\s*12/.test(details) && !/nested/.test(details), `attrs: ${details}`);
     assert(/Devicedesktop/.test(details) && /Languageen/.test(details) && /Visits1/.test(details), `details: ${details}`);
     await a.locator('#conv-title').filter({ hasText: 'Ida Jensen' }).waitFor();
     await a.locator('#chats .item').filter({ hasText: 'Ida Jensen' }).waitFor();
-    await W(p, '.st').filter({ hasText: "You're chatting with alice" }).waitFor();
+    await W(p, '.status').filter({ hasText: "You're chatting with alice" }).waitFor();
   });
 
   test('panel: the sidebar shows the current page and follows the visitor live (page load and pushState)', async () => {
     const a = P.alice, p = P.v;
-    const now = a.locator('#visitor-card .now');
-    await now.locator('.pt').filter({ hasText: 'Subscriptions — Northwind Tea Co.' }).waitFor();
+    const now = a.locator('#visitor-card .current-page');
+    await now.locator('.page-title').filter({ hasText: 'Subscriptions — Northwind Tea Co.' }).waitFor();
     const t1 = await now.locator('[data-since]').textContent();
     await sleep(2100);
     assert(await now.locator('[data-since]').textContent() !== t1, 'time on the page does not tick');
     // The visitor follows a link to another demo page.
     await p.click('nav >> text=Shop');
     await p.waitForURL(/product\.html$/);
-    await now.locator('.pt').filter({ hasText: 'Gyokuro Asahi — Northwind Tea Co.' }).waitFor();
-    await a.locator('#visitor-pages li.cur').filter({ hasText: 'Gyokuro Asahi' }).waitFor();
+    await now.locator('.page-title').filter({ hasText: 'Gyokuro Asahi — Northwind Tea Co.' }).waitFor();
+    await a.locator('#visitor-pages li.current').filter({ hasText: 'Gyokuro Asahi' }).waitFor();
     const pages = await a.locator('#visitor-pages li').allTextContents();
     assert(pages.length >= 2 && /Subscriptions/.test(pages[pages.length - 2]), `pages: ${JSON.stringify(pages)}`);
     // A single-page app navigates with pushState: that is a page view too (once per URL).
-    await W(p, '.bub').waitFor();
+    await W(p, '.bubble').waitFor();
     await p.evaluate(() => { document.title = 'Reviews — Gyokuro'; history.pushState({}, '', '/demo/product.html#reviews'); history.replaceState({}, '', '/demo/product.html#reviews'); });
-    await now.locator('.pt').filter({ hasText: 'Reviews — Gyokuro' }).waitFor();
+    await now.locator('.page-title').filter({ hasText: 'Reviews — Gyokuro' }).waitFor();
     await waitFor('one page view for pushState + replaceState of the same URL', async () =>
       (await a.locator('#visitor-pages li').filter({ hasText: 'Reviews' }).count()) === 1);
   });
@@ -159,11 +159,11 @@ export function panelTests(h) {
     // A reply after the note: once the visitor has it, a pushed note would have arrived too.
     await a.fill('#input', 'Free shipping is on us today!');
     await a.press('#input', 'Enter');
-    await W(p, '.m.a').filter({ hasText: 'Free shipping is on us today!' }).waitFor();
+    await W(p, '.message.agent').filter({ hasText: 'Free shipping is on us today!' }).waitFor();
     assert(!(await widgetTexts(p)).some((t) => t.includes('VIP customer')), 'the visitor sees the note (live)');
     await p.reload();
     await W(p, '[role=dialog]').waitFor({ state: 'visible' });
-    await W(p, '.m.a[data-id]').filter({ hasText: 'Free shipping is on us today!' }).waitFor();
+    await W(p, '.message.agent[data-id]').filter({ hasText: 'Free shipping is on us today!' }).waitFor();
     assert(!(await widgetTexts(p)).some((t) => t.includes('VIP customer')), 'the visitor sees the note (history)');
   });
 
@@ -178,7 +178,7 @@ export function panelTests(h) {
     await a.fill('#transfer-to', BOB);
     await a.click('#transfer-send');
     await a.locator('#transfer-dialog').waitFor({ state: 'hidden' });
-    await W(p, '.st').filter({ hasText: "You're chatting with bob" }).waitFor();
+    await W(p, '.status').filter({ hasText: "You're chatting with bob" }).waitFor();
     const item = b.locator('#chats .item').filter({ hasText: 'Ida Jensen' });
     await item.waitFor();
     await item.click();
@@ -190,9 +190,9 @@ export function panelTests(h) {
     assert(await a.locator('#composer').isHidden(), 'alice can no longer write in the chat');
     await b.fill('#input', 'Hi, bob here — I handle office plans.');
     await b.press('#input', 'Enter');
-    const m = W(p, '.m.a').filter({ hasText: 'bob here' });
+    const m = W(p, '.message.agent').filter({ hasText: 'bob here' });
     await m.waitFor();
-    assert(await m.locator('.who').textContent() === 'bob', 'author label');
+    assert(await m.locator('.author').textContent() === 'bob', 'author label');
   });
 
   test('panel: canned responses — add, edit, delete, and insert with "/"', async () => {
@@ -239,7 +239,7 @@ export function panelTests(h) {
     await b.locator('#canned-pop').waitFor({ state: 'hidden' });
     assert(await b.inputValue('#input') === 'Shipping is free on orders over €40 and takes 3–5 days.', `inserted: ${await b.inputValue('#input')}`);
     await b.keyboard.press('Enter');
-    await W(p, '.m.a').filter({ hasText: 'Shipping is free on orders over €40' }).waitFor();
+    await W(p, '.message.agent').filter({ hasText: 'Shipping is free on orders over €40' }).waitFor();
     // Esc closes the list and "/" text can still be sent as is.
     await b.keyboard.type('/nothing-like-this');
     await b.locator('#canned-pop li.none').waitFor();
@@ -262,17 +262,17 @@ export function panelTests(h) {
     await p.click('nav >> text=Subscriptions');
     const moved = a.locator('#visitors-list tr').filter({ hasText: 'Subscriptions — Northwind Tea Co.' }).filter({ has: a.locator('button', { hasText: 'Invite' }) }).first();
     await moved.waitFor();
-    await W(p, '.bub').waitFor();
+    await W(p, '.bubble').waitFor();
     await moved.locator('button', { hasText: 'Invite' }).click();
     await a.locator('#invite-dialog').waitFor({ state: 'visible' });
     await a.fill('#invite-text', 'Hi from alice! Questions about subscriptions?');
     await a.click('#invite-send');
     await a.locator('#invite-dialog').waitFor({ state: 'hidden' });
-    const card = W(p, '.inv');
+    const card = W(p, '.invitation');
     await card.waitFor();
-    assert(await card.locator('.itx').textContent() === 'Hi from alice! Questions about subscriptions?', 'invitation text');
-    assert(await card.locator('.who').textContent() === 'alice', 'invitation names the agent');
-    await card.locator('.lnk').click(); // dismissed: nothing is left in the queue
+    assert(await card.locator('.invitation-text').textContent() === 'Hi from alice! Questions about subscriptions?', 'invitation text');
+    assert(await card.locator('.author').textContent() === 'alice', 'invitation names the agent');
+    await card.locator('.link').click(); // dismissed: nothing is left in the queue
     await card.waitFor({ state: 'detached' });
     await p.context().close();
   });
@@ -281,9 +281,9 @@ export function panelTests(h) {
     const a = P.alice, b = P.bob, p = P.v;
     await b.click('#close-conv');
     await b.locator('#conv-state').filter({ hasText: 'Closed' }).waitFor();
-    await W(p, '.st').filter({ hasText: 'The chat has ended' }).waitFor();
+    await W(p, '.status').filter({ hasText: 'The chat has ended' }).waitFor();
     // Ida comes back with a new question; alice opens her earlier chat from the sidebar.
-    await W(p, 'textarea#bk-in').fill('Me again — one more thing.');
+    await W(p, 'textarea#bk-input').fill('Me again — one more thing.');
     await p.keyboard.press('Enter');
     const item = a.locator('#queue .item').filter({ hasText: 'one more thing' });
     await item.waitFor();
@@ -298,7 +298,7 @@ export function panelTests(h) {
     await a.locator('#chats .item').filter({ hasText: 'Ida Jensen' }).first().click();
     await a.locator('#log .msg.visitor').filter({ hasText: 'one more thing' }).waitFor();
     await a.click('#close-conv');
-    await W(p, '.st').filter({ hasText: 'The chat has ended' }).waitFor();
+    await W(p, '.status').filter({ hasText: 'The chat has ended' }).waitFor();
     await p.context().close();
     assert(await a.locator('#queue .item').count() === 0, 'queue should be empty');
     assert(await a.locator('#status[data-status=online]').count() === 1 && await b.locator('#status[data-status=online]').count() === 1, 'both online');

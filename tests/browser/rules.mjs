@@ -64,12 +64,12 @@ export function rulesTests(h) {
     await p.fill('#r-text', TEXT_V1);
     // Row 1: page.path with a regex that does not compile.
     await cond(0).locator('select.field').selectOption('page.path');
-    await cond(0).locator('select.op').selectOption('regex');
+    await cond(0).locator('select.operator').selectOption('regex');
     await cond(0).locator('input.value').fill('^/demo/(pricing');
     // Row 2: page.seconds >= "abc".
     await p.getByRole('button', { name: 'When: add a condition' }).click();
     await cond(1).locator('select.field').selectOption('page.seconds');
-    await cond(1).locator('select.op').selectOption('>=');
+    await cond(1).locator('select.operator').selectOption('>=');
     await cond(1).locator('input.value').fill('abc');
     // As the marketer types (debounced POST /api/rules/validate), the first problem shows at its field.
     const v0 = cond(0).locator('input.value');
@@ -77,7 +77,7 @@ export function rulesTests(h) {
     assert(/when\.all\[0\]\.page\.path\.regex/.test(await fieldError(v0)), 'the error names its path');
     assert(await cond(0).locator('.field-error').count() === 1, 'the message is inside the row');
     // Fix the regex: now the number is the first problem.
-    await cond(0).locator('select.op').selectOption('glob');
+    await cond(0).locator('select.operator').selectOption('glob');
     await cond(0).locator('input.value').fill('/demo/pricing*');
     const v1 = cond(1).locator('input.value');
     await waitFor('number error at row 2', async () => /expected a number/.test(await fieldError(v1) || ''));
@@ -117,11 +117,11 @@ export function rulesTests(h) {
     const v = await newPage(context, 'rules-visitor');
     const t0 = Date.now();
     await v.goto(`${ctx.base}/demo/pricing.html`);
-    const card = W(v, '.inv');
+    const card = W(v, '.invitation');
     await card.waitFor({ timeout: 8000 });
     const secs = (Date.now() - t0) / 1000;
     log(`# invitation shown after ${secs.toFixed(1)} s (rule: page.seconds >= 2)`);
-    assert(await card.locator('.itx').textContent() === TEXT_V1, 'the rule\'s Danish text');
+    assert(await card.locator('.invitation-text').textContent() === TEXT_V1, 'the rule\'s Danish text');
     assert(secs >= 1.5, `shown too early (${secs} s): page.seconds >= 2`);
     r.visitorPage = v;
   });
@@ -139,7 +139,7 @@ export function rulesTests(h) {
       return (await n('fired')) >= 1 && (await n('shown')) >= 1 && (await n('evaluated')) >= 1 && (await n('matched')) >= 1;
     }, 15000);
     assert(/0\.0 %/.test(await row.locator('.conv').textContent()), 'conversion 0 % (no chat yet)');
-    assert(await row.locator('.funnel .fb').count() === 5, 'funnel bars');
+    assert(await row.locator('.funnel .funnel-bar').count() === 5, 'funnel bars');
     await r.visitor.close();
   });
 
@@ -165,7 +165,7 @@ export function rulesTests(h) {
     // two versions, each with who and when; the newest is current
     assert(await p.locator('#versions li').count() === 2, 'history shows 2 versions');
     const top = p.locator('#versions li').first();
-    assert((await top.textContent()).includes(MARKETER) && (await top.locator('.tag.cur').count()) === 1, 'who, and the current mark');
+    assert((await top.textContent()).includes(MARKETER) && (await top.locator('.tag.current').count()) === 1, 'who, and the current mark');
     await p.getByRole('button', { name: `Revert to version ${r.v1}`, exact: true }).click();
     await waitFor('reverted version', async () => (await p.locator('#versions li').count()) === before + 2);
     await waitFor('form shows the old text', async () => (await p.inputValue('#r-text')) === TEXT_V1);
@@ -200,7 +200,7 @@ export function rulesTests(h) {
     assert(await p.inputValue('#r-priority') === '7', 'priority');
     assert(await p.inputValue('#r-tz') === 'Europe/Oslo', 'time zone');
     assert(await p.locator('#unless-root .cond select.field').inputValue() === 'conversation.open', 'unless row');
-    assert(await cond(1).locator('select.op').count() === 2, 'two operators on page.seconds');
+    assert(await cond(1).locator('select.operator').count() === 2, 'two operators on page.seconds');
     // …and back: the same JSON.
     await p.click('#view-json');
     const back = JSON.parse(await p.inputValue('#json'));

@@ -156,6 +156,33 @@ test('demo page is served with the strict CSP', async () => {
   assert(html.includes('<script src="/beckon.js" data-site="demo" async></script>'), 'one-tag embed missing');
 });
 
+// The panel and the rules editor are ES modules importing widget/shared/: a browser runs a module
+// script only if it is served with a JavaScript MIME type (and the server sends nosniff), so every
+// module each page reaches through its imports is fetched here and its Content-Type checked.
+test('panel and rules editor: their ES modules are served as JavaScript, under the strict CSP', async () => {
+  const seen = new Map();
+  async function walk(url) {
+    if (seen.has(url)) return;
+    const r = await fetch(url);
+    const type = r.headers.get('content-type') || '';
+    seen.set(url, type);
+    assert(r.status === 200, `${url}: status ${r.status}`);
+    assert(/^(text|application)\/javascript\b/.test(type), `${url}: Content-Type ${type}`);
+    const text = await r.text();
+    for (const m of text.matchAll(/^import [^']*'([^']+)';$/gm)) await walk(new URL(m[1], url).href);
+  }
+  for (const [path, script] of [['/agent/', 'agent.js'], ['/rules/', 'rules.js']]) {
+    const r = await fetch(`${ctx.base}${path}`);
+    const csp = r.headers.get('content-security-policy') || '';
+    assert(/script-src 'self'/.test(csp), `${path} CSP: ${csp}`);
+    assert((await r.text()).includes(`<script type="module" src="${script}"></script>`), `${path}: no module script tag`);
+    await walk(`${ctx.base}${path}${script}`);
+  }
+  assert([...seen.keys()].some((u) => u.endsWith('/shared/api.js')), `modules reached: ${[...seen.keys()].join(' ')}`);
+  assert(/nosniff/.test((await fetch(`${ctx.base}/shared/dom.js`)).headers.get('x-content-type-options') || ''), 'nosniff');
+  log(`# modules: ${[...seen].map(([u, t]) => u.replace(ctx.base, '') + ' (' + t + ')').join(', ')}`);
+});
+
 panelTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // agent panel tools (panel.mjs)
 waitingTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // a waiting visitor, consent (waiting.mjs)
 transcriptTests({ test, W, newPage, waitFor, assert, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // transcript by email (transcript.mjs)
@@ -185,28 +212,28 @@ test('visitor: the demo page shows the chat bubble', async () => {
     window.Beckon = { q: [['on', 'ready', () => console.log('beckon-ready')]] }; // the queued-call API
   });
   await ctx.vp.goto(`${ctx.base}/demo/`);
-  await W(ctx.vp, '.bub').waitFor({ state: 'visible' });
-  assert(await W(ctx.vp, '.win').isHidden(), 'chat window should start closed');
+  await W(ctx.vp, '.bubble').waitFor({ state: 'visible' });
+  assert(await W(ctx.vp, '.window').isHidden(), 'chat window should start closed');
   assert(await ctx.ready, 'ready event (queued via window.Beckon.q) did not fire');
 });
 
 test('visitor: opening the bubble shows the dialog, focuses the input', async () => {
   const p = ctx.vp;
-  await W(p, '.bub').click();
+  await W(p, '.bubble').click();
   await W(p, '[role=dialog]').waitFor({ state: 'visible' });
-  assert(await W(p, '.bub').getAttribute('aria-expanded') === 'true', 'aria-expanded');
+  assert(await W(p, '.bubble').getAttribute('aria-expanded') === 'true', 'aria-expanded');
   const focused = await p.evaluate(() => document.querySelector('beckon-chat').shadowRoot.activeElement?.id);
-  assert(focused === 'bk-in', `focus is on ${focused}`);
+  assert(focused === 'bk-input', `focus is on ${focused}`);
 });
 
 test('visitor: sends a message (sending → sent), conversation queued', async () => {
   const p = ctx.vp;
-  await W(p, 'textarea#bk-in').fill('Hi! Do you ship to Norway?');
+  await W(p, 'textarea#bk-input').fill('Hi! Do you ship to Norway?');
   await p.keyboard.press('Enter');
-  const mine = W(p, '.m.v[data-id]').filter({ hasText: 'Do you ship to Norway?' });
+  const mine = W(p, '.message.visitor[data-id]').filter({ hasText: 'Do you ship to Norway?' });
   await mine.waitFor();
-  await waitFor('"Sent"', async () => (await mine.locator('.ms').textContent()) === 'Sent');
-  await waitFor('queued status', async () => (await W(p, '.st').textContent()) === 'Waiting for an agent…');
+  await waitFor('"Sent"', async () => (await mine.locator('.delivery').textContent()) === 'Sent');
+  await waitFor('queued status', async () => (await W(p, '.status').textContent()) === 'Waiting for an agent…');
 });
 
 test('agent: logs in and sees the chat in the queue', async () => {
@@ -237,20 +264,20 @@ test('agent: accepts; visitor sees "You\'re chatting with alice"', async () => {
   await a.locator('#chats .item').first().waitFor();
   await a.locator('#composer').waitFor({ state: 'visible' });
   assert(await a.locator('#queue .item').count() === 0, 'queue should be empty');
-  await waitFor('active status', async () => (await W(p, '.st').textContent()) === "You're chatting with alice");
-  await W(p, '.m.s').filter({ hasText: 'alice joined the chat' }).waitFor();
+  await waitFor('active status', async () => (await W(p, '.status').textContent()) === "You're chatting with alice");
+  await W(p, '.message.system').filter({ hasText: 'alice joined the chat' }).waitFor();
 });
 
 test('agent types: visitor sees the typing indicator, then the reply', async () => {
   const a = ctx.ap, p = ctx.vp;
   await a.locator('#input').pressSequentially('Yes — we ship', { delay: 20 });
-  await W(p, '.typ').filter({ hasText: 'alice is typing…' }).waitFor();
+  await W(p, '.typing').filter({ hasText: 'alice is typing…' }).waitFor();
   await a.locator('#input').pressSequentially(' to Norway in 3–5 days.', { delay: 5 });
   await a.press('#input', 'Enter');
-  const reply = W(p, '.m.a').filter({ hasText: 'Yes — we ship to Norway in 3–5 days.' });
+  const reply = W(p, '.message.agent').filter({ hasText: 'Yes — we ship to Norway in 3–5 days.' });
   await reply.waitFor();
-  assert(await reply.locator('.who').textContent() === 'alice', 'author label');
-  await W(p, '.typ').waitFor({ state: 'hidden' });
+  assert(await reply.locator('.author').textContent() === 'alice', 'author label');
+  await W(p, '.typing').waitFor({ state: 'hidden' });
   await a.locator('#log .msg.agent[data-id]').filter({ hasText: 'Norway in 3–5 days' }).waitFor();
 });
 
@@ -259,16 +286,16 @@ test('read receipts both ways ("Seen")', async () => {
   // The visitor has the chat open and visible: it sends `read`; the agent shows "Seen".
   await a.locator('#log .msg.agent .state').filter({ hasText: 'Seen' }).waitFor();
   // The agent has the chat selected: the visitor's message shows "Seen".
-  await W(p, '.m.v .ms').filter({ hasText: 'Seen' }).waitFor();
+  await W(p, '.message.visitor .delivery').filter({ hasText: 'Seen' }).waitFor();
   await shot(p, 'widget-demo.png');
   await shot(a, 'agent-panel.png');
 });
 
 test('visitor types: agent sees the typing indicator and the message', async () => {
   const a = ctx.ap, p = ctx.vp;
-  await W(p, 'textarea#bk-in').pressSequentially('Great, and', { delay: 20 });
+  await W(p, 'textarea#bk-input').pressSequentially('Great, and', { delay: 20 });
   await a.locator('#typing').filter({ hasText: 'is typing…' }).waitFor();
-  await W(p, 'textarea#bk-in').pressSequentially(' is the shipping free?', { delay: 5 });
+  await W(p, 'textarea#bk-input').pressSequentially(' is the shipping free?', { delay: 5 });
   await p.keyboard.press('Enter');
   await a.locator('#log .msg.visitor').filter({ hasText: 'Great, and is the shipping free?' }).waitFor();
 });
@@ -277,61 +304,61 @@ test('visitor reloads: history intact, chat still open', async () => {
   const p = ctx.vp;
   await p.reload();
   await W(p, '[role=dialog]').waitFor({ state: 'visible' });
-  const texts = W(p, '.m[data-id] .tx');
+  const texts = W(p, '.message[data-id] .text');
   await waitFor('4 messages after reload', async () => (await texts.count()) >= 4);
   const all = await texts.allTextContents();
   const want = ['Hi! Do you ship to Norway?', 'alice joined the chat', 'Yes — we ship to Norway in 3–5 days.', 'Great, and is the shipping free?'];
   assert(JSON.stringify(all) === JSON.stringify(want), `history: ${JSON.stringify(all)}`);
-  assert(await W(p, '.m.pending').count() === 0, 'pending messages after reload');
-  await waitFor('active status', async () => (await W(p, '.st').textContent()) === "You're chatting with alice");
+  assert(await W(p, '.message.pending').count() === 0, 'pending messages after reload');
+  await waitFor('active status', async () => (await W(p, '.status').textContent()) === "You're chatting with alice");
 });
 
 test('second tab: same visitor, same conversation', async () => {
   const p2 = await newPage(ctx.visitor, 'visitor-tab2');
   await p2.goto(`${ctx.base}/demo/pricing.html`);
-  await W(p2, '.bub').click();
-  await W(p2, '.m.v').filter({ hasText: 'Hi! Do you ship to Norway?' }).waitFor();
-  await W(p2, 'textarea#bk-in').fill('(from another tab)');
+  await W(p2, '.bubble').click();
+  await W(p2, '.message.visitor').filter({ hasText: 'Hi! Do you ship to Norway?' }).waitFor();
+  await W(p2, 'textarea#bk-input').fill('(from another tab)');
   await p2.keyboard.press('Enter');
-  await W(ctx.vp, '.m.v').filter({ hasText: '(from another tab)' }).waitFor();
+  await W(ctx.vp, '.message.visitor').filter({ hasText: '(from another tab)' }).waitFor();
   await ctx.ap.locator('#log .msg.visitor').filter({ hasText: '(from another tab)' }).waitFor();
   await p2.close();
 });
 
 test('unread badge on the bubble while the chat is closed', async () => {
   const a = ctx.ap, p = ctx.vp;
-  await W(p, 'textarea#bk-in').focus();
+  await W(p, 'textarea#bk-input').focus();
   await p.keyboard.press('Escape');
-  await W(p, '.win').waitFor({ state: 'hidden' });
+  await W(p, '.window').waitFor({ state: 'hidden' });
   await a.fill('#input', 'Shipping is free over €40.');
   await a.press('#input', 'Enter');
   await W(p, '.badge').filter({ hasText: '1' }).waitFor();
-  assert(/1 unread/.test(await W(p, '.bub').getAttribute('aria-label')), 'bubble label names the unread count');
-  await W(p, '.bub').click();
+  assert(/1 unread/.test(await W(p, '.bubble').getAttribute('aria-label')), 'bubble label names the unread count');
+  await W(p, '.bubble').click();
   await W(p, '.badge').waitFor({ state: 'hidden' });
 });
 
 test('keyboard: Esc closes the chat and focus returns to the bubble', async () => {
   const p = ctx.vp;
-  await W(p, 'textarea#bk-in').focus();
+  await W(p, 'textarea#bk-input').focus();
   await p.keyboard.press('Escape');
-  await W(p, '.win').waitFor({ state: 'hidden' });
+  await W(p, '.window').waitFor({ state: 'hidden' });
   const f = await p.evaluate(() => document.querySelector('beckon-chat').shadowRoot.activeElement?.className);
-  assert(f === 'bub', `focus on ${f}`);
+  assert(f === 'bubble', `focus on ${f}`);
   await p.keyboard.press('Enter'); // the focused bubble opens it again
-  await W(p, '.win').waitFor({ state: 'visible' });
+  await W(p, '.window').waitFor({ state: 'visible' });
 });
 
 test('agent closes the chat; visitor rates it 5 with a comment', async () => {
   const a = ctx.ap, p = ctx.vp;
   await a.click('#close-conv');
   await a.locator('#conv-state').filter({ hasText: 'Closed' }).waitFor();
-  await waitFor('closed status', async () => (await W(p, '.st').textContent()) === 'The chat has ended');
-  await W(p, '.rate').waitFor({ state: 'visible' });
+  await waitFor('closed status', async () => (await W(p, '.status').textContent()) === 'The chat has ended');
+  await W(p, '.rating').waitFor({ state: 'visible' });
   await W(p, '.stars button[data-score="5"]').click();
-  await W(p, '.rate textarea').fill('Quick and friendly.');
-  await W(p, '.rate .pri').click();
-  await W(p, '.rate').filter({ hasText: 'Thank you for your feedback!' }).waitFor();
+  await W(p, '.rating textarea').fill('Quick and friendly.');
+  await W(p, '.rating .primary').click();
+  await W(p, '.rating').filter({ hasText: 'Thank you for your feedback!' }).waitFor();
   await a.locator('#log .note.rating').filter({ hasText: '5/5' }).waitFor();
 });
 
@@ -352,13 +379,13 @@ test('a failed send shows "Not sent"; Retry resends with the same cmid', async (
     });
   });
   await p.goto(`${ctx.base}/demo/product.html`);
-  await W(p, '.bub').click();
-  await W(p, 'textarea#bk-in').fill('Is the Gyokuro in stock?');
+  await W(p, '.bubble').click();
+  await W(p, 'textarea#bk-input').fill('Is the Gyokuro in stock?');
   await p.keyboard.press('Enter');
-  const m = W(p, '.m.v').filter({ hasText: 'Is the Gyokuro in stock?' });
-  await m.locator('.ms').filter({ hasText: 'Not sent' }).waitFor();
-  await m.locator('.rt').click();
-  await m.locator('.ms').filter({ hasText: 'Sent' }).waitFor();
+  const m = W(p, '.message.visitor').filter({ hasText: 'Is the Gyokuro in stock?' });
+  await m.locator('.delivery').filter({ hasText: 'Not sent' }).waitFor();
+  await m.locator('.retry').click();
+  await m.locator('.delivery').filter({ hasText: 'Sent' }).waitFor();
   assert(cmids.length === 2 && cmids[0] === cmids[1], `cmids ${JSON.stringify(cmids)}`);
   await ctx.ap.locator('#queue .item').filter({ hasText: 'Is the Gyokuro in stock?' }).waitFor();
   ctx.retryContext = context; ctx.retryPage = p;
@@ -377,28 +404,28 @@ test('connection drop: widget reconnects with backoff and resumes from the last 
     ws.onMessage((msg) => { frames.push(JSON.parse(msg)); server.send(msg); });
   });
   await p.goto(`${ctx.base}/demo/`);
-  await W(p, '.bub').click();
-  await W(p, 'textarea#bk-in').fill('Hello before the drop');
+  await W(p, '.bubble').click();
+  await W(p, 'textarea#bk-input').fill('Hello before the drop');
   await p.keyboard.press('Enter');
-  await W(p, '.m.v[data-id] .ms').filter({ hasText: 'Sent' }).waitFor();
+  await W(p, '.message.visitor[data-id] .delivery').filter({ hasText: 'Sent' }).waitFor();
   const a = ctx.ap;
   await a.locator('#queue .item').filter({ hasText: 'Hello before the drop' }).click();
   await a.click('#accept');
-  await W(p, '.m.s').filter({ hasText: 'joined the chat' }).waitFor();
+  await W(p, '.message.system').filter({ hasText: 'joined the chat' }).waitFor();
   const lastId = await p.evaluate(() => {
-    const n = [...document.querySelector('beckon-chat').shadowRoot.querySelectorAll('.m[data-id]')].pop();
+    const n = [...document.querySelector('beckon-chat').shadowRoot.querySelectorAll('.message[data-id]')].pop();
     return n.getAttribute('data-id');
   });
   down = true;
   await sockets[0].close({ code: 1011, reason: 'test drop' });
-  await W(p, '.ban').waitFor({ state: 'visible' });
+  await W(p, '.banner').waitFor({ state: 'visible' });
   await a.fill('#input', 'Sent while you were away');
   await a.press('#input', 'Enter');
   await a.locator('#log .msg.agent[data-id]').filter({ hasText: 'Sent while you were away' }).waitFor();
   await waitFor('two refused reconnects', () => refused >= 2);
   down = false;
-  await W(p, '.m.a').filter({ hasText: 'Sent while you were away' }).waitFor({ timeout: 20000 });
-  await W(p, '.ban').waitFor({ state: 'hidden' });
+  await W(p, '.message.agent').filter({ hasText: 'Sent while you were away' }).waitFor({ timeout: 20000 });
+  await W(p, '.banner').waitFor({ state: 'hidden' });
   const hellos = frames.filter((f) => f.type === 'hello');
   log(`# reconnect attempts refused while down: ${refused}`);
   assert(hellos.length >= 2 && hellos[1].token, 'second hello carries the stored token');
@@ -424,10 +451,10 @@ test('history gap is shown as a note', async () => {
     });
   });
   await p.goto(`${ctx.base}/demo/`);
-  await W(p, '.bub').click();
-  await W(p, 'textarea#bk-in').fill('Checking history');
+  await W(p, '.bubble').click();
+  await W(p, 'textarea#bk-input').fill('Checking history');
   await p.keyboard.press('Enter');
-  await W(p, '.m.v[data-id] .ms').filter({ hasText: 'Sent' }).waitFor();
+  await W(p, '.message.visitor[data-id] .delivery').filter({ hasText: 'Sent' }).waitFor();
   await p.reload();
   await W(p, '.gap').filter({ hasText: 'Some earlier messages could not be loaded.' }).waitFor();
   await context.close();
@@ -449,16 +476,16 @@ test('invitation push: card shown (invite_shown), dismiss sends invite_dismissed
     });
   });
   await p.goto(`${ctx.base}/demo/pricing.html`);
-  await W(p, '.bub').waitFor();
+  await W(p, '.bubble').waitFor();
   await waitFor('welcome', () => frames.some((f) => f.type === 'hello'));
   await sleep(300);
   page.send(JSON.stringify({ type: 'invite', invitation: 'i_test1', rule: 'pricing-help', text: 'Need help choosing a plan? <b>not bold</b>', agent: 'alice' }));
-  const card = W(p, '.inv');
+  const card = W(p, '.invitation');
   await card.waitFor();
-  assert(await card.locator('.itx').textContent() === 'Need help choosing a plan? <b>not bold</b>', 'text rendered as text');
+  assert(await card.locator('.invitation-text').textContent() === 'Need help choosing a plan? <b>not bold</b>', 'text rendered as text');
   assert(await card.locator('b').count() === 0, 'markup from the server must not be parsed');
   await waitFor('invite_shown', () => frames.some((f) => f.type === 'invite_shown' && f.invitation === 'i_test1'));
-  await card.locator('.lnk').click();
+  await card.locator('.link').click();
   await card.waitFor({ state: 'detached' });
   await waitFor('invite_dismissed', () => frames.some((f) => f.type === 'invite_dismissed' && f.invitation === 'i_test1'));
   await p.evaluate(() => Beckon.track('viewed_pricing', { plan: 'daily', seats: 3, bad: { nested: 1 } }));
@@ -467,10 +494,10 @@ test('invitation push: card shown (invite_shown), dismiss sends invite_dismissed
   const hello = frames.find((f) => f.type === 'hello');
   assert(hello.page && /pricing\.html$/.test(hello.page.url) && hello.device === 'desktop' && hello.site === 'demo', `hello ${JSON.stringify(hello)}`);
   // resync: a visitor with a conversation resumes it
-  await W(p, '.bub').click();
-  await W(p, 'textarea#bk-in').fill('Which plan suits an office of 12?');
+  await W(p, '.bubble').click();
+  await W(p, 'textarea#bk-input').fill('Which plan suits an office of 12?');
   await p.keyboard.press('Enter');
-  await W(p, '.m.v[data-id] .ms').filter({ hasText: 'Sent' }).waitFor();
+  await W(p, '.message.visitor[data-id] .delivery').filter({ hasText: 'Sent' }).waitFor();
   const before = frames.filter((f) => f.type === 'resume').length;
   page.send(JSON.stringify({ type: 'resync' }));
   await waitFor('resume after resync', () => frames.filter((f) => f.type === 'resume').length > before);
@@ -481,15 +508,15 @@ test('invitation push: card shown (invite_shown), dismiss sends invite_dismissed
 test('host page CSS does not leak into the widget', async () => {
   // Same widget, once on a plain page and once under aggressive.css (blog.html).
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
-  const sel = ['.bub', '.win header', '.bk h2', 'textarea#bk-in', '.snd', '.note'];
+  const sel = ['.bubble', '.window header', '.beckon h2', 'textarea#bk-input', '.send', '.note'];
   const grab = async (url) => {
     const p = await newPage(context, 'visitor-css');
     await p.goto(url);
-    await W(p, '.bub').click();
-    await W(p, '.win').waitFor({ state: 'visible' });
+    await W(p, '.bubble').click();
+    await W(p, '.window').waitFor({ state: 'visible' });
     const out = {};
     for (const s of sel) out[s] = await widgetStyle(p, s, STYLE_PROPS);
-    const box = await W(p, '.bub').boundingBox();
+    const box = await W(p, '.bubble').boundingBox();
     return { p, out, box };
   };
   const plain = await grab(`${ctx.base}/demo/index.html`);
@@ -510,7 +537,7 @@ test('widget CSS does not leak out to the host page', async () => {
     const p = await newPage(context, 'page-css');
     if (block) await p.route('**/beckon.js', (r) => r.abort());
     await p.goto(url);
-    if (!block) await W(p, '.bub').waitFor();
+    if (!block) await W(p, '.bubble').waitFor();
     else await sleep(300);
     const styles = await p.evaluate((props) => [...document.querySelectorAll('body *:not(script):not(beckon-chat)')]
       .slice(0, 80).map((n) => { const cs = getComputedStyle(n); return props.map((k) => cs.getPropertyValue(k)).join('|'); }), STYLE_PROPS);
@@ -530,13 +557,13 @@ test('language from <html lang> (da) and data-lang (nb)', async () => {
   const p = await newPage(context, 'visitor-lang');
   await p.route('**/demo/index.html', (r) => rewrite(r, '<html lang="en">', '<html lang="da-DK">'));
   await p.goto(`${ctx.base}/demo/index.html`);
-  await W(p, '.bub').click();
-  assert(await W(p, '.bk h2').textContent() === 'Chat med os', 'da title');
-  assert(await W(p, 'textarea#bk-in').getAttribute('placeholder') === 'Skriv en besked…', 'da placeholder');
+  await W(p, '.bubble').click();
+  assert(await W(p, '.beckon h2').textContent() === 'Chat med os', 'da title');
+  assert(await W(p, 'textarea#bk-input').getAttribute('placeholder') === 'Skriv en besked…', 'da placeholder');
   await p.route('**/demo/pricing.html', (r) => rewrite(r, 'data-site="demo"', 'data-site="demo" data-lang="nb"'));
   await p.goto(`${ctx.base}/demo/pricing.html`);
-  await W(p, '.bub').click();
-  assert(await W(p, '.bk h2').textContent() === 'Chat med oss', 'nb title');
+  await W(p, '.bubble').click();
+  assert(await W(p, '.beckon h2').textContent() === 'Chat med oss', 'nb title');
   await context.close();
 });
 
@@ -544,12 +571,12 @@ test('phone width: the open chat fills the screen', async () => {
   const context = await browser.newContext({ viewport: { width: 375, height: 700 }, isMobile: true, hasTouch: true });
   const p = await newPage(context, 'visitor-phone');
   await p.goto(`${ctx.base}/demo/pricing.html`);
-  await W(p, '.bub').click();
-  const box = await W(p, '.win').boundingBox();
+  await W(p, '.bubble').click();
+  const box = await W(p, '.window').boundingBox();
   assert(box && box.width >= 370 && box.height >= 690, `window ${JSON.stringify(box)}`);
-  await W(p, '.x').click();
-  await W(p, '.bub').waitFor({ state: 'visible' });
-  await W(p, '.bub').click();
+  await W(p, '.close').click();
+  await W(p, '.bubble').waitFor({ state: 'visible' });
+  await W(p, '.bubble').click();
   await shot(p, 'widget-phone.png');
   await context.close();
 });
@@ -558,8 +585,8 @@ test('prefers-reduced-motion: no animations', async () => {
   const context = await browser.newContext({ reducedMotion: 'reduce' });
   const p = await newPage(context, 'visitor-motion');
   await p.goto(`${ctx.base}/demo/`);
-  await W(p, '.bub').click();
-  const anim = await widgetStyle(p, '.win', ['animation-name']);
+  await W(p, '.bubble').click();
+  const anim = await widgetStyle(p, '.window', ['animation-name']);
   assert(anim['animation-name'] === 'none', `animation ${anim['animation-name']}`);
   await context.close();
 });
@@ -568,7 +595,7 @@ test('JS API: Beckon.open(), close(), on(open/close/message)', async () => {
   const context = await browser.newContext();
   const p = await newPage(context, 'visitor-api');
   await p.goto(`${ctx.base}/demo/`);
-  await W(p, '.bub').waitFor();
+  await W(p, '.bubble').waitFor();
   const events = await p.evaluate(async () => {
     const seen = [];
     Beckon.on('open', () => seen.push('open')).on('close', () => seen.push('close'));

@@ -59,8 +59,8 @@ export function transcriptTests(h) {
     const context = await h.browser.newContext({ viewport: { width: 1280, height: 800 } });
     const p = await newPage(context, 'transcript-visitor');
     await p.goto(`${base}/demo/index.html`);
-    await W(p, '.bub').click();
-    await W(p, 'textarea#bk-in').fill(question);
+    await W(p, '.bubble').click();
+    await W(p, 'textarea#bk-input').fill(question);
     await p.keyboard.press('Enter');
     let conv = null;
     await waitFor('queue_add', async () => {
@@ -69,9 +69,9 @@ export function transcriptTests(h) {
     });
     assert((await agentReq(a, { type: 'accept', conversation: conv })).type === 'ok', 'accept');
     assert((await agentReq(a, { type: 'message', conversation: conv, cmid: 'a1', text: 'Happy to help.' })).type === 'ack', 'agent message');
-    await W(p, '.m.a').filter({ hasText: 'Happy to help.' }).waitFor();
+    await W(p, '.message.agent').filter({ hasText: 'Happy to help.' }).waitFor();
     assert((await agentReq(a, { type: 'close', conversation: conv })).type === 'ok', 'close');
-    await W(p, '.rate').waitFor({ state: 'visible' }); // the closed view
+    await W(p, '.rating').waitFor({ state: 'visible' }); // the closed view
     return { a, p, conv };
   }
 
@@ -80,10 +80,10 @@ export function transcriptTests(h) {
     const base = await instance(['--smtp-host', '127.0.0.1', '--smtp-port', String(S.sink.port),
       '--smtp-from', 'chat@shop.example']);
     const { a, p } = await chatToTheEnd(base, 'Can I get this by mail?');
-    const offer = W(p, 'form.trf');
+    const offer = W(p, 'form.transcript');
     await offer.waitFor({ state: 'visible' });
     await offer.locator('input[type=email]').fill('visitor@example.com');
-    await offer.locator('.pri').click();
+    await offer.locator('.primary').click();
     await offer.locator('p[role=status]').filter({ hasText: /^Sent$/ }).waitFor();
     await waitFor('the mail', () => S.sink.mails.length === 1);
     const mail = S.sink.mails[0];
@@ -96,7 +96,7 @@ export function transcriptTests(h) {
     const base = await instance([]);
     const { a, p } = await chatToTheEnd(base, 'No mail here?');
     await p.waitForTimeout(300);
-    assert(await W(p, 'form.trf').isHidden(), 'the offer is shown without SMTP');
+    assert(await W(p, 'form.transcript').isHidden(), 'the offer is shown without SMTP');
     for (const x of [a, p]) await x.context().close();
     S.sink.close();
   });

@@ -49,21 +49,21 @@ export function waitingTests(h) {
     }
     if (init) await p.addInitScript(init);
     await p.goto(`${base}${path}`);
-    await W(p, '.bub').waitFor();
+    await W(p, '.bubble').waitFor();
     return p;
   }
   async function ask(p, text) {
-    await W(p, '.bub').click();
-    await W(p, 'textarea#bk-in').fill(text);
+    await W(p, '.bubble').click();
+    await W(p, 'textarea#bk-input').fill(text);
     await p.keyboard.press('Enter');
-    await W(p, '.m.v[data-id]').filter({ hasText: text }).waitFor()
+    await W(p, '.message.visitor[data-id]').filter({ hasText: text }).waitFor()
       .catch((e) => { throw new Error(`${e.message.split('\n')[0]}; sent ${JSON.stringify(p.sent.slice(-4))}; got ${JSON.stringify(p.got.slice(-6))}`); });
   }
   // The state line (.st) and the queue line (.qs) under it; failures show what the visitor received.
-  const statusIs = (p, want, sel = '.st') => waitFor(`${sel} "${want}"`, async () => (await W(p, sel).textContent()) === want)
+  const statusIs = (p, want, sel = '.status') => waitFor(`${sel} "${want}"`, async () => (await W(p, sel).textContent()) === want)
     .catch(async (e) => { throw new Error(`${e.message}; it says "${await W(p, sel).textContent()}"; got ${JSON.stringify(p.got.slice(-6))}`); });
-  const queueIs = (p, re) => waitFor(`queue line ${re}`, async () => re.test(await W(p, '.qs span').textContent()))
-    .catch(async (e) => { throw new Error(`${e.message}; it says "${await W(p, '.qs span').textContent()}"; got ${JSON.stringify(p.got.slice(-6))}`); });
+  const queueIs = (p, re) => waitFor(`queue line ${re}`, async () => re.test(await W(p, '.queue span').textContent()))
+    .catch(async (e) => { throw new Error(`${e.message}; it says "${await W(p, '.queue span').textContent()}"; got ${JSON.stringify(p.got.slice(-6))}`); });
 
   test('waiting: two queued visitors see "number 1" and "number 2"; after an accept the second is number 1', async () => {
     S.w = await instance(['--auto-ack-seconds', '1', '--offer-email-seconds', '3']);
@@ -79,36 +79,36 @@ export function waitingTests(h) {
     const r = await agentReq(S.a, { type: 'accept', conversation: await queued(S.a, 'First in line') });
     assert(r.type === 'ok', `accept: ${JSON.stringify(r)}`);
     await statusIs(S.v1, "You're chatting with wendy");
-    await W(S.v1, '.qs').waitFor({ state: 'hidden' }); // cleared once active
+    await W(S.v1, '.queue').waitFor({ state: 'hidden' }); // cleared once active
     await queueIs(S.v2, /^You are number 1 in the queue( · about \d+ min)?$/); // now with one wait of history
-    assert(await W(S.v2, '.qb').isHidden(), 'the leave-a-message button is only for when nobody is online');
+    assert(await W(S.v2, '.leave-message-button').isHidden(), 'the leave-a-message button is only for when nobody is online');
   });
 
   test('waiting: the automatic acknowledgement comes in Danish', async () => {
     S.v3 = await visitor(S.w.base, { lang: 'da' });
     await ask(S.v3, 'Hvornår sender I?');
-    await W(S.v3, '.m.s .tx').filter({ hasText: 'Vi har set dit spørgsmål og svarer om lidt.' }).waitFor();
+    await W(S.v3, '.message.system .text').filter({ hasText: 'Vi har set dit spørgsmål og svarer om lidt.' }).waitFor();
     await queueIs(S.v3, /^Du er nummer 2 i køen( · ca\. \d+ min)?$/);
   });
 
   test('waiting: after offer-email-seconds the email card appears, opens the form, and can be dismissed', async () => {
-    const card = W(S.v3, '.oe');
+    const card = W(S.v3, '.offer-email');
     await card.waitFor();
     assert(await card.locator('p').textContent() === 'Vil du hellere have svaret på e-mail?', 'Danish card text');
-    assert(await W(S.v3, 'form.lmf').isHidden(), 'the form waits for the button');
-    await card.locator('.pri').click();
-    await W(S.v3, 'form.lmf').waitFor({ state: 'visible' });
+    assert(await W(S.v3, 'form.leave-message').isHidden(), 'the form waits for the button');
+    await card.locator('.primary').click();
+    await W(S.v3, 'form.leave-message').waitFor({ state: 'visible' });
     await card.waitFor({ state: 'detached' });
     // The other waiting visitor dismisses theirs.
-    const c2 = W(S.v2, '.oe');
+    const c2 = W(S.v2, '.offer-email');
     await c2.waitFor();
-    await c2.locator('.x').click();
+    await c2.locator('.close').click();
     await c2.waitFor({ state: 'detached' });
-    assert(await W(S.v2, 'form.lmf').isHidden(), 'dismissing must not open the form');
+    assert(await W(S.v2, 'form.leave-message').isHidden(), 'dismissing must not open the form');
     // The form works while queued.
-    await W(S.v3, '.lmf input[type=email]').fill('kunde@example.dk');
-    await W(S.v3, '.lmf textarea').fill('Skriv gerne til mig.');
-    await W(S.v3, '.lmf .pri').click();
+    await W(S.v3, '.leave-message input[type=email]').fill('kunde@example.dk');
+    await W(S.v3, '.leave-message textarea').fill('Skriv gerne til mig.');
+    await W(S.v3, '.leave-message .primary').click();
     await W(S.v3, '.note').filter({ hasText: 'Tak! Vi svarer til kunde@example.dk.' }).waitFor();
   });
 
@@ -118,11 +118,11 @@ export function waitingTests(h) {
     const r = await agentReq(S.a, { type: 'accept', conversation: await queued(S.a, 'Hvornår sender I?') });
     assert(r.type === 'ok', `accept: ${JSON.stringify(r)}`);
     await queueIs(S.v2, /^No one is online right now — leave a message and we'll write back$/);
-    const b = W(S.v2, '.qb');
+    const b = W(S.v2, '.leave-message-button');
     await b.waitFor({ state: 'visible' });
     assert(await b.textContent() === 'Leave a message', 'button text');
     await b.click();
-    await W(S.v2, 'form.lmf').waitFor({ state: 'visible' });
+    await W(S.v2, 'form.leave-message').waitFor({ state: 'visible' });
     await b.waitFor({ state: 'hidden' });
     for (const p of [S.a, S.v1, S.v2, S.v3]) await p.context().close();
   });
@@ -137,20 +137,20 @@ export function waitingTests(h) {
     for (const [lang, re] of [[undefined, /^We're closed right now and back .+\. Leave a message and we'll reply by email\.$/],
                               ['da', /^Vi har lukket lige nu og er tilbage .+\. Skriv en besked, så svarer vi på e-mail\.$/]]) {
       const p = await visitor(c.base, { lang });
-      await W(p, '.bub').click();
+      await W(p, '.bubble').click();
       await waitFor(`after-hours text (${lang || 'en'})`, async () => re.test(await W(p, '.note').first().textContent()))
         .catch(async (e) => { throw new Error(`${e.message}; it says "${await W(p, '.note').first().textContent()}"; got ${JSON.stringify(p.got.slice(-3))}`); });
       const welcome = p.got.find((f) => f.type === 'welcome');
       assert(welcome.hours && welcome.hours.open === false && welcome.hours.opens_at > Date.now(), `welcome.hours ${JSON.stringify(welcome.hours)}`);
       const hour = new Date(welcome.hours.opens_at).toLocaleString(lang || 'en', { hour: '2-digit', minute: '2-digit' });
       assert((await W(p, '.note').first().textContent()).includes(hour), `the text names ${hour}`);
-      await W(p, 'form.lmf').waitFor({ state: 'visible' });
-      assert(await W(p, 'textarea#bk-in').isHidden(), 'no chat composer while closed');
+      await W(p, 'form.leave-message').waitFor({ state: 'visible' });
+      assert(await W(p, 'textarea#bk-input').isHidden(), 'no chat composer while closed');
       if (!lang) await h.shot(p, 'widget-after-hours.png');
       if (!lang) {
-        await W(p, '.lmf input[type=email]').fill('night-owl@example.com');
-        await W(p, '.lmf textarea').fill('Please call me tomorrow.');
-        await W(p, '.lmf .pri').click();
+        await W(p, '.leave-message input[type=email]').fill('night-owl@example.com');
+        await W(p, '.leave-message textarea').fill('Please call me tomorrow.');
+        await W(p, '.leave-message .primary').click();
         await W(p, '.note').filter({ hasText: "Thank you! We'll reply to night-owl@example.com." }).waitFor();
         const left = await agentReq(a, { type: 'left_messages' });
         assert(left.messages.some((m) => m.text === 'Please call me tomorrow.'), `left_messages ${JSON.stringify(left)}`);
@@ -189,7 +189,7 @@ export function waitingTests(h) {
     await q.evaluate(() => Beckon.track('viewed_pricing', {}));
     await ask(q, 'No cookies, but a question');
     await queued(a, 'No cookies, but a question');
-    await W(q, '.m.v[data-id] .ms').filter({ hasText: 'Sent' }).waitFor();
+    await W(q, '.message.visitor[data-id] .delivery').filter({ hasText: 'Sent' }).waitFor();
     assert(!q.sent.some((f) => f.type === 'event' || f.type === 'page_view'), 'events sent without consent');
     await q.evaluate(() => Beckon.consent(false));
     await waitFor('consent false', () => q.sent.some((f) => f.type === 'consent' && f.granted === false));
