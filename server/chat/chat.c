@@ -45,11 +45,16 @@ bk_chat *bk_chat_new(bk_server *server)
     chat->visitors = bk_map_new();
     chat->agents = bk_map_new();
     chat->hours = bk_site_hours_new();
+    chat->transcripts = bk_transcripts_new(server);
+    /* Every part made before anything refers to the chat (the store's callbacks, timers). */
+    if (!chat->visitors || !chat->agents || !chat->hours || !chat->transcripts) {
+        bk_chat_free(chat);
+        return NULL;
+    }
     bk_list_init(&chat->all_agents);
     bk_list_init(&chat->waiting);
     for (int i = 0; i < SCRIPT_COUNT; i++)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
-    chat->transcripts = bk_transcripts_new(server);
     snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
     bk_store_bus(server->store, chat->bus_channel, chat_bus_received, chat);
     bk_store_on_state(server->store, chat_store_state_changed, chat);

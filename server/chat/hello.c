@@ -30,6 +30,10 @@ static void on_visitor_hello(redisReply *reply, void *data)
         /* a site or origin that is not allowed: no second try on this socket */
         if (bk_redis_reply_refusal(reply, BK_ERR_FORBIDDEN))
             bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
+        /* The hello deadline passed while this hello was in flight (the deadline leaves a
+         * pending hello alone): there is no second try now, or the socket would idle forever. */
+        else if (!bk_list_linked(&s->waiting))
+            bk_conn_close(s->conn, BK_CLOSE_POLICY, "hello timeout");
         goto done;
     }
     if (strcmp(s->id, visitor) != 0) {

@@ -109,6 +109,8 @@ static void peers_free(const char *id, void *peers, void *data)
 
 void chat_peers_free(bk_map *map)
 {
+    if (!map)
+        return;
     bk_map_each(map, peers_free, NULL);
     bk_map_free(map);
 }

@@ -199,7 +199,9 @@ static void error_send(bk_conn *conn, json_t *req, const char *code, const char 
 static void store_error_send(bk_conn *conn, json_t *req, const redisReply *reply)
 {
     bk_error err;
-    bk_error_from_store(&err, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_RATE_LIMITED),
+    bk_error_from_store(&err, reply,
+                        BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_RATE_LIMITED,
+                                    BK_ERR_INVALID_TOKEN),  /* erased meanwhile */
                         BK_STORAGE_WRITE);
     error_send(conn, req, err.code, err.message);
 }

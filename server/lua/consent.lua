@@ -1,8 +1,9 @@
 -- ARGV: prefix, visitor, granted (0|1) -> profile_json
 -- Withdrawing consent deletes the browsing events held and stops tracking.
---! uses: prelude
+--! uses: prelude visitor_promises
 
 local vkey = p .. 'visitor:' .. ARGV[2]
+if visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
 redis.call('HSET', vkey, 'consent', ARGV[3])
 if ARGV[3] == '0' then
   redis.call('DEL', p .. 'events:' .. ARGV[2])

@@ -11,6 +11,7 @@
 --! uses: prelude
 
 local cid, since, limit, by, who, max_bytes = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
+if string.match(since, '^0+%-0+$') then since = '0' end  -- "0-0" is the start too, as XRANGE reads it
 local key = p .. 'conv:' .. cid
 local meta = redis.call('HMGET', key .. ':meta', 'state', 'visitor', 'visitor_read', 'agent_read', 'accepted')
 if not meta[1] or (by == 'visitor' and meta[2] ~= who) then return redis.error_reply('not_found no such conversation') end
@@ -39,8 +40,13 @@ if redis.call('EXISTS', key) == 1 then
     return redis.error_reply('bad_request resume.since is after the last message of this conversation: resume from an id it gave you, or from "0"')
   elseif #redis.call('XRANGE', key, since, since) == 0 then
     local first = s['first-entry'] and s['first-entry'][1]
-    if removed and (not first or id_compare(since, first) < 0 or id_compare(since, deleted) <= 0) then gap = 1
-    else return redis.error_reply('bad_request resume.since is not a message of this conversation: resume from an id it gave you, or from "0"') end
+    -- gone itself: trimmed from the head (what followed it up to the first entry may be gone
+    -- too: XTRIM leaves max-deleted-entry-id alone), or deleted (then what followed it is gone
+    -- only if something later was deleted too)
+    if removed and (not first or id_compare(since, first) < 0 or id_compare(since, deleted) < 0) then gap = 1
+    elseif not (removed and id_compare(since, deleted) == 0) then
+      return redis.error_reply('bad_request resume.since is not a message of this conversation: resume from an id it gave you, or from "0"')
+    end
   elseif removed and id_compare(since, deleted) < 0 then
     gap = 1
   end

@@ -6,6 +6,7 @@
 
 local vid, name, email, text = ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local vkey = p .. 'visitor:' .. vid
+if visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
 local unverified = nil
 if contact_writable(vkey) then
   redis.call('HSET', vkey, 'email', email)

@@ -4,11 +4,12 @@
 -- Only the visitor's own closed conversation that an agent took part in; what the visitor saw
 -- (no notes), oldest first, cut after max_messages or max_bytes of text. Each request counts
 -- against both limits here, atomically; transcript_refund.lua gives it back when nothing was sent.
---! uses: prelude
+--! uses: prelude visitor_promises
 
 local vid, cid, day = ARGV[2], ARGV[3], ARGV[4]
 local per_conv, per_day, max_count, max_bytes = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7]), tonumber(ARGV[8])
 local vkey = p .. 'visitor:' .. vid
+if visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
 if cid == '' then cid = redis.call('HGET', vkey, 'last_conv') end
 if not cid then return redis.error_reply('not_found no closed conversation to send') end
 local mkey = p .. 'conv:' .. cid .. ':meta'

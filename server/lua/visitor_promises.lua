@@ -1,7 +1,9 @@
 -- What a site promises its visitors, read where a script stores something about one: browsing
 -- data only with consent when the site asks for it, and contact details that a visitor cannot
 -- change once the site's backend has signed them (or at all, unsigned, when the site enforces
--- signed identities). Every path that stores such data runs through these two checks.
+-- signed identities). Every path that stores such data runs through these checks. And an erased
+-- visitor stays erased: its socket may still send a request or two before "!forget" closes it,
+-- and a script that would write about it refuses instead of bringing the id back.
 --! uses: prelude
 
 local function site_flag(vkey, field)
@@ -14,3 +16,7 @@ end
 local function contact_writable(vkey)
   return redis.call('HGET', vkey, 'verified') ~= '1' and not site_flag(vkey, 'enforce_identity')
 end
+local function visitor_erased(vkey)
+  return redis.call('EXISTS', vkey) == 0
+end
+local erased_refusal = 'invalid_token this visitor was erased: say hello without a token'

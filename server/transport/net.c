@@ -49,6 +49,14 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
     net->per_ip = bk_map_new();
     net->per_peer = bk_map_new();
     net->http_per_ip = bk_map_new();
+    if (!net->per_ip || !net->per_peer || !net->http_per_ip) {  /* before any handle is on the loop */
+        bk_map_free(net->per_ip);
+        bk_map_free(net->per_peer);
+        bk_map_free(net->http_per_ip);
+        free(net);
+        snprintf(err, err_size, "out of memory");
+        return NULL;
+    }
     uv_timer_init(loop, &net->close_timer);
     net->close_timer.data = net;
     uv_timer_init(loop, &net->drain_timer);

@@ -92,10 +92,16 @@ async def t_gaps(env):
     # from the start: messages are missing
     h = await resume(v, cid, "0")
     assert h["gap"] is True, h
+    # "0-0" is the start, as Redis reads it
+    h = await resume(v, cid, "0-0")
+    assert h["type"] == "history" and h["gap"] is True and h["messages"][0]["id"] == ids[7], h
     # one deleted after the client's position
     env.redis.command("XDEL", key, ids[8])
     h = await resume(v, cid, ids[7])
     assert h["gap"] is True and [m["id"] for m in h["messages"]] == ids[9:], h
+    # the client's own last message deleted, nothing after it: no gap
+    h = await resume(v, cid, ids[8])
+    assert h["type"] == "history" and h["gap"] is False and [m["id"] for m in h["messages"]] == ids[9:], h
     # the whole stream deleted
     env.redis.command("DEL", key)
     h = await resume(v, cid, ids[9])

@@ -133,9 +133,17 @@ async def t_verified_identity_kept(env):
         assert r["type"] == "error" and r["code"] == "forbidden", r
         d = (await alice.expect_reply({"type": "visitor", "visitor": v.id}, "visitor"))["visitor"]
         assert d["name"] == "Ida", d
-        # a new signature may
-        r = await v.request({"type": "identify", "id": "user-42", "hash": signed("user-42"), "name": "Ida B."})
+        # the signature covers the user id only: the same identity keeps its name and email
+        r = await v.request({"type": "identify", "id": "user-42", "hash": signed("user-42"), "name": "Mallory",
+                             "email": "mallory@evil.example"})
         assert r["type"] == "ok", r
+        d = (await alice.expect_reply({"type": "visitor", "visitor": v.id}, "visitor"))["visitor"]
+        assert (d["name"], d["email"]) == ("Ida", "ida@shop.example"), d
+        # another signed identity starts with its own details
+        r = await v.request({"type": "identify", "id": "user-43", "hash": signed("user-43"), "name": "Bo"})
+        assert r["type"] == "ok", r
+        d = (await alice.expect_reply({"type": "visitor", "visitor": v.id}, "visitor"))["visitor"]
+        assert (d["user_id"], d["name"], d.get("email")) == ("user-43", "Bo", None), d
     finally:
         await no_sites(env)
 
@@ -196,6 +204,22 @@ async def t_erasure_final(env):
         if env.redis.command("ZSCORE", key, old) is not None:
             names.append(key)
     assert names == [], f"keys naming the erased visitor: {names}"
+
+
+@T.case("erasure: requests from a socket whose visitor was erased meanwhile are refused and store nothing")
+async def t_erased_meanwhile(env):
+    v = await env.visitor()
+    vid = v.visitor_id
+    # what visitor_forget.lua does, before its "!forget" reaches the node and closes the socket
+    for key in env.redis.command("KEYS", f"*{vid}*"):
+        env.redis.command("DEL", key)
+    for request in ({"type": "message", "cmid": "after-erasure", "text": "still here?"},
+                    {"type": "consent", "granted": True},
+                    {"type": "identify", "name": "Ida"},
+                    {"type": "leave_message", "email": "ida@shop.example", "text": "call me"}):
+        r = await v.request(request)
+        assert r["type"] == "error" and r["code"] == "invalid_token", (request, r)
+    assert [k for k in env.redis.command("KEYS", "*") if vid in k] == []
 
 
 if __name__ == "__main__":
