@@ -6,21 +6,27 @@
 #
 #   tests/bench/scale.sh [--quick] [--doc | --no-doc] [--keep]
 #
-#   --quick    ≈10 s of load: 1 000 idle connections, chat at 1 000 msg/s for 3 s, a short slow
-#              consumer, a 1 000-client reconnect storm. Prints only, unless --doc.
-#   (default)  full: idle 1k/5k/10k/19k, chat at 1k/5k/10k msg/s for 10 s each, slow consumer,
-#              10 000-client reconnect storm, two nodes (visitors on one, agents on the
-#              other, same Redis) at 5 000 msg/s. Writes docs/benchmarks-scale.md unless --no-doc.
+#   --quick    ≈15 s of load: 1 000 idle connections, chat at 1 000 msg/s for 3 s, a two-rung
+#              ladder (1k, 3k msg/s, 1 s each), a short slow consumer, a 1 000-client reconnect
+#              storm. Prints only, unless --doc.
+#   (default)  full: idle 1k/5k/10k/19k, chat at 1k/5k/10k msg/s for 10 s each (with Redis CPU
+#              per message as a row of its own), the chat ladder (5k, 10k, … 30k msg/s, 5 s a
+#              rung, stopping after the first rung that misses p99 ≤ 50 ms or loses an ack or a
+#              delivery; one row gives the highest rate that passed), slow consumer, 10 000-client
+#              reconnect storm, two nodes (visitors on one, agents on the other, same Redis) at
+#              5 000 msg/s, with the bus messages each node receives per chat message (counted by
+#              a subscriber of the generator's own on bk:bus). Writes docs/benchmarks-scale.md
+#              unless --no-doc. Afterwards it prints Redis' busiest commands (INFO commandstats).
 #   --keep     keep the temp dir (logs of redis and beckon)
 #   BECKON_SCALE_BUILD=dir   build directory (default: build-scale, ignored by git)
-#   BECKON_SCALE_SCENARIOS="chat slow"   run only these (default: slow idle chat storm, and
-#                    twonode in full mode; slow first, while the heap is fresh, so its RSS shows).
+#   BECKON_SCALE_SCENARIOS="chat slow"   run only these (default: slow idle chat ladder storm,
+#                    and twonode in full mode; slow first, while the heap is fresh, so its RSS shows).
 #                    With --doc (or in full mode) only these scenarios' rows of the doc's table
 #                    are rewritten; the other rows and the text stay, and a line says so.
 #   BECKON_SCALE_NICE=-10   autogroup nice of the processes it starts (0: leave priorities)
 #   BECKON_SCALE_LOADGEN_ARGS="--rates 5000"   more options for beckon-loadgen (--help)
 #
-# Bounded: the whole run stops within 4 minutes (full) or 90 s (quick); every process it
+# Bounded: the whole run stops within 5 minutes (full) or 90 s (quick); every process it
 # starts is stopped on exit, on failure and on Ctrl-C.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -35,7 +41,7 @@ for arg in "$@"; do
     --doc) doc=1 ;;
     --no-doc) doc=0 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,23p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "scale.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -49,7 +55,7 @@ unset BECKON_SCALE_BUILD BECKON_SCALE_SCENARIOS BECKON_SCALE_LOADGEN_ARGS BECKON
 command_line="tests/bench/scale.sh${*:+ $*}"
 
 BUILD=$SCALE_BUILD
-if [ $mode = quick ]; then BUDGET=90; else BUDGET=240; fi
+if [ $mode = quick ]; then BUDGET=90; else BUDGET=300; fi
 START=$SECONDS
 TMPD=$(mktemp -d /tmp/beckon-scale.XXXXXX)
 PIDS=()
@@ -125,12 +131,13 @@ MEM=$(awk '/MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo)
 
 SCENARIOS=$SCALE_SCENARIOS
 if [ $mode = quick ]; then
-  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat storm"
+  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm"
   IDLE=1000; RATES=1000; CHAT_SECS=3; CONVS=100; AGENTS=10; STORM=1000; SLOW_SECS=2
+  LADDER=1000,3000; LADDER_SECS=1
 else
-  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat storm twonode"
+  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm twonode"
   IDLE=1000,5000,10000,19000; RATES=1000,5000,10000; CHAT_SECS=10; CONVS=1000; AGENTS=50; STORM=10000
-  SLOW_SECS=5
+  SLOW_SECS=5; LADDER=5000,10000,15000,20000,25000,30000; LADDER_SECS=5
 fi
 TWONODE=""
 TWONODE_ARGS=()
@@ -224,7 +231,8 @@ echo "== load: mode $mode; beckon pid $BECKON_PID on CPU $BECKON_CPU, redis and 
 ROWS="$TMPD/rows.md"
 LG_ARGS=(--port "$PORT" --beckon-pid "$BECKON_PID" --redis-pid "$REDIS_PID" --cpu "$OTHER_CPU"
          --idle "$IDLE" --conversations "$CONVS" --agents "$AGENTS" --rates "$RATES" --chat-secs "$CHAT_SECS"
-         --storm "$STORM" --slow-secs "$SLOW_SECS")
+         --storm "$STORM" --slow-secs "$SLOW_SECS" --ladder "$LADDER" --ladder-secs "$LADDER_SECS"
+         --redis-socket "$SOCK")
 limit=$(( $(left) - 10 ))
 [ $limit -lt 20 ] && limit=20
 timeout -k 5 "$limit" "$LOADGEN" --nice "$NICE" "${LG_ARGS[@]}" --beckon-log "$TMPD/beckon.log" "${TWONODE_ARGS[@]}" $SCALE_LOADGEN_ARGS $SCENARIOS >"$ROWS" 2> >(tee "$TMPD/loadgen.log" >&2) &
@@ -238,6 +246,10 @@ alive=yes
 kill -0 $BECKON_PID 2>/dev/null || alive=no
 [ -n "$TWONODE" ] && { kill -0 "$BECKON2_PID" 2>/dev/null || alive=no; }
 BECKON_WARN=$(grep -c . "$TMPD/beckon.log" 2>/dev/null || true)
+# Where Redis spent its time over the whole run (every scenario, set-up included).
+REDIS_TOP=$(timeout 5 redis-cli -s "$SOCK" INFO commandstats 2>/dev/null | tr -d '\r' |
+  sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\),usec_per_call=\([0-9.]*\).*/\3 \1 \2 \4/p' |
+  sort -rn | head -8 | awk '{ printf "%s`%s` %.2f s (%d calls, %.1f µs each)", (NR > 1 ? "; " : ""), $2, $1 / 1e6, $3, $4 }')
 stop_all
 
 table=$(printf '| scenario | measure | value | target | result |\n|---|---|---|---|---|\n'; cat "$ROWS")
@@ -245,6 +257,7 @@ echo
 echo "$table"
 echo
 echo "beckon alive at the end: $alive; its log has $BECKON_WARN lines (warnings and errors only)"
+[ -n "$REDIS_TOP" ] && echo "redis time by command over the whole run (INFO commandstats): $REDIS_TOP"
 misses=$(grep -c '\*\*miss\*\*' "$ROWS" || true)
 echo "scale.sh: done in $((SECONDS - START)) s; $misses target(s) missed"
 
@@ -307,7 +320,13 @@ if [ "$doc" = 1 ]; then
     echo "  messages delivered (schedstat, in ns, alongside). Each message costs beckon one Redis script"
     echo "  (EVALSHA), an \`ack\` and two pushes (the agent's, and the echo to the sender's own socket)."
     echo "  \"Waiting for a CPU\" is the run-queue delay from /proc/PID/schedstat: time the process was"
-    echo "  ready to run while other work held the CPU."
+    echo "  ready to run while other work held the CPU. Redis CPU per message has a row of its own:"
+    echo "  utime+stime of redis-server (all its threads, schedstat) over the window divided by the"
+    echo "  messages delivered."
+    echo "- **7 chat ladder**: as 2 (same set-up), at $(sed 's/,/, /g' <<<"$LADDER") msg/s for ${LADDER_SECS} s each; a"
+    echo "  rung passes when every message was acked and delivered (within 5 s after the window) and"
+    echo "  p99 ≤ 50 ms; the climb stops after the first rung that misses. The last row gives the"
+    echo "  highest rate that passed."
     echo "- **5 slow consumer**: one visitor (SO_RCVBUF 4 KiB) stops reading; its agent sends 8 000-byte"
     echo "  messages at 400/s; beckon's RSS is sampled every 100 ms; the drop is seen in beckon's log"
     echo "  (\"client is not reading … dropping it\") or when its descriptor count falls; then the visitor"
@@ -317,10 +336,16 @@ if [ "$doc" = 1 ]; then
     echo "  with their token (\`hello\`), then \`resume\` from 0 (at most 1 000 handshakes in flight); the"
     echo "  time runs from the first close until the last \`history\`."
     echo "- **4 two nodes**: as 2, with the agents on a second beckon (same Redis, same CPU as the"
-    echo "  first); CPU per message is the sum of both nodes."
+    echo "  first); CPU per message is the sum of both nodes. The bus: every node's bus link"
+    echo "  subscribes to \`bk:bus\`, so it receives each message published there once; the generator"
+    echo "  subscribes too (only in this scenario) and counts the messages of each window; PUBSUB"
+    echo "  NUMSUB gives the nodes listening. Receipts per node per chat message = bus messages / chat"
+    echo "  messages delivered. What the sockets need: one receipt per chat message on the agents'"
+    echo "  node, none on the visitors' (the sender has its ack)."
     echo
     echo "$table"
     echo
+    [ -n "$REDIS_TOP" ] && { echo "Redis time by command over the whole run (INFO commandstats, every scenario and set-up; the"; echo "top 8 by time; a script's time includes that of the commands it calls, which are counted too):"; echo "$REDIS_TOP."; echo; }
     if [ -n "$notes" ]; then echo "$notes"; else echo "## Analysis"; echo; echo "(none yet)"; fi
   } >"$out.tmp" && mv "$out.tmp" "$out" && echo "scale.sh: wrote $out"; }
 fi

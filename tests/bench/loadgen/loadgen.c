@@ -1,6 +1,6 @@
 /* loadgen.c - Beckon's scale benchmark: thousands of WebSocket clients on one libuv loop.
  *
- *   beckon-loadgen [options] SCENARIO...      idle | chat | slow | storm | twonode
+ *   beckon-loadgen [options] SCENARIO...      idle | chat | ladder | slow | storm | twonode
  *   beckon-loadgen free-port                  print a free TCP port on 127.0.0.1
  *
  * Every scenario is bounded in time and prints Markdown table rows on stdout
@@ -20,6 +20,7 @@
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -49,6 +50,11 @@ static struct {
     int port2, beckon2_pid;    /* scenario 4: a second node (agents there, visitors on the first) */
     int rates2[MAX_LIST], rates2_n;
     int open_window;           /* conversations being opened at once (the queue stays this short) */
+    const char *redis_socket;  /* Redis' unix socket: the bus is counted by a subscriber of our own */
+    const char *bus_channel;
+    int ladder[MAX_LIST], ladder_n;  /* scenario 7: rates climbed until one fails */
+    double ladder_secs, ladder_p99_ms;
+    int ladder_goal;
 } cfg = {
     .port = 8080, .cpu = -1, .sources = 100, .window = 1000,
     .idle = { 1000, 5000, 10000, 19000 }, .idle_n = 4,
@@ -56,7 +62,9 @@ static struct {
     .rates = { 1000, 5000, 10000 }, .rates_n = 3, .chat_secs = 10, .msg_bytes = 100,
     .slow_agent = "bench-slow", .slow_secs = 6, .slow_rate = 400, .slow_bytes = 8000,
     .storm = 10000, .storm_timeout = 60,
-    .rates2 = { 5000 }, .rates2_n = 1, .open_window = 20,
+    .rates2 = { 5000 }, .rates2_n = 1, .open_window = 20, .bus_channel = "bk:bus",
+    .ladder = { 5000, 10000, 15000, 20000, 25000, 30000 }, .ladder_n = 6, .ladder_secs = 5,
+    .ladder_p99_ms = 50, .ladder_goal = 25000,
 };
 
 static uv_loop_t *loop;
@@ -704,6 +712,238 @@ static double pct(const uint32_t *v, long len, double p)
 
 static const char *verdict(int ok) { return ok ? "**pass**" : "**miss**"; }
 
+/* ---- the bus, seen from outside: a subscriber of our own ------------------------------ */
+
+/* Every node's bus link SUBSCRIBEs to one channel (bk:bus) and so receives every message
+ * published on it once. A subscriber of our own on the same channel counts what each node
+ * receives; PUBSUB NUMSUB says how many listen. Only during the bus windows (scenario 4): the
+ * extra receiver costs Redis a little per message. */
+
+/* The length of one whole RESP reply at b[0..len), 0 when incomplete, -1 when malformed. When
+ * it is an array, up to 3 of its elements (bulk or simple strings, integers) go to el[]. */
+static long resp_reply(const char *b, size_t len, const char **el, size_t *el_len, int *n_el)
+{
+    const char *end = b + len, *p = b;
+    const char *eol = memmem(p, len, "\r\n", 2);
+    if (!eol)
+        return 0;
+    long count = 1;
+    int array = *p == '*';
+    if (array) {
+        count = strtol(p + 1, NULL, 10);
+        p = eol + 2;
+    }
+    if (n_el)
+        *n_el = 0;
+    for (long i = 0; i < count; i++) {
+        if (p >= end)
+            return 0;
+        eol = memmem(p, (size_t)(end - p), "\r\n", 2);
+        if (!eol)
+            return 0;
+        const char *s = p + 1;
+        size_t sl = (size_t)(eol - s);
+        if (*p == '$') {
+            long bl = strtol(p + 1, NULL, 10);
+            if (bl < 0) {
+                s = "";
+                sl = 0;
+                p = eol + 2;
+            } else {
+                if ((size_t)(end - (eol + 2)) < (size_t)bl + 2)
+                    return 0;
+                s = eol + 2;
+                sl = (size_t)bl;
+                p = eol + 2 + bl + 2;
+            }
+        } else if (*p == '+' || *p == ':' || *p == '-') {
+            p = eol + 2;
+        } else {
+            return -1;  /* nested arrays: not expected here */
+        }
+        if (el && n_el && *n_el < 3) {
+            el[*n_el] = s;
+            el_len[*n_el] = sl;
+            (*n_el)++;
+        }
+    }
+    return (long)(p - b);
+}
+
+/* One command, blocking (setup and bookkeeping only, never in a measured window's loop):
+ * copies the reply's elements (up to 3, NUL-terminated) into out[]. Returns 0 or -1. */
+static int redis_cmd(const char *path, const char *const *argv, int argc, char out[3][4096], int *n_out)
+{
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -1;
+    struct timeval tv = { 5, 0 };
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    struct sockaddr_un a = { .sun_family = AF_UNIX };
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
+    if (connect(fd, (const struct sockaddr *)&a, sizeof a) != 0) {
+        close(fd);
+        return -1;
+    }
+    char req[1024];
+    int rl = snprintf(req, sizeof req, "*%d\r\n", argc);
+    for (int i = 0; i < argc && rl < (int)sizeof req; i++)
+        rl += snprintf(req + rl, sizeof req - (size_t)rl, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
+    if (rl >= (int)sizeof req || write(fd, req, (size_t)rl) != rl) {
+        close(fd);
+        return -1;
+    }
+    static char resp[1 << 16];
+    size_t got = 0;
+    long used = 0;
+    const char *el[3];
+    size_t el_len[3];
+    int n_el = 0;
+    ssize_t r;
+    while (used == 0 && got < sizeof resp && (r = read(fd, resp + got, sizeof resp - got)) > 0) {
+        got += (size_t)r;
+        used = resp_reply(resp, got, el, el_len, &n_el);
+    }
+    close(fd);
+    if (used <= 0)
+        return -1;
+    for (int i = 0; i < n_el; i++)
+        snprintf(out[i], 4096, "%.*s", (int)(el_len[i] < 4095 ? el_len[i] : 4095), el[i]);
+    *n_out = n_el;
+    return 0;
+}
+
+/* Subscribers of the bus channel (PUBSUB NUMSUB), or -1. */
+static long bus_numsub(void)
+{
+    const char *argv[] = { "PUBSUB", "NUMSUB", cfg.bus_channel };
+    char out[3][4096];
+    int n_out = 0;
+    if (!cfg.redis_socket || redis_cmd(cfg.redis_socket, argv, 3, out, &n_out) != 0 || n_out < 2)
+        return -1;
+    return strtol(out[1], NULL, 10);
+}
+
+/* PUBLISH calls so far, all channels, scripts' calls included (INFO commandstats), or -1. */
+static long long redis_publishes(void)
+{
+    const char *argv[] = { "INFO", "commandstats" };
+    char out[3][4096];
+    int n_out = 0;
+    if (!cfg.redis_socket || redis_cmd(cfg.redis_socket, argv, 2, out, &n_out) != 0 || n_out < 1)
+        return -1;
+    const char *p = strstr(out[0], "cmdstat_publish:calls=");
+    return p ? strtoll(p + 22, NULL, 10) : 0;
+}
+
+static struct {
+    uv_pipe_t pipe;
+    uv_connect_t req;
+    uv_write_t wreq;
+    int open, subscribed;
+    char *in;
+    size_t in_len, in_cap;
+    long msgs, control;          /* messages on the channel; of them, to the nodes ("!…") */
+    unsigned long long bytes;    /* payload bytes */
+} bus;
+
+static void bus_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    (void)h;
+    if (bus.in_cap - bus.in_len < suggested) {
+        size_t cap = bus.in_cap ? bus.in_cap : 65536;
+        while (cap - bus.in_len < suggested)
+            cap *= 2;
+        char *in = realloc(bus.in, cap);
+        if (!in) {
+            say("out of memory");
+            exit(1);
+        }
+        bus.in = in;
+        bus.in_cap = cap;
+    }
+    *buf = uv_buf_init(bus.in + bus.in_len, (unsigned)(bus.in_cap - bus.in_len));
+}
+
+static void bus_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
+{
+    (void)buf;
+    if (nread < 0) {
+        say("bus subscriber: %s", uv_strerror((int)nread));
+        uv_read_stop(s);
+        bus.subscribed = 0;
+        return;
+    }
+    bus.in_len += (size_t)nread;
+    size_t off = 0;
+    for (;;) {
+        const char *el[3];
+        size_t el_len[3];
+        int n_el = 0;
+        long used = resp_reply(bus.in + off, bus.in_len - off, el, el_len, &n_el);
+        if (used < 0) {
+            say("bus subscriber: unexpected reply");
+            uv_read_stop(s);
+            bus.subscribed = 0;
+            return;
+        }
+        if (used == 0)
+            break;
+        off += (size_t)used;
+        if (n_el == 3 && el_len[0] == 7 && memcmp(el[0], "message", 7) == 0) {
+            bus.msgs++;
+            bus.bytes += el_len[2];
+            if (el_len[2] && el[2][0] == '!')
+                bus.control++;
+        } else if (n_el == 3 && el_len[0] == 9 && memcmp(el[0], "subscribe", 9) == 0) {
+            bus.subscribed = 1;
+        }
+    }
+    memmove(bus.in, bus.in + off, bus.in_len - off);
+    bus.in_len -= off;
+}
+
+static void bus_connected(uv_connect_t *req, int status)
+{
+    (void)req;
+    if (status != 0) {
+        say("bus subscriber: cannot connect to %s: %s", cfg.redis_socket, uv_strerror(status));
+        return;
+    }
+    static char cmd[256];
+    int len = snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(cfg.bus_channel),
+                       cfg.bus_channel);
+    uv_buf_t b = uv_buf_init(cmd, (unsigned)len);
+    uv_write(&bus.wreq, (uv_stream_t *)&bus.pipe, &b, 1, NULL);
+    uv_read_start((uv_stream_t *)&bus.pipe, bus_alloc, bus_read);
+}
+
+/* Subscribes to the bus channel (needs --redis-socket); returns 1 when subscribed. */
+static int bus_start(void)
+{
+    if (!cfg.redis_socket)
+        return 0;
+    bus.msgs = bus.control = 0;
+    bus.bytes = 0;
+    bus.in_len = 0;
+    bus.subscribed = 0;
+    uv_pipe_init(loop, &bus.pipe, 0);
+    bus.open = 1;
+    uv_pipe_connect(&bus.req, &bus.pipe, cfg.redis_socket, bus_connected);
+    uint64_t t = now_ns();
+    while (!bus.subscribed && secs_since(t) < 5)
+        run_for(0.01);
+    return bus.subscribed;
+}
+
+static void bus_stop(void)
+{
+    if (!bus.open)
+        return;
+    uv_close((uv_handle_t *)&bus.pipe, NULL);
+    bus.open = bus.subscribed = 0;
+}
+
 /* ---- scenario 1: idle connections ---------------------------------------------------- */
 
 static void scenario_idle(void)
@@ -827,11 +1067,20 @@ static long long nodes_wait(void)
     return sched_wait(cfg.beckon_pid) + (two_nodes ? sched_wait(cfg.beckon2_pid) : 0);
 }
 
-static void scenario_chat(int two)
+enum chat_kind { CHAT_ONE, CHAT_TWO, CHAT_LADDER };
+
+/* Scenarios 2 (chat at fixed rates), 4 (the same on two nodes, with the bus counted) and 7 (the
+ * ladder: rates climbed until the first that misses; the highest that passed is the result). */
+static void scenario_chat(enum chat_kind kind)
 {
-    const char *label = two ? "4 two nodes" : "2 chat";
-    const int *rates = two ? cfg.rates2 : cfg.rates;
-    int rates_n = two ? cfg.rates2_n : cfg.rates_n;
+    int two = kind == CHAT_TWO, ladder = kind == CHAT_LADDER;
+    const char *label = two ? "4 two nodes" : ladder ? "7 chat ladder" : "2 chat";
+    const int *rates = two ? cfg.rates2 : ladder ? cfg.ladder : cfg.rates;
+    int rates_n = two ? cfg.rates2_n : ladder ? cfg.ladder_n : cfg.rates_n;
+    double window = ladder ? cfg.ladder_secs : cfg.chat_secs;
+    long best = 0, failed_at = 0;
+    char failed_why[200] = "";
+    int bus_on = 0;
     two_nodes = two;
     int M = cfg.conversations, A = cfg.agents;
     if (A > M)
@@ -869,6 +1118,11 @@ static void scenario_chat(int two)
         goto out;
     }
     say("chat: %d conversations with %d agents ready in %.2f s", M, A, secs_since(t0));
+    if (two) {
+        bus_on = bus_start();
+        if (!bus_on)
+            say("chat: the bus is not counted (no --redis-socket, or no subscription to %s)", cfg.bus_channel);
+    }
     run_for(0.5);
     for (int r = 0; r < rates_n; r++) {
         long rate = rates[r];
@@ -876,7 +1130,11 @@ static void scenario_chat(int two)
         lat_len = 0;
         phase = PH_CHAT;
         pace_rate = rate;
-        pace_goal = (long)(rate * cfg.chat_secs);
+        pace_goal = (long)(rate * window);
+        long nodes_listening = bus_on ? bus_numsub() - 1 : -1;  /* all but our own subscriber */
+        long long pub0 = bus_on ? redis_publishes() : -1;
+        long bus0 = bus.msgs, busc0 = bus.control;
+        unsigned long long busb0 = bus.bytes;
         long long c0 = nodes_ticks(), s0 = nodes_sched();
         long long rc0 = cfg.redis_pid ? sched_ns(cfg.redis_pid) : -1;
         long long w0 = nodes_wait(), rw0 = cfg.redis_pid ? sched_wait(cfg.redis_pid) : 0,
@@ -884,7 +1142,7 @@ static void scenario_chat(int two)
         long long all0 = cpu_busy(-1), self0 = cpu_ticks(getpid()), r0 = cfg.redis_pid ? cpu_ticks(cfg.redis_pid) : 0;
         pace_t0 = now_ns();
         on_tick = chat_tick;
-        run_for(cfg.chat_secs);
+        run_for(window);
         chat_tick();
         on_tick = NULL;
         double send_secs = secs_since(pace_t0);
@@ -914,11 +1172,36 @@ static void scenario_chat(int two)
             "redis %.1f µs/msg; errors %ld (rate-limited %ld) %s",
             rate, n.sent, send_secs, n.acked, n.delivered, n.delivered / secs, p50, p99, p999, pmax, cpu_us_stat,
             cpu_us_sched, beckon_util, redis_us, n.errors, n.rate_limited, first_error);
-        char scen[64], value[400], tgt[64];
+        char scen[64], value[600], tgt[64];
         snprintf(scen, sizeof scen, "%s %ld msg/s", label, rate);
+        int all = n.acked == n.sent && n.delivered == n.sent && n.errors == 0;
+        double redis_util = rc0 >= 0 ? (double)(rc1 - rc0) / 1e9 / secs * 100 : -1;
+        if (ladder) {
+            int ok = all && p99 <= cfg.ladder_p99_ms;
+            snprintf(value, sizeof value, "%.0f msg/s delivered (%ld sent, %ld acked, %ld delivered, %ld errors); "
+                     "p50 %.2f / p99 %.2f / p99.9 %.2f ms (max %.2f); beckon %.1f µs/msg at %.0f%% of its CPU, "
+                     "redis %.1f µs/msg at %.0f%% of a CPU, generator %.0f%%; waiting for a CPU: beckon %.0f%%, "
+                     "redis %.0f%%, generator %.0f%%; others %.0f%% of a CPU",
+                     n.delivered / secs, n.sent, n.acked, n.delivered, n.errors, p50, p99, p999, pmax, cpu_us_stat,
+                     beckon_util, redis_us, redis_util, self_pct, wait_b, wait_r, wait_g, others < 0 ? 0 : others);
+            snprintf(tgt, sizeof tgt, "all acked and delivered, p99 ≤ %.0f ms", cfg.ladder_p99_ms);
+            row(scen, "one rung: every message acked and delivered, p99", value, tgt, ok ? "pass" : "miss");
+            if (!ok) {
+                failed_at = rate;
+                if (!all)
+                    snprintf(failed_why, sizeof failed_why, "%ld of %ld acked, %ld delivered, %ld errors", n.acked,
+                             n.sent, n.delivered, n.errors);
+                else
+                    snprintf(failed_why, sizeof failed_why, "p99 %.1f ms", p99);
+                break;
+            }
+            best = rate;
+            phase = PH_CHAT_SETUP;
+            run_for(0.5);
+            continue;
+        }
         snprintf(value, sizeof value, "%.0f msg/s delivered to agents (%ld sent, %ld acked = persisted, %ld delivered, %ld errors)",
                  n.delivered / secs, n.sent, n.acked, n.delivered, n.errors);
-        int all = n.acked == n.sent && n.delivered == n.sent && n.errors == 0;
         row(scen, "throughput, every message acked", value, "all acked", verdict(all));
         snprintf(value, sizeof value, "p50 %.2f / p99 %.2f / p99.9 %.2f ms (max %.2f)", p50, p99, p999, pmax);
         if (rate == 5000)
@@ -933,11 +1216,54 @@ static void scenario_chat(int two)
                  cpu_us_stat, cpu_us_sched, beckon_util, redis_us, self_pct, others < 0 ? 0 : others, wait_b, wait_r,
                  wait_g);
         row(scen, two ? "CPU of both nodes per delivered message" : "beckon CPU per delivered message", value, "≤ 15 µs", verdict(cpu_us_stat <= 15.0 && n.delivered));
+        if (rc0 >= 0) {
+            snprintf(value, sizeof value, "%.1f µs (schedstat of redis-server, all its threads, over the window, divided "
+                     "by the messages delivered; redis at %.0f%% of a CPU, %.0f%% of the time waiting for it%s)",
+                     redis_us, redis_util, wait_r, bus_on ? "; includes serving the generator's own bus subscriber" : "");
+            row(scen, "redis CPU per delivered message", value, "≤ 15 µs, all acked",
+                verdict(redis_us <= 15.0 && all && n.delivered));
+        }
+        if (bus_on) {
+            /* the bus messages of the window: read a little after its end (they were sent before
+             * the deliveries, but may still sit in our socket) */
+            run_for(0.1);
+            long msgs = bus.msgs - bus0, ctl = bus.control - busc0;
+            unsigned long long bytes = bus.bytes - busb0;
+            long long pubs = redis_publishes();
+            double per = n.delivered ? (double)msgs / (double)n.delivered : 0;
+            /* the need: the agents' node gets each visitor message once, the visitors' node none
+             * (the sender has its ack); summed over the nodes, one receipt per chat message */
+            double sum = nodes_listening > 0 ? per * (double)nodes_listening : 0;
+            snprintf(value, sizeof value, "%.2f on each of the %ld nodes = %.2f receipts per chat message over all "
+                     "nodes (need: 1, on the agents' node; 0 on the visitors'). Counted by the generator's own "
+                     "SUBSCRIBE to %s (PUBSUB NUMSUB: %ld nodes + it; each subscriber receives every message once): "
+                     "%ld bus messages (%ld of them to the nodes themselves, \"!…\"), %.0f bytes each on average, "
+                     "for %ld chat messages; PUBLISH calls in Redis (INFO commandstats) %lld",
+                     per, nodes_listening, sum, cfg.bus_channel, nodes_listening, msgs, ctl,
+                     msgs ? (double)bytes / (double)msgs : 0, n.delivered, pub0 >= 0 && pubs >= 0 ? pubs - pub0 : -1);
+            row(scen, "bus messages received per node per chat message", value,
+                "only what its sockets need (≤ 1 per chat message over all nodes)",
+                verdict(n.delivered && nodes_listening > 0 && sum <= 1.05));
+        }
         phase = PH_CHAT_SETUP;
         run_for(0.5);
     }
+    if (ladder) {
+        char value[400], tgt[64];
+        if (failed_at)
+            snprintf(value, sizeof value, "%ld msg/s (rungs of %.0f s from %d msg/s; the next, %ld msg/s, missed: %s)",
+                     best, window, rates[0], failed_at, failed_why);
+        else
+            snprintf(value, sizeof value, "%ld msg/s or more (every rung passed, %d to %d msg/s, %.0f s each)", best,
+                     rates[0], rates[rates_n - 1], window);
+        snprintf(tgt, sizeof tgt, "≥ %d msg/s", cfg.ladder_goal);
+        char measure[96];
+        snprintf(measure, sizeof measure, "highest rate with p99 ≤ %.0f ms, all acked and delivered", cfg.ladder_p99_ms);
+        row(label, measure, value, tgt, verdict(best >= cfg.ladder_goal));
+    }
 out:
     on_tick = NULL;
+    bus_stop();
     teardown(agents_arr, A, -1);
     teardown(chat_visitors, M, fds0);
     free(chat_visitors);
@@ -1138,7 +1464,7 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: beckon-loadgen [options] idle|chat|slow|storm|twonode...\n"
+            "usage: beckon-loadgen [options] idle|chat|ladder|slow|storm|twonode...\n"
             "       beckon-loadgen free-port\n"
             "  --port N             beckon's port on 127.0.0.1 (8080)\n"
             "  --beckon-pid PID     the server process to observe (required)\n"
@@ -1163,7 +1489,13 @@ static void usage(void)
             "                       queue change to everyone waiting, so a long queue costs O(n) each\n"
             "  --idle-no-hello      idle: open the WebSockets but say no hello (what lws alone costs)\n"
             "  --idle-page          idle: hello with a page, as the widget sends it (a page view is tracked)\n"
-            "  --nice N             run at this priority: a session of its own with autogroup nice N\n");
+            "  --nice N             run at this priority: a session of its own with autogroup nice N\n"
+            "  --redis-socket PATH  Redis' unix socket: twonode counts the bus with a subscriber of its own\n"
+            "  --bus-channel NAME   the nodes' bus channel (bk:bus)\n"
+            "  --ladder LIST        ladder: rates climbed until one misses (5000,10000,...,30000)\n"
+            "  --ladder-secs S      ladder: seconds per rung (5)\n"
+            "  --ladder-p99 MS      ladder: a rung passes with every message acked and delivered and p99 ≤ MS (50)\n"
+            "  --ladder-goal N      ladder: the target for the highest passing rate (25000)\n");
 }
 
 int main(int argc, char **argv)
@@ -1187,7 +1519,9 @@ int main(int argc, char **argv)
         { "msg-bytes", 1, 0, 'B' }, { "slow-agent", 1, 0, 'a' }, { "slow-secs", 1, 0, 's' },
         { "slow-rate", 1, 0, 'x' }, { "slow-bytes", 1, 0, 'y' }, { "storm", 1, 0, 'N' },
         { "beckon-log", 1, 0, 'L' }, { "open-window", 1, 0, 'O' }, { "port2", 1, 0, '2' }, { "beckon2-pid", 1, 0, '3' },
-        { "rates2", 1, 0, '4' }, { "idle-no-hello", 0, 0, 'H' }, { "idle-page", 0, 0, 'G' }, { "nice", 1, 0, 'n' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+        { "rates2", 1, 0, '4' }, { "idle-no-hello", 0, 0, 'H' }, { "idle-page", 0, 0, 'G' }, { "nice", 1, 0, 'n' },
+        { "redis-socket", 1, 0, 'U' }, { "bus-channel", 1, 0, 'C' }, { "ladder", 1, 0, 'l' },
+        { "ladder-secs", 1, 0, 't' }, { "ladder-p99", 1, 0, '9' }, { "ladder-goal", 1, 0, 'g' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1219,6 +1553,12 @@ int main(int argc, char **argv)
         case '2': cfg.port2 = atoi(optarg); break;
         case '3': cfg.beckon2_pid = atoi(optarg); break;
         case '4': cfg.rates2_n = parse_list(optarg, cfg.rates2); break;
+        case 'U': cfg.redis_socket = optarg; break;
+        case 'C': cfg.bus_channel = optarg; break;
+        case 'l': cfg.ladder_n = parse_list(optarg, cfg.ladder); break;
+        case 't': cfg.ladder_secs = atof(optarg); break;
+        case '9': cfg.ladder_p99_ms = atof(optarg); break;
+        case 'g': cfg.ladder_goal = atoi(optarg); break;
         default: usage(); return o == 'h' ? 0 : 2;
         }
     }
@@ -1282,9 +1622,11 @@ int main(int argc, char **argv)
         if (strcmp(argv[i], "idle") == 0)
             scenario_idle();
         else if (strcmp(argv[i], "chat") == 0)
-            scenario_chat(0);
+            scenario_chat(CHAT_ONE);
+        else if (strcmp(argv[i], "ladder") == 0)
+            scenario_chat(CHAT_LADDER);
         else if (strcmp(argv[i], "twonode") == 0 && cfg.port2 && cfg.beckon2_pid)
-            scenario_chat(1);
+            scenario_chat(CHAT_TWO);
         else if (strcmp(argv[i], "slow") == 0)
             scenario_slow();
         else if (strcmp(argv[i], "storm") == 0)
