@@ -1,9 +1,10 @@
 -- ARGV: prefix, visitor, rule, text, agent, now, day, invitation -> profile_json
 -- Records the invitation and the visitor's cap state in one step.
---! uses: prelude
+--! uses: prelude visitor_promises
 
 local vid, rule, now, day = ARGV[2], ARGV[3], ARGV[6], ARGV[7]
 local vkey = p .. 'visitor:' .. vid
+if visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
 if redis.call('HGET', vkey, 'conv') then return redis.error_reply('wrong_state the visitor is chatting already') end
 local ikey = p .. 'invitation:' .. ARGV[8]
 redis.call('HSET', ikey, 'rule', rule, 'visitor', vid, 'text', ARGV[4], 'agent', ARGV[5], 'created', now)
