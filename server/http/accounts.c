@@ -2,6 +2,7 @@
 #include "http/accounts.h"
 
 #include "http/reply.h"
+#include "http/request.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -337,8 +338,9 @@ void bk_accounts_handle(bk_accounts *accounts, bk_http *request)
         }
         return;
     }
-    const char *name = path + strlen("/api/agents/");
-    if (!bk_id_valid(name)) {
+    char name[BK_ID_MAX + 1];
+    const char *rest;
+    if (bk_api_request_id(request, strlen("/api/agents/"), name, &rest) != 0 || rest[0]) {
         bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "no such account");
         return;
     }

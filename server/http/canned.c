@@ -2,6 +2,7 @@
 #include "http/canned.h"
 
 #include "http/reply.h"
+#include "http/request.h"
 #include "base/ids.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -63,8 +64,9 @@ void bk_canned_handle(bk_server *server, bk_http *request)
         const char *argv[] = { "HGETALL", key };
         rc = bk_store_command(server->store, on_canned_list, request, 2, argv, NULL);
     } else {
-        const char *id = path + strlen("/api/canned/");
-        if (!bk_id_valid(id)) {
+        char id[BK_ID_MAX + 1];
+        const char *rest;
+        if (bk_api_request_id(request, strlen("/api/canned/"), id, &rest) != 0 || rest[0]) {
             bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "canned response ids are [A-Za-z0-9_-]{1,64}");
             return;
         }

@@ -2,6 +2,7 @@
 #include "http/sites.h"
 
 #include "http/reply.h"
+#include "http/request.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -101,8 +102,9 @@ void bk_sites_handle(bk_sites *sites, bk_http *request)
             bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         return;
     }
-    const char *id = path + strlen("/api/sites/");
-    if (!bk_id_valid(id)) {
+    char id[BK_ID_MAX + 1];
+    const char *rest;
+    if (bk_api_request_id(request, strlen("/api/sites/"), id, &rest) != 0 || rest[0]) {
         bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "site ids are [A-Za-z0-9_-]{1,64}");
         return;
     }
