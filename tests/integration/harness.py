@@ -14,6 +14,9 @@ Environment:
     BECKON_IT_DEADLINE   global deadline per file in seconds (default 120)
     BECKON_IT_KEEP_TMP   keep the temp dir even when every test passed
     BECKON_IT_ONLY       run only the cases whose name contains this string
+    BECKON_TEST_REDIS_CLUSTER  1: redis-server in cluster mode holding every slot itself, so
+                         a plain client is never redirected but a script touching keys of two
+                         slots is refused (the key layout's proof: docs/architecture.md)
 """
 
 import asyncio
@@ -160,11 +163,31 @@ class Redis:
         self.proc = subprocess.Popen(
             [self.bin, "--port", "0", "--unixsocket", self.sock, "--unixsocketperm", "700",
              "--save", "", "--appendonly", "yes", "--appendfsync", "always",
-             "--dir", self.dir, "--daemonize", "no"],
+             "--dir", self.dir, "--daemonize", "no"] + self.cluster_arguments(),
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         _register(self.proc)
         self.wait_ready(timeout)
+        if self.cluster:
+            self.wait_cluster(timeout)
+
+    cluster = os.environ.get("BECKON_TEST_REDIS_CLUSTER") == "1"
+
+    def cluster_arguments(self):
+        if not self.cluster:
+            return []
+        return ["--cluster-enabled", "yes", "--cluster-port", "0",
+                "--cluster-config-file", os.path.join(self.dir, "nodes.conf")]
+
+    def wait_cluster(self, timeout):
+        """A one-node cluster: every slot on this node (kept in nodes.conf across restarts)."""
+        deadline = time.monotonic() + timeout
+        if "cluster_slots_assigned:16384" not in self.command("CLUSTER", "INFO"):
+            self.command("CLUSTER", "ADDSLOTSRANGE", "0", "16383")
+        while "cluster_state:ok" not in self.command("CLUSTER", "INFO"):
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"redis cluster not ok after {timeout}s")
+            time.sleep(0.05)
 
     def wait_ready(self, timeout=10.0):
         deadline = time.monotonic() + timeout
