@@ -26,6 +26,9 @@ typedef struct bk_server {
     bk_router *router;
     bk_webhooks *webhooks;
     bk_mail *mail;       /* NULL: email is not set up (no smtp-host) */
+    /* The agents online as the global slot last said (chat/sweeps.c reads it every second):
+     * what a site's scripts are given, as they cannot read the global keys (base/keys.h). */
+    long long agents_online;
 } bk_server;
 
 #endif

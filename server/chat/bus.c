@@ -188,6 +188,8 @@ void chat_store_state_changed(int command_up, int bus_up, void *data)
     chat->bus_up = bus_up;
     /* Before any sweep on the new link: after a long outage the visitors' confirmations are old,
      * and their chats must not look abandoned (commands on one link run in order). */
-    if (command_up)
+    if (command_up) {
+        chat_global_read(chat);
         chat_visitors_seen(chat, bk_now_ms());
+    }
 }

@@ -34,6 +34,8 @@ static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_QUEUE_SWEEP]     = bk_lua_queue_sweep,
     [SCRIPT_SITES_HOURS]     = bk_lua_sites_hours,
     [SCRIPT_VISITORS_SEEN]   = bk_lua_visitors_seen,
+    [SCRIPT_AGENT_LISTS]     = bk_lua_agent_lists,
+    [SCRIPT_GLOBAL_STATE]    = bk_lua_global_state,
 };
 
 bk_chat *bk_chat_new(bk_server *server)
@@ -56,6 +58,8 @@ bk_chat *bk_chat_new(bk_server *server)
     for (int i = 0; i < SCRIPT_COUNT; i++)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
     snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
+    bk_keys_global_prefix(server->config->prefix, chat->global_prefix);
+    chat_tags_sync(chat, NULL, 0);
     bk_store_bus(server->store, chat->bus_channel, chat_bus_received, chat);
     bk_store_on_state(server->store, chat_store_state_changed, chat);
     if (bk_id_generate("n_", chat->node, sizeof chat->node) != 0)
@@ -79,6 +83,12 @@ void bk_chat_shutdown(bk_chat *chat)
     uv_close((uv_handle_t *)&chat->queue_timer, NULL);
 }
 
+void bk_chat_sites_changed(bk_chat *chat)
+{
+    if (chat)
+        chat_global_read(chat);
+}
+
 void bk_chat_free(bk_chat *chat)
 {
     if (!chat)
@@ -87,5 +97,6 @@ void bk_chat_free(bk_chat *chat)
     chat_peers_free(chat->agents);
     bk_transcripts_free(chat->transcripts);
     bk_site_hours_free(chat->hours);
+    free(chat->tags);
     free(chat);
 }

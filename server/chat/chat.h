@@ -12,6 +12,8 @@ bk_chat *bk_chat_new(bk_server *server);
 void bk_chat_free(bk_chat *chat);
 /* Stops the presence heartbeat; call when shutting down, before the loop drains. */
 void bk_chat_shutdown(bk_chat *chat);
+/* A site was saved or removed through this node: read the sites anew (their slots). */
+void bk_chat_sites_changed(bk_chat *chat);
 
 /* The net's WebSocket handlers; server is the bk_server. */
 void bk_chat_opened(bk_conn *conn, void *server);

@@ -16,6 +16,7 @@
 
 #include "chat/chat.h"
 
+#include "base/keys.h"
 #include "base/list.h"
 #include "base/map.h"
 #include "chat/transcript.h"
@@ -56,6 +57,8 @@ enum {
     SCRIPT_QUEUE_SWEEP,
     SCRIPT_SITES_HOURS,
     SCRIPT_VISITORS_SEEN,
+    SCRIPT_AGENT_LISTS,
+    SCRIPT_GLOBAL_STATE,
     SCRIPT_COUNT
 };
 
@@ -80,6 +83,9 @@ typedef struct chat_session {
     uint64_t tokens_ms;
     uint64_t events_window_ms;               /* page views and events in this minute */
     int events_in_window;
+    /* a visitor's slot: its site's tag, and the prefix its scripts run with (base/keys.h) */
+    char tag[BK_KEYS_TAG_LEN + 1];
+    char prefix[BK_KEYS_PREFIX_SIZE];
     /* the visitor's site, as its hello found it */
     char identity_secret[65];
     int enforce_identity;
@@ -104,6 +110,13 @@ struct bk_chat {
     int queue_marks_asked; /* the first sweep, which marks an old queue once, was sent */
     uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
+    /* What the global slot knows and a site's scripts cannot read (base/keys.h), as this node
+     * last read it: the agents online (every sweep), whether any site is configured and the
+     * tags of the sites (with the sites' hours). */
+    char global_prefix[BK_KEYS_PREFIX_SIZE];
+    int sites_configured;
+    char (*tags)[BK_KEYS_TAG_LEN + 1];  /* distinct, the tag of site "" first */
+    size_t tag_count;
 };
 
 /* One request waiting for Redis. */
@@ -114,6 +127,8 @@ typedef struct chat_call {
     char cmid[BK_CMID_MAX + 1];
     char conversation[BK_ID_MAX + 1];
     char since[48];
+    char to[BK_ID_MAX + 1];  /* a transfer's agent, between its two steps */
+    char *hello_site, *hello_lang, *hello_device;  /* a visitor's hello, between its two steps */
     json_t *page;        /* hello's page, tracked once the visitor is known */
     const char *reply_type;  /* on_json_reply: the reply's type, and the member an array goes in */
     const char *reply_key;
@@ -162,6 +177,13 @@ void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, 
                       const size_t *lengths);
 /* The socket closed while the request was in flight: its reply needs only freeing. */
 int chat_call_orphaned(chat_call *c);
+/* The prefix (ARGV[1]) of the slot a request runs in: a visitor's is its site's; an agent's that
+ * of the conversation or visitor the request names (id; an id of no tag: the slot of site ""). */
+const char *chat_slot_prefix(const chat_session *s, const char *id, char out[BK_KEYS_PREFIX_SIZE]);
+/* The agents online, as the number a site's scripts are given ("3"). */
+const char *chat_agents_online(const bk_chat *chat, char out[24]);
+/* Sets the tags of the sites (from their ids) and whether any site is configured. */
+void chat_tags_sync(bk_chat *chat, const char **sites, size_t count);
 /* A reply function for the scripts that answer an integer: the sender hears ok. */
 void chat_on_ok(redisReply *reply, void *data);
 void chat_sender_name(const chat_session *s, char out[SENDER_MAX]);
@@ -228,5 +250,8 @@ void chat_visitors_seen(bk_chat *chat, int64_t now_ms);
 /* The timers' callbacks: the presence heartbeat (HEARTBEAT_MS) and the queue sweep (1 s). */
 void chat_heartbeat(uv_timer_t *timer);
 void chat_queue_sweep(uv_timer_t *timer);
+/* Reads the global state (agents online, the sites and so the slots) anew: each sweep, when
+ * Redis comes back, and when this node changed a site. */
+void chat_global_read(bk_chat *chat);
 
 #endif

@@ -63,22 +63,26 @@ void chat_message_send(chat_session *s, const bk_request *request)
     if (!c)
         return;
     snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
-    const char *prefix = chat->server->config->prefix;
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *prefix = chat_slot_prefix(s, request->conversation, slot);
     char sender[SENDER_MAX];
     chat_sender_name(s, sender);
     if (s->role == BK_ROLE_VISITOR) {
-        char cid[BK_ID_MAX + 1], now[24];
-        if (bk_id_generate("c_", cid, sizeof cid) != 0) {
+        char cid[BK_ID_MAX + 1], now[24], online[24];
+        /* a conversation carries its visitor's tag: any node finds its slot from the id */
+        if (bk_keys_id_generate("c_", s->tag, cid, sizeof cid) != 0) {
             chat_send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for a conversation id");
             chat_call_free(c);
             return;
         }
         snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-        const char *argv[] = { prefix, s->id, cid, request->cmid, request->text, now, request->text, sender };
+        chat_agents_online(chat, online);
+        const char *argv[] = { prefix, s->id, cid, request->cmid, request->text, now, request->text, sender,
+                               online };
         size_t lengths[] = { strlen(prefix), strlen(s->id), strlen(cid), strlen(request->cmid),
                              request->text_len, strlen(now),
-                             preview_length(request->text, request->text_len), strlen(sender) };
-        chat_call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 8, argv, lengths);
+                             preview_length(request->text, request->text_len), strlen(sender), strlen(online) };
+        chat_call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 9, argv, lengths);
     } else {
         const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
         size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id),
@@ -93,7 +97,8 @@ void chat_note_add(chat_session *s, const bk_request *request)
     if (!c)
         return;
     snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
-    const char *prefix = s->chat->server->config->prefix;
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *prefix = chat_slot_prefix(s, request->conversation, slot);
     char sender[SENDER_MAX];
     chat_sender_name(s, sender);
     const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
@@ -111,7 +116,8 @@ void chat_signal_send(chat_session *s, const bk_request *request)
         return;
     const char *kind = request->type == BK_REQ_READ ? "read" : "typing";
     const char *value = request->type == BK_REQ_READ ? request->up_to : request->on ? "1" : "0";
-    const char *argv[] = { s->chat->server->config->prefix,
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, request->conversation, slot),
                            request->conversation ? request->conversation : "",
                            chat_role_name(s->role), s->id, kind, value };
     chat_call_script(c, SCRIPT_SIGNAL, chat_on_ok, 6, argv, NULL);
@@ -128,7 +134,8 @@ void chat_conversation_close(chat_session *s, const bk_request *request)
     bk_day_string(now_ms, day);
     char retention[12];
     snprintf(retention, sizeof retention, "%d", s->chat->server->config->conversation_retention_days);
-    const char *argv[] = { s->chat->server->config->prefix,
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, request->conversation, slot),
                            request->conversation ? request->conversation : "",
                            chat_role_name(s->role), s->id, now, day, retention };
     chat_call_script(c, SCRIPT_CLOSE, chat_on_ok, 7, argv, NULL);
@@ -141,7 +148,8 @@ void chat_conversation_accept(chat_session *s, const bk_request *request)
         return;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, now };
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, request->conversation, slot), request->conversation, s->id, now };
     chat_call_script(c, SCRIPT_ACCEPT, chat_on_ok, 4, argv, NULL);
 }
 
@@ -155,10 +163,33 @@ void chat_conversation_rate(chat_session *s, const bk_request *request)
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     bk_day_string(now_ms, day);
     snprintf(score, sizeof score, "%d", request->score);
-    const char *argv[] = { s->chat->server->config->prefix,
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, request->conversation, slot),
                            s->id, request->conversation ? request->conversation : "", score,
                            request->comment ? request->comment : "", now, day };
     chat_call_script(c, SCRIPT_RATE, chat_on_ok, 7, argv, NULL);
+}
+
+/* A transfer in two steps: whether the agent it goes to exists is the global slot's to say
+ * (agent:NAME), the conversation and both agents' lists of it are in the conversation's slot. */
+static void on_transfer_target(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    chat_session *s = c->session;
+    long long exists;
+    if (chat_call_orphaned(c)) {
+        chat_call_free(c);
+        return;
+    }
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &exists) != 0) {
+        chat_send_store_error(s, c->req, reply);
+        chat_call_free(c);
+        return;
+    }
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, c->conversation, slot), c->conversation, s->id, c->to,
+                           exists ? "1" : "0" };
+    chat_call_script(c, SCRIPT_TRANSFER, chat_on_ok, 5, argv, NULL);
 }
 
 void chat_conversation_transfer(chat_session *s, const bk_request *request)
@@ -166,8 +197,15 @@ void chat_conversation_transfer(chat_session *s, const bk_request *request)
     chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
-    const char *argv[] = { s->chat->server->config->prefix, request->conversation, s->id, request->to };
-    chat_call_script(c, SCRIPT_TRANSFER, chat_on_ok, 4, argv, NULL);
+    snprintf(c->conversation, sizeof c->conversation, "%s", request->conversation);
+    snprintf(c->to, sizeof c->to, "%s", request->to);
+    char key[BK_KEYS_PREFIX_SIZE + BK_ID_MAX + 8];
+    snprintf(key, sizeof key, "%sagent:%s", s->chat->global_prefix, request->to);
+    const char *argv[] = { "EXISTS", key };
+    if (bk_store_command(s->chat->server->store, on_transfer_target, c, 2, argv, NULL) != 0) {
+        chat_send_store_error(s, c->req, NULL);
+        chat_call_free(c);
+    }
 }
 
 /* ---- history ------------------------------------------------------------------------- */
@@ -218,7 +256,8 @@ void chat_history_send(chat_session *s, const bk_request *request)
     char limit[8], max_bytes[12];
     snprintf(limit, sizeof limit, "%d", BK_HISTORY_PAGE);
     snprintf(max_bytes, sizeof max_bytes, "%d", BK_HISTORY_PAGE_BYTES);
-    const char *argv[] = { s->chat->server->config->prefix, request->conversation, request->since,
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, request->conversation, slot), request->conversation, request->since,
                            limit, chat_role_name(s->role), s->id, max_bytes };
     chat_call_script(c, SCRIPT_HISTORY, on_history, 7, argv, NULL);
 }

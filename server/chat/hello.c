@@ -12,7 +12,23 @@
 #include "store/redis_shapes.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+/* A visitor's hello that failed: no reply, storage trouble, or a refusal. */
+static void visitor_hello_failed(chat_call *c, const redisReply *reply)
+{
+    chat_session *s = c->session;
+    s->hello = HELLO_NONE;
+    chat_send_store_error(s, c->req, reply);
+    /* a site or origin that is not allowed: no second try on this socket */
+    if (bk_redis_reply_refusal(reply, BK_ERR_FORBIDDEN))
+        bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
+    /* The hello deadline passed while this hello was in flight (the deadline leaves a
+     * pending hello alone): there is no second try now, or the socket would idle forever. */
+    else if (!bk_list_linked(&s->waiting))
+        bk_conn_close(s->conn, BK_CLOSE_POLICY, "hello timeout");
+}
 
 static void on_visitor_hello(redisReply *reply, void *data)
 {
@@ -25,15 +41,7 @@ static void on_visitor_hello(redisReply *reply, void *data)
     if (bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_HELLO, &cid, &state, &agent, &last_id, &agents_online,
                               &profile, &site_json, &visitor) != 0 || !bk_id_valid(visitor)) {
         chat_peers_leave(s);
-        s->hello = HELLO_NONE;
-        chat_send_store_error(s, c->req, reply);
-        /* a site or origin that is not allowed: no second try on this socket */
-        if (bk_redis_reply_refusal(reply, BK_ERR_FORBIDDEN))
-            bk_conn_close(s->conn, BK_CLOSE_POLICY, "origin not allowed");
-        /* The hello deadline passed while this hello was in flight (the deadline leaves a
-         * pending hello alone): there is no second try now, or the socket would idle forever. */
-        else if (!bk_list_linked(&s->waiting))
-            bk_conn_close(s->conn, BK_CLOSE_POLICY, "hello timeout");
+        visitor_hello_failed(c, reply);
         goto done;
     }
     if (strcmp(s->id, visitor) != 0) {
@@ -89,19 +97,84 @@ done:
     chat_call_free(c);
 }
 
+/* The hello's second step, in the visitor's slot: whether any site is configured (the global
+ * slot's answer to the first step) decides the slot - with none (development: any site name
+ * goes) every visitor is of the site "" - and the visitor's ids carry its tag. */
+static void on_hello_global(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    chat_session *s = c->session;
+    bk_chat *chat = s->chat;
+    const char *text;
+    size_t len;
+    if (chat_call_orphaned(c)) {
+        chat_call_free(c);
+        return;
+    }
+    json_t *state = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
+                                                                                 : NULL;
+    json_t *online = json_object_get(state, "agents_online"), *sites = json_object_get(state, "sites_count");
+    if (!json_is_integer(online) || !json_is_integer(sites)) {
+        json_decref(state);
+        visitor_hello_failed(c, state ? NULL : reply);
+        chat_call_free(c);
+        return;
+    }
+    chat->server->agents_online = json_integer_value(online);
+    chat->sites_configured = json_integer_value(sites) > 0;
+    json_decref(state);
+    const char *site = c->hello_site;
+    bk_keys_site_tag(chat->sites_configured ? site : "", s->tag);
+    bk_keys_site_prefix(chat->server->config->prefix, s->tag, s->prefix);
+    /* A fresh id is drawn even with a token: the script takes it instead when the token's
+     * visitor was erased, so that the old id is never written again. */
+    char fresh[BK_ID_MAX + 1], known_tag[BK_KEYS_TAG_LEN + 1];
+    if (bk_keys_id_generate("v_", s->tag, fresh, sizeof fresh) != 0) {
+        s->hello = HELLO_NONE;
+        chat_send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
+        chat_call_free(c);
+        return;
+    }
+    int from_token = s->id[0] != '\0';
+    if (!from_token) {
+        snprintf(s->id, sizeof s->id, "%s", fresh);
+    } else if (bk_keys_id_tag(s->id, known_tag) == 0 && strcmp(known_tag, s->tag) != 0) {
+        /* refused before Redis: the id's keys are in another site's slot */
+        s->id[0] = '\0';
+        s->hello = HELLO_NONE;
+        chat_send_error(s, c->req, BK_ERR_INVALID_TOKEN,
+                        "this visitor token belongs to another site; say hello without a token");
+        chat_call_free(c);
+        return;
+    }
+    /* Join the fan-out before asking Redis, so nothing published for this visitor after
+     * the script ran can slip past the socket. */
+    chat_peers_join(s);
+    char now[24], online_text[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    /* Compared exactly against the site's normalised list; what does not normalise ("null",
+     * a path, junk) is passed as it came and matches nothing. */
+    char origin[256];
+    if (bk_origin_normalize(bk_conn_origin(s->conn), origin, sizeof origin) != 0)
+        snprintf(origin, sizeof origin, "%s", bk_conn_origin(s->conn));
+    /* A token's id of no tag (made before ids had tags) names no key of this slot: the script
+     * finds no such visitor and takes the fresh id, as for an erased one. */
+    const char *argv[] = { s->prefix, s->id, now, site, c->hello_lang, c->hello_device, origin, from_token ? "1" : "0",
+                           fresh, chat_agents_online(chat, online_text), chat->sites_configured ? "1" : "0" };
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
+                        0, 11, argv, NULL) != 0) {
+        chat_peers_leave(s);
+        visitor_hello_failed(c, NULL);
+        chat_call_free(c);
+    }
+}
+
 void chat_visitor_hello(chat_session *s, const bk_request *request)
 {
     bk_chat *chat = s->chat;
-    /* A fresh id is drawn even with a token: the script takes it instead when the token's
-     * visitor was erased, so that the old id is never written again. */
-    char fresh[BK_ID_MAX + 1];
-    if (bk_id_generate("v_", fresh, sizeof fresh) != 0) {
-        chat_send_error(s, request->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
-        return;
-    }
-    if (!request->token) {
-        snprintf(s->id, sizeof s->id, "%s", fresh);
-    } else if (bk_token_verify(chat->server->secret, request->token, s->id, sizeof s->id) != 0) {
+    s->id[0] = '\0';
+    if (request->token && bk_token_verify(chat->server->secret, request->token, s->id, sizeof s->id) != 0) {
+        s->id[0] = '\0';
         chat_send_error(s, request->req, BK_ERR_INVALID_TOKEN,
                         "this visitor token was not issued by this server; say hello without a token");
         return;
@@ -109,28 +182,23 @@ void chat_visitor_hello(chat_session *s, const bk_request *request)
     chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
-    /* Join the fan-out before asking Redis, so nothing published for this visitor after
-     * the script ran can slip past the socket. */
+    c->hello_site = strdup(request->site ? request->site : "");
+    c->hello_lang = strdup(request->lang ? request->lang : "");
+    c->hello_device = strdup(request->device ? request->device : "");
+    if (!c->hello_site || !c->hello_lang || !c->hello_device) {
+        chat_send_error(s, request->req, BK_ERR_INTERNAL, "out of memory");
+        chat_call_free(c);
+        return;
+    }
     s->hello = HELLO_PENDING;
-    chat_peers_join(s);
     if (request->page)
         c->page = json_incref(request->page);
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    /* Compared exactly against the site's normalised list; what does not normalise ("null",
-     * a path, junk) is passed as it came and matches nothing. */
-    char origin[256];
-    if (bk_origin_normalize(bk_conn_origin(s->conn), origin, sizeof origin) != 0)
-        snprintf(origin, sizeof origin, "%s", bk_conn_origin(s->conn));
-    const char *argv[] = { chat->server->config->prefix, s->id, now,
-                           request->site ? request->site : "", request->lang ? request->lang : "",
-                           request->device ? request->device : "", origin, request->token ? "1" : "0",
-                           fresh };
-    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
-                        0, 9, argv, NULL) != 0) {
-        chat_peers_leave(s);
-        s->hello = HELLO_NONE;
-        chat_send_store_error(s, c->req, NULL);
+    const char *argv[] = { chat->global_prefix, now, "0" };
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_GLOBAL_STATE], on_hello_global, c, 0, 3, argv,
+                        NULL) != 0) {
+        visitor_hello_failed(c, NULL);
         chat_call_free(c);
     }
 }
@@ -153,10 +221,92 @@ static void agent_hello_failed(chat_session *s, json_t *req, const redisReply *r
     bk_conn_close(s->conn, BK_CLOSE_TRY_AGAIN, "try again later");
 }
 
+/* An agent's hello in two steps: the global slot (who the session is, presence), then each
+ * site slot this node knows of (its conversations there and the slot's queue), merged. */
+typedef struct agent_lists {
+    chat_call *call;
+    json_t *welcome;     /* status; queue and conversations as the slots answer */
+    size_t waiting;      /* slots not answered yet */
+    int failed;
+} agent_lists;
+
+static int queue_entry_order(const void *a, const void *b)
+{
+    json_int_t x = json_integer_value(json_object_get(*(json_t *const *)a, "created"));
+    json_int_t y = json_integer_value(json_object_get(*(json_t *const *)b, "created"));
+    return x < y ? -1 : x > y;
+}
+
+/* The slots' queues as one, oldest first, the first 200 (as one slot's list is). */
+static json_t *queue_merged(json_t *queue)
+{
+    size_t n = json_array_size(queue);
+    json_t **entries = malloc((n + 1) * sizeof *entries);
+    json_t *out = json_array();
+    if (!entries || !out) {
+        free(entries);
+        return out;
+    }
+    for (size_t i = 0; i < n; i++)
+        entries[i] = json_array_get(queue, i);
+    qsort(entries, n, sizeof *entries, queue_entry_order);
+    for (size_t i = 0; i < n && i < 200; i++)
+        json_array_append(out, entries[i]);
+    free(entries);
+    return out;
+}
+
+static void agent_lists_done(agent_lists *l)
+{
+    chat_call *c = l->call;
+    chat_session *s = c->session;
+    if (chat_call_orphaned(c))
+        goto done;
+    if (l->failed) {
+        bk_warn("agent hello: could not read the agent's lists from redis");
+        agent_hello_failed(s, c->req, NULL);
+        goto done;
+    }
+    json_object_set_new(l->welcome, "queue", queue_merged(json_object_get(l->welcome, "queue")));
+    chat_peers_join(s);
+    json_t *welcome = bk_reply_new("welcome", c->req);
+    json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
+    json_object_update(welcome, l->welcome);
+    s->hello = HELLO_DONE;
+    bk_list_remove(&s->waiting);
+    chat_send_json(s, welcome);
+    chat_held_flush(s);
+    bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
+done:
+    json_decref(l->welcome);
+    chat_call_free(c);
+    free(l);
+}
+
+static void on_agent_lists(redisReply *reply, void *data)
+{
+    agent_lists *l = data;
+    const char *text;
+    size_t len;
+    json_t *lists = NULL;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0)
+        lists = json_loadb(text, len, 0, NULL);
+    if (!json_is_array(json_object_get(lists, "queue")) || !json_is_array(json_object_get(lists, "conversations")))
+        l->failed = 1;
+    else {
+        json_array_extend(json_object_get(l->welcome, "queue"), json_object_get(lists, "queue"));
+        json_array_extend(json_object_get(l->welcome, "conversations"), json_object_get(lists, "conversations"));
+    }
+    json_decref(lists);
+    if (--l->waiting == 0)
+        agent_lists_done(l);
+}
+
 static void on_agent_hello(redisReply *reply, void *data)
 {
     chat_call *c = data;
     chat_session *s = c->session;
+    bk_chat *chat = s->chat;
     const char *agent, *welcome_json;
     if (chat_call_orphaned(c))
         goto done;
@@ -164,24 +314,36 @@ static void on_agent_hello(redisReply *reply, void *data)
         agent_hello_failed(s, c->req, reply);
         goto done;
     }
-    json_t *lists = json_loads(welcome_json, 0, NULL);
-    if (!lists || !bk_id_valid(agent)) {
-        json_decref(lists);
+    json_t *state = json_loads(welcome_json, 0, NULL);
+    agent_lists *l = calloc(1, sizeof *l);
+    if (!state || !l || !bk_id_valid(agent) || !json_is_integer(json_object_get(state, "agents_online"))) {
+        json_decref(state);
+        free(l);
         bk_warn("agent hello: could not read the agent's state from redis");
         agent_hello_failed(s, c->req, NULL);
         goto done;
     }
+    chat->server->agents_online = json_integer_value(json_object_get(state, "agents_online"));
+    json_object_del(state, "agents_online");
+    json_object_set_new(state, "queue", json_array());
+    json_object_set_new(state, "conversations", json_array());
     snprintf(s->id, sizeof s->id, "%s", agent);
-    chat_peers_join(s);
-    json_t *welcome = bk_reply_new("welcome", c->req);
-    json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
-    json_object_update(welcome, lists);
-    json_decref(lists);
-    s->hello = HELLO_DONE;
-    bk_list_remove(&s->waiting);
-    chat_send_json(s, welcome);
-    chat_held_flush(s);
-    bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
+    l->call = c;
+    l->welcome = state;
+    l->waiting = chat->tag_count + 1;  /* one more, dropped below: no slot answers before the last is asked */
+    for (size_t i = 0; i < chat->tag_count; i++) {
+        char prefix[BK_KEYS_PREFIX_SIZE];
+        bk_keys_site_prefix(chat->server->config->prefix, chat->tags[i], prefix);
+        const char *argv[] = { prefix, s->id };
+        if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_LISTS], on_agent_lists, l, 0, 2, argv,
+                            NULL) != 0) {
+            l->failed = 1;
+            l->waiting--;
+        }
+    }
+    if (--l->waiting == 0)
+        agent_lists_done(l);
+    return;
 done:
     chat_call_free(c);
 }
@@ -222,7 +384,7 @@ void chat_agent_hello(chat_session *s, const bk_request *request)
     bk_session_token_digest(request->token, digest);
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(ttl, sizeof ttl, "%d", PRESENCE_TTL_MS);
-    const char *argv[] = { chat->server->config->prefix, digest, now, ttl, chat->node };
+    const char *argv[] = { chat->global_prefix, digest, now, ttl, chat->node };
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
                         0, 5, argv, NULL) != 0) {
         agent_hello_failed(s, c->req, NULL);

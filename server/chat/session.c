@@ -175,6 +175,9 @@ chat_call *chat_call_new(chat_session *s, const bk_request *request)
 
 void chat_call_free(chat_call *c)
 {
+    free(c->hello_site);
+    free(c->hello_lang);
+    free(c->hello_device);
     json_decref(c->page);
     if (c->req)
         json_decref(c->req);
@@ -191,6 +194,42 @@ void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, 
         chat_send_store_error(c->session, c->req, NULL);
         chat_call_free(c);
     }
+}
+
+const char *chat_slot_prefix(const chat_session *s, const char *id, char out[BK_KEYS_PREFIX_SIZE])
+{
+    if (s->role == BK_ROLE_VISITOR)
+        return s->prefix;
+    bk_keys_prefix_of_id(s->chat->server->config->prefix, id ? id : "", out);
+    return out;
+}
+
+const char *chat_agents_online(const bk_chat *chat, char out[24])
+{
+    snprintf(out, 24, "%lld", chat->server->agents_online);
+    return out;
+}
+
+void chat_tags_sync(bk_chat *chat, const char **sites, size_t count)
+{
+    char (*tags)[BK_KEYS_TAG_LEN + 1] = malloc((count + 1) * sizeof *tags);
+    if (!tags)
+        return;
+    size_t n = 0;
+    bk_keys_site_tag("", tags[n++]);
+    for (size_t i = 0; i < count; i++) {
+        char tag[BK_KEYS_TAG_LEN + 1];
+        bk_keys_site_tag(sites[i], tag);
+        size_t j = 0;
+        while (j < n && strcmp(tags[j], tag) != 0)
+            j++;
+        if (j == n)
+            memcpy(tags[n++], tag, sizeof tag);
+    }
+    free(chat->tags);
+    chat->tags = tags;
+    chat->tag_count = n;
+    chat->sites_configured = count > 0;
 }
 
 /* A reply for a socket that has gone needs nothing more than freeing. */

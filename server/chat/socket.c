@@ -120,7 +120,7 @@ void bk_chat_received(bk_conn *conn, bk_rx_status status, const char *text, size
 static void presence_remove(bk_chat *chat, const char *agent)
 {
     char key[96], member[2 * BK_ID_MAX + 2];
-    snprintf(key, sizeof key, "%spresence", chat->server->config->prefix);
+    snprintf(key, sizeof key, "%spresence", chat->global_prefix);
     snprintf(member, sizeof member, "%s@%s", agent, chat->node);
     const char *argv[] = { "ZREM", key, member };
     /* Best effort: if Redis is away, the entry expires with its TTL anyway. */

@@ -4,6 +4,7 @@
 
 #include "base/ids.h"
 #include "base/map.h"
+#include "base/keys.h"
 #include "sites/site_hours.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -16,12 +17,15 @@
 #define VISITOR_SEEN_TTL_MS 12000
 #define SEEN_BATCH          1000              /* visitors per script call: none holds Redis long */
 
-/* The VISITORS_SEEN script with PREFIX NOW VISITOR..., SEEN_BATCH visitors at a time. */
+/* The VISITORS_SEEN script with PREFIX NOW VISITOR..., SEEN_BATCH visitors at a time, one slot
+ * (the visitors whose ids carry one tag) at a time. */
 typedef struct seen_batch {
     bk_chat *chat;
     const char **argv;
     int argc;
     char now[24];
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    const char *tag;
 } seen_batch;
 
 static void seen_flush(seen_batch *b)
@@ -41,7 +45,7 @@ static void seen_add(const char *visitor, void *peers, void *data)
     int done = 0;
     bk_list_each(node, (bk_list *)peers)
         done |= bk_list_entry(node, chat_session, peer)->hello == HELLO_DONE;
-    if (!done)
+    if (!done || !bk_keys_id_has_tag(visitor, b->tag))
         return;
     b->argv[b->argc++] = visitor;
     if (b->argc == 2 + SEEN_BATCH)
@@ -58,10 +62,15 @@ void chat_visitors_seen(bk_chat *chat, int64_t now_ms)
     if (!b.argv)
         return;
     snprintf(b.now, sizeof b.now, "%lld", (long long)now_ms);
-    b.argv[0] = chat->server->config->prefix;
+    b.argv[0] = b.prefix;
     b.argv[1] = b.now;
-    bk_map_each(chat->visitors, seen_add, &b);
-    seen_flush(&b);
+    /* A visitor's id carries its site's tag (hello.c): one pass over the map per slot. */
+    for (size_t i = 0; i < chat->tag_count; i++) {
+        b.tag = chat->tags[i];
+        bk_keys_site_prefix(chat->server->config->prefix, b.tag, b.prefix);
+        bk_map_each(chat->visitors, seen_add, &b);
+        seen_flush(&b);
+    }
     free(b.argv);
 }
 
@@ -102,7 +111,7 @@ void chat_heartbeat(uv_timer_t *timer)
     int64_t now_ms = bk_now_ms();
     snprintf(expiry, sizeof expiry, "%lld", (long long)(now_ms + PRESENCE_TTL_MS));
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
-    args.argv[0] = chat->server->config->prefix;
+    args.argv[0] = chat->global_prefix;
     args.argv[1] = expiry;
     args.argv[2] = now;
     args.argv[3] = chat->node;
@@ -131,6 +140,39 @@ static void on_sites_hours(redisReply *reply, void *data)
     free(flat);
 }
 
+/* What the global slot knows that the sites' scripts are given: the agents online, the sites. */
+static void on_global_state(redisReply *reply, void *data)
+{
+    bk_chat *chat = data;
+    const char *text;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) != 0)
+        return;
+    json_t *state = json_loadb(text, len, 0, NULL);
+    json_t *sites = json_object_get(state, "sites");
+    size_t n = json_array_size(sites);
+    const char **ids = malloc((n + 1) * sizeof *ids);
+    if (ids && json_is_integer(json_object_get(state, "agents_online"))) {
+        size_t count = 0;
+        for (size_t i = 0; i < n; i++)
+            if (json_is_string(json_array_get(sites, i)))
+                ids[count++] = json_string_value(json_array_get(sites, i));
+        chat->server->agents_online = json_integer_value(json_object_get(state, "agents_online"));
+        chat_tags_sync(chat, ids, count);
+    }
+    free(ids);
+    json_decref(state);
+}
+
+void chat_global_read(bk_chat *chat)
+{
+    char now[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    const char *argv[] = { chat->global_prefix, now, "1" };
+    bk_store_script(chat->server->store, chat->scripts[SCRIPT_GLOBAL_STATE], on_global_state, chat, 0, 3, argv,
+                    NULL);
+}
+
 /* Visitors waiting too long hear from us: an acknowledgement after auto-ack-seconds, an offer
  * to leave an email after offer-email-seconds. Conversations whose visitor left are closed
  * after abandoned-queued-minutes or idle-active-minutes. Every node sweeps; the script does
@@ -151,14 +193,23 @@ void chat_queue_sweep(uv_timer_t *timer)
     snprintf(ttl, sizeof ttl, "%d", VISITOR_SEEN_TTL_MS);
     char closed[1024];
     bk_site_hours_closed(chat->hours, now_ms, closed, sizeof closed);
-    const char *argv[] = { config->prefix, now, ack, offer, day, retention, queued, idle, ttl, closed,
-                           chat->queue_marks_asked ? "0" : "1" };
-    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_QUEUE_SWEEP], NULL, NULL, 0, 11, argv, NULL) == 0)
+    char prefix[BK_KEYS_PREFIX_SIZE], online[24];
+    const char *argv[] = { prefix, now, ack, offer, day, retention, queued, idle, ttl, closed,
+                           chat->queue_marks_asked ? "0" : "1", chat_agents_online(chat, online) };
+    /* One sweep per slot of sites this node knows of (read with the global state below). */
+    int sent = 0;
+    for (size_t i = 0; i < chat->tag_count; i++) {
+        bk_keys_site_prefix(config->prefix, chat->tags[i], prefix);
+        sent |= bk_store_script(chat->server->store, chat->scripts[SCRIPT_QUEUE_SWEEP], NULL, NULL, 0, 12, argv,
+                                NULL) == 0;
+    }
+    if (sent)
         chat->queue_marks_asked = 1;
+    chat_global_read(chat);
     /* Hours change rarely; every node reads them all now and then, so its sweep knows which
      * sites are closed even when their visitors are on other nodes. */
     if (chat->queue_ticks++ % SITES_HOURS_EVERY == 0) {
-        const char *hours_argv[] = { config->prefix };
+        const char *hours_argv[] = { chat->global_prefix };
         bk_store_script(chat->server->store, chat->scripts[SCRIPT_SITES_HOURS], on_sites_hours, chat, 0, 1,
                         hours_argv, NULL);
     }

@@ -55,7 +55,7 @@ void chat_visitor_identify(chat_session *s, const bk_request *request)
     if (!c)
         return;
     char *attrs = request->attrs ? json_dumps(request->attrs, JSON_COMPACT) : NULL;
-    const char *argv[] = { s->chat->server->config->prefix, s->id, request->name ? request->name : "",
+    const char *argv[] = { s->prefix, s->id, request->name ? request->name : "",
                            request->email ? request->email : "", attrs ? attrs : "", verified };
     chat_call_script(c, SCRIPT_IDENTIFY, on_identified, 6, argv, NULL);
     free(attrs);
@@ -66,7 +66,7 @@ void chat_visitor_consent(chat_session *s, const bk_request *request)
     chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
-    const char *argv[] = { s->chat->server->config->prefix, s->id, request->granted ? "1" : "0" };
+    const char *argv[] = { s->prefix, s->id, request->granted ? "1" : "0" };
     chat_call_script(c, SCRIPT_CONSENT, on_identified, 3, argv, NULL);
 }
 
@@ -90,7 +90,7 @@ void chat_message_leave(chat_session *s, const bk_request *request)
         return;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    const char *argv[] = { s->chat->server->config->prefix, s->id, request->name ? request->name : "",
+    const char *argv[] = { s->prefix, s->id, request->name ? request->name : "",
                            request->email, request->text, now };
     size_t lengths[] = { strlen(argv[0]), strlen(s->id), strlen(argv[2]), strlen(request->email),
                          request->text_len, strlen(now) };
@@ -106,7 +106,7 @@ void chat_agent_status(chat_session *s, const bk_request *request)
         return;
     char expiry[24];
     snprintf(expiry, sizeof expiry, "%lld", (long long)(bk_now_ms() + PRESENCE_TTL_MS));
-    const char *argv[] = { s->chat->server->config->prefix, s->id, request->status, expiry, s->chat->node };
+    const char *argv[] = { s->chat->global_prefix, s->id, request->status, expiry, s->chat->node };
     chat_call_script(c, SCRIPT_STATUS, chat_on_ok, 5, argv, NULL);
 }
 
@@ -124,7 +124,8 @@ void chat_visitor_invite(chat_session *s, const bk_request *request)
         chat_call_free(c);
         return;
     }
-    const char *argv[] = { s->chat->server->config->prefix, request->visitor, s->id, request->text, now,
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, request->visitor, slot), request->visitor, s->id, request->text, now,
                            invitation, day };
     bk_metrics_invitation("manual");
     bk_metrics_now.invitations_sent++;
@@ -171,8 +172,108 @@ static void json_request(chat_session *s, const bk_request *request, int script,
 
 void chat_visitor_details(chat_session *s, const bk_request *request)
 {
-    const char *argv[] = { s->chat->server->config->prefix, request->visitor };
+    char slot[BK_KEYS_PREFIX_SIZE];
+    const char *argv[] = { chat_slot_prefix(s, request->visitor, slot), request->visitor };
     json_request(s, request, SCRIPT_VISITOR_DETAILS, "visitor", NULL, 2, argv);
+}
+
+/* A list over every site: the script once per slot this node knows of (base/keys.h), the
+ * arrays joined, newest first by a number of each entry, at most limit entries. */
+typedef struct slots_list {
+    chat_call *call;
+    json_t *entries;
+    const char *newest_by;
+    size_t limit;
+    size_t waiting;
+    int failed;
+} slots_list;
+
+static const char *newest_by;  /* for the sort below: the loop thread only */
+
+static int newest_first(const void *a, const void *b)
+{
+    double x = json_number_value(json_object_get(*(json_t *const *)a, newest_by));
+    double y = json_number_value(json_object_get(*(json_t *const *)b, newest_by));
+    return x > y ? -1 : x < y;
+}
+
+static void slots_list_done(slots_list *l)
+{
+    chat_call *c = l->call;
+    if (chat_call_orphaned(c))
+        goto done;
+    if (l->failed) {
+        chat_send_store_error(c->session, c->req, NULL);
+        goto done;
+    }
+    size_t n = json_array_size(l->entries);
+    json_t **sorted = malloc((n + 1) * sizeof *sorted);
+    json_t *out = json_array();
+    if (sorted && out) {
+        for (size_t i = 0; i < n; i++)
+            sorted[i] = json_array_get(l->entries, i);
+        newest_by = l->newest_by;
+        qsort(sorted, n, sizeof *sorted, newest_first);
+        for (size_t i = 0; i < n && i < l->limit; i++)
+            json_array_append(out, sorted[i]);
+    }
+    free(sorted);
+    json_t *reply = bk_reply_new(c->reply_type, c->req);
+    json_object_set_new(reply, c->reply_key, out);
+    chat_send_json(c->session, reply);
+done:
+    json_decref(l->entries);
+    chat_call_free(c);
+    free(l);
+}
+
+static void on_slot_listed(redisReply *reply, void *data)
+{
+    slots_list *l = data;
+    const char *text;
+    size_t len;
+    json_t *body = NULL;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0)
+        body = json_loadb(text, len, 0, NULL);
+    if (!json_is_array(body))
+        l->failed = 1;
+    else
+        json_array_extend(l->entries, body);
+    json_decref(body);
+    if (--l->waiting == 0)
+        slots_list_done(l);
+}
+
+/* argv[0] is set to each slot's prefix in turn. */
+static void slots_request(chat_session *s, const bk_request *request, int script, const char *reply_type,
+                          const char *reply_key, const char *newest, size_t limit, int argc, const char **argv)
+{
+    bk_chat *chat = s->chat;
+    chat_call *c = chat_call_new(s, request);
+    slots_list *l = calloc(1, sizeof *l);
+    if (!c || !l || !(l->entries = json_array())) {
+        free(l);
+        if (c)
+            chat_call_free(c);
+        return;
+    }
+    c->reply_type = reply_type;
+    c->reply_key = reply_key;
+    l->call = c;
+    l->newest_by = newest;
+    l->limit = limit;
+    l->waiting = chat->tag_count + 1;  /* one more, dropped below: none is done before the last is asked */
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    argv[0] = prefix;
+    for (size_t i = 0; i < chat->tag_count; i++) {
+        bk_keys_site_prefix(chat->server->config->prefix, chat->tags[i], prefix);
+        if (bk_store_script(chat->server->store, chat->scripts[script], on_slot_listed, l, 0, argc, argv, NULL) != 0) {
+            l->failed = 1;
+            l->waiting--;
+        }
+    }
+    if (--l->waiting == 0)
+        slots_list_done(l);
 }
 
 void chat_visitors_list(chat_session *s, const bk_request *request)
@@ -180,12 +281,12 @@ void chat_visitors_list(chat_session *s, const bk_request *request)
     char now[24], window[16];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(window, sizeof window, "%d", VISITORS_WINDOW_MS);
-    const char *argv[] = { s->chat->server->config->prefix, now, window };
-    json_request(s, request, SCRIPT_VISITORS, "visitors", "visitors", 3, argv);
+    const char *argv[] = { NULL, now, window };
+    slots_request(s, request, SCRIPT_VISITORS, "visitors", "visitors", "page_since", 200, 3, argv);
 }
 
 void chat_left_messages_list(chat_session *s, const bk_request *request)
 {
-    const char *argv[] = { s->chat->server->config->prefix };
-    json_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", 1, argv);
+    const char *argv[] = { NULL };
+    slots_request(s, request, SCRIPT_LEFT_MESSAGES, "left_messages", "messages", "ts", 100, 1, argv);
 }

@@ -2,6 +2,7 @@
 #include "chat/transcript.h"
 
 #include "base/ids.h"
+#include "base/keys.h"
 #include "base/log.h"
 #include "transport/mail.h"
 #include "store/redis_reply.h"
@@ -218,7 +219,9 @@ static void pending_free(pending *p)
 static void refund(pending *p)
 {
     bk_transcripts *t = p->transcripts;
-    const char *argv[] = { t->server->config->prefix, p->visitor, p->conversation, p->day };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_id(t->server->config->prefix, p->visitor, prefix);
+    const char *argv[] = { prefix, p->visitor, p->conversation, p->day };
     if (bk_store_script(t->server->store, t->refund, NULL, NULL, 0, 4, argv, NULL) != 0)
         bk_warn("transcript of %s: could not give the attempt back (redis is away)", p->conversation);
 }
@@ -310,7 +313,9 @@ void bk_transcript_request(bk_transcripts *t, bk_conn *conn, const char *visitor
     snprintf(per_day, sizeof per_day, "%d", BK_TRANSCRIPTS_PER_DAY);
     snprintf(max_messages, sizeof max_messages, "%d", BK_TRANSCRIPT_MAX_MESSAGES);
     snprintf(max_bytes, sizeof max_bytes, "%d", BK_TRANSCRIPT_MAX_BYTES);
-    const char *argv[] = { t->server->config->prefix, p->visitor, p->conversation, p->day,
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_id(t->server->config->prefix, p->visitor, prefix);
+    const char *argv[] = { prefix, p->visitor, p->conversation, p->day,
                            per_conversation, per_day, max_messages, max_bytes };
     if (bk_store_script(t->server->store, t->script, on_checked, p, 0, 8, argv, NULL) != 0) {
         store_error_send(conn, request->req, NULL);

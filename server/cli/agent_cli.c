@@ -4,6 +4,7 @@
 #include "cli/cli.h"
 #include "http/accounts.h"
 
+#include "base/keys.h"
 #include "base/auth.h"
 #include "base/ids.h"
 #include "protocol/errors.h"
@@ -52,7 +53,8 @@ static int reply_failed(redisReply *r, const char *what)
 
 static int run_command(redisContext *c, const bk_config *config, int argc, char **argv)
 {
-    const char *prefix = config->prefix;
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(config->prefix, prefix);
     const char *verb = argc > 1 ? argv[1] : "";
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());

@@ -3,6 +3,7 @@
 #include "cli/site_cli.h"
 
 #include "cli/cli.h"
+#include "base/keys.h"
 #include "base/ids.h"
 #include "protocol/errors.h"
 #include "store/redis_reply.h"
@@ -130,9 +131,27 @@ static void site_print(json_t *site)
     free(origins);
 }
 
+/* A site's settings go into its own slot, then the global one (the list of sites and a copy of
+ * the settings: http/sites.c says why); the first slot's reply is the command's. */
+static redisReply *site_script(redisContext *c, const bk_config *config, const char *source, const char *id,
+                               int count, const char **args)
+{
+    char site_prefix[BK_KEYS_PREFIX_SIZE], global_prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(config->prefix, id, site_prefix);
+    bk_keys_global_prefix(config->prefix, global_prefix);
+    args[0] = site_prefix;
+    redisReply *r = bk_cli_script(c, source, count, args);
+    if (r && r->type != REDIS_REPLY_ERROR) {
+        args[0] = global_prefix;
+        freeReplyObject(bk_cli_script(c, source, count, args));
+    }
+    return r;
+}
+
 static int site_command(redisContext *c, const bk_config *config, int argc, char **argv)
 {
-    const char *prefix = config->prefix;
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(config->prefix, prefix);
     const char *verb = argc > 1 ? argv[1] : "";
     if (strcmp(verb, "list") == 0 && argc == 2) {
         const char *args[] = { prefix };
@@ -154,7 +173,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     const char *id = argv[2];
     if (strcmp(verb, "remove") == 0 && argc == 3) {
         const char *args[] = { prefix, id };
-        redisReply *r = bk_cli_script(c, bk_lua_site_delete, 2, args);
+        redisReply *r = site_script(c, config, bk_lua_site_delete, id, 2, args);
         long long removed;
         char missing[96];
         snprintf(missing, sizeof missing, "no site named %s", id);
@@ -184,7 +203,7 @@ static int site_command(redisContext *c, const bk_config *config, int argc, char
     }
     const char *args[2 + 2 * BK_SITE_FIELDS_MAX];
     int count = bk_site_settings_argv(&fields, prefix, id, args);
-    redisReply *r = bk_cli_script(c, bk_lua_site_save, count, args);
+    redisReply *r = site_script(c, config, bk_lua_site_save, id, count, args);
     long long saved;
     int failed = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &saved) != 0;
     if (failed)

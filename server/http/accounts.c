@@ -3,6 +3,7 @@
 
 #include "http/reply.h"
 #include "http/request.h"
+#include "base/keys.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -126,7 +127,8 @@ static void login_check(uv_work_t *work)
 static void login_checked(uv_work_t *work, int status)
 {
     job *j = work->data;
-    const char *prefix = j->accounts->server->config->prefix;
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(j->accounts->server->config->prefix, prefix);
     if (status != 0 || !j->verified) {
         char window[16];
         snprintf(window, sizeof window, "%d", FAILURE_WINDOW_S);
@@ -204,7 +206,9 @@ void bk_accounts_login(bk_accounts *accounts, bk_http *request)
     char per_name[8], per_ip[8];
     snprintf(per_name, sizeof per_name, "%d", FAILURES_PER_NAME);
     snprintf(per_ip, sizeof per_ip, "%d", FAILURES_PER_IP);
-    const char *argv[] = { accounts->server->config->prefix, j->name, j->ip, per_name, per_ip };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(accounts->server->config->prefix, prefix);
+    const char *argv[] = { prefix, j->name, j->ip, per_name, per_ip };
     if (job_script(j, SCRIPT_LOGIN_BEGIN, on_login_begun, 5, argv) != 0) {
         bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         job_free(j);
@@ -231,7 +235,9 @@ static void save(job *j)
 {
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    const char *argv[] = { j->accounts->server->config->prefix, j->name, j->hash, j->role, now,
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(j->accounts->server->config->prefix, prefix);
+    const char *argv[] = { prefix, j->name, j->hash, j->role, now,
                            j->create ? "1" : "0" };
     if (job_script(j, SCRIPT_SAVE, on_saved, 6, argv) != 0)
         on_saved(NULL, j);
@@ -322,7 +328,8 @@ void bk_accounts_handle(bk_accounts *accounts, bk_http *request)
 {
     const char *method = bk_http_method(request);
     const char *path = bk_http_path(request);
-    const char *prefix = accounts->server->config->prefix;
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(accounts->server->config->prefix, prefix);
     if (strcmp(path, "/api/agents") == 0) {
         if (strcmp(method, "GET") == 0) {
             char now[24];

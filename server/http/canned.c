@@ -3,6 +3,7 @@
 
 #include "http/reply.h"
 #include "http/request.h"
+#include "base/keys.h"
 #include "base/ids.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -53,8 +54,9 @@ void bk_canned_handle(bk_server *server, bk_http *request)
 {
     const char *method = bk_http_method(request);
     const char *path = bk_http_path(request);
-    char key[64];
-    snprintf(key, sizeof key, "%scanned", server->config->prefix);
+    char key[64], prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(server->config->prefix, prefix);
+    snprintf(key, sizeof key, "%scanned", prefix);
     int rc;
     if (strcmp(path, "/api/canned") == 0) {
         if (strcmp(method, "GET") != 0) {

@@ -3,6 +3,7 @@
 
 #include "http/reply.h"
 #include "http/request.h"
+#include "base/keys.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -97,7 +98,9 @@ void bk_privacy_handle(bk_privacy *privacy, bk_http *request, const char *who)
     r->request = request;
     snprintf(r->who, sizeof r->who, "%s", who);
     memcpy(r->visitor, visitor, sizeof visitor);
-    const char *argv[] = { privacy->server->config->prefix, r->visitor };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_id(privacy->server->config->prefix, r->visitor, prefix);
+    const char *argv[] = { prefix, r->visitor };
     if (bk_store_script(privacy->server->store, privacy->scripts[script], fn, r, 0, 2, argv, NULL) != 0) {
         free(r);
         bk_api_reply_store_error(request, NULL, NULL,

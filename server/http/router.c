@@ -19,6 +19,7 @@
 #include "http/sites.h"
 #include "http/webhook_api.h"
 
+#include "base/keys.h"
 #include "base/auth.h"
 #include "base/metrics.h"
 #include "lua/embedded.h"
@@ -267,7 +268,9 @@ static void authorize(bk_router *router, bk_http *request, const route *r, int m
     *a = (authorization){ router, request, r, method_matches };
     char digest[BK_SESSION_TOKEN_SIZE];
     bk_session_token_digest(token, digest);
-    const char *argv[] = { router->server->config->prefix, digest };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(router->server->config->prefix, prefix);
+    const char *argv[] = { prefix, digest };
     if (bk_store_script(router->server->store, router->authorize_script, on_authorized, a, 0, 2, argv, NULL) != 0) {
         free(a);
         bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);

@@ -5,6 +5,7 @@
 
 #include "http/reply.h"
 #include "http/request.h"
+#include "base/keys.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -27,6 +28,7 @@ struct bk_rules_api {
     int scripts[SCRIPT_COUNT];
     uv_timer_t import_timer;
     int imported;
+    char prefix[BK_KEYS_PREFIX_SIZE];  /* rules are global keys (base/keys.h) */
 };
 
 /* One request waiting for Redis. */
@@ -120,7 +122,7 @@ static void rule_save(bk_rules_api *api, bk_http *request, const char *id, json_
     if (p) {
         char now[24];
         snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-        const char *argv[] = { api->server->config->prefix, id, text, who, now, "0" };
+        const char *argv[] = { api->prefix, id, text, who, now, "0" };
         run_script(p, SCRIPT_SAVE, on_saved, 6, argv, BK_STORAGE_WRITE);
     }
     free(text);
@@ -133,7 +135,7 @@ static void rule_delete(bk_rules_api *api, bk_http *request, const char *id, con
         return;
     char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    const char *argv[] = { api->server->config->prefix, id, who, now };
+    const char *argv[] = { api->prefix, id, who, now };
     run_script(p, SCRIPT_DELETE, on_saved, 4, argv, BK_STORAGE_WRITE);
 }
 
@@ -169,7 +171,7 @@ static void rule_revert(bk_rules_api *api, bk_http *request, const char *id, con
     pending *p = pending_new(api, request, id);
     if (!p)
         return;
-    const char *argv[] = { api->server->config->prefix, id, number, who, now };
+    const char *argv[] = { api->prefix, id, number, who, now };
     run_script(p, SCRIPT_REVERT, on_reverted, 5, argv, BK_STORAGE_WRITE);
 }
 
@@ -216,7 +218,7 @@ static void rules_read(bk_rules_api *api, bk_http *request, const char *id)
     pending *p = pending_new(api, request, id);
     if (!p)
         return;
-    const char *argv[] = { api->server->config->prefix, id ? id : "" };
+    const char *argv[] = { api->prefix, id ? id : "" };
     run_script(p, SCRIPT_GET, on_rules_read, 2, argv, BK_STORAGE_READ);
 }
 
@@ -249,7 +251,7 @@ static void rule_versions(bk_rules_api *api, bk_http *request, const char *id)
     if (!p)
         return;
     char key[160];
-    snprintf(key, sizeof key, "%srules:history:%s", api->server->config->prefix, id);
+    snprintf(key, sizeof key, "%srules:history:%s", api->prefix, id);
     const char *argv[] = { "LRANGE", key, "0", "-1" };
     if (bk_store_command(api->server->store, on_versions, p, 4, argv, NULL) != 0) {
         bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
@@ -353,7 +355,7 @@ static int rules_file_import(bk_rules_api *api)
             continue;
         }
         char *copy = strdup(id);
-        const char *argv[] = { api->server->config->prefix, id, text, "rules-file", now, "1" };
+        const char *argv[] = { api->prefix, id, text, "rules-file", now, "1" };
         if (!copy || bk_store_script(api->server->store, api->scripts[SCRIPT_SAVE], on_imported, copy, 0, 6,
                                      argv, NULL) != 0) {
             free(copy);
@@ -383,6 +385,7 @@ bk_rules_api *bk_rules_api_new(bk_server *server)
     bk_rules_api *api = calloc(1, sizeof *api);
     if (!api)
         return NULL;
+    bk_keys_global_prefix(server->config->prefix, api->prefix);
     const char *const sources[SCRIPT_COUNT] = {
         [SCRIPT_SAVE] = bk_lua_rule_save,
         [SCRIPT_DELETE] = bk_lua_rule_delete,

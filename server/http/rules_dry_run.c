@@ -4,6 +4,7 @@
 
 #include "http/reply.h"
 #include "http/request.h"
+#include "base/keys.h"
 #include "base/ids.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -266,7 +267,9 @@ void bk_rules_dry_run_handle(bk_rules_dry_run *dry_run, bk_http *request)
     d->draft = draft;
     json_t *agents = json_object_get(body, "agents_available");
     d->agents = agents ? json_is_true(agents) : 1;
-    const char *argv[] = { dry_run->server->config->prefix, json_string_value(visitor) };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_id(dry_run->server->config->prefix, json_string_value(visitor), prefix);
+    const char *argv[] = { prefix, json_string_value(visitor) };
     if (bk_store_script(dry_run->server->store, dry_run->profile_script, on_profile, d, 0, 2, argv, NULL) != 0) {
         bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
         bk_rule_set_free(draft);

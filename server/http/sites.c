@@ -1,8 +1,11 @@
 /* sites.c - site settings over REST: list, save, delete. The checks are site_settings'. */
 #include "http/sites.h"
 
+#include "chat/chat.h"
+
 #include "http/reply.h"
 #include "http/request.h"
+#include "base/keys.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -70,6 +73,28 @@ static void on_saved_with_secret(redisReply *reply, void *data)
     free(saved);
 }
 
+/* A site's settings are in two slots (base/keys.h): its own, which its visitors' scripts read and
+ * whose answer is the request's, then the global one (the list of sites and a copy of the
+ * settings for what reads every site). Not one atomic step: the second is sent right after the
+ * first on the same link and Redis runs them in order, so only Redis failing between the two
+ * leaves them apart, and saving again mends it. Then this node reads the sites anew, so that a
+ * request after the answer already finds the site's slot (chat.h). */
+static int site_script(bk_sites *sites, int script, const char *id, int argc, const char **argv,
+                       bk_store_reply_fn fn, void *data)
+{
+    bk_server *server = sites->server;
+    char site_prefix[BK_KEYS_PREFIX_SIZE], global_prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(server->config->prefix, id, site_prefix);
+    bk_keys_global_prefix(server->config->prefix, global_prefix);
+    argv[0] = site_prefix;
+    if (bk_store_script(server->store, sites->scripts[script], fn, data, 0, argc, argv, NULL) != 0)
+        return -1;
+    argv[0] = global_prefix;
+    bk_store_script(server->store, sites->scripts[script], NULL, NULL, 0, argc, argv, NULL);
+    bk_chat_sites_changed(server->chat);
+    return 0;
+}
+
 /* Runs the save script with prefix, id and the pairs: 0, or -1 having answered. */
 static int fields_save(bk_sites *sites, bk_http *request, const char *id, const bk_site_settings *fields,
                        bk_store_reply_fn fn, void *data)
@@ -80,7 +105,7 @@ static int fields_save(bk_sites *sites, bk_http *request, const char *id, const 
         bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "more settings than a site can hold");
         return -1;
     }
-    if (bk_store_script(sites->server->store, sites->scripts[SCRIPT_SAVE], fn, data, 0, argc, argv, NULL) != 0) {
+    if (site_script(sites, SCRIPT_SAVE, id, argc, argv, fn, data) != 0) {
         bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_WRITE);
         return -1;
     }
@@ -93,7 +118,8 @@ void bk_sites_handle(bk_sites *sites, bk_http *request)
     bk_server *server = sites->server;
     const char *method = bk_http_method(request);
     const char *path = bk_http_path(request);
-    const char *prefix = server->config->prefix;
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(server->config->prefix, prefix);
     if (strcmp(path, "/api/sites") == 0) {
         const char *argv[] = { prefix };
         if (strcmp(method, "GET") != 0)
@@ -110,7 +136,7 @@ void bk_sites_handle(bk_sites *sites, bk_http *request)
     }
     if (strcmp(method, "DELETE") == 0) {
         const char *argv[] = { prefix, id };
-        if (bk_store_script(server->store, sites->scripts[SCRIPT_DELETE], on_changed, request, 0, 2, argv, NULL))
+        if (site_script(sites, SCRIPT_DELETE, id, 2, argv, on_changed, request) != 0)
             bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_WRITE);
         return;
     }

@@ -1,9 +1,10 @@
--- ARGV: prefix, visitor, invitation, kind (shown|accepted|dismissed), now, day, new_conversation
--- -> {conversation ("" unless accepted), profile_json}
+-- ARGV: prefix, visitor, invitation, kind (shown|accepted|dismissed), now, day, new_conversation,
+--       agents online -> {conversation ("" unless accepted), profile_json}
 -- Accepting opens a queued conversation whose first message is the invitation.
 --! uses: prelude webhook
 
 local vid, kind, now, day = ARGV[2], ARGV[4], tonumber(ARGV[5]), ARGV[6]
+agents_online = tonumber(ARGV[8]) or 0
 local ikey = p .. 'invitation:' .. ARGV[3]
 local inv = redis.call('HMGET', ikey, 'rule', 'visitor', 'text', 'agent', 'state')
 if inv[2] ~= vid then return redis.error_reply('not_found no such invitation') end

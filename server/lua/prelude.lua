@@ -13,13 +13,20 @@
 -- A VISITOR of "!what" is a message to the nodes themselves ("!rules": reload the rules).
 --
 -- Errors are returned as "code message", code being a protocol error code.
+--
+-- Slots (docs/architecture.md, "Redis keys"): p is the prefix of ONE slot, "bk:{TAG}:" (a site's
+-- keys) or "bk:{g}:" (the global keys), and a script touches keys under p only: Redis Cluster
+-- refuses any other. What a site's script needs from the global slot the node passes in:
+-- agents_online (presence), set by the scripts that tell the queue's wait.
 
 local p = ARGV[1]
+local bus_channel = (string.match(p, '^(.*){[^{}]*}:$') or p) .. 'bus'
+local agents_online = 0
 local function bus(visitor, agent, all, frame)
-  redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' ' .. all .. ' ' .. frame)
+  redis.call('PUBLISH', bus_channel, visitor .. ' ' .. agent .. ' ' .. all .. ' ' .. frame)
 end
 local function bus_except(sender, visitor, agent, frame)
-  redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' 0>' .. sender .. ' ' .. frame)
+  redis.call('PUBLISH', bus_channel, visitor .. ' ' .. agent .. ' 0>' .. sender .. ' ' .. frame)
 end
 local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end
 local function append(cid, from, author, cmid, text)
@@ -52,7 +59,7 @@ end
 local function queue_wait_estimate(now)
   local waits, total = redis.call('LRANGE', p .. 'waits', 0, -1), 0
   for _, w in ipairs(waits) do total = total + tonumber(w) end
-  return #waits > 0 and total / #waits or nil, #online_agents(now)
+  return #waits > 0 and total / #waits or nil, agents_online
 end
 local function queue_changed() redis.call('INCR', p .. 'queue:version') end
 local function queue_enter(cid, now)

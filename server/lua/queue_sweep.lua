@@ -1,6 +1,7 @@
 -- ARGV: prefix, now, acknowledge_after_ms, offer_email_after_ms, day, retention_days,
 --       abandoned_queued_ms, idle_active_ms, seen_ttl_ms, closed_sites (",a,b," or ""),
---       first (1 on a node's first sweep, else 0) -> 1
+--       first (1 on a node's first sweep, else 0), agents online -> 1
+-- Run once a second for each slot of sites (base/keys.h), with that slot's prefix.
 -- A visitor of a site outside its business hours is told so in the acknowledgement, and is
 -- offered the email form with it rather than minutes later.
 -- Run by every node each second; HSETNX makes each step happen once per conversation, and a
@@ -83,7 +84,8 @@ for i = 1, #due, 2 do
   end
 end
 local version = redis.call('GET', p .. 'queue:version') or '0'
-local online_now = tostring(#online_agents(now))
+agents_online = tonumber(ARGV[12]) or 0
+local online_now = tostring(agents_online)
 local queue_moved = redis.call('GETSET', p .. 'queue:announced', version) ~= version
 local agents_moved = redis.call('GETSET', p .. 'queue:announced_online', online_now) ~= online_now
 if (queue_moved or agents_moved) and redis.call('ZCARD', p .. 'queue') > 0 then
@@ -93,7 +95,7 @@ if (queue_moved or agents_moved) and redis.call('ZCARD', p .. 'queue') > 0 then
     order[#order + 1] = cid
   end
   local avg, online = queue_wait_estimate(now)
-  redis.call('PUBLISH', p .. 'bus', '!queue - 0 ' .. cjson.encode({online = online, average_wait_ms = avg or cjson.null,
+  redis.call('PUBLISH', bus_channel, '!queue - 0 ' .. cjson.encode({online = online, average_wait_ms = avg or cjson.null,
     order = #order > 0 and order or cjson.null}))
 end
 return 1

@@ -1,16 +1,19 @@
--- ARGV: prefix, visitor, now, site, lang, device, origin, from_token (1|0), fresh visitor id
--- -> {conversation, state, agent, last_id, agents_online, profile_json, site_json, visitor}
+-- ARGV: prefix (the site's slot), visitor, now, site, lang, device, origin, from_token (1|0),
+--       fresh visitor id, agents online, sites configured (1|0: the node's reading of the global
+--       list) -> {conversation, state, agent, last_id, agents_online, profile_json, site_json, visitor}
 -- A token names a visitor of one site: on another site it is refused. A token whose visitor
 -- is no longer stored (erased) starts a new, unrelated visitor under the fresh id, so that
 -- nothing naming the old id is written again; `visitor` says which id the hello ended with.
 -- With no site configured anywhere, any origin may connect (development). Once sites exist,
 -- the hello must name one, and the handshake's Origin must be in its list, exactly. The visitor
 -- is seen now (visitors:seen, which the nodes' heartbeats keep fresh: queue_sweep.lua).
+-- The slot holds its own sites (p .. 'sites': the sites of its tag; p .. 'site:' .. id, their
+-- settings); only whether any site exists elsewhere comes from the node.
 --! uses: prelude
 
 local vid, now, site, origin = ARGV[2], tonumber(ARGV[3]), ARGV[4], ARGV[7]
 local settings = '{}'
-if redis.call('SCARD', p .. 'sites') > 0 then
+if ARGV[11] == '1' or redis.call('SCARD', p .. 'sites') > 0 then
   if site == '' or redis.call('SISMEMBER', p .. 'sites', site) == 0 then
     return redis.error_reply('forbidden this server does not serve that site')
   end
@@ -43,7 +46,7 @@ redis.call('ZADD', p .. 'visitors:seen', 'GT', now, vid)
 if site ~= '' then redis.call('HSET', vkey, 'site', site) end
 if ARGV[5] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', vkey, 'device', ARGV[6]) end
-local online = #online_agents(now)
+local online = tonumber(ARGV[10]) or 0
 local cid = redis.call('HGET', vkey, 'conv')
 if not cid then return {'', '', '', '', online, profile(vid), settings, vid} end
 local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'agent')

@@ -1,8 +1,9 @@
--- ARGV: prefix, visitor, new_conversation, cmid, text, now, preview, sender (node:connection)
--- -> {conversation, id, duplicate, opened}
+-- ARGV: prefix, visitor, new_conversation, cmid, text, now, preview, sender (node:connection),
+--       agents online -> {conversation, id, duplicate, opened}
 --! uses: prelude webhook visitor_promises
 
 local vid, cmid, text, now = ARGV[2], ARGV[4], ARGV[5], tonumber(ARGV[6])
+agents_online = tonumber(ARGV[9]) or 0
 local vkey = p .. 'visitor:' .. vid
 if visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
 local seen = redis.call('HGET', vkey .. ':cmids', cmid)

@@ -1,6 +1,7 @@
 /* rule_counters.c - how often each rule was judged and matched, flushed to the day's stats. */
 #include "triggers/triggers_internal.h"
 
+#include "base/keys.h"
 #include "base/ids.h"
 
 #include <stdio.h>
@@ -48,7 +49,11 @@ void triggers_counters_flush(bk_triggers *triggers)
         return;
     }
     bk_day_string(bk_now_ms(), day);
-    argv[0] = triggers->server->config->prefix;
+    /* The node's counts over every site go into the slot of site "": the stats' readers add
+     * up every slot (http/rules_stats.c). */
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(triggers->server->config->prefix, "", prefix);
+    argv[0] = prefix;
     argv[1] = day;
     size_t n = 0;
     for (size_t i = 0; i < triggers->counter_slots; i++) {

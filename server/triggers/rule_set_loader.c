@@ -1,6 +1,7 @@
 /* rule_set_loader.c - the node's rule set: loaded from Redis, reloaded when the bus says so. */
 #include "triggers/triggers_internal.h"
 
+#include "base/keys.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -64,8 +65,9 @@ void triggers_rules_reload(bk_triggers *triggers)
         triggers->rules_stale = 1;
         return;
     }
-    char key[64];
-    snprintf(key, sizeof key, "%srules", triggers->server->config->prefix);
+    char key[64], prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(triggers->server->config->prefix, prefix);
+    snprintf(key, sizeof key, "%srules", prefix);
     const char *argv[] = { "HGETALL", key };
     if (bk_store_command(triggers->server->store, on_rules_loaded, triggers, 2, argv, NULL) == 0)
         triggers->rules_loading = 1;

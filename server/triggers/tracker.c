@@ -3,6 +3,7 @@
 
 #include "protocol/errors.h"
 
+#include "base/keys.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/metrics.h"
@@ -264,8 +265,9 @@ static void tracker_invite(bk_tracker *t, const bk_rules_result *result, int64_t
     char now_text[24], day[9];
     snprintf(now_text, sizeof now_text, "%lld", (long long)now);
     bk_day_string(now, day);
-    const char *argv[] = { t->triggers->server->config->prefix, t->visitor, c->rule, c->text, c->agent,
-                           now_text, day, c->invitation };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_id(t->triggers->server->config->prefix, t->visitor, prefix);
+    const char *argv[] = { prefix, t->visitor, c->rule, c->text, c->agent, now_text, day, c->invitation };
     t->inviting = 1;
     if (triggers_call_script(c, SCRIPT_INVITE, on_invited, 8, argv) != 0) {
         t->inviting = 0;

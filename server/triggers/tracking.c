@@ -1,6 +1,7 @@
 /* tracking.c - what a visitor's page sends: page views, custom events, answers to invitations. */
 #include "triggers/triggers_internal.h"
 
+#include "base/keys.h"
 #include "base/ids.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -89,7 +90,9 @@ static int track_send(bk_triggers *triggers, const char *visitor, const bk_reque
     snprintf(retention, sizeof retention, "%lld", (long long)config->event_retention_days * 86400);
     snprintf(max_events, sizeof max_events, "%d", MAX_EVENTS);
     char *props = request->props ? json_dumps(request->props, JSON_COMPACT) : NULL;
-    const char *argv[] = { config->prefix, visitor, now, gap, is_page ? "page" : "event", url,
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_id(config->prefix, visitor, prefix);
+    const char *argv[] = { prefix, visitor, now, gap, is_page ? "page" : "event", url,
                            request->title ? request->title : "", request->referrer ? request->referrer : "",
                            utm[0], utm[1], utm[2], utm[3], utm[4],
                            request->event_name ? request->event_name : "", props ? props : "{}",
@@ -161,13 +164,16 @@ static void invite_reply(bk_tracker *t, const bk_request *request)
     int64_t now_ms = bk_now_ms();
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     bk_day_string(now_ms, day);
-    if (bk_id_generate("c_", cid, sizeof cid) != 0) {
+    char tag[BK_KEYS_TAG_LEN + 1], prefix[BK_KEYS_PREFIX_SIZE], online[24];
+    bk_keys_id_tag(t->visitor, tag);
+    if (bk_keys_id_generate("c_", tag, cid, sizeof cid) != 0) {
         triggers_call_free(c);
         return;
     }
-    const char *argv[] = { t->triggers->server->config->prefix, t->visitor, request->invitation, kind, now,
-                           day, cid };
-    if (triggers_call_script(c, SCRIPT_INVITE_REPLY, on_invite_reply, 7, argv) != 0) {
+    bk_keys_prefix_of_id(t->triggers->server->config->prefix, t->visitor, prefix);
+    snprintf(online, sizeof online, "%lld", t->triggers->server->agents_online);
+    const char *argv[] = { prefix, t->visitor, request->invitation, kind, now, day, cid, online };
+    if (triggers_call_script(c, SCRIPT_INVITE_REPLY, on_invite_reply, 8, argv) != 0) {
         triggers_tracker_reply_error(t, c->req, NULL);
         triggers_call_free(c);
     }

@@ -1,6 +1,7 @@
 /* triggers.c - the node's triggers: their scripts and timers, and how many agents are free. */
 #include "triggers/triggers_internal.h"
 
+#include "base/keys.h"
 #include "base/ids.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -34,7 +35,9 @@ static void on_agents_timer(uv_timer_t *timer)
     char now[24], max_chats[12];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(max_chats, sizeof max_chats, "%d", triggers->server->config->agent_max_chats);
-    const char *argv[] = { triggers->server->config->prefix, now, max_chats };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_global_prefix(triggers->server->config->prefix, prefix);
+    const char *argv[] = { prefix, now, max_chats };
     bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_AGENTS_AVAILABLE],
                     on_agents_available, triggers, 0, 3, argv, NULL);
 }

@@ -247,6 +247,23 @@ class RedisError(Exception):
     pass
 
 
+# Where keys live (server/base/keys.h, docs/architecture.md "Redis keys"): a site's keys under
+# "bk:{TAG}:", TAG being 4 hex digits of SHA-256 of the site id ("" with no site configured),
+# and the ids of visitors and conversations carry it ("v_TAG_..."); the global keys under "bk:{g}:".
+GLOBAL_PREFIX = "bk:{g}:"
+
+
+def site_prefix(site=""):
+    import hashlib
+    return "bk:{" + hashlib.sha256(site.encode()).hexdigest()[:4] + "}:"
+
+
+def id_prefix(id):
+    """The prefix of the slot of a visitor's or conversation's id."""
+    m = re.match(r"^[a-z]+_([0-9a-f]{4})_.", id)
+    return "bk:{" + m.group(1) + "}:" if m else site_prefix("")
+
+
 def _resp_read(f):
     line = f.readline()
     if not line:

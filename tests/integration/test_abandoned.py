@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import websockets
 
-from harness import VISITOR_PROTO, Cases, Client, diag, http_request, parse_json_body, send_message
+from harness import VISITOR_PROTO, Cases, Client, diag, http_request, parse_json_body, send_message, id_prefix
 
 T = Cases()
 PREFIX = "bk:"
@@ -111,12 +111,12 @@ async def visitor(env, site="shop", node=None, token=None):
 
 
 def meta(env, conv):
-    flat = env.redis.command("HGETALL", f"{PREFIX}conv:{conv}:meta")
+    flat = env.redis.command("HGETALL", f"{id_prefix(conv)}conv:{conv}:meta")
     return dict(zip(flat[::2], flat[1::2]))
 
 
 def last_entry(env, conv):
-    entry = env.redis.command("XREVRANGE", f"{PREFIX}conv:{conv}", "+", "-", "COUNT", "1")[0]
+    entry = env.redis.command("XREVRANGE", f"{id_prefix(conv)}conv:{conv}", "+", "-", "COUNT", "1")[0]
     return dict(zip(entry[1][::2], entry[1][1::2]), ts=int(entry[0].split("-")[0]) / 1000)
 
 
@@ -222,7 +222,7 @@ async def t_idle_active(env):
     quiet = check_timeout_close(env, conv, m, late["ts"] / 1000, IDLE_S)
     assert int(m["closed"]) / 1000 - left >= IDLE_S, m
     diag(f"closed {quiet:.1f}s after the agent's last message (limit {IDLE_S}s)")
-    assert conv not in env.redis.command("SMEMBERS", f"{PREFIX}agent:alice:convs")
+    assert conv not in env.redis.command("SMEMBERS", f"{id_prefix(conv)}agent:alice:convs")
 
     event = await RECEIVER.event("conversation.closed", conv)
     assert event["data"] == {"conversation": conv, "visitor": v.visitor_id, "agent": "alice",

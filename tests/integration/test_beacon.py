@@ -7,7 +7,7 @@ import os
 import tempfile
 import time
 
-from harness import Cases, http_request, parse_json_body
+from harness import Cases, http_request, parse_json_body, id_prefix
 
 T = Cases()
 RULES = [
@@ -38,7 +38,7 @@ async def t_beacon(env):
     assert status == 202 and body == {"ok": True}, (status, body)
     status, _ = await beacon(env, {"type": "event", "token": v.token, "name": "exit_intent", "props": {"y": 3}})
     assert status == 202
-    events = env.redis.command("XRANGE", f"bk:events:{v.visitor_id}", "-", "+")
+    events = env.redis.command("XRANGE", f"{id_prefix(v.visitor_id)}events:{v.visitor_id}", "-", "+")
     kinds = [dict(zip(e[1][::2], e[1][1::2])) for e in events]
     assert any(k.get("url") == "https://shop.example/checkout" for k in kinds), kinds
     assert any(k.get("name") == "exit_intent" for k in kinds), kinds

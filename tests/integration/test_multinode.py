@@ -12,7 +12,7 @@ import json
 import time
 
 from harness import (Cases, assert_ordered_unique, check_ack, diag, full_history, http_request,
-                     send_message, sid)
+                     send_message, sid, id_prefix, GLOBAL_PREFIX)
 
 T = Cases()
 
@@ -203,7 +203,7 @@ async def t_accept_race(env):
         assert len(oks) == 1 and len(taken) == 1, f"round {i} ({conv}): {replies}"
         cv = await v.recv_until("conversation", id=conv, state="active")
         assert cv.get("agent") == oks[0], f"round {i}: ok went to {oks[0]}, visitor was told {cv}"
-        meta = env.redis.command("HGET", f"{PREFIX}conv:{conv}:meta", "agent")
+        meta = env.redis.command("HGET", f"{id_prefix(conv)}conv:{conv}:meta", "agent")
         assert meta == oks[0], f"round {i}: stored agent {meta!r}, ok to {oks[0]}"
         winners.append(oks[0])
         await v.close()
@@ -268,9 +268,9 @@ async def t_dup_cmid(env):
 async def t_presence(env):
     # Agents of the earlier cases have gone; their nodes remove them from presence as they close.
     deadline = time.monotonic() + 3
-    while env.redis.command("ZCOUNT", PREFIX + "presence", int(time.time() * 1000), "+inf") != 0:
+    while env.redis.command("ZCOUNT", GLOBAL_PREFIX + "presence", int(time.time() * 1000), "+inf") != 0:
         assert time.monotonic() < deadline, "presence not empty with no agent connected: " + \
-            str(env.redis.command("ZRANGE", PREFIX + "presence", 0, -1, "WITHSCORES"))
+            str(env.redis.command("ZRANGE", GLOBAL_PREFIX + "presence", 0, -1, "WITHSCORES"))
         await asyncio.sleep(0.02)
     v0 = await env.visitor(beckon=A())
     token = v0.token
@@ -295,7 +295,7 @@ async def t_presence(env):
         assert elapsed < PRESENCE_BOUND, f"dora (SIGKILLed node) still counted {elapsed:.1f}s after the kill"
         await asyncio.sleep(0.25)
     diag(f"agent of the SIGKILLed node stopped counting {time.monotonic() - killed:.1f}s after the kill")
-    score = env.redis.command("ZSCORE", PREFIX + "presence", "dora")
+    score = env.redis.command("ZSCORE", GLOBAL_PREFIX + "presence", "dora")
     assert score is None or int(score) < int(time.time() * 1000), f"presence of dora still in the future: {score}"
     await dora.close()
 
@@ -312,7 +312,7 @@ async def t_presence(env):
         assert n == base + 1, f"after `status online` on A, B does not count erin: {n}"
     finally:
         # the status is stored with the agent: leave erin online for whoever comes next
-        env.redis.command("HSET", PREFIX + "agent:erin", "status", "online")
+        env.redis.command("HSET", GLOBAL_PREFIX + "agent:erin", "status", "online")
 
 
 # --------------------------------------------------------------------------------------------

@@ -4,7 +4,7 @@ automatic acknowledgement in the visitor's language, and an offer to leave an em
 import asyncio
 import time
 
-from harness import Cases, http_request, send_message
+from harness import Cases, http_request, send_message, id_prefix
 
 T = Cases()
 
@@ -85,8 +85,8 @@ async def t_auto_ack(env):
     assert m["text"] == "Vi har set dit spørgsmål og svarer om lidt.", m
     assert 1.0 <= took <= 3.5, took
     # still waiting, but no longer among the chats the sweep looks at for acknowledgements
-    assert env.redis.command("ZSCORE", "bk:queue", conv) is not None
-    assert env.redis.command("ZSCORE", "bk:queue:to_ack", conv) is None
+    assert env.redis.command("ZSCORE", id_prefix(conv) + "queue", conv) is not None
+    assert env.redis.command("ZSCORE", id_prefix(conv) + "queue:to_ack", conv) is None
     offer = await v.recv_until("offer_email", conversation=conv, timeout=6)
     assert offer["conversation"] == conv
     await asyncio.sleep(1.5)

@@ -3,7 +3,7 @@ error and says so; a gap is reported whatever removed the messages."""
 
 import asyncio
 
-from harness import Cases, full_history, send_message, sid
+from harness import Cases, full_history, send_message, sid, id_prefix
 
 T = Cases()
 
@@ -20,7 +20,7 @@ async def conversation_with(env, count, text):
     cid = ack["conversation"]
     last = ack["id"]
     for i in range(count - 1):
-        last = env.redis.command("XADD", f"bk:conv:{cid}", "*", "from", "visitor", "author", v.visitor_id,
+        last = env.redis.command("XADD", f"{id_prefix(cid)}conv:{cid}", "*", "from", "visitor", "author", v.visitor_id,
                                  "cmid", f"bulk-{i}", "text", text)
     return v, cid, last
 
@@ -78,7 +78,7 @@ async def t_impossible_offsets(env):
 @T.case("gaps: messages removed by XTRIM or XDEL (an operator's tooling) are reported as gap: true")
 async def t_gaps(env):
     v, cid, _ = await conversation_with(env, 10, "m")
-    key = f"bk:conv:{cid}"
+    key = f"{id_prefix(cid)}conv:{cid}"
     ids = [e[0] for e in env.redis.command("XRANGE", key, "-", "+")]
     h = await resume(v, cid, ids[5])
     assert h["gap"] is False and len(h["messages"]) == 4, h

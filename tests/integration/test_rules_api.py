@@ -10,7 +10,7 @@ import json
 import time
 import urllib.parse
 
-from harness import Cases, http_request
+from harness import Cases, http_request, id_prefix, GLOBAL_PREFIX
 
 T = Cases()
 
@@ -189,7 +189,7 @@ async def t_auth(env):
         assert status == 403, "agent role: " + show(method, path, status, data)
         check_error(parsed, "forbidden", f"{method} {path} as an agent")
     # Nothing above may have saved anything.
-    assert env.redis.command("HEXISTS", PREFIX + "rules", "auth-x") == 0, "a refused PUT saved the rule"
+    assert env.redis.command("HEXISTS", GLOBAL_PREFIX + "rules", "auth-x") == 0, "a refused PUT saved the rule"
 
     for who in ("mark", "ada"):
         body = await call(env, "GET", "/api/rules", who=who)
@@ -457,7 +457,7 @@ async def t_dry_run_visit(env):
 async def t_dry_run_visitor(env):
     v = await env.visitor(page=page("/dryv"))
     await v.expect_reply({"type": "page_view", "url": SITE + "/dryv/plans", "title": ""}, "ok")
-    started = int(env.redis.command("HGET", f"{PREFIX}visitor:{v.visitor_id}", "page_started"))
+    started = int(env.redis.command("HGET", f"{id_prefix(v.visitor_id)}visitor:{v.visitor_id}", "page_started"))
     rules = [rule({"all": [path_glob("/dryv*"), {"page.seconds": {">=": 3600}}]}, rid="dry-wait", priority=9),
              rule({"all": [path_glob("/dryv*"), {"visit.pages": {">=": 2}}]}, rid="dry-now", priority=1),
              rule({"all": [path_glob("/dryv*"), {"visit.pages": {">=": 3}}]}, rid="dry-pages", priority=2)]

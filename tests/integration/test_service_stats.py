@@ -12,7 +12,7 @@ import io
 import json
 import time
 
-from harness import Cases, diag, http_request, send_message
+from harness import Cases, diag, http_request, send_message, id_prefix, GLOBAL_PREFIX
 
 T = Cases()
 
@@ -45,7 +45,7 @@ async def setup(env):
         env.agents[name] = f"pw-{name}-secret"
     # One rule: any page under /kpi invites at once.
     before = rules_loaded_count(env.beckon)
-    env.redis.command("HSET", PREFIX + "rules", "kpi-help", json.dumps(
+    env.redis.command("HSET", GLOBAL_PREFIX + "rules", "kpi-help", json.dumps(
         {"id": "kpi-help", "when": {"page.path": {"glob": "/kpi*"}}, "then": {"invite": {"text": "Need a hand?"}}}))
     env.redis.command("PUBLISH", PREFIX + "bus", "!rules - 0 x")
     deadline = time.monotonic() + 5
@@ -148,7 +148,7 @@ async def t_scenario(env):
     for day in {chats["first_day"].replace("-", ""), today("%Y%m%d")}:
         flat = env.redis.command("HGETALL", f"{PREFIX}svc:{day}")
         rows.update({f"{day}:{k}": v for k, v in zip(flat[::2], flat[1::2])})
-    where = {cid: env.redis.command("HGET", f"{PREFIX}conv:{cid}:meta", "svc_row") for cid in chats["ids"]}
+    where = {cid: env.redis.command("HGET", f"{id_prefix(cid)}conv:{cid}:meta", "svc_row") for cid in chats["ids"]}
     assert sorted(rows) == sorted(where.values()), (rows, where)
     for text in rows.values():
         row = json.loads(text)

@@ -9,7 +9,7 @@ import json
 
 import websockets
 
-from harness import AGENT_PROTO, VISITOR_PROTO, Cases, http_request, parse_json_body
+from harness import AGENT_PROTO, VISITOR_PROTO, Cases, http_request, parse_json_body, id_prefix
 
 T = Cases()
 SECRET = "s3cret-of-the-shop-0123456789"
@@ -132,10 +132,10 @@ async def t_consent(env):
         assert (await recv_req(ws, 3))["type"] == "ok"
         await ws.send(json.dumps({"type": "page_view", "req": 4, "url": "https://shop.example/b"}))
         assert (await recv_req(ws, 4))["type"] == "ok"
-        assert env.redis.command("EXISTS", f"bk:events:{vid}") == 1
+        assert env.redis.command("EXISTS", f"{id_prefix(vid)}events:{vid}") == 1
         await ws.send(json.dumps({"type": "consent", "req": 5, "granted": False}))
         assert (await recv_req(ws, 5))["type"] == "ok"
-        assert env.redis.command("EXISTS", f"bk:events:{vid}") == 0
+        assert env.redis.command("EXISTS", f"{id_prefix(vid)}events:{vid}") == 0
         await ws.send(json.dumps({"type": "page_view", "req": 6, "url": "https://shop.example/c"}))
         assert (await recv_req(ws, 6))["code"] == "consent_required"
         await ws.send(json.dumps({"type": "message", "req": 7, "cmid": "c", "text": "chat still works"}))
@@ -152,10 +152,10 @@ async def t_retention(env):
         ws, _ = await hello(env, "https://shop.example")
         await ws.send(json.dumps({"type": "message", "req": 2, "cmid": "c", "text": "short-lived"}))
         cid = (await recv_req(ws, 2))["conversation"]
-        assert env.redis.command("TTL", f"bk:conv:{cid}") == -1, "an open conversation must not expire"
+        assert env.redis.command("TTL", f"{id_prefix(cid)}conv:{cid}") == -1, "an open conversation must not expire"
         await alice.expect_reply({"type": "accept", "conversation": cid}, "ok")
         await alice.expect_reply({"type": "close", "conversation": cid}, "ok")
-        for key in (f"bk:conv:{cid}", f"bk:conv:{cid}:meta"):
+        for key in (f"{id_prefix(cid)}conv:{cid}", f"{id_prefix(cid)}conv:{cid}:meta"):
             ttl = env.redis.command("TTL", key)
             assert 7 * 86400 - 60 <= ttl <= 7 * 86400, (key, ttl)
     finally:
@@ -166,7 +166,7 @@ async def t_retention(env):
     await alice.recv_until("queue_add", pred=lambda m: m["conversation"]["id"] == ack["conversation"])
     await alice.expect_reply({"type": "accept", "conversation": ack["conversation"]}, "ok")
     await alice.expect_reply({"type": "close", "conversation": ack["conversation"]}, "ok")
-    ttl = env.redis.command("TTL", f"bk:conv:{ack['conversation']}")
+    ttl = env.redis.command("TTL", f"{id_prefix(ack['conversation'])}conv:{ack['conversation']}")
     assert 365 * 86400 - 60 <= ttl <= 365 * 86400, ttl
 
 

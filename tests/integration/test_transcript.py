@@ -11,7 +11,7 @@ import re
 import subprocess
 import time
 
-from harness import Cases, free_port, http_request, send_message
+from harness import Cases, free_port, http_request, send_message, id_prefix
 
 T = Cases()
 FROM = "chat@shop.example"
@@ -264,7 +264,7 @@ async def t_refused(env):
         e = await v.expect_error({"type": "transcript", "email": "nobody@example.dk"}, "unavailable", timeout=10)
         assert "550 5.1.1" in e["message"] and "Recipient address rejected" in e["message"], e
     assert SINK.mails == [], SINK.mails
-    meta = env.redis.command("HGET", f"bk:conv:{conv}:meta", "transcripts")
+    meta = env.redis.command("HGET", f"{id_prefix(conv)}conv:{conv}:meta", "transcripts")
     assert meta in (None, "0"), meta
     SINK.reset(refuse_at="data", reply="554 5.7.1 spam, go away")
     e = await v.expect_error({"type": "transcript", "email": "ida@example.dk"}, "unavailable", timeout=10)
@@ -305,7 +305,7 @@ async def t_hang_after_data(env):
     v, conv, _ = await closed_chat(env, alice)
     e = await v.expect_error({"type": "transcript", "email": "ida@example.dk"}, "unavailable", timeout=8)
     assert "may still arrive" in e["message"], e
-    assert env.redis.command("HGET", f"bk:conv:{conv}:meta", "transcripts") == "1"
+    assert env.redis.command("HGET", f"{id_prefix(conv)}conv:{conv}:meta", "transcripts") == "1"
 
 
 @T.case("at most 4 SMTP connections at once: six requests against a slow relay all succeed, in turn")
@@ -417,8 +417,8 @@ async def t_no_relay(env):
     assert "could not connect to the mail server" in e["message"], e
     # the refund is a second script, run after the reply: give a busy machine time
     deadline = time.monotonic() + 3
-    while env.redis.command("HGET", f"bk:conv:{conv}:meta", "transcripts") != "0":
-        assert time.monotonic() < deadline, env.redis.command("HGET", f"bk:conv:{conv}:meta", "transcripts")
+    while env.redis.command("HGET", f"{id_prefix(conv)}conv:{conv}:meta", "transcripts") != "0":
+        assert time.monotonic() < deadline, env.redis.command("HGET", f"{id_prefix(conv)}conv:{conv}:meta", "transcripts")
         await asyncio.sleep(0.05)
     await node.stop()
 

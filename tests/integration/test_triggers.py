@@ -12,7 +12,7 @@ import datetime
 import json
 import time
 
-from harness import Cases, diag, send_message
+from harness import Cases, diag, send_message, id_prefix, GLOBAL_PREFIX
 
 T = Cases()
 
@@ -79,9 +79,9 @@ def publish_rules(env):
 async def set_rules(env, rules):
     """Replace every rule in Redis by `rules`, tell the nodes, wait until each has reloaded."""
     before = {b: rules_loaded_count(b) for b in running_beckons(env)}
-    env.redis.command("DEL", PREFIX + "rules")
+    env.redis.command("DEL", GLOBAL_PREFIX + "rules")
     for r in rules:
-        env.redis.command("HSET", PREFIX + "rules", r["id"], json.dumps(r, ensure_ascii=False))
+        env.redis.command("HSET", GLOBAL_PREFIX + "rules", r["id"], json.dumps(r, ensure_ascii=False))
     publish_rules(env)
     await wait_reloaded(env, before)
 
@@ -134,7 +134,7 @@ async def agent_online(env, name):
 async def no_agents_available(env):
     """No agent present in Redis, and every node has refreshed its availability since."""
     deadline = time.monotonic() + 5
-    while env.redis.command("ZCOUNT", PREFIX + "presence", int(time.time() * 1000), "+inf") != 0:
+    while env.redis.command("ZCOUNT", GLOBAL_PREFIX + "presence", int(time.time() * 1000), "+inf") != 0:
         if time.monotonic() > deadline:
             raise AssertionError("an agent is still present after 5 s")
         await asyncio.sleep(0.05)
@@ -177,7 +177,7 @@ async def t_time_on_page(env):
     got, got_wall = time.monotonic(), time.time() * 1000
     vid = w.get("visitor")
     assert isinstance(vid, str) and vid.startswith("v_"), f"welcome: {w}"
-    started = int(env.redis.command("HGET", f"{PREFIX}visitor:{vid}", "page_started"))
+    started = int(env.redis.command("HGET", f"{id_prefix(vid)}visitor:{vid}", "page_started"))
     after_view = got_wall - started
     diag(f"time on page: invitation {after_view:.0f} ms after the page view, {got - sent:.3f}s after the hello")
     assert got - sent >= 2.0, f"invitation {got - sent:.3f}s after the hello: before the 2 s threshold"
@@ -219,8 +219,8 @@ async def t_many_timers(env):
         """ms from the page view to the evaluation that invited, both as beckon recorded them
         (a busy Redis may delay the invite frame itself, not the timer)."""
         inv = await expect_invite(v, f"wait{n}", timeout=n + 3)
-        created = int(env.redis.command("HGET", f"{PREFIX}invitation:{inv['invitation']}", "created"))
-        started = int(env.redis.command("HGET", f"{PREFIX}visitor:{v.visitor_id}", "page_started"))
+        created = int(env.redis.command("HGET", f"{id_prefix(v.visitor_id)}invitation:{inv['invitation']}", "created"))
+        started = int(env.redis.command("HGET", f"{id_prefix(v.visitor_id)}visitor:{v.visitor_id}", "page_started"))
         return n, created - started
 
     for n, ms in await asyncio.gather(*(fired_after(n, v) for n, v in visitors)):
@@ -458,7 +458,7 @@ async def t_live_change(env):
     await v.expect_none("invite", within=0.5)
 
     before = {b: rules_loaded_count(b) for b in running_beckons(env)}
-    env.redis.command("HSET", PREFIX + "rules", "live",
+    env.redis.command("HSET", GLOBAL_PREFIX + "rules", "live",
                       json.dumps(rule("live", path_glob("/pricing*"), "changed text"), ensure_ascii=False))
     published = time.monotonic()
     publish_rules(env)
@@ -467,7 +467,7 @@ async def t_live_change(env):
     await wait_reloaded(env, before)
     await w.expect_none("invite", within=0.3)
 
-    env.redis.command("HSET", PREFIX + "rules", "late",
+    env.redis.command("HSET", GLOBAL_PREFIX + "rules", "late",
                       json.dumps(rule("late", path_glob("/plans*"), "added later"), ensure_ascii=False))
     publish_rules(env)
     await expect_invite(w, "late", "added later", timeout=2)

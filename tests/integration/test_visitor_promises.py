@@ -9,7 +9,7 @@ import json
 
 import websockets
 
-from harness import VISITOR_PROTO, Cases, http_request, parse_json_body
+from harness import VISITOR_PROTO, Cases, http_request, parse_json_body, id_prefix
 
 T = Cases()
 SECRET = "s3cret-of-the-shop-0123456789"
@@ -85,14 +85,14 @@ async def t_beacon_consent(env):
     await site(env, "shop", SHOP, consent_required=True)
     try:
         v = await hello(SHOP, env.beckon.port, "shop")
-        events = f"bk:events:{v.id}"
+        events = f"{id_prefix(v.id)}events:{v.id}"
         page = {"type": "page_view", "token": v.token, "url": SHOP + "/pricing", "title": "Pricing"}
         status, body = await beacon(env, page)
         assert status == 403 and body["error"]["code"] == "consent_required", (status, body)
         status, body = await beacon(env, {"type": "event", "token": v.token, "name": "exit_intent"})
         assert status == 403 and body["error"]["code"] == "consent_required", (status, body)
         assert env.redis.command("EXISTS", events) == 0
-        assert env.redis.command("HGET", f"bk:visitor:{v.id}", "page_url") is None
+        assert env.redis.command("HGET", f"{id_prefix(v.id)}visitor:{v.id}", "page_url") is None
 
         assert (await v.request({"type": "consent", "granted": True}))["type"] == "ok"
         assert (await beacon(env, page))[0] == 202
@@ -174,7 +174,7 @@ async def t_token_one_site(env):
         assert r["type"] == "ok", r
         elsewhere = await hello(OTHER, env.beckon.port, "other", token=v.token)
         assert elsewhere.welcome["type"] == "error" and elsewhere.welcome["code"] == "invalid_token", elsewhere.welcome
-        assert env.redis.command("HGET", f"bk:visitor:{v.id}", "site") == "shop"
+        assert env.redis.command("HGET", f"{id_prefix(v.id)}visitor:{v.id}", "site") == "shop"
         fresh = await hello(OTHER, env.beckon.port, "other")  # what the widget does next
         assert fresh.welcome["type"] == "welcome" and fresh.id != v.id, fresh.welcome
         again = await hello(SHOP, env.beckon.port, "shop", token=v.token)
@@ -211,7 +211,7 @@ async def t_erased_meanwhile(env):
     v = await env.visitor()
     vid = v.visitor_id
     for _ in range(50):  # the hello's page view is stored after the welcome: let it land first
-        if env.redis.command("EXISTS", f"bk:events:{vid}") == 1:
+        if env.redis.command("EXISTS", f"{id_prefix(vid)}events:{vid}") == 1:
             break
         await asyncio.sleep(0.05)
     # what visitor_forget.lua does, before its "!forget" reaches the node and closes the socket

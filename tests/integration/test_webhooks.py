@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import websockets
 
-from harness import VISITOR_PROTO, Cases, Client, diag, http_request, parse_json_body, send_message
+from harness import VISITOR_PROTO, Cases, Client, diag, http_request, parse_json_body, send_message, GLOBAL_PREFIX
 
 T = Cases()
 PREFIX = "bk:"
@@ -176,9 +176,9 @@ async def quiet(env, timeout=10.0):
 
 async def redis_rules(env, rules):
     """Replaces the rule set and tells the nodes (as test_triggers.py does)."""
-    env.redis.command("DEL", PREFIX + "rules")
+    env.redis.command("DEL", GLOBAL_PREFIX + "rules")
     for r in rules:
-        env.redis.command("HSET", PREFIX + "rules", r["id"], json.dumps(r, ensure_ascii=False))
+        env.redis.command("HSET", GLOBAL_PREFIX + "rules", r["id"], json.dumps(r, ensure_ascii=False))
     before = open(env.beckon.log, "rb").read().count(b"rules loaded:")
     env.redis.command("PUBLISH", PREFIX + "bus", "!rules - 0 x")
     deadline = time.monotonic() + 5
