@@ -4,6 +4,7 @@
 
 #include "base/auth.h"
 #include "base/config.h"
+#include "base/keys.h"
 #include "transport/net.h"
 #include "store/store.h"
 
@@ -29,6 +30,10 @@ typedef struct bk_server {
     /* The agents online as the global slot last said (chat/sweeps.c reads it every second):
      * what a site's scripts are given, as they cannot read the global keys (base/keys.h). */
     long long agents_online;
+    /* The tags of the site slots this node knows of (the slot of site "" first), for what reads
+     * or sweeps every site; chat/sweeps.c reads them every second with the sites. */
+    const char (*slot_tags)[BK_KEYS_TAG_LEN + 1];
+    size_t slot_count;
 } bk_server;
 
 #endif

@@ -89,6 +89,16 @@ void bk_chat_sites_changed(bk_chat *chat)
         chat_global_read(chat);
 }
 
+size_t bk_chat_slot_count(const bk_chat *chat)
+{
+    return chat->tag_count;
+}
+
+void bk_chat_slot_prefix(const bk_chat *chat, size_t i, char out[BK_KEYS_PREFIX_SIZE])
+{
+    bk_keys_site_prefix(chat->server->config->prefix, chat->tags[i], out);
+}
+
 void bk_chat_free(bk_chat *chat)
 {
     if (!chat)

@@ -229,6 +229,8 @@ void chat_tags_sync(bk_chat *chat, const char **sites, size_t count)
     free(chat->tags);
     chat->tags = tags;
     chat->tag_count = n;
+    chat->server->slot_tags = (const char (*)[BK_KEYS_TAG_LEN + 1])tags;
+    chat->server->slot_count = n;
     chat->sites_configured = count > 0;
 }
 

@@ -3,6 +3,7 @@
 
 #include "http/reply.h"
 #include "base/metrics.h"
+#include "chat/chat.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 
@@ -34,19 +35,31 @@ static void metrics_respond(bk_server *server, bk_http *request, long long queue
     free(body);
 }
 
+/* The queue is one per site slot (base/keys.h): its length is the sum of their ZCARDs. */
 typedef struct metrics_call {
     bk_server *server;
     bk_http *request;
+    long long length;     /* -1 once a slot did not answer */
+    size_t waiting;
 } metrics_call;
+
+static void metrics_slot_done(metrics_call *m)
+{
+    if (--m->waiting > 0)
+        return;
+    metrics_respond(m->server, m->request, m->length);
+    free(m);
+}
 
 static void on_queue_length(redisReply *reply, void *data)
 {
     metrics_call *m = data;
     long long length;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &length) != 0)
-        length = -1;
-    metrics_respond(m->server, m->request, length);
-    free(m);
+        m->length = -1;
+    else if (m->length >= 0)
+        m->length += length;
+    metrics_slot_done(m);
 }
 
 /* The queue length is Redis's; everything else is this process's. Without Redis the
@@ -54,14 +67,21 @@ static void on_queue_length(redisReply *reply, void *data)
 void bk_monitoring_metrics(bk_server *server, bk_http *request)
 {
     metrics_call *m = malloc(sizeof *m);
-    char key[64];
-    snprintf(key, sizeof key, "%squeue", server->config->prefix);
-    const char *argv[] = { "ZCARD", key };
-    if (m) {
-        *m = (metrics_call){ server, request };
-        if (bk_store_command(server->store, on_queue_length, m, 2, argv, NULL) == 0)
-            return;
-        free(m);
+    if (!m) {
+        metrics_respond(server, request, -1);
+        return;
     }
-    metrics_respond(server, request, -1);
+    /* one more waiting, dropped below: no slot is done before the last is asked */
+    *m = (metrics_call){ server, request, 0, bk_chat_slot_count(server->chat) + 1 };
+    for (size_t i = 0; i < bk_chat_slot_count(server->chat); i++) {
+        char prefix[BK_KEYS_PREFIX_SIZE], key[BK_KEYS_PREFIX_SIZE + 8];
+        bk_chat_slot_prefix(server->chat, i, prefix);
+        snprintf(key, sizeof key, "%squeue", prefix);
+        const char *argv[] = { "ZCARD", key };
+        if (bk_store_command(server->store, on_queue_length, m, 2, argv, NULL) != 0) {
+            m->length = -1;
+            m->waiting--;
+        }
+    }
+    metrics_slot_done(m);
 }

@@ -5,6 +5,7 @@
 #include "http/reply.h"
 #include "http/request.h"
 #include "base/ids.h"
+#include "chat/chat.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/embedded.h"
@@ -25,16 +26,34 @@ struct bk_rules_stats {
     int script;
 };
 
-/* One request waiting for Redis; body is the answer so far ({"from", "to"}). */
+/* One request waiting for Redis, one call per site slot (base/keys.h); body is the answer so
+ * far ({"from", "to"}), rules the counters of the slots that answered, added up. */
 typedef struct stats_call {
     bk_http *request;
     json_t *body;
+    json_t *rules;
+    size_t waiting;
+    int failed;
 } stats_call;
 
 static void stats_call_free(stats_call *p)
 {
     json_decref(p->body);
+    json_decref(p->rules);
     free(p);
+}
+
+static void stats_slot_done(stats_call *p)
+{
+    if (--p->waiting > 0)
+        return;
+    if (!p->failed) {
+        json_t *body = p->body;
+        p->body = NULL;
+        json_object_set(body, "rules", p->rules);
+        bk_api_reply_json(p->request, 200, body);
+    }
+    stats_call_free(p);
 }
 
 static void on_stats(redisReply *reply, void *data)
@@ -42,13 +61,15 @@ static void on_stats(redisReply *reply, void *data)
     stats_call *p = data;
     const redisReply *days;
     size_t at;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_STATS, &days, &at) != 0) {
-        bk_api_reply_store_error(p->request, reply, NULL, BK_STORAGE_READ);
-        stats_call_free(p);
+    if (p->failed || bk_redis_reply_unpack(reply, BK_SHAPE_STATS, &days, &at) != 0) {
+        if (!p->failed)
+            bk_api_reply_store_error(p->request, reply, NULL, BK_STORAGE_READ);
+        p->failed = 1;
+        stats_slot_done(p);
         return;
     }
     /* {"day": {"rule:counter": n}} -> {"rule": {"days": {"YYYY-MM-DD": {...}}, "totals": {...}}} */
-    json_t *rules = json_object();
+    json_t *rules = p->rules;
     const char *day, *counters_json;
     size_t day_len;
     while (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_STATS_DAY, &day, &day_len, &counters_json) == 0) {
@@ -77,18 +98,15 @@ static void on_stats(redisReply *reply, void *data)
                 json_object_set_new(days, date, on_day);
             }
             json_int_t n = (json_int_t)json_number_value(value);
-            json_object_set_new(on_day, colon + 1, json_integer(n));
+            json_object_set_new(on_day, colon + 1,
+                                json_integer(json_integer_value(json_object_get(on_day, colon + 1)) + n));
             json_t *totals = json_object_get(entry, "totals");
             json_object_set_new(totals, colon + 1,
                                 json_integer(json_integer_value(json_object_get(totals, colon + 1)) + n));
         }
         json_decref(counters);
     }
-    json_t *body = p->body;
-    p->body = NULL;
-    json_object_set_new(body, "rules", rules);
-    bk_api_reply_json(p->request, 200, body);
-    stats_call_free(p);
+    stats_slot_done(p);
 }
 
 void bk_rules_stats_handle(bk_rules_stats *stats, bk_http *request)
@@ -124,17 +142,30 @@ void bk_rules_stats_handle(bk_rules_stats *stats, bk_http *request)
     bk_service_date_format(from, from_date);
     bk_service_date_format(to, to_date);
     p->body = json_pack("{s:s, s:s}", "from", from_date, "to", to_date);
+    p->rules = json_object();
     const char *argv[STATS_DAYS_MAX + 1];
     char day_strings[STATS_DAYS_MAX][9];
-    argv[0] = stats->server->config->prefix;
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    argv[0] = prefix;
     for (int64_t i = 0; i < days; i++) {
         bk_day_string(from + i * DAY_MS, day_strings[i]);
         argv[i + 1] = day_strings[i];
     }
-    if (bk_store_script(stats->server->store, stats->script, on_stats, p, 0, (int)days + 1, argv, NULL) != 0) {
-        bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
-        stats_call_free(p);
+    /* Each site's counters are in its slot, the node's own (evaluated, matched) in the slot of
+     * site "": one call per slot, added up. One more waiting, dropped below: no slot is done
+     * before the last is asked. */
+    bk_chat *chat = stats->server->chat;
+    p->waiting = bk_chat_slot_count(chat) + 1;
+    for (size_t i = 0; i < bk_chat_slot_count(chat); i++) {
+        bk_chat_slot_prefix(chat, i, prefix);
+        if (bk_store_script(stats->server->store, stats->script, on_stats, p, 0, (int)days + 1, argv, NULL) != 0) {
+            if (!p->failed)
+                bk_api_reply_store_error(request, NULL, NULL, BK_STORAGE_READ);
+            p->failed = 1;
+            p->waiting--;
+        }
     }
+    stats_slot_done(p);
 }
 
 bk_rules_stats *bk_rules_stats_new(bk_server *server)

@@ -5,6 +5,8 @@
 
 #include "http/reply.h"
 #include "http/request.h"
+#include "base/keys.h"
+#include "chat/chat.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
@@ -35,6 +37,7 @@ typedef struct pending {
     int days;
     int asked;                            /* the first day of the call on its way */
     int next_day;                         /* the first day the next call asks for */
+    size_t slot;                          /* the site slot asked (base/keys.h): each in turn */
     int csv;
     char agent[BK_ID_MAX + 1];
     char site[BK_ID_MAX + 1];
@@ -88,9 +91,9 @@ static int facts_add(pending *p, const redisReply *days, size_t at, int first)
         if (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &day,
                                        &row_at) != 0)
             break;
-        p->invitations[index].shown = (long)shown;
-        p->invitations[index].accepted = (long)accepted;
-        p->invitations[index].chats = (long)chats;
+        p->invitations[index].shown += (long)shown;
+        p->invitations[index].accepted += (long)accepted;
+        p->invitations[index].chats += (long)chats;
         const char *row;
         size_t len;
         while (bk_redis_reply_unpack_next(day, &row_at, BK_SHAPE_SERVICE_ROW, &row, &len) == 0) {
@@ -135,13 +138,14 @@ static void respond_report(pending *p, const bk_service_report *report)
 
 static void on_rows(redisReply *reply, void *data);
 
-/* Asks for the next DAYS_PER_CALL days. 0, or -1 when the store refused. */
+/* Asks the current slot for the next DAYS_PER_CALL days. 0, or -1 when the store refused. */
 static int rows_request(pending *p)
 {
     const char *argv[DAYS_PER_CALL + 1];
-    char day_strings[DAYS_PER_CALL][9];
+    char day_strings[DAYS_PER_CALL][9], prefix[BK_KEYS_PREFIX_SIZE];
     int first = p->asked = p->next_day, n = 0;
-    argv[n++] = p->api->server->config->prefix;
+    bk_chat_slot_prefix(p->api->server->chat, p->slot, prefix);
+    argv[n++] = prefix;
     for (int d = first; d < p->days && d < first + DAYS_PER_CALL; d++, n++) {
         bk_day_string(p->from_ms + d * DAY_MS, day_strings[n - 1]);
         argv[n] = day_strings[n - 1];
@@ -165,6 +169,11 @@ static void on_rows(redisReply *reply, void *data)
         pending_free(p);
         return;
     }
+    /* The same days from the next slot; after the last slot, the next days from the first. */
+    if (++p->slot < bk_chat_slot_count(p->api->server->chat))
+        p->next_day = p->asked;
+    else
+        p->slot = 0;
     if (p->next_day < p->days) {
         if (rows_request(p) != 0) {
             bk_api_reply_store_error(p->request, NULL, NULL, BK_STORAGE_READ);

@@ -43,7 +43,9 @@ static void on_ping(redisReply *reply, void *data)
 void bk_webhook_api_handle(bk_webhook_api *api, bk_http *request, const char *site, const char *action)
 {
     const char *method = bk_http_method(request);
-    const char *argv[] = { api->server->config->prefix, site };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(api->server->config->prefix, site, prefix);
+    const char *argv[] = { prefix, site };
     int rc;
     if (strcmp(action, "") == 0) {
         if (strcmp(method, "GET") != 0) {

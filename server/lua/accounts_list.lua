@@ -1,5 +1,6 @@
 -- ARGV: prefix, now -> accounts_json
 --! uses: prelude
+--! flags: no-writes
 
 local out, live = {}, {}
 for _, name in ipairs(online_agents(ARGV[2])) do live[name] = true end

@@ -2,6 +2,7 @@
 -- The slot's half of an agent's hello (agent_hello.lua is the global one): the first 200 waiting
 -- conversations and the agent's own; the node merges the slots' lists (chat/hello.c).
 --! uses: prelude
+--! flags: no-writes
 
 local agent = ARGV[2]
 local queue = {}

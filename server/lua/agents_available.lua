@@ -1,5 +1,6 @@
 -- ARGV: prefix, now, max_chats -> agents online with room for another chat
 --! uses: prelude
+--! flags: no-writes
 
 local available = 0
 for _, agent in ipairs(online_agents(ARGV[2])) do

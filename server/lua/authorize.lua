@@ -1,5 +1,6 @@
 -- ARGV: prefix, session digest -> {agent, role}
 --! uses: prelude
+--! flags: no-writes
 
 local agent = redis.call('GET', p .. 'session:' .. ARGV[2])
 if not agent then return redis.error_reply('unauthorized unknown or expired session token') end

@@ -9,7 +9,7 @@ on its own `--! uses:` line what must come before it, and the script's line must
 earlier: a script's composition is all on its one line, and a missing or misplaced piece stops
 the build instead of failing in Redis.
 
-Each script starts with the line `#!lua` (see SHEBANG). The comment lines a file starts with (and the blank lines after them) are for readers: they
+Each script starts with the line `#!lua` and its flags (see shebang()). The comment lines a file starts with (and the blank lines after them) are for readers: they
 are left out of the source, so Redis gets the code alone.
 
 HEADER declares `extern const char bk_lua_NAME[];` for each script, NAME being the file's
@@ -21,11 +21,27 @@ import re
 import sys
 
 USES = re.compile(r"--! uses:(.*)$")
-# Every script declares itself a Redis 7 script with flags (none: it may write, and is refused
-# when Redis is out of memory). Only such scripts get Redis Cluster's check that the keys they
-# touch hash to one slot; a script without the line may touch any key (docs/architecture.md,
-# "Redis keys"). Redis counts it as line 1 in its error messages.
-SHEBANG = "#!lua\n"
+FLAGS = re.compile(r"--! flags:(.*)$")
+# Every script declares itself a Redis 7 script with flags: only such scripts get Redis Cluster's
+# check that the keys they touch hash to one slot; a script without the line may touch any key
+# (docs/architecture.md, "Redis keys"). With no flags a script may write, and Redis refuses to
+# start it when out of memory; one that only reads says `--! flags: no-writes` on a line of its
+# own, so that it still runs then. Redis counts the line as line 1 in its error messages.
+
+
+def shebang(path):
+    flags = []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if not line.startswith("--"):
+                break
+            m = FLAGS.match(line)
+            if m:
+                flags += m.group(1).split()
+    for flag in flags:
+        if flag not in ("no-writes", "allow-oom", "allow-stale", "no-cluster", "allow-cross-slot-keys"):
+            raise LuaError(f"{path}: no such script flag: {flag}")
+    return "#!lua" + (" flags=" + ",".join(flags) if flags else "") + "\n"
 
 
 class LuaError(Exception):
@@ -115,7 +131,7 @@ def main(argv):
     declarations, definitions = [], []
     for path in sorted(scripts, key=os.path.basename):
         text, _ = compose(path)
-        text = SHEBANG + text
+        text = shebang(path) + text
         name = c_name(path)
         declarations.append(f"extern const char {name}[];  /* {os.path.basename(path)} */")
         definitions.append(f"const char {name}[] = {{\n{char_array(text.encode('utf-8'))}\n}};")

@@ -5,6 +5,7 @@
 -- (whether any site is configured decides the visitor's slot), and by every node once a second
 -- with the list, whose tags name the slots the node sweeps and asks for an agent's lists.
 --! uses: prelude
+--! flags: no-writes
 
 local count = redis.call('SCARD', p .. 'sites')
 local sites = ARGV[3] == '1' and count > 0 and cjson.encode(redis.call('SMEMBERS', p .. 'sites')) or '[]'

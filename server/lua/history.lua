@@ -9,6 +9,7 @@
 -- client has not seen were removed, whatever removed them (XDEL, XTRIM, a deleted stream):
 -- entries-added counts every entry ever added, so any removal shows against the length.
 --! uses: prelude
+--! flags: no-writes
 
 local cid, since, limit, by, who, max_bytes = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[5], ARGV[6], tonumber(ARGV[7])
 if string.match(since, '^0+%-0+$') then since = '0' end  -- "0-0" is the start too, as XRANGE reads it

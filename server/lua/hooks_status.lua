@@ -1,6 +1,7 @@
 -- ARGV: prefix, site -> status_json {url, events, secret_hint, pending, delivering, retry,
 --       last_delivery, failures}
 --! uses: prelude hook_events
+--! flags: no-writes
 
 local site = ARGV[2]
 if redis.call('SISMEMBER', p .. 'sites', site) == 0 then return redis.error_reply('not_found no such site') end

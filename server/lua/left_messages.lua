@@ -1,5 +1,6 @@
 -- ARGV: prefix -> messages_json (newest first)
 --! uses: prelude
+--! flags: no-writes
 
 local out = {}
 for _, e in ipairs(redis.call('XREVRANGE', p .. 'left', '+', '-', 'COUNT', 100)) do

@@ -1,5 +1,6 @@
 -- ARGV: prefix, id ("" = all) -> {id, rule_json, meta_json, ...}
 --! uses: prelude
+--! flags: no-writes
 
 local out = {}
 local ids = ARGV[2] ~= '' and {ARGV[2]} or redis.call('HKEYS', p .. 'rules')

@@ -1,6 +1,7 @@
 -- ARGV: prefix, day, day, ... -> per day {day, shown, accepted, chats, row, row, ...}: the
 -- invitation counters summed over rules, then the day's fact rows (service_row.lua).
 --! uses: prelude
+--! flags: no-writes
 
 local out = {}
 for i = 2, #ARGV do

@@ -1,6 +1,7 @@
 -- ARGV: prefix -> (site, hours, tz) triples, "" for none: what every node compiles, so the
 -- queue sweep knows which sites are closed whatever node saw their visitors.
 --! uses: prelude
+--! flags: no-writes
 
 local out = {}
 for _, id in ipairs(redis.call('SMEMBERS', p .. 'sites')) do

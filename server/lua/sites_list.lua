@@ -1,5 +1,6 @@
 -- ARGV: prefix -> sites_json (secrets are not shown: only whether one is set)
 --! uses: prelude hook_events
+--! flags: no-writes
 
 local out = {}
 local ids = redis.call('SMEMBERS', p .. 'sites')

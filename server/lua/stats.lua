@@ -1,5 +1,6 @@
 -- ARGV: prefix, day, day, ... -> {day, flat_json, ...}
 --! uses: prelude
+--! flags: no-writes
 
 local out = {}
 for i = 2, #ARGV do

@@ -1,5 +1,6 @@
 -- ARGV: prefix, visitor -> visitor_json (the sidebar)
 --! uses: prelude
+--! flags: no-writes
 
 local vid = ARGV[2]
 local vkey = p .. 'visitor:' .. vid

@@ -1,5 +1,6 @@
 -- ARGV: prefix, visitor -> export_json: everything held about the visitor
 --! uses: prelude visitor_data
+--! flags: no-writes
 
 local vid = ARGV[2]
 local vkey = p .. 'visitor:' .. vid

@@ -134,7 +134,9 @@ static void attempt_failed(worker *w, int status, const char *error)
     snprintf(code, sizeof code, "%d", status);
     snprintf(now, sizeof now, "%lld", (long long)now_ms);
     snprintf(next, sizeof next, "%lld", (long long)(now_ms + (int64_t)delay));
-    const char *argv[] = { config->prefix, w->site, w->id, w->event, attempts, code, why, now, next };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(config->prefix, w->site, prefix);
+    const char *argv[] = { prefix, w->site, w->id, w->event, attempts, code, why, now, next };
     bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_RETRY], NULL, NULL, 0, 9, argv, NULL);
 }
 
@@ -239,7 +241,9 @@ static void worker_report(worker *w, const char *outcome, int status, const char
     snprintf(code, sizeof code, "%d", status);
     snprintf(attempts, sizeof attempts, "%d", w->attempts);
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    const char *argv[] = { hooks->server->config->prefix, hooks->node, hooks->lease_ms, w->site, w->id, outcome,
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(hooks->server->config->prefix, w->site, prefix);
+    const char *argv[] = { prefix, hooks->node, hooks->lease_ms, w->site, w->id, outcome,
                            code, error, attempts, now, w->event };
     w->state = WORKER_REPORTING;
     if (bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_DONE], on_reported, w, 0, 11, argv, NULL) != 0)
@@ -265,7 +269,9 @@ static void worker_claim(worker *w)
     bk_webhooks *hooks = w->hooks;
     if (w->state != WORKER_IDLE || hooks->stopping)
         return;
-    const char *argv[] = { hooks->server->config->prefix, hooks->node, hooks->lease_ms, w->site };
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(hooks->server->config->prefix, w->site, prefix);
+    const char *argv[] = { prefix, hooks->node, hooks->lease_ms, w->site };
     w->state = WORKER_CLAIMING;
     if (bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_CLAIM], on_worker_claimed, w, 0, 4, argv,
                         NULL) != 0)
@@ -288,22 +294,27 @@ void bk_webhooks_wake(bk_webhooks *hooks, const char *site)
 static void on_claimed_all(redisReply *reply, void *data)
 {
     bk_webhooks *hooks = data;
-    hooks->claiming_all = 0;
+    hooks->claiming_all--;
     if (!hooks->stopping)
         rows_take(hooks, reply);
 }
 
 /* Each second: take over sites whose lease lapsed (a node died), renew ours, and send what a
- * lost bus message would have announced. */
+ * lost bus message would have announced; in each site slot (base/keys.h) this node knows of. */
 static void on_tick(uv_timer_t *timer)
 {
     bk_webhooks *hooks = timer->data;
-    if (hooks->claiming_all || !bk_store_is_up(hooks->server->store))
+    bk_server *server = hooks->server;
+    if (hooks->claiming_all || !bk_store_is_up(server->store))
         return;
-    const char *argv[] = { hooks->server->config->prefix, hooks->node, hooks->lease_ms, "" };
-    if (bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_CLAIM], on_claimed_all, hooks, 0, 4, argv,
-                        NULL) == 0)
-        hooks->claiming_all = 1;
+    for (size_t i = 0; i < server->slot_count; i++) {
+        char prefix[BK_KEYS_PREFIX_SIZE];
+        bk_keys_site_prefix(server->config->prefix, server->slot_tags[i], prefix);
+        const char *argv[] = { prefix, hooks->node, hooks->lease_ms, "" };
+        if (bk_store_script(server->store, hooks->scripts[SCRIPT_CLAIM], on_claimed_all, hooks, 0, 4, argv,
+                            NULL) == 0)
+            hooks->claiming_all++;
+    }
 }
 
 /* ---- life ------------------------------------------------------------------------------- */
@@ -363,11 +374,12 @@ void bk_webhooks_shutdown(bk_webhooks *hooks)
     bk_map_each(hooks->workers, count_workers, &count);
     release_args release = { malloc((size_t)(count + 2) * sizeof(const char *)), 2 };
     bk_map_each(hooks->workers, worker_stop, &release);
-    if (release.argv && count > 0) {
-        release.argv[0] = hooks->server->config->prefix;
-        release.argv[1] = hooks->node;
-        bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_RELEASE], NULL, NULL, 0, release.argc,
-                        release.argv, NULL);
+    /* one call per site: each site's keys are in its own slot */
+    for (int i = 2; release.argv && i < release.argc; i++) {
+        char prefix[BK_KEYS_PREFIX_SIZE];
+        bk_keys_prefix_of_site(hooks->server->config->prefix, release.argv[i], prefix);
+        const char *argv[] = { prefix, hooks->node, release.argv[i] };
+        bk_store_script(hooks->server->store, hooks->scripts[SCRIPT_RELEASE], NULL, NULL, 0, 3, argv, NULL);
     }
     free(release.argv);
 }

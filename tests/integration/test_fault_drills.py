@@ -8,7 +8,7 @@ import struct
 import threading
 import time
 
-from harness import Cases, assert_ordered_unique, full_history, send_message
+from harness import Cases, Redis, assert_ordered_unique, full_history, send_message
 
 T = Cases()
 
@@ -169,7 +169,8 @@ async def t_reset(env):
         proxy.stopped = True
 
 
-@T.case("Redis demoted to a replica (as after a failover): unavailable, the link is remade, then recovery")
+@T.case("Redis demoted to a replica (as after a failover): unavailable, the link is remade, then recovery",
+        todo="a node of a Redis Cluster refuses REPLICAOF (BECKON_TEST_REDIS_CLUSTER)" if Redis.cluster else None)
 async def t_readonly(env):
     b = await env.new_beckon("readonly-node", [])
     v = await env.visitor(beckon=b)

@@ -12,7 +12,7 @@ import io
 import json
 import time
 
-from harness import Cases, diag, http_request, send_message, id_prefix, GLOBAL_PREFIX
+from harness import Cases, diag, http_request, send_message, id_prefix, site_prefix, GLOBAL_PREFIX
 
 T = Cases()
 
@@ -146,7 +146,7 @@ async def t_scenario(env):
     # the conversation's meta, svc_row, says which), naming no visitor, no conversation, no text.
     rows = {}
     for day in {chats["first_day"].replace("-", ""), today("%Y%m%d")}:
-        flat = env.redis.command("HGETALL", f"{PREFIX}svc:{day}")
+        flat = env.redis.command("HGETALL", f"{site_prefix()}svc:{day}")
         rows.update({f"{day}:{k}": v for k, v in zip(flat[::2], flat[1::2])})
     where = {cid: env.redis.command("HGET", f"{id_prefix(cid)}conv:{cid}:meta", "svc_row") for cid in chats["ids"]}
     assert sorted(rows) == sorted(where.values()), (rows, where)
@@ -156,7 +156,7 @@ async def t_scenario(env):
         assert "v_" not in text and "c_" not in text and "question" not in text, f"personal data in {text}"
     assert json.loads(rows[where[c1]])["rating"] == 2 and json.loads(rows[where[c4]])["rule"] == "kpi-help", rows
     assert json.loads(rows[where[ack["conversation"]]])["agent"] is None, rows
-    ttl = env.redis.command("TTL", f"{PREFIX}svc:{today('%Y%m%d')}")
+    ttl = env.redis.command("TTL", f"{site_prefix()}svc:{today('%Y%m%d')}")
     assert 399 * 86400 < ttl <= 400 * 86400, f"svc hash TTL {ttl}"
 
 
@@ -294,7 +294,7 @@ async def t_long_range(env):
     placed = {}
     for back, n in ((300, 3), (100, 2), (20, 1), (8, 4), (1, 2)):
         day = now - datetime.timedelta(days=back)
-        key = PREFIX + "svc:" + day.strftime("%Y%m%d")
+        key = site_prefix() + "svc:" + day.strftime("%Y%m%d")   # no site configured: the slot of site ""
         closed = int(day.timestamp() * 1000)
         for i in range(n):
             row = {"created": closed - 60000, "accepted": closed - 50000, "first_response": closed - 45000,

@@ -12,7 +12,7 @@ import datetime
 import json
 import time
 
-from harness import Cases, diag, send_message, id_prefix, GLOBAL_PREFIX
+from harness import Cases, diag, send_message, id_prefix, site_prefix, GLOBAL_PREFIX
 
 T = Cases()
 
@@ -412,11 +412,11 @@ async def t_accept(env):
     ack = await send_message(v, "Ja tak")
     assert ack["conversation"] == conv, f"message after accepting went to {ack['conversation']}, not {conv}"
 
-    stats = hgetall(env, f"{PREFIX}stats:rules:{day}")
+    stats = hgetall(env, f"{site_prefix('')}stats:rules:{day}")
     mine = {k: v for k, v in stats.items() if k.startswith(rid + ":")}
     for counter in ("fired", "shown", "accepted", "chats"):
         assert mine.get(f"{rid}:{counter}") == "1", \
-            f"stats {PREFIX}stats:rules:{day} {rid}:{counter} = {mine.get(f'{rid}:{counter}')!r}, want 1 ({mine})"
+            f"stats {site_prefix('')}stats:rules:{day} {rid}:{counter} = {mine.get(f'{rid}:{counter}')!r}, want 1 ({mine})"
     assert f"{rid}:dismissed" not in mine, f"dismissed counted: {mine}"
 
 

@@ -17,7 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import websockets
 
-from harness import VISITOR_PROTO, Cases, Client, diag, http_request, parse_json_body, send_message, GLOBAL_PREFIX
+from harness import VISITOR_PROTO, Cases, Client, diag, http_request, parse_json_body, send_message, site_prefix, GLOBAL_PREFIX
 
 T = Cases()
 PREFIX = "bk:"
@@ -370,7 +370,7 @@ async def t_restart(env):
     rc = await env.beckon.stop(5)
     diag(f"beckon stopped in {(time.monotonic() - started) * 1000:.0f} ms with a webhook request in flight")
     assert rc == 0, rc
-    assert env.redis.command("XLEN", PREFIX + "hooks:shop") == 4
+    assert env.redis.command("XLEN", site_prefix("shop") + "hooks:shop") == 4
     RECEIVER.release.set()  # the hung request ends; its delivery was cut off on our side
     await env.beckon.start()
     events = await RECEIVER.wait_delivered(4)
@@ -379,7 +379,7 @@ async def t_restart(env):
     deliveries = [r["headers"]["x-beckon-delivery"] for r in RECEIVER.snapshot()]
     assert deliveries[0] == deliveries[1], f"the cut-off event is delivered again, same id: {deliveries}"
     await quiet(env)
-    assert env.redis.command("XLEN", PREFIX + "hooks:shop") == 0
+    assert env.redis.command("XLEN", site_prefix("shop") + "hooks:shop") == 0
 
 
 @T.case("a site without a webhook: its events create no stream")
@@ -390,8 +390,8 @@ async def t_no_webhook(env):
     ack = await send_message(v, "hej")
     await v.expect_reply({"type": "close"}, "ok")
     await v.expect_reply({"type": "rate", "score": 3}, "ok")
-    assert env.redis.command("EXISTS", PREFIX + "hooks:plain") == 0
-    assert env.redis.command("SMEMBERS", PREFIX + "hooks:sites") == ["shop"]
+    assert env.redis.command("EXISTS", site_prefix("plain") + "hooks:plain") == 0
+    assert env.redis.command("SMEMBERS", site_prefix("shop") + "hooks:sites") == ["shop"]
     state = await webhook_state(env, "plain")
     assert state["url"] is None and state["pending"] == 0, state
     assert ack["conversation"]
@@ -444,7 +444,7 @@ async def t_settings(env):
     assert r.returncode == 0 and "webhook secret of plain: " in out, (r.returncode, out, r.stderr)
     r = env.beckon.cli("site", "set", "plain", "webhook", "off")
     assert r.returncode == 0 and "webhook secret" not in r.stdout.decode(), r
-    assert env.redis.command("SMEMBERS", PREFIX + "hooks:sites") == ["shop"]
+    assert env.redis.command("SMEMBERS", site_prefix("shop") + "hooks:sites") == ["shop"]
 
 
 if __name__ == "__main__":
