@@ -1,9 +1,8 @@
--- ARGV: prefix, now, max_chats -> agents online with room for another chat
+-- ARGV: prefix (the global slot), now -> '["alice",…]': the agents online, by name. How many
+-- chats each has is in the sites' slots (agent:NAME:convs): agents_busy.lua, once per slot,
+-- and the node counts those with room for another (triggers/triggers.c).
 --! uses: prelude
 --! flags: no-writes
 
-local available = 0
-for _, agent in ipairs(online_agents(ARGV[2])) do
-  if redis.call('SCARD', p .. 'agent:' .. agent .. ':convs') < tonumber(ARGV[3]) then available = available + 1 end
-end
-return available
+local names = online_agents(ARGV[2])
+return #names > 0 and cjson.encode(names) or '[]'

@@ -67,6 +67,10 @@
 #define BK_SHAPE_HOOK_ROW "ssss%ss"
 #define BK_SHAPE_HOOK_ROWS "[{" BK_SHAPE_HOOK_ROW "}]"
 
+/* agents_busy.lua: one count per agent asked */
+#define BK_SHAPE_COUNT "i"
+#define BK_SHAPE_COUNTS "[{" BK_SHAPE_COUNT "}]"
+
 /* The bus subscription: {"subscribe", channel, count} then {"message", channel, payload} */
 #define BK_SHAPE_BUS_KIND "[s**]"
 #define BK_SHAPE_BUS_MESSAGE "[**s%]"
@@ -76,11 +80,11 @@
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
     X(VISITOR_MESSAGE) X(AGENT_MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)  \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_KIND)   \
-    X(BUS_MESSAGE)
+    X(BUS_MESSAGE) X(COUNTS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
-    X(HOOK_ROW, HOOK_ROWS)
+    X(HOOK_ROW, HOOK_ROWS) X(COUNT, COUNTS)
 
 #endif

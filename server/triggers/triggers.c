@@ -12,17 +12,96 @@
 
 #define AGENTS_REFRESH_MS 2000
 
-static void on_agents_available(redisReply *reply, void *data)
+static void agents_available_set(bk_triggers *triggers, long long available)
 {
-    bk_triggers *triggers = data;
-    long long available;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &available) != 0)
-        return;
     int before = triggers->agents_available;
     triggers->agents_available = (int)available;
     /* Rules that wait for an agent may fire now. */
     if (before == 0 && triggers->agents_available > 0)
         triggers_evaluate_all(triggers);
+}
+
+/* The agents online (the global slot) and their chats in every site slot, added up: those
+ * below agent-max-chats are available. */
+typedef struct agents_count {
+    bk_triggers *triggers;
+    json_t *names;
+    long long *chats;   /* per name, over the slots that answered */
+    size_t waiting;
+    int failed;
+} agents_count;
+
+static void agents_count_done(agents_count *a)
+{
+    if (--a->waiting > 0)
+        return;
+    if (!a->failed) {
+        long long available = 0;
+        for (size_t i = 0; i < json_array_size(a->names); i++)
+            available += a->chats[i] < a->triggers->server->config->agent_max_chats;
+        agents_available_set(a->triggers, available);
+    }
+    json_decref(a->names);
+    free(a->chats);
+    free(a);
+}
+
+static void on_agents_busy(redisReply *reply, void *data)
+{
+    agents_count *a = data;
+    const redisReply *counts;
+    size_t at, i = 0;
+    long long chats;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_COUNTS, &counts, &at) != 0 ||
+        counts->elements != json_array_size(a->names))
+        a->failed = 1;
+    else
+        while (bk_redis_reply_unpack_next(counts, &at, BK_SHAPE_COUNT, &chats) == 0)
+            a->chats[i++] += chats;
+    agents_count_done(a);
+}
+
+static void on_agents_online(redisReply *reply, void *data)
+{
+    bk_triggers *triggers = data;
+    bk_server *server = triggers->server;
+    const char *text;
+    size_t len;
+    json_t *names = bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) == 0 ? json_loadb(text, len, 0, NULL)
+                                                                                  : NULL;
+    size_t n = json_array_size(names);
+    if (!json_is_array(names) || n == 0) {
+        if (json_is_array(names))
+            agents_available_set(triggers, 0);
+        json_decref(names);
+        return;
+    }
+    agents_count *a = calloc(1, sizeof *a);
+    const char **argv = malloc((n + 1) * sizeof *argv);
+    if (!a || !argv || !(a->chats = calloc(n, sizeof *a->chats))) {
+        free(a ? a->chats : NULL);
+        free(a);
+        free(argv);
+        json_decref(names);
+        return;
+    }
+    a->triggers = triggers;
+    a->names = names;
+    a->waiting = server->slot_count + 1;  /* one more, dropped below: none is done before the last is asked */
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    argv[0] = prefix;
+    for (size_t i = 0; i < n; i++)
+        argv[i + 1] = json_string_value(json_array_get(names, i)) ? json_string_value(json_array_get(names, i)) : "";
+    for (size_t i = 0; i < server->slot_count; i++) {
+        bk_keys_site_prefix(server->config->prefix, server->slot_tags[i], prefix);
+        if (bk_store_script(server->store, triggers->scripts[SCRIPT_AGENTS_BUSY], on_agents_busy, a, 0, (int)n + 1,
+                            argv, NULL) != 0) {
+            a->failed = 1;
+            a->waiting--;
+        }
+    }
+    free(argv);
+    agents_count_done(a);
 }
 
 static void on_agents_timer(uv_timer_t *timer)
@@ -32,14 +111,13 @@ static void on_agents_timer(uv_timer_t *timer)
         return;
     if (!triggers->rules_loaded)
         triggers_rules_reload(triggers);
-    char now[24], max_chats[12];
+    char now[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-    snprintf(max_chats, sizeof max_chats, "%d", triggers->server->config->agent_max_chats);
     char prefix[BK_KEYS_PREFIX_SIZE];
     bk_keys_global_prefix(triggers->server->config->prefix, prefix);
-    const char *argv[] = { prefix, now, max_chats };
+    const char *argv[] = { prefix, now };
     bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_AGENTS_AVAILABLE],
-                    on_agents_available, triggers, 0, 3, argv, NULL);
+                    on_agents_online, triggers, 0, 2, argv, NULL);
 }
 
 static void on_stats_timer(uv_timer_t *timer)
@@ -59,6 +137,7 @@ bk_triggers *bk_triggers_new(bk_server *server)
         [SCRIPT_INVITE] = bk_lua_invite,
         [SCRIPT_INVITE_REPLY] = bk_lua_invite_reply,
         [SCRIPT_AGENTS_AVAILABLE] = bk_lua_agents_available,
+        [SCRIPT_AGENTS_BUSY] = bk_lua_agents_busy,
         [SCRIPT_STATS_ADD] = bk_lua_stats_add,
     };
     triggers->server = server;
