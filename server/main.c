@@ -1,5 +1,6 @@
 /* main.c - start-up and shutdown order of one Beckon process. */
 #include "cli/agent_cli.h"
+#include "cli/keys_cli.h"
 #include "cli/site_cli.h"
 #include "http/router.h"
 #include "chat/chat.h"
@@ -205,6 +206,8 @@ int main(int argc, char **argv, char **envp)
             return bk_agent_cli(&config, argc - command, argv + command);
         if (strcmp(argv[command], "site") == 0)
             return bk_site_cli(&config, argc - command, argv + command);
+        if (strcmp(argv[command], "keys") == 0)
+            return bk_keys_cli(&config, argc - command, argv + command);
         fprintf(stderr, "beckon: unknown command '%s' (see --help)\n", argv[command]);
         return 2;
     }

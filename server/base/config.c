@@ -376,10 +376,11 @@ void bk_config_usage(const char *program)
     printf("usage: %s [options]                run the server\n"
            "       %s [options] agent add NAME [agent|marketer|admin]  create an account (password on stdin)\n"
            "       %s [options] agent passwd NAME | agent list | agent remove NAME\n"
-           "       %s [options] site add ID ORIGIN... | site list | site remove ID | site set ID KEY VALUE\n\n"
+           "       %s [options] site add ID ORIGIN... | site list | site remove ID | site set ID KEY VALUE\n"
+           "       %s [options] keys migrate          move a Beckon 0.1 Redis's keys into the slotted layout, once\n\n"
            "options (each also BECKON_NAME in the environment and 'name = value' in a config file;\n"
            "flags win over the environment, which wins over the file):\n",
-           program, program, program, program);
+           program, program, program, program, program);
     printf("  --%-20s %s\n", "config FILE", "read settings from FILE (also BECKON_CONFIG)");
     for (size_t i = 0; i < SETTING_COUNT; i++)
         printf("  --%-20s %s\n", settings[i].name, settings[i].help);
