@@ -3,8 +3,8 @@
 #include "cli/site_cli.h"
 
 #include "cli/cli.h"
-#include "base/keys.h"
 #include "base/ids.h"
+#include "base/keys.h"
 #include "protocol/errors.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"

@@ -3,8 +3,8 @@
 
 #include "http/reply.h"
 #include "http/request.h"
-#include "base/keys.h"
 #include "base/ids.h"
+#include "base/keys.h"
 #include "base/log.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"

@@ -4,8 +4,8 @@
 
 #include "http/reply.h"
 #include "http/request.h"
-#include "base/keys.h"
 #include "base/ids.h"
+#include "base/keys.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/embedded.h"

@@ -5,10 +5,10 @@
 
 #include "http/reply.h"
 #include "http/request.h"
-#include "base/keys.h"
-#include "chat/chat.h"
 #include "base/ids.h"
+#include "base/keys.h"
 #include "base/log.h"
+#include "chat/chat.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/embedded.h"

@@ -1,8 +1,8 @@
 /* rule_counters.c - how often each rule was judged and matched, flushed to the day's stats. */
 #include "triggers/triggers_internal.h"
 
-#include "base/keys.h"
 #include "base/ids.h"
+#include "base/keys.h"
 
 #include <stdio.h>
 #include <stdlib.h>

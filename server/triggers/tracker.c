@@ -3,8 +3,8 @@
 
 #include "protocol/errors.h"
 
-#include "base/keys.h"
 #include "base/ids.h"
+#include "base/keys.h"
 #include "base/log.h"
 #include "base/metrics.h"
 #include "store/redis_reply.h"

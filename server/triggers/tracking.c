@@ -1,8 +1,8 @@
 /* tracking.c - what a visitor's page sends: page views, custom events, answers to invitations. */
 #include "triggers/triggers_internal.h"
 
-#include "base/keys.h"
 #include "base/ids.h"
+#include "base/keys.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 

@@ -1,8 +1,8 @@
 /* triggers.c - the node's triggers: their scripts and timers, and how many agents are free. */
 #include "triggers/triggers_internal.h"
 
-#include "base/keys.h"
 #include "base/ids.h"
+#include "base/keys.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 #include "lua/embedded.h"
