@@ -44,7 +44,7 @@ for arg in "$@"; do
     --doc) doc=1 ;;
     --no-doc) doc=0 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,32p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "scale.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
