@@ -2,11 +2,11 @@
 #include "store/store.h"
 
 #include "base/ids.h"
-#include "base/list.h"
 #include "base/log.h"
 #include "store/redis_loop.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
+#include "store/store_internal.h"
 
 #include <hiredis/async.h>
 #include <openssl/sha.h>
@@ -17,64 +17,8 @@
 #define BACKOFF_MAX_MS   2000
 #define SWEEP_MS         100
 
-typedef enum { LINK_DOWN, LINK_CONNECTING, LINK_UP } link_state;
-
-typedef struct redis_link redis_link;
-
-/* One command in flight. Requests are answered at most once: by their reply, or earlier by
- * the deadline sweep (then the late reply only frees the record). */
-typedef struct request {
-    bk_list link;    /* in its link's pending requests; alone when permanent */
-    redis_link *owner;
-    bk_store_reply_fn fn;
-    void *data;
-    uint64_t deadline;
-    uint64_t sent;
-    int answered;
-    int permanent;   /* the bus subscription: answered many times, no deadline */
-} request;
-
-struct redis_link {
-    bk_store *store;
-    const char *name;
-    redisAsyncContext *context;
-    link_state state;
-    int subscriber;
-    int dropping;      /* the sweep is tearing this link down */
-    int handshake_failed; /* said once per connection attempt, not once per pipelined step */
-    uint64_t backoff_ms;
-    uv_timer_t reconnect_timer;
-    bk_list pending;   /* requests waiting for their reply (request.link), oldest first */
-};
-
-typedef struct script {
-    const char *source;  /* not ours: static (bk_store_script_add) */
-    char sha[41];
-} script;
-
-struct bk_store {
-    uv_loop_t *loop;
-    bk_redis_address address;
-    uint64_t timeout_ms;
-    redis_link command;
-    redis_link bus;
-    uv_timer_t sweep_timer;
-    script *scripts;
-    int script_count;
-    char *bus_channel;
-    bk_store_message_fn bus_fn;
-    void *bus_data;
-    bk_store_state_fn state_fn;
-    void *state_data;
-    double last_latency_ms;
-    void (*closed_fn)(void *data);
-    void *closed_data;
-    int closing;
-    int timers_open;
-};
-
-static void link_connect(redis_link *l);
-static void link_schedule_reconnect(redis_link *l);
+static void link_connect(store_link *l);
+static void link_schedule_reconnect(store_link *l);
 static void store_free_when_done(bk_store *store);
 static void on_timer_closed(uv_handle_t *handle);
 
@@ -89,7 +33,7 @@ static void report_state(bk_store *store)
 static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
 {
     (void)context;
-    request *r = privdata;
+    store_request *r = privdata;
     if (r->permanent) {
         if (reply)
             r->fn(reply, r->data);
@@ -98,7 +42,7 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
         return;
     }
     bk_store *store = r->owner->store;
-    redis_link *l = r->owner;
+    store_link *l = r->owner;
     bk_list_remove(&r->link);
     /* After a failover this link may still point at the old primary, now a replica: every
      * write would fail for as long as the connection lives. A Redis whose script cache was
@@ -122,12 +66,12 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
     free(r);
 }
 
-static int link_send(redis_link *l, bk_store_reply_fn fn, void *data, int argc, const char **argv,
+static int link_send(store_link *l, bk_store_reply_fn fn, void *data, int argc, const char **argv,
                      const size_t *lengths)
 {
     if (!l->context)
         return -1;
-    request *r = calloc(1, sizeof *r);
+    store_request *r = calloc(1, sizeof *r);
     if (!r)
         return -1;
     r->owner = l;
@@ -143,7 +87,7 @@ static int link_send(redis_link *l, bk_store_reply_fn fn, void *data, int argc, 
     return 0;
 }
 
-static void link_down(redis_link *l, const char *why)
+static void link_down(store_link *l, const char *why)
 {
     int was_up = l->state == LINK_UP;
     l->state = LINK_DOWN;
@@ -161,7 +105,7 @@ static void link_down(redis_link *l, const char *why)
 
 static void on_connect(const redisAsyncContext *context, int status)
 {
-    redis_link *l = context->data;
+    store_link *l = context->data;
     if (status != REDIS_OK) {
         /* hiredis frees the context after this returns and calls no disconnect callback. */
         bk_debug("redis %s connect failed: %s", l->name, context->errstr);
@@ -171,11 +115,11 @@ static void on_connect(const redisAsyncContext *context, int status)
 
 static void on_disconnect(const redisAsyncContext *context, int status)
 {
-    redis_link *l = context->data;
+    store_link *l = context->data;
     link_down(l, status == REDIS_OK ? "closed" : context->errstr);
 }
 
-static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
+static void handshake_fail(store_link *l, redisReply *reply, const char *step)
 {
     if (l->handshake_failed)
         return;
@@ -189,14 +133,14 @@ static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
 
 static void on_handshake_step(redisReply *reply, void *data)
 {
-    redis_link *l = data;
+    store_link *l = data;
     if (!reply || bk_redis_reply_error(reply))
         handshake_fail(l, reply, "AUTH/SELECT/SCRIPT LOAD");
 }
 
 static void on_ready(redisReply *reply, void *data)
 {
-    redis_link *l = data;
+    store_link *l = data;
     if (!reply || bk_redis_reply_error(reply)) {
         handshake_fail(l, reply, "PING");
         return;
@@ -209,7 +153,7 @@ static void on_ready(redisReply *reply, void *data)
 
 static void on_bus_message(redisReply *reply, void *data)
 {
-    redis_link *l = data;
+    store_link *l = data;
     bk_store *store = l->store;
     const char *kind, *payload;
     size_t len;
@@ -229,7 +173,7 @@ static void on_bus_message(redisReply *reply, void *data)
 
 /* AUTH and SELECT are pipelined behind the connect; the link counts as up only once Redis
  * has answered (a Redis still loading its AOF answers -LOADING, which keeps us retrying). */
-static void link_handshake(redis_link *l)
+static void link_handshake(store_link *l)
 {
     bk_store *store = l->store;
     const bk_redis_address *a = &store->address;
@@ -250,7 +194,7 @@ static void link_handshake(redis_link *l)
     }
     if (l->subscriber) {
         const char *argv[] = { "SUBSCRIBE", store->bus_channel };
-        request *r = calloc(1, sizeof *r);
+        store_request *r = calloc(1, sizeof *r);
         if (!r)
             return;
         r->fn = on_bus_message;
@@ -269,7 +213,7 @@ static void link_handshake(redis_link *l)
     link_send(l, on_ready, l, 1, argv, NULL);
 }
 
-static void link_connect(redis_link *l)
+static void link_connect(store_link *l)
 {
     bk_store *store = l->store;
     const bk_redis_address *a = &store->address;
@@ -304,7 +248,7 @@ static void link_connect(redis_link *l)
 
 static void on_reconnect_timer(uv_timer_t *timer)
 {
-    redis_link *l = timer->data;
+    store_link *l = timer->data;
     if (!l->store->closing)
         link_connect(l);
 }
@@ -320,7 +264,7 @@ uint64_t bk_store_reconnect_delay(uint64_t backoff_ms)
     return backoff_ms + jitter;
 }
 
-static void link_schedule_reconnect(redis_link *l)
+static void link_schedule_reconnect(store_link *l)
 {
     if (l->store->closing)
         return;
@@ -332,10 +276,10 @@ static void link_schedule_reconnect(redis_link *l)
 /* Replies come back in order, so only the oldest request of a link can be overdue first.
  * An overdue request means Redis is stuck (stopped, swapping, DEBUG SLEEP): answer everyone
  * waiting on that link with "no reply" and drop the link; reconnecting re-checks Redis. */
-static void link_sweep(redis_link *l, uint64_t now)
+static void link_sweep(store_link *l, uint64_t now)
 {
     bk_list *first = bk_list_first(&l->pending);
-    request *oldest = first ? bk_list_entry(first, request, link) : NULL;
+    store_request *oldest = first ? bk_list_entry(first, store_request, link) : NULL;
     if (!oldest || oldest->deadline > now || !l->context)
         return;
     bk_warn("redis %s link: no reply for %llu ms, reconnecting", l->name,
@@ -344,7 +288,7 @@ static void link_sweep(redis_link *l, uint64_t now)
     /* The next node is read after each answer (not bk_list_each): a request an answer sends
      * joins the end of the list and is answered here too. */
     for (bk_list *node = l->pending.next; node != &l->pending; node = node->next) {
-        request *r = bk_list_entry(node, request, link);
+        store_request *r = bk_list_entry(node, store_request, link);
         if (!r->answered) {
             r->answered = 1;
             if (r->fn)
@@ -367,7 +311,7 @@ static void on_sweep(uv_timer_t *timer)
     link_sweep(&store->bus, now);
 }
 
-static void link_init(bk_store *store, redis_link *l, const char *name, int subscriber)
+static void link_init(bk_store *store, store_link *l, const char *name, int subscriber)
 {
     l->store = store;
     l->name = name;
@@ -398,11 +342,11 @@ int bk_store_script_add(bk_store *store, const char *source)
 {
     if (!source)
         return -1;
-    script *grown = realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown);
+    store_script *grown = realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown);
     if (!grown)
         return -1;
     store->scripts = grown;
-    script *s = &store->scripts[store->script_count];
+    store_script *s = &store->scripts[store->script_count];
     s->source = source;
     uint8_t digest[SHA_DIGEST_LENGTH];
     SHA1((const uint8_t *)source, strlen(source), digest);
@@ -539,7 +483,7 @@ void bk_store_close(bk_store *store, void (*closed_fn)(void *data), void *data)
 
 void bk_store_bus_drop(bk_store *store, const char *why)
 {
-    redis_link *l = &store->bus;
+    store_link *l = &store->bus;
     if (!l->context || l->dropping)
         return;
     bk_warn("redis bus link: %s; reconnecting", why);
