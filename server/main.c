@@ -101,6 +101,9 @@ static int server_run(const bk_config *config)
         bk_error("%s", err);
         return 1;
     }
+    if (config->redis[0] && address.is_cluster)
+        bk_warn("redis cluster: the store routes by slot, but Beckon's scripts still touch keys of many "
+                "slots (no hash tags yet): a cluster refuses most of them");
     if (bk_mail_config_check(config, err, sizeof err) != 0) {
         bk_error("%s", err);
         return 1;
