@@ -3,10 +3,12 @@
  *   cluster_tool slots    keys in hex, one a line, on stdin; their slots (bk_cluster_key_slot),
  *                         one a line, on stdout: compared with a real cluster's CLUSTER KEYSLOT.
  *
- *   cluster_tool run URL [--command] [--for MS] KEY...
+ *   cluster_tool run URL [--command | --pair] [--for MS] KEY...
  *                         a bk_store on URL (redis+cluster://...); once it is up, for each key a
  *                         script declaring that key (SET KEY ROUND, answering the port of the
- *                         node that ran it), or with --command the command SET KEY ROUND. One
+ *                         node that ran it), with --pair a script declaring KEY and KEY:pair
+ *                         (give KEY a hash tag: one slot), or with --command the command SET KEY
+ *                         ROUND. One
  *                         round, or rounds every 50 ms for MS milliseconds. Prints a line a
  *                         reply: "ROUND KEY_HEX ANSWER" (a port, OK, "unavailable" for no reply
  *                         or -1, "error: TEXT"), then closes the store and exits 0 (1 when the
@@ -64,13 +66,18 @@ static int slots(void)
 static const char probe_script[] =
     "redis.call('SET', KEYS[1], ARGV[1])\n"
     "return tonumber(string.match(redis.call('INFO', 'server'), 'tcp_port:(%d+)'))\n";
+/* Two keys of one slot: a slot in migration answers TRYAGAIN when one is missing. */
+static const char pair_script[] =
+    "redis.call('SET', KEYS[1], ARGV[1])\n"
+    "redis.call('SET', KEYS[2], ARGV[1])\n"
+    "return tonumber(string.match(redis.call('INFO', 'server'), 'tcp_port:(%d+)'))\n";
 
 typedef struct run {
     uv_loop_t *loop;
     bk_store *store;
     uv_timer_t timer;
-    int script;
-    int use_command;
+    int script, pair_script;
+    int use_command, use_pair;
     int key_count;
     char **keys;
     uint64_t started, up_at, duration_ms;
@@ -129,8 +136,12 @@ static void round_send(run *r)
         if (!c)
             continue;
         *c = (call){ r, r->round, i };
+        char pair[512];
+        snprintf(pair, sizeof pair, "%s:pair", r->keys[i]);
         const char *args[] = { r->use_command ? "SET" : r->keys[i], r->use_command ? r->keys[i] : value, value };
+        const char *pair_args[] = { r->keys[i], pair, value };
         int rc = r->use_command ? bk_store_command(r->store, on_answer, c, 3, args, NULL)
+                 : r->use_pair  ? bk_store_script(r->store, r->pair_script, on_answer, c, 2, 3, pair_args, NULL)
                                 : bk_store_script(r->store, r->script, on_answer, c, 1, 2, args, NULL);
         if (rc != 0) {
             answer_print(c, "unavailable");
@@ -205,6 +216,8 @@ static int run_main(int argc, char **argv)
     for (; i < argc && strncmp(argv[i], "--", 2) == 0; i++) {
         if (strcmp(argv[i], "--command") == 0)
             r.use_command = 1;
+        else if (strcmp(argv[i], "--pair") == 0)
+            r.use_pair = 1;
         else if (strcmp(argv[i], "--for") == 0 && i + 1 < argc)
             r.duration_ms = strtoull(argv[++i], NULL, 10);
     }
@@ -215,6 +228,7 @@ static int run_main(int argc, char **argv)
         return 1;
     bk_store_cluster_key(r.store, "bk:");
     r.script = bk_store_script_add(r.store, probe_script);
+    r.pair_script = bk_store_script_add(r.store, pair_script);
     bk_store_start(r.store);
     r.started = uv_now(&loop);
     uv_timer_init(&loop, &r.timer);
@@ -231,6 +245,6 @@ int main(int argc, char **argv)
         return slots();
     if (argc >= 3 && strcmp(argv[1], "run") == 0)
         return run_main(argc, argv);
-    fprintf(stderr, "usage: %s slots | run URL [--command] [--for MS] KEY...\n", argv[0]);
+    fprintf(stderr, "usage: %s slots | run URL [--command | --pair] [--for MS] KEY...\n", argv[0]);
     return 2;
 }

@@ -214,6 +214,34 @@ async def test_slot_moves(env):
     diag(f"answers {dict(seen)}; redirections {dict(counts)}")
 
 
+@T.case("TRYAGAIN (two keys, one missing, in a slot in migration) is sent again, a few times, then answered")
+async def test_tryagain(env):
+    cluster = env.redis
+    key = b"pair:{tryagain}"
+    slot = cluster.keyslot(key)
+    source = cluster.master_of_slot(slot)
+    target = next(n for n in cluster.masters() if n is not source)
+    source.command("SET", key, "there")  # key:pair is not: one of the two keys is missing
+    source.command("DEL", key + b":pair")
+    reset_stats(cluster)
+    target.command("CLUSTER", "SETSLOT", slot, "IMPORTING", source.node_id())
+    source.command("CLUSTER", "SETSLOT", slot, "MIGRATING", target.node_id())
+    try:
+        started = time.monotonic()
+        rounds, _ = await asyncio.to_thread(tool_run, cluster, [key], "--pair")
+        took = time.monotonic() - started
+    finally:
+        for n in (source, target):
+            n.command("CLUSTER", "SETSLOT", slot, "STABLE")
+    answer = rounds[0][key]
+    assert answer.startswith("error: TRYAGAIN"), f"answered {answer!r}"
+    tries = fields(source.command("INFO", "errorstats")).get("errorstat_TRYAGAIN", "count=0")
+    assert tries.split(",")[0] == "count=5", f"sent once and again 4 times: {tries}"
+    diag(f"TRYAGAIN answered after 4 more tries; the tool ran {took:.2f} s")
+    rounds, _ = await asyncio.to_thread(tool_run, cluster, [key], "--pair")
+    assert rounds[0][key] == str(source.port), f"the slot stable again: {rounds[0]}"
+
+
 @T.case("a master killed under traffic: its slots unavailable until the replica takes over, then served there")
 async def test_store_failover(env):
     cluster = env.redis
