@@ -67,6 +67,12 @@
 #define BK_SHAPE_HOOK_ROW "ssss%ss"
 #define BK_SHAPE_HOOK_ROWS "[{" BK_SHAPE_HOOK_ROW "}]"
 
+/* CLUSTER SLOTS (redis_cluster.c): ranges of {first, last, master, replicas...}; a node is
+ * {endpoint or nil, port, then its id and, since Redis 7, its other endpoints} */
+#define BK_SHAPE_CLUSTER_NODE "[ni{*}]"
+#define BK_SHAPE_CLUSTER_RANGE "[ii{" BK_SHAPE_CLUSTER_NODE "}]"
+#define BK_SHAPE_CLUSTER_SLOTS "[{" BK_SHAPE_CLUSTER_RANGE "}]"
+
 /* The bus subscription: {"subscribe", channel, count} then {"message", channel, payload} */
 #define BK_SHAPE_BUS_KIND "[s**]"
 #define BK_SHAPE_BUS_MESSAGE "[**s%]"
@@ -76,11 +82,11 @@
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
     X(VISITOR_MESSAGE) X(AGENT_MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)  \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_KIND)   \
-    X(BUS_MESSAGE)
+    X(BUS_MESSAGE) X(CLUSTER_SLOTS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
-    X(HOOK_ROW, HOOK_ROWS)
+    X(HOOK_ROW, HOOK_ROWS) X(CLUSTER_RANGE, CLUSTER_SLOTS) X(CLUSTER_NODE, CLUSTER_RANGE)
 
 #endif

@@ -3,7 +3,16 @@
  * Two hiredis connections on the server's libuv loop: one for commands, one subscribed to
  * the bus channel. Both reconnect with backoff by themselves. Every command has a deadline:
  * a Redis that does not answer in time is treated as gone (the connection is dropped and
- * remade), so no caller waits forever and none is told "done" without a reply. */
+ * remade), so no caller waits forever and none is told "done" without a reply.
+ *
+ * Given a Redis Cluster (redis+cluster://, store_cluster.c), the command link is one link per
+ * master instead, each alike (deadline, reconnects), and each command goes to the master of its
+ * slot: the slot of its first key - a command's first argument after its name, a script's
+ * first key when it declares any - or, for what names no key, the slot of the key given to
+ * bk_store_cluster_key. MOVED and ASK are followed, the slot map is fetched again after MOVED,
+ * CLUSTERDOWN or a node's link lost, and a slot with no reachable master is "unavailable" (-1,
+ * or a NULL reply) until a replica takes over. The bus link goes to any one node (a PUBLISH
+ * reaches every node of a cluster). */
 #ifndef BK_STORE_H
 #define BK_STORE_H
 
@@ -36,6 +45,11 @@ void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, 
 void bk_store_bus_drop(bk_store *store, const char *why);
 void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data);
 
+/* In a cluster, commands and scripts that name no key (scripts called with key_count 0, which
+ * find their keys in Lua) run on the node serving this key's slot; Beckon gives its key prefix.
+ * Nothing to do with one Redis. */
+void bk_store_cluster_key(bk_store *store, const char *key);
+
 void bk_store_start(bk_store *store);
 
 /* Disconnects both links (replies already on their way are delivered first), frees the
@@ -46,7 +60,8 @@ void bk_store_close(bk_store *store, void (*closed_fn)(void *data), void *data);
 int bk_store_is_up(const bk_store *store);
 
 /* Both return 0 when the command was sent (fn will be called exactly once), or -1 when Redis
- * is not reachable now (fn is not called; answer "unavailable"). */
+ * is not reachable now (fn is not called; answer "unavailable"). In a cluster, a command's
+ * first argument (argv[1]) is its key, and a script's first key (argv[0]) when key_count >= 1. */
 int bk_store_command(bk_store *store, bk_store_reply_fn fn, void *data,
                      int argc, const char **argv, const size_t *lengths);
 int bk_store_script(bk_store *store, int script, bk_store_reply_fn fn, void *data,
