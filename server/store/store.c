@@ -13,8 +13,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BACKOFF_FIRST_MS 50
-#define BACKOFF_MAX_MS   2000
 #define SWEEP_MS         100
 
 typedef enum { LINK_DOWN, LINK_CONNECTING, LINK_UP } link_state;
@@ -202,7 +200,7 @@ static void on_ready(redisReply *reply, void *data)
         return;
     }
     l->state = LINK_UP;
-    l->backoff_ms = BACKOFF_FIRST_MS;
+    l->backoff_ms = BK_BACKOFF_FIRST_MS;
     bk_info("redis %s link up", l->name);
     report_state(l->store);
 }
@@ -217,7 +215,7 @@ static void on_bus_message(redisReply *reply, void *data)
         return;
     if (strcmp(kind, "subscribe") == 0) {
         l->state = LINK_UP;
-        l->backoff_ms = BACKOFF_FIRST_MS;
+        l->backoff_ms = BK_BACKOFF_FIRST_MS;
         bk_info("redis bus link up, subscribed to %s", store->bus_channel);
         report_state(store);
     } else if (strcmp(kind, "message") == 0 &&
@@ -309,23 +307,12 @@ static void on_reconnect_timer(uv_timer_t *timer)
         link_connect(l);
 }
 
-uint64_t bk_store_reconnect_delay(uint64_t backoff_ms)
-{
-    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep: the
-     * kernel's randomness (rand() was never seeded, so every node drew the same "jitter").
-     * Without randomness the delay is the backoff alone, which is still correct. */
-    uint64_t jitter;
-    if (bk_random_below(backoff_ms / 4 + 1, &jitter) != 0)
-        jitter = 0;
-    return backoff_ms + jitter;
-}
-
 static void link_schedule_reconnect(redis_link *l)
 {
     if (l->store->closing)
         return;
     uint64_t delay = bk_store_reconnect_delay(l->backoff_ms);
-    l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+    l->backoff_ms = bk_store_backoff_next(l->backoff_ms);
     uv_timer_start(&l->reconnect_timer, on_reconnect_timer, delay, 0);
 }
 
@@ -372,7 +359,7 @@ static void link_init(bk_store *store, redis_link *l, const char *name, int subs
     l->store = store;
     l->name = name;
     l->subscriber = subscriber;
-    l->backoff_ms = BACKOFF_FIRST_MS;
+    l->backoff_ms = BK_BACKOFF_FIRST_MS;
     bk_list_init(&l->pending);
     uv_timer_init(store->loop, &l->reconnect_timer);
     l->reconnect_timer.data = l;

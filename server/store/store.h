@@ -8,6 +8,7 @@
 #define BK_STORE_H
 
 #include "base/config.h"
+#include "store/backoff.h"  /* bk_store_reconnect_delay */
 
 #include <hiredis/hiredis.h>
 #include <uv.h>
@@ -51,11 +52,6 @@ int bk_store_command(bk_store *store, bk_store_reply_fn fn, void *data,
                      int argc, const char **argv, const size_t *lengths);
 int bk_store_script(bk_store *store, int script, bk_store_reply_fn fn, void *data,
                     int key_count, int argc, const char **argv, const size_t *lengths);
-
-/* The wait before reconnecting after backoff_ms: that much, plus a random part of up to a
- * quarter of it, different on every node, so that nodes that lost Redis together do not all
- * come back at the same moment. */
-uint64_t bk_store_reconnect_delay(uint64_t backoff_ms);
 
 /* Milliseconds of the last command round trip (for /healthz and /metrics). */
 double bk_store_last_latency_ms(const bk_store *store);
