@@ -504,6 +504,22 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(a, la);
         return 0;
+    case 22:  /* bus_link.c: bk_bus_reply_read */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_REPLY, &a, &array, &at) != 0)
+            return -1;
+        touch(a, strlen(a));
+        return 0;
+    case 23:
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_SMESSAGE, &a, &la, &b, &lb) != 0)
+            return -1;
+        touch(a, la);
+        touch(b, lb);
+        return 0;
+    case 24:
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_CONFIRMATION, &a, &la, &i1) != 0)
+            return -1;
+        touch(a, la);
+        return 0;
     default:
         return -1;
     }
@@ -515,7 +531,8 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_VISITOR_HELLO, BK_SHAPE_AGENT_HELLO, BK_SHAPE_VISITOR_MESSAGE, BK_SHAPE_AGENT_MESSAGE,
     BK_SHAPE_HISTORY, BK_SHAPE_SITES_HOURS, BK_SHAPE_INVITE_REPLY, BK_SHAPE_TRANSCRIPT, BK_SHAPE_HASH,
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
-    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_KIND, BK_SHAPE_BUS_MESSAGE,
+    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_KIND, BK_SHAPE_BUS_MESSAGE, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE,
+    BK_SHAPE_BUS_CONFIRMATION,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
