@@ -1,9 +1,14 @@
 /* store.h - the one door to Redis: async commands, scripts, the pub/sub bus.
  *
- * Two hiredis connections on the server's libuv loop: one for commands, one subscribed to
- * the bus channel. Both reconnect with backoff by themselves. Every command has a deadline:
- * a Redis that does not answer in time is treated as gone (the connection is dropped and
- * remade), so no caller waits forever and none is told "done" without a reply. */
+ * Two connections on the server's libuv loop: hiredis's async one for commands, and the bus
+ * link (bus_link.h), subscribed to the bus's channels with Redis 7's sharded pub/sub. Both
+ * reconnect with backoff by themselves. Every command has a deadline: a Redis that does not
+ * answer in time is treated as gone (the connection is dropped and remade), so no caller waits
+ * forever and none is told "done" without a reply.
+ *
+ * The bus: the store keeps the set of channels its caller listens to (bk_store_bus_subscribe),
+ * subscribes them on every new bus link, and tells when each is confirmed: what is published
+ * on a channel after its confirmation reaches this node, for as long as the bus stays up. */
 #ifndef BK_STORE_H
 #define BK_STORE_H
 
@@ -18,8 +23,13 @@ typedef struct bk_store bk_store;
 /* reply is NULL when Redis could not be asked or did not answer: the command may or may
  * not have run. The reply is freed by the store after the function returns. */
 typedef void (*bk_store_reply_fn)(redisReply *reply, void *data);
-typedef void (*bk_store_message_fn)(const char *payload, size_t len, void *data);
-/* Called when the command link goes up or down, and when the bus comes back up. */
+/* A message published on a channel this node subscribes to. */
+typedef void (*bk_store_bus_message_fn)(const char *channel, size_t channel_len, const char *payload, size_t len,
+                                        void *data);
+/* Redis confirmed the subscription of a channel asked by bk_store_bus_subscribe. */
+typedef void (*bk_store_bus_subscribed_fn)(const char *channel, void *data);
+/* Called when the command link goes up or down, and when the bus goes down or up (up: every
+ * channel wanted is subscribed again). */
 typedef void (*bk_store_state_fn)(int command_up, int bus_up, void *data);
 
 bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int timeout_ms);
@@ -29,8 +39,20 @@ bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int tim
  * (lua/embedded.h). Returns its handle (>= 0) for bk_store_script, -1 for no source or memory. */
 int bk_store_script_add(bk_store *store, const char *source);
 
-/* Sets the bus channel and what to do with its messages. */
-void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data);
+/* Makes the bus link (before bk_store_start; without it there is none) and says what to do with
+ * its messages and confirmations. 0, or -1 when out of memory. */
+int bk_store_bus(bk_store *store, bk_store_bus_message_fn message_fn, bk_store_bus_subscribed_fn subscribed_fn,
+                 void *data);
+
+/* Adds channel to those this node listens to, now and after every reconnect (a set: a channel
+ * is in it once). Returns 1 when it is subscribed already, 0 when it is asked (subscribed_fn
+ * follows, when the bus is up; otherwise the next bus link asks it), -1 when out of memory. */
+int bk_store_bus_subscribe(bk_store *store, const char *channel);
+/* Takes channel out of the set; what is published on it stops coming once Redis has done it. */
+void bk_store_bus_unsubscribe(bk_store *store, const char *channel);
+/* 1 when Redis has confirmed channel subscribed on the bus link as it is now. */
+int bk_store_bus_subscribed(const bk_store *store, const char *channel);
+int bk_store_bus_is_up(const bk_store *store);
 
 /* Drops the bus link and makes it anew (the caller found it silent): what was published
  * meanwhile is lost, so the state callback reports the bus down and up again. */

@@ -494,31 +494,27 @@ static int reader(const redisReply *r, int which, size_t *groups)
             (*groups)++;
         }
         return 0;
-    case 20:  /* store.c: on_bus_message */
-        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_KIND, &a) != 0)
-            return -1;
-        touch(a, strlen(a));
-        return 0;
-    case 21:
-        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_MESSAGE, &a, &la) != 0)
-            return -1;
-        touch(a, la);
-        return 0;
-    case 22:  /* bus_link.c: bk_bus_reply_read */
+    case 20:  /* bus_link.c: bk_bus_reply_read */
         if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_REPLY, &a, &array, &at) != 0)
             return -1;
         touch(a, strlen(a));
         return 0;
-    case 23:
+    case 21:
         if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_SMESSAGE, &a, &la, &b, &lb) != 0)
             return -1;
         touch(a, la);
         touch(b, lb);
         return 0;
-    case 24:
+    case 22:
         if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_CONFIRMATION, &a, &la, &i1) != 0)
             return -1;
         touch(a, la);
+        return 0;
+    case 23:  /* chat/hello.c: on_agent_session */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_SESSION_AGENT, &a) != 0)
+            return -1;
+        if (a)
+            touch(a, strlen(a));
         return 0;
     default:
         return -1;
@@ -531,8 +527,8 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_VISITOR_HELLO, BK_SHAPE_AGENT_HELLO, BK_SHAPE_VISITOR_MESSAGE, BK_SHAPE_AGENT_MESSAGE,
     BK_SHAPE_HISTORY, BK_SHAPE_SITES_HOURS, BK_SHAPE_INVITE_REPLY, BK_SHAPE_TRANSCRIPT, BK_SHAPE_HASH,
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
-    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_KIND, BK_SHAPE_BUS_MESSAGE, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE,
-    BK_SHAPE_BUS_CONFIRMATION,
+    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
+    BK_SHAPE_SESSION_AGENT,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
