@@ -69,7 +69,8 @@
 
 /* The bus link's replies (bus_link.c), told apart by their first element: {"smessage", channel,
  * payload}, {"ssubscribe" or "sunsubscribe", channel, count}, {"pong", ""} */
-#define BK_SHAPE_BUS_REPLY "[s{*}]"
+#define BK_SHAPE_BUS_ELEMENT "*"
+#define BK_SHAPE_BUS_REPLY "[s{" BK_SHAPE_BUS_ELEMENT "}]"
 #define BK_SHAPE_BUS_SMESSAGE "[*s%s%]"
 #define BK_SHAPE_BUS_CONFIRMATION "[*s%i]"
 /* GET session:{digest}: the agent a session token belongs to, or nil (chat/hello.c) */
@@ -85,6 +86,6 @@
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
-    X(HOOK_ROW, HOOK_ROWS)
+    X(HOOK_ROW, HOOK_ROWS) X(BUS_ELEMENT, BUS_REPLY)
 
 #endif

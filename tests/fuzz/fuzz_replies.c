@@ -498,6 +498,8 @@ static int reader(const redisReply *r, int which, size_t *groups)
         if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_REPLY, &a, &array, &at) != 0)
             return -1;
         touch(a, strlen(a));
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_BUS_ELEMENT) == 0)
+            (*groups)++;
         return 0;
     case 21:
         if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_SMESSAGE, &a, &la, &b, &lb) != 0)
@@ -535,7 +537,7 @@ static const char *const reader_shapes[] = {
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 22, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 24, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {
