@@ -101,7 +101,7 @@ struct bk_chat {
     bk_server *server;
     int scripts[SCRIPT_COUNT];
     bk_map *visitors;   /* visitor id -> its sessions here (chat_peers) */
-    bk_map *agents;     /* agent name -> its sessions here, all with their hello done */
+    bk_map *agents;     /* agent name -> its sessions here, from when the name is known in the hello */
     bk_transcripts *transcripts;
     bk_list all_agents; /* agent sessions, hello pending or done */
     uv_timer_t heartbeat;
