@@ -53,13 +53,20 @@ bk_chat *bk_chat_new(bk_server *server)
     }
     bk_list_init(&chat->all_agents);
     bk_list_init(&chat->waiting);
+    bk_list_init(&chat->subscribing);
     for (int i = 0; i < SCRIPT_COUNT; i++)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
-    snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
-    bk_store_bus(server->store, chat->bus_channel, chat_bus_received, chat);
-    bk_store_on_state(server->store, chat_store_state_changed, chat);
     if (bk_id_generate("n_", chat->node, sizeof chat->node) != 0)
         snprintf(chat->node, sizeof chat->node, "n_%ld", (long)getpid());
+    /* The nodes' channels, always; the sockets' own come and go with them (session.c). */
+    char nodes[CHANNEL_MAX], node[CHANNEL_MAX];
+    if (bk_store_bus(server->store, chat_bus_received, chat_bus_subscribed, chat) != 0 ||
+        chat_bus_channel(chat, CHAT_TO_NODES, NULL, nodes) != 0 || chat_bus_channel(chat, CHAT_TO_NODE, chat->node, node) != 0 ||
+        bk_store_bus_subscribe(server->store, nodes) < 0 || bk_store_bus_subscribe(server->store, node) < 0) {
+        bk_chat_free(chat);
+        return NULL;
+    }
+    bk_store_on_state(server->store, chat_store_state_changed, chat);
     uv_timer_init(server->loop, &chat->hello_timer);
     chat->hello_timer.data = chat;
     uv_timer_start(&chat->hello_timer, chat_hello_deadline, 1000, 1000);

@@ -61,6 +61,14 @@ enum {
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } chat_hello;
 
+/* The bus's recipients, each with its own channel (lua/prelude.lua, bus_channel; bus.c). */
+typedef enum { CHAT_TO_VISITOR, CHAT_TO_AGENT, CHAT_TO_AGENTS, CHAT_TO_NODES, CHAT_TO_NODE } chat_recipient;
+#define CHANNEL_MAX (sizeof ((bk_config *)0)->prefix + sizeof "to:agents:" + BK_ID_MAX)
+
+typedef struct chat_call chat_call;
+/* What a hello does next, once its channels are subscribed (chat_after_subscribed). */
+typedef void chat_next(chat_call *c);
+
 /* One WebSocket's state, from opening to closing (socket.c); Redis holds everything else. */
 typedef struct chat_session {
     bk_chat *chat;
@@ -71,8 +79,11 @@ typedef struct chat_session {
     char id[BK_ID_MAX + 1];                  /* visitor id or agent name, once known */
     bk_list peer;                            /* on the list of its visitor's or agent's sessions */
     bk_list agent;                           /* an agent's: on chat->all_agents */
-    bk_list held;                            /* broadcasts that came during an agent's hello */
+    bk_list held;                            /* what the bus brought during the hello (chat_held_add) */
     size_t held_count;
+    bk_list subscribing;                     /* on chat->subscribing while its hello waits */
+    chat_call *subscribing_call;             /* the hello waiting, and what it does next */
+    chat_next *after_subscribed;
     bk_tracker *tracker;                     /* a visitor's trigger state, after hello */
     uint64_t opened_ms;                      /* loop time, for the hello deadline */
     bk_list waiting;                         /* on chat->waiting until hello is done or overdue */
@@ -90,12 +101,12 @@ struct bk_chat {
     bk_server *server;
     int scripts[SCRIPT_COUNT];
     bk_map *visitors;   /* visitor id -> its sessions here (chat_peers) */
-    bk_map *agents;     /* agent name -> its sessions here, all with their hello done */
+    bk_map *agents;     /* agent name -> its sessions here, from when the name is known in the hello */
     bk_transcripts *transcripts;
     bk_list all_agents; /* agent sessions, hello pending or done */
     uv_timer_t heartbeat;
-    char bus_channel[64];
     int bus_up, bus_was_up;
+    bk_list subscribing; /* sessions whose hello waits for their channels (chat_after_subscribed) */
     char node[BK_ID_MAX + 1];   /* this process, in presence entries ("alice@n_…") */
     bk_list waiting;    /* sessions that have not said hello, oldest first */
     uv_timer_t hello_timer;
@@ -107,7 +118,7 @@ struct bk_chat {
 };
 
 /* One request waiting for Redis. */
-typedef struct chat_call {
+struct chat_call {
     chat_session *session;
     json_t *req;
     bk_request_type type;
@@ -117,7 +128,11 @@ typedef struct chat_call {
     json_t *page;        /* hello's page, tracked once the visitor is known */
     const char *reply_type;  /* on_json_reply: the reply's type, and the member an array goes in */
     const char *reply_key;
-} chat_call;
+    char **args;         /* a hello's script arguments, kept while it waits (chat_call_keep_args) */
+    int arg_count;
+    json_t *welcome;     /* a hello's welcome, built from its script's reply, sent once subscribed */
+    char *profile;       /* ... and the visitor's profile, for the tracker made then */
+};
 
 /* The socket a message came from, as the bus names it ("n_…:42"): its ack already carries
  * what the push would, so the push skips it (the sender's other sockets still get it). */
@@ -134,12 +149,31 @@ void chat_session_unref(chat_session *s);
 const char *chat_role_name(bk_role role);
 
 /* The sessions of one visitor or agent on this node (linked by chat_session.peer), or NULL
- * when it has none. A visitor's join at hello (before the script, so that no push slips past)
- * and an agent's once its hello is done. */
+ * when it has none. Sessions join as soon as their id is known in their hello (hello.c), so
+ * that their channel is subscribed before the script their welcome is built from. */
 bk_list *chat_peers(bk_chat *chat, bk_role role, const char *id);
+/* The first session of a visitor or agent here subscribes this node to its bus channel
+ * (bk_store_bus_subscribe); the last one to leave unsubscribes it. */
 void chat_peers_join(chat_session *s);
 /* Returns 1 when s was the last session of its visitor or agent on this node. */
 int chat_peers_leave(chat_session *s);
+/* Likewise the channel of all agents, while this node has at least one agent socket. */
+void chat_agents_join(chat_session *s);
+void chat_agents_leave(chat_session *s);
+
+/* Runs next(c) once Redis has confirmed the channels of c's session subscribed (its visitor's
+ * or agent's, and all agents' for an agent): at once when they are. So what is published for
+ * the session after that reaches this node. With the bus down after having been up, it runs at
+ * once too: nothing can be confirmed then, and every socket here is told to resync when the
+ * bus is back (bus.c). The call is freed with the session's socket if that closes first. */
+void chat_after_subscribed(chat_call *c, chat_next *next);
+/* The bus went down or up: the hellos that may go on, go on. */
+void chat_subscriptions_settled(bk_chat *chat);
+/* The channel of a recipient was confirmed: its sessions' hellos that may go on, go on (only
+ * theirs: a reconnect confirms every channel of the node, one by one). */
+void chat_subscription_confirmed(bk_chat *chat, chat_recipient to, const char *id);
+/* The socket closed: the hello waiting for its channels is dropped. */
+void chat_subscribing_cancel(chat_session *s);
 /* Frees the lists of a map of peers (chat->visitors or chat->agents), then the map. */
 void chat_peers_free(bk_map *map);
 
@@ -156,6 +190,8 @@ void chat_send_store_error(chat_session *s, json_t *req, const redisReply *reply
 /* A request in flight holds a reference to its session and its req until the reply. */
 chat_call *chat_call_new(chat_session *s, const bk_request *request);
 void chat_call_free(chat_call *c);
+/* Copies a script's arguments into the call (c->args), for a script run later: 0, or -1. */
+int chat_call_keep_args(chat_call *c, int argc, const char **argv);
 /* Runs a script with the call as the reply's data; when Redis cannot be asked, answers
  * unavailable and frees the call at once. */
 void chat_call_script(chat_call *c, int script, bk_store_reply_fn fn, int argc, const char **argv,
@@ -166,9 +202,9 @@ int chat_call_orphaned(chat_call *c);
 void chat_on_ok(redisReply *reply, void *data);
 void chat_sender_name(const chat_session *s, char out[SENDER_MAX]);
 
-/* Broadcasts for every agent that come while an agent's hello is in flight are held (up to a
- * limit) and sent after its welcome: nothing published between the script's snapshot and the
- * welcome is lost. */
+/* What the bus brings for a session while its hello is in flight is held (up to a limit) and
+ * sent after its welcome: nothing published between the script's snapshot and the welcome is
+ * lost (what came before the snapshot too is harmless: clients know messages by id). */
 void chat_held_add(chat_session *s, const char *text, size_t len);
 void chat_held_flush(chat_session *s);
 
@@ -217,8 +253,14 @@ void chat_hello_deadline(uv_timer_t *timer);
 
 /* ---- bus.c --------------------------------------------------------------------------- */
 
-/* The store's callbacks: a line on the bus, and a change in the links to Redis. */
-void chat_bus_received(const char *payload, size_t len, void *data);
+/* The channel of a recipient (id: the visitor, agent or node; NULL for all agents, all nodes):
+ * 0, or -1 when it does not fit. The one place this side names channels. */
+int chat_bus_channel(const bk_chat *chat, chat_recipient to, const char *id, char out[CHANNEL_MAX]);
+
+/* The store's callbacks: a message on one of this node's channels, a channel confirmed, and a
+ * change in the links to Redis. */
+void chat_bus_received(const char *channel, size_t channel_len, const char *payload, size_t len, void *data);
+void chat_bus_subscribed(const char *channel, void *data);
 void chat_store_state_changed(int command_up, int bus_up, void *data);
 
 /* ---- sweeps.c ------------------------------------------------------------------------ */

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "base/map.h"
+#include "store/store.h"
 #include "base/metrics.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -37,6 +38,7 @@ chat_session *chat_session_new(bk_chat *chat, bk_conn *conn)
     bk_list_init(&s->agent);
     bk_list_init(&s->waiting);
     bk_list_init(&s->held);
+    bk_list_init(&s->subscribing);
     bk_conn_ref(conn);
     return s;
 }
@@ -63,6 +65,18 @@ static bk_map *peers_of(bk_chat *chat, bk_role role)
     return role == BK_ROLE_AGENT ? chat->agents : chat->visitors;
 }
 
+/* The bus channel of s's visitor or agent. */
+static int session_channel(const chat_session *s, char out[CHANNEL_MAX])
+{
+    return chat_bus_channel(s->chat, s->role == BK_ROLE_AGENT ? CHAT_TO_AGENT : CHAT_TO_VISITOR, s->id, out);
+}
+
+static void channel_subscribe(bk_chat *chat, const char *channel)
+{
+    if (bk_store_bus_subscribe(chat->server->store, channel) < 0)
+        bk_warn("bus: could not subscribe to %s (out of memory)", channel);
+}
+
 bk_list *chat_peers(bk_chat *chat, bk_role role, const char *id)
 {
     return bk_map_get(peers_of(chat, role), id);
@@ -83,6 +97,9 @@ void chat_peers_join(chat_session *s)
             free(peers);
             return;
         }
+        char channel[CHANNEL_MAX];
+        if (session_channel(s, channel) == 0)
+            channel_subscribe(s->chat, channel);
     }
     bk_list_push_front(peers, &s->peer);
 }
@@ -97,7 +114,114 @@ int chat_peers_leave(chat_session *s)
     if (!peers || !bk_list_empty(peers))
         return 0;
     free(bk_map_remove(map, s->id));
+    char channel[CHANNEL_MAX];
+    if (session_channel(s, channel) == 0)
+        bk_store_bus_unsubscribe(s->chat->server->store, channel);
     return 1;
+}
+
+void chat_agents_join(chat_session *s)
+{
+    bk_chat *chat = s->chat;
+    char channel[CHANNEL_MAX];
+    if (bk_list_empty(&chat->all_agents) && chat_bus_channel(chat, CHAT_TO_AGENTS, NULL, channel) == 0)
+        channel_subscribe(chat, channel);
+    bk_list_push_front(&chat->all_agents, &s->agent);
+}
+
+void chat_agents_leave(chat_session *s)
+{
+    bk_chat *chat = s->chat;
+    if (!bk_list_linked(&s->agent))
+        return;
+    bk_list_remove(&s->agent);
+    char channel[CHANNEL_MAX];
+    if (bk_list_empty(&chat->all_agents) && chat_bus_channel(chat, CHAT_TO_AGENTS, NULL, channel) == 0)
+        bk_store_bus_unsubscribe(chat->server->store, channel);
+}
+
+/* ---- a hello waiting for its channels ---------------------------------------------------- */
+
+static int session_subscribed(const chat_session *s)
+{
+    bk_chat *chat = s->chat;
+    const bk_store *store = chat->server->store;
+    if (!chat->bus_up && chat->bus_was_up)
+        return 1;  /* see chat_after_subscribed */
+    char channel[CHANNEL_MAX];
+    if (session_channel(s, channel) != 0 || !bk_store_bus_subscribed(store, channel))
+        return 0;
+    return s->role != BK_ROLE_AGENT ||
+           (chat_bus_channel(chat, CHAT_TO_AGENTS, NULL, channel) == 0 && bk_store_bus_subscribed(store, channel));
+}
+
+void chat_after_subscribed(chat_call *c, chat_next *next)
+{
+    chat_session *s = c->session;
+    if (session_subscribed(s)) {
+        next(c);
+        return;
+    }
+    s->subscribing_call = c;
+    s->after_subscribed = next;
+    bk_list_push_back(&s->chat->subscribing, &s->subscribing);
+}
+
+/* Runs the hellos on ready (taken off chat->subscribing by the caller). Taken off first, then
+ * run: what runs may send, close, or make others wait anew. */
+static void ready_run(bk_list *ready)
+{
+    bk_list *node;
+    while ((node = bk_list_first(ready))) {
+        chat_session *s = bk_list_entry(node, chat_session, subscribing);
+        bk_list_remove(node);
+        chat_call *c = s->subscribing_call;
+        s->subscribing_call = NULL;
+        if (c)
+            s->after_subscribed(c);
+    }
+}
+
+static void ready_take(chat_session *s, bk_list *ready)
+{
+    if (s->subscribing_call && session_subscribed(s)) {
+        bk_list_remove(&s->subscribing);
+        bk_list_push_back(ready, &s->subscribing);
+    }
+}
+
+void chat_subscriptions_settled(bk_chat *chat)
+{
+    bk_list ready;
+    bk_list_init(&ready);
+    bk_list_each(node, &chat->subscribing)
+        ready_take(bk_list_entry(node, chat_session, subscribing), &ready);
+    ready_run(&ready);
+}
+
+void chat_subscription_confirmed(bk_chat *chat, chat_recipient to, const char *id)
+{
+    bk_list ready;
+    bk_list_init(&ready);
+    if (to == CHAT_TO_AGENTS) {
+        bk_list_each(node, &chat->all_agents)
+            ready_take(bk_list_entry(node, chat_session, agent), &ready);
+    } else if (to == CHAT_TO_VISITOR || to == CHAT_TO_AGENT) {
+        bk_list *peers = chat_peers(chat, to == CHAT_TO_AGENT ? BK_ROLE_AGENT : BK_ROLE_VISITOR, id);
+        if (peers)
+            bk_list_each(node, peers)
+                ready_take(bk_list_entry(node, chat_session, peer), &ready);
+    }
+    ready_run(&ready);
+}
+
+void chat_subscribing_cancel(chat_session *s)
+{
+    chat_call *c = s->subscribing_call;
+    bk_list_remove(&s->subscribing);
+    s->subscribing_call = NULL;
+    if (c)
+        chat_call_free(c);
 }
 
 static void peers_free(const char *id, void *peers, void *data)
@@ -175,11 +299,27 @@ chat_call *chat_call_new(chat_session *s, const bk_request *request)
 
 void chat_call_free(chat_call *c)
 {
+    for (int i = 0; i < c->arg_count; i++)
+        free(c->args[i]);
+    free(c->args);
+    json_decref(c->welcome);
+    free(c->profile);
     json_decref(c->page);
     if (c->req)
         json_decref(c->req);
     chat_session_unref(c->session);
     free(c);
+}
+
+int chat_call_keep_args(chat_call *c, int argc, const char **argv)
+{
+    c->args = calloc((size_t)argc, sizeof *c->args);
+    if (!c->args)
+        return -1;
+    for (c->arg_count = 0; c->arg_count < argc; c->arg_count++)
+        if (!(c->args[c->arg_count] = strdup(argv[c->arg_count])))
+            return -1;
+    return 0;
 }
 
 /* Runs a script for a call; answers "unavailable" at once when Redis is not reachable. */

@@ -13,5 +13,5 @@ local function webhook(vid, event, data)
   data.visitor = vid
   redis.call('XADD', p .. 'hooks:' .. site, 'MAXLEN', '~', 10000, '*', 'event', event, 'visitor', vid,
              'data', cjson.encode(data))
-  redis.call('PUBLISH', p .. 'bus', '!hooks ' .. site .. ' 0 -')
+  bus_nodes('!hooks ' .. site)
 end

@@ -73,20 +73,26 @@
 #define BK_SHAPE_CLUSTER_RANGE "[ii{" BK_SHAPE_CLUSTER_NODE "}]"
 #define BK_SHAPE_CLUSTER_SLOTS "[{" BK_SHAPE_CLUSTER_RANGE "}]"
 
-/* The bus subscription: {"subscribe", channel, count} then {"message", channel, payload} */
-#define BK_SHAPE_BUS_KIND "[s**]"
-#define BK_SHAPE_BUS_MESSAGE "[**s%]"
+/* The bus link's replies (bus_link.c), told apart by their first element: {"smessage", channel,
+ * payload}, {"ssubscribe" or "sunsubscribe", channel, count}, {"pong", ""} */
+#define BK_SHAPE_BUS_ELEMENT "*"
+#define BK_SHAPE_BUS_REPLY "[s{" BK_SHAPE_BUS_ELEMENT "}]"
+#define BK_SHAPE_BUS_SMESSAGE "[*s%s%]"
+#define BK_SHAPE_BUS_CONFIRMATION "[*s%i]"
+/* GET session:{digest}: the agent a session token belongs to, or nil (chat/hello.c) */
+#define BK_SHAPE_SESSION_AGENT "n"
 
 /* Every shape above that a reader starts with (groups are reached through them). */
 #define BK_REDIS_SHAPES(X)                                                                       \
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
     X(VISITOR_MESSAGE) X(AGENT_MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)  \
-    X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_KIND)   \
-    X(BUS_MESSAGE) X(CLUSTER_SLOTS)
+    X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
+    X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
-    X(HOOK_ROW, HOOK_ROWS) X(CLUSTER_RANGE, CLUSTER_SLOTS) X(CLUSTER_NODE, CLUSTER_RANGE)
+    X(HOOK_ROW, HOOK_ROWS) X(BUS_ELEMENT, BUS_REPLY) X(CLUSTER_RANGE, CLUSTER_SLOTS)             \
+    X(CLUSTER_NODE, CLUSTER_RANGE)
 
 #endif

@@ -3,6 +3,9 @@
 
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/map.h"
+#include "base/metrics.h"
+#include "store/bus_link.h"
 #include "store/redis_loop.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -13,23 +16,33 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define BACKOFF_FIRST_MS 50
-#define BACKOFF_MAX_MS   2000
 #define SWEEP_MS         100
+
+/* A channel of the bus: wanted by the caller, or on its way out. Commands on one connection
+ * are done in order, so once every one sent for it is confirmed (in_flight 0) Redis holds it
+ * as the last one said: subscribed when wanted. */
+typedef struct channel {
+    bk_list link;    /* on bk_store.channels */
+    int wanted;
+    int in_flight;   /* SSUBSCRIBE and SUNSUBSCRIBE sent on this connection, not confirmed yet */
+    size_t len;
+    char name[];
+} channel;
 
 static void link_schedule_reconnect(store_link *l);
 static void store_free_when_done(bk_store *store);
+static void on_bus_closed(void *data);
 
 void store_report_state(bk_store *store)
 {
     if (!store->state_fn || store->closing)
         return;
     if (!store->cluster) {
-        store->state_fn(store->command.state == LINK_UP, store->bus.state == LINK_UP, store->state_data);
+        store->state_fn(store->command.state == LINK_UP, store->bus_up, store->state_data);
         return;
     }
     /* Every node's link comes and goes on its own: tell only what changed. */
-    int command_up = store_cluster_up(store->cluster), bus_up = store->bus.state == LINK_UP;
+    int command_up = store_cluster_up(store->cluster), bus_up = store->bus_up;
     if (store->reported && command_up == store->reported_command_up && bus_up == store->reported_bus_up)
         return;
     store->reported = 1;
@@ -38,10 +51,10 @@ void store_report_state(bk_store *store)
     store->state_fn(command_up, bus_up, store->state_data);
 }
 
-/* A node's link in a cluster (not the bus, not the one Redis's command link). */
+/* A node's link in a cluster (not the one Redis's command link). */
 static int is_node_link(const store_link *l)
 {
-    return l->store->cluster && !l->subscriber;
+    return l->store->cluster != NULL;
 }
 
 /* Every hiredis reply of ours comes here first. */
@@ -49,13 +62,6 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
 {
     (void)context;
     store_request *r = privdata;
-    if (r->permanent) {
-        if (reply)
-            r->fn(reply, r->data);
-        else
-            free(r);  /* the subscription ended with its connection */
-        return;
-    }
     bk_store *store = r->owner->store;
     store_link *l = r->owner;
     bk_list_remove(&r->link);
@@ -182,33 +188,12 @@ static void on_ready(redisReply *reply, void *data)
         return;
     }
     l->state = LINK_UP;
-    l->backoff_ms = BACKOFF_FIRST_MS;
+    l->backoff_ms = BK_BACKOFF_FIRST_MS;
     bk_info("redis %s link up", l->name);
     if (is_node_link(l))
         store_cluster_link_changed(l);
     else
         store_report_state(l->store);
-}
-
-static void on_bus_message(redisReply *reply, void *data)
-{
-    store_link *l = data;
-    bk_store *store = l->store;
-    const char *kind, *payload;
-    size_t len;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_BUS_KIND, &kind) != 0)
-        return;
-    if (strcmp(kind, "subscribe") == 0) {
-        l->state = LINK_UP;
-        l->backoff_ms = BACKOFF_FIRST_MS;
-        bk_info("redis bus link up, subscribed to %s%s%s", store->bus_channel, l->port ? " at " : "",
-                l->port ? l->label : "");
-        store_report_state(store);
-    } else if (strcmp(kind, "message") == 0 &&
-               bk_redis_reply_unpack(reply, BK_SHAPE_BUS_MESSAGE, &payload, &len) == 0) {
-        if (store->bus_fn)
-            store->bus_fn(payload, len, store->bus_data);
-    }
 }
 
 /* AUTH and SELECT are pipelined behind the connect; the link counts as up only once Redis
@@ -232,19 +217,6 @@ static void link_handshake(store_link *l)
         const char *argv[] = { "SELECT", db };
         store_link_send(l, on_handshake_step, l, 2, argv, NULL);
     }
-    if (l->subscriber) {
-        const char *argv[] = { "SUBSCRIBE", store->bus_channel };
-        store_request *r = calloc(1, sizeof *r);
-        if (!r)
-            return;
-        r->fn = on_bus_message;
-        r->data = l;
-        r->permanent = 1;
-        bk_list_init(&r->link);
-        if (redisAsyncCommandArgv(l->context, on_reply, r, 2, argv, NULL) != REDIS_OK)
-            free(r);
-        return;
-    }
     for (int i = 0; i < store->script_count; i++) {
         const char *argv[] = { "SCRIPT", "LOAD", store->scripts[i].source };
         store_link_send(l, on_handshake_step, l, 3, argv, NULL);
@@ -257,8 +229,6 @@ void store_link_connect(store_link *l)
 {
     bk_store *store = l->store;
     const bk_redis_address *a = &store->address;
-    if (store->cluster && l->subscriber)
-        store_cluster_bus_target(store->cluster, l);
     /* A cluster's links go to their node; otherwise to the address given. */
     redisAsyncContext *context = l->port ? redisAsyncConnect(l->host, l->port)
                                  : a->is_unix ? redisAsyncConnectUnix(a->path)
@@ -297,23 +267,12 @@ static void on_reconnect_timer(uv_timer_t *timer)
         store_link_connect(l);
 }
 
-uint64_t bk_store_reconnect_delay(uint64_t backoff_ms)
-{
-    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep: the
-     * kernel's randomness (rand() was never seeded, so every node drew the same "jitter").
-     * Without randomness the delay is the backoff alone, which is still correct. */
-    uint64_t jitter;
-    if (bk_random_below(backoff_ms / 4 + 1, &jitter) != 0)
-        jitter = 0;
-    return backoff_ms + jitter;
-}
-
 static void link_schedule_reconnect(store_link *l)
 {
     if (l->store->closing)
         return;
     uint64_t delay = bk_store_reconnect_delay(l->backoff_ms);
-    l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+    l->backoff_ms = bk_store_backoff_next(l->backoff_ms);
     uv_timer_start(&l->reconnect_timer, on_reconnect_timer, delay, 0);
 }
 
@@ -352,17 +311,17 @@ static void on_sweep(uv_timer_t *timer)
     bk_store *store = timer->data;
     uint64_t now = uv_now(store->loop);
     store_link_sweep(&store->command, now);
-    store_link_sweep(&store->bus, now);
+    if (store->bus)
+        bk_bus_link_sweep(store->bus, now, store->timeout_ms);
     if (store->cluster)
         store_cluster_sweep(store->cluster, now);
 }
 
-void store_link_init(bk_store *store, store_link *l, const char *name, int subscriber)
+void store_link_init(bk_store *store, store_link *l, const char *name)
 {
     l->store = store;
     l->name = name;
-    l->subscriber = subscriber;
-    l->backoff_ms = BACKOFF_FIRST_MS;
+    l->backoff_ms = BK_BACKOFF_FIRST_MS;
     bk_list_init(&l->pending);
     uv_timer_init(store->loop, &l->reconnect_timer);
     l->reconnect_timer.data = l;
@@ -376,11 +335,16 @@ bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int tim
     store->loop = loop;
     store->address = *address;
     store->timeout_ms = (uint64_t)timeout_ms;
-    store_link_init(store, &store->command, "command", 0);
-    store_link_init(store, &store->bus, "bus", 1);
+    store->channels_by_name = bk_map_new();
+    if (!store->channels_by_name) {
+        free(store);
+        return NULL;
+    }
+    bk_list_init(&store->channels);
+    store_link_init(store, &store->command, "command");
     uv_timer_init(loop, &store->sweep_timer);
     store->sweep_timer.data = store;
-    store->timers_open = 3;
+    store->timers_open = 2;
     if (address->is_cluster && !(store->cluster = store_cluster_new(store))) {
         bk_store_close(store, NULL, NULL);
         return NULL;
@@ -404,14 +368,6 @@ int bk_store_script_add(bk_store *store, const char *source)
     return store->script_count++;
 }
 
-void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data)
-{
-    free(store->bus_channel);
-    store->bus_channel = strdup(channel);
-    store->bus_fn = fn;
-    store->bus_data = data;
-}
-
 void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data)
 {
     store->state_fn = fn;
@@ -430,8 +386,8 @@ void bk_store_start(bk_store *store)
         store_cluster_start(store->cluster);
     else
         store_link_connect(&store->command);
-    if (store->bus_channel)
-        store_link_connect(&store->bus);
+    if (store->bus)
+        bk_bus_link_start(store->bus);
 }
 
 int bk_store_is_up(const bk_store *store)
@@ -517,7 +473,7 @@ int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, voi
  * shutdown waiting for ever: its link is dropped at the deadline like any other time. */
 static void store_free_when_done(bk_store *store)
 {
-    if (store->command.context || store->bus.context ||
+    if (store->command.context || store->bus ||
         (store->cluster && !store_cluster_disconnected(store->cluster)))
         return;
     if (!uv_is_closing((uv_handle_t *)&store->sweep_timer)) {
@@ -529,7 +485,9 @@ static void store_free_when_done(bk_store *store)
     if (store->cluster)
         store_cluster_free(store->cluster);
     free(store->scripts);
-    free(store->bus_channel);
+    bk_list_each(node, &store->channels)
+        free(bk_list_entry(node, channel, link));
+    bk_map_free(store->channels_by_name);
     void (*closed_fn)(void *) = store->closed_fn;
     void *closed_data = store->closed_data;
     free(store);
@@ -550,26 +508,155 @@ void bk_store_close(bk_store *store, void (*closed_fn)(void *data), void *data)
     store->closed_fn = closed_fn;
     store->closed_data = data;
     uv_close((uv_handle_t *)&store->command.reconnect_timer, store_timer_closed);
-    uv_close((uv_handle_t *)&store->bus.reconnect_timer, store_timer_closed);
     store->command.reconnect_timer.data = store;
-    store->bus.reconnect_timer.data = store;
     if (store->cluster)
         store_cluster_close(store->cluster);
+    /* What the bus would still bring is for nobody now: it closes at once. */
+    if (store->bus)
+        bk_bus_link_close(store->bus, on_bus_closed, store);
     /* redisAsyncDisconnect lets replies already on their way arrive before it closes; when
      * nothing is pending it closes at once and on_disconnect runs inside this call. */
     if (store->command.context)
         redisAsyncDisconnect(store->command.context);
-    if (store->bus.context)
-        redisAsyncDisconnect(store->bus.context);
     store_free_when_done(store);
+}
+
+/* ---- the bus: the channels this node listens to, kept subscribed over the bus link ------- */
+
+static void on_bus_closed(void *data)
+{
+    bk_store *store = data;
+    store->bus = NULL;
+    store_free_when_done(store);
+}
+
+static void channel_forget(bk_store *store, channel *c)
+{
+    bk_map_remove(store->channels_by_name, c->name);
+    bk_list_remove(&c->link);
+    free(c);
+}
+
+/* A new connection has no subscription: every channel wanted is asked again. The link says up
+ * once all of them are confirmed, and only then is the bus reported up. */
+static void on_bus_connected(void *data)
+{
+    bk_store *store = data;
+    bk_list_each(node, &store->channels) {
+        channel *c = bk_list_entry(node, channel, link);
+        if (bk_bus_link_subscribe(store->bus, c->name, c->len) != 0)
+            return;  /* the link went down meanwhile; it will say connected again */
+        c->in_flight = 1;
+    }
+}
+
+static void on_bus_up(void *data)
+{
+    bk_store *store = data;
+    store->bus_up = 1;
+    store_report_state(store);
+}
+
+static void on_bus_down(const char *why, void *data)
+{
+    (void)why;
+    bk_store *store = data;
+    bk_list_each(node, &store->channels) {
+        channel *c = bk_list_entry(node, channel, link);
+        c->in_flight = 0;
+        if (!c->wanted)
+            channel_forget(store, c);
+    }
+    store->bus_up = 0;
+    store_report_state(store);
+}
+
+static void on_bus_confirmed(const char *name, size_t len, int subscribed, void *data)
+{
+    (void)subscribed;
+    bk_store *store = data;
+    channel *c = bk_map_get(store->channels_by_name, name);
+    if (!c || c->len != len || c->in_flight == 0 || --c->in_flight > 0)
+        return;
+    if (!c->wanted)
+        channel_forget(store, c);
+    else if (store->bus_subscribed_fn)
+        store->bus_subscribed_fn(c->name, store->bus_data);
+}
+
+static void on_bus_message(const char *name, size_t name_len, const char *payload, size_t len, void *data)
+{
+    bk_store *store = data;
+    bk_metrics_now.bus_messages_received++;
+    if (store->bus_fn)
+        store->bus_fn(name, name_len, payload, len, store->bus_data);
+}
+
+int bk_store_bus(bk_store *store, bk_store_bus_message_fn message_fn, bk_store_bus_subscribed_fn subscribed_fn,
+                 void *data)
+{
+    static const bk_bus_link_handlers handlers = {
+        .connected = on_bus_connected, .up = on_bus_up, .down = on_bus_down,
+        .confirmed = on_bus_confirmed, .message = on_bus_message,
+    };
+    if (!store->bus)
+        store->bus = bk_bus_link_new(store->loop, "bus", &store->address, &handlers, store);
+    store->bus_fn = message_fn;
+    store->bus_subscribed_fn = subscribed_fn;
+    store->bus_data = data;
+    return store->bus ? 0 : -1;
+}
+
+int bk_store_bus_subscribe(bk_store *store, const char *name)
+{
+    size_t len = strlen(name);
+    channel *c = bk_map_get(store->channels_by_name, name);
+    if (!c) {
+        c = calloc(1, sizeof *c + len + 1);
+        if (!c)
+            return -1;
+        memcpy(c->name, name, len + 1);
+        c->len = len;
+        if (bk_map_set(store->channels_by_name, c->name, c) != 0) {
+            free(c);
+            return -1;
+        }
+        bk_list_push_back(&store->channels, &c->link);
+    } else if (c->wanted) {
+        return bk_store_bus_subscribed(store, name);
+    }
+    c->wanted = 1;
+    /* Not connected: the next connection asks for every channel wanted. */
+    if (store->bus && bk_bus_link_subscribe(store->bus, c->name, c->len) == 0)
+        c->in_flight++;
+    return 0;
+}
+
+void bk_store_bus_unsubscribe(bk_store *store, const char *name)
+{
+    channel *c = bk_map_get(store->channels_by_name, name);
+    if (!c || !c->wanted)
+        return;
+    c->wanted = 0;
+    if (store->bus && bk_bus_link_unsubscribe(store->bus, c->name, c->len) == 0)
+        c->in_flight++;
+    if (c->in_flight == 0)
+        channel_forget(store, c);
+}
+
+int bk_store_bus_subscribed(const bk_store *store, const char *name)
+{
+    const channel *c = bk_map_get(store->channels_by_name, name);
+    return c && c->wanted && c->in_flight == 0 && store->bus && bk_bus_link_is_connected(store->bus);
+}
+
+int bk_store_bus_is_up(const bk_store *store)
+{
+    return store->bus_up;
 }
 
 void bk_store_bus_drop(bk_store *store, const char *why)
 {
-    store_link *l = &store->bus;
-    if (!l->context || l->dropping)
-        return;
-    bk_warn("redis bus link: %s; reconnecting", why);
-    l->dropping = 1;
-    redisAsyncDisconnect(l->context);
+    if (store->bus)
+        bk_bus_link_drop(store->bus, why);
 }

@@ -28,11 +28,11 @@ struct store_cluster {
     size_t master_count;
     size_t unserved;      /* slots with no master */
     int have_map;
-    bk_cluster_node *known;  /* every node of the last map: where to ask, where the bus goes */
+    bk_cluster_node *known;  /* every node of the last map: where to ask */
     size_t known_count;
     int refresh_wanted, refresh_in_flight, map_error_told;
     uint64_t refresh_sent;
-    size_t next_asked, next_probe, next_bus;
+    size_t next_asked, next_probe;
     bk_list delayed;      /* requests to send again later (TRYAGAIN), oldest first */
     store_link *owners[BK_CLUSTER_SLOTS];  /* the link of each slot's master, or NULL */
 };
@@ -71,7 +71,7 @@ static store_link *link_get(store_cluster *c, const char *host, int port)
     snprintf(l->host, sizeof l->host, "%s", host);
     l->port = port;
     snprintf(l->label, sizeof l->label, strchr(host, ':') ? "node [%s]:%d" : "node %s:%d", host, port);
-    store_link_init(c->store, l, l->label, 0);
+    store_link_init(c->store, l, l->label);
     c->store->timers_open++;  /* its reconnect timer */
     l->retired = 1;
     c->links[c->link_count++] = l;
@@ -159,7 +159,7 @@ static void map_apply(store_cluster *c, bk_cluster_map *map, const store_link *v
     }
     masters_count(c);
     free(c->known);
-    c->known = map->nodes;  /* kept: where to ask next time, where the bus goes */
+    c->known = map->nodes;  /* kept: where to ask next time */
     c->known_count = map->node_count;
     map->nodes = NULL;
     map->node_count = 0;
@@ -363,21 +363,6 @@ void store_cluster_sweep(store_cluster *c, uint64_t now)
     uint64_t since = now - c->refresh_sent;
     if ((c->refresh_wanted && since >= REFRESH_GAP_MS) || (!store_cluster_up(c) && since >= DEGRADED_REFRESH_MS))
         refresh(c, now);
-}
-
-void store_cluster_bus_target(store_cluster *c, store_link *bus)
-{
-    const bk_redis_address *a = &c->store->address;
-    size_t count = c->known_count + (size_t)a->seed_count;
-    if (count == 0)
-        return;
-    /* The nodes of the map first (they are known to be the cluster's now), then the seeds. */
-    size_t i = c->next_bus++ % count;
-    const char *host = i < c->known_count ? c->known[i].host : a->seeds[i - c->known_count].host;
-    int port = i < c->known_count ? c->known[i].port : a->seeds[i - c->known_count].port;
-    snprintf(bus->host, sizeof bus->host, "%s", host);
-    bus->port = port;
-    snprintf(bus->label, sizeof bus->label, strchr(host, ':') ? "node [%s]:%d" : "node %s:%d", host, port);
 }
 
 /* ---- life --------------------------------------------------------------------------------- */

@@ -4,6 +4,8 @@
 #define BK_STORE_INTERNAL_H
 
 #include "base/list.h"
+#include "base/map.h"
+#include "store/bus_link.h"
 #include "store/redis_cluster.h"
 #include "store/store.h"
 
@@ -16,14 +18,13 @@ typedef struct store_link store_link;
 /* One command in flight. Requests are answered at most once: by their reply, or earlier by
  * the deadline sweep (then the late reply only frees the record). */
 typedef struct store_request {
-    bk_list link;    /* in its link's pending requests; alone when permanent */
+    bk_list link;    /* in its link's pending requests */
     store_link *owner;
     bk_store_reply_fn fn;
     void *data;
     uint64_t deadline;
     uint64_t sent;
     int answered;
-    int permanent;   /* the bus subscription: answered many times, no deadline */
     /* Sent through a cluster (store_cluster.c): the command, kept in the same allocation, to be
      * sent again after a redirection; argv is NULL otherwise. */
     int slot;
@@ -39,14 +40,13 @@ struct store_link {
     const char *name;
     redisAsyncContext *context;
     store_link_state state;
-    int subscriber;
     int dropping;      /* the sweep is tearing this link down */
     int handshake_failed; /* said once per connection attempt, not once per pipelined step */
     uint64_t backoff_ms;
     uv_timer_t reconnect_timer;
     bk_list pending;   /* requests waiting for their reply (request.link), oldest first */
-    /* In a cluster: a node's own address (its link's, or the bus link's current one); "" and 0
-     * for the store's address. A retired link (its node serves no slot now) is not remade. */
+    /* In a cluster: a node's own address; "" and 0 for the store's address. A retired link (its
+     * node serves no slot now) is not remade. */
     char host[BK_CLUSTER_HOST_MAX];
     int port;
     int retired;
@@ -63,12 +63,15 @@ struct bk_store {
     bk_redis_address address;
     uint64_t timeout_ms;
     store_link command;
-    store_link bus;
+    bk_bus_link *bus;       /* NULL until bk_store_bus */
+    int bus_up;             /* the bus link is up and every channel it had is subscribed again */
+    bk_map *channels_by_name;
+    bk_list channels;       /* the bus's channels (store.c's channel.link) */
     uv_timer_t sweep_timer;
     store_script *scripts;
     int script_count;
-    char *bus_channel;
-    bk_store_message_fn bus_fn;
+    bk_store_bus_message_fn bus_fn;
+    bk_store_bus_subscribed_fn bus_subscribed_fn;
     void *bus_data;
     bk_store_state_fn state_fn;
     void *state_data;
@@ -84,7 +87,7 @@ struct bk_store {
 
 /* ---- store.c, for store_cluster.c ------------------------------------------------------ */
 
-void store_link_init(bk_store *store, store_link *l, const char *name, int subscriber);
+void store_link_init(bk_store *store, store_link *l, const char *name);
 void store_link_connect(store_link *l);
 /* A new request (fn may be NULL): 0 when sent, -1 when it could not be. */
 int store_link_send(store_link *l, bk_store_reply_fn fn, void *data, int argc, const char **argv,
@@ -112,8 +115,6 @@ int store_cluster_send(store_cluster *c, int slot, bk_store_reply_fn fn, void *d
 int store_cluster_redirected(store_request *r, const redisReply *reply);
 /* A node's link went up or down. */
 void store_cluster_link_changed(store_link *l);
-/* Where the bus link connects next: the nodes in turn, so that a node gone does not hold it. */
-void store_cluster_bus_target(store_cluster *c, store_link *bus);
 void store_cluster_sweep(store_cluster *c, uint64_t now);
 /* Every slot has a master, and the link to each is up. */
 int store_cluster_up(const store_cluster *c);

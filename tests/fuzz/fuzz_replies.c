@@ -495,17 +495,31 @@ static int reader(const redisReply *r, int which, size_t *groups)
             (*groups)++;
         }
         return 0;
-    case 20:  /* store.c: on_bus_message */
-        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_KIND, &a) != 0)
+    case 20:  /* bus_link.c: bk_bus_reply_read */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_REPLY, &a, &array, &at) != 0)
             return -1;
         touch(a, strlen(a));
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_BUS_ELEMENT) == 0)
+            (*groups)++;
         return 0;
     case 21:
-        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_MESSAGE, &a, &la) != 0)
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_SMESSAGE, &a, &la, &b, &lb) != 0)
+            return -1;
+        touch(a, la);
+        touch(b, lb);
+        return 0;
+    case 22:
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_CONFIRMATION, &a, &la, &i1) != 0)
             return -1;
         touch(a, la);
         return 0;
-    case 22: {  /* redis_cluster.c: bk_cluster_map_parse, whose map must agree with the walk */
+    case 23:  /* chat/hello.c: on_agent_session */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_SESSION_AGENT, &a) != 0)
+            return -1;
+        if (a)
+            touch(a, strlen(a));
+        return 0;
+    case 24: {  /* redis_cluster.c: bk_cluster_map_parse, whose map must agree with the walk */
         bk_cluster_map map;
         char err[128];
         int parsed = bk_cluster_map_parse(r, "fuzz", &map, err, sizeof err);
@@ -542,14 +556,15 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_VISITOR_HELLO, BK_SHAPE_AGENT_HELLO, BK_SHAPE_VISITOR_MESSAGE, BK_SHAPE_AGENT_MESSAGE,
     BK_SHAPE_HISTORY, BK_SHAPE_SITES_HOURS, BK_SHAPE_INVITE_REPLY, BK_SHAPE_TRANSCRIPT, BK_SHAPE_HASH,
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
-    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_KIND, BK_SHAPE_BUS_MESSAGE, BK_SHAPE_CLUSTER_SLOTS,
+    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
+    BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 23, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 25, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {
