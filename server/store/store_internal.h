@@ -1,5 +1,6 @@
 /* store_internal.h - what the store's files share (store.c: the links, one Redis; store_cluster.c:
- * routing over a Redis Cluster's nodes). Nothing outside store/ includes it. */
+ * routing over a Redis Cluster's nodes; store_bus.c: the bus's channels and link). Nothing outside
+ * store/ includes it. */
 #ifndef BK_STORE_INTERNAL_H
 #define BK_STORE_INTERNAL_H
 
@@ -99,6 +100,20 @@ void store_link_sweep(store_link *l, uint64_t now);
 void store_report_state(bk_store *store);
 /* The close callback of every timer the store counts in timers_open (handle->data: the store). */
 void store_timer_closed(uv_handle_t *handle);
+/* Frees the store once its links and timers are all closed (after bk_store_close). */
+void store_free_when_done(bk_store *store);
+
+/* ---- store_bus.c, for store.c ------------------------------------------------------------ */
+
+/* The empty set of channels: 0, or -1 when out of memory. */
+int store_bus_init(bk_store *store);
+void store_bus_start(bk_store *store);
+/* The bus link's deadlines (bk_bus_link_sweep). */
+void store_bus_sweep(bk_store *store, uint64_t now);
+/* Closes the bus link at once; store_free_when_done is called once it is closed. */
+void store_bus_close(bk_store *store);
+int store_bus_closed(const bk_store *store);
+void store_bus_free(bk_store *store);
 
 /* ---- store_cluster.c, for store.c ------------------------------------------------------- */
 
