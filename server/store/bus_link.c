@@ -22,6 +22,10 @@ typedef enum { WAIT_ANSWER, WAIT_PONG, WAIT_SUBSCRIBED, WAIT_UNSUBSCRIBED } wait
 typedef struct waiting {
     uint64_t sent;
     wait_kind kind;
+    /* WAIT_SUBSCRIBED, WAIT_UNSUBSCRIBED: the channel asked (ours), to tell its confirmation
+     * from a `sunsubscribe` Redis sends unasked, and to name it when it is refused. */
+    char *channel;
+    size_t channel_len;
 } waiting;
 
 /* One connection. Its own allocation because its poll handle closes after the link has let
@@ -37,7 +41,7 @@ typedef struct connection {
 
 struct bk_bus_link {
     uv_loop_t *loop;
-    char name[16];
+    char name[BK_BUS_LINK_NAME_MAX];
     bk_redis_address address;
     bk_bus_link_handlers handlers;
     void *data;
@@ -97,13 +101,22 @@ bk_bus_reply_kind bk_bus_reply_read(const redisReply *reply, bk_bus_reply *out)
 
 /* ---- the replies awaited ---------------------------------------------------------------- */
 
-static int waits_push(bk_bus_link *l, wait_kind kind)
+static int waits_push(bk_bus_link *l, wait_kind kind, const char *channel, size_t channel_len)
 {
+    char *copy = NULL;
+    if (channel && !(copy = malloc(channel_len + 1)))
+        return -1;
+    if (copy) {
+        memcpy(copy, channel, channel_len);
+        copy[channel_len] = '\0';
+    }
     if (l->waits_count == l->waits_size) {
         size_t size = l->waits_size ? l->waits_size * 2 : 16;
         waiting *grown = malloc(size * sizeof *grown);
-        if (!grown)
+        if (!grown) {
+            free(copy);
             return -1;
+        }
         for (size_t i = 0; i < l->waits_count; i++)
             grown[i] = l->waits[(l->waits_head + i) % l->waits_size];
         free(l->waits);
@@ -114,18 +127,39 @@ static int waits_push(bk_bus_link *l, wait_kind kind)
     waiting *w = &l->waits[(l->waits_head + l->waits_count) % l->waits_size];
     w->sent = uv_now(l->loop);
     w->kind = kind;
+    w->channel = copy;
+    w->channel_len = channel_len;
     l->waits_count++;
     return 0;
 }
 
-static int waits_pop(bk_bus_link *l, wait_kind *kind)
+/* The oldest reply awaited, taken off the ring (its channel is the caller's to free). */
+static int waits_pop(bk_bus_link *l, waiting *out)
 {
     if (l->waits_count == 0)
         return -1;
-    *kind = l->waits[l->waits_head].kind;
+    *out = l->waits[l->waits_head];
     l->waits_head = (l->waits_head + 1) % l->waits_size;
     l->waits_count--;
     return 0;
+}
+
+static void waits_clear(bk_bus_link *l)
+{
+    waiting w;
+    while (waits_pop(l, &w) == 0)
+        free(w.channel);
+}
+
+/* A `sunsubscribe` that answers no SUNSUBSCRIBE of ours: the oldest reply awaited is not the
+ * confirmation of that very channel. */
+static int unasked(const bk_bus_link *l, const bk_bus_reply *r)
+{
+    if (l->waits_count == 0)
+        return 1;
+    const waiting *w = &l->waits[l->waits_head];
+    return w->kind != WAIT_UNSUBSCRIBED || w->channel_len != r->channel_len ||
+           memcmp(w->channel, r->channel, r->channel_len) != 0;
 }
 
 /* ---- the connection ------------------------------------------------------------------- */
@@ -147,6 +181,7 @@ static void link_free_when_done(bk_bus_link *l)
         return;
     void (*closed_fn)(void *) = l->closed_fn;
     void *closed_data = l->closed_data;
+    waits_clear(l);
     free(l->waits);
     free(l);
     if (closed_fn)
@@ -167,7 +202,7 @@ static void connection_release(bk_bus_link *l)
     if (!c)
         return;
     l->connection = NULL;
-    l->waits_count = 0;
+    waits_clear(l);
     uv_prepare_stop(&l->flush);
     uv_close((uv_handle_t *)&c->poll, on_connection_closed);
 }
@@ -215,13 +250,15 @@ static void handshake_fail(bk_bus_link *l, const bk_bus_reply *reply, const char
     link_down(l, "handshake failed");
 }
 
-/* Appends a command to the connection's output, written by the flush. */
+/* Appends a command to the connection's output, written by the flush. A subscription's
+ * command names its channel in argv[1]. */
 static int link_send(bk_bus_link *l, wait_kind kind, int argc, const char **argv, const size_t *lengths)
 {
     connection *c = l->connection;
     if (!c || redisAppendCommandArgv(c->context, argc, argv, lengths) != REDIS_OK)
         return -1;
-    if (waits_push(l, kind) != 0) {
+    int subscription = kind == WAIT_SUBSCRIBED || kind == WAIT_UNSUBSCRIBED;
+    if (waits_push(l, kind, subscription ? argv[1] : NULL, subscription ? lengths[1] : 0) != 0) {
         link_down(l, "out of memory");
         return -1;
     }
@@ -251,30 +288,18 @@ static void on_flush(uv_prepare_t *handle)
         write_now(l);
 }
 
-/* One reply, in the order Redis sent it. */
-static void dispatch(bk_bus_link *l, const redisReply *reply)
+/* The reply r to the command awaited. */
+static void answer(bk_bus_link *l, const bk_bus_reply *r, const waiting *awaited)
 {
-    bk_bus_reply r;
-    bk_bus_reply_read(reply, &r);
-    if (r.kind == BK_BUS_REPLY_MESSAGE) {
-        if (l->handlers.message)
-            l->handlers.message(r.channel, r.channel_len, r.payload, r.payload_len, l->data);
-        return;
-    }
-    wait_kind awaited;
-    if (waits_pop(l, &awaited) != 0 || r.kind == BK_BUS_REPLY_ODD) {
-        bk_warn("redis %s link: a reply it did not expect; reconnecting", l->name);
-        link_down(l, "an unexpected reply");
-        return;
-    }
-    switch (awaited) {
+    int subscribing = awaited->kind == WAIT_SUBSCRIBED;
+    switch (awaited->kind) {
     case WAIT_ANSWER:
-        if (r.kind != BK_BUS_REPLY_ANSWER)
-            handshake_fail(l, &r, "AUTH/SELECT");
+        if (r->kind != BK_BUS_REPLY_ANSWER)
+            handshake_fail(l, r, "AUTH/SELECT");
         return;
     case WAIT_PONG:
-        if (r.kind != BK_BUS_REPLY_ANSWER && r.kind != BK_BUS_REPLY_PONG) {
-            handshake_fail(l, &r, "PING");  /* LOADING, for one: try again later */
+        if (r->kind != BK_BUS_REPLY_ANSWER && r->kind != BK_BUS_REPLY_PONG) {
+            handshake_fail(l, r, "PING");  /* LOADING, for one: try again later */
             return;
         }
         l->state = LINK_UP;
@@ -285,22 +310,57 @@ static void dispatch(bk_bus_link *l, const redisReply *reply)
         return;
     case WAIT_SUBSCRIBED:
     case WAIT_UNSUBSCRIBED:
-        if (r.kind == BK_BUS_REPLY_ERROR) {
-            /* An ACL without the channel, or a cluster's redirection: nothing to do but try
-             * again later, and the owner hears of it as a link down. */
-            bk_warn("redis %s link: %s failed: %s", l->name,
-                    awaited == WAIT_SUBSCRIBED ? "SSUBSCRIBE" : "SUNSUBSCRIBE", r.text);
+        if (r->kind == BK_BUS_REPLY_ERROR) {
+            /* A cluster's redirection (MOVED), which an owner may follow, or an ACL without
+             * the channel. Without an owner who takes it, nothing to do but try again later,
+             * and the owner hears of it as a link down. */
+            if (l->handlers.refused) {
+                l->handlers.refused(awaited->channel, awaited->channel_len, subscribing, r->text, l->data);
+                return;
+            }
+            bk_warn("redis %s link: %s failed: %s", l->name, subscribing ? "SSUBSCRIBE" : "SUNSUBSCRIBE", r->text);
             link_down(l, "a subscription was refused");
             return;
         }
-        if (r.kind != (awaited == WAIT_SUBSCRIBED ? BK_BUS_REPLY_SUBSCRIBED : BK_BUS_REPLY_UNSUBSCRIBED)) {
+        if (r->kind != (subscribing ? BK_BUS_REPLY_SUBSCRIBED : BK_BUS_REPLY_UNSUBSCRIBED) ||
+            r->channel_len != awaited->channel_len || memcmp(r->channel, awaited->channel, r->channel_len) != 0) {
             link_down(l, "a reply out of order");
             return;
         }
         if (l->handlers.confirmed)
-            l->handlers.confirmed(r.channel, r.channel_len, awaited == WAIT_SUBSCRIBED, l->data);
+            l->handlers.confirmed(r->channel, r->channel_len, subscribing, l->data);
         return;
     }
+}
+
+/* One reply, in the order Redis sent it. */
+static void dispatch(bk_bus_link *l, const redisReply *reply)
+{
+    bk_bus_reply r;
+    bk_bus_reply_read(reply, &r);
+    if (r.kind == BK_BUS_REPLY_MESSAGE) {
+        if (l->handlers.message)
+            l->handlers.message(r.channel, r.channel_len, r.payload, r.payload_len, l->data);
+        return;
+    }
+    if (r.kind == BK_BUS_REPLY_UNSUBSCRIBED && unasked(l, &r)) {
+        /* Redis ended a subscription by itself: in a cluster, the channel's slot has gone to
+         * another node (a failover, a migration). Without an owner who follows that, the link
+         * is remade, and with it every subscription. */
+        if (l->handlers.dropped)
+            l->handlers.dropped(r.channel, r.channel_len, l->data);
+        else
+            link_down(l, "a subscription ended unasked");
+        return;
+    }
+    waiting awaited;
+    if (waits_pop(l, &awaited) != 0 || r.kind == BK_BUS_REPLY_ODD) {
+        bk_warn("redis %s link: a reply it did not expect; reconnecting", l->name);
+        link_down(l, "an unexpected reply");
+        return;
+    }
+    answer(l, &r, &awaited);
+    free(awaited.channel);
 }
 
 static void read_now(bk_bus_link *l)

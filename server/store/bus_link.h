@@ -8,9 +8,12 @@
  * the replies it waits for, in order (RESP2 answers every command in order; the pushes,
  * `smessage`, answer none and come between them).
  *
- * One link is one connection. It keeps no set of channels: its owner does (store.c), and
+ * One link is one connection. It keeps no set of channels: its owner does (store_bus.c), and
  * subscribes them again whenever `connected` says a new connection is there, so that a Redis
- * Cluster can be served by one link per shard, each told the channels of its slots.
+ * Cluster can be served by one link per shard, each told the channels of its slots. A cluster
+ * node refuses a channel of a slot it does not serve (MOVED, also to SUNSUBSCRIBE) and ends by
+ * itself, with a `sunsubscribe` nobody asked for, the subscriptions of a slot it loses: an owner
+ * that follows the slots takes both (`refused`, `dropped`); for one without, the link is remade.
  *
  * On every connection the link says AUTH and SELECT when the address has them, lets the owner
  * subscribe (`connected`), then PINGs: the PONG comes after every confirmation asked so far,
@@ -29,6 +32,9 @@
 
 typedef struct bk_bus_link bk_bus_link;
 
+/* The longest name a link keeps for the log. */
+#define BK_BUS_LINK_NAME_MAX 300
+
 typedef struct bk_bus_link_handlers {
     /* A new connection: subscribe now to every channel wanted (the commands follow AUTH and
      * SELECT on the wire; the link is `up` once all of them are confirmed). */
@@ -40,11 +46,19 @@ typedef struct bk_bus_link_handlers {
     /* Redis confirmed a SSUBSCRIBE (subscribed 1) or a SUNSUBSCRIBE (0) of channel, in the
      * order they were asked. */
     void (*confirmed)(const char *channel, size_t channel_len, int subscribed, void *data);
+    /* Optional. Redis answered a SSUBSCRIBE (subscribed 1) or SUNSUBSCRIBE (0) of channel with
+     * an error (error: its text, "MOVED 3999 127.0.0.1:6381"); the link stays. Without it the
+     * link is dropped and remade. */
+    void (*refused)(const char *channel, size_t channel_len, int subscribed, const char *error, void *data);
+    /* Optional. Redis ended the subscription of channel unasked (a cluster node that lost its
+     * slot); the link stays. Without it the link is dropped and remade. */
+    void (*dropped)(const char *channel, size_t channel_len, void *data);
     /* A message published on a channel of this link. */
     void (*message)(const char *channel, size_t channel_len, const char *payload, size_t len, void *data);
 } bk_bus_link_handlers;
 
-/* name is for the log ("bus"); it and address are copied. NULL when out of memory. */
+/* name is for the log ("bus"; cut at BK_BUS_LINK_NAME_MAX); it and address are copied. NULL when
+ * out of memory. */
 bk_bus_link *bk_bus_link_new(uv_loop_t *loop, const char *name, const bk_redis_address *address,
                              const bk_bus_link_handlers *handlers, void *data);
 
