@@ -17,7 +17,9 @@
 typedef enum { LINK_DOWN, LINK_CONNECTING, LINK_UP } link_state;
 
 /* What a command sent waits for, and since when (the deadline). */
-typedef enum { WAIT_ANSWER, WAIT_PONG, WAIT_SUBSCRIBED, WAIT_UNSUBSCRIBED } wait_kind;
+/* WAIT_PONG: the handshake's PING, after which the link is up; WAIT_ALIVE: a PING asked by the
+ * owner (bk_bus_link_ping), which only has to be answered in time. */
+typedef enum { WAIT_ANSWER, WAIT_PONG, WAIT_ALIVE, WAIT_SUBSCRIBED, WAIT_UNSUBSCRIBED } wait_kind;
 
 typedef struct waiting {
     uint64_t sent;
@@ -308,6 +310,10 @@ static void answer(bk_bus_link *l, const bk_bus_reply *r, const waiting *awaited
         if (l->handlers.up)
             l->handlers.up(l->data);
         return;
+    case WAIT_ALIVE:
+        if (r->kind != BK_BUS_REPLY_ANSWER && r->kind != BK_BUS_REPLY_PONG)
+            link_down(l, "a PING was not answered with PONG");
+        return;
     case WAIT_SUBSCRIBED:
     case WAIT_UNSUBSCRIBED:
         if (r->kind == BK_BUS_REPLY_ERROR) {
@@ -538,6 +544,14 @@ int bk_bus_link_unsubscribe(bk_bus_link *link, const char *channel, size_t len)
     const char *argv[] = { "SUNSUBSCRIBE", channel };
     size_t lengths[] = { 12, len };
     return link_send(link, WAIT_UNSUBSCRIBED, 2, argv, lengths);
+}
+
+int bk_bus_link_ping(bk_bus_link *link)
+{
+    if (link->state != LINK_UP || link->waits_count > 0)
+        return 0;  /* what is awaited already has its deadline */
+    const char *argv[] = { "PING" };
+    return link_send(link, WAIT_ALIVE, 1, argv, NULL);
 }
 
 void bk_bus_link_drop(bk_bus_link *link, const char *why)

@@ -74,6 +74,11 @@ int bk_bus_link_is_up(const bk_bus_link *link);
 int bk_bus_link_subscribe(bk_bus_link *link, const char *channel, size_t len);
 int bk_bus_link_unsubscribe(bk_bus_link *link, const char *channel, size_t len);
 
+/* Asks Redis for a PING, answered within the sweep's deadline or the link is remade: for an owner
+ * that has no other way to notice a connection gone silent (a server stopped, a half-open link).
+ * Nothing is sent while the link is not up or already awaits a reply. 0, or -1. */
+int bk_bus_link_ping(bk_bus_link *link);
+
 /* Drops the connection and makes it anew (the owner found it silent). */
 void bk_bus_link_drop(bk_bus_link *link, const char *why);
 
