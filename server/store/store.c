@@ -22,11 +22,11 @@ void store_report_state(bk_store *store)
     if (!store->state_fn || store->closing)
         return;
     if (!store->cluster) {
-        store->state_fn(store->command.state == LINK_UP, store->bus_up, store->state_data);
+        store->state_fn(store->command.state == LINK_UP, store_bus_up(store), store->state_data);
         return;
     }
     /* Every node's link comes and goes on its own: tell only what changed. */
-    int command_up = store_cluster_up(store->cluster), bus_up = store->bus_up;
+    int command_up = store_cluster_up(store->cluster), bus_up = store_bus_up(store);
     if (store->reported && command_up == store->reported_command_up && bus_up == store->reported_bus_up)
         return;
     store->reported = 1;

@@ -16,9 +16,9 @@
  * first key when it declares any - or, for what names no key, the slot of the key given to
  * bk_store_cluster_key. MOVED and ASK are followed, the slot map is fetched again after MOVED,
  * CLUSTERDOWN or a node's link lost, and a slot with no reachable master is "unavailable" (-1,
- * or a NULL reply) until a replica takes over. The bus link goes to the first seed: a shard
- * channel of a slot that node does not serve is refused there (MOVED), so the bus is not up
- * on a cluster yet. */
+ * or a NULL reply) until a replica takes over. The bus is a link per master, each channel
+ * subscribed on its slot's master's and moved with its slot (store_bus.c): a failover or a slot
+ * migration reports the bus down until every channel that lost its subscription has it again. */
 #ifndef BK_STORE_H
 #define BK_STORE_H
 
@@ -65,7 +65,8 @@ int bk_store_bus_subscribed(const bk_store *store, const char *channel);
 int bk_store_bus_is_up(const bk_store *store);
 
 /* Drops the bus link and makes it anew (the caller found it silent): what was published
- * meanwhile is lost, so the state callback reports the bus down and up again. */
+ * meanwhile is lost, so the state callback reports the bus down and up again. In a cluster,
+ * every master's bus link. */
 void bk_store_bus_drop(bk_store *store, const char *why);
 void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data);
 

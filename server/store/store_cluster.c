@@ -194,6 +194,7 @@ static void on_slots(redisReply *reply, void *data)
     }
     map_apply(c, &map, via);
     bk_cluster_map_release(&map);
+    store_bus_map_changed(store);
     store_report_state(store);
 }
 
@@ -363,6 +364,41 @@ void store_cluster_sweep(store_cluster *c, uint64_t now)
     uint64_t since = now - c->refresh_sent;
     if ((c->refresh_wanted && since >= REFRESH_GAP_MS) || (!store_cluster_up(c) && since >= DEGRADED_REFRESH_MS))
         refresh(c, now);
+}
+
+/* ---- for the bus --------------------------------------------------------------------------- */
+
+store_link *store_cluster_owner(const store_cluster *c, int slot)
+{
+    return c->have_map && slot >= 0 && slot < BK_CLUSTER_SLOTS ? c->owners[slot] : NULL;
+}
+
+int store_cluster_served(const store_cluster *c)
+{
+    return c->have_map && c->unserved == 0;
+}
+
+size_t store_cluster_link_count(const store_cluster *c)
+{
+    return c->link_count;
+}
+
+store_link *store_cluster_link(const store_cluster *c, size_t i)
+{
+    return c->links[i];
+}
+
+int store_cluster_is_master(const store_cluster *c, const store_link *l)
+{
+    for (size_t i = 0; i < c->master_count; i++)
+        if (c->masters[i] == l)
+            return 1;
+    return 0;
+}
+
+void store_cluster_refresh_soon(store_cluster *c)
+{
+    c->refresh_wanted = 1;
 }
 
 /* ---- life --------------------------------------------------------------------------------- */

@@ -52,6 +52,7 @@ struct store_link {
     int port;
     int retired;
     char label[BK_CLUSTER_HOST_MAX + 16];  /* "node HOST:PORT", the name of a node's link */
+    bk_bus_link *bus;  /* in a cluster: the node's bus link while it is a master (store_bus.c) */
 };
 
 typedef struct store_script {
@@ -64,8 +65,12 @@ struct bk_store {
     bk_redis_address address;
     uint64_t timeout_ms;
     store_link command;
-    bk_bus_link *bus;       /* NULL until bk_store_bus */
-    int bus_up;             /* the bus link is up and every channel it had is subscribed again */
+    bk_bus_link *bus;       /* one Redis: NULL until bk_store_bus */
+    int bus_up;             /* one Redis: the bus link is up and every channel it had is subscribed again */
+    int bus_wanted;         /* bk_store_bus was called (a cluster: each master gets a bus link) */
+    size_t bus_shards_open; /* a cluster: the masters' bus links not closed yet */
+    size_t bus_displaced;   /* a cluster: channels that lost their subscription and have not got it back */
+    uint64_t bus_pinged;    /* a cluster: when the masters' bus links were last pinged */
     bk_map *channels_by_name;
     bk_list channels;       /* the bus's channels (store.c's channel.link) */
     uv_timer_t sweep_timer;
@@ -103,7 +108,7 @@ void store_timer_closed(uv_handle_t *handle);
 /* Frees the store once its links and timers are all closed (after bk_store_close). */
 void store_free_when_done(bk_store *store);
 
-/* ---- store_bus.c, for store.c ------------------------------------------------------------ */
+/* ---- store_bus.c, for store.c and store_cluster.c ------------------------------------------ */
 
 /* The empty set of channels: 0, or -1 when out of memory. */
 int store_bus_init(bk_store *store);
@@ -114,6 +119,12 @@ void store_bus_sweep(bk_store *store, uint64_t now);
 void store_bus_close(bk_store *store);
 int store_bus_closed(const bk_store *store);
 void store_bus_free(bk_store *store);
+/* The bus is up: one Redis, its link is; a cluster, every master's is and every channel that lost
+ * its subscription has it back. */
+int store_bus_up(const bk_store *store);
+/* A cluster's slot map was read: masters get a bus link (nodes no longer masters lose theirs), and
+ * each channel goes to the link of its slot's master. */
+void store_bus_map_changed(bk_store *store);
 
 /* ---- store_cluster.c, for store.c ------------------------------------------------------- */
 
@@ -138,5 +149,15 @@ int store_cluster_up(const store_cluster *c);
 void store_cluster_close(store_cluster *c);
 int store_cluster_disconnected(const store_cluster *c);
 void store_cluster_free(store_cluster *c);
+/* For the bus (store_bus.c): the link of slot's master in the map (NULL: none, or no map yet);
+ * every slot has a master in the map; every node link, by index (stable pointers); whether a
+ * node's link is a master's; and a wish for the map to be read again soon (a subscription was
+ * redirected or ended by a node that lost its slot). */
+store_link *store_cluster_owner(const store_cluster *c, int slot);
+int store_cluster_served(const store_cluster *c);
+size_t store_cluster_link_count(const store_cluster *c);
+store_link *store_cluster_link(const store_cluster *c, size_t i);
+int store_cluster_is_master(const store_cluster *c, const store_link *l);
+void store_cluster_refresh_soon(store_cluster *c);
 
 #endif
