@@ -215,11 +215,15 @@ static void probe(store_cluster *c)
 
 static void refresh(store_cluster *c, uint64_t now)
 {
+    /* Preferably not a master whose bus link is down: it may be stopped, its replica in its
+     * place, while its idle command link still looks up (the map would wait for its deadline). */
     store_link *via = NULL;
-    for (size_t i = 0; i < c->link_count && !via; i++) {
-        store_link *l = c->links[(c->next_asked + i) % c->link_count];
-        if (l->state == LINK_UP && !l->dropping)
-            via = l;
+    for (int pass = 0; pass < 2 && !via; pass++) {
+        for (size_t i = 0; i < c->link_count && !via; i++) {
+            store_link *l = c->links[(c->next_asked + i) % c->link_count];
+            if (l->state == LINK_UP && !l->dropping && (pass == 1 || !l->bus || bk_bus_link_is_up(l->bus)))
+                via = l;
+        }
     }
     if (!via) {
         probe(c);
