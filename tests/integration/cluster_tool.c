@@ -12,7 +12,15 @@
  *                         round, or rounds every 50 ms for MS milliseconds. Prints a line a
  *                         reply: "ROUND KEY_HEX ANSWER" (a port, OK, "unavailable" for no reply
  *                         or -1, "error: TEXT"), then closes the store and exits 0 (1 when the
- *                         store never came up within 10 s). */
+ *                         store never came up within 10 s).
+ *
+ *   cluster_tool bus URL CHANNEL...
+ *                         a bk_store on URL whose bus subscribes CHANNELs (bk_store_bus_subscribe),
+ *                         as a beckon node subscribes its sockets' channels. Prints a line an
+ *                         event: "state COMMAND_UP BUS_UP" (0 or 1 each, when either changes),
+ *                         "subscribed CHANNEL" (Redis confirmed it), "message CHANNEL PAYLOAD".
+ *                         Reads lines on stdin: "+CHANNEL" subscribes one more, "-CHANNEL" ends
+ *                         one; at "quit" or the end of stdin it closes the store and exits 0. */
 #include "base/config.h"
 #include "base/log.h"
 #include "store/redis_cluster.h"
@@ -239,12 +247,117 @@ static int run_main(int argc, char **argv)
     return uv_loop_close(&loop) == 0 ? r.status : 1;
 }
 
+/* ---- bus: the store's bus against a cluster ---------------------------------------------- */
+
+typedef struct bus {
+    bk_store *store;
+    uv_pipe_t input;
+    char line[1024];
+    size_t line_len;
+} bus;
+
+static void bus_on_state(int command_up, int bus_up, void *data)
+{
+    (void)data;
+    printf("state %d %d\n", command_up, bus_up);
+}
+
+static void bus_on_message(const char *channel, size_t channel_len, const char *payload, size_t len, void *data)
+{
+    (void)data;
+    printf("message %.*s %.*s\n", (int)channel_len, channel, (int)len, payload);
+}
+
+static void bus_on_subscribed(const char *channel, void *data)
+{
+    (void)data;
+    printf("subscribed %s\n", channel);
+}
+
+static void bus_close(bus *b)
+{
+    if (uv_is_closing((uv_handle_t *)&b->input))
+        return;
+    uv_close((uv_handle_t *)&b->input, NULL);
+    bk_store_close(b->store, on_closed, NULL);
+}
+
+static void bus_line(bus *b, const char *line)
+{
+    if (strcmp(line, "quit") == 0)
+        bus_close(b);
+    else if (line[0] == '+' && line[1] && bk_store_bus_subscribe(b->store, line + 1) < 0)
+        printf("error out of memory\n");
+    else if (line[0] == '-' && line[1])
+        bk_store_bus_unsubscribe(b->store, line + 1);
+}
+
+static void bus_on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    (void)handle;
+    buf->base = malloc(suggested);
+    buf->len = buf->base ? suggested : 0;
+}
+
+static void bus_on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    bus *b = stream->data;
+    for (ssize_t i = 0; i < nread; i++) {
+        char ch = buf->base[i];
+        if (ch == '\n' || b->line_len == sizeof b->line - 1) {
+            b->line[b->line_len] = '\0';
+            b->line_len = 0;
+            bus_line(b, b->line);
+        } else if (ch != '\r') {
+            b->line[b->line_len++] = ch;
+        }
+    }
+    free(buf->base);
+    if (nread < 0)
+        bus_close(b);
+}
+
+static int bus_main(int argc, char **argv)
+{
+    bk_redis_address address;
+    char err[512];
+    if (bk_redis_address_parse(argv[2], &address, err, sizeof err) != 0) {
+        fprintf(stderr, "cluster_tool: %s\n", err);
+        return 2;
+    }
+    bk_log_level level;
+    if (bk_log_level_parse(getenv("CLUSTER_TOOL_LOG") ? getenv("CLUSTER_TOOL_LOG") : "warn", &level) == 0)
+        bk_log_set_level(level);
+    setvbuf(stdout, NULL, _IOLBF, 0);
+    uv_loop_t loop;
+    uv_loop_init(&loop);
+    bus b = { .store = bk_store_new(&loop, &address, 3000) };
+    if (!b.store || bk_store_bus(b.store, bus_on_message, bus_on_subscribed, &b) != 0)
+        return 1;
+    bk_store_cluster_key(b.store, "bk:");
+    bk_store_on_state(b.store, bus_on_state, &b);
+    for (int i = 3; i < argc; i++)
+        if (bk_store_bus_subscribe(b.store, argv[i]) < 0)
+            return 1;
+    uv_pipe_init(&loop, &b.input, 0);
+    b.input.data = &b;
+    if (uv_pipe_open(&b.input, 0) != 0 || uv_read_start((uv_stream_t *)&b.input, bus_on_alloc, bus_on_read) != 0) {
+        fprintf(stderr, "cluster_tool: stdin cannot be read on the loop\n");
+        return 2;
+    }
+    bk_store_start(b.store);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    return uv_loop_close(&loop) == 0 ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strcmp(argv[1], "slots") == 0)
         return slots();
     if (argc >= 3 && strcmp(argv[1], "run") == 0)
         return run_main(argc, argv);
-    fprintf(stderr, "usage: %s slots | run URL [--command | --pair] [--for MS] KEY...\n", argv[0]);
+    if (argc >= 3 && strcmp(argv[1], "bus") == 0)
+        return bus_main(argc, argv);
+    fprintf(stderr, "usage: %s slots | run URL [--command | --pair] [--for MS] KEY... | bus URL CHANNEL...\n", argv[0]);
     return 2;
 }
