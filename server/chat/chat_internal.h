@@ -9,8 +9,9 @@
  *
  * The files, one concern each: chat.c (the module: its scripts, timers and hooks on the store),
  * session.c (a socket's session, sending to it, requests in flight), hello.c, requests.c (a
- * request to its handler), conversation.c and tools.c (the handlers), socket.c (the net's
- * WebSocket handlers), bus.c (the fan-out) and sweeps.c (the periodic work). */
+ * request to its handler), conversation.c and tools.c (the handlers), message_batch.c (the
+ * messages of one loop iteration in one script call), socket.c (the net's WebSocket handlers),
+ * bus.c (the fan-out) and sweeps.c (the periodic work). */
 #ifndef BK_CHAT_INTERNAL_H
 #define BK_CHAT_INTERNAL_H
 
@@ -34,8 +35,7 @@ typedef struct bk_site_hours bk_site_hours;  /* sites/site_hours.h */
 /* The scripts chat runs: indexes into chat->scripts, in the order of chat.c's script_sources. */
 enum {
     SCRIPT_VISITOR_HELLO,
-    SCRIPT_VISITOR_MESSAGE,
-    SCRIPT_AGENT_MESSAGE,
+    SCRIPT_MESSAGES,
     SCRIPT_ACCEPT,
     SCRIPT_CLOSE,
     SCRIPT_RATE,
@@ -45,7 +45,6 @@ enum {
     SCRIPT_IDENTIFY,
     SCRIPT_LEAVE_MESSAGE,
     SCRIPT_LEFT_MESSAGES,
-    SCRIPT_NOTE,
     SCRIPT_TRANSFER,
     SCRIPT_STATUS,
     SCRIPT_HEARTBEAT,
@@ -60,6 +59,8 @@ enum {
 };
 
 typedef enum { HELLO_NONE, HELLO_PENDING, HELLO_DONE } chat_hello;
+
+typedef struct chat_batch chat_batch;  /* message_batch.c */
 
 /* One WebSocket's state, from opening to closing (socket.c); Redis holds everything else. */
 typedef struct chat_session {
@@ -84,6 +85,7 @@ typedef struct chat_session {
     char identity_secret[65];
     int enforce_identity;
     int consent_required;
+    unsigned batched;                        /* its messages in a batch, not yet answered */
 } chat_session;
 
 struct bk_chat {
@@ -104,6 +106,7 @@ struct bk_chat {
     int queue_marks_asked; /* the first sweep, which marks an old queue once, was sent */
     uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
+    chat_batch *batch;     /* the messages of this loop iteration (message_batch.c) */
 };
 
 /* One request waiting for Redis. */
@@ -190,14 +193,33 @@ void chat_request_dispatch(chat_session *s, const bk_request *request);
 
 /* ---- conversation.c ------------------------------------------------------------------ */
 
+/* A message or a note (both BK_REQ_MESSAGE's handler and BK_REQ_NOTE's). */
 void chat_message_send(chat_session *s, const bk_request *request);
-void chat_note_add(chat_session *s, const bk_request *request);
 void chat_signal_send(chat_session *s, const bk_request *request);
 void chat_conversation_close(chat_session *s, const bk_request *request);
 void chat_conversation_accept(chat_session *s, const bk_request *request);
 void chat_conversation_rate(chat_session *s, const bk_request *request);
 void chat_conversation_transfer(chat_session *s, const bk_request *request);
 void chat_history_send(chat_session *s, const bk_request *request);
+
+/* ---- message_batch.c ----------------------------------------------------------------- */
+
+/* A message's answer from its batch: its element of the reply ({conversation, id, duplicate,
+ * opened} or its refusal), the batch's error reply, or NULL (no reply: unavailable). Called
+ * only while the call's socket is open; the batch frees the call afterwards. */
+typedef void chat_message_stored_fn(chat_call *c, const redisReply *result);
+
+chat_batch *chat_batch_new(bk_chat *chat);
+/* Shutdown: sends what waits; from then on every message goes alone, at once. */
+void chat_batch_close(chat_batch *batch);
+void chat_batch_free(chat_batch *batch);
+/* Adds a message (kind: "visitor", "agent" or "note", as lua/messages.lua names them) whose
+ * call carries its cmid and conversation (a visitor's: a fresh id, should it open one); the
+ * text is copied. The batch owns the call from here and answers it through fn exactly once. */
+void chat_batch_add(chat_batch *batch, chat_call *c, const char *kind, const char *text, size_t text_len,
+                    size_t preview_bytes, chat_message_stored_fn *fn);
+/* Sends the waiting messages now (nothing waits: nothing is sent). */
+void chat_batch_flush(chat_batch *batch);
 
 /* ---- tools.c ------------------------------------------------------------------------- */
 
