@@ -115,7 +115,7 @@ static int bus_field(const char **at, const char *end, char *out, size_t size)
     return 0;
 }
 
-/* "VISITOR AGENT ALL FRAME" (lua/prelude.lua). */
+/* "VISITOR AGENT ALL FRAME" (lua/prelude.lua); FRAME may be a message's compact record (frames.c). */
 void chat_bus_received(const char *payload, size_t len, void *data)
 {
     bk_chat *chat = data;
@@ -150,6 +150,8 @@ void chat_bus_received(const char *payload, size_t len, void *data)
             bk_triggers_control(chat->server->triggers, visitor + 1);
         return;
     }
+    if (!(text = chat_frame_expand(chat, text, &text_len)))
+        return;
     if (strcmp(visitor, "-") != 0)
         peers_send(chat_peers(chat, BK_ROLE_VISITOR, visitor), text, text_len, except);
     if (all) {

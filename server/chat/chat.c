@@ -93,5 +93,6 @@ void bk_chat_free(bk_chat *chat)
     bk_transcripts_free(chat->transcripts);
     bk_site_hours_free(chat->hours);
     chat_batch_free(chat->batch);
+    free(chat->frame);
     free(chat);
 }

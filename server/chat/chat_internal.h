@@ -11,7 +11,8 @@
  * session.c (a socket's session, sending to it, requests in flight), hello.c, requests.c (a
  * request to its handler), conversation.c and tools.c (the handlers), message_batch.c (the
  * messages of one loop iteration in one script call), socket.c (the net's WebSocket handlers),
- * bus.c (the fan-out) and sweeps.c (the periodic work). */
+ * bus.c (the fan-out), frames.c (a message's frame made from the bus's compact record) and
+ * sweeps.c (the periodic work). */
 #ifndef BK_CHAT_INTERNAL_H
 #define BK_CHAT_INTERNAL_H
 
@@ -107,6 +108,8 @@ struct bk_chat {
     uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
     chat_batch *batch;     /* the messages of this loop iteration (message_batch.c) */
+    char *frame;           /* the last frame made from a record (frames.c), reused */
+    size_t frame_size;
 };
 
 /* One request waiting for Redis. */
@@ -242,6 +245,13 @@ void chat_hello_deadline(uv_timer_t *timer);
 /* The store's callbacks: a line on the bus, and a change in the links to Redis. */
 void chat_bus_received(const char *payload, size_t len, void *data);
 void chat_store_state_changed(int command_up, int bus_up, void *data);
+
+/* ---- frames.c ------------------------------------------------------------------------ */
+
+/* What clients get for a bus frame: text itself (len unchanged) when it is JSON already; for a
+ * message's compact record (lua/prelude.lua, append()) its JSON frame, in a buffer of the
+ * chat's that the next call reuses (len set); NULL for a record that cannot be read. */
+const char *chat_frame_expand(bk_chat *chat, const char *text, size_t *len);
 
 /* ---- sweeps.c ------------------------------------------------------------------------ */
 

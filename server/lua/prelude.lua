@@ -9,7 +9,9 @@
 -- The bus: every change is PUBLISHed on p .. "bus" as "VISITOR AGENT ALL FRAME":
 -- VISITOR and AGENT name who gets FRAME ("-" for nobody), ALL is 1 when every agent gets
 -- it, or "0>NODE:CONNECTION" when that connection sent the message and has its ack already
--- (bus_except). FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
+-- (bus_except). FRAME is the exact JSON text clients receive, so nodes forward it without parsing,
+-- or a message's compact record (append()), which each node makes into that JSON frame once
+-- (server/chat/frames.c): building it is work that scales out with the nodes, not with Redis.
 -- A VISITOR of "!what" is a message to the nodes themselves ("!rules": reload the rules).
 --
 -- Errors are returned as "code message", code being a protocol error code.
@@ -22,10 +24,12 @@ local function bus_except(sender, visitor, agent, frame)
   redis.call('PUBLISH', p .. 'bus', visitor .. ' ' .. agent .. ' 0>' .. sender .. ' ' .. frame)
 end
 local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end
+-- Appends a message to its conversation: its stream id, and its push for the bus as a compact
+-- record (the fields, the two that may hold anything with their length, the text last and raw).
 local function append(cid, from, author, cmid, text)
   local id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
-  return id, cjson.encode({type = 'message', conversation = cid, id = id, cmid = cmid ~= '' and cmid or nil,
-                           from = from, author = author, text = text, ts = stamp(id)})
+  return id, '~message ' .. cid .. ' ' .. id .. ' ' .. from .. ' ' .. #author .. ' ' .. author .. ' ' .. #cmid .. ' ' ..
+             cmid .. ' ' .. text
 end
 local function profile(vid)
   local t, caps = {}, {}

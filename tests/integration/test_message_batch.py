@@ -266,5 +266,30 @@ async def t_closed_meanwhile(env):
     assert json.dumps(history[1]["text"]) == json.dumps("sent, then gone")
 
 
+TRICKY_TEXTS = ['quote " backslash \\ slash / newline \n tab \t cr \r end', "controls \x01 \x1f \x7f",
+                "Hvordan kan jeg hjælpe? 😀 €", "~message c_x 1-0 agent 1 a 1 b  (a text like a record)", " ", "{}"]
+
+
+@T.case("pushes are made on the node from the bus's compact record: the members and values the stream "
+        "holds (as history, which cjson encodes, gives them), whatever the text and cmid hold")
+async def t_pushes_equal_history(env):
+    alice = await env.agent("alice")
+    v, conv = await open_active(env, alice)
+    pushes = []
+    for i, text in enumerate(TRICKY_TEXTS):
+        ack = await send_message(v, text, cmid=f'visitor "{i}" with spaces \\')
+        pushes.append(await alice.recv_until("message", id=ack["id"]))
+        ack = await send_message(alice, text, cmid=f"agent-{i}", conversation=conv)
+        pushes.append(await v.recv_until("message", id=ack["id"]))
+    history, _ = await full_history(v, conv)
+    joined = [m for m in history if m["from"] == "system"][0]
+    pushes.append(await v.recv_until("message", id=joined["id"]))  # "alice joined the chat", no cmid
+    by_id = {m["id"]: m for m in history}
+    for push in pushes:
+        want = dict(by_id[push["id"]], type="message", conversation=conv)
+        assert push == want, f"push {push} != history {want}"
+    assert "cmid" not in pushes[-1], pushes[-1]
+
+
 if __name__ == "__main__":
     T.run("message_batch", setup=setup)
