@@ -1,10 +1,10 @@
 -- An agent's note, one of a batch (messages.lua): for agents, stored in the conversation, never
 -- sent to the visitor.
--- (now, agent, conversation, cmid, text, preview_bytes, sender) -> {conversation, id, duplicate, 0}, or
+-- (batch, agent, conversation, cmid, text, preview_bytes, sender) -> {conversation, id, duplicate, 0}, or
 -- the message's refusal
 --! uses: prelude
 
-local function message_note(now, agent, cid, cmid, text, preview_bytes, sender)
+local function message_note(batch, agent, cid, cmid, text, preview_bytes, sender)
   local ckey = p .. 'conv:' .. cid
   local owner = redis.call('HMGET', ckey .. ':meta', 'state', 'agent')
   if not owner[1] then return redis.error_reply('not_found no such conversation') end

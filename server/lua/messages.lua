@@ -14,13 +14,16 @@
 -- in the order given, so each socket's messages keep the order they were sent in.
 --! uses: prelude webhook visitor_promises message_visitor message_agent message_note
 
+-- What every message of the batch shares: the time, its day (the cmid tables' expiry, in
+-- message_visitor.lua), and whether any site has a webhook (one SCARD for the batch).
 local now = tonumber(ARGV[2])
+local batch = {now = now, day = tostring(math.floor(now / 86400000)), hooks = redis.call('SCARD', p .. 'hooks:sites') > 0}
 local kinds = {visitor = message_visitor, agent = message_agent, note = message_note}
 local results = {}
 for i = 3, #ARGV - 6, 7 do
   local store = kinds[ARGV[i]]
   if store then
-    results[#results + 1] = store(now, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]),
+    results[#results + 1] = store(batch, ARGV[i + 1], ARGV[i + 2], ARGV[i + 3], ARGV[i + 4], tonumber(ARGV[i + 5]),
                                   ARGV[i + 6])
   else
     results[#results + 1] = redis.error_reply('bad_request no such kind of message')
