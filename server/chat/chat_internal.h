@@ -10,7 +10,7 @@
  * The files, one concern each: chat.c (the module: its scripts, timers and hooks on the store),
  * session.c (a socket's session, sending to it, requests in flight), hello.c, requests.c (a
  * request to its handler), conversation.c and tools.c (the handlers), message_batch.c (the
- * messages of one loop iteration in one script call), socket.c (the net's WebSocket handlers),
+ * messages that arrive together in one script call), socket.c (the net's WebSocket handlers),
  * bus.c (the fan-out), frames.c (a message's frame made from the bus's compact record) and
  * sweeps.c (the periodic work). */
 #ifndef BK_CHAT_INTERNAL_H
@@ -86,7 +86,7 @@ typedef struct chat_session {
     char identity_secret[65];
     int enforce_identity;
     int consent_required;
-    unsigned batched;                        /* its messages in a batch, not yet answered */
+    unsigned batched;                        /* its messages in the batch not yet sent */
 } chat_session;
 
 struct bk_chat {
@@ -107,7 +107,7 @@ struct bk_chat {
     int queue_marks_asked; /* the first sweep, which marks an old queue once, was sent */
     uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
-    chat_batch *batch;     /* the messages of this loop iteration (message_batch.c) */
+    chat_batch *batch;     /* the messages waiting to go to Redis together (message_batch.c) */
     char *frame;           /* the last frame made from a record (frames.c), reused */
     size_t frame_size;
 };
@@ -221,7 +221,7 @@ void chat_batch_free(chat_batch *batch);
  * text is copied. The batch owns the call from here and answers it through fn exactly once. */
 void chat_batch_add(chat_batch *batch, chat_call *c, const char *kind, const char *text, size_t text_len,
                     size_t preview_bytes, chat_message_stored_fn *fn);
-/* Sends the waiting messages now (nothing waits: nothing is sent). */
+/* Sends the waiting messages now, even with a batch in flight (nothing waits: nothing is sent). */
 void chat_batch_flush(chat_batch *batch);
 
 /* ---- tools.c ------------------------------------------------------------------------- */

@@ -1,14 +1,18 @@
-/* message_batch.c - the messages and notes that reach this node in one loop iteration, stored
- * by one script call (lua/messages.lua) whose reply is fanned back out to each message's socket.
+/* message_batch.c - the messages and notes that reach this node together, stored by one script
+ * call (lua/messages.lua) whose reply is fanned back out to each message's socket.
  *
  * Why: a script call costs Redis far more than the commands it runs (the call, its arguments,
- * its effects wrapped in MULTI/EXEC for the AOF): paid once for a batch instead of once a
- * message. The batch goes out in the loop's check phase, after the I/O callbacks of the
- * iteration have added their messages (and in its prepare phase, for one added elsewhere), so
- * no message waits longer than the iteration it came in. Each message still gets exactly the
- * answer it got alone: its ack, its own refusal (an element of the reply), or unavailable when
- * the batch got no reply. A socket's other requests must not overtake its messages: a request
- * from a socket with messages waiting flushes the batch first (requests.c). */
+ * its effects wrapped in MULTI/EXEC for the AOF), and every time Redis wakes for a command it
+ * pays again (reading it, writing the reply, the pushes and the AOF: about as much as a message
+ * alone): paid once for a batch instead of once a message. A batch goes out in the loop's check
+ * phase, after the I/O callbacks of the iteration have added their messages (in its prepare
+ * phase, for one added elsewhere), unless one is in flight: then everything that arrives meanwhile
+ * waits for that one's reply and goes as the next batch (a group commit). At a low rate each
+ * message goes alone in the iteration it came in; at a high one the batches grow with the rate,
+ * and Redis wakes once a batch. Each message still gets exactly the answer it got alone: its
+ * ack, its own refusal (an element of the reply), or unavailable when the batch got no reply. A
+ * socket's other requests must not overtake its messages: a request from a socket with
+ * messages waiting sends the batch at once (requests.c), whatever is in flight. */
 #include "chat/chat_internal.h"
 
 #include "base/ids.h"
@@ -39,6 +43,7 @@ typedef struct batch_message {
 
 /* The messages of one script call, from the flush until its reply. */
 typedef struct batch {
+    chat_batch *owner;
     size_t count;
     size_t text_bytes;
     batch_message *messages[BATCH_MESSAGES_MAX];
@@ -47,6 +52,7 @@ typedef struct batch {
 struct chat_batch {
     bk_chat *chat;
     batch *pending;      /* NULL while nothing waits */
+    unsigned in_flight;  /* batches sent, not yet answered */
     uv_prepare_t prepare;
     uv_check_t check;
     int closing;         /* shut down: every message goes at once, alone */
@@ -59,22 +65,34 @@ static void message_free(batch_message *m)
 }
 
 /* Every message of b answered: by its element of the reply, or, missing, as storage trouble. */
-static void on_batch_stored(redisReply *reply, void *data)
+static void batch_answer(batch *b, const redisReply *reply)
 {
-    batch *b = data;
     const redisReply *results = NULL;
     size_t at = 0;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_MESSAGES, &results, &at) != 0)
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_MESSAGES, &results, &at) != 0) {
         results = NULL;
+        if (!bk_redis_reply_error(reply))  /* an odd reply was told already: no reply, for each */
+            reply = NULL;
+    }
     for (size_t i = 0; i < b->count; i++) {
         batch_message *m = b->messages[i];
-        m->call->session->batched--;
         const redisReply *result = results && at + i < results->elements ? results->element[at + i] : NULL;
         if (!chat_call_orphaned(m->call))
             m->fn(m->call, results ? result : reply);
         message_free(m);
     }
     free(b);
+}
+
+/* The reply to a batch sent: its messages answered, and what waited meanwhile sent now. */
+static void on_batch_stored(redisReply *reply, void *data)
+{
+    batch *b = data;
+    chat_batch *cb = b->owner;
+    cb->in_flight--;
+    batch_answer(b, reply);
+    if (cb->in_flight == 0)
+        chat_batch_flush(cb);
 }
 
 static void handles_stop(chat_batch *cb)
@@ -92,6 +110,8 @@ void chat_batch_flush(chat_batch *cb)
         return;
     cb->pending = NULL;
     handles_stop(cb);
+    for (size_t i = 0; i < b->count; i++)
+        b->messages[i]->call->session->batched--;
     bk_chat *chat = cb->chat;
     enum { ARGS_MAX = ARGS_FIRST + ARGS_PER_MESSAGE * BATCH_MESSAGES_MAX };
     const char *argv[ARGS_MAX];
@@ -114,12 +134,22 @@ void chat_batch_flush(chat_batch *cb)
         }
     }
     if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_MESSAGES], on_batch_stored, b, 0, argc, argv,
-                        lengths) != 0)
-        on_batch_stored(NULL, b);  /* Redis cannot be asked now: each is told unavailable */
+                        lengths) == 0)
+        cb->in_flight++;
+    else
+        batch_answer(b, NULL);  /* Redis cannot be asked now: each is told unavailable */
 }
 
-static void on_prepare(uv_prepare_t *handle) { chat_batch_flush(handle->data); }
-static void on_check(uv_check_t *handle) { chat_batch_flush(handle->data); }
+/* Once an iteration's callbacks have added their messages: the batch goes, unless one is in
+ * flight, whose reply sends it (on_batch_stored). */
+static void on_iteration_end(chat_batch *cb)
+{
+    if (cb->in_flight == 0)
+        chat_batch_flush(cb);
+}
+
+static void on_prepare(uv_prepare_t *handle) { on_iteration_end(handle->data); }
+static void on_check(uv_check_t *handle) { on_iteration_end(handle->data); }
 
 void chat_batch_add(chat_batch *cb, chat_call *c, const char *kind, const char *text, size_t text_len,
                     size_t preview_bytes, chat_message_stored_fn *fn)
@@ -142,6 +172,8 @@ void chat_batch_add(chat_batch *cb, chat_call *c, const char *kind, const char *
         chat_batch_flush(cb);
     if (!cb->pending) {
         cb->pending = calloc(1, sizeof *cb->pending);
+        if (cb->pending)
+            cb->pending->owner = cb;
         if (!cb->pending) {
             chat_send_error(c->session, c->req, BK_ERR_INTERNAL, "out of memory");
             message_free(m);

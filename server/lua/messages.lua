@@ -5,7 +5,7 @@
 -- -> one element per message, in their order: {conversation, id, duplicate, opened}, or that
 -- message's refusal as an error reply ("code message")
 --
--- The messages that reach a node in one loop iteration come in one call (chat/message_batch.c):
+-- The messages that reach a node together come in one call (chat/message_batch.c):
 -- what a script call costs Redis by itself (the call, its arguments, its effects wrapped in
 -- MULTI/EXEC for the AOF) is paid once for all of them. A refusal is a value, that message's
 -- answer alone. An error Redis raises (READONLY after a failover, OOM) ends the call: it is
