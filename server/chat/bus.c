@@ -217,8 +217,12 @@ void chat_bus_received(const char *channel, size_t channel_len, const char *payl
     }
     if (bus_field(&at, end, sender, sizeof sender) != 0)
         return;
-    /* FRAME stays as the script made it, opaque: this is the one place it goes to sockets. */
-    recipient_send(chat, to, id, at, (size_t)(end - at), sender_connection(chat, sender));
+    /* The one place a FRAME goes to sockets: as the script made it, or, for a message's
+     * compact record, as the JSON frame the node builds from it (frames.c). */
+    size_t frame_len = (size_t)(end - at);
+    const char *frame = chat_frame_expand(chat, at, &frame_len);
+    if (frame)
+        recipient_send(chat, to, id, frame, frame_len, sender_connection(chat, sender));
 }
 
 /* While the bus link was down, pushes for this node's sockets were lost (pub/sub does not

@@ -12,8 +12,7 @@
 
 static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_VISITOR_HELLO]   = bk_lua_visitor_hello,
-    [SCRIPT_VISITOR_MESSAGE] = bk_lua_visitor_message,
-    [SCRIPT_AGENT_MESSAGE]   = bk_lua_agent_message,
+    [SCRIPT_MESSAGES]        = bk_lua_messages,
     [SCRIPT_ACCEPT]          = bk_lua_accept,
     [SCRIPT_CLOSE]           = bk_lua_close,
     [SCRIPT_RATE]            = bk_lua_rate,
@@ -23,7 +22,6 @@ static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_IDENTIFY]        = bk_lua_identify,
     [SCRIPT_LEAVE_MESSAGE]   = bk_lua_leave_message,
     [SCRIPT_LEFT_MESSAGES]   = bk_lua_left_messages,
-    [SCRIPT_NOTE]            = bk_lua_note,
     [SCRIPT_TRANSFER]        = bk_lua_transfer,
     [SCRIPT_STATUS]          = bk_lua_status,
     [SCRIPT_HEARTBEAT]       = bk_lua_heartbeat,
@@ -48,6 +46,12 @@ bk_chat *bk_chat_new(bk_server *server)
     chat->transcripts = bk_transcripts_new(server);
     /* Every part made before anything refers to the chat (the store's callbacks, timers). */
     if (!chat->visitors || !chat->agents || !chat->hours || !chat->transcripts) {
+        bk_chat_free(chat);
+        return NULL;
+    }
+    /* The batch's handles join the loop with it: made last of what can fail. */
+    chat->batch = chat_batch_new(chat);
+    if (!chat->batch) {
         bk_chat_free(chat);
         return NULL;
     }
@@ -81,6 +85,7 @@ bk_chat *bk_chat_new(bk_server *server)
 
 void bk_chat_shutdown(bk_chat *chat)
 {
+    chat_batch_close(chat->batch);
     uv_close((uv_handle_t *)&chat->heartbeat, NULL);
     uv_close((uv_handle_t *)&chat->hello_timer, NULL);
     uv_close((uv_handle_t *)&chat->queue_timer, NULL);
@@ -94,5 +99,7 @@ void bk_chat_free(bk_chat *chat)
     chat_peers_free(chat->agents);
     bk_transcripts_free(chat->transcripts);
     bk_site_hours_free(chat->hours);
+    chat_batch_free(chat->batch);
+    free(chat->frame);
     free(chat);
 }

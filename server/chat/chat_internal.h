@@ -9,8 +9,10 @@
  *
  * The files, one concern each: chat.c (the module: its scripts, timers and hooks on the store),
  * session.c (a socket's session, sending to it, requests in flight), hello.c, requests.c (a
- * request to its handler), conversation.c and tools.c (the handlers), socket.c (the net's
- * WebSocket handlers), bus.c (the fan-out) and sweeps.c (the periodic work). */
+ * request to its handler), conversation.c and tools.c (the handlers), message_batch.c (the
+ * messages that arrive together in one script call), socket.c (the net's WebSocket handlers),
+ * bus.c (the fan-out), frames.c (a message's frame made from the bus's compact record) and
+ * sweeps.c (the periodic work). */
 #ifndef BK_CHAT_INTERNAL_H
 #define BK_CHAT_INTERNAL_H
 
@@ -34,8 +36,7 @@ typedef struct bk_site_hours bk_site_hours;  /* sites/site_hours.h */
 /* The scripts chat runs: indexes into chat->scripts, in the order of chat.c's script_sources. */
 enum {
     SCRIPT_VISITOR_HELLO,
-    SCRIPT_VISITOR_MESSAGE,
-    SCRIPT_AGENT_MESSAGE,
+    SCRIPT_MESSAGES,
     SCRIPT_ACCEPT,
     SCRIPT_CLOSE,
     SCRIPT_RATE,
@@ -45,7 +46,6 @@ enum {
     SCRIPT_IDENTIFY,
     SCRIPT_LEAVE_MESSAGE,
     SCRIPT_LEFT_MESSAGES,
-    SCRIPT_NOTE,
     SCRIPT_TRANSFER,
     SCRIPT_STATUS,
     SCRIPT_HEARTBEAT,
@@ -68,6 +68,8 @@ typedef enum { CHAT_TO_VISITOR, CHAT_TO_AGENT, CHAT_TO_AGENTS, CHAT_TO_NODES, CH
 typedef struct chat_call chat_call;
 /* What a hello does next, once its channels are subscribed (chat_after_subscribed). */
 typedef void chat_next(chat_call *c);
+
+typedef struct chat_batch chat_batch;  /* message_batch.c */
 
 /* One WebSocket's state, from opening to closing (socket.c); Redis holds everything else. */
 typedef struct chat_session {
@@ -95,6 +97,7 @@ typedef struct chat_session {
     char identity_secret[65];
     int enforce_identity;
     int consent_required;
+    unsigned batched;                        /* its messages in the batch not yet sent */
 } chat_session;
 
 struct bk_chat {
@@ -115,6 +118,9 @@ struct bk_chat {
     int queue_marks_asked; /* the first sweep, which marks an old queue once, was sent */
     uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
+    chat_batch *batch;     /* the messages waiting to go to Redis together (message_batch.c) */
+    char *frame;           /* the last frame made from a record (frames.c), reused */
+    size_t frame_size;
 };
 
 /* One request waiting for Redis. */
@@ -226,14 +232,33 @@ void chat_request_dispatch(chat_session *s, const bk_request *request);
 
 /* ---- conversation.c ------------------------------------------------------------------ */
 
+/* A message or a note (both BK_REQ_MESSAGE's handler and BK_REQ_NOTE's). */
 void chat_message_send(chat_session *s, const bk_request *request);
-void chat_note_add(chat_session *s, const bk_request *request);
 void chat_signal_send(chat_session *s, const bk_request *request);
 void chat_conversation_close(chat_session *s, const bk_request *request);
 void chat_conversation_accept(chat_session *s, const bk_request *request);
 void chat_conversation_rate(chat_session *s, const bk_request *request);
 void chat_conversation_transfer(chat_session *s, const bk_request *request);
 void chat_history_send(chat_session *s, const bk_request *request);
+
+/* ---- message_batch.c ----------------------------------------------------------------- */
+
+/* A message's answer from its batch: its element of the reply ({conversation, id, duplicate,
+ * opened} or its refusal), the batch's error reply, or NULL (no reply: unavailable). Called
+ * only while the call's socket is open; the batch frees the call afterwards. */
+typedef void chat_message_stored_fn(chat_call *c, const redisReply *result);
+
+chat_batch *chat_batch_new(bk_chat *chat);
+/* Shutdown: sends what waits; from then on every message goes alone, at once. */
+void chat_batch_close(chat_batch *batch);
+void chat_batch_free(chat_batch *batch);
+/* Adds a message (kind: "visitor", "agent" or "note", as lua/messages.lua names them) whose
+ * call carries its cmid and conversation (a visitor's: a fresh id, should it open one); the
+ * text is copied. The batch owns the call from here and answers it through fn exactly once. */
+void chat_batch_add(chat_batch *batch, chat_call *c, const char *kind, const char *text, size_t text_len,
+                    size_t preview_bytes, chat_message_stored_fn *fn);
+/* Sends the waiting messages now, even with a batch in flight (nothing waits: nothing is sent). */
+void chat_batch_flush(chat_batch *batch);
 
 /* ---- tools.c ------------------------------------------------------------------------- */
 
@@ -262,6 +287,13 @@ int chat_bus_channel(const bk_chat *chat, chat_recipient to, const char *id, cha
 void chat_bus_received(const char *channel, size_t channel_len, const char *payload, size_t len, void *data);
 void chat_bus_subscribed(const char *channel, void *data);
 void chat_store_state_changed(int command_up, int bus_up, void *data);
+
+/* ---- frames.c ------------------------------------------------------------------------ */
+
+/* What clients get for a bus frame: text itself (len unchanged) when it is JSON already; for a
+ * message's compact record (lua/prelude.lua, append()) its JSON frame, in a buffer of the
+ * chat's that the next call reuses (len set); NULL for a record that cannot be read. */
+const char *chat_frame_expand(bk_chat *chat, const char *text, size_t *len);
 
 /* ---- sweeps.c ------------------------------------------------------------------------ */
 

@@ -12,7 +12,9 @@
 -- "to:node:NODE" (one node). A node subscribes only to the channels of the sockets it holds,
 -- and to the nodes' two, so with N nodes none of them reads what is for the others.
 -- A message is "SENDER FRAME": FRAME is the exact JSON text clients receive (nodes forward it
--- without parsing); SENDER is "-", or "NODE:CONNECTION" when that connection sent the message
+-- without parsing), or a message's compact record (append()), which each node makes into that
+-- JSON frame once (server/chat/frames.c): building it is work that scales out with the nodes,
+-- not with Redis. SENDER is "-", or "NODE:CONNECTION" when that connection sent the message
 -- and has its ack already (bus_except: its node skips it, the sender's other sockets get it).
 -- bus(visitor, agent, all, frame) publishes to the visitor's channel and to the agent's, or to
 -- every agent's when all is 1 ("-": nobody); a node holding both gets it twice, once for each
@@ -37,10 +39,12 @@ local function bus_except(sender, visitor, agent, frame) bus_send(sender, visito
 local function bus_nodes(what) redis.call('SPUBLISH', bus_channel('nodes'), what) end
 local function bus_node(kind, id, what) redis.call('SPUBLISH', bus_channel(kind, id), what) end
 local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end
+-- Appends a message to its conversation: its stream id, and its push for the bus as a compact
+-- record (the fields, the two that may hold anything with their length, the text last and raw).
 local function append(cid, from, author, cmid, text)
   local id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
-  return id, cjson.encode({type = 'message', conversation = cid, id = id, cmid = cmid ~= '' and cmid or nil,
-                           from = from, author = author, text = text, ts = stamp(id)})
+  return id, '~message ' .. cid .. ' ' .. id .. ' ' .. from .. ' ' .. #author .. ' ' .. author .. ' ' .. #cmid .. ' ' ..
+             cmid .. ' ' .. text
 end
 local function profile(vid)
   local t, caps = {}, {}

@@ -1,7 +1,7 @@
 -- Webhooks (server/workers/webhooks.h): when the visitor's site has a webhook that wants this event,
 -- the event goes into the site's stream hooks:{site} in the same atomic step as the change it
 -- tells of, so it is stored exactly when the change is, in the order Redis made the changes.
--- One SCARD when no site has a webhook: this runs on every message.
+-- One SCARD when no site has a webhook (a batch of messages asks once, for all: messages.lua).
 --! uses: prelude
 
 local function webhook(vid, event, data)

@@ -27,10 +27,10 @@
 #define BK_SHAPE_VISITOR_HELLO "[ssssisss]"
 /* agent_hello.lua: {agent, welcome_json} */
 #define BK_SHAPE_AGENT_HELLO "[ss]"
-/* visitor_message.lua: {conversation, id, duplicate, opened} */
-#define BK_SHAPE_VISITOR_MESSAGE "[ssii]"
-/* agent_message.lua and note.lua: {conversation, id, duplicate} */
-#define BK_SHAPE_AGENT_MESSAGE "[ssi]"
+/* messages.lua: one element per message of the batch, in order, each a message's result or its
+ * refusal (an error reply); a message's result: {conversation, id, duplicate, opened} */
+#define BK_SHAPE_MESSAGES "[{*}]"
+#define BK_SHAPE_MESSAGE "[ssii]"
 /* history.lua: {state, gap, complete, messages_json, next, visitor_read, agent_read, accepted} */
 #define BK_SHAPE_HISTORY "[siissssi]"
 /* sites_hours.lua: (site, hours, tz) triples */
@@ -85,7 +85,7 @@
 /* Every shape above that a reader starts with (groups are reached through them). */
 #define BK_REDIS_SHAPES(X)                                                                       \
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
-    X(VISITOR_MESSAGE) X(AGENT_MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)  \
+    X(MESSAGES) X(MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)               \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
     X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */

@@ -420,10 +420,15 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(a, strlen(a));
         return 0;
-    case 7:
-        return bk_redis_reply_unpack(r, BK_SHAPE_VISITOR_MESSAGE, &a, &b, &i1, &i2);
+    case 7:  /* chat/message_batch.c: on_batch_stored, each element as conversation.c reads it */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_MESSAGES, &array, &at) != 0)
+            return -1;
+        for (; at < array->elements; at++, (*groups)++)
+            if (bk_redis_reply_unpack(array->element[at], BK_SHAPE_MESSAGE, &a, &b, &i1, &i2) == 0)
+                touch(a, strlen(a));
+        return 0;
     case 8:
-        return bk_redis_reply_unpack(r, BK_SHAPE_AGENT_MESSAGE, &a, &b, &i1);
+        return bk_redis_reply_unpack(r, BK_SHAPE_MESSAGE, &a, &b, &i1, &i2);
     case 9:
         if (bk_redis_reply_unpack(r, BK_SHAPE_HISTORY, &a, &i1, &i2, &b, &c, &d, &e, &i3) != 0)
             return -1;
@@ -553,7 +558,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
 /* In reader() order. */
 static const char *const reader_shapes[] = {
     BK_SHAPE_INTEGER, BK_SHAPE_STRING, BK_SHAPE_TEXT, BK_SHAPE_AUTHORIZE, BK_SHAPE_LOGIN_BEGIN,
-    BK_SHAPE_VISITOR_HELLO, BK_SHAPE_AGENT_HELLO, BK_SHAPE_VISITOR_MESSAGE, BK_SHAPE_AGENT_MESSAGE,
+    BK_SHAPE_VISITOR_HELLO, BK_SHAPE_AGENT_HELLO, BK_SHAPE_MESSAGES, BK_SHAPE_MESSAGE,
     BK_SHAPE_HISTORY, BK_SHAPE_SITES_HOURS, BK_SHAPE_INVITE_REPLY, BK_SHAPE_TRANSCRIPT, BK_SHAPE_HASH,
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
     BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
