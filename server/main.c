@@ -5,6 +5,7 @@
 #include "http/router.h"
 #include "chat/chat.h"
 #include "base/config.h"
+#include "base/keys.h"
 #include "base/log.h"
 #include "transport/mail.h"
 #include "base/metrics.h"
@@ -130,6 +131,9 @@ static int server_run(const bk_config *config)
      * start-up here, through the same shutdown as any other, rather than later in a callback. */
     server->store = bk_store_new(&loop, &address, config->redis_timeout_ms);
     if (server->store) {
+        char global[BK_KEYS_PREFIX_SIZE];
+        bk_keys_global_prefix(config->prefix, global);
+        bk_store_cluster_key(server->store, global);
         server->chat = bk_chat_new(server);
         server->triggers = bk_triggers_new(server);
         server->webhooks = bk_webhooks_new(server);
@@ -158,7 +162,7 @@ static int server_run(const bk_config *config)
         uv_signal_start(&p.sigint, on_signal, SIGINT);
         uv_signal_start(&p.sigterm, on_signal, SIGTERM);
         bk_info("beckon %s listening on http://%s:%d/ (redis: %s)", BK_VERSION, config->bind,
-                bk_net_port(server->net), config->redis[0] ? "external" : "private");
+                bk_net_port(server->net), !config->redis[0] ? "private" : address.is_cluster ? "cluster" : "external");
     }
     uv_run(&loop, UV_RUN_DEFAULT);
     bk_net_free(server->net);

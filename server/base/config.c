@@ -35,8 +35,8 @@ typedef struct setting {
 static const setting settings[] = {
     INT_SETTING("port", port, 0, 65535, "TCP port for HTTP and WebSocket (default 8080)"),
     STRING_SETTING("bind", bind, "address to listen on (default 127.0.0.1)"),
-    STRING_SETTING("redis", redis, "redis://[:password@]host:port[/db] or unix:///path; "
-                                   "unset: run a private redis-server"),
+    STRING_SETTING("redis", redis, "redis://[:password@]host:port[/db], unix:///path, or a cluster: "
+                                   "redis+cluster://host:port[,host:port...]; unset: run a private redis-server"),
     STRING_SETTING("redis-server", redis_server, "redis-server binary for the private Redis"),
     STRING_SETTING("data-dir", data_dir, "folder for the secret and the private Redis (default ./beckon-data)"),
     STRING_SETTING("web-root", web_root, "folder holding widget/ and examples/"),
@@ -421,6 +421,56 @@ static int parse_db(const char *s, int *db)
     return 0;
 }
 
+/* host[:port] or [v6]:port, out of text's first length bytes; the port defaults to 6379. */
+static int host_port_parse(const char *url, const char *text, size_t length, char *host, size_t host_size,
+                           int *port_out, char *err, size_t err_size)
+{
+    char hostport[300];
+    if (length == 0 || length >= sizeof hostport) {
+        snprintf(err, err_size, "redis address '%s': missing host", url);
+        return -1;
+    }
+    memcpy(hostport, text, length);
+    hostport[length] = '\0';
+    *port_out = 6379;
+    char *name = hostport;
+    char *port = NULL;
+    if (name[0] == '[') { /* [::1]:6379 */
+        char *close = strchr(name, ']');
+        if (!close) {
+            snprintf(err, err_size, "redis address '%s': unclosed '['", url);
+            return -1;
+        }
+        *close = '\0';
+        name++;
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1] != '\0') {
+            snprintf(err, err_size, "redis address '%s': junk after ']'", url);
+            return -1;
+        }
+    } else {
+        port = strchr(name, ':');
+        if (port)
+            *port++ = '\0';
+    }
+    if (*name == '\0' || strlen(name) >= host_size) {
+        snprintf(err, err_size, "redis address '%s': missing host", url);
+        return -1;
+    }
+    snprintf(host, host_size, "%s", name);
+    if (port) {
+        char *end;
+        long n = strtol(port, &end, 10);
+        if (end == port || *end != '\0' || n < 1 || n > 65535) {
+            snprintf(err, err_size, "redis address '%s': port must be 1..65535", url);
+            return -1;
+        }
+        *port_out = (int)n;
+    }
+    return 0;
+}
+
 int bk_redis_address_parse(const char *url, bk_redis_address *out, char *err, size_t err_size)
 {
     memset(out, 0, sizeof *out);
@@ -441,11 +491,17 @@ int bk_redis_address_parse(const char *url, bk_redis_address *out, char *err, si
         }
         return 0;
     }
-    if (strncmp(url, "redis://", 8) != 0) {
-        snprintf(err, err_size, "redis address '%s': expected redis://host:port or unix:///path", url);
+    const char *rest;
+    if (strncmp(url, "redis://", 8) == 0) {
+        rest = url + 8;
+    } else if (strncmp(url, "redis+cluster://", 16) == 0) {
+        rest = url + 16;
+        out->is_cluster = 1;
+    } else {
+        snprintf(err, err_size, "redis address '%s': expected redis://host:port, "
+                 "redis+cluster://host:port[,host:port...] or unix:///path", url);
         return -1;
     }
-    const char *rest = url + 8;
     const char *at = strrchr(rest, '@');
     if (at) {
         const char *colon = memchr(rest, ':', (size_t)(at - rest));
@@ -461,52 +517,33 @@ int bk_redis_address_parse(const char *url, bk_redis_address *out, char *err, si
         rest = at + 1;
     }
     const char *slash = strchr(rest, '/');
-    size_t hostport_len = slash ? (size_t)(slash - rest) : strlen(rest);
-    char hostport[300];
-    if (hostport_len == 0 || hostport_len >= sizeof hostport) {
-        snprintf(err, err_size, "redis address '%s': missing host", url);
-        return -1;
-    }
-    memcpy(hostport, rest, hostport_len);
-    hostport[hostport_len] = '\0';
-    out->port = 6379;
-    char *host = hostport;
-    char *port = NULL;
-    if (host[0] == '[') { /* [::1]:6379 */
-        char *close = strchr(host, ']');
-        if (!close) {
-            snprintf(err, err_size, "redis address '%s': unclosed '['", url);
+    size_t hosts_length = slash ? (size_t)(slash - rest) : strlen(rest);
+    if (!out->is_cluster) {
+        if (host_port_parse(url, rest, hosts_length, out->host, sizeof out->host, &out->port, err, err_size) != 0)
             return -1;
-        }
-        *close = '\0';
-        host++;
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1] != '\0') {
-            snprintf(err, err_size, "redis address '%s': junk after ']'", url);
-            return -1;
-        }
     } else {
-        port = strchr(host, ':');
-        if (port)
-            *port++ = '\0';
-    }
-    if (*host == '\0' || strlen(host) >= sizeof out->host) {
-        snprintf(err, err_size, "redis address '%s': missing host", url);
-        return -1;
-    }
-    snprintf(out->host, sizeof out->host, "%s", host);
-    if (port) {
-        char *end;
-        long n = strtol(port, &end, 10);
-        if (end == port || *end != '\0' || n < 1 || n > 65535) {
-            snprintf(err, err_size, "redis address '%s': port must be 1..65535", url);
-            return -1;
+        /* Any node leads to the others: the seeds are only where to start asking. */
+        for (const char *seed = rest; seed <= rest + hosts_length;) {
+            const char *comma = memchr(seed, ',', (size_t)(rest + hosts_length - seed));
+            size_t length = comma ? (size_t)(comma - seed) : (size_t)(rest + hosts_length - seed);
+            if (out->seed_count == BK_REDIS_SEEDS_MAX) {
+                snprintf(err, err_size, "redis address '%s': at most %d seed nodes", url, BK_REDIS_SEEDS_MAX);
+                return -1;
+            }
+            bk_redis_seed *s = &out->seeds[out->seed_count++];
+            if (host_port_parse(url, seed, length, s->host, sizeof s->host, &s->port, err, err_size) != 0)
+                return -1;
+            seed += length + 1;
         }
-        out->port = (int)n;
+        snprintf(out->host, sizeof out->host, "%s", out->seeds[0].host);
+        out->port = out->seeds[0].port;
     }
     if (slash && slash[1] != '\0' && parse_db(slash + 1, &out->db) != 0) {
         snprintf(err, err_size, "redis address '%s': database must be 0..15", url);
+        return -1;
+    }
+    if (out->is_cluster && out->db != 0) {
+        snprintf(err, err_size, "redis address '%s': a cluster has only database 0", url);
         return -1;
     }
     return 0;

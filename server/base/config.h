@@ -82,15 +82,28 @@ bk_config_result bk_config_resolve(bk_config *config, int argc, char **argv, cha
 
 void bk_config_usage(const char *program);
 
-/* A parsed --redis address: redis://[[user]:password@]host[:port][/db] or unix:///path[?db=N]. */
+/* A parsed --redis address: redis://[[user]:password@]host[:port][/db], unix:///path[?db=N], or
+ * a Redis Cluster given by some of its nodes,
+ * redis+cluster://[[user]:password@]host[:port][,host[:port]...] (database 0 only: a cluster has
+ * no other). */
+#define BK_REDIS_SEEDS_MAX 8
+
+typedef struct bk_redis_seed {
+    char host[256];
+    int port;
+} bk_redis_seed;
+
 typedef struct bk_redis_address {
     int is_unix;
+    int is_cluster;  /* the seeds are nodes of one cluster; host and port are the first */
     char host[256];
     int port;
     char path[PATH_MAX];
     char username[128];
     char password[256];
     int db;
+    bk_redis_seed seeds[BK_REDIS_SEEDS_MAX];
+    int seed_count;
 } bk_redis_address;
 
 int bk_redis_address_parse(const char *url, bk_redis_address *out, char *err, size_t err_size);

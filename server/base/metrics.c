@@ -106,6 +106,9 @@ char *bk_metrics_render(int redis_up, double redis_latency_ms, long long queue_l
            m->messages_stored);
     metric(&t, "beckon_frames_received_total", "counter", "WebSocket messages received.", m->frames_received);
     metric(&t, "beckon_http_requests_total", "counter", "REST requests handled.", m->http_requests);
+    metric(&t, "beckon_bus_messages_received_total", "counter",
+           "Messages the bus brought this node (only the channels of its own sockets, and the nodes').",
+           m->bus_messages_received);
     metric(&t, "beckon_rate_limited_total", "counter", "Requests refused by a rate limit.", m->rate_limited);
     metric(&t, "beckon_connections_refused_total", "counter",
            "WebSocket handshakes refused (per-IP limit, shutting down).", m->connections_refused);

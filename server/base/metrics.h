@@ -24,6 +24,7 @@ typedef struct bk_metrics {
     int64_t webhooks_delivered;     /* events a receiver answered with 2xx */
     int64_t webhooks_failed;        /* events given up after webhook-max-attempts */
     int64_t webhooks_retries;       /* attempts that failed and were scheduled again */
+    int64_t bus_messages_received;  /* messages the bus brought this node (store.c) */
 } bk_metrics;
 
 extern bk_metrics bk_metrics_now;

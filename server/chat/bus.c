@@ -6,31 +6,138 @@
 #include "base/map.h"
 #include "workers/webhooks.h"
 
-#include <ctype.h>
 #include <stdlib.h>
 #include <string.h>
 
-/* To the sessions on peers (chat_peers; NULL: none) whose hello is done. `except` is a
- * connection of this node that must not get the frame (its sender), or 0. */
+/* ---- channels: one per recipient ---------------------------------------------------- */
+
+int chat_bus_channel(const char *slot_prefix, chat_recipient to, const char *id, char out[CHANNEL_MAX])
+{
+    static const char *const kinds[] = {
+        [CHAT_TO_VISITOR] = "v", [CHAT_TO_AGENT] = "a", [CHAT_TO_AGENTS] = "agents",
+        [CHAT_TO_NODES] = "nodes", [CHAT_TO_NODE] = "node",
+    };
+    int n = snprintf(out, CHANNEL_MAX, "%sto:%s%s%s", slot_prefix, kinds[to], id ? ":" : "", id ? id : "");
+    return n > 0 && (size_t)n < CHANNEL_MAX ? 0 : -1;
+}
+
+int chat_bus_slot_channels_each(bk_chat *chat, const char *slot_prefix, chat_recipient to, const char *id,
+                                chat_channel_fn *fn)
+{
+    char channel[CHANNEL_MAX];
+    if (chat_bus_channel(slot_prefix, to, id, channel) != 0)
+        return -1;
+    return fn(chat, channel);
+}
+
+int chat_bus_channels_each(bk_chat *chat, chat_recipient to, const char *id, chat_channel_fn *fn)
+{
+    const char *prefix = chat->server->config->prefix;
+    char slot[BK_KEYS_PREFIX_SIZE];
+    if (to == CHAT_TO_VISITOR) {
+        bk_keys_prefix_of_id(prefix, id, slot);
+        return chat_bus_slot_channels_each(chat, slot, to, id, fn);
+    }
+    int result = chat_bus_slot_channels_each(chat, chat->global_prefix, to, id, fn);
+    if (to == CHAT_TO_NODE)
+        return result;
+    for (size_t i = 0; i < chat->tag_count && result == 0; i++) {
+        bk_keys_site_prefix(prefix, chat->tags[i], slot);
+        result = chat_bus_slot_channels_each(chat, slot, to, id, fn);
+    }
+    return result;
+}
+
+/* The recipient a channel of this node names (chat_bus_channel backwards, whatever its slot's
+ * tag): 0 with *to and id set (id empty for all agents, all nodes), or -1 for a channel not ours. */
+static int channel_recipient(const bk_chat *chat, const char *channel, size_t len, chat_recipient *to,
+                             char id[BK_ID_MAX + 1])
+{
+    static const struct { const char *name; chat_recipient to; int has_id; } kinds[] = {
+        { "v:", CHAT_TO_VISITOR, 1 }, { "a:", CHAT_TO_AGENT, 1 }, { "agents", CHAT_TO_AGENTS, 0 },
+        { "nodes", CHAT_TO_NODES, 0 }, { "node:", CHAT_TO_NODE, 1 },
+    };
+    const char *prefix = chat->server->config->prefix;
+    size_t prefix_len = strlen(prefix);
+    if (len < prefix_len + 1 || memcmp(channel, prefix, prefix_len) != 0 || channel[prefix_len] != '{')
+        return -1;
+    const char *close = memchr(channel + prefix_len, '}', len - prefix_len);
+    if (!close || (size_t)(close - channel) > prefix_len + 1 + BK_KEYS_TAG_LEN)
+        return -1;
+    size_t slot_len = (size_t)(close - channel) + 2;  /* "PREFIX{TAG}:" */
+    if (len < slot_len + 3 || channel[slot_len - 1] != ':' || memcmp(channel + slot_len, "to:", 3) != 0)
+        return -1;
+    const char *kind = channel + slot_len + 3;
+    size_t rest = len - slot_len - 3;
+    for (size_t i = 0; i < sizeof kinds / sizeof kinds[0]; i++) {
+        size_t kind_len = strlen(kinds[i].name);
+        if (rest < kind_len || memcmp(kind, kinds[i].name, kind_len) != 0 || (!kinds[i].has_id && rest != kind_len))
+            continue;
+        size_t id_len = rest - kind_len;
+        if (kinds[i].has_id && (id_len == 0 || id_len > BK_ID_MAX))
+            return -1;
+        memcpy(id, kind + kind_len, id_len);
+        id[id_len] = '\0';
+        *to = kinds[i].to;
+        return 0;
+    }
+    return -1;
+}
+
+/* ---- sending to this node's sockets ------------------------------------------------------ */
+
+/* To a session: at once when its hello is done; held for after its welcome while its hello is
+ * under way (chat_held_add: it may have been published after the snapshot its welcome is built
+ * from); not at all before its hello. */
+static void session_send(chat_session *s, const char *text, size_t len)
+{
+    if (s->hello == HELLO_DONE)
+        chat_send_text(s, text, len);
+    else if (s->hello == HELLO_PENDING)
+        chat_held_add(s, text, len);
+}
+
+/* To the sessions on peers (chat_peers; NULL: none). `except` is a connection of this node
+ * that must not get the frame (its sender), or 0. */
 static void peers_send(const bk_list *peers, const char *text, size_t len, unsigned long except)
 {
     if (!peers)
         return;
     bk_list_each(node, peers) {
         chat_session *s = bk_list_entry(node, chat_session, peer);
-        if (s->hello == HELLO_DONE && (!except || bk_conn_id(s->conn) != except))
-            chat_send_text(s, text, len);
+        if (!except || bk_conn_id(s->conn) != except)
+            session_send(s, text, len);
     }
 }
 
-/* "0", "1", or "0>NODE:CONNECTION" (bus_except): the connection to skip when NODE is this one. */
-static unsigned long bus_except_connection(const bk_chat *chat, const char *all)
+/* A frame to the sockets of its recipient here. */
+static void recipient_send(bk_chat *chat, chat_recipient to, const char *id, const char *text, size_t len,
+                           unsigned long except)
 {
-    const char *sender = strchr(all, '>');
+    switch (to) {
+    case CHAT_TO_VISITOR:
+        peers_send(chat_peers(chat, BK_ROLE_VISITOR, id), text, len, except);
+        break;
+    case CHAT_TO_AGENT:
+        peers_send(chat_peers(chat, BK_ROLE_AGENT, id), text, len, except);
+        break;
+    case CHAT_TO_AGENTS:
+        bk_list_each(node, &chat->all_agents)
+            session_send(bk_list_entry(node, chat_session, agent), text, len);
+        break;
+    case CHAT_TO_NODES:
+    case CHAT_TO_NODE:
+        break;  /* the nodes' channels carry "!what" alone */
+    }
+}
+
+/* "-", or "NODE:CONNECTION" (bus_except): the connection to skip when NODE is this one. */
+static unsigned long sender_connection(const bk_chat *chat, const char *sender)
+{
     size_t node_len = strlen(chat->node);
-    if (!sender || strncmp(sender + 1, chat->node, node_len) != 0 || sender[1 + node_len] != ':')
+    if (strncmp(sender, chat->node, node_len) != 0 || sender[node_len] != ':')
         return 0;
-    return strtoul(sender + 2 + node_len, NULL, 10);
+    return strtoul(sender + node_len + 1, NULL, 10);
 }
 
 /* An account's password changed or the account was removed: its sockets here are closed. */
@@ -87,86 +194,72 @@ static void queue_positions_tell(bk_chat *chat, const char *text, size_t len)
     json_decref(announcement);
 }
 
-/* Copies a short bus payload into buf (BK_ID_MAX + 1 bytes) and returns it. */
-static const char *text_copy(const char *text, size_t len, char *buf)
-{
-    size_t n = len < BK_ID_MAX ? len : BK_ID_MAX;
-    memcpy(buf, text, n);
-    buf[n] = '\0';
-    return buf;
-}
-
-/* The next field of a bus line, read as sscanf's %s would (spaces before it skipped) into out:
- * 0, or -1 when there is none or it does not fit (no line the scripts publish has one that
- * long: the sizes of the fields are those of the ids they carry). */
+/* The next field of a bus message, up to a space, into out: 0, or -1 when there is none or it
+ * does not fit (no message the scripts publish has one that long: a field is an id, a node's
+ * connection or a command). */
 static int bus_field(const char **at, const char *end, char *out, size_t size)
 {
     const char *start = *at;
-    while (start < end && isspace((unsigned char)*start))
-        start++;
     size_t n = 0;
-    while (start + n < end && start[n] != '\0' && !isspace((unsigned char)start[n]))
+    while (start + n < end && start[n] != ' ' && start[n] != '\0')
         n++;
     if (n == 0 || n >= size)
         return -1;
     memcpy(out, start, n);
     out[n] = '\0';
-    *at = start + n;
+    *at = start + n < end ? start + n + 1 : end;
     return 0;
 }
 
-/* "VISITOR AGENT ALL FRAME" (lua/prelude.lua). */
-void chat_bus_received(const char *payload, size_t len, void *data)
+/* "!what ARGUMENT": for the node itself, never for clients (lua/prelude.lua). */
+static void node_command(bk_chat *chat, chat_recipient to, const char *id, const char *at, const char *end)
 {
-    bk_chat *chat = data;
-    char visitor[BK_ID_MAX + 1], agent[BK_ID_MAX + 1], all_field[SENDER_MAX + 3];
-    const char *at = payload, *end = payload + len;
-    if (bus_field(&at, end, visitor, sizeof visitor) != 0 || bus_field(&at, end, agent, sizeof agent) != 0 ||
-        bus_field(&at, end, all_field, sizeof all_field) != 0)
+    char what[16], argument[BK_ID_MAX + 1];
+    if (bus_field(&at, end, what, sizeof what) != 0)
         return;
-    while (at < end && isspace((unsigned char)*at))
-        at++;
-    int all = all_field[0] == '1';
-    unsigned long except = bus_except_connection(chat, all_field);
-    const char *text = at;
-    size_t text_len = (size_t)(end - at);
-    if (visitor[0] == '!') {  /* "!what NAME 0 ...": for the nodes, not for clients */
-        if (strcmp(visitor, "!logout") == 0)
-            agent_sessions_end(chat, agent);
-        else if (strcmp(visitor, "!queue") == 0)
-            queue_positions_tell(chat, text, text_len);
-        else if (strcmp(visitor, "!ping") == 0) {
-            if (strcmp(agent, chat->node) == 0)  /* agent: the node that sent it */
-                chat->bus_heard_ms = uv_now(chat->server->loop);
-        }
-        else if (strcmp(visitor, "!hooks") == 0)
-            bk_webhooks_wake(chat->server->webhooks, agent);  /* agent: the site */
-        else if (strcmp(visitor, "!forget") == 0) {
-            char erased[BK_ID_MAX + 1];
-            if (bk_id_valid(text_copy(text, text_len, erased)))
-                visitor_sessions_end(chat, erased);
-        }
-        else
-            bk_triggers_control(chat->server->triggers, visitor + 1);
-        return;
-    }
-    if (strcmp(visitor, "-") != 0)
-        peers_send(chat_peers(chat, BK_ROLE_VISITOR, visitor), text, text_len, except);
-    if (all) {
-        bk_list_each(node, &chat->all_agents) {
-            chat_session *s = bk_list_entry(node, chat_session, agent);
-            if (s->hello == HELLO_DONE)
-                chat_send_text(s, text, text_len);
-            else if (s->hello == HELLO_PENDING)
-                chat_held_add(s, text, text_len);
-        }
-    } else if (strcmp(agent, "-") != 0) {
-        peers_send(chat_peers(chat, BK_ROLE_AGENT, agent), text, text_len, except);
+    if (to == CHAT_TO_VISITOR && strcmp(what, "!forget") == 0) {
+        visitor_sessions_end(chat, id);
+    } else if (to == CHAT_TO_AGENT && strcmp(what, "!logout") == 0) {
+        agent_sessions_end(chat, id);
+    } else if (to == CHAT_TO_NODE && strcmp(what, "!ping") == 0) {
+        if (strcmp(id, chat->node) == 0)
+            chat->bus_heard_ms = uv_now(chat->server->loop);
+    } else if (to == CHAT_TO_NODES && strcmp(what, "!queue") == 0) {
+        queue_positions_tell(chat, at, (size_t)(end - at));
+    } else if (to == CHAT_TO_NODES && strcmp(what, "!hooks") == 0) {
+        if (bus_field(&at, end, argument, sizeof argument) == 0)
+            bk_webhooks_wake(chat->server->webhooks, argument);
+    } else if (to == CHAT_TO_NODES) {
+        bk_triggers_control(chat->server->triggers, what + 1);  /* "!rules" */
     }
 }
 
+/* A message on one of this node's channels (lua/prelude.lua): "SENDER FRAME", or "!what ...". */
+void chat_bus_received(const char *channel, size_t channel_len, const char *payload, size_t len, void *data)
+{
+    bk_chat *chat = data;
+    chat_recipient to;
+    char id[BK_ID_MAX + 1], sender[SENDER_MAX];
+    if (channel_recipient(chat, channel, channel_len, &to, id) != 0 || len == 0)
+        return;
+    const char *at = payload, *end = payload + len;
+    if (payload[0] == '!') {
+        node_command(chat, to, id, at, end);
+        return;
+    }
+    if (bus_field(&at, end, sender, sizeof sender) != 0)
+        return;
+    /* The one place a FRAME goes to sockets: as the script made it, or, for a message's
+     * compact record, as the JSON frame the node builds from it (frames.c). */
+    size_t frame_len = (size_t)(end - at);
+    const char *frame = chat_frame_expand(chat, at, &frame_len);
+    if (frame)
+        recipient_send(chat, to, id, frame, frame_len, sender_connection(chat, sender));
+}
+
 /* While the bus link was down, pushes for this node's sockets were lost (pub/sub does not
- * keep them). The streams have everything: tell every client to resume. */
+ * keep them). The streams have everything: tell every client to resume (a socket still saying
+ * hello hears it after its welcome). */
 static void resync_peers(const char *id, void *peers, void *frame)
 {
     (void)id;
@@ -181,15 +274,28 @@ void chat_store_state_changed(int command_up, int bus_up, void *data)
         static const char resync[] = "{\"type\":\"resync\"}";
         bk_info("bus is back: asking this node's clients to resume");
         bk_map_each(chat->visitors, resync_peers, (void *)resync);
-        bk_map_each(chat->agents, resync_peers, (void *)resync);
+        bk_list_each(node, &chat->all_agents)
+            session_send(bk_list_entry(node, chat_session, agent), resync, sizeof resync - 1);
     }
     if (bus_up)
         chat->bus_was_up = 1;
     chat->bus_up = bus_up;
+    /* Hellos waiting for their channels: with the bus down they go on (the resync above
+     * covers them when it is back); with it up, some may be confirmed now. */
+    chat_subscriptions_settled(chat);
     /* Before any sweep on the new link: after a long outage the visitors' confirmations are old,
      * and their chats must not look abandoned (commands on one link run in order). */
     if (command_up) {
         chat_global_read(chat);
         chat_visitors_seen(chat, bk_now_ms());
     }
+}
+
+void chat_bus_subscribed(const char *channel, void *data)
+{
+    bk_chat *chat = data;
+    chat_recipient to;
+    char id[BK_ID_MAX + 1];
+    if (channel_recipient(chat, channel, strlen(channel), &to, id) == 0)
+        chat_subscription_confirmed(chat, to, id);
 }

@@ -12,8 +12,7 @@
 
 static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_VISITOR_HELLO]   = bk_lua_visitor_hello,
-    [SCRIPT_VISITOR_MESSAGE] = bk_lua_visitor_message,
-    [SCRIPT_AGENT_MESSAGE]   = bk_lua_agent_message,
+    [SCRIPT_MESSAGES]        = bk_lua_messages,
     [SCRIPT_ACCEPT]          = bk_lua_accept,
     [SCRIPT_CLOSE]           = bk_lua_close,
     [SCRIPT_RATE]            = bk_lua_rate,
@@ -23,7 +22,6 @@ static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_IDENTIFY]        = bk_lua_identify,
     [SCRIPT_LEAVE_MESSAGE]   = bk_lua_leave_message,
     [SCRIPT_LEFT_MESSAGES]   = bk_lua_left_messages,
-    [SCRIPT_NOTE]            = bk_lua_note,
     [SCRIPT_TRANSFER]        = bk_lua_transfer,
     [SCRIPT_STATUS]          = bk_lua_status,
     [SCRIPT_HEARTBEAT]       = bk_lua_heartbeat,
@@ -53,17 +51,33 @@ bk_chat *bk_chat_new(bk_server *server)
         bk_chat_free(chat);
         return NULL;
     }
+    /* The batch's handles join the loop with it: made last of what can fail. */
+    chat->batch = chat_batch_new(chat);
+    if (!chat->batch) {
+        bk_chat_free(chat);
+        return NULL;
+    }
     bk_list_init(&chat->all_agents);
     bk_list_init(&chat->waiting);
+    bk_list_init(&chat->subscribing);
     for (int i = 0; i < SCRIPT_COUNT; i++)
         chat->scripts[i] = bk_store_script_add(server->store, script_sources[i]);
-    snprintf(chat->bus_channel, sizeof chat->bus_channel, "%sbus", server->config->prefix);
     bk_keys_global_prefix(server->config->prefix, chat->global_prefix);
-    chat_tags_sync(chat, NULL, 0);
-    bk_store_bus(server->store, chat->bus_channel, chat_bus_received, chat);
-    bk_store_on_state(server->store, chat_store_state_changed, chat);
     if (bk_id_generate("n_", chat->node, sizeof chat->node) != 0)
         snprintf(chat->node, sizeof chat->node, "n_%ld", (long)getpid());
+    /* The nodes' channels, always: in the global slot here, in each site's slot as the sites
+     * become known (chat_tags_sync, the site "" at once); the sockets' own come and go with
+     * them (session.c). */
+    char nodes[CHANNEL_MAX], node[CHANNEL_MAX];
+    if (bk_store_bus(server->store, chat_bus_received, chat_bus_subscribed, chat) != 0 ||
+        chat_bus_channel(chat->global_prefix, CHAT_TO_NODES, NULL, nodes) != 0 ||
+        chat_bus_channel(chat->global_prefix, CHAT_TO_NODE, chat->node, node) != 0 ||
+        bk_store_bus_subscribe(server->store, nodes) < 0 || bk_store_bus_subscribe(server->store, node) < 0) {
+        bk_chat_free(chat);
+        return NULL;
+    }
+    chat_tags_sync(chat, NULL, 0);
+    bk_store_on_state(server->store, chat_store_state_changed, chat);
     uv_timer_init(server->loop, &chat->hello_timer);
     chat->hello_timer.data = chat;
     uv_timer_start(&chat->hello_timer, chat_hello_deadline, 1000, 1000);
@@ -78,6 +92,7 @@ bk_chat *bk_chat_new(bk_server *server)
 
 void bk_chat_shutdown(bk_chat *chat)
 {
+    chat_batch_close(chat->batch);
     uv_close((uv_handle_t *)&chat->heartbeat, NULL);
     uv_close((uv_handle_t *)&chat->hello_timer, NULL);
     uv_close((uv_handle_t *)&chat->queue_timer, NULL);
@@ -108,5 +123,7 @@ void bk_chat_free(bk_chat *chat)
     bk_transcripts_free(chat->transcripts);
     bk_site_hours_free(chat->hours);
     free(chat->tags);
+    chat_batch_free(chat->batch);
+    free(chat->frame);
     free(chat);
 }

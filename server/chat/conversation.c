@@ -15,20 +15,15 @@
 
 /* ---- messages ------------------------------------------------------------------------ */
 
-static void on_message_stored(redisReply *reply, void *data)
+/* A message's answer from its batch (message_batch.c). */
+static void on_message_stored(chat_call *c, const redisReply *result)
 {
-    chat_call *c = data;
     chat_session *s = c->session;
     const char *conversation, *id;
     long long duplicate, opened;
-    if (chat_call_orphaned(c))
-        goto done;
-    /* a visitor's message may open the conversation; an agent's and a note never do */
-    if (s->role == BK_ROLE_VISITOR
-            ? bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_MESSAGE, &conversation, &id, &duplicate, &opened) != 0
-            : bk_redis_reply_unpack(reply, BK_SHAPE_AGENT_MESSAGE, &conversation, &id, &duplicate) != 0) {
-        chat_send_store_error(s, c->req, reply);
-        goto done;
+    if (bk_redis_reply_unpack(result, BK_SHAPE_MESSAGE, &conversation, &id, &duplicate, &opened) != 0) {
+        chat_send_store_error(s, c->req, result);
+        return;
     }
     if (duplicate != 1)
         bk_metrics_now.messages_stored++;
@@ -41,8 +36,6 @@ static void on_message_stored(redisReply *reply, void *data)
     json_object_set_new(ack, "ts", json_integer(strtoll(id, NULL, 10)));
     json_object_set_new(ack, "duplicate", json_boolean(duplicate == 1));
     chat_send_json(s, ack);
-done:
-    chat_call_free(c);
 }
 
 /* The preview shown in agents' queues: the start of the text, cut on a character boundary. */
@@ -56,55 +49,31 @@ static size_t preview_length(const char *text, size_t len)
     return n;
 }
 
+/* A visitor's message, an agent's or a note: into this iteration's batch, which stores it
+ * (lua/messages.lua) and answers it. A visitor's names a fresh conversation id, used should it
+ * open one; an agent's and a note name theirs. */
 void chat_message_send(chat_session *s, const bk_request *request)
 {
-    bk_chat *chat = s->chat;
     chat_call *c = chat_call_new(s, request);
     if (!c)
         return;
     snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
-    char slot[BK_KEYS_PREFIX_SIZE];
-    const char *prefix = chat_slot_prefix(s, request->conversation, slot);
-    char sender[SENDER_MAX];
-    chat_sender_name(s, sender);
+    const char *kind;
+    size_t preview = 0;
     if (s->role == BK_ROLE_VISITOR) {
-        char cid[BK_ID_MAX + 1], now[24], online[24];
         /* a conversation carries its visitor's tag: any node finds its slot from the id */
-        if (bk_keys_id_generate("c_", s->tag, cid, sizeof cid) != 0) {
+        if (bk_keys_id_generate("c_", s->tag, c->conversation, sizeof c->conversation) != 0) {
             chat_send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for a conversation id");
             chat_call_free(c);
             return;
         }
-        snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
-        chat_agents_online(chat, online);
-        const char *argv[] = { prefix, s->id, cid, request->cmid, request->text, now, request->text, sender,
-                               online };
-        size_t lengths[] = { strlen(prefix), strlen(s->id), strlen(cid), strlen(request->cmid),
-                             request->text_len, strlen(now),
-                             preview_length(request->text, request->text_len), strlen(sender), strlen(online) };
-        chat_call_script(c, SCRIPT_VISITOR_MESSAGE, on_message_stored, 9, argv, lengths);
+        kind = "visitor";
+        preview = preview_length(request->text, request->text_len);
     } else {
-        const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
-        size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id),
-                             strlen(request->cmid), request->text_len, strlen(sender) };
-        chat_call_script(c, SCRIPT_AGENT_MESSAGE, on_message_stored, 6, argv, lengths);
+        snprintf(c->conversation, sizeof c->conversation, "%s", request->conversation);
+        kind = request->type == BK_REQ_NOTE ? "note" : "agent";
     }
-}
-
-void chat_note_add(chat_session *s, const bk_request *request)
-{
-    chat_call *c = chat_call_new(s, request);
-    if (!c)
-        return;
-    snprintf(c->cmid, sizeof c->cmid, "%s", request->cmid);
-    char slot[BK_KEYS_PREFIX_SIZE];
-    const char *prefix = chat_slot_prefix(s, request->conversation, slot);
-    char sender[SENDER_MAX];
-    chat_sender_name(s, sender);
-    const char *argv[] = { prefix, request->conversation, s->id, request->cmid, request->text, sender };
-    size_t lengths[] = { strlen(prefix), strlen(request->conversation), strlen(s->id), strlen(request->cmid),
-                         request->text_len, strlen(sender) };
-    chat_call_script(c, SCRIPT_NOTE, on_message_stored, 6, argv, lengths);
+    chat_batch_add(s->chat->batch, c, kind, request->text, request->text_len, preview, on_message_stored);
 }
 
 /* ---- everything answered with "ok" --------------------------------------------------- */

@@ -1,4 +1,29 @@
-/* hello.c - a visitor's and an agent's hello: who the socket is, and the welcome. */
+/* hello.c - a visitor's and an agent's hello: who the socket is, and the welcome.
+ *
+ * No push may slip past a socket between the snapshot its welcome is built from (the hello
+ * script) and its first push. A node receives only the bus channels it subscribes to, so:
+ * - the socket joins its visitor's or agent's sessions (chat_peers_join, which subscribes this
+ *   node to their channel when it is the first) as soon as the id is known;
+ * - when the id is known before the script (a visitor's token; an agent's session token, whose
+ *   agent a GET reads first), the script runs only once Redis has confirmed the subscription
+ *   (chat_after_subscribed). Confirmation and script are on two connections, so sending both at
+ *   once would not order them in Redis: waiting for the confirmation does. Whatever is
+ *   published after the confirmation reaches this node; what was published before it is in
+ *   the script's snapshot, or (messages) in the stream the client resumes from;
+ * - when the id is known only from the script's reply (a fresh visitor, or a token whose
+ *   visitor was erased: a new id), nothing can have been published for it yet: only the
+ *   welcome tells anyone the id, and it waits for the confirmation too;
+ * - what the bus brings while the hello is in flight is held and sent right after the welcome
+ *   (chat_held_add), so a push published after the snapshot but arriving before the script's
+ *   reply is not dropped either.
+ * An agent waits for all agents' channel as well (subscribed while this node has an agent
+ * socket). docs/architecture.md, "The bus", says the same.
+ *
+ * Slots (base/keys.h): a visitor's hello reads the global slot first (global_state.lua: the
+ * agents online, whether any site exists), which decides the visitor's slot and so the tag of
+ * its ids and of its channel; then the script runs in that slot. An agent's hello reads its
+ * session and presence in the global slot (agent_hello.lua), then its conversations and the
+ * queue in each site slot (agent_lists.lua), merged; its channels are in every slot. */
 #include "chat/chat_internal.h"
 
 #include "protocol/errors.h"
@@ -30,6 +55,8 @@ static void visitor_hello_failed(chat_call *c, const redisReply *reply)
         bk_conn_close(s->conn, BK_CLOSE_POLICY, "hello timeout");
 }
 
+static void visitor_welcome_send(chat_call *c);
+
 static void on_visitor_hello(redisReply *reply, void *data)
 {
     chat_call *c = data;
@@ -46,7 +73,8 @@ static void on_visitor_hello(redisReply *reply, void *data)
     }
     if (strcmp(s->id, visitor) != 0) {
         /* The token's visitor was erased: this socket is a new visitor now. Nothing can have
-         * been published for the new id yet, so joining after the script loses nothing. */
+         * been published for the new id yet, so joining after the script loses nothing (the
+         * welcome, the first to name the id, waits for the subscription below). */
         chat_peers_leave(s);
         snprintf(s->id, sizeof s->id, "%s", visitor);
         chat_peers_join(s);
@@ -79,10 +107,25 @@ static void on_visitor_hello(redisReply *reply, void *data)
     if (s->chat->server->mail)
         json_object_set_new(welcome, "transcript_email", json_true());
     json_object_set_new(welcome, "hours", hours ? hours : json_null());
+    c->welcome = welcome;
+    c->profile = strdup(profile);
+    chat_after_subscribed(c, visitor_welcome_send);
+    return;
+done:
+    chat_call_free(c);
+}
+
+static void visitor_welcome_send(chat_call *c)
+{
+    chat_session *s = c->session;
+    if (chat_call_orphaned(c))
+        goto done;
     s->hello = HELLO_DONE;
     bk_list_remove(&s->waiting);
-    chat_send_json(s, welcome);
-    s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, profile);
+    chat_send_json(s, c->welcome);
+    c->welcome = NULL;
+    chat_held_flush(s);
+    s->tracker = bk_tracker_new(s->chat->server->triggers, s->conn, s->id, c->profile ? c->profile : "{}");
     if (s->tracker && c->page && (!s->consent_required || bk_tracker_consented(s->tracker))) {
         bk_request page;
         memset(&page, 0, sizeof page);
@@ -95,6 +138,22 @@ static void on_visitor_hello(redisReply *reply, void *data)
     }
 done:
     chat_call_free(c);
+}
+
+static void visitor_hello_run(chat_call *c)
+{
+    chat_session *s = c->session;
+    bk_chat *chat = s->chat;
+    if (chat_call_orphaned(c)) {
+        chat_call_free(c);
+        return;
+    }
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c, 0,
+                        c->arg_count, (const char **)c->args, NULL) != 0) {
+        chat_peers_leave(s);
+        visitor_hello_failed(c, NULL);
+        chat_call_free(c);
+    }
 }
 
 /* The hello's second step, in the visitor's slot: whether any site is configured (the global
@@ -147,8 +206,8 @@ static void on_hello_global(redisReply *reply, void *data)
         chat_call_free(c);
         return;
     }
-    /* Join the fan-out before asking Redis, so nothing published for this visitor after
-     * the script ran can slip past the socket. */
+    /* Join the fan-out before asking Redis: the node subscribes to the visitor's channel, and
+     * a visitor known by its token waits for that before the script (see the top). */
     chat_peers_join(s);
     char now[24], online_text[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
@@ -161,12 +220,18 @@ static void on_hello_global(redisReply *reply, void *data)
      * finds no such visitor and takes the fresh id, as for an erased one. */
     const char *argv[] = { s->prefix, s->id, now, site, c->hello_lang, c->hello_device, origin, from_token ? "1" : "0",
                            fresh, chat_agents_online(chat, online_text), chat->sites_configured ? "1" : "0" };
-    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_VISITOR_HELLO], on_visitor_hello, c,
-                        0, 11, argv, NULL) != 0) {
+    if (chat_call_keep_args(c, 11, argv) != 0) {
         chat_peers_leave(s);
-        visitor_hello_failed(c, NULL);
+        s->hello = HELLO_NONE;
+        chat_send_error(s, c->req, BK_ERR_INTERNAL, "out of memory");
         chat_call_free(c);
+        return;
     }
+    /* A fresh id is nobody's yet: the script need not wait (its welcome does). */
+    if (from_token)
+        chat_after_subscribed(c, visitor_hello_run);
+    else
+        visitor_hello_run(c);
 }
 
 void chat_visitor_hello(chat_session *s, const bk_request *request)
@@ -208,6 +273,7 @@ void chat_visitor_hello(chat_session *s, const bk_request *request)
  * cannot say hello is of no use: close 1013, and the panel reconnects with backoff. */
 static void agent_hello_failed(chat_session *s, json_t *req, const redisReply *reply)
 {
+    chat_peers_leave(s);
     s->hello = HELLO_NONE;
     const char *refusal = bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED);
     if (refusal) {
@@ -220,6 +286,8 @@ static void agent_hello_failed(chat_session *s, json_t *req, const redisReply *r
     chat_send_error(s, req, err.code, err.message);
     bk_conn_close(s->conn, BK_CLOSE_TRY_AGAIN, "try again later");
 }
+
+static void agent_welcome_send(chat_call *c);
 
 /* An agent's hello in two steps: the global slot (who the session is, presence), then each
  * site slot this node knows of (its conversations there and the slot's queue), merged. */
@@ -260,27 +328,27 @@ static void agent_lists_done(agent_lists *l)
 {
     chat_call *c = l->call;
     chat_session *s = c->session;
+    json_t *lists = l->welcome;
+    int failed = l->failed;
+    free(l);
     if (chat_call_orphaned(c))
         goto done;
-    if (l->failed) {
+    if (failed) {
         bk_warn("agent hello: could not read the agent's lists from redis");
         agent_hello_failed(s, c->req, NULL);
         goto done;
     }
-    json_object_set_new(l->welcome, "queue", queue_merged(json_object_get(l->welcome, "queue")));
-    chat_peers_join(s);
+    json_object_set_new(lists, "queue", queue_merged(json_object_get(lists, "queue")));
     json_t *welcome = bk_reply_new("welcome", c->req);
     json_object_set_new(welcome, "agent", json_pack("{s:s}", "name", s->id));
-    json_object_update(welcome, l->welcome);
-    s->hello = HELLO_DONE;
-    bk_list_remove(&s->waiting);
-    chat_send_json(s, welcome);
-    chat_held_flush(s);
-    bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
+    json_object_update(welcome, lists);
+    json_decref(lists);
+    c->welcome = welcome;
+    chat_after_subscribed(c, agent_welcome_send);
+    return;
 done:
-    json_decref(l->welcome);
+    json_decref(lists);
     chat_call_free(c);
-    free(l);
 }
 
 static void on_agent_lists(redisReply *reply, void *data)
@@ -323,11 +391,19 @@ static void on_agent_hello(redisReply *reply, void *data)
         agent_hello_failed(s, c->req, NULL);
         goto done;
     }
+    if (strcmp(s->id, agent) != 0) {
+        /* The GET found no agent for the token and the script does (a session made in
+         * between): too rare for a path of its own; the panel says hello again. */
+        json_decref(state);
+        free(l);
+        bk_warn("agent hello: the session token's agent changed during the hello");
+        agent_hello_failed(s, c->req, NULL);
+        goto done;
+    }
     chat->server->agents_online = json_integer_value(json_object_get(state, "agents_online"));
     json_object_del(state, "agents_online");
     json_object_set_new(state, "queue", json_array());
     json_object_set_new(state, "conversations", json_array());
-    snprintf(s->id, sizeof s->id, "%s", agent);
     l->call = c;
     l->welcome = state;
     l->waiting = chat->tag_count + 1;  /* one more, dropped below: no slot answers before the last is asked */
@@ -346,6 +422,60 @@ static void on_agent_hello(redisReply *reply, void *data)
     return;
 done:
     chat_call_free(c);
+}
+
+static void agent_welcome_send(chat_call *c)
+{
+    chat_session *s = c->session;
+    if (!chat_call_orphaned(c)) {
+        s->hello = HELLO_DONE;
+        bk_list_remove(&s->waiting);
+        chat_send_json(s, c->welcome);
+        c->welcome = NULL;
+        chat_held_flush(s);
+        bk_info("agent %s connected (connection %lu)", s->id, bk_conn_id(s->conn));
+    }
+    chat_call_free(c);
+}
+
+static void agent_hello_run(chat_call *c)
+{
+    chat_session *s = c->session;
+    bk_chat *chat = s->chat;
+    if (chat_call_orphaned(c)) {
+        chat_call_free(c);
+        return;
+    }
+    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c, 0,
+                        c->arg_count, (const char **)c->args, NULL) != 0) {
+        agent_hello_failed(s, c->req, NULL);
+        chat_call_free(c);
+    }
+}
+
+/* The agent a session token belongs to, read before the hello script so that the agent's
+ * channel is subscribed before it (see the top). No agent: the script says why. */
+static void on_agent_session(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    chat_session *s = c->session;
+    const char *agent;
+    if (chat_call_orphaned(c)) {
+        chat_call_free(c);
+        return;
+    }
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_SESSION_AGENT, &agent) != 0) {
+        agent_hello_failed(s, c->req, reply);
+        chat_call_free(c);
+        return;
+    }
+    if (!agent || !bk_id_valid(agent)) {
+        agent_hello_run(c);
+        return;
+    }
+    snprintf(s->id, sizeof s->id, "%s", agent);
+    chat_peers_join(s);
+    chat_after_subscribed(c, agent_hello_run);
 }
 
 static int session_token_shaped(const char *token)
@@ -385,8 +515,11 @@ void chat_agent_hello(chat_session *s, const bk_request *request)
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(ttl, sizeof ttl, "%d", PRESENCE_TTL_MS);
     const char *argv[] = { chat->global_prefix, digest, now, ttl, chat->node };
-    if (bk_store_script(chat->server->store, chat->scripts[SCRIPT_AGENT_HELLO], on_agent_hello, c,
-                        0, 5, argv, NULL) != 0) {
+    char key[BK_KEYS_PREFIX_SIZE + sizeof "session:" + BK_SESSION_TOKEN_SIZE];
+    snprintf(key, sizeof key, "%ssession:%s", chat->global_prefix, digest);
+    const char *get[] = { "GET", key };
+    if (chat_call_keep_args(c, 5, argv) != 0 ||
+        bk_store_command(chat->server->store, on_agent_session, c, 2, get, NULL) != 0) {
         agent_hello_failed(s, c->req, NULL);
         chat_call_free(c);
     }

@@ -35,7 +35,7 @@ static const request_row requests[] = {
     [BK_REQ_CLOSE]             = { HELLO_DONE, chat_conversation_close, chat_conversation_close },
     [BK_REQ_RATE]              = { HELLO_DONE, chat_conversation_rate, NULL },
     [BK_REQ_ACCEPT]            = { HELLO_DONE, NULL, chat_conversation_accept },
-    [BK_REQ_NOTE]              = { HELLO_DONE, NULL, chat_note_add },
+    [BK_REQ_NOTE]              = { HELLO_DONE, NULL, chat_message_send },
     [BK_REQ_TRANSFER]          = { HELLO_DONE, NULL, chat_conversation_transfer },
     /* browsing, for the triggers */
     [BK_REQ_PAGE_VIEW]         = { HELLO_DONE, browsing_track, NULL },
@@ -83,5 +83,8 @@ void chat_request_dispatch(chat_session *s, const bk_request *request)
             chat_send_error(s, request->req, BK_ERR_HELLO_REQUIRED, "send hello first");
         return;
     }
+    /* Nothing a socket asks overtakes the messages it sent before (message_batch.c). */
+    if (s->batched && request->type != BK_REQ_MESSAGE && request->type != BK_REQ_NOTE)
+        chat_batch_flush(s->chat->batch);
     handler(s, request);
 }

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "base/map.h"
+#include "store/store.h"
 #include "base/metrics.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -37,6 +38,7 @@ chat_session *chat_session_new(bk_chat *chat, bk_conn *conn)
     bk_list_init(&s->agent);
     bk_list_init(&s->waiting);
     bk_list_init(&s->held);
+    bk_list_init(&s->subscribing);
     bk_conn_ref(conn);
     return s;
 }
@@ -63,6 +65,31 @@ static bk_map *peers_of(bk_chat *chat, bk_role role)
     return role == BK_ROLE_AGENT ? chat->agents : chat->visitors;
 }
 
+/* s's visitor or agent, as a recipient of the bus. */
+static chat_recipient session_recipient(const chat_session *s)
+{
+    return s->role == BK_ROLE_AGENT ? CHAT_TO_AGENT : CHAT_TO_VISITOR;
+}
+
+static int channel_subscribe(bk_chat *chat, const char *channel)
+{
+    if (bk_store_bus_subscribe(chat->server->store, channel) < 0)
+        bk_warn("bus: could not subscribe to %s (out of memory)", channel);
+    return 0;
+}
+
+static int channel_unsubscribe(bk_chat *chat, const char *channel)
+{
+    bk_store_bus_unsubscribe(chat->server->store, channel);
+    return 0;
+}
+
+/* -1 (stops chat_bus_channels_each) at the first channel not confirmed yet. */
+static int channel_unconfirmed(bk_chat *chat, const char *channel)
+{
+    return bk_store_bus_subscribed(chat->server->store, channel) ? 0 : -1;
+}
+
 bk_list *chat_peers(bk_chat *chat, bk_role role, const char *id)
 {
     return bk_map_get(peers_of(chat, role), id);
@@ -83,6 +110,7 @@ void chat_peers_join(chat_session *s)
             free(peers);
             return;
         }
+        chat_bus_channels_each(s->chat, session_recipient(s), s->id, channel_subscribe);
     }
     bk_list_push_front(peers, &s->peer);
 }
@@ -97,7 +125,107 @@ int chat_peers_leave(chat_session *s)
     if (!peers || !bk_list_empty(peers))
         return 0;
     free(bk_map_remove(map, s->id));
+    chat_bus_channels_each(s->chat, session_recipient(s), s->id, channel_unsubscribe);
     return 1;
+}
+
+void chat_agents_join(chat_session *s)
+{
+    bk_chat *chat = s->chat;
+    if (bk_list_empty(&chat->all_agents))
+        chat_bus_channels_each(chat, CHAT_TO_AGENTS, NULL, channel_subscribe);
+    bk_list_push_front(&chat->all_agents, &s->agent);
+}
+
+void chat_agents_leave(chat_session *s)
+{
+    bk_chat *chat = s->chat;
+    if (!bk_list_linked(&s->agent))
+        return;
+    bk_list_remove(&s->agent);
+    if (bk_list_empty(&chat->all_agents))
+        chat_bus_channels_each(chat, CHAT_TO_AGENTS, NULL, channel_unsubscribe);
+}
+
+/* ---- a hello waiting for its channels ---------------------------------------------------- */
+
+static int session_subscribed(const chat_session *s)
+{
+    bk_chat *chat = s->chat;
+    if (!chat->bus_up && chat->bus_was_up)
+        return 1;  /* see chat_after_subscribed */
+    if (chat_bus_channels_each(chat, session_recipient(s), s->id, channel_unconfirmed) != 0)
+        return 0;
+    return s->role != BK_ROLE_AGENT || chat_bus_channels_each(chat, CHAT_TO_AGENTS, NULL, channel_unconfirmed) == 0;
+}
+
+void chat_after_subscribed(chat_call *c, chat_next *next)
+{
+    chat_session *s = c->session;
+    if (session_subscribed(s)) {
+        next(c);
+        return;
+    }
+    s->subscribing_call = c;
+    s->after_subscribed = next;
+    bk_list_push_back(&s->chat->subscribing, &s->subscribing);
+}
+
+/* Runs the hellos on ready (taken off chat->subscribing by the caller). Taken off first, then
+ * run: what runs may send, close, or make others wait anew. */
+static void ready_run(bk_list *ready)
+{
+    bk_list *node;
+    while ((node = bk_list_first(ready))) {
+        chat_session *s = bk_list_entry(node, chat_session, subscribing);
+        bk_list_remove(node);
+        chat_call *c = s->subscribing_call;
+        s->subscribing_call = NULL;
+        if (c)
+            s->after_subscribed(c);
+    }
+}
+
+static void ready_take(chat_session *s, bk_list *ready)
+{
+    if (s->subscribing_call && session_subscribed(s)) {
+        bk_list_remove(&s->subscribing);
+        bk_list_push_back(ready, &s->subscribing);
+    }
+}
+
+void chat_subscriptions_settled(bk_chat *chat)
+{
+    bk_list ready;
+    bk_list_init(&ready);
+    bk_list_each(node, &chat->subscribing)
+        ready_take(bk_list_entry(node, chat_session, subscribing), &ready);
+    ready_run(&ready);
+}
+
+void chat_subscription_confirmed(bk_chat *chat, chat_recipient to, const char *id)
+{
+    bk_list ready;
+    bk_list_init(&ready);
+    if (to == CHAT_TO_AGENTS) {
+        bk_list_each(node, &chat->all_agents)
+            ready_take(bk_list_entry(node, chat_session, agent), &ready);
+    } else if (to == CHAT_TO_VISITOR || to == CHAT_TO_AGENT) {
+        bk_list *peers = chat_peers(chat, to == CHAT_TO_AGENT ? BK_ROLE_AGENT : BK_ROLE_VISITOR, id);
+        if (peers)
+            bk_list_each(node, peers)
+                ready_take(bk_list_entry(node, chat_session, peer), &ready);
+    }
+    ready_run(&ready);
+}
+
+void chat_subscribing_cancel(chat_session *s)
+{
+    chat_call *c = s->subscribing_call;
+    bk_list_remove(&s->subscribing);
+    s->subscribing_call = NULL;
+    if (c)
+        chat_call_free(c);
 }
 
 static void peers_free(const char *id, void *peers, void *data)
@@ -178,11 +306,27 @@ void chat_call_free(chat_call *c)
     free(c->hello_site);
     free(c->hello_lang);
     free(c->hello_device);
+    for (int i = 0; i < c->arg_count; i++)
+        free(c->args[i]);
+    free(c->args);
+    json_decref(c->welcome);
+    free(c->profile);
     json_decref(c->page);
     if (c->req)
         json_decref(c->req);
     chat_session_unref(c->session);
     free(c);
+}
+
+int chat_call_keep_args(chat_call *c, int argc, const char **argv)
+{
+    c->args = calloc((size_t)argc, sizeof *c->args);
+    if (!c->args)
+        return -1;
+    for (c->arg_count = 0; c->arg_count < argc; c->arg_count++)
+        if (!(c->args[c->arg_count] = strdup(argv[c->arg_count])))
+            return -1;
+    return 0;
 }
 
 /* Runs a script for a call; answers "unavailable" at once when Redis is not reachable. */
@@ -210,6 +354,40 @@ const char *chat_agents_online(const bk_chat *chat, char out[24])
     return out;
 }
 
+/* A slot's channels for this node: every node's always, every agent's while it holds an agent
+ * socket, each agent's it holds (chat_bus_channels_each's rule, for the one slot). */
+typedef struct slot_channels {
+    bk_chat *chat;
+    const char *slot;
+    chat_channel_fn *fn;
+} slot_channels;
+
+static void agent_slot_channel(const char *agent, void *peers, void *data)
+{
+    (void)peers;
+    slot_channels *sc = data;
+    chat_bus_slot_channels_each(sc->chat, sc->slot, CHAT_TO_AGENT, agent, sc->fn);
+}
+
+static void slot_channels_each(bk_chat *chat, const char *tag, chat_channel_fn *fn)
+{
+    char slot[BK_KEYS_PREFIX_SIZE];
+    bk_keys_site_prefix(chat->server->config->prefix, tag, slot);
+    chat_bus_slot_channels_each(chat, slot, CHAT_TO_NODES, NULL, fn);
+    if (!bk_list_empty(&chat->all_agents))
+        chat_bus_slot_channels_each(chat, slot, CHAT_TO_AGENTS, NULL, fn);
+    slot_channels sc = { chat, slot, fn };
+    bk_map_each(chat->agents, agent_slot_channel, &sc);
+}
+
+static int tag_listed(char (*tags)[BK_KEYS_TAG_LEN + 1], size_t count, const char *tag)
+{
+    for (size_t i = 0; i < count; i++)
+        if (strcmp(tags[i], tag) == 0)
+            return 1;
+    return 0;
+}
+
 void chat_tags_sync(bk_chat *chat, const char **sites, size_t count)
 {
     char (*tags)[BK_KEYS_TAG_LEN + 1] = malloc((count + 1) * sizeof *tags);
@@ -220,12 +398,16 @@ void chat_tags_sync(bk_chat *chat, const char **sites, size_t count)
     for (size_t i = 0; i < count; i++) {
         char tag[BK_KEYS_TAG_LEN + 1];
         bk_keys_site_tag(sites[i], tag);
-        size_t j = 0;
-        while (j < n && strcmp(tags[j], tag) != 0)
-            j++;
-        if (j == n)
+        if (!tag_listed(tags, n, tag))
             memcpy(tags[n++], tag, sizeof tag);
     }
+    /* The slots that came and went: their channels subscribed, or ended (a site removed). */
+    for (size_t i = 0; i < n; i++)
+        if (!tag_listed(chat->tags, chat->tag_count, tags[i]))
+            slot_channels_each(chat, tags[i], channel_subscribe);
+    for (size_t i = 0; i < chat->tag_count; i++)
+        if (!tag_listed(tags, n, chat->tags[i]))
+            slot_channels_each(chat, chat->tags[i], channel_unsubscribe);
     free(chat->tags);
     chat->tags = tags;
     chat->tag_count = n;

@@ -50,7 +50,7 @@ void bk_chat_opened(bk_conn *conn, void *data)
     else
         bk_metrics_now.visitors_connected++;
     if (s->role == BK_ROLE_AGENT)
-        bk_list_push_front(&chat->all_agents, &s->agent);
+        chat_agents_join(s);
 }
 
 /* A token bucket per socket: rate-burst at once, rate-messages-per-second sustained. */
@@ -141,9 +141,10 @@ void bk_chat_closed(bk_conn *conn, void *data)
         bk_metrics_now.visitors_connected--;
     bk_tracker_close(s->tracker);
     s->tracker = NULL;
-    bk_list_remove(&s->agent);  /* a visitor's was never on a list: nothing happens */
+    chat_subscribing_cancel(s);
+    chat_agents_leave(s);  /* a visitor's was never on the list: nothing happens */
     /* A session not (or no longer) among its peers leaves nothing: a visitor whose hello
-     * failed, an agent whose hello never finished. */
+     * failed, an agent whose hello failed or never came. */
     if (chat_peers_leave(s) && s->role == BK_ROLE_AGENT) {
         presence_remove(chat, s->id);
         bk_info("agent %s disconnected", s->id);

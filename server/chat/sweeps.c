@@ -80,13 +80,17 @@ typedef struct heartbeat_args {
     int argc;
 } heartbeat_args;
 
-/* The agents map has a key per agent name with a session here, and only sessions whose hello
- * is done join it (hello.c): each name once. */
+/* The agents map has a key per agent name with a session here (each name once); only an agent
+ * with a session whose hello is done is online here: one still saying hello may be refused. */
 static void agent_add(const char *agent, void *peers, void *data)
 {
-    (void)peers;
     heartbeat_args *args = data;
-    args->argv[args->argc++] = agent;
+    bk_list_each(node, (bk_list *)peers) {
+        if (bk_list_entry(node, chat_session, peer)->hello == HELLO_DONE) {
+            args->argv[args->argc++] = agent;
+            return;
+        }
+    }
 }
 
 /* Agents on this node stay counted as online while the node refreshes them (unless they
@@ -94,7 +98,7 @@ static void agent_add(const char *agent, void *peers, void *data)
 void chat_heartbeat(uv_timer_t *timer)
 {
     bk_chat *chat = timer->data;
-    /* Each heartbeat publishes "!ping NODE": a bus link that stopped delivering (a reset the
+    /* Each heartbeat publishes "!ping" on this node's own channel: a bus link that stopped delivering (a reset the
      * socket never reported, a half-open connection) is found within three heartbeats. */
     uint64_t loop_now = uv_now(chat->server->loop);
     if (!chat->bus_up || !chat->bus_heard_ms)

@@ -100,6 +100,12 @@ int bk_cli_run(const bk_config *config, int argc, char **argv, bk_cli_command co
             fprintf(stderr, "beckon: %s\n", err);
             return 2;
         }
+        /* Its scripts touch keys of many slots, which a cluster node refuses (until every key a
+         * script touches carries one hash tag); one synchronous connection follows no MOVED. */
+        if (address.is_cluster) {
+            fprintf(stderr, "beckon: the one-shot commands cannot use a Redis Cluster yet\n");
+            return 2;
+        }
         c = connect_address(&address);
     } else {
         /* The running server's private Redis if there is one; else a temporary one. */

@@ -9,5 +9,5 @@ for i = 5, #ARGV do
   end
 end
 -- the node hears this back on its bus link: the proof the link still works
-redis.call('PUBLISH', bus_channel, '!ping ' .. ARGV[4] .. ' 0 -')
+bus_node('node', ARGV[4], '!ping')
 return 1

@@ -5,5 +5,5 @@ if redis.call('SISMEMBER', p .. 'hooks:sites', ARGV[2]) == 0 then
   return redis.error_reply('not_found no such site, or it has no webhook_url')
 end
 local id = redis.call('XADD', p .. 'hooks:' .. ARGV[2], 'MAXLEN', '~', 10000, '*', 'event', 'ping', 'visitor', '', 'data', '{}')
-redis.call('PUBLISH', bus_channel, '!hooks ' .. ARGV[2] .. ' 0 -')
+bus_nodes('!hooks ' .. ARGV[2])
 return id

@@ -6,11 +6,21 @@
 -- alone in Redis, so two agents accepting at once, or one message resent on two sockets,
 -- cannot interleave.
 --
--- The bus: every change is PUBLISHed on p .. "bus" as "VISITOR AGENT ALL FRAME":
--- VISITOR and AGENT name who gets FRAME ("-" for nobody), ALL is 1 when every agent gets
--- it, or "0>NODE:CONNECTION" when that connection sent the message and has its ack already
--- (bus_except). FRAME is the exact JSON text clients receive, so nodes forward it without parsing.
--- A VISITOR of "!what" is a message to the nodes themselves ("!rules": reload the rules).
+-- The bus: Redis 7's sharded pub/sub (SPUBLISH), one channel per recipient, named by
+-- bus_channel alone (its twin on the nodes' side: chat_bus_channel, server/chat/bus.c):
+-- p .. "to:v:VISITOR", "to:a:AGENT", "to:agents" (every agent), "to:nodes" (every node),
+-- "to:node:NODE" (one node). A node subscribes only to the channels of the sockets it holds,
+-- and to the nodes' two, so with N nodes none of them reads what is for the others.
+-- A message is "SENDER FRAME": FRAME is the exact JSON text clients receive (nodes forward it
+-- without parsing), or a message's compact record (append()), which each node makes into that
+-- JSON frame once (server/chat/frames.c): building it is work that scales out with the nodes,
+-- not with Redis. SENDER is "-", or "NODE:CONNECTION" when that connection sent the message
+-- and has its ack already (bus_except: its node skips it, the sender's other sockets get it).
+-- bus(visitor, agent, all, frame) publishes to the visitor's channel and to the agent's, or to
+-- every agent's when all is 1 ("-": nobody); a node holding both gets it twice, once for each
+-- socket. A message for the nodes themselves is "!what ARGUMENT" (bus_nodes, bus_node):
+-- "!rules" (reload the rules), "!queue ORDER", "!hooks SITE" on to:nodes; "!ping" on a node's
+-- own channel; "!forget" on a visitor's (an erased visitor) and "!logout" on an agent's.
 --
 -- Errors are returned as "code message", code being a protocol error code.
 --
@@ -20,19 +30,27 @@
 -- agents_online (presence), set by the scripts that tell the queue's wait.
 
 local p = ARGV[1]
-local bus_channel = (string.match(p, '^(.*){[^{}]*}:$') or p) .. 'bus'
 local agents_online = 0
-local function bus(visitor, agent, all, frame)
-  redis.call('PUBLISH', bus_channel, visitor .. ' ' .. agent .. ' ' .. all .. ' ' .. frame)
+local function bus_channel(kind, id)
+  return p .. 'to:' .. kind .. (id and (':' .. id) or '')
 end
-local function bus_except(sender, visitor, agent, frame)
-  redis.call('PUBLISH', bus_channel, visitor .. ' ' .. agent .. ' 0>' .. sender .. ' ' .. frame)
+local function bus_send(sender, visitor, agent, all, frame)
+  local message = sender .. ' ' .. frame
+  if visitor ~= '-' then redis.call('SPUBLISH', bus_channel('v', visitor), message) end
+  if all == 1 then redis.call('SPUBLISH', bus_channel('agents'), message)
+  elseif agent ~= '-' then redis.call('SPUBLISH', bus_channel('a', agent), message) end
 end
+local function bus(visitor, agent, all, frame) bus_send('-', visitor, agent, all, frame) end
+local function bus_except(sender, visitor, agent, frame) bus_send(sender, visitor, agent, 0, frame) end
+local function bus_nodes(what) redis.call('SPUBLISH', bus_channel('nodes'), what) end
+local function bus_node(kind, id, what) redis.call('SPUBLISH', bus_channel(kind, id), what) end
 local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end
+-- Appends a message to its conversation: its stream id, and its push for the bus as a compact
+-- record (the fields, the two that may hold anything with their length, the text last and raw).
 local function append(cid, from, author, cmid, text)
   local id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
-  return id, cjson.encode({type = 'message', conversation = cid, id = id, cmid = cmid ~= '' and cmid or nil,
-                           from = from, author = author, text = text, ts = stamp(id)})
+  return id, '~message ' .. cid .. ' ' .. id .. ' ' .. from .. ' ' .. #author .. ' ' .. author .. ' ' .. #cmid .. ' ' ..
+             cmid .. ' ' .. text
 end
 local function profile(vid)
   local t, caps = {}, {}

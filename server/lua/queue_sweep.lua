@@ -95,7 +95,7 @@ if (queue_moved or agents_moved) and redis.call('ZCARD', p .. 'queue') > 0 then
     order[#order + 1] = cid
   end
   local avg, online = queue_wait_estimate(now)
-  redis.call('PUBLISH', bus_channel, '!queue - 0 ' .. cjson.encode({online = online, average_wait_ms = avg or cjson.null,
+  bus_nodes('!queue ' .. cjson.encode({online = online, average_wait_ms = avg or cjson.null,
     order = #order > 0 and order or cjson.null}))
 end
 return 1

@@ -6,6 +6,6 @@ local function rule_version(id, who, at, body)
   local head = '{"version":' .. version .. ',"by":' .. cjson.encode(who) .. ',"at":' .. at
   redis.call('HSET', p .. 'rules:meta', id, head .. '}')
   redis.call('RPUSH', p .. 'rules:history:' .. id, head .. ',' .. body .. '}')
-  redis.call('PUBLISH', bus_channel, '!rules - 0 {}')
+  bus_nodes('!rules')
   return version
 end

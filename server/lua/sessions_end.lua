@@ -5,5 +5,5 @@ local function sessions_end(name)
   local skey = p .. 'agent:' .. name .. ':sessions'
   for _, digest in ipairs(redis.call('SMEMBERS', skey)) do redis.call('DEL', p .. 'session:' .. digest) end
   redis.call('DEL', skey)
-  redis.call('PUBLISH', bus_channel, '!logout ' .. name .. ' 0 {}')
+  bus_node('a', name, '!logout')
 end

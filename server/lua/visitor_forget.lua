@@ -32,5 +32,5 @@ for _, site in ipairs(redis.call('SMEMBERS', p .. 'hooks:sites')) do
     if e[2][3] == 'visitor' and e[2][4] == vid then deleted = deleted + redis.call('XDEL', p .. 'hooks:' .. site, e[1]) end
   end
 end
-redis.call('PUBLISH', bus_channel, '!forget - 0 ' .. vid)
+bus_node('v', vid, '!forget')
 return deleted

@@ -1,7 +1,7 @@
 -- Webhooks (server/workers/webhooks.h): when the visitor's site has a webhook that wants this event,
 -- the event goes into the site's stream hooks:{site} in the same atomic step as the change it
 -- tells of, so it is stored exactly when the change is, in the order Redis made the changes.
--- One SCARD when no site has a webhook: this runs on every message.
+-- One SCARD when no site has a webhook (a batch of messages asks once, for all: messages.lua).
 --! uses: prelude
 
 local function webhook(vid, event, data)
@@ -13,5 +13,5 @@ local function webhook(vid, event, data)
   data.visitor = vid
   redis.call('XADD', p .. 'hooks:' .. site, 'MAXLEN', '~', 10000, '*', 'event', event, 'visitor', vid,
              'data', cjson.encode(data))
-  redis.call('PUBLISH', bus_channel, '!hooks ' .. site .. ' 0 -')
+  bus_nodes('!hooks ' .. site)
 end

@@ -27,10 +27,10 @@
 #define BK_SHAPE_VISITOR_HELLO "[ssssisss]"
 /* agent_hello.lua: {agent, welcome_json} */
 #define BK_SHAPE_AGENT_HELLO "[ss]"
-/* visitor_message.lua: {conversation, id, duplicate, opened} */
-#define BK_SHAPE_VISITOR_MESSAGE "[ssii]"
-/* agent_message.lua and note.lua: {conversation, id, duplicate} */
-#define BK_SHAPE_AGENT_MESSAGE "[ssi]"
+/* messages.lua: one element per message of the batch, in order, each a message's result or its
+ * refusal (an error reply); a message's result: {conversation, id, duplicate, opened} */
+#define BK_SHAPE_MESSAGES "[{*}]"
+#define BK_SHAPE_MESSAGE "[ssii]"
 /* history.lua: {state, gap, complete, messages_json, next, visitor_read, agent_read, accepted} */
 #define BK_SHAPE_HISTORY "[siissssi]"
 /* sites_hours.lua: (site, hours, tz) triples */
@@ -71,20 +71,33 @@
 #define BK_SHAPE_COUNT "i"
 #define BK_SHAPE_COUNTS "[{" BK_SHAPE_COUNT "}]"
 
-/* The bus subscription: {"subscribe", channel, count} then {"message", channel, payload} */
-#define BK_SHAPE_BUS_KIND "[s**]"
-#define BK_SHAPE_BUS_MESSAGE "[**s%]"
+/* CLUSTER SLOTS (redis_cluster.c): ranges of {first, last, master, replicas...}; a node is
+ * {endpoint or nil, port, then its id and, since Redis 7, its other endpoints} */
+#define BK_SHAPE_CLUSTER_NODE "[ni{*}]"
+#define BK_SHAPE_CLUSTER_RANGE "[ii{" BK_SHAPE_CLUSTER_NODE "}]"
+#define BK_SHAPE_CLUSTER_SLOTS "[{" BK_SHAPE_CLUSTER_RANGE "}]"
+
+/* The bus link's replies (bus_link.c), told apart by their first element: {"smessage", channel,
+ * payload}, {"ssubscribe" or "sunsubscribe", channel, count}, {"pong", ""} */
+#define BK_SHAPE_BUS_ELEMENT "*"
+#define BK_SHAPE_BUS_REPLY "[s{" BK_SHAPE_BUS_ELEMENT "}]"
+#define BK_SHAPE_BUS_SMESSAGE "[*s%s%]"
+#define BK_SHAPE_BUS_CONFIRMATION "[*s%i]"
+/* GET session:{digest}: the agent a session token belongs to, or nil (chat/hello.c) */
+#define BK_SHAPE_SESSION_AGENT "n"
 
 /* Every shape above that a reader starts with (groups are reached through them). */
 #define BK_REDIS_SHAPES(X)                                                                       \
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
-    X(VISITOR_MESSAGE) X(AGENT_MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)  \
-    X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_KIND)   \
-    X(BUS_MESSAGE) X(COUNTS)
+    X(MESSAGES) X(MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)               \
+    X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
+    X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)     \
+    X(COUNTS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
-    X(HOOK_ROW, HOOK_ROWS) X(COUNT, COUNTS)
+    X(HOOK_ROW, HOOK_ROWS) X(BUS_ELEMENT, BUS_REPLY) X(CLUSTER_RANGE, CLUSTER_SLOTS)             \
+    X(CLUSTER_NODE, CLUSTER_RANGE) X(COUNT, COUNTS)
 
 #endif

@@ -1,104 +1,53 @@
-/* store.c - hiredis async on the libuv loop: links, deadlines, reconnects, scripts, bus. */
+/* store.c - hiredis async on the libuv loop: links, deadlines, reconnects, scripts (the bus is
+ * store_bus.c's). */
 #include "store/store.h"
 
 #include "base/ids.h"
-#include "base/list.h"
 #include "base/log.h"
 #include "store/redis_loop.h"
 #include "store/redis_reply.h"
-#include "store/redis_shapes.h"
+#include "store/store_internal.h"
 
 #include <hiredis/async.h>
 #include <openssl/sha.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define BACKOFF_FIRST_MS 50
-#define BACKOFF_MAX_MS   2000
 #define SWEEP_MS         100
 
-typedef enum { LINK_DOWN, LINK_CONNECTING, LINK_UP } link_state;
+static void link_schedule_reconnect(store_link *l);
 
-typedef struct redis_link redis_link;
-
-/* One command in flight. Requests are answered at most once: by their reply, or earlier by
- * the deadline sweep (then the late reply only frees the record). */
-typedef struct request {
-    bk_list link;    /* in its link's pending requests; alone when permanent */
-    redis_link *owner;
-    bk_store_reply_fn fn;
-    void *data;
-    uint64_t deadline;
-    uint64_t sent;
-    int answered;
-    int permanent;   /* the bus subscription: answered many times, no deadline */
-} request;
-
-struct redis_link {
-    bk_store *store;
-    const char *name;
-    redisAsyncContext *context;
-    link_state state;
-    int subscriber;
-    int dropping;      /* the sweep is tearing this link down */
-    int handshake_failed; /* said once per connection attempt, not once per pipelined step */
-    uint64_t backoff_ms;
-    uv_timer_t reconnect_timer;
-    bk_list pending;   /* requests waiting for their reply (request.link), oldest first */
-};
-
-typedef struct script {
-    const char *source;  /* not ours: static (bk_store_script_add) */
-    char sha[41];
-} script;
-
-struct bk_store {
-    uv_loop_t *loop;
-    bk_redis_address address;
-    uint64_t timeout_ms;
-    redis_link command;
-    redis_link bus;
-    uv_timer_t sweep_timer;
-    script *scripts;
-    int script_count;
-    char *bus_channel;
-    bk_store_message_fn bus_fn;
-    void *bus_data;
-    bk_store_state_fn state_fn;
-    void *state_data;
-    double last_latency_ms;
-    void (*closed_fn)(void *data);
-    void *closed_data;
-    int closing;
-    int timers_open;
-};
-
-static void link_connect(redis_link *l);
-static void link_schedule_reconnect(redis_link *l);
-static void store_free_when_done(bk_store *store);
-static void on_timer_closed(uv_handle_t *handle);
-
-static void report_state(bk_store *store)
+void store_report_state(bk_store *store)
 {
-    if (store->state_fn && !store->closing)
-        store->state_fn(store->command.state == LINK_UP, store->bus.state == LINK_UP,
-                        store->state_data);
+    if (!store->state_fn || store->closing)
+        return;
+    if (!store->cluster) {
+        store->state_fn(store->command.state == LINK_UP, store_bus_up(store), store->state_data);
+        return;
+    }
+    /* Every node's link comes and goes on its own: tell only what changed. */
+    int command_up = store_cluster_up(store->cluster), bus_up = store_bus_up(store);
+    if (store->reported && command_up == store->reported_command_up && bus_up == store->reported_bus_up)
+        return;
+    store->reported = 1;
+    store->reported_command_up = command_up;
+    store->reported_bus_up = bus_up;
+    store->state_fn(command_up, bus_up, store->state_data);
+}
+
+/* A node's link in a cluster (not the one Redis's command link). */
+static int is_node_link(const store_link *l)
+{
+    return l->store->cluster != NULL;
 }
 
 /* Every hiredis reply of ours comes here first. */
 static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
 {
     (void)context;
-    request *r = privdata;
-    if (r->permanent) {
-        if (reply)
-            r->fn(reply, r->data);
-        else
-            free(r);  /* the subscription ended with its connection */
-        return;
-    }
+    store_request *r = privdata;
     bk_store *store = r->owner->store;
-    redis_link *l = r->owner;
+    store_link *l = r->owner;
     bk_list_remove(&r->link);
     /* After a failover this link may still point at the old primary, now a replica: every
      * write would fail for as long as the connection lives. A Redis whose script cache was
@@ -113,6 +62,8 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
         l->dropping = 1;
         redisAsyncDisconnect(l->context);
     }
+    if (!r->answered && r->argv && store_cluster_redirected(r, reply))
+        return;  /* sent again, elsewhere or later: answered then */
     if (!r->answered) {
         store->last_latency_ms = (double)(uv_now(store->loop) - r->sent);
         r->answered = 1;
@@ -122,28 +73,43 @@ static void on_reply(redisAsyncContext *context, void *reply, void *privdata)
     free(r);
 }
 
-static int link_send(redis_link *l, bk_store_reply_fn fn, void *data, int argc, const char **argv,
-                     const size_t *lengths)
+static int link_send_command(store_link *l, store_request *r, int argc, const char **argv,
+                             const size_t *lengths)
 {
     if (!l->context)
         return -1;
-    request *r = calloc(1, sizeof *r);
-    if (!r)
-        return -1;
     r->owner = l;
-    r->fn = fn;
-    r->data = data;
     r->sent = uv_now(l->store->loop);
     r->deadline = r->sent + l->store->timeout_ms;
-    if (redisAsyncCommandArgv(l->context, on_reply, r, argc, argv, lengths) != REDIS_OK) {
-        free(r);
+    if (redisAsyncCommandArgv(l->context, on_reply, r, argc, argv, lengths) != REDIS_OK)
         return -1;
-    }
     bk_list_push_back(&l->pending, &r->link);
     return 0;
 }
 
-static void link_down(redis_link *l, const char *why)
+int store_link_send(store_link *l, bk_store_reply_fn fn, void *data, int argc, const char **argv,
+                    const size_t *lengths)
+{
+    if (!l->context)
+        return -1;
+    store_request *r = calloc(1, sizeof *r);
+    if (!r)
+        return -1;
+    r->fn = fn;
+    r->data = data;
+    if (link_send_command(l, r, argc, argv, lengths) != 0) {
+        free(r);
+        return -1;
+    }
+    return 0;
+}
+
+int store_link_send_request(store_link *l, store_request *r)
+{
+    return link_send_command(l, r, r->argc, r->argv, r->lengths);
+}
+
+static void link_down(store_link *l, const char *why)
 {
     int was_up = l->state == LINK_UP;
     l->state = LINK_DOWN;
@@ -155,13 +121,17 @@ static void link_down(redis_link *l, const char *why)
     }
     if (was_up)
         bk_warn("redis %s link down: %s", l->name, why);
-    report_state(l->store);
-    link_schedule_reconnect(l);
+    if (is_node_link(l))
+        store_cluster_link_changed(l);
+    else
+        store_report_state(l->store);
+    if (!l->retired)
+        link_schedule_reconnect(l);
 }
 
 static void on_connect(const redisAsyncContext *context, int status)
 {
-    redis_link *l = context->data;
+    store_link *l = context->data;
     if (status != REDIS_OK) {
         /* hiredis frees the context after this returns and calls no disconnect callback. */
         bk_debug("redis %s connect failed: %s", l->name, context->errstr);
@@ -171,11 +141,11 @@ static void on_connect(const redisAsyncContext *context, int status)
 
 static void on_disconnect(const redisAsyncContext *context, int status)
 {
-    redis_link *l = context->data;
+    store_link *l = context->data;
     link_down(l, status == REDIS_OK ? "closed" : context->errstr);
 }
 
-static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
+static void handshake_fail(store_link *l, redisReply *reply, const char *step)
 {
     if (l->handshake_failed)
         return;
@@ -189,92 +159,64 @@ static void handshake_fail(redis_link *l, redisReply *reply, const char *step)
 
 static void on_handshake_step(redisReply *reply, void *data)
 {
-    redis_link *l = data;
+    store_link *l = data;
     if (!reply || bk_redis_reply_error(reply))
         handshake_fail(l, reply, "AUTH/SELECT/SCRIPT LOAD");
 }
 
 static void on_ready(redisReply *reply, void *data)
 {
-    redis_link *l = data;
+    store_link *l = data;
     if (!reply || bk_redis_reply_error(reply)) {
         handshake_fail(l, reply, "PING");
         return;
     }
     l->state = LINK_UP;
-    l->backoff_ms = BACKOFF_FIRST_MS;
+    l->backoff_ms = BK_BACKOFF_FIRST_MS;
     bk_info("redis %s link up", l->name);
-    report_state(l->store);
-}
-
-static void on_bus_message(redisReply *reply, void *data)
-{
-    redis_link *l = data;
-    bk_store *store = l->store;
-    const char *kind, *payload;
-    size_t len;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_BUS_KIND, &kind) != 0)
-        return;
-    if (strcmp(kind, "subscribe") == 0) {
-        l->state = LINK_UP;
-        l->backoff_ms = BACKOFF_FIRST_MS;
-        bk_info("redis bus link up, subscribed to %s", store->bus_channel);
-        report_state(store);
-    } else if (strcmp(kind, "message") == 0 &&
-               bk_redis_reply_unpack(reply, BK_SHAPE_BUS_MESSAGE, &payload, &len) == 0) {
-        if (store->bus_fn)
-            store->bus_fn(payload, len, store->bus_data);
-    }
+    if (is_node_link(l))
+        store_cluster_link_changed(l);
+    else
+        store_report_state(l->store);
 }
 
 /* AUTH and SELECT are pipelined behind the connect; the link counts as up only once Redis
  * has answered (a Redis still loading its AOF answers -LOADING, which keeps us retrying). */
-static void link_handshake(redis_link *l)
+static void link_handshake(store_link *l)
 {
     bk_store *store = l->store;
     const bk_redis_address *a = &store->address;
     if (a->password[0]) {
         if (a->username[0]) {
             const char *argv[] = { "AUTH", a->username, a->password };
-            link_send(l, on_handshake_step, l, 3, argv, NULL);
+            store_link_send(l, on_handshake_step, l, 3, argv, NULL);
         } else {
             const char *argv[] = { "AUTH", a->password };
-            link_send(l, on_handshake_step, l, 2, argv, NULL);
+            store_link_send(l, on_handshake_step, l, 2, argv, NULL);
         }
     }
     if (a->db) {
         char db[8];
         snprintf(db, sizeof db, "%d", a->db);
         const char *argv[] = { "SELECT", db };
-        link_send(l, on_handshake_step, l, 2, argv, NULL);
-    }
-    if (l->subscriber) {
-        const char *argv[] = { "SUBSCRIBE", store->bus_channel };
-        request *r = calloc(1, sizeof *r);
-        if (!r)
-            return;
-        r->fn = on_bus_message;
-        r->data = l;
-        r->permanent = 1;
-        bk_list_init(&r->link);
-        if (redisAsyncCommandArgv(l->context, on_reply, r, 2, argv, NULL) != REDIS_OK)
-            free(r);
-        return;
+        store_link_send(l, on_handshake_step, l, 2, argv, NULL);
     }
     for (int i = 0; i < store->script_count; i++) {
         const char *argv[] = { "SCRIPT", "LOAD", store->scripts[i].source };
-        link_send(l, on_handshake_step, l, 3, argv, NULL);
+        store_link_send(l, on_handshake_step, l, 3, argv, NULL);
     }
     const char *argv[] = { "PING" };
-    link_send(l, on_ready, l, 1, argv, NULL);
+    store_link_send(l, on_ready, l, 1, argv, NULL);
 }
 
-static void link_connect(redis_link *l)
+void store_link_connect(store_link *l)
 {
     bk_store *store = l->store;
     const bk_redis_address *a = &store->address;
-    redisAsyncContext *context = a->is_unix ? redisAsyncConnectUnix(a->path)
-                                            : redisAsyncConnect(a->host, a->port);
+    /* A cluster's links go to their node; otherwise to the address given. */
+    redisAsyncContext *context = l->port ? redisAsyncConnect(l->host, l->port)
+                                 : a->is_unix ? redisAsyncConnectUnix(a->path)
+                                              : redisAsyncConnect(a->host, a->port);
     if (!context) {
         link_schedule_reconnect(l);
         return;
@@ -287,7 +229,7 @@ static void link_connect(redis_link *l)
     }
     context->data = l;
     /* A half-open TCP link (the peer's host gone) is noticed by keepalive, not by silence. */
-    if (!a->is_unix)
+    if (l->port || !a->is_unix)
         redisEnableKeepAlive(&context->c);
     if (bk_redis_loop_attach(context, store->loop) != REDIS_OK) {
         redisAsyncFree(context);
@@ -304,38 +246,27 @@ static void link_connect(redis_link *l)
 
 static void on_reconnect_timer(uv_timer_t *timer)
 {
-    redis_link *l = timer->data;
+    store_link *l = timer->data;
     if (!l->store->closing)
-        link_connect(l);
+        store_link_connect(l);
 }
 
-uint64_t bk_store_reconnect_delay(uint64_t backoff_ms)
-{
-    /* Jitter keeps several nodes from hammering a Redis that just came back in lockstep: the
-     * kernel's randomness (rand() was never seeded, so every node drew the same "jitter").
-     * Without randomness the delay is the backoff alone, which is still correct. */
-    uint64_t jitter;
-    if (bk_random_below(backoff_ms / 4 + 1, &jitter) != 0)
-        jitter = 0;
-    return backoff_ms + jitter;
-}
-
-static void link_schedule_reconnect(redis_link *l)
+static void link_schedule_reconnect(store_link *l)
 {
     if (l->store->closing)
         return;
     uint64_t delay = bk_store_reconnect_delay(l->backoff_ms);
-    l->backoff_ms = l->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : l->backoff_ms * 2;
+    l->backoff_ms = bk_store_backoff_next(l->backoff_ms);
     uv_timer_start(&l->reconnect_timer, on_reconnect_timer, delay, 0);
 }
 
 /* Replies come back in order, so only the oldest request of a link can be overdue first.
  * An overdue request means Redis is stuck (stopped, swapping, DEBUG SLEEP): answer everyone
  * waiting on that link with "no reply" and drop the link; reconnecting re-checks Redis. */
-static void link_sweep(redis_link *l, uint64_t now)
+void store_link_sweep(store_link *l, uint64_t now)
 {
     bk_list *first = bk_list_first(&l->pending);
-    request *oldest = first ? bk_list_entry(first, request, link) : NULL;
+    store_request *oldest = first ? bk_list_entry(first, store_request, link) : NULL;
     if (!oldest || oldest->deadline > now || !l->context)
         return;
     bk_warn("redis %s link: no reply for %llu ms, reconnecting", l->name,
@@ -344,7 +275,7 @@ static void link_sweep(redis_link *l, uint64_t now)
     /* The next node is read after each answer (not bk_list_each): a request an answer sends
      * joins the end of the list and is answered here too. */
     for (bk_list *node = l->pending.next; node != &l->pending; node = node->next) {
-        request *r = bk_list_entry(node, request, link);
+        store_request *r = bk_list_entry(node, store_request, link);
         if (!r->answered) {
             r->answered = 1;
             if (r->fn)
@@ -363,16 +294,17 @@ static void on_sweep(uv_timer_t *timer)
 {
     bk_store *store = timer->data;
     uint64_t now = uv_now(store->loop);
-    link_sweep(&store->command, now);
-    link_sweep(&store->bus, now);
+    store_link_sweep(&store->command, now);
+    store_bus_sweep(store, now);
+    if (store->cluster)
+        store_cluster_sweep(store->cluster, now);
 }
 
-static void link_init(bk_store *store, redis_link *l, const char *name, int subscriber)
+void store_link_init(bk_store *store, store_link *l, const char *name)
 {
     l->store = store;
     l->name = name;
-    l->subscriber = subscriber;
-    l->backoff_ms = BACKOFF_FIRST_MS;
+    l->backoff_ms = BK_BACKOFF_FIRST_MS;
     bk_list_init(&l->pending);
     uv_timer_init(store->loop, &l->reconnect_timer);
     l->reconnect_timer.data = l;
@@ -386,11 +318,18 @@ bk_store *bk_store_new(uv_loop_t *loop, const bk_redis_address *address, int tim
     store->loop = loop;
     store->address = *address;
     store->timeout_ms = (uint64_t)timeout_ms;
-    link_init(store, &store->command, "command", 0);
-    link_init(store, &store->bus, "bus", 1);
+    if (store_bus_init(store) != 0) {
+        free(store);
+        return NULL;
+    }
+    store_link_init(store, &store->command, "command");
     uv_timer_init(loop, &store->sweep_timer);
     store->sweep_timer.data = store;
-    store->timers_open = 3;
+    store->timers_open = 2;
+    if (address->is_cluster && !(store->cluster = store_cluster_new(store))) {
+        bk_store_close(store, NULL, NULL);
+        return NULL;
+    }
     return store;
 }
 
@@ -398,24 +337,16 @@ int bk_store_script_add(bk_store *store, const char *source)
 {
     if (!source)
         return -1;
-    script *grown = realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown);
+    store_script *grown = realloc(store->scripts, (size_t)(store->script_count + 1) * sizeof *grown);
     if (!grown)
         return -1;
     store->scripts = grown;
-    script *s = &store->scripts[store->script_count];
+    store_script *s = &store->scripts[store->script_count];
     s->source = source;
     uint8_t digest[SHA_DIGEST_LENGTH];
     SHA1((const uint8_t *)source, strlen(source), digest);
     bk_hex_encode(digest, sizeof digest, s->sha);
     return store->script_count++;
-}
-
-void bk_store_bus(bk_store *store, const char *channel, bk_store_message_fn fn, void *data)
-{
-    free(store->bus_channel);
-    store->bus_channel = strdup(channel);
-    store->bus_fn = fn;
-    store->bus_data = data;
 }
 
 void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data)
@@ -424,17 +355,24 @@ void bk_store_on_state(bk_store *store, bk_store_state_fn fn, void *data)
     store->state_data = data;
 }
 
+void bk_store_cluster_key(bk_store *store, const char *key)
+{
+    store->default_slot = bk_cluster_key_slot(key, strlen(key));
+}
+
 void bk_store_start(bk_store *store)
 {
     uv_timer_start(&store->sweep_timer, on_sweep, SWEEP_MS, SWEEP_MS);
-    link_connect(&store->command);
-    if (store->bus_channel)
-        link_connect(&store->bus);
+    if (store->cluster)
+        store_cluster_start(store->cluster);
+    else
+        store_link_connect(&store->command);
+    store_bus_start(store);
 }
 
 int bk_store_is_up(const bk_store *store)
 {
-    return store->command.state == LINK_UP;
+    return store->cluster ? store_cluster_up(store->cluster) : store->command.state == LINK_UP;
 }
 
 double bk_store_last_latency_ms(const bk_store *store)
@@ -442,12 +380,31 @@ double bk_store_last_latency_ms(const bk_store *store)
     return store->last_latency_ms;
 }
 
+/* slot: where a cluster runs it (one Redis runs everything). */
+static int store_send(bk_store *store, int slot, bk_store_reply_fn fn, void *data,
+                      int argc, const char **argv, const size_t *lengths)
+{
+    if (store->closing)
+        return -1;
+    if (store->cluster)
+        return store_cluster_send(store->cluster, slot, fn, data, argc, argv, lengths);
+    if (store->command.state != LINK_UP)
+        return -1;
+    return store_link_send(&store->command, fn, data, argc, argv, lengths);
+}
+
+/* In a cluster, the slot of argument `at` (a key), or the default slot when there is none. */
+static int key_slot(const bk_store *store, int argc, const char **argv, const size_t *lengths, int at)
+{
+    if (!store->cluster || argc <= at)
+        return store->default_slot;
+    return bk_cluster_key_slot(argv[at], lengths ? lengths[at] : strlen(argv[at]));
+}
+
 int bk_store_command(bk_store *store, bk_store_reply_fn fn, void *data,
                      int argc, const char **argv, const size_t *lengths)
 {
-    if (store->closing || store->command.state != LINK_UP)
-        return -1;
-    return link_send(&store->command, fn, data, argc, argv, lengths);
+    return store_send(store, key_slot(store, argc, argv, lengths, 1), fn, data, argc, argv, lengths);
 }
 
 int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, void *data,
@@ -471,6 +428,9 @@ int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, voi
             return -1;
         }
     }
+    /* key_count 0: our scripts find their keys in Lua under the prefix of one slot, their first
+     * argument ("PREFIX{TAG}:", base/keys.h), which routes them as a key of that slot would. */
+    int slot = key_slot(store, argc, argv, lengths, 0);
     char keys[12];
     snprintf(keys, sizeof keys, "%d", key_count);
     full[0] = "EVALSHA";
@@ -482,7 +442,7 @@ int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, voi
         full[i + 3] = argv[i];
         full_lengths[i + 3] = lengths ? lengths[i] : strlen(argv[i]);
     }
-    int rc = bk_store_command(store, fn, data, argc + 3, full, full_lengths);
+    int rc = store_send(store, slot, fn, data, argc + 3, full, full_lengths);
     if (full != inline_argv) {
         free(full);
         free(full_lengths);
@@ -493,18 +453,21 @@ int bk_store_script(bk_store *store, int script_index, bk_store_reply_fn fn, voi
 /* The store is freed once both links have said goodbye and its timers are closed. The
  * sweep timer stays on while links close, so a Redis that stopped answering cannot keep
  * shutdown waiting for ever: its link is dropped at the deadline like any other time. */
-static void store_free_when_done(bk_store *store)
+void store_free_when_done(bk_store *store)
 {
-    if (store->command.context || store->bus.context)
+    if (store->command.context || !store_bus_closed(store) ||
+        (store->cluster && !store_cluster_disconnected(store->cluster)))
         return;
     if (!uv_is_closing((uv_handle_t *)&store->sweep_timer)) {
-        uv_close((uv_handle_t *)&store->sweep_timer, on_timer_closed);
+        uv_close((uv_handle_t *)&store->sweep_timer, store_timer_closed);
         return;
     }
     if (store->timers_open > 0)
         return;
+    if (store->cluster)
+        store_cluster_free(store->cluster);
     free(store->scripts);
-    free(store->bus_channel);
+    store_bus_free(store);
     void (*closed_fn)(void *) = store->closed_fn;
     void *closed_data = store->closed_data;
     free(store);
@@ -512,7 +475,7 @@ static void store_free_when_done(bk_store *store)
         closed_fn(closed_data);
 }
 
-static void on_timer_closed(uv_handle_t *handle)
+void store_timer_closed(uv_handle_t *handle)
 {
     bk_store *store = handle->data;
     store->timers_open--;
@@ -524,25 +487,14 @@ void bk_store_close(bk_store *store, void (*closed_fn)(void *data), void *data)
     store->closing = 1;
     store->closed_fn = closed_fn;
     store->closed_data = data;
-    uv_close((uv_handle_t *)&store->command.reconnect_timer, on_timer_closed);
-    uv_close((uv_handle_t *)&store->bus.reconnect_timer, on_timer_closed);
+    uv_close((uv_handle_t *)&store->command.reconnect_timer, store_timer_closed);
     store->command.reconnect_timer.data = store;
-    store->bus.reconnect_timer.data = store;
+    if (store->cluster)
+        store_cluster_close(store->cluster);
+    store_bus_close(store);
     /* redisAsyncDisconnect lets replies already on their way arrive before it closes; when
      * nothing is pending it closes at once and on_disconnect runs inside this call. */
     if (store->command.context)
         redisAsyncDisconnect(store->command.context);
-    if (store->bus.context)
-        redisAsyncDisconnect(store->bus.context);
     store_free_when_done(store);
-}
-
-void bk_store_bus_drop(bk_store *store, const char *why)
-{
-    redis_link *l = &store->bus;
-    if (!l->context || l->dropping)
-        return;
-    bk_warn("redis bus link: %s; reconnecting", why);
-    l->dropping = 1;
-    redisAsyncDisconnect(l->context);
 }

@@ -13,16 +13,19 @@
 #              per message as a row of its own), the chat ladder (5k, 10k, … 30k msg/s, 5 s a
 #              rung, stopping after the first rung that misses p99 ≤ 50 ms or loses an ack or a
 #              delivery; one row gives the highest rate that passed), slow consumer, 10 000-client
-#              reconnect storm, two nodes (visitors on one, agents on the other, same Redis) at
-#              5 000 msg/s, with the bus messages each node receives per chat message (counted by
-#              a subscriber of the generator's own on bk:bus). Writes docs/benchmarks-scale.md
-#              unless --no-doc. Afterwards it prints Redis' busiest commands (INFO commandstats).
+#              reconnect storm, then nodes: 2 and 4 beckons on the same Redis (visitors and agents
+#              spread round robin) at 5 000 msg/s for 5 s each, with the bus messages each node
+#              receives per chat message (each node's beckon_bus_messages_received_total in GET
+#              /metrics). Writes docs/benchmarks-scale.md unless --no-doc. Afterwards it prints
+#              Redis' busiest commands (INFO commandstats).
 #   --keep     keep the temp dir (logs of redis and beckon)
 #   BECKON_SCALE_BUILD=dir   build directory (default: build-scale, ignored by git)
 #   BECKON_SCALE_SCENARIOS="chat slow"   run only these (default: slow idle chat ladder storm,
-#                    and twonode in full mode; slow first, while the heap is fresh, so its RSS shows).
+#                    and nodes in full mode; slow first, while the heap is fresh, so its RSS shows;
+#                    nodes, also called twonode, always last: the other beckons start only then).
 #                    With --doc (or in full mode) only these scenarios' rows of the doc's table
 #                    are rewritten; the other rows and the text stay, and a line says so.
+#   BECKON_SCALE_NODES=2,4   the node counts of the nodes scenario (at most 8)
 #   BECKON_SCALE_NICE=-10   autogroup nice of the processes it starts (0: leave priorities)
 #   BECKON_SCALE_LOADGEN_ARGS="--rates 5000"   more options for beckon-loadgen (--help)
 #
@@ -41,7 +44,7 @@ for arg in "$@"; do
     --doc) doc=1 ;;
     --no-doc) doc=0 ;;
     --keep) keep=1 ;;
-    -h|--help) sed -n '2,29p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && !/^#/ { exit } NR > 1' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "scale.sh: unknown argument '$arg' (try --help)" >&2; exit 2 ;;
   esac
 done
@@ -51,7 +54,8 @@ SCALE_BUILD=${BECKON_SCALE_BUILD:-build-scale}
 SCALE_SCENARIOS=${BECKON_SCALE_SCENARIOS:-}
 SCALE_LOADGEN_ARGS=${BECKON_SCALE_LOADGEN_ARGS:-}
 SCALE_NICE=${BECKON_SCALE_NICE:--10}
-unset BECKON_SCALE_BUILD BECKON_SCALE_SCENARIOS BECKON_SCALE_LOADGEN_ARGS BECKON_SCALE_NICE
+NODES=${BECKON_SCALE_NODES:-2,4}
+unset BECKON_SCALE_BUILD BECKON_SCALE_SCENARIOS BECKON_SCALE_LOADGEN_ARGS BECKON_SCALE_NICE BECKON_SCALE_NODES
 command_line="tests/bench/scale.sh${*:+ $*}"
 
 BUILD=$SCALE_BUILD
@@ -133,15 +137,23 @@ SCENARIOS=$SCALE_SCENARIOS
 if [ $mode = quick ]; then
   [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm"
   IDLE=1000; RATES=1000; CHAT_SECS=3; CONVS=100; AGENTS=10; STORM=1000; SLOW_SECS=2
-  LADDER=1000,3000; LADDER_SECS=1
+  LADDER=1000,3000; LADDER_SECS=1; NODES_RATE=1000; NODES_SECS=2
 else
-  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm twonode"
+  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm nodes"
   IDLE=1000,5000,10000,19000; RATES=1000,5000,10000; CHAT_SECS=10; CONVS=1000; AGENTS=50; STORM=10000
-  SLOW_SECS=5; LADDER=5000,10000,15000,20000,25000,30000; LADDER_SECS=5
+  SLOW_SECS=5; LADDER=5000,10000,15000,20000,25000,30000; LADDER_SECS=5; NODES_RATE=5000; NODES_SECS=5
 fi
-TWONODE=""
-TWONODE_ARGS=()
-grep -qw twonode <<<"$SCENARIOS" && TWONODE=1
+# The nodes scenario runs after the others, in a run of the generator of its own: its other
+# beckons start only then, so that no other scenario shares beckon's CPU with them.
+NODES_SCENARIO=""
+grep -qwE 'nodes|twonode' <<<"$SCENARIOS" && NODES_SCENARIO=1
+SCENARIOS=$(tr ' ' '\n' <<<"$SCENARIOS" | grep -vxE 'nodes|twonode|' | tr '\n' ' ')
+SCENARIOS=${SCENARIOS% }
+NODES_MAX=$(tr ',' '\n' <<<"$NODES" | sort -n | tail -1)
+if ! [[ "$NODES" =~ ^[1-8](,[1-8])*$ ]]; then
+  echo "scale.sh: BECKON_SCALE_NODES='$NODES': node counts 1-8, separated by commas" >&2
+  exit 2
+fi
 if [ "$NOFILE" -lt 19500 ] && [ $mode = full ]; then
   echo "scale.sh: RLIMIT_NOFILE hard limit is $NOFILE: the 19 000-connection step will fail" >&2
 fi
@@ -188,7 +200,6 @@ for name in "${names[@]}"; do
     >>"$TMPD/agents.log" 2>&1 || { tail "$TMPD/agents.log"; echo "scale.sh: agent add failed" >&2; exit 1; }
 done
 
-PORT=$("$LOADGEN" free-port)
 # Limits meant for browsers, lifted for the benchmark (where this beckon has them): every client
 # comes from 127.0.0.x, and the chat scenario sends more per socket than a person types.
 extra=()
@@ -196,34 +207,27 @@ help=$("$BECKON" --help 2>&1)
 grep -q -- '--max-connections-per-ip' <<<"$help" && extra+=(--max-connections-per-ip 1000000)
 grep -q -- '--rate-messages-per-second' <<<"$help" && extra+=(--rate-messages-per-second 100000)
 grep -q -- '--rate-burst' <<<"$help" && extra+=(--rate-burst 100000)
-BECKON_ARGS=(--redis "$REDIS_URL" --data-dir "$DATA" --port "$PORT" --bind 127.0.0.1 --web-root . --log-level warn "${extra[@]}")
-setsid taskset -c $BECKON_CPU "$BECKON" "${BECKON_ARGS[@]}" >"$TMPD/beckon.log" 2>&1 &
-BECKON_PID=$!
-PIDS=("$BECKON_PID" "${PIDS[@]}")  # beckon stops first, then redis
-for _ in $(seq 100); do
-  curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 && break
-  kill -0 $BECKON_PID 2>/dev/null || break
-  sleep 0.05
-done
-curl -fs "http://127.0.0.1:$PORT/healthz" >/dev/null 2>&1 || { tail -20 "$TMPD/beckon.log"; echo "scale.sh: beckon did not start" >&2; exit 1; }
-prioritize "$BECKON_PID"
-
-if [ -n "$TWONODE" ]; then
-  # Scenario 4: a second node on the same Redis (agents there, visitors on the first), same CPU.
-  PORT2=$("$LOADGEN" free-port)
-  BECKON2_ARGS=(--redis "$REDIS_URL" --data-dir "$DATA" --port "$PORT2" --bind 127.0.0.1 --web-root . --log-level warn "${extra[@]}")
-  setsid taskset -c $BECKON_CPU "$BECKON" "${BECKON2_ARGS[@]}" >"$TMPD/beckon2.log" 2>&1 &
-  BECKON2_PID=$!
-  PIDS=("$BECKON2_PID" "${PIDS[@]}")
+# Starts one beckon on the shared Redis, pinned to beckon's CPU, and waits for /healthz; sets
+# NODE_PORT and NODE_PID. Nodes are stopped before redis (first in PIDS).
+NODE_PIDS=()
+start_node() {  # LOG
+  NODE_PORT=$("$LOADGEN" free-port)
+  setsid taskset -c $BECKON_CPU "$BECKON" --redis "$REDIS_URL" --data-dir "$DATA" --port "$NODE_PORT" --bind 127.0.0.1 \
+    --web-root . --log-level warn "${extra[@]}" >"$1" 2>&1 &
+  NODE_PID=$!
+  PIDS=("$NODE_PID" "${PIDS[@]}")
+  NODE_PIDS+=("$NODE_PID")
   for _ in $(seq 100); do
-    curl -fs "http://127.0.0.1:$PORT2/healthz" >/dev/null 2>&1 && break
-    kill -0 $BECKON2_PID 2>/dev/null || break
+    curl -fs "http://127.0.0.1:$NODE_PORT/healthz" >/dev/null 2>&1 && break
+    kill -0 "$NODE_PID" 2>/dev/null || break
     sleep 0.05
   done
-  curl -fs "http://127.0.0.1:$PORT2/healthz" >/dev/null 2>&1 || { tail -20 "$TMPD/beckon2.log"; echo "scale.sh: the second beckon did not start" >&2; exit 1; }
-  prioritize "$BECKON2_PID"
-  TWONODE_ARGS=(--port2 "$PORT2" --beckon2-pid "$BECKON2_PID")
-fi
+  curl -fs "http://127.0.0.1:$NODE_PORT/healthz" >/dev/null 2>&1 || { tail -20 "$1"; echo "scale.sh: beckon ($1) did not start" >&2; exit 1; }
+  prioritize "$NODE_PID"
+}
+start_node "$TMPD/beckon.log"
+PORT=$NODE_PORT
+BECKON_PID=$NODE_PID
 
 # ---- the scenarios ------------------------------------------------------------------------
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -232,20 +236,42 @@ ROWS="$TMPD/rows.md"
 LG_ARGS=(--port "$PORT" --beckon-pid "$BECKON_PID" --redis-pid "$REDIS_PID" --cpu "$OTHER_CPU"
          --idle "$IDLE" --conversations "$CONVS" --agents "$AGENTS" --rates "$RATES" --chat-secs "$CHAT_SECS"
          --storm "$STORM" --slow-secs "$SLOW_SECS" --ladder "$LADDER" --ladder-secs "$LADDER_SECS"
-         --redis-socket "$SOCK")
-limit=$(( $(left) - 10 ))
-[ $limit -lt 20 ] && limit=20
-timeout -k 5 "$limit" "$LOADGEN" --nice "$NICE" "${LG_ARGS[@]}" --beckon-log "$TMPD/beckon.log" "${TWONODE_ARGS[@]}" $SCALE_LOADGEN_ARGS $SCENARIOS >"$ROWS" 2> >(tee "$TMPD/loadgen.log" >&2) &
-LG_PID=$!
-PIDS=("$LG_PID" "${PIDS[@]}")
-wait $LG_PID
-lg_rc=$?
-[ $lg_rc -ne 0 ] && echo "scale.sh: the load generator exited with $lg_rc" >&2
+         --nodes "$NODES" --nodes-rate "$NODES_RATE" --nodes-secs "$NODES_SECS" --redis-socket "$SOCK")
+: >"$ROWS"
+lg_rc=0
+run_loadgen() {  # SCENARIO... (rows appended to $ROWS)
+  local limit=$(( $(left) - 10 )) rc
+  [ $limit -lt 20 ] && limit=20
+  # shellcheck disable=SC2086
+  timeout -k 5 "$limit" "$LOADGEN" --nice "$NICE" "${LG_ARGS[@]}" --beckon-log "$TMPD/beckon.log" "${NODE_ARGS[@]}" \
+    $SCALE_LOADGEN_ARGS "$@" >>"$ROWS" 2> >(tee -a "$TMPD/loadgen.log" >&2) &
+  LG_PID=$!
+  PIDS=("$LG_PID" "${PIDS[@]}")
+  wait $LG_PID
+  rc=$?
+  PIDS=("${PIDS[@]:1}")
+  [ $rc -ne 0 ] && { echo "scale.sh: the load generator exited with $rc" >&2; lg_rc=$rc; }
+}
+NODE_ARGS=()
+# shellcheck disable=SC2086
+[ -n "$SCENARIOS" ] && run_loadgen $SCENARIOS
+if [ -n "$NODES_SCENARIO" ] && [ $lg_rc -eq 0 ]; then
+  if [ "$(left)" -lt 40 ]; then
+    echo "scale.sh: $(left) s left of the budget: the nodes scenario is skipped" >&2
+    echo "| 4 on $NODES nodes | setup | skipped: the run's time budget was spent | | **miss** |" >>"$ROWS"
+  else
+    echo "== nodes: starting $((NODES_MAX - 1)) more beckon(s) on CPU $BECKON_CPU, the same Redis"
+    for k in $(seq 2 "$NODES_MAX"); do
+      start_node "$TMPD/beckon$k.log"
+      NODE_ARGS+=(--node "$NODE_PORT:$NODE_PID")
+    done
+    run_loadgen nodes
+  fi
+fi
 LOAD_AFTER=$(cut -d' ' -f1-3 /proc/loadavg)
 alive=yes
-kill -0 $BECKON_PID 2>/dev/null || alive=no
-[ -n "$TWONODE" ] && { kill -0 "$BECKON2_PID" 2>/dev/null || alive=no; }
-BECKON_WARN=$(grep -c . "$TMPD/beckon.log" 2>/dev/null || true)
+for p in "${NODE_PIDS[@]}"; do kill -0 "$p" 2>/dev/null || alive=no; done
+BECKON_WARN=$(cat "$TMPD"/beckon*.log 2>/dev/null | grep -c . || true)
 # Where Redis spent its time over the whole run (every scenario, set-up included).
 REDIS_TOP=$(timeout 5 redis-cli -s "$SOCK" INFO commandstats 2>/dev/null | tr -d '\r' |
   sed -n 's/^cmdstat_\([^:]*\):calls=\([0-9]*\),usec=\([0-9]*\),usec_per_call=\([0-9.]*\).*/\3 \1 \2 \4/p' |
@@ -335,13 +361,25 @@ if [ "$doc" = 1 ]; then
     echo "  visitor during setup, 20 at a time, so that no queue builds up), drop at once and reconnect"
     echo "  with their token (\`hello\`), then \`resume\` from 0 (at most 1 000 handshakes in flight); the"
     echo "  time runs from the first close until the last \`history\`."
-    echo "- **4 two nodes**: as 2, with the agents on a second beckon (same Redis, same CPU as the"
-    echo "  first); CPU per message is the sum of both nodes. The bus: every node's bus link"
-    echo "  subscribes to \`bk:bus\`, so it receives each message published there once; the generator"
-    echo "  subscribes too (only in this scenario) and counts the messages of each window; PUBSUB"
-    echo "  NUMSUB gives the nodes listening. Receipts per node per chat message = bus messages / chat"
-    echo "  messages delivered. What the sockets need: one receipt per chat message on the agents'"
-    echo "  node, none on the visitors' (the sender has its ack)."
+    nodes_min=$(tr ',' '\n' <<<"$NODES" | sort -n | head -1)
+    echo "- **4 on $(sed 's/,/, /g' <<<"$NODES") nodes**: the chat of 2 at $NODES_RATE msg/s for ${NODES_SECS} s, with its $CONVS visitors and"
+    echo "  $AGENTS agents spread round robin over N beckons on the same Redis, all on beckon's CPU, as a load"
+    echo "  balancer would (visitor i talks to agent ⌊i/N⌋ mod $AGENTS, so that one conversation in N has both"
+    echo "  on one node), for each N. The other beckons start after every other scenario, so that none of"
+    echo "  those shares beckon's CPU with them; at fewer nodes than started, the rest are up with no"
+    echo "  sockets. CPU per message is the sum over the N nodes. The bus: each node counts the bus"
+    echo "  messages it receives (\`beckon_bus_messages_received_total\` in its GET /metrics, read by the"
+    echo "  generator just before and after the window); a node's figure is its difference divided by the"
+    echo "  chat messages delivered, given as mean, min and max over the N nodes and as the sum over them."
+    echo "  What the sockets need: a chat message concerns at most two nodes, its visitor's (for the"
+    echo "  visitor's other tabs) and its agent's, so the sum over the nodes should stay ≤ 2 per chat"
+    echo "  message whatever N (+0.05 for the nodes' own messages: heartbeats, queue announcements), and"
+    echo "  the mean per node fall like 2/N, as a node's share of the sockets does. Each node count's row"
+    echo "  is judged on the sum from 3 nodes on (with 2, a bus that sends every node everything stays"
+    echo "  within it too); the last row passes"
+    echo "  when the mean per node at $NODES_MAX nodes is ≤ $(awk -v lo="$nodes_min" -v hi="$NODES_MAX" 'BEGIN { printf "%.1f", 1.2 * lo / hi }') × that at $nodes_min ($nodes_min/$NODES_MAX, with 20 % slack) and"
+    echo "  the sum is ≤ 2 at both: a bus that sends every node every message gives 1.00 per node and a"
+    echo "  sum of N, and misses. A beckon without the counter gives \"not counted\"."
     echo
     echo "$table"
     echo

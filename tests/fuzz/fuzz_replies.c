@@ -24,6 +24,7 @@
  *     hand out a suffix of its text. */
 #include "base/log.h"
 #include "base/metrics.h"
+#include "store/redis_cluster.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 
@@ -419,10 +420,15 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(a, strlen(a));
         return 0;
-    case 7:
-        return bk_redis_reply_unpack(r, BK_SHAPE_VISITOR_MESSAGE, &a, &b, &i1, &i2);
+    case 7:  /* chat/message_batch.c: on_batch_stored, each element as conversation.c reads it */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_MESSAGES, &array, &at) != 0)
+            return -1;
+        for (; at < array->elements; at++, (*groups)++)
+            if (bk_redis_reply_unpack(array->element[at], BK_SHAPE_MESSAGE, &a, &b, &i1, &i2) == 0)
+                touch(a, strlen(a));
+        return 0;
     case 8:
-        return bk_redis_reply_unpack(r, BK_SHAPE_AGENT_MESSAGE, &a, &b, &i1);
+        return bk_redis_reply_unpack(r, BK_SHAPE_MESSAGE, &a, &b, &i1, &i2);
     case 9:
         if (bk_redis_reply_unpack(r, BK_SHAPE_HISTORY, &a, &i1, &i2, &b, &c, &d, &e, &i3) != 0)
             return -1;
@@ -494,16 +500,56 @@ static int reader(const redisReply *r, int which, size_t *groups)
             (*groups)++;
         }
         return 0;
-    case 20:  /* store.c: on_bus_message */
-        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_KIND, &a) != 0)
+    case 20:  /* bus_link.c: bk_bus_reply_read */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_REPLY, &a, &array, &at) != 0)
             return -1;
         touch(a, strlen(a));
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_BUS_ELEMENT) == 0)
+            (*groups)++;
         return 0;
     case 21:
-        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_MESSAGE, &a, &la) != 0)
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_SMESSAGE, &a, &la, &b, &lb) != 0)
+            return -1;
+        touch(a, la);
+        touch(b, lb);
+        return 0;
+    case 22:
+        if (bk_redis_reply_unpack(r, BK_SHAPE_BUS_CONFIRMATION, &a, &la, &i1) != 0)
             return -1;
         touch(a, la);
         return 0;
+    case 23:  /* chat/hello.c: on_agent_session */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_SESSION_AGENT, &a) != 0)
+            return -1;
+        if (a)
+            touch(a, strlen(a));
+        return 0;
+    case 24: {  /* redis_cluster.c: bk_cluster_map_parse, whose map must agree with the walk */
+        bk_cluster_map map;
+        char err[128];
+        int parsed = bk_cluster_map_parse(r, "fuzz", &map, err, sizeof err);
+        if (bk_redis_reply_unpack(r, BK_SHAPE_CLUSTER_SLOTS, &array, &at) != 0) {
+            CHECK(parsed == -1 && map.nodes == NULL);
+            return -1;
+        }
+        const redisReply *rest;
+        size_t rest_at;
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_CLUSTER_RANGE, &i1, &i2, &inner, &inner_at) == 0) {
+            (*groups)++;
+            while (bk_redis_reply_unpack_next(inner, &inner_at, BK_SHAPE_CLUSTER_NODE, &a, &i3, &rest, &rest_at) == 0)
+                if (a)
+                    touch(a, strlen(a));
+            CHECK(inner_at == inner->elements);
+        }
+        if (parsed == 0) {
+            for (int slot = 0; slot < BK_CLUSTER_SLOTS; slot += 97) {
+                int node = bk_cluster_map_master(&map, slot);
+                CHECK(node >= -1 && (node < 0 || (size_t)node < map.node_count));
+            }
+        }
+        bk_cluster_map_release(&map);
+        return 0;
+    }
     default:
         return -1;
     }
@@ -512,17 +558,18 @@ static int reader(const redisReply *r, int which, size_t *groups)
 /* In reader() order. */
 static const char *const reader_shapes[] = {
     BK_SHAPE_INTEGER, BK_SHAPE_STRING, BK_SHAPE_TEXT, BK_SHAPE_AUTHORIZE, BK_SHAPE_LOGIN_BEGIN,
-    BK_SHAPE_VISITOR_HELLO, BK_SHAPE_AGENT_HELLO, BK_SHAPE_VISITOR_MESSAGE, BK_SHAPE_AGENT_MESSAGE,
+    BK_SHAPE_VISITOR_HELLO, BK_SHAPE_AGENT_HELLO, BK_SHAPE_MESSAGES, BK_SHAPE_MESSAGE,
     BK_SHAPE_HISTORY, BK_SHAPE_SITES_HOURS, BK_SHAPE_INVITE_REPLY, BK_SHAPE_TRANSCRIPT, BK_SHAPE_HASH,
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
-    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_KIND, BK_SHAPE_BUS_MESSAGE,
+    BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
+    BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 22, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 25, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {

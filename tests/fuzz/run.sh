@@ -44,7 +44,7 @@ sources_for() {
         fuzz_glob) echo server/rules/glob.c ;;
         fuzz_profile) echo server/triggers/profile.c server/base/utf8.c ;;
         fuzz_mail_text) echo server/transport/mail_text.c server/base/utf8.c ;;
-        fuzz_replies) echo server/store/redis_reply.c server/base/log.c server/base/metrics.c server/base/map.c ;;
+        fuzz_replies) echo server/store/redis_reply.c server/store/redis_cluster.c server/base/log.c server/base/metrics.c server/base/map.c ;;
         *) return 1 ;;
     esac
 }

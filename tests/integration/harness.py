@@ -206,6 +206,19 @@ class Redis:
     def running(self):
         return self.proc is not None and self.proc.poll() is None
 
+    def logs(self):
+        return [self.log]
+
+    def ensure_up(self):
+        """Between tests: start it if a test left it dead, continue it if stopped."""
+        if not self.running():
+            self.start()
+        else:
+            try:
+                os.kill(self.proc.pid, signal.SIGCONT)
+            except OSError:
+                pass
+
     def stop(self, timeout=10.0):
         """SIGTERM (redis fsyncs the AOF on shutdown), wait for exit."""
         if not self.running():
@@ -632,10 +645,13 @@ class Client:
 
 
 class Env:
-    def __init__(self, name, beckon_args=()):
+    """redis: what makes the Redis (Redis, or cluster.RedisCluster: anything with url, start,
+    ensure_up, running and logs); with_beckon=False: the file drives Redis alone."""
+
+    def __init__(self, name, beckon_args=(), redis=Redis, with_beckon=True):
         self.tmp = tempfile.mkdtemp(prefix=f"beckon-it-{name}-")
-        self.redis = Redis(self.tmp)
-        self.beckon = Beckon(self.tmp, self.redis, extra_args=beckon_args)
+        self.redis = redis(self.tmp)
+        self.beckon = Beckon(self.tmp, self.redis, extra_args=beckon_args) if with_beckon else None
         self.extra_beckons = []
         self.agents = {}  # name -> password
         self.clients = []
@@ -647,7 +663,8 @@ class Env:
 
     async def start(self):
         self.redis.start()
-        await self.beckon.start()
+        if self.beckon:
+            await self.beckon.start()
 
     async def new_beckon(self, name, extra_args=()):
         b = Beckon(self.tmp, self.redis, name=name, extra_args=extra_args)
@@ -657,22 +674,21 @@ class Env:
 
     async def ensure_up(self):
         """Between tests: bring back whatever a test left down."""
-        if not self.redis.running():
-            self.redis.start()
-        else:
-            try:
-                os.kill(self.redis.proc.pid, signal.SIGCONT)
-            except OSError:
-                pass
+        self.redis.ensure_up()
+        if not self.beckon:
+            return
         if not self.beckon.running():
             await self.beckon.start()
         await self.beckon.wait_healthy(10)
 
+    def beckons(self):
+        return ([self.beckon] if self.beckon else []) + self.extra_beckons
+
     def logs(self):
-        return [self.beckon.log, self.redis.log] + [b.log for b in self.extra_beckons]
+        return self.beckon_logs() + self.redis.logs()
 
     def beckon_logs(self):
-        return [self.beckon.log] + [b.log for b in self.extra_beckons]
+        return [b.log for b in self.beckons()]
 
     # --- agents -------------------------------------------------------------------------
 
@@ -816,7 +832,7 @@ class Cases:
             return fn
         return deco
 
-    def run(self, env_name, setup=None, beckon_args=(), deadline=None):
+    def run(self, env_name, setup=None, beckon_args=(), deadline=None, redis=Redis, with_beckon=True):
         deadline = float(deadline or os.environ.get("BECKON_IT_DEADLINE", 120))
         only = os.environ.get("BECKON_IT_ONLY")
         cases = [c for c in self.cases if not only or only in c[0]]
@@ -844,7 +860,7 @@ class Cases:
 
         async def main():
             try:
-                env = Env(env_name, beckon_args=beckon_args)
+                env = Env(env_name, beckon_args=beckon_args, redis=redis, with_beckon=with_beckon)
                 state["env"] = env
                 await env.start()
                 if setup:
@@ -892,7 +908,7 @@ class Cases:
                     for path in env.logs():
                         diag(f"--- {os.path.basename(path)} (this test):\n"
                              f"{tail_file(path, since=offsets.get(path, 0))}")
-                for b in [env.beckon] + env.extra_beckons:
+                for b in env.beckons():
                     for note in b.notes:
                         diag("note: " + note)
                     b.notes.clear()
@@ -901,7 +917,7 @@ class Cases:
             name = "beckon exits 0 on SIGTERM at the end; no sanitizer reports in its logs"
             state["current"] = name
             problems = []
-            for b in [env.beckon] + env.extra_beckons:
+            for b in env.beckons():
                 if b.running():
                     try:
                         rc = await b.stop(5)

@@ -217,8 +217,10 @@ async def t_socket(env):
     v = await env.visitor(beckon=Node.beckon)
     ack = await send_message(v, "first")
     vid = v.visitor_id.encode()
-    Node.proxy.arm(lambda a: a[:1] == [b"EVALSHA"] and len(a) == 12 and a[4] == vid,
-                   b"*4\r\n$-1\r\n$-1\r\n:0\r\n:0\r\n")
+    # EVALSHA, sha, 0 keys, prefix, now, agents online, then the one message's 7 arguments (messages.lua): the
+    # batch's reply is well formed, its one element is not
+    Node.proxy.arm(lambda a: a[:1] == [b"EVALSHA"] and len(a) == 13 and a[7] == vid,
+                   b"*1\r\n*4\r\n$-1\r\n$-1\r\n:0\r\n:0\r\n")
     r = await v.request({"type": "message", "cmid": "odd-1", "text": "second"})
     assert r["type"] == "error" and r["code"] == "unavailable", r
     conv = ack["conversation"].encode()

@@ -463,7 +463,8 @@ static void test_long_file_line(void)
     unlink(file_path);
 }
 
-/* Redis addresses: redis://[[user]:password@]host[:port][/db] and unix:///path[?db=N]. */
+/* Redis addresses: redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] and
+ * redis+cluster://[[user]:password@]host[:port][,host[:port]...]. */
 static void test_redis_address(void)
 {
     static const struct {
@@ -495,11 +496,37 @@ static void test_redis_address(void)
         { "unix:///tmp/r.sock?db=2", 0, "unix path=/tmp/r.sock db=2" },
         { "unix:///tmp/r.sock?db=15", 0, "unix path=/tmp/r.sock db=15" },
 
+        /* A cluster: its seed nodes, comma-separated; database 0 only. */
+        { "redis+cluster://10.0.0.5:7000", 0, "cluster seeds=10.0.0.5:7000 user= password= db=0" },
+        { "redis+cluster://a:7000,b:7001,[::1]:7002", 0, "cluster seeds=a:7000,b:7001,::1:7002 user= password= db=0" },
+        { "redis+cluster://a,b", 0, "cluster seeds=a:6379,b:6379 user= password= db=0" },
+        { "redis+cluster://u:p%40w@a:1,b:2/", 0, "cluster seeds=a:1,b:2 user=u password=p@w db=0" },
+        { "redis+cluster://a:1/0", 0, "cluster seeds=a:1 user= password= db=0" },
+        { "redis+cluster://a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8", 0,
+          "cluster seeds=a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8 user= password= db=0" },
+
         /* Errors name the address and what is wrong with it. */
-        { "http://x", -1, "redis address 'http://x': expected redis://host:port or unix:///path" },
-        { "", -1, "redis address '': expected redis://host:port or unix:///path" },
-        { "host:6379", -1, "redis address 'host:6379': expected redis://host:port or unix:///path" },
-        { "redis:/host", -1, "redis address 'redis:/host': expected redis://host:port or unix:///path" },
+        { "redis+cluster://", -1, "redis address 'redis+cluster://': missing host" },
+        { "redis+cluster://a:1,", -1, "redis address 'redis+cluster://a:1,': missing host" },
+        { "redis+cluster://a:1,,b:2", -1, "redis address 'redis+cluster://a:1,,b:2': missing host" },
+        { "redis+cluster://a:1,b:0", -1, "redis address 'redis+cluster://a:1,b:0': port must be 1..65535" },
+        { "redis+cluster://a:1,[::1", -1, "redis address 'redis+cluster://a:1,[::1': unclosed '['" },
+        { "redis+cluster://a:1/3", -1, "redis address 'redis+cluster://a:1/3': a cluster has only database 0" },
+        { "redis+cluster://a:1/x", -1, "redis address 'redis+cluster://a:1/x': database must be 0..15" },
+        { "redis+cluster://a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9", -1,
+          "redis address 'redis+cluster://a:1,b:2,c:3,d:4,e:5,f:6,g:7,h:8,i:9': at most 8 seed nodes" },
+        { "redis+cluster:/a:1", -1, "redis address 'redis+cluster:/a:1': expected redis://host:port, "
+          "redis+cluster://host:port[,host:port...] or unix:///path" },
+        { "rediss://a:1", -1, "redis address 'rediss://a:1': expected redis://host:port, "
+          "redis+cluster://host:port[,host:port...] or unix:///path" },
+        { "http://x", -1, "redis address 'http://x': expected redis://host:port, "
+          "redis+cluster://host:port[,host:port...] or unix:///path" },
+        { "", -1, "redis address '': expected redis://host:port, "
+          "redis+cluster://host:port[,host:port...] or unix:///path" },
+        { "host:6379", -1, "redis address 'host:6379': expected redis://host:port, "
+          "redis+cluster://host:port[,host:port...] or unix:///path" },
+        { "redis:/host", -1, "redis address 'redis:/host': expected redis://host:port, "
+          "redis+cluster://host:port[,host:port...] or unix:///path" },
         { "redis://", -1, "redis address 'redis://': missing host" },
         { "redis:///3", -1, "redis address 'redis:///3': missing host" },
         { "redis://:6379", -1, "redis address 'redis://:6379': missing host" },
@@ -537,6 +564,15 @@ static void test_redis_address(void)
             snprintf(got, sizeof got, "%s", err);
         else if (a.is_unix)
             snprintf(got, sizeof got, "unix path=%s db=%d", a.path, a.db);
+        else if (a.is_cluster) {
+            char seeds[600] = "";
+            for (int k = 0; k < a.seed_count; k++)
+                snprintf(seeds + strlen(seeds), sizeof seeds - strlen(seeds), "%s%s:%d", k ? "," : "",
+                         a.seeds[k].host, a.seeds[k].port);
+            int first_is_host = a.seed_count > 0 && strcmp(a.host, a.seeds[0].host) == 0 && a.port == a.seeds[0].port;
+            snprintf(got, sizeof got, "cluster seeds=%s%s user=%s password=%s db=%d", seeds,
+                     first_is_host ? "" : " (host is not the first seed)", a.username, a.password, a.db);
+        }
         else
             snprintf(got, sizeof got, "tcp host=%s port=%d user=%s password=%s db=%d",
                      a.host, a.port, a.username, a.password, a.db);

@@ -1,4 +1,4 @@
-/* test_reconnect_jitter.c - the reconnect delay's random part (server/store/store.c) differs from node
+/* test_reconnect_jitter.c - the reconnect delay's random part (server/store/backoff.c) differs from node
  * to node and from one reconnect to the next, and bk_random_below (server/base/ids.c), which it
  * draws from, stays below its bound and spreads evenly.
  *
@@ -18,7 +18,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#define BACKOFF_MS 2000  /* the cap in store.c: jitter of 0..500 ms, 501 possible values */
+#define BACKOFF_MS BK_BACKOFF_MAX_MS  /* the cap: jitter of 0..500 ms, 501 possible values */
 #define DRAWS      16
 
 extern char **environ;

@@ -2,6 +2,7 @@
  * is well formed, replies of the right shape are read, every odd one is refused (never read),
  * told once per reader and counted in /metrics. */
 #include "check.h"
+#include "replies.h"
 
 #include "base/log.h"
 #include "base/metrics.h"
@@ -14,74 +15,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-/* ---- hand-made replies, as hiredis would build them ---------------------------------- */
-
-static redisReply *node(int type)
-{
-    redisReply *r = calloc(1, sizeof *r);
-    r->type = type;
-    return r;
-}
-
-static redisReply *string_of(const char *text, size_t len)
-{
-    redisReply *r = node(REDIS_REPLY_STRING);
-    r->str = malloc(len + 1);
-    memcpy(r->str, text, len);
-    r->str[len] = '\0';
-    r->len = len;
-    return r;
-}
-
-static redisReply *str(const char *text)
-{
-    return string_of(text, strlen(text));
-}
-
-static redisReply *error_of(const char *text)
-{
-    redisReply *r = str(text);
-    r->type = REDIS_REPLY_ERROR;
-    return r;
-}
-
-static redisReply *integer(long long value)
-{
-    redisReply *r = node(REDIS_REPLY_INTEGER);
-    r->integer = value;
-    return r;
-}
-
-static redisReply *nil(void)
-{
-    return node(REDIS_REPLY_NIL);
-}
-
-/* array(n, e1, ..., en): takes the elements */
-static redisReply *array(size_t n, ...)
-{
-    redisReply *r = node(REDIS_REPLY_ARRAY);
-    r->elements = n;
-    r->element = n ? calloc(n, sizeof *r->element) : NULL;
-    va_list ap;
-    va_start(ap, n);
-    for (size_t i = 0; i < n; i++)
-        r->element[i] = va_arg(ap, redisReply *);
-    va_end(ap);
-    return r;
-}
-
-static void release(redisReply *r)
-{
-    if (!r)
-        return;
-    for (size_t i = 0; i < r->elements; i++)
-        release(r->element[i]);
-    free(r->element);
-    free(r->str);
-    free(r);
-}
 
 /* ---- the shapes ---------------------------------------------------------------------- */
 

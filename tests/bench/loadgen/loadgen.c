@@ -1,6 +1,6 @@
 /* loadgen.c - Beckon's scale benchmark: thousands of WebSocket clients on one libuv loop.
  *
- *   beckon-loadgen [options] SCENARIO...      idle | chat | ladder | slow | storm | twonode
+ *   beckon-loadgen [options] SCENARIO...      idle | chat | ladder | slow | storm | nodes
  *   beckon-loadgen free-port                  print a free TCP port on 127.0.0.1
  *
  * Every scenario is bounded in time and prints Markdown table rows on stdout
@@ -25,6 +25,7 @@
 #include <unistd.h>
 
 #define MAX_LIST 8
+#define MAX_NODES 8
 
 static struct {
     int port;
@@ -47,11 +48,11 @@ static struct {
     int nice;
     int idle_no_hello;
     int idle_page;
-    int port2, beckon2_pid;    /* scenario 4: a second node (agents there, visitors on the first) */
-    int rates2[MAX_LIST], rates2_n;
+    int node_counts[MAX_LIST], node_counts_n;  /* scenario 4: the clients spread over 2, then 4 nodes */
+    int nodes_rate;
+    double nodes_secs;
     int open_window;           /* conversations being opened at once (the queue stays this short) */
-    const char *redis_socket;  /* Redis' unix socket: the bus is counted by a subscriber of our own */
-    const char *bus_channel;
+    const char *redis_socket;  /* Redis' unix socket: its PUBLISH counts (INFO commandstats) */
     int ladder[MAX_LIST], ladder_n;  /* scenario 7: rates climbed until one fails */
     double ladder_secs, ladder_p99_ms;
     int ladder_goal;
@@ -62,16 +63,26 @@ static struct {
     .rates = { 1000, 5000, 10000 }, .rates_n = 3, .chat_secs = 10, .msg_bytes = 100,
     .slow_agent = "bench-slow", .slow_secs = 6, .slow_rate = 400, .slow_bytes = 8000,
     .storm = 10000, .storm_timeout = 60,
-    .rates2 = { 5000 }, .rates2_n = 1, .open_window = 20, .bus_channel = "bk:bus",
+    .node_counts = { 2, 4 }, .node_counts_n = 2, .nodes_rate = 5000, .nodes_secs = 5, .open_window = 20,
     .ladder = { 5000, 10000, 15000, 20000, 25000, 30000 }, .ladder_n = 6, .ladder_secs = 5,
     .ladder_p99_ms = 50, .ladder_goal = 25000,
 };
 
 static uv_loop_t *loop;
-static wsc_target target, target2;
-static char host_header[64], host_header2[64];
-static int two_nodes;          /* agents connect to target2 */
 static long clk_tck;
+
+/* The beckon processes on the same Redis: the first is --port/--beckon-pid (every scenario
+ * uses it), the others come with --node PORT:PID (scenario 4 only). */
+typedef struct node {
+    int port, pid;
+    wsc_target target;
+    char host_header[64];
+    int fds_before;             /* open descriptors before a scenario's clients connected */
+    long long bus_before;       /* beckon_bus_messages_received_total when a window began */
+} node;
+static node nodes[MAX_NODES];
+static int nodes_known = 1;
+static int nodes_used = 1;      /* the clients of the running scenario are spread over nodes[0..) */
 
 static uint64_t now_ns(void) { return uv_hrtime(); }
 static double secs_since(uint64_t t) { return (double)(now_ns() - t) / 1e9; }
@@ -276,6 +287,7 @@ typedef struct client {
     wsc ws;  /* first: a wsc * is a client * */
     enum role role;
     int idx;
+    int node;                 /* connects to nodes[node] */
     int welcomed, counted;    /* counted: finished (welcome or failure) for the window */
     int requeue;              /* reconnect when closed (storm) */
     char token[256];          /* visitor token, or the agent's session token */
@@ -578,7 +590,7 @@ static void start_connect(client *c)
     c->t_done = 0;
     in_flight++;
     int rcvbuf = phase == PH_SLOW && c->role == VISITOR ? 4096 : 0;
-    int rc = wsc_connect(&c->ws, loop, two_nodes && c->role == AGENT ? &target2 : &target, &src,
+    int rc = wsc_connect(&c->ws, loop, &nodes[c->node].target, &src,
                          c->role == AGENT ? "beckon-agent.v1" : "beckon-visitor.v1", rcvbuf, &handlers, c);
     if (rc != 0) {
         finished_handshake(c, 0);
@@ -641,57 +653,101 @@ static long open_count(client *cs, long count)
     return k;
 }
 
-/* Closes every client and waits (bounded) until beckon has let go of the sockets. */
-static void teardown(client *cs, long count, int server_fds_before)
+/* Notes the open descriptors of the nodes in use, before a scenario's clients connect. */
+static void nodes_note_fds(void)
+{
+    for (int k = 0; k < nodes_used; k++)
+        nodes[k].fds_before = fd_count(nodes[k].pid);
+}
+
+/* Closes every client and waits (bounded): with wait_for_nodes, also until the nodes in use
+ * have let go of the sockets (down to what nodes_note_fds saw). */
+static void teardown(client *cs, long count, int wait_for_nodes)
 {
     close_all(cs, count, 0);
     uint64_t t = now_ns();
     while (open_count(cs, count) > 0 && secs_since(t) < 5)
         uv_run(loop, UV_RUN_ONCE);
-    while (cfg.beckon_pid && server_fds_before > 0 && fd_count(cfg.beckon_pid) > server_fds_before + 2 &&
-           secs_since(t) < 10)
-        run_for(0.05);
+    for (int k = 0; wait_for_nodes && k < nodes_used; k++)
+        while (nodes[k].fds_before > 0 && fd_count(nodes[k].pid) > nodes[k].fds_before + 2 && secs_since(t) < 10)
+            run_for(0.05);
 }
 
-/* ---- HTTP login (blocking; setup only) ----------------------------------------------- */
+/* ---- HTTP, blocking: the agents' login (setup) and GET /metrics (outside a window) ---- */
 
-static int login(const wsc_target *t, const char *name, const char *password, char *token, size_t size)
+/* Sends one request (Connection: close) and reads the reply into resp (NUL-terminated): the
+ * head and as much of the body as its Content-Length says. Returns the bytes read, or -1. */
+static long http_exchange(const wsc_target *t, const char *req, size_t req_len, char *resp, size_t size)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -1;
     struct timeval tv = { 10, 0 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
-    if (connect(fd, (const struct sockaddr *)&t->dst, sizeof t->dst) != 0) {
+    if (connect(fd, (const struct sockaddr *)&t->dst, sizeof t->dst) != 0 ||
+        write(fd, req, req_len) != (ssize_t)req_len) {
         close(fd);
         return -1;
     }
-    char body[512], req[1024];
+    size_t got = 0;
+    ssize_t r;
+    resp[0] = '\0';
+    while (got < size - 1 && (r = read(fd, resp + got, size - 1 - got)) > 0) {
+        got += (size_t)r;
+        resp[got] = '\0';
+        /* lws may keep the connection open after the reply: stop when the body is whole */
+        const char *body = strstr(resp, "\r\n\r\n");
+        const char *length = strcasestr(resp, "\r\ncontent-length:");
+        if (body && length && length < body && got >= (size_t)(body + 4 - resp) + strtoul(length + 17, NULL, 10))
+            break;
+    }
+    close(fd);
+    return (long)got;
+}
+
+static int login(const wsc_target *t, const char *name, const char *password, char *token, size_t size)
+{
+    char body[512], req[1024], resp[8192];
     int bl = snprintf(body, sizeof body, "{\"name\":\"%s\",\"password\":\"%s\"}", name, password);
     int rl = snprintf(req, sizeof req,
                       "POST /api/login HTTP/1.1\r\nHost: %s\r\nContent-Type: application/json\r\n"
                       "Content-Length: %d\r\nConnection: close\r\n\r\n%s", t->host_header, bl, body);
-    if (write(fd, req, (size_t)rl) != rl) {
-        close(fd);
+    long got = http_exchange(t, req, (size_t)rl, resp, sizeof resp);
+    if (got < 0 || strncmp(resp, "HTTP/1.1 200", 12) != 0) {
+        say("login %s: %.80s", name, got < 0 ? strerror(errno) : resp);
         return -1;
     }
-    char resp[8192];
-    size_t got = 0;
-    ssize_t r;
-    while (got < sizeof resp - 1 && (r = read(fd, resp + got, sizeof resp - 1 - got)) > 0) {
-        got += (size_t)r;
-        resp[got] = '\0';
-        const char *b = strstr(resp, "\r\n\r\n");
-        if (b && strstr(b, "}"))
-            break;
+    return jstr(resp, (size_t)got, "token", token, size);
+}
+
+enum { BUS_NOT_COUNTED = -1, BUS_UNREACHABLE = -2 };
+
+/* The node's beckon_bus_messages_received_total from GET /metrics (every sample of it summed,
+ * should it carry labels); BUS_NOT_COUNTED when the node does not count it (a beckon from
+ * before the sharded bus), BUS_UNREACHABLE when /metrics did not answer. */
+static long long node_bus_received(const node *nd)
+{
+    static const char name[] = "beckon_bus_messages_received_total";
+    static char resp[1 << 17];
+    char req[256];
+    int rl = snprintf(req, sizeof req, "GET /metrics HTTP/1.1\r\nHost: %s\r\nConnection: close\r\n\r\n",
+                      nd->host_header);
+    long got = http_exchange(&nd->target, req, (size_t)rl, resp, sizeof resp);
+    if (got < 0 || strncmp(resp, "HTTP/1.1 200", 12) != 0)
+        return BUS_UNREACHABLE;
+    long long total = BUS_NOT_COUNTED;
+    for (const char *line = strstr(resp, "\r\n\r\n"); line; line = strchr(line + 1, '\n')) {
+        const char *p = line + 1;
+        if (strncmp(p, name, sizeof name - 1) != 0)
+            continue;
+        p += sizeof name - 1;
+        if (*p == '{')
+            p = strchr(p, '}') ? strchr(p, '}') + 1 : p;
+        if (*p != ' ')
+            continue;  /* another metric whose name begins with this one */
+        total = (total < 0 ? 0 : total) + strtoll(p + 1, NULL, 10);
     }
-    close(fd);
-    resp[got] = '\0';
-    if (strncmp(resp, "HTTP/1.1 200", 12) != 0) {
-        say("login %s: %.80s", name, resp);
-        return -1;
-    }
-    return jstr(resp, got, "token", token, size);
+    return total;
 }
 
 /* ---- formatting ---------------------------------------------------------------------- */
@@ -712,236 +768,46 @@ static double pct(const uint32_t *v, long len, double p)
 
 static const char *verdict(int ok) { return ok ? "**pass**" : "**miss**"; }
 
-/* ---- the bus, seen from outside: a subscriber of our own ------------------------------ */
+/* ---- Redis, blocking: its PUBLISH counts (outside a window) ---------------------------- */
 
-/* Every node's bus link SUBSCRIBEs to one channel (bk:bus) and so receives every message
- * published on it once. A subscriber of our own on the same channel counts what each node
- * receives; PUBSUB NUMSUB says how many listen. Only during the bus windows (scenario 4): the
- * extra receiver costs Redis a little per message. */
-
-/* The length of one whole RESP reply at b[0..len), 0 when incomplete, -1 when malformed. When
- * it is an array, up to 3 of its elements (bulk or simple strings, integers) go to el[]. */
-static long resp_reply(const char *b, size_t len, const char **el, size_t *el_len, int *n_el)
+/* INFO SECTION from Redis' unix socket into out (NUL-terminated). Returns 0 or -1. */
+static int redis_info(const char *section, char *out, size_t size)
 {
-    const char *end = b + len, *p = b;
-    const char *eol = memmem(p, len, "\r\n", 2);
-    if (!eol)
-        return 0;
-    long count = 1;
-    int array = *p == '*';
-    if (array) {
-        count = strtol(p + 1, NULL, 10);
-        p = eol + 2;
-    }
-    if (n_el)
-        *n_el = 0;
-    for (long i = 0; i < count; i++) {
-        if (p >= end)
-            return 0;
-        eol = memmem(p, (size_t)(end - p), "\r\n", 2);
-        if (!eol)
-            return 0;
-        const char *s = p + 1;
-        size_t sl = (size_t)(eol - s);
-        if (*p == '$') {
-            long bl = strtol(p + 1, NULL, 10);
-            if (bl < 0) {
-                s = "";
-                sl = 0;
-                p = eol + 2;
-            } else {
-                if ((size_t)(end - (eol + 2)) < (size_t)bl + 2)
-                    return 0;
-                s = eol + 2;
-                sl = (size_t)bl;
-                p = eol + 2 + bl + 2;
-            }
-        } else if (*p == '+' || *p == ':' || *p == '-') {
-            p = eol + 2;
-        } else {
-            return -1;  /* nested arrays: not expected here */
-        }
-        if (el && n_el && *n_el < 3) {
-            el[*n_el] = s;
-            el_len[*n_el] = sl;
-            (*n_el)++;
-        }
-    }
-    return (long)(p - b);
-}
-
-/* One command, blocking (setup and bookkeeping only, never in a measured window's loop):
- * copies the reply's elements (up to 3, NUL-terminated) into out[]. Returns 0 or -1. */
-static int redis_cmd(const char *path, const char *const *argv, int argc, char out[3][4096], int *n_out)
-{
-    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    int fd = cfg.redis_socket ? socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0) : -1;
     if (fd < 0)
         return -1;
     struct timeval tv = { 5, 0 };
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     struct sockaddr_un a = { .sun_family = AF_UNIX };
-    snprintf(a.sun_path, sizeof a.sun_path, "%s", path);
-    if (connect(fd, (const struct sockaddr *)&a, sizeof a) != 0) {
+    snprintf(a.sun_path, sizeof a.sun_path, "%s", cfg.redis_socket);
+    char req[128];
+    int rl = snprintf(req, sizeof req, "*2\r\n$4\r\nINFO\r\n$%zu\r\n%s\r\n", strlen(section), section);
+    if (connect(fd, (const struct sockaddr *)&a, sizeof a) != 0 || write(fd, req, (size_t)rl) != rl) {
         close(fd);
         return -1;
     }
-    char req[1024];
-    int rl = snprintf(req, sizeof req, "*%d\r\n", argc);
-    for (int i = 0; i < argc && rl < (int)sizeof req; i++)
-        rl += snprintf(req + rl, sizeof req - (size_t)rl, "$%zu\r\n%s\r\n", strlen(argv[i]), argv[i]);
-    if (rl >= (int)sizeof req || write(fd, req, (size_t)rl) != rl) {
-        close(fd);
-        return -1;
-    }
-    static char resp[1 << 16];
+    /* the reply is one bulk string: "$LENGTH\r\n" LENGTH bytes "\r\n" */
     size_t got = 0;
-    long used = 0;
-    const char *el[3];
-    size_t el_len[3];
-    int n_el = 0;
     ssize_t r;
-    while (used == 0 && got < sizeof resp && (r = read(fd, resp + got, sizeof resp - got)) > 0) {
+    int whole = 0;
+    while (!whole && got < size - 1 && (r = read(fd, out + got, size - 1 - got)) > 0) {
         got += (size_t)r;
-        used = resp_reply(resp, got, el, el_len, &n_el);
+        out[got] = '\0';
+        const char *eol = strstr(out, "\r\n");
+        whole = out[0] == '$' && eol && got >= (size_t)(eol + 2 - out) + strtoul(out + 1, NULL, 10);
     }
     close(fd);
-    if (used <= 0)
-        return -1;
-    for (int i = 0; i < n_el; i++)
-        snprintf(out[i], 4096, "%.*s", (int)(el_len[i] < 4095 ? el_len[i] : 4095), el[i]);
-    *n_out = n_el;
-    return 0;
+    return whole ? 0 : -1;
 }
 
-/* Subscribers of the bus channel (PUBSUB NUMSUB), or -1. */
-static long bus_numsub(void)
-{
-    const char *argv[] = { "PUBSUB", "NUMSUB", cfg.bus_channel };
-    char out[3][4096];
-    int n_out = 0;
-    if (!cfg.redis_socket || redis_cmd(cfg.redis_socket, argv, 3, out, &n_out) != 0 || n_out < 2)
-        return -1;
-    return strtol(out[1], NULL, 10);
-}
-
-/* PUBLISH calls so far, all channels, scripts' calls included (INFO commandstats), or -1. */
+/* PUBLISH and SPUBLISH calls so far, scripts' calls included (INFO commandstats), or -1. */
 static long long redis_publishes(void)
 {
-    const char *argv[] = { "INFO", "commandstats" };
-    char out[3][4096];
-    int n_out = 0;
-    if (!cfg.redis_socket || redis_cmd(cfg.redis_socket, argv, 2, out, &n_out) != 0 || n_out < 1)
+    static char info[1 << 16];
+    if (redis_info("commandstats", info, sizeof info) != 0)
         return -1;
-    const char *p = strstr(out[0], "cmdstat_publish:calls=");
-    return p ? strtoll(p + 22, NULL, 10) : 0;
-}
-
-static struct {
-    uv_pipe_t pipe;
-    uv_connect_t req;
-    uv_write_t wreq;
-    int open, subscribed;
-    char *in;
-    size_t in_len, in_cap;
-    long msgs, control;          /* messages on the channel; of them, to the nodes ("!…") */
-    unsigned long long bytes;    /* payload bytes */
-} bus;
-
-static void bus_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-    (void)h;
-    if (bus.in_cap - bus.in_len < suggested) {
-        size_t cap = bus.in_cap ? bus.in_cap : 65536;
-        while (cap - bus.in_len < suggested)
-            cap *= 2;
-        char *in = realloc(bus.in, cap);
-        if (!in) {
-            say("out of memory");
-            exit(1);
-        }
-        bus.in = in;
-        bus.in_cap = cap;
-    }
-    *buf = uv_buf_init(bus.in + bus.in_len, (unsigned)(bus.in_cap - bus.in_len));
-}
-
-static void bus_read(uv_stream_t *s, ssize_t nread, const uv_buf_t *buf)
-{
-    (void)buf;
-    if (nread < 0) {
-        say("bus subscriber: %s", uv_strerror((int)nread));
-        uv_read_stop(s);
-        bus.subscribed = 0;
-        return;
-    }
-    bus.in_len += (size_t)nread;
-    size_t off = 0;
-    for (;;) {
-        const char *el[3];
-        size_t el_len[3];
-        int n_el = 0;
-        long used = resp_reply(bus.in + off, bus.in_len - off, el, el_len, &n_el);
-        if (used < 0) {
-            say("bus subscriber: unexpected reply");
-            uv_read_stop(s);
-            bus.subscribed = 0;
-            return;
-        }
-        if (used == 0)
-            break;
-        off += (size_t)used;
-        if (n_el == 3 && el_len[0] == 7 && memcmp(el[0], "message", 7) == 0) {
-            bus.msgs++;
-            bus.bytes += el_len[2];
-            if (el_len[2] && el[2][0] == '!')
-                bus.control++;
-        } else if (n_el == 3 && el_len[0] == 9 && memcmp(el[0], "subscribe", 9) == 0) {
-            bus.subscribed = 1;
-        }
-    }
-    memmove(bus.in, bus.in + off, bus.in_len - off);
-    bus.in_len -= off;
-}
-
-static void bus_connected(uv_connect_t *req, int status)
-{
-    (void)req;
-    if (status != 0) {
-        say("bus subscriber: cannot connect to %s: %s", cfg.redis_socket, uv_strerror(status));
-        return;
-    }
-    static char cmd[256];
-    int len = snprintf(cmd, sizeof cmd, "*2\r\n$9\r\nSUBSCRIBE\r\n$%zu\r\n%s\r\n", strlen(cfg.bus_channel),
-                       cfg.bus_channel);
-    uv_buf_t b = uv_buf_init(cmd, (unsigned)len);
-    uv_write(&bus.wreq, (uv_stream_t *)&bus.pipe, &b, 1, NULL);
-    uv_read_start((uv_stream_t *)&bus.pipe, bus_alloc, bus_read);
-}
-
-/* Subscribes to the bus channel (needs --redis-socket); returns 1 when subscribed. */
-static int bus_start(void)
-{
-    if (!cfg.redis_socket)
-        return 0;
-    bus.msgs = bus.control = 0;
-    bus.bytes = 0;
-    bus.in_len = 0;
-    bus.subscribed = 0;
-    uv_pipe_init(loop, &bus.pipe, 0);
-    bus.open = 1;
-    uv_pipe_connect(&bus.req, &bus.pipe, cfg.redis_socket, bus_connected);
-    uint64_t t = now_ns();
-    while (!bus.subscribed && secs_since(t) < 5)
-        run_for(0.01);
-    return bus.subscribed;
-}
-
-static void bus_stop(void)
-{
-    if (!bus.open)
-        return;
-    uv_close((uv_handle_t *)&bus.pipe, NULL);
-    bus.open = bus.subscribed = 0;
+    const char *p = strstr(info, "cmdstat_publish:calls="), *sp = strstr(info, "cmdstat_spublish:calls=");
+    return (p ? strtoll(p + 22, NULL, 10) : 0) + (sp ? strtoll(sp + 23, NULL, 10) : 0);
 }
 
 /* ---- scenario 1: idle connections ---------------------------------------------------- */
@@ -963,6 +829,7 @@ static void scenario_idle(void)
      * the first time, shared with other processes): the split shows what is one-off. */
     long anon0 = status_kb(cfg.beckon_pid, "RssAnon"), file0 = status_kb(cfg.beckon_pid, "RssFile");
     int fds0 = fd_count(cfg.beckon_pid);
+    nodes_note_fds();
     kmem k0 = kernel_mem();
     say("idle: beckon RSS %ld KB before, %d descriptors", rss0, fds0);
     long have = 0;
@@ -1012,7 +879,7 @@ static void scenario_idle(void)
                 want >= 19000 ? verdict(held >= 19000) : "(full mode)");
         }
     }
-    teardown(cs, have, fds0);
+    teardown(cs, have, 1);
     free(cs);
     phase = PH_NONE;
 }
@@ -1045,7 +912,8 @@ static int login_agents(client *as, int count, const char *prefix, const char *s
             snprintf(name, sizeof name, "%s%d", prefix ? prefix : "", i + 1);
         as[i].role = AGENT;
         as[i].idx = i;
-        if (login(two_nodes ? &target2 : &target, name, cfg.agent_password, as[i].token, sizeof as[i].token) != 0) {
+        as[i].node = i % nodes_used;  /* round robin, as a load balancer spreads them */
+        if (login(&nodes[as[i].node].target, name, cfg.agent_password, as[i].token, sizeof as[i].token) != 0) {
             say("cannot log in agent %s (did scale.sh create it?)", name);
             return -1;
         }
@@ -1053,35 +921,169 @@ static int login_agents(client *as, int count, const char *prefix, const char *s
     return 0;
 }
 
-/* CPU of the node(s) under test */
+/* CPU of the nodes in use, summed */
 static long long nodes_ticks(void)
 {
-    return cpu_ticks(cfg.beckon_pid) + (two_nodes ? cpu_ticks(cfg.beckon2_pid) : 0);
+    long long sum = 0;
+    for (int k = 0; k < nodes_used; k++)
+        sum += cpu_ticks(nodes[k].pid);
+    return sum;
 }
 static long long nodes_sched(void)
 {
-    return sched_ns(cfg.beckon_pid) + (two_nodes ? sched_ns(cfg.beckon2_pid) : 0);
+    long long sum = 0;
+    for (int k = 0; k < nodes_used; k++)
+        sum += sched_ns(nodes[k].pid);
+    return sum;
 }
 static long long nodes_wait(void)
 {
-    return sched_wait(cfg.beckon_pid) + (two_nodes ? sched_wait(cfg.beckon2_pid) : 0);
+    long long sum = 0;
+    for (int k = 0; k < nodes_used; k++)
+        sum += sched_wait(nodes[k].pid);
+    return sum;
 }
 
-enum chat_kind { CHAT_ONE, CHAT_TWO, CHAT_LADDER };
+/* ---- scenario 4's bus: what each node receives per chat message ----------------------- */
 
-/* Scenarios 2 (chat at fixed rates), 4 (the same on two nodes, with the bus counted) and 7 (the
- * ladder: rates climbed until the first that misses; the highest that passed is the result). */
+/* Each chat message concerns at most two nodes: its visitor's (the visitor's other sockets)
+ * and its agent's. A node that receives only what its sockets need therefore gets, summed
+ * over the nodes, at most 2 bus messages per chat message whatever their number; the nodes'
+ * own messages (heartbeats, queue announcements) add a few per second: BUS_SLACK. */
+#define BUS_NEED 2.0
+#define BUS_SLACK 0.05
+/* From the fewest nodes to the most, the mean per node must fall as a node's share of the
+ * sockets does (1/N), give or take this much (2 → 4 nodes: ≤ 0.6 × the mean at 2). */
+#define BUS_SHARE_SLACK 1.2
+
+/* What one node count of scenario 4 saw, for the comparison that ends it. */
+typedef struct bus_step {
+    int nodes, counted;
+    double mean, total, cpu_us;
+} bus_step;
+static bus_step bus_steps[MAX_LIST];
+static int bus_steps_n;
+
+/* Every node's counter (those with no sockets too) when a window begins. */
+static void bus_window_begin(void)
+{
+    for (int k = 0; k < nodes_known; k++)
+        nodes[k].bus_before = node_bus_received(&nodes[k]);
+}
+
+/* The row of one node count: bus messages each node received over the window (its counter
+ * after − before) per chat message delivered. */
+static void bus_window_end(const char *scen, long delivered, long long publishes, double cpu_us)
+{
+    bus_step *step = &bus_steps[bus_steps_n < MAX_LIST ? bus_steps_n++ : MAX_LIST - 1];
+    *step = (bus_step){ .nodes = nodes_used, .cpu_us = cpu_us };
+    char pubs[96] = "";
+    if (publishes >= 0 && delivered)
+        snprintf(pubs, sizeof pubs, "; Redis PUBLISH + SPUBLISH calls %.2f per chat message",
+                 (double)publishes / (double)delivered);
+    double per[MAX_NODES];
+    int absent = -1, unreachable = -1;
+    for (int k = 0; k < nodes_known; k++) {
+        long long after = node_bus_received(&nodes[k]), before = nodes[k].bus_before;
+        per[k] = -1;
+        if (after == BUS_UNREACHABLE || before == BUS_UNREACHABLE)
+            unreachable = unreachable < 0 ? k : unreachable;
+        else if (after == BUS_NOT_COUNTED || before == BUS_NOT_COUNTED)
+            absent = absent < 0 ? k : absent;
+        else if (delivered)
+            per[k] = (double)(after - before) / (double)delivered;
+    }
+    char value[900];
+    if (unreachable >= 0 || absent >= 0 || !delivered) {
+        if (unreachable >= 0)
+            snprintf(value, sizeof value, "not counted (GET /metrics of node %d did not answer)%s", unreachable + 1, pubs);
+        else if (absent >= 0)
+            snprintf(value, sizeof value, "not counted (no beckon_bus_messages_received_total in GET /metrics of "
+                     "node %d)%s", absent + 1, pubs);
+        else
+            snprintf(value, sizeof value, "not counted (no chat message delivered)");
+        row(scen, "bus messages received per node per chat message", value, "", "(not counted)");
+        return;
+    }
+    double min = per[0], max = per[0], sum = 0;
+    char each[200] = "", idle[160] = "";
+    size_t el = 0, il = 0;
+    for (int k = 0; k < nodes_used; k++) {
+        min = per[k] < min ? per[k] : min;
+        max = per[k] > max ? per[k] : max;
+        sum += per[k];
+        el += (size_t)snprintf(each + el, el < sizeof each ? sizeof each - el : 0, "%s%.2f", k ? ", " : "", per[k]);
+    }
+    for (int k = nodes_used; k < nodes_known; k++)
+        il += (size_t)snprintf(idle + il, il < sizeof idle ? sizeof idle - il : 0, "%s%.2f",
+                               k > nodes_used ? ", " : "; the nodes up with no sockets (there for more nodes later): ",
+                               per[k]);
+    step->counted = 1;
+    step->mean = sum / nodes_used;
+    step->total = sum;
+    snprintf(value, sizeof value, "mean %.2f per node (min %.2f, max %.2f; node by node %s) = %.2f over all %d nodes "
+             "per chat message, for %ld chat messages delivered%s%s (each node's "
+             "beckon_bus_messages_received_total in GET /metrics, before and after the window)",
+             step->mean, min, max, each, step->total, nodes_used, delivered, idle, pubs);
+    char tgt[96];
+    snprintf(tgt, sizeof tgt, "≤ %.0f over all nodes (its visitor's node and its agent's)", BUS_NEED);
+    /* with 2 nodes or fewer, a bus that sends every node everything stays within the need too */
+    row(scen, "bus messages received per node per chat message", value, tgt,
+        nodes_used > BUS_NEED ? verdict(step->total <= BUS_NEED + BUS_SLACK) : "(no test with ≤ 2 nodes)");
+}
+
+/* The last row of scenario 4: from the fewest nodes to the most, the bus work of a node falls
+ * as its share of the sockets does, and the sum over the nodes stays within BUS_NEED. */
+static void bus_compare(void)
+{
+    if (bus_steps_n < 1)
+        return;
+    const bus_step *lo = &bus_steps[0], *hi = &bus_steps[0];
+    for (int i = 1; i < bus_steps_n; i++) {
+        lo = bus_steps[i].nodes < lo->nodes ? &bus_steps[i] : lo;
+        hi = bus_steps[i].nodes > hi->nodes ? &bus_steps[i] : hi;
+    }
+    if (lo->nodes == hi->nodes)
+        return;  /* one node count: nothing to compare */
+    char scen[64], measure[96], value[600], tgt[200];
+    snprintf(scen, sizeof scen, "4 on %d → %d nodes", lo->nodes, hi->nodes);
+    snprintf(measure, sizeof measure, "bus messages received per node per chat message, %d → %d nodes", lo->nodes,
+             hi->nodes);
+    double factor = BUS_SHARE_SLACK * lo->nodes / hi->nodes;
+    snprintf(tgt, sizeof tgt, "independent of N: a node receives only what its sockets need (mean per node at %d "
+             "nodes ≤ %.1f × at %d; ≤ %.0f over all nodes)", hi->nodes, factor, lo->nodes, BUS_NEED);
+    if (!lo->counted || !hi->counted) {
+        row(scen, measure, "not counted (no beckon_bus_messages_received_total)", tgt, "(not counted)");
+        return;
+    }
+    snprintf(value, sizeof value, "mean per node %.2f at %d nodes → %.2f at %d (× %.2f; a node's share of the "
+             "sockets × %.2f); over all nodes %.2f → %.2f per chat message; CPU of all nodes per chat message "
+             "%.1f → %.1f µs", lo->mean, lo->nodes, hi->mean, hi->nodes, lo->mean > 0 ? hi->mean / lo->mean : 0,
+             (double)lo->nodes / hi->nodes, lo->total, hi->total, lo->cpu_us, hi->cpu_us);
+    row(scen, measure, value, tgt,
+        verdict(hi->mean <= factor * lo->mean && hi->total <= BUS_NEED + BUS_SLACK && lo->total <= BUS_NEED + BUS_SLACK));
+}
+
+/* ---- scenarios 2, 4 and 7: chat ------------------------------------------------------ */
+
+enum chat_kind { CHAT_ONE, CHAT_NODES, CHAT_LADDER };
+
+/* Scenarios 2 (chat at fixed rates), 4 (one rate, the clients spread over nodes_used nodes,
+ * with the bus counted) and 7 (the ladder: rates climbed until the first that misses; the
+ * highest that passed is the result). */
 static void scenario_chat(enum chat_kind kind)
 {
-    int two = kind == CHAT_TWO, ladder = kind == CHAT_LADDER;
-    const char *label = two ? "4 two nodes" : ladder ? "7 chat ladder" : "2 chat";
-    const int *rates = two ? cfg.rates2 : ladder ? cfg.ladder : cfg.rates;
-    int rates_n = two ? cfg.rates2_n : ladder ? cfg.ladder_n : cfg.rates_n;
-    double window = ladder ? cfg.ladder_secs : cfg.chat_secs;
+    int spread = kind == CHAT_NODES, ladder = kind == CHAT_LADDER;
+    char label[32];
+    if (spread)
+        snprintf(label, sizeof label, "4 on %d nodes", nodes_used);
+    else
+        snprintf(label, sizeof label, "%s", ladder ? "7 chat ladder" : "2 chat");
+    const int *rates = spread ? &cfg.nodes_rate : ladder ? cfg.ladder : cfg.rates;
+    int rates_n = spread ? 1 : ladder ? cfg.ladder_n : cfg.rates_n;
+    double window = spread ? cfg.nodes_secs : ladder ? cfg.ladder_secs : cfg.chat_secs;
     long best = 0, failed_at = 0;
     char failed_why[200] = "";
-    int bus_on = 0;
-    two_nodes = two;
     int M = cfg.conversations, A = cfg.agents;
     if (A > M)
         A = M;
@@ -1091,7 +1093,7 @@ static void scenario_chat(enum chat_kind kind)
         return;
     counters_reset();
     phase = PH_CHAT_SETUP;
-    int fds0 = fd_count(cfg.beckon_pid);
+    nodes_note_fds();
     uint64_t t0 = now_ns();
     if (login_agents(agents_arr, A, cfg.agent_prefix, NULL) != 0) {
         row(label, "setup", "agent login failed", "", "**miss**");
@@ -1107,7 +1109,12 @@ static void scenario_chat(enum chat_kind kind)
     for (int i = 0; i < M; i++) {
         chat_visitors[i].role = VISITOR;
         chat_visitors[i].idx = i;
-        chat_visitors[i].agent_of = i % A;
+        /* Visitors and agents go round robin over the nodes; visitor i talks to agent (i / N) mod
+         * A, so that one conversation in N has both on one node, as with a load balancer that
+         * knows nothing of who talks to whom (i mod A would put both on one node whenever N
+         * divides A). With one node, agent i mod A as ever. */
+        chat_visitors[i].node = i % nodes_used;
+        chat_visitors[i].agent_of = (i / nodes_used) % A;
         cq_push(&chat_visitors[i]);
     }
     /* every visitor opens a conversation; its agent accepts it ("ok") */
@@ -1117,12 +1124,7 @@ static void scenario_chat(enum chat_kind kind)
         row(label, "setup", "conversations not all accepted", "", "**miss**");
         goto out;
     }
-    say("chat: %d conversations with %d agents ready in %.2f s", M, A, secs_since(t0));
-    if (two) {
-        bus_on = bus_start();
-        if (!bus_on)
-            say("chat: the bus is not counted (no --redis-socket, or no subscription to %s)", cfg.bus_channel);
-    }
+    say("chat: %d conversations with %d agents on %d node(s) ready in %.2f s", M, A, nodes_used, secs_since(t0));
     run_for(0.5);
     for (int r = 0; r < rates_n; r++) {
         long rate = rates[r];
@@ -1131,10 +1133,11 @@ static void scenario_chat(enum chat_kind kind)
         phase = PH_CHAT;
         pace_rate = rate;
         pace_goal = (long)(rate * window);
-        long nodes_listening = bus_on ? bus_numsub() - 1 : -1;  /* all but our own subscriber */
-        long long pub0 = bus_on ? redis_publishes() : -1;
-        long bus0 = bus.msgs, busc0 = bus.control;
-        unsigned long long busb0 = bus.bytes;
+        long long pub0 = -1;
+        if (spread) {  /* before the CPU is read: a node's /metrics is not chat work */
+            bus_window_begin();
+            pub0 = redis_publishes();
+        }
         long long c0 = nodes_ticks(), s0 = nodes_sched();
         long long rc0 = cfg.redis_pid ? sched_ns(cfg.redis_pid) : -1;
         long long w0 = nodes_wait(), rw0 = cfg.redis_pid ? sched_wait(cfg.redis_pid) : 0,
@@ -1210,40 +1213,28 @@ static void scenario_chat(enum chat_kind kind)
             snprintf(tgt, sizeof tgt, "(p99 ≤ 5 ms at 5 000)");
         row(scen, "latency visitor send → agent push", value, tgt,
             rate == 5000 ? verdict(p99 <= 5.0 && all) : (p99 <= 5.0 ? "pass" : "miss"));
-        snprintf(value, sizeof value, "%.1f µs (schedstat %.1f µs; beckon at %.0f%% of its CPU; redis %.1f µs/msg; "
+        const char *who = spread ? "the nodes" : "beckon";
+        snprintf(value, sizeof value, "%.1f µs (schedstat %.1f µs; %s at %.0f%% of %s CPU; redis %.1f µs/msg; "
                  "load generator %.0f%% of a CPU; other processes on the machine %.0f%% of a CPU; "
-                 "time spent runnable but waiting for a CPU: beckon %.0f%%, redis %.0f%%, generator %.0f%%)",
-                 cpu_us_stat, cpu_us_sched, beckon_util, redis_us, self_pct, others < 0 ? 0 : others, wait_b, wait_r,
-                 wait_g);
-        row(scen, two ? "CPU of both nodes per delivered message" : "beckon CPU per delivered message", value, "≤ 15 µs", verdict(cpu_us_stat <= 15.0 && n.delivered));
+                 "time spent runnable but waiting for a CPU: %s %.0f%%, redis %.0f%%, generator %.0f%%)",
+                 cpu_us_stat, cpu_us_sched, who, beckon_util, spread ? "their" : "its", redis_us, self_pct,
+                 others < 0 ? 0 : others, who, wait_b, wait_r, wait_g);
+        char measure[64];
+        snprintf(measure, sizeof measure, spread ? "CPU of the %d nodes per delivered message" : "beckon CPU per delivered message",
+                 nodes_used);
+        row(scen, measure, value, "≤ 15 µs", verdict(cpu_us_stat <= 15.0 && n.delivered));
         if (rc0 >= 0) {
             snprintf(value, sizeof value, "%.1f µs (schedstat of redis-server, all its threads, over the window, divided "
-                     "by the messages delivered; redis at %.0f%% of a CPU, %.0f%% of the time waiting for it%s)",
-                     redis_us, redis_util, wait_r, bus_on ? "; includes serving the generator's own bus subscriber" : "");
+                     "by the messages delivered; redis at %.0f%% of a CPU, %.0f%% of the time waiting for it)",
+                     redis_us, redis_util, wait_r);
             row(scen, "redis CPU per delivered message", value, "≤ 15 µs, all acked",
                 verdict(redis_us <= 15.0 && all && n.delivered));
         }
-        if (bus_on) {
-            /* the bus messages of the window: read a little after its end (they were sent before
-             * the deliveries, but may still sit in our socket) */
+        if (spread) {
+            /* a visitor's node may get its copy just after the agent's push: let it arrive */
             run_for(0.1);
-            long msgs = bus.msgs - bus0, ctl = bus.control - busc0;
-            unsigned long long bytes = bus.bytes - busb0;
-            long long pubs = redis_publishes();
-            double per = n.delivered ? (double)msgs / (double)n.delivered : 0;
-            /* the need: the agents' node gets each visitor message once, the visitors' node none
-             * (the sender has its ack); summed over the nodes, one receipt per chat message */
-            double sum = nodes_listening > 0 ? per * (double)nodes_listening : 0;
-            snprintf(value, sizeof value, "%.2f on each of the %ld nodes = %.2f receipts per chat message over all "
-                     "nodes (need: 1, on the agents' node; 0 on the visitors'). Counted by the generator's own "
-                     "SUBSCRIBE to %s (PUBSUB NUMSUB: %ld nodes + it; each subscriber receives every message once): "
-                     "%ld bus messages (%ld of them to the nodes themselves, \"!…\"), %.0f bytes each on average, "
-                     "for %ld chat messages; PUBLISH calls in Redis (INFO commandstats) %lld",
-                     per, nodes_listening, sum, cfg.bus_channel, nodes_listening, msgs, ctl,
-                     msgs ? (double)bytes / (double)msgs : 0, n.delivered, pub0 >= 0 && pubs >= 0 ? pubs - pub0 : -1);
-            row(scen, "bus messages received per node per chat message", value,
-                "only what its sockets need (≤ 1 per chat message over all nodes)",
-                verdict(n.delivered && nodes_listening > 0 && sum <= 1.05));
+            long long pub1 = pub0 >= 0 ? redis_publishes() : -1;
+            bus_window_end(scen, n.delivered, pub0 >= 0 && pub1 >= 0 ? pub1 - pub0 : -1, cpu_us_stat);
         }
         phase = PH_CHAT_SETUP;
         run_for(0.5);
@@ -1265,15 +1256,34 @@ static void scenario_chat(enum chat_kind kind)
     }
 out:
     on_tick = NULL;
-    bus_stop();
-    teardown(agents_arr, A, -1);
-    teardown(chat_visitors, M, fds0);
+    teardown(agents_arr, A, 0);
+    teardown(chat_visitors, M, 1);
     free(chat_visitors);
     free(agents_arr);
     agents_arr = NULL;
     chat_visitors = NULL;
-    two_nodes = 0;
     phase = PH_NONE;
+}
+
+/* Scenario 4: the chat of scenario 2 at one rate with the clients spread over N nodes, for
+ * each N of --nodes, then whether a node's bus work falls with N as its share of the sockets. */
+static void scenario_nodes(void)
+{
+    bus_steps_n = 0;
+    for (int i = 0; i < cfg.node_counts_n; i++) {
+        int count = cfg.node_counts[i];
+        if (count < 1 || count > nodes_known) {
+            char scen[64];
+            snprintf(scen, sizeof scen, "4 on %d nodes", count);
+            say("nodes: %d nodes asked, %d given (--port, and --node PORT:PID for each other)", count, nodes_known);
+            row(scen, "setup", "not as many nodes running", "", "**miss**");
+            continue;
+        }
+        nodes_used = count;
+        scenario_chat(CHAT_NODES);
+        nodes_used = 1;
+    }
+    bus_compare();
 }
 
 /* ---- scenario 5: a slow consumer ------------------------------------------------------ */
@@ -1299,7 +1309,7 @@ static void scenario_slow(void)
     agents_arr = slow_agent_c;
     counters_reset();
     phase = PH_SLOW;
-    int fds0 = fd_count(cfg.beckon_pid);
+    nodes_note_fds();
     if (login_agents(slow_agent_c, 1, NULL, cfg.slow_agent) != 0) {
         row("5 slow consumer", "setup", "agent login failed", "", "**miss**");
         goto out;
@@ -1379,7 +1389,7 @@ fail:
     row("5 slow consumer", "setup", "failed", "", "**miss**");
 out:
     on_tick = NULL;
-    teardown(cs, 2, fds0);
+    teardown(cs, 2, 1);
     agents_arr = NULL;
     free(cs);
     phase = PH_NONE;
@@ -1396,7 +1406,7 @@ static void scenario_storm(void)
         return;
     counters_reset();
     phase = PH_STORM_SETUP;
-    int fds0 = fd_count(cfg.beckon_pid);
+    nodes_note_fds();
     uint64_t t0 = now_ns();
     for (long i = 0; i < N; i++) {
         cs[i].role = VISITOR;
@@ -1442,7 +1452,7 @@ static void scenario_storm(void)
              pct(per, k, 0.99), cfg.window, b_cpu, ready ? b_cpu * 1e6 / (double)ready : 0, b_wait, r_cpu);
     row(scen, "drop all, reconnect with token + resume", value, "(no target)",
         n.histories == ready && ready == N ? "done" : "**incomplete**");
-    teardown(cs, N, fds0);
+    teardown(cs, N, 1);
     free(cs);
     free(per);
     phase = PH_NONE;
@@ -1466,7 +1476,7 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: beckon-loadgen [options] idle|chat|ladder|slow|storm|twonode...\n"
+            "usage: beckon-loadgen [options] idle|chat|ladder|slow|storm|nodes...\n"
             "       beckon-loadgen free-port\n"
             "  --port N             beckon's port on 127.0.0.1 (8080)\n"
             "  --beckon-pid PID     the server process to observe (required)\n"
@@ -1485,15 +1495,17 @@ static void usage(void)
             "  --slow-secs S --slow-rate N --slow-bytes N   (6, 400/s, 8000)\n"
             "  --storm N            reconnect storm: visitors (10000)\n"
             "  --beckon-log FILE    beckon's log: the slow consumer's drop is read from it\n"
-            "  --port2 N --beckon2-pid PID   twonode: a second beckon on the same Redis; agents there\n"
-            "  --rates2 LIST        twonode: rates (5000)\n"
+            "  --node PORT:PID      nodes: one more beckon on the same Redis (repeat: node 2, 3, ...; node 1\n"
+            "                       is --port and --beckon-pid)\n"
+            "  --nodes LIST         nodes: visitors and agents spread round robin over 2, then 4 nodes (2,4);\n"
+            "                       twonode is another name for this scenario\n"
+            "  --nodes-rate N --nodes-secs S   nodes: the chat rate and window per node count (5000, 5)\n"
             "  --open-window N      conversations opened at once during setup (20): beckon announces every\n"
             "                       queue change to everyone waiting, so a long queue costs O(n) each\n"
             "  --idle-no-hello      idle: open the WebSockets but say no hello (what lws alone costs)\n"
             "  --idle-page          idle: hello with a page, as the widget sends it (a page view is tracked)\n"
             "  --nice N             run at this priority: a session of its own with autogroup nice N\n"
-            "  --redis-socket PATH  Redis' unix socket: twonode counts the bus with a subscriber of its own\n"
-            "  --bus-channel NAME   the nodes' bus channel (bk:bus)\n"
+            "  --redis-socket PATH  Redis' unix socket: nodes counts its PUBLISH calls (INFO commandstats)\n"
             "  --ladder LIST        ladder: rates climbed until one misses (5000,10000,...,30000)\n"
             "  --ladder-secs S      ladder: seconds per rung (5)\n"
             "  --ladder-p99 MS      ladder: a rung passes with every message acked and delivered and p99 ≤ MS (50)\n"
@@ -1520,9 +1532,9 @@ int main(int argc, char **argv)
         { "agent-password", 1, 0, 'W' }, { "rates", 1, 0, 'R' }, { "chat-secs", 1, 0, 'T' },
         { "msg-bytes", 1, 0, 'B' }, { "slow-agent", 1, 0, 'a' }, { "slow-secs", 1, 0, 's' },
         { "slow-rate", 1, 0, 'x' }, { "slow-bytes", 1, 0, 'y' }, { "storm", 1, 0, 'N' },
-        { "beckon-log", 1, 0, 'L' }, { "open-window", 1, 0, 'O' }, { "port2", 1, 0, '2' }, { "beckon2-pid", 1, 0, '3' },
-        { "rates2", 1, 0, '4' }, { "idle-no-hello", 0, 0, 'H' }, { "idle-page", 0, 0, 'G' }, { "nice", 1, 0, 'n' },
-        { "redis-socket", 1, 0, 'U' }, { "bus-channel", 1, 0, 'C' }, { "ladder", 1, 0, 'l' },
+        { "beckon-log", 1, 0, 'L' }, { "open-window", 1, 0, 'O' }, { "node", 1, 0, '2' }, { "nodes", 1, 0, '3' },
+        { "nodes-rate", 1, 0, '4' }, { "nodes-secs", 1, 0, '5' }, { "idle-no-hello", 0, 0, 'H' }, { "idle-page", 0, 0, 'G' }, { "nice", 1, 0, 'n' },
+        { "redis-socket", 1, 0, 'U' }, { "ladder", 1, 0, 'l' },
         { "ladder-secs", 1, 0, 't' }, { "ladder-p99", 1, 0, '9' }, { "ladder-goal", 1, 0, 'g' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int o;
@@ -1552,11 +1564,17 @@ int main(int argc, char **argv)
         case 'H': cfg.idle_no_hello = 1; break;
         case 'G': cfg.idle_page = 1; break;
         case 'O': cfg.open_window = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
-        case '2': cfg.port2 = atoi(optarg); break;
-        case '3': cfg.beckon2_pid = atoi(optarg); break;
-        case '4': cfg.rates2_n = parse_list(optarg, cfg.rates2); break;
+        case '2':
+            if (nodes_known == MAX_NODES || sscanf(optarg, "%d:%d", &nodes[nodes_known].port, &nodes[nodes_known].pid) != 2) {
+                say("--node %s: PORT:PID, at most %d nodes", optarg, MAX_NODES);
+                return 2;
+            }
+            nodes_known++;
+            break;
+        case '3': cfg.node_counts_n = parse_list(optarg, cfg.node_counts); break;
+        case '4': cfg.nodes_rate = atoi(optarg); break;
+        case '5': cfg.nodes_secs = atof(optarg); break;
         case 'U': cfg.redis_socket = optarg; break;
-        case 'C': cfg.bus_channel = optarg; break;
         case 'l': cfg.ladder_n = parse_list(optarg, cfg.ladder); break;
         case 't': cfg.ladder_secs = atof(optarg); break;
         case '9': cfg.ladder_p99_ms = atof(optarg); break;
@@ -1602,16 +1620,17 @@ int main(int argc, char **argv)
     memset(padding, 'x', sizeof padding - 1);
     signal(SIGPIPE, SIG_IGN);
     loop = uv_default_loop();
-    target.dst.sin_family = AF_INET;
-    target.dst.sin_port = htons((uint16_t)cfg.port);
-    target.dst.sin_addr.s_addr = htonl(0x7f000001u);
-    snprintf(host_header, sizeof host_header, "127.0.0.1:%d", cfg.port);
-    target.host_header = host_header;
-    target.path = "/ws";
-    target2 = target;
-    target2.dst.sin_port = htons((uint16_t)cfg.port2);
-    snprintf(host_header2, sizeof host_header2, "127.0.0.1:%d", cfg.port2);
-    target2.host_header = host_header2;
+    nodes[0].port = cfg.port;
+    nodes[0].pid = cfg.beckon_pid;
+    for (int k = 0; k < nodes_known; k++) {
+        node *nd = &nodes[k];
+        nd->target.dst.sin_family = AF_INET;
+        nd->target.dst.sin_port = htons((uint16_t)nd->port);
+        nd->target.dst.sin_addr.s_addr = htonl(0x7f000001u);
+        snprintf(nd->host_header, sizeof nd->host_header, "127.0.0.1:%d", nd->port);
+        nd->target.host_header = nd->host_header;
+        nd->target.path = "/ws";
+    }
     uv_timer_init(loop, &tick);
     uv_timer_start(&tick, tick_cb, 1, 1);
 
@@ -1627,8 +1646,8 @@ int main(int argc, char **argv)
             scenario_chat(CHAT_ONE);
         else if (strcmp(argv[i], "ladder") == 0)
             scenario_chat(CHAT_LADDER);
-        else if (strcmp(argv[i], "twonode") == 0 && cfg.port2 && cfg.beckon2_pid)
-            scenario_chat(CHAT_TWO);
+        else if (strcmp(argv[i], "nodes") == 0 || strcmp(argv[i], "twonode") == 0)
+            scenario_nodes();
         else if (strcmp(argv[i], "slow") == 0)
             scenario_slow();
         else if (strcmp(argv[i], "storm") == 0)
