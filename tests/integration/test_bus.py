@@ -1,8 +1,8 @@
 """The bus addressed to recipients: a node receives only what its own sockets need.
 
 Every change is published with Redis 7's sharded pub/sub on the channel of its recipient
-(`bk:to:v:VISITOR`, `bk:to:a:AGENT`, `bk:to:agents`, `bk:to:nodes`, `bk:to:node:NODE`), and a node
-subscribes to a visitor's or an agent's channel only while it holds a socket of theirs
+(`bk:{TAG}:to:v:VISITOR` in the visitor's slot; `to:a:AGENT`, `to:agents`, `to:nodes` in every slot;
+`bk:{g}:to:node:NODE`), and a node subscribes to a visitor's or an agent's channel only while it holds a socket of theirs
 (docs/architecture.md, "The bus"). Two nodes, A (the harness's) and B, share one Redis and one
 `--secret`. What a node receives is read from its /metrics (`beckon_bus_messages_received_total`)
 and what Redis holds from PUBSUB SHARDNUMSUB. The hello's guarantee (no push slips past a socket
@@ -17,14 +17,13 @@ import socket
 import threading
 import time
 
-from harness import Cases, diag, http_request, send_message, sid
+from harness import Cases, diag, http_request, send_message, sid, id_prefix, GLOBAL_PREFIX
 
 T = Cases()
 
 SECRET = "b5" * 32
 # The same key on both nodes (a token of one verifies on the other); rate limits out of the way.
 NODE_ARGS = ["--secret", SECRET, "--rate-messages-per-second", "1000", "--rate-burst", "1000"]
-PREFIX = "bk:"
 
 _nodes = {}
 _redis = None
@@ -62,8 +61,10 @@ async def received(node):
 
 
 def subscribers(channel):
-    """How many connections subscribe to a sharded channel (one per node)."""
-    reply = _redis.command("PUBSUB", "SHARDNUMSUB", PREFIX + channel)
+    """How many connections subscribe to a sharded channel (one per node): a visitor's in its
+    slot; the others in the global slot (they are subscribed in every slot alike)."""
+    slot = id_prefix(channel[len("to:v:"):]) if channel.startswith("to:v:") else GLOBAL_PREFIX
+    reply = _redis.command("PUBSUB", "SHARDNUMSUB", slot + channel)
     return int(reply[1])
 
 

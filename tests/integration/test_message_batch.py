@@ -15,7 +15,7 @@ import signal
 import socket
 import sys
 
-from harness import Cases, STREAM_ID_RE, assert_ordered_unique, full_history, send_message, sid
+from harness import Cases, STREAM_ID_RE, assert_ordered_unique, full_history, send_message, sid, id_prefix, site_prefix
 
 SOURCE_ROOT = os.environ.get("BECKON_SOURCE_ROOT", os.path.join(os.path.dirname(__file__), "..", ".."))
 sys.path.insert(0, os.path.join(SOURCE_ROOT, "server", "lua"))
@@ -72,7 +72,8 @@ def batch(env, *messages, now="1700000000000"):
     """messages.lua called directly, as the node calls it, with these messages (kind, author,
     conversation, cmid, text): its reply, one element per message, a refusal as a Refusal."""
     source = embed.compose(os.path.join(os.path.dirname(embed.__file__), "messages.lua"))[0]
-    args = ["EVAL", source, "0", "bk:", now]
+    # the slot of site "" (no site configured), and no agent online
+    args = ["EVAL", source, "0", site_prefix(""), now, "0"]
     for kind, author, conversation, cmid, text in messages:
         args += [kind, author, conversation, cmid, text, str(len(text.encode())), "n_test:1"]
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as s:
@@ -304,7 +305,7 @@ async def t_pushes_equal_history(env):
 async def t_cmids_expiry(env):
     v = await env.visitor()
     first = await send_message(v, "one", cmid="e1")
-    key = f"bk:visitor:{v.visitor_id}:cmids"
+    key = f"{id_prefix(v.visitor_id)}visitor:{v.visitor_id}:cmids"
     assert 691100 < env.redis.command("TTL", key) <= 691200, env.redis.command("TTL", key)
     env.redis.command("EXPIRE", key, 1000)
     await send_message(v, "two", cmid="e2")

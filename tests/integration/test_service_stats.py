@@ -47,7 +47,7 @@ async def setup(env):
     before = rules_loaded_count(env.beckon)
     env.redis.command("HSET", GLOBAL_PREFIX + "rules", "kpi-help", json.dumps(
         {"id": "kpi-help", "when": {"page.path": {"glob": "/kpi*"}}, "then": {"invite": {"text": "Need a hand?"}}}))
-    env.redis.command("SPUBLISH", PREFIX + "to:nodes", "!rules")
+    env.redis.command("SPUBLISH", GLOBAL_PREFIX + "to:nodes", "!rules")
     deadline = time.monotonic() + 5
     while rules_loaded_count(env.beckon) <= before:
         assert time.monotonic() < deadline, "rules not reloaded"

@@ -2,7 +2,7 @@
 the armed timer, agents' availability, caps, priorities, custom events, accepting an invitation,
 chatting visitors, live rule changes, and bad browsing input.
 
-Rules are seeded straight into Redis (`bk:rules`, then `!rules` on the bus's `bk:to:nodes`: every node reloads);
+Rules are seeded straight into Redis (`bk:{g}:rules`, then `!rules` on the bus's `bk:{g}:to:nodes`: every node reloads);
 docs/protocol.md ("Browsing", "Invitation push") and docs/rules.md are the contract. Every case
 replaces the whole rule set first, so no case sees another's rules.
 """
@@ -73,7 +73,7 @@ async def wait_reloaded(env, before, timeout=5.0):
 
 
 def publish_rules(env):
-    env.redis.command("SPUBLISH", PREFIX + "to:nodes", "!rules")
+    env.redis.command("SPUBLISH", GLOBAL_PREFIX + "to:nodes", "!rules")
 
 
 async def set_rules(env, rules):

@@ -180,7 +180,7 @@ async def redis_rules(env, rules):
     for r in rules:
         env.redis.command("HSET", GLOBAL_PREFIX + "rules", r["id"], json.dumps(r, ensure_ascii=False))
     before = open(env.beckon.log, "rb").read().count(b"rules loaded:")
-    env.redis.command("SPUBLISH", PREFIX + "to:nodes", "!rules")
+    env.redis.command("SPUBLISH", GLOBAL_PREFIX + "to:nodes", "!rules")
     deadline = time.monotonic() + 5
     while open(env.beckon.log, "rb").read().count(b"rules loaded:") <= before:
         assert time.monotonic() < deadline, "rules not reloaded"
