@@ -9,11 +9,12 @@ subscribes each channel on its slot's master's, again wherever the map says afte
 Three masters and three replicas (tests/integration/cluster.py). First the store alone, through
 cluster_tool's `bus` (a bk_store whose bus subscribes the channels given, as a node does for its
 sockets): channels on every master, a master killed, a slot migrated, a master stopped. Then
-beckon nodes: two with the default prefix, whose own channels live on their slots' masters and
-come back after a failover; and two with the prefix `{bk}:`, which puts every key and channel in
-one slot so that Beckon's scripts run on a cluster today (until every key carries its own hash
-tag): their visitors are told to resync after the failover of that slot's master, and a message
-crosses from one node to the other again.
+beckon nodes: two with the default prefix, whose own channels live in the global slot (`bk:{g}:`,
+heartbeat.lua publishes from there) and come back after a failover; and two with the prefix
+`{bk}:`, a hash tag of the operator's own that wins over the layout's (the first `{...}` of a
+key is its hash tag) and puts every key and channel in one slot: their visitors are told to
+resync after the failover of that slot's master, and a message crosses from one node to the other
+again. Chat with the layout's slots, two sites on two masters, is test_cluster_chat.
 """
 
 import asyncio
@@ -31,7 +32,8 @@ from harness import Cases, _register, diag, http_request, send_message
 T = Cases()
 TOOL = os.environ.get("BECKON_CLUSTER_TOOL")
 SECRET = "c7" * 32
-# {bk}: every key and channel in the slot of "bk" (the scripts run on one master); one secret
+# {bk}: every key and channel in the slot of "bk" (the operator's hash tag comes first, so the
+# layout's own tags do not count: everything runs on one master); one secret
 # for both nodes, so that a token of one verifies on the other.
 TAGGED_ARGS = ["--prefix", "{bk}:", "--secret", SECRET]
 
@@ -280,7 +282,7 @@ def moved_count(node):
 
 
 def node_channels(cluster, prefix):
-    """Every node's own channel (PREFIXto:node:ID) that a master holds."""
+    """Every node's own channel (PREFIX{g}:to:node:ID, the global slot's) that a master holds."""
     found = set()
     for n in cluster.masters():
         found |= {c for c in shard_channels(n) if c.startswith(prefix + "to:node:")}
@@ -298,21 +300,21 @@ async def own_channel(cluster, node, candidates):
     raise AssertionError(f"no channel of {sorted(candidates)} reaches {node.name}")
 
 
-@T.case("two beckon nodes: each node's own channel on its slot's master, reaching that node only, again after a failover")
+@T.case("two beckon nodes: each node's own channel on the global slot's master, reaching that node only, again after a failover")
 async def test_beckon_nodes(env):
     cluster = env.redis
     a = env.beckon
     b = await env.new_beckon("b")
-    await until("both nodes' channels subscribed", lambda: len(node_channels(cluster, "bk:")) == 2)
-    channels = node_channels(cluster, "bk:")
+    await until("both nodes' channels subscribed", lambda: len(node_channels(cluster, "bk:{g}:")) == 2)
+    channels = node_channels(cluster, "bk:{g}:")
     mine = await own_channel(cluster, a, channels)
     theirs = (channels - {mine}).pop()
-    for ch in (mine, theirs, "bk:to:nodes"):
+    for ch in (mine, theirs, "bk:{g}:to:nodes"):
         owner = cluster.master_of_slot(cluster.keyslot(ch))
         assert ch in shard_channels(owner), f"{ch} not on its slot's master {owner}"
     counts = [await received(a), await received(b)]
     cluster.master_of_slot(cluster.keyslot(theirs)).command("SPUBLISH", theirs, "!probe")
-    cluster.master_of_slot(cluster.keyslot("bk:to:nodes")).command("SPUBLISH", "bk:to:nodes", "!probe")
+    cluster.master_of_slot(cluster.keyslot("bk:{g}:to:nodes")).command("SPUBLISH", "bk:{g}:to:nodes", "!probe")
 
     async def b_has_both():
         return await received(b) == counts[1] + 2
@@ -348,7 +350,8 @@ async def test_beckon_resync(env):
     tab = await env.visitor(beckon=d, token=v.token)
     assert tab.visitor_id == v.visitor_id
     master = cluster.master_of_slot(cluster.keyslot("{bk}:"))
-    channel = "{bk}:to:v:" + v.visitor_id
+    # the layout's slot prefix follows the operator's: "{bk}:{TAG}:", still the slot of "bk"
+    channel = "{bk}:{" + re.match(r"^v_([0-9a-f]{4})_", v.visitor_id).group(1) + "}:to:v:" + v.visitor_id
     await until("both nodes subscribe to the visitor's channel",
                 lambda: int(master.command("PUBSUB", "SHARDNUMSUB", channel)[1]) == 2)
     seconds, promoted = await asyncio.to_thread(cluster.fail_master, master)
