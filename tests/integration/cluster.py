@@ -77,8 +77,9 @@ def fields(text):
 
 
 class ClusterNode:
-    def __init__(self, dir, index, bin, node_timeout_ms):
+    def __init__(self, dir, index, bin, node_timeout_ms, config=()):
         self.index = index
+        self.config = list(config)
         self.dir = os.path.join(dir, f"node{index}")
         os.makedirs(self.dir, exist_ok=True)
         self.log = os.path.join(self.dir, "redis.log")
@@ -108,7 +109,7 @@ class ClusterNode:
              "--cluster-replica-validity-factor", "0",
              # A replica's first sync waits 5 s by default, for more replicas to share it.
              "--repl-diskless-sync-delay", "0",
-             "--appendonly", "yes", "--save", "", "--dir", self.dir, "--daemonize", "no"],
+             "--appendonly", "yes", "--save", "", "--dir", self.dir, "--daemonize", "no", *self.config],
             stdin=subprocess.DEVNULL, stdout=logf, stderr=subprocess.STDOUT)
         logf.close()
         _register(self.proc)
@@ -152,6 +153,10 @@ class ClusterNode:
 
 
 class RedisCluster:
+    # More redis-server options for every node (a subclass sets them: harness.Env makes its Redis
+    # from the class alone).
+    node_config = ()
+
     def __init__(self, dir, masters=3, replicas=1, node_timeout_ms=1000):
         self.dir = os.path.join(dir, "cluster")
         os.makedirs(self.dir, exist_ok=True)
@@ -161,7 +166,7 @@ class RedisCluster:
         self.masters_wanted = masters
         self.replicas = replicas
         self.node_timeout_ms = node_timeout_ms
-        self.nodes = [ClusterNode(self.dir, i, self.bin, node_timeout_ms)
+        self.nodes = [ClusterNode(self.dir, i, self.bin, node_timeout_ms, self.node_config)
                       for i in range(masters * (1 + replicas))]
         self.created = False
 
