@@ -169,16 +169,15 @@ void chat_batch_add(chat_batch *cb, chat_call *c, const char *kind, const char *
     memcpy(m->text, text, text_len);
     m->text[text_len] = '\0';
     if (cb->pending && cb->pending->text_bytes + text_len > BATCH_TEXT_MAX)
-        chat_batch_flush(cb);
+        chat_batch_flush(cb);  /* full: it goes now, in flight or not */
     if (!cb->pending) {
         cb->pending = calloc(1, sizeof *cb->pending);
-        if (cb->pending)
-            cb->pending->owner = cb;
         if (!cb->pending) {
             chat_send_error(c->session, c->req, BK_ERR_INTERNAL, "out of memory");
             message_free(m);
             return;
         }
+        cb->pending->owner = cb;
         if (!cb->closing) {
             uv_prepare_start(&cb->prepare, on_prepare);
             uv_check_start(&cb->check, on_check);
