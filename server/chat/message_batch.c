@@ -179,19 +179,18 @@ void chat_batch_add(chat_batch *cb, chat_call *c, const char *kind, const char *
     m->text[text_len] = '\0';
     char slot[BK_KEYS_PREFIX_SIZE];
     bk_keys_prefix_of_id(cb->chat->server->config->prefix, c->conversation, slot);
+    /* full, or of another slot: it goes now, in flight or not */
     if (cb->pending && (cb->pending->text_bytes + text_len > BATCH_TEXT_MAX || strcmp(cb->pending->slot, slot) != 0))
         chat_batch_flush(cb);
     if (!cb->pending) {
         cb->pending = calloc(1, sizeof *cb->pending);
-        if (cb->pending) {
-            cb->pending->owner = cb;
-            memcpy(cb->pending->slot, slot, sizeof slot);
-        }
         if (!cb->pending) {
             chat_send_error(c->session, c->req, BK_ERR_INTERNAL, "out of memory");
             message_free(m);
             return;
         }
+        cb->pending->owner = cb;
+        memcpy(cb->pending->slot, slot, sizeof slot);
         if (!cb->closing) {
             uv_prepare_start(&cb->prepare, on_prepare);
             uv_check_start(&cb->check, on_check);

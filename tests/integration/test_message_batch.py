@@ -11,6 +11,7 @@ cases that need two messages in one batch for certain call the script itself, as
 import asyncio
 import json
 import os
+import re
 import signal
 import socket
 import sys
@@ -274,6 +275,38 @@ async def t_closed_meanwhile(env):
     history, _ = await full_history(again, conv)
     assert [m["cmid"] for m in history if m["from"] == "visitor"][-1] == "parting", history
     assert history[-1]["id"] == push["id"], (history, push)
+
+@T.case("more messages at once than one batch holds (64): every message acked once, each socket's in order")
+async def t_burst_over_cap(env):
+    visitors = [await env.visitor(name=f"cap-{i}") for i in range(16)]
+    env.redis.command("CONFIG", "SET", "slowlog-log-slower-than", "0")  # every command, with its length
+    env.redis.command("CONFIG", "SET", "slowlog-max-len", "1000")
+    env.redis.command("SLOWLOG", "RESET")
+    os.kill(env.beckon.proc.pid, signal.SIGSTOP)
+    try:
+        sending = asyncio.gather(*(burst(v, [{"type": "message", "cmid": f"{v.name}-{i}", "text": f"line {i}"}
+                                             for i in range(8)]) for v in visitors))
+        await asyncio.sleep(0.2)
+    finally:
+        os.kill(env.beckon.proc.pid, signal.SIGCONT)
+    for v, (frames, replies) in zip(visitors, await sending):
+        acks = [replies[f["req"]] for f in frames]
+        assert all(a["type"] == "ack" and a["duplicate"] is False for a in acks), acks
+        ids = [a["id"] for a in acks]
+        assert all(sid(x) < sid(y) for x, y in zip(ids, ids[1:])), ids
+        history, _ = await full_history(v, acks[0]["conversation"])
+        assert [m["cmid"] for m in history] == [f["cmid"] for f in frames], history
+    # the slow log keeps 32 arguments of each command and says how many more there were
+    def length(args):
+        more = re.match(r"\.\.\. \((\d+) more arguments\)", args[-1])
+        return len(args) - 1 + int(more.group(1)) if more else len(args)
+    calls = [length(e[3]) for e in env.redis.command("SLOWLOG", "GET", "1000") if e[3][0].upper() == "EVALSHA"]
+    env.redis.command("CONFIG", "SET", "slowlog-log-slower-than", "10000")
+    # EVALSHA, sha, 0 keys, prefix, now, then 7 a message: several sockets' messages in one call,
+    # and never more than 64 messages
+    assert max(calls) > 5 + 7 * 8 and max(calls) <= 5 + 7 * 64, calls
+
+
 
 TRICKY_TEXTS = ['quote " backslash \\ slash / newline \n tab \t cr \r end', "controls \x01 \x1f \x7f",
                 "Hvordan kan jeg hjælpe? 😀 €", "~message c_x 1-0 agent 1 a 1 b  (a text like a record)", " ", "{}"]
