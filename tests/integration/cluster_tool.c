@@ -3,12 +3,14 @@
  *   cluster_tool slots    keys in hex, one a line, on stdin; their slots (bk_cluster_key_slot),
  *                         one a line, on stdout: compared with a real cluster's CLUSTER KEYSLOT.
  *
- *   cluster_tool run URL [--command | --pair] [--for MS] KEY...
+ *   cluster_tool run URL [--command | --pair | --prefix] [--for MS] KEY...
  *                         a bk_store on URL (redis+cluster://...); once it is up, for each key a
  *                         script declaring that key (SET KEY ROUND, answering the port of the
  *                         node that ran it), with --pair a script declaring KEY and KEY:pair
- *                         (give KEY a hash tag: one slot), or with --command the command SET KEY
- *                         ROUND. One
+ *                         (give KEY a hash tag: one slot), with --prefix a script declaring no key
+ *                         and given KEY as its first argument, as Beckon gives the prefix of its
+ *                         slot ("bk:{TAG}:"; it sets KEY .. "probe"), or with --command the
+ *                         command SET KEY ROUND. One
  *                         round, or rounds every 50 ms for MS milliseconds. Prints a line a
  *                         reply: "ROUND KEY_HEX ANSWER" (a port, OK, "unavailable" for no reply
  *                         or -1, "error: TEXT"), then closes the store and exits 0 (1 when the
@@ -80,12 +82,19 @@ static const char pair_script[] =
     "redis.call('SET', KEYS[2], ARGV[1])\n"
     "return tonumber(string.match(redis.call('INFO', 'server'), 'tcp_port:(%d+)'))\n";
 
+/* Declares no key and takes its slot's prefix first, as Beckon's scripts do (base/keys.h):
+ * routed by that argument. "#!lua" has Redis Cluster check the slot of the key it touches. */
+static const char prefix_script[] =
+    "#!lua\n"
+    "redis.call('SET', ARGV[1] .. 'probe', ARGV[2])\n"
+    "return tonumber(string.match(redis.call('INFO', 'server'), 'tcp_port:(%d+)'))\n";
+
 typedef struct run {
     uv_loop_t *loop;
     bk_store *store;
     uv_timer_t timer;
-    int script, pair_script;
-    int use_command, use_pair;
+    int script, pair_script, prefix_script;
+    int use_command, use_pair, use_prefix;
     int key_count;
     char **keys;
     uint64_t started, up_at, duration_ms;
@@ -150,6 +159,7 @@ static void round_send(run *r)
         const char *pair_args[] = { r->keys[i], pair, value };
         int rc = r->use_command ? bk_store_command(r->store, on_answer, c, 3, args, NULL)
                  : r->use_pair  ? bk_store_script(r->store, r->pair_script, on_answer, c, 2, 3, pair_args, NULL)
+                 : r->use_prefix ? bk_store_script(r->store, r->prefix_script, on_answer, c, 0, 2, args, NULL)
                                 : bk_store_script(r->store, r->script, on_answer, c, 1, 2, args, NULL);
         if (rc != 0) {
             answer_print(c, "unavailable");
@@ -226,6 +236,8 @@ static int run_main(int argc, char **argv)
             r.use_command = 1;
         else if (strcmp(argv[i], "--pair") == 0)
             r.use_pair = 1;
+        else if (strcmp(argv[i], "--prefix") == 0)
+            r.use_prefix = 1;
         else if (strcmp(argv[i], "--for") == 0 && i + 1 < argc)
             r.duration_ms = strtoull(argv[++i], NULL, 10);
     }
@@ -237,6 +249,7 @@ static int run_main(int argc, char **argv)
     bk_store_cluster_key(r.store, "bk:");
     r.script = bk_store_script_add(r.store, probe_script);
     r.pair_script = bk_store_script_add(r.store, pair_script);
+    r.prefix_script = bk_store_script_add(r.store, prefix_script);
     bk_store_start(r.store);
     r.started = uv_now(&loop);
     uv_timer_init(&loop, &r.timer);
@@ -358,6 +371,6 @@ int main(int argc, char **argv)
         return run_main(argc, argv);
     if (argc >= 3 && strcmp(argv[1], "bus") == 0)
         return bus_main(argc, argv);
-    fprintf(stderr, "usage: %s slots | run URL [--command | --pair] [--for MS] KEY... | bus URL CHANNEL...\n", argv[0]);
+    fprintf(stderr, "usage: %s slots | run URL [--command | --pair | --prefix] [--for MS] KEY... | bus URL CHANNEL...\n", argv[0]);
     return 2;
 }

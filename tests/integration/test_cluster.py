@@ -8,8 +8,9 @@ store (server/store/store_cluster.c): beckon given the cluster's URL is healthy,
 (cluster_tool run) sends each command straight to its slot's master, follows a slot that moves,
 and serves a slot again once a replica has taken over from its dead master.
 
-Beckon's scripts do not run on a cluster yet (they touch keys of many slots, computed in Lua):
-beckon here only shows that it starts, says it is healthy and stops cleanly on a cluster.
+Beckon's scripts declare no key: each takes the prefix of the one slot it touches as its first
+argument ("bk:{TAG}:", server/base/keys.h) and is routed by it. Here beckon shows that it starts,
+says it is healthy and stops cleanly on a cluster; chat on a cluster is test_cluster_chat.
 """
 
 import asyncio
@@ -180,6 +181,22 @@ async def test_script_routed(env):
     assert set(rounds[0].values()) == {"OK"}, f"SET answers: {collections.Counter(rounds[0].values())}"
     for k in keys[:60]:
         assert command(owner(slots[k]), "GET", k) == "0", f"{k!r} is on its slot's master"
+    assert sum(redirections(cluster).values()) == 0, f"redirections: {redirections(cluster)}"
+
+
+@T.case("a script declaring no key runs on the master of its first argument's slot (a slot's prefix), with no redirection")
+async def test_prefix_routed(env):
+    cluster = env.redis
+    prefixes = [f"bk:{{{i:04x}}}:".encode() for i in range(0, 65536, 331)]
+    reset_stats(cluster)
+    rounds, _ = await asyncio.to_thread(tool_run, cluster, prefixes, "--prefix")
+    answers = rounds[0]
+    assert len(answers) == len(prefixes), f"{len(answers)} answers for {len(prefixes)} prefixes"
+    ranges = cluster.slots()
+    owner = lambda slot: next(port for first, last, port, _ in ranges if first <= slot <= last)
+    wrong = [(p, a) for p, a in answers.items() if a != str(owner(cluster.keyslot(p)))]
+    assert not wrong, f"{len(wrong)} scripts ran elsewhere (prefix, answer): {wrong[:5]}"
+    assert len(set(answers.values())) == 3, "the prefixes spread over the 3 masters"
     assert sum(redirections(cluster).values()) == 0, f"redirections: {redirections(cluster)}"
 
 
