@@ -3,7 +3,7 @@ what each costs in server and Redis CPU, and how late a time-on-page invitation 
 
 Real processes only, as in production: a redis-server of its own (unix socket, AOF on with
 appendfsync everysec), the beckon binary (build it with --buildtype=release) on a free port, 1 000
-realistic rules in `bk:rules` (plus the one rule the invitation test needs), and WebSocket clients
+realistic rules in `bk:{g}:rules` (plus the one rule the invitation test needs), and WebSocket clients
 in several processes (Debian's python3-websockets 10.4, legacy asyncio API).
 
 1. Ingest. K visitor sockets, split over P client processes, each keep W `page_view` requests
@@ -48,7 +48,10 @@ except ImportError:  # the pyenv python3 on PATH does not see Debian's package
     sys.exit("bench_e2e: needs python3-websockets: run it with /usr/bin/python3")
 
 VISITOR_PROTO = "beckon-visitor.v1"
-PREFIX = "bk:"
+# The key layout (server/base/keys.h): rules in the global slot; with no site configured every
+# visitor is of the site "", whose slot's tag is e3b0 (SHA-256 of "").
+GLOBAL_PREFIX = "bk:{g}:"
+SITE_PREFIX = "bk:{e3b0}:"
 SITE = "https://shop.example"
 HERE = os.path.dirname(os.path.abspath(__file__))
 SOURCE_ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
@@ -458,10 +461,10 @@ class Bench:
 
     def load_rules(self):
         rules = make_rules(self.args.rules, random.Random(42))
-        args = ["HSET", PREFIX + "rules"]
+        args = ["HSET", GLOBAL_PREFIX + "rules"]
         for r in rules:
             args += [r["id"], json.dumps(r, ensure_ascii=False)]
-        redis_command(self.sock, "DEL", PREFIX + "rules")
+        redis_command(self.sock, "DEL", GLOBAL_PREFIX + "rules")
         redis_command(self.sock, *args)
         self.rule_count = len(rules)
 
@@ -585,7 +588,7 @@ class Bench:
         # page_view (MAXLEN ~ 1 000 per visitor trims nothing at these counts).
         stored, longest, cursor = 0, 0, "0"
         while True:
-            cursor, keys = redis_command(self.sock, "SCAN", cursor, "MATCH", PREFIX + "events:*", "COUNT", 1000)
+            cursor, keys = redis_command(self.sock, "SCAN", cursor, "MATCH", SITE_PREFIX + "events:*", "COUNT", 1000)
             for k in keys:
                 n = redis_command(self.sock, "XLEN", k)
                 stored += n
@@ -765,7 +768,7 @@ class Bench:
             "```",
             "",
             f"Set-up: one beckon (release build) and one redis-server (unix socket, AOF on, "
-            f"`appendfsync everysec`), {self.rule_count} rules in `bk:rules` "
+            f"`appendfsync everysec`), {self.rule_count} rules in `bk:{g}:rules` "
             f"({a.rules} of a real site's mix, almost none of which match any given page, plus "
             f"`{INVITE_RULE}`: `page.path glob /pricing*` and `page.seconds >= 1`).",
             "",
