@@ -550,6 +550,12 @@ static int reader(const redisReply *r, int which, size_t *groups)
         bk_cluster_map_release(&map);
         return 0;
     }
+    case 25:  /* triggers.c: on_agents_busy, one count per agent over each site slot */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_COUNTS, &array, &at) != 0)
+            return -1;
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_COUNT, &i1) == 0)
+            (*groups)++;
+        return 0;
     default:
         return -1;
     }
@@ -562,14 +568,14 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_HISTORY, BK_SHAPE_SITES_HOURS, BK_SHAPE_INVITE_REPLY, BK_SHAPE_TRANSCRIPT, BK_SHAPE_HASH,
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
     BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
-    BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS,
+    BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 25, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 26, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {
