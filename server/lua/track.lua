@@ -21,7 +21,8 @@ end
 local last, pages, started = tonumber(v[4] or '0'), tonumber(v[5] or '0'), v[6]
 local set = {vkey, 'last_event', now, 'last_seen', now}
 local function put(field, value) set[#set + 1] = field; set[#set + 1] = value end
-if last == 0 or tonumber(now) - last > tonumber(ARGV[4]) then
+local visit_starts = last == 0 or tonumber(now) - last > tonumber(ARGV[4])
+if visit_starts then
   pages, started = 0, now
   put('visits', tonumber(v[7] or '0') + 1)
   put('visit_started', now)
@@ -33,19 +34,25 @@ if last == 0 or tonumber(now) - last > tonumber(ARGV[4]) then
   put('utm_content', ARGV[13])
   if kind ~= 'page' then put('visit_pages', 0) end
 end
+-- The event stream's expiry is set when the stream is made and renewed when a visit starts,
+-- not on every event (an EXPIRE per page view cost Redis as much as the ZADD). NOMKSTREAM
+-- tells a stream that is not there (the first event, or consent withdrawn meanwhile).
 local ekey = p .. 'events:' .. vid
+local entry
 if kind == 'page' then
   pages = pages + 1
   put('visit_pages', pages)
   put('page_url', ARGV[6])
   put('page_title', ARGV[7])
   put('page_started', now)
-  redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', 'type', 'page_view', 'url', ARGV[6], 'title', ARGV[7], 'referrer', ARGV[8])
+  entry = {'type', 'page_view', 'url', ARGV[6], 'title', ARGV[7], 'referrer', ARGV[8]}
 else
-  redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', 'type', 'event', 'name', ARGV[14], 'props', ARGV[15])
+  entry = {'type', 'event', 'name', ARGV[14], 'props', ARGV[15]}
 end
+local made = not redis.call('XADD', ekey, 'NOMKSTREAM', 'MAXLEN', '~', ARGV[17], '*', unpack(entry))
+if made then redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', unpack(entry)) end
+if made or visit_starts then redis.call('EXPIRE', ekey, ARGV[16]) end
 redis.call('HSET', unpack(set))
-redis.call('EXPIRE', ekey, ARGV[16])
 redis.call('ZADD', p .. 'visitors:active', now, vid)
 if kind == 'page' then
   bus('-', '-', 1, cjson.encode({type = 'visitor_update', visitor = {id = vid, page_url = ARGV[6], page_title = ARGV[7],

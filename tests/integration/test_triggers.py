@@ -514,5 +514,40 @@ async def t_bad_input(env):
         assert not c.closed, f"{c.name} was closed"
 
 
+
+# --------------------------------------------------------------------------------------------
+# 10. What a page view stores
+# --------------------------------------------------------------------------------------------
+
+
+def rewind_visit(env, vid, ms=2 * 3600 * 1000):
+    """Moves the visitor's last event back, so that its next one starts a visit."""
+    last = int(env.redis.command("HGET", f"{PREFIX}visitor:{vid}", "last_event"))
+    env.redis.command("HSET", f"{PREFIX}visitor:{vid}", "last_event", last - ms)
+
+
+@T.case("the event stream always expires: set when it is made, renewed when a visit starts, "
+        "not on every page view; made again after consent was withdrawn, it expires again")
+async def t_event_stream_expiry(env):
+    await set_rules(env, [])
+    v = await visitor_on(env, "/ttl")
+    events, retention = f"{PREFIX}events:{v.visitor_id}", 30 * 86400
+    assert retention - 60 < env.redis.command("TTL", events) <= retention
+    env.redis.command("EXPIRE", events, 100)
+    await v.expect_reply({"type": "page_view", "url": SITE + "/ttl/2", "title": ""}, "ok")
+    await v.expect_reply({"type": "event", "name": "cart_add"}, "ok")
+    assert 0 < env.redis.command("TTL", events) <= 100, "renewed within the visit"
+    rewind_visit(env, v.visitor_id)
+    await v.expect_reply({"type": "page_view", "url": SITE + "/ttl/3", "title": ""}, "ok")
+    assert retention - 60 < env.redis.command("TTL", events) <= retention, "not renewed when the visit started"
+    assert hgetall(env, f"{PREFIX}visitor:{v.visitor_id}")["visits"] == "2"
+    assert env.redis.command("XLEN", events) == 4
+    await v.expect_reply({"type": "consent", "granted": False}, "ok")
+    assert env.redis.command("EXISTS", events) == 0
+    await v.expect_reply({"type": "event", "name": "after_withdrawal"}, "ok")  # this site asks no consent
+    assert env.redis.command("XLEN", events) == 1
+    assert retention - 60 < env.redis.command("TTL", events) <= retention, "a stream made mid-visit never expires"
+
+
 if __name__ == "__main__":
     T.run("triggers", setup=setup)
