@@ -1,6 +1,10 @@
 -- ARGV: prefix, visitor, now, visit_gap_ms, kind (page|event), url, title, referrer,
 --       utm_source, utm_medium, utm_campaign, utm_term, utm_content, event_name, props_json,
---       retention_seconds, max_events -> profile_json
+--       retention_seconds, max_events, visitor_update_head -> profile_json
+-- visitor_update_head is the agents' visitor_update frame up to what only Redis knows, built
+-- on the node (JSON encoding in a script is Redis CPU, which all nodes share):
+-- {"type":"visitor_update","visitor":{"id":…,"page_url":…,"page_title":…,"page_since":…
+-- The script adds visit_pages, visit_started and name, and closes it.
 -- A visit starts with the first event after visit_gap_ms of silence. Every way an event comes
 -- in (the visitor's socket, the HTTP beacon) ends here, so this is where consent is checked and
 -- where an unknown (erased) visitor is refused rather than created again.
@@ -55,7 +59,8 @@ if made or visit_starts then redis.call('EXPIRE', ekey, ARGV[16]) end
 redis.call('HSET', unpack(set))
 redis.call('ZADD', p .. 'visitors:active', now, vid)
 if kind == 'page' then
-  bus('-', '-', 1, cjson.encode({type = 'visitor_update', visitor = {id = vid, page_url = ARGV[6], page_title = ARGV[7],
-      page_since = tonumber(now), visit_pages = pages, visit_started = tonumber(started), name = v[8] or nil}}))
+  started = tonumber(started)
+  bus('-', '-', 1, ARGV[18] .. ',"visit_pages":' .. pages .. (started and ',"visit_started":' .. started or '') ..
+      (v[8] and ',"name":' .. cjson.encode(v[8]) or '') .. '}}')
 end
 return profile(vid)

@@ -71,6 +71,25 @@ done:
     triggers_call_free(c);
 }
 
+/* The agents' visitor_update frame for a page view, open at its end: track.lua adds what only
+ * Redis knows (the visit's pages and start, the visitor's name) and the two closing braces.
+ * Built here because JSON encoded in a script costs Redis CPU, the one CPU every node shares.
+ * NULL when out of memory. */
+static char *visitor_update_head(const char *visitor, const char *url, const char *title, long long now)
+{
+    json_t *frame = json_pack("{s:s, s:{s:s, s:s, s:s, s:I}}", "type", "visitor_update", "visitor", "id", visitor,
+                              "page_url", url, "page_title", title, "page_since", (json_int_t)now);
+    char *text = frame ? json_dumps(frame, JSON_COMPACT) : NULL;
+    json_decref(frame);
+    size_t len = text ? strlen(text) : 0;
+    if (len < 2 || strcmp(text + len - 2, "}}") != 0) {
+        free(text);
+        return NULL;
+    }
+    text[len - 2] = '\0';
+    return text;
+}
+
 /* Stores a page view or custom event and updates the visit; fn gets the new profile. */
 static int track_send(bk_triggers *triggers, const char *visitor, const bk_request *request,
                       bk_store_reply_fn fn, void *data)
@@ -84,19 +103,27 @@ static int track_send(bk_triggers *triggers, const char *visitor, const bk_reque
     const char *url = request->url ? request->url : "";
     for (int i = 0; i < 5; i++)
         bk_url_query_value(url, utm_names[i], utm[i], sizeof utm[i]);
-    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    long long now_ms = (long long)bk_now_ms();
+    snprintf(now, sizeof now, "%lld", now_ms);
     snprintf(gap, sizeof gap, "%lld", (long long)config->visit_gap_minutes * 60000);
     snprintf(retention, sizeof retention, "%lld", (long long)config->event_retention_days * 86400);
     snprintf(max_events, sizeof max_events, "%d", MAX_EVENTS);
+    const char *title = request->title ? request->title : "";
     char *props = request->props ? json_dumps(request->props, JSON_COMPACT) : NULL;
+    char *update = is_page ? visitor_update_head(visitor, url, title, now_ms) : NULL;
+    if (is_page && !update) {
+        free(props);
+        return -1;
+    }
     const char *argv[] = { config->prefix, visitor, now, gap, is_page ? "page" : "event", url,
-                           request->title ? request->title : "", request->referrer ? request->referrer : "",
+                           title, request->referrer ? request->referrer : "",
                            utm[0], utm[1], utm[2], utm[3], utm[4],
                            request->event_name ? request->event_name : "", props ? props : "{}",
-                           retention, max_events };
-    int rc = bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_TRACK], fn, data, 0, 17,
+                           retention, max_events, update ? update : "" };
+    int rc = bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_TRACK], fn, data, 0, 18,
                              argv, NULL);
     free(props);
+    free(update);
     return rc;
 }
 
