@@ -1,6 +1,14 @@
 -- ARGV: prefix, visitor, now, visit_gap_ms, kind (page|event), url, title, referrer,
 --       utm_source, utm_medium, utm_campaign, utm_term, utm_content, event_name, props_json,
---       retention_seconds, max_events, visitor_update_head -> profile_json
+--       retention_seconds, max_events, visitor_update_head, profile_rev
+--       -> {profile_json, profile_rev, visits, visit_started, visit_pages}
+-- profile_rev is the revision of the profile the caller keeps ("" when it keeps none: the
+-- beacon; "?" when its profile has none). While it is the visitor's, this event changed only
+-- the page (url, title, now), last_event and the visit (the numbers answered; visit_pages -1:
+-- none stored; a visit that starts now also takes this event's referrer and utm): then
+-- profile_json is "" and the node applies the change to its copy (profile.h,
+-- bk_profile_tracked_new). Otherwise it is the whole profile (prelude.lua, profile). A visit
+-- that starts is a change the visitor's other sockets must see: it moves profile_rev.
 -- visitor_update_head is the agents' visitor_update frame up to what only Redis knows, built
 -- on the node (JSON encoding in a script is Redis CPU, which all nodes share):
 -- {"type":"visitor_update","visitor":{"id":…,"page_url":…,"page_title":…,"page_since":…
@@ -14,7 +22,8 @@
 
 local vid, now, kind = ARGV[2], ARGV[3], ARGV[5]
 local vkey = p .. 'visitor:' .. vid
-local v = redis.call('HMGET', vkey, 'created', 'site', 'consent', 'last_event', 'visit_pages', 'visit_started', 'visits', 'name')
+local v = redis.call('HMGET', vkey, 'created', 'site', 'consent', 'last_event', 'visit_pages', 'visit_started', 'visits', 'name',
+                     'profile_rev')
 -- hello always sets created: EXISTS only for a hash written some other way
 if not v[1] and redis.call('EXISTS', vkey) == 0 then
   return redis.error_reply('invalid_token this visitor is not known here (erased, or never said hello): say hello without a token')
@@ -22,13 +31,15 @@ end
 if not tracking_allowed_for(v[2], v[3]) then
   return redis.error_reply('consent_required this site stores browsing only with consent: send consent {granted: true} first')
 end
-local last, pages, started = tonumber(v[4] or '0'), tonumber(v[5] or '0'), v[6]
+local last, pages, started, visits = tonumber(v[4] or '0'), tonumber(v[5] or '0'), v[6], tonumber(v[7] or '0')
+local rev = tonumber(v[9] or '0')
+local current = v[9] and ARGV[19] == v[9]
 local set = {vkey, 'last_event', now, 'last_seen', now}
 local function put(field, value) set[#set + 1] = field; set[#set + 1] = value end
 local visit_starts = last == 0 or tonumber(now) - last > tonumber(ARGV[4])
 if visit_starts then
-  pages, started = 0, now
-  put('visits', tonumber(v[7] or '0') + 1)
+  pages, started, visits = 0, now, visits + 1
+  put('visits', visits)
   put('visit_started', now)
   put('visit_referrer', ARGV[8])
   put('utm_source', ARGV[9])
@@ -37,6 +48,10 @@ if visit_starts then
   put('utm_term', ARGV[12])
   put('utm_content', ARGV[13])
   if kind ~= 'page' then put('visit_pages', 0) end
+end
+if visit_starts or not v[9] then
+  rev = rev + 1
+  put('profile_rev', rev)
 end
 -- The event stream's expiry is set when the stream is made and renewed when a visit starts,
 -- not on every event (an EXPIRE per page view cost Redis as much as the ZADD). NOMKSTREAM
@@ -58,9 +73,11 @@ if made then redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', unpack(entry
 if made or visit_starts then redis.call('EXPIRE', ekey, ARGV[16]) end
 redis.call('HSET', unpack(set))
 redis.call('ZADD', p .. 'visitors:active', now, vid)
+started = tonumber(started)
 if kind == 'page' then
-  started = tonumber(started)
   bus('-', '-', 1, ARGV[18] .. ',"visit_pages":' .. pages .. (started and ',"visit_started":' .. started or '') ..
       (v[8] and ',"name":' .. cjson.encode(v[8]) or '') .. '}}')
 end
-return profile(vid)
+-- visit_pages -1: not stored (consent was withdrawn mid-visit, and this is no page view)
+if kind ~= 'page' and not visit_starts and not v[5] then pages = -1 end
+return {(current or ARGV[19] == '') and '' or profile(vid), rev, visits, started or 0, pages}

@@ -212,6 +212,7 @@ void triggers_call_free(triggers_call *c)
     free(c->text);
     free(c->agent);
     free(c->event_name);
+    free(c->tracked);
     tracker_unref(c->tracker);
     free(c);
 }

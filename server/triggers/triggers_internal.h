@@ -90,6 +90,7 @@ typedef struct triggers_call {
     char *agent;
     char *event_name;               /* a custom event, evaluated once Redis has stored it */
     json_t *props;
+    bk_profile_tracked *tracked;    /* a page view or event: what it sent track.lua */
 } triggers_call;
 
 /* ---- tracker.c ------------------------------------------------------------------------ */
