@@ -37,7 +37,9 @@
 #define BK_SHAPE_SITE_HOURS "sss"
 #define BK_SHAPE_SITES_HOURS "[{" BK_SHAPE_SITE_HOURS "}]"
 
-/* track.lua: {profile_json ("" when the caller's was current), profile_rev, visits, visit_started,
+/* track.lua: one element per event, BK_SHAPE_TRACK or its refusal (an error) */
+#define BK_SHAPE_TRACKS "[{*}]"
+/* ... each: {profile_json ("" when the caller's was current), profile_rev, visits, visit_started,
  * visit_pages} */
 #define BK_SHAPE_TRACK "[s%iiii]"
 /* invite_reply.lua: {conversation ("" unless accepted), profile_json} */
@@ -88,7 +90,8 @@
 /* Every shape above that a reader starts with (groups are reached through them). */
 #define BK_REDIS_SHAPES(X)                                                                       \
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
-    X(MESSAGES) X(MESSAGE) X(HISTORY) X(SITES_HOURS) X(TRACK) X(INVITE_REPLY) X(TRANSCRIPT)      \
+    X(MESSAGES) X(MESSAGE) X(HISTORY) X(SITES_HOURS) X(TRACKS) X(TRACK) X(INVITE_REPLY)          \
+    X(TRANSCRIPT)                                                                                \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
     X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */

@@ -10,8 +10,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define MAX_EVENTS        1000   /* per visitor stream, trimmed approximately */
-
 /* Copies the value of parameter name from the query of url into out (percent-decoded), or "". */
 void bk_url_query_value(const char *url, const char *name, char *out, size_t size)
 {
@@ -138,31 +136,26 @@ static char *visitor_update_head(const char *visitor, const char *url, const cha
     return text;
 }
 
-/* Stores a page view or custom event (e, from tracked_new) and updates the visit; fn gets the
- * answer. rev: the profile_rev of the caller's profile, "" when it keeps none (track.lua). */
-static int track_send(bk_triggers *triggers, const char *visitor, const bk_request *request,
+/* Adds a page view or custom event (e, from tracked_new) to the node's batch (track_batch.c):
+ * it is stored and the visit updated; fn gets track.lua's answer for it. rev: the profile_rev
+ * of the caller's profile, "" when it keeps none (track.lua). 0, or -1 out of memory. */
+static int track_send(bk_triggers *triggers, bk_tracker *tracker, const char *visitor, const bk_request *request,
                       const bk_profile_tracked *e, const char *rev, bk_store_reply_fn fn, void *data)
 {
-    const bk_config *config = triggers->server->config;
     int is_page = e->page_url != NULL;
-    char now[24], gap[24], retention[24], max_events[16];
+    char now[24];
     snprintf(now, sizeof now, "%lld", (long long)e->now);
-    snprintf(gap, sizeof gap, "%lld", (long long)config->visit_gap_minutes * 60000);
-    snprintf(retention, sizeof retention, "%lld", (long long)config->event_retention_days * 86400);
-    snprintf(max_events, sizeof max_events, "%d", MAX_EVENTS);
     char *props = request->props ? json_dumps(request->props, JSON_COMPACT) : NULL;
     char *update = is_page ? visitor_update_head(visitor, e->page_url, e->page_title, (long long)e->now) : NULL;
-    if (is_page && !update) {
-        free(props);
-        return -1;
+    int rc = -1;
+    if (!is_page || update) {
+        const char *values[TRACK_ARGS_PER_EVENT] = {
+            visitor, now, is_page ? "page" : "event", is_page ? e->page_url : "", is_page ? e->page_title : "",
+            e->referrer, e->utm[0], e->utm[1], e->utm[2], e->utm[3], e->utm[4],
+            request->event_name ? request->event_name : "", props ? props : "{}", update ? update : "", rev
+        };
+        rc = triggers_track_batch_add(triggers->track_batch, tracker, values, fn, data);
     }
-    const char *argv[] = { config->prefix, visitor, now, gap, is_page ? "page" : "event",
-                           is_page ? e->page_url : "", is_page ? e->page_title : "", e->referrer,
-                           e->utm[0], e->utm[1], e->utm[2], e->utm[3], e->utm[4],
-                           request->event_name ? request->event_name : "", props ? props : "{}",
-                           retention, max_events, update ? update : "", rev };
-    int rc = bk_store_script(triggers->server->store, triggers->scripts[SCRIPT_TRACK], fn, data, 0, 19,
-                             argv, NULL);
     free(props);
     free(update);
     return rc;
@@ -172,7 +165,7 @@ int bk_triggers_track(bk_triggers *triggers, const char *visitor, const bk_reque
                       bk_store_reply_fn fn, void *data)
 {
     bk_profile_tracked *e = tracked_new(request, bk_now_ms());
-    int rc = e ? track_send(triggers, visitor, request, e, "", fn, data) : -1;
+    int rc = e ? track_send(triggers, NULL, visitor, request, e, "", fn, data) : -1;
     free(e);
     return rc;
 }
@@ -192,8 +185,9 @@ static void track(bk_tracker *t, const bk_request *request)
     int64_t known = bk_profile_number(t->profile, BK_PROFILE_REV, -1);
     if (known >= 0)
         snprintf(rev, sizeof rev, "%lld", (long long)known);
+    /* on_tracked may run before this returns (a batch that could not be sent): c is its own */
     if (!c->event_name || !c->tracked ||
-        track_send(t->triggers, t->visitor, request, c->tracked, rev, on_tracked, c) != 0) {
+        track_send(t->triggers, t, t->visitor, request, c->tracked, rev, on_tracked, c) != 0) {
         if (c->req)
             triggers_tracker_reply_error(t, c->req, NULL);
         triggers_call_free(c);
