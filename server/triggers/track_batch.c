@@ -3,13 +3,12 @@
  *
  * The triggers' twin of chat/message_batch.c, for the same reason: a script call costs Redis far
  * more than the few commands a page view needs (the call, its arguments, its effects wrapped in
- * MULTI/EXEC for the AOF, and waking up for it). A batch goes out in the loop's check phase,
- * after the I/O callbacks of the iteration have added their events (in its prepare phase, for
- * one added elsewhere), unless one is in flight: then what arrives meanwhile waits for that
- * one's reply and goes as the next batch (a group commit). At a low rate each event goes alone
- * in the iteration it came in; at a high one the batches grow with the rate. Each event still
- * gets exactly the answer it got alone: its element of the reply (its own refusal included), or
- * no reply. A socket's other requests must not overtake
+ * MULTI/EXEC for the AOF, and waking up for it). Unlike a chat message, nobody waits for a page
+ * view: its `ok` and the rules' verdict may come a few milliseconds later. So a batch waits
+ * TRACK_BATCH_WAIT_MS after its first event for others to join it, and goes then, unless one is
+ * in flight: what arrives meanwhile waits for that one's reply and goes as the next batch (a
+ * group commit). Each event still gets exactly the answer it got alone: its element of the
+ * reply (its own refusal included), or no reply. A socket's other requests must not overtake
  * its events (a page view stored after the consent withdrawal sent after it): bk_tracker_flush
  * sends the batch first. */
 #include "triggers/triggers_internal.h"
@@ -21,8 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* A batch is kept short, so that one script never holds Redis for long. */
-#define BATCH_EVENTS_MAX 64
+/* A batch is kept short, so that one script never holds Redis for long, and waits this long at
+ * most for events to join it: measured with tests/bench/scale.sh (pageviews), Redis spends some
+ * 15 µs a call besides each event's own 20-30 µs, and at 2 000 page views/s a 5 ms wait makes
+ * batches of about ten. */
+#define BATCH_EVENTS_MAX     64
+#define TRACK_BATCH_WAIT_MS  5
 /* The script's arguments: prefix, visit gap, retention, max events, then those of each event. */
 #define ARGS_FIRST       4
 
@@ -45,8 +48,7 @@ struct triggers_track_batch {
     bk_triggers *triggers;
     batch *pending;      /* NULL while nothing waits */
     unsigned in_flight;  /* batches sent, not yet answered */
-    uv_prepare_t prepare;
-    uv_check_t check;
+    uv_timer_t wait;     /* runs while a batch waits for more events */
     int closing;         /* shut down: every event goes at once, alone */
 };
 
@@ -85,10 +87,8 @@ void triggers_track_batch_flush(triggers_track_batch *tb)
     if (!b)
         return;
     tb->pending = NULL;
-    if (!tb->closing) {
-        uv_prepare_stop(&tb->prepare);
-        uv_check_stop(&tb->check);
-    }
+    if (!tb->closing)
+        uv_timer_stop(&tb->wait);
     const bk_config *config = tb->triggers->server->config;
     enum { ARGS_MAX = ARGS_FIRST + TRACK_ARGS_PER_EVENT * BATCH_EVENTS_MAX };
     const char *argv[ARGS_MAX];
@@ -115,16 +115,14 @@ void triggers_track_batch_flush(triggers_track_batch *tb)
         batch_answer(b, NULL);  /* Redis cannot be asked now: each is told so */
 }
 
-/* Once an iteration's callbacks have added their events: the batch goes, unless one is in
- * flight, whose reply sends it (on_batch_stored). */
-static void on_iteration_end(triggers_track_batch *tb)
+/* The batch has waited long enough: it goes, unless one is in flight, whose reply sends it
+ * (on_batch_stored). */
+static void on_waited(uv_timer_t *timer)
 {
+    triggers_track_batch *tb = timer->data;
     if (tb->in_flight == 0)
         triggers_track_batch_flush(tb);
 }
-
-static void on_prepare(uv_prepare_t *handle) { on_iteration_end(handle->data); }
-static void on_check(uv_check_t *handle) { on_iteration_end(handle->data); }
 
 int triggers_track_batch_add(triggers_track_batch *tb, bk_tracker *tracker, const char *const *values,
                              bk_store_reply_fn fn, void *data)
@@ -142,10 +140,8 @@ int triggers_track_batch_add(triggers_track_batch *tb, bk_tracker *tracker, cons
             return -1;
         }
         tb->pending->owner = tb;
-        if (!tb->closing) {
-            uv_prepare_start(&tb->prepare, on_prepare);
-            uv_check_start(&tb->check, on_check);
-        }
+        if (!tb->closing)
+            uv_timer_start(&tb->wait, on_waited, TRACK_BATCH_WAIT_MS, 0);
     }
     e->fn = fn;
     e->data = data;
@@ -172,19 +168,17 @@ triggers_track_batch *triggers_track_batch_new(bk_triggers *triggers)
     if (!tb)
         return NULL;
     tb->triggers = triggers;
-    uv_prepare_init(triggers->server->loop, &tb->prepare);
-    uv_check_init(triggers->server->loop, &tb->check);
-    tb->prepare.data = tb->check.data = tb;
+    uv_timer_init(triggers->server->loop, &tb->wait);
+    tb->wait.data = tb;
     return tb;
 }
 
-/* Shutdown: what waits goes now; the handles close, and every later event goes alone. */
+/* Shutdown: what waits goes now; the timer closes, and every later event goes alone. */
 void triggers_track_batch_close(triggers_track_batch *tb)
 {
     triggers_track_batch_flush(tb);
     tb->closing = 1;
-    uv_close((uv_handle_t *)&tb->prepare, NULL);
-    uv_close((uv_handle_t *)&tb->check, NULL);
+    uv_close((uv_handle_t *)&tb->wait, NULL);
 }
 
 void triggers_track_batch_free(triggers_track_batch *tb)

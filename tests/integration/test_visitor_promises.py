@@ -262,9 +262,16 @@ async def t_withdrawal_after_page_view(env):
     r = await v.request({"type": "page_view", "url": OTHER + "/first"})
     assert r["type"] == "ok", (r, v.welcome)
     v.req += 1
-    await v.ws.send(json.dumps({"type": "page_view", "req": v.req, "url": OTHER + "/second"}))
-    r = await v.request({"type": "consent", "granted": False})
-    assert r["type"] == "ok", r
+    second = v.req
+    await v.ws.send(json.dumps({"type": "page_view", "req": second, "url": OTHER + "/second"}))
+    v.req += 1
+    await v.ws.send(json.dumps({"type": "consent", "req": v.req, "granted": False}))
+    answers = {}
+    while len(answers) < 2:  # both answered, in whichever order
+        m = json.loads(await asyncio.wait_for(v.ws.recv(), 5))
+        if m.get("req") in (second, v.req):
+            answers[m["req"]] = m
+    assert answers[second]["type"] == "ok" and answers[v.req]["type"] == "ok", answers
     assert env.redis.command("EXISTS", f"bk:events:{v.id}") == 0, "a page view sent before the withdrawal outlived it"
     assert env.redis.command("HGET", f"bk:visitor:{v.id}", "page_url") is None
 

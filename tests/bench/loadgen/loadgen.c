@@ -1708,7 +1708,9 @@ static void scenario_pageviews(void)
                  first_error[0] ? ": " : "", first_error, n.invites, cfg.pv_rules);
         row(scen, "page views stored, every one answered", value, "all `ok`", verdict(all));
         snprintf(value, sizeof value, "p50 %.2f / p99 %.2f ms (max %.2f)", p50, p99, pmax);
-        row(scen, "latency page_view sent → `ok` (stored, rules judged)", value, "(no target)", p99 <= 5.0 ? "pass" : "miss");
+        /* a page view waits up to 5 ms for others to share its script call (triggers/track_batch.c) */
+        row(scen, "latency page_view sent → `ok` (stored, rules judged)", value,
+            "(none; a page view waits ≤ 5 ms for its batch)", "measured");
         if (rc0 >= 0) {
             snprintf(value, sizeof value, "%.1f µs (schedstat of redis-server, all its threads, over the window, divided by "
                      "the page views stored; redis at %.0f%% of a CPU, %.0f%% of the time waiting for it)", redis_us,
