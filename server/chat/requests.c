@@ -83,8 +83,11 @@ void chat_request_dispatch(chat_session *s, const bk_request *request)
             chat_send_error(s, request->req, BK_ERR_HELLO_REQUIRED, "send hello first");
         return;
     }
-    /* Nothing a socket asks overtakes the messages it sent before (message_batch.c). */
+    /* Nothing a socket asks overtakes the messages it sent before (message_batch.c), nor the
+     * page views and events (triggers' track_batch.c). */
     if (s->batched && request->type != BK_REQ_MESSAGE && request->type != BK_REQ_NOTE)
         chat_batch_flush(s->chat->batch);
+    if (request->type != BK_REQ_PAGE_VIEW && request->type != BK_REQ_EVENT)
+        bk_tracker_flush(s->tracker);
     handler(s, request);
 }

@@ -15,8 +15,10 @@
 static void on_beacon_tracked(redisReply *reply, void *data)
 {
     bk_http *request = data;
-    const char *profile;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_STRING, &profile) == 0)
+    const char *profile;  /* "": the beacon keeps no profile (track.lua) */
+    size_t len;
+    long long rev, visits, visit_started, visit_pages;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TRACK, &profile, &len, &rev, &visits, &visit_started, &visit_pages) == 0)
         bk_api_reply_json(request, 202, json_pack("{s:b}", "ok", 1));
     else  /* the script refuses what the socket path refuses: no consent (403), or a visitor
            * that is no longer stored, erased (401) */

@@ -5,6 +5,7 @@
 local vkey = p .. 'visitor:' .. ARGV[2]
 if visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
 redis.call('HSET', vkey, 'consent', ARGV[3])
+profile_changed(vkey)
 if ARGV[3] == '0' then
   redis.call('DEL', p .. 'events:' .. ARGV[2])
   redis.call('HDEL', vkey, 'page_url', 'page_title', 'page_started', 'visit_pages', 'visit_referrer',

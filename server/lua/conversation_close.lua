@@ -27,7 +27,10 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
   end
   if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end
   local vkey = p .. 'visitor:' .. meta[2]
-  if redis.call('HGET', vkey, 'conv') == cid then redis.call('HDEL', vkey, 'conv') end
+  if redis.call('HGET', vkey, 'conv') == cid then
+    redis.call('HDEL', vkey, 'conv')
+    profile_changed(vkey)
+  end
   redis.call('HSET', vkey, 'last_conv', cid)
   webhook(meta[2], 'conversation.closed', {conversation = cid, agent = meta[3] or nil, closed_by = by,
     by_agent = by == 'agent' and who or nil})

@@ -20,4 +20,5 @@ end
 if ARGV[3] ~= '' and not keep.name then redis.call('HSET', vkey, 'name', ARGV[3]) end
 if ARGV[4] ~= '' and not keep.email then redis.call('HSET', vkey, 'email', ARGV[4]) end
 if ARGV[5] ~= '' then redis.call('HSET', vkey, 'attrs', ARGV[5]) end
+profile_changed(vkey)
 return profile(ARGV[2])

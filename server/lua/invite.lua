@@ -20,5 +20,6 @@ end
 redis.call('HSET', ckey, rule .. ':visit', visits .. ' ' .. count, rule .. ':last', now)
 if redis.call('HGET', vkey, 'inv_day') ~= day then redis.call('HSET', vkey, 'inv_day', day, 'inv_today', 1)
 else redis.call('HINCRBY', vkey, 'inv_today', 1) end
+profile_changed(vkey)
 redis.call('HINCRBY', p .. 'stats:rules:' .. day, rule .. ':fired', 1)
 return profile(vid)

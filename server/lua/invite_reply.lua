@@ -21,6 +21,7 @@ redis.call('HSET', ikey, 'state', kind)
 redis.call('HINCRBY', skey, rule .. ':' .. kind, 1)
 if kind == 'dismissed' then
   redis.call('HSET', vkey, 'last_dismissed', now)
+  profile_changed(vkey)
   return {'', profile(vid)}
 end
 local cid = redis.call('HGET', vkey, 'conv')
@@ -35,6 +36,7 @@ redis.call('HSET', p .. 'conv:' .. cid .. ':meta', 'state', 'queued', 'visitor',
            'preview', inv[3], 'rule', rule, 'invitation', ARGV[3])
 redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)
 redis.call('HINCRBY', vkey, 'chats', 1)
+profile_changed(vkey)
 redis.call('RPUSH', vkey .. ':convs', cid)
 queue_enter(cid, now)
 redis.call('HINCRBY', skey, rule .. ':chats', 1)

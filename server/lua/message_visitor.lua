@@ -29,6 +29,7 @@ local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, s
     redis.call('HSET', p .. 'conv:' .. cid .. ':meta', 'state', 'queued', 'visitor', vid, 'created', now, 'preview', preview)
     redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)
     redis.call('HINCRBY', vkey, 'chats', 1)
+    profile_changed(vkey)
     redis.call('RPUSH', vkey .. ':convs', cid)
     queue_enter(cid, now)
   end

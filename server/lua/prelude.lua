@@ -61,6 +61,12 @@ local function profile(vid)
   t.caps = caps
   return cjson.encode(t)
 end
+-- A node keeps each visitor socket's profile between events, and track.lua answers a page view
+-- with what it changed only while the visitor's profile_rev is the one the node has. So every
+-- script that changes what the rules read of a visitor, besides the page and the visit that
+-- track.lua itself writes (site, lang, device, attrs, conv, chats, last_chat, consent,
+-- inv_day, inv_today, last_dismissed, the caps), calls this in the same step.
+local function profile_changed(vkey) redis.call('HINCRBY', vkey, 'profile_rev', 1) end
 local function online_agents(now)
   local seen, names = {}, {}
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', p .. 'presence', now, '+inf')) do

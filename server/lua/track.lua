@@ -1,40 +1,110 @@
--- ARGV: prefix, visitor, now, visit_gap_ms, kind (page|event), url, title, referrer,
---       utm_source, utm_medium, utm_campaign, utm_term, utm_content, event_name, props_json,
---       retention_seconds, max_events -> profile_json
+-- ARGV: prefix, visit_gap_ms, retention_seconds, max_events, then 15 values per event:
+--       visitor, now, kind (page|event), url, title, referrer, utm_source, utm_medium,
+--       utm_campaign, utm_term, utm_content, event_name, props_json, visitor_update_head,
+--       profile_rev
+-- -> one element per event, in their order: {profile_json, profile_rev, visits, visit_started,
+--    visit_pages}, or that event's refusal as an error reply ("code message")
+--
+-- The page views and events that reach a node together come in one call
+-- (triggers/track_batch.c): what a script call costs Redis by itself is paid once for all of
+-- them, and the live list (visitors:active) takes them in one ZADD. A refusal is that event's
+-- answer alone; an error Redis raises ends the call (storage trouble: unavailable for each).
+-- Events are stored in the order given, so each socket's keep the order they were sent in.
+--
 -- A visit starts with the first event after visit_gap_ms of silence. Every way an event comes
 -- in (the visitor's socket, the HTTP beacon) ends here, so this is where consent is checked and
 -- where an unknown (erased) visitor is refused rather than created again.
+--
+-- profile_rev is the revision of the profile the caller keeps ("" when it keeps none: the
+-- beacon; "?" when its profile has none). While it is the visitor's, this event changed only
+-- the page (url, title, now), last_event and the visit (the numbers answered; visit_pages -1:
+-- none stored; a visit that starts now also takes this event's referrer and utm): then
+-- profile_json is "" and the node applies the change to its copy (profile.h,
+-- bk_profile_tracked_new). Otherwise it is the whole profile (prelude.lua, profile). A visit
+-- that starts is a change the visitor's other sockets must see: it moves profile_rev.
+--
+-- visitor_update_head is the agents' visitor_update frame up to what only Redis knows, built
+-- on the node (JSON encoding in a script is Redis CPU, which all nodes share):
+-- {"type":"visitor_update","visitor":{"id":…,"page_url":…,"page_title":…,"page_since":…
+-- The script adds visit_pages, visit_started and name, and closes it.
+--
+-- Each event reads the visitor once (HMGET) and writes it once (HSET): each redis.call costs
+-- the script more than the command itself does.
 --! uses: prelude visitor_promises
 
-local vid, now, gap, kind = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5]
-local vkey = p .. 'visitor:' .. vid
-if redis.call('EXISTS', vkey) == 0 then
-  return redis.error_reply('invalid_token this visitor is not known here (erased, or never said hello): say hello without a token')
+local gap, retention, max_events = tonumber(ARGV[2]), ARGV[3], ARGV[4]
+local consent_flags = {}  -- site -> whether it asks consent, read once a call
+local active = {}         -- the live list's scores and members, for one ZADD
+
+local function track_event(vid, now, kind, url, title, referrer, utm_source, utm_medium, utm_campaign, utm_term,
+                           utm_content, event_name, props, update_head, caller_rev)
+  local vkey = p .. 'visitor:' .. vid
+  local v = redis.call('HMGET', vkey, 'created', 'site', 'consent', 'last_event', 'visit_pages', 'visit_started',
+                       'visits', 'name', 'profile_rev')
+  -- hello always sets created: EXISTS only for a hash written some other way
+  if not v[1] and redis.call('EXISTS', vkey) == 0 then
+    return redis.error_reply('invalid_token this visitor is not known here (erased, or never said hello): say hello without a token')
+  end
+  if not tracking_allowed_for(v[2], v[3], consent_flags) then
+    return redis.error_reply('consent_required this site stores browsing only with consent: send consent {granted: true} first')
+  end
+  local last, pages, started, visits = tonumber(v[4] or '0'), tonumber(v[5] or '0'), v[6], tonumber(v[7] or '0')
+  local rev = tonumber(v[9] or '0')
+  local current = v[9] and caller_rev == v[9]
+  local set = {vkey, 'last_event', now, 'last_seen', now}
+  local function put(field, value) set[#set + 1] = field; set[#set + 1] = value end
+  local visit_starts = last == 0 or tonumber(now) - last > gap
+  if visit_starts then
+    pages, started, visits = 0, now, visits + 1
+    put('visits', visits)
+    put('visit_started', now)
+    put('visit_referrer', referrer)
+    put('utm_source', utm_source)
+    put('utm_medium', utm_medium)
+    put('utm_campaign', utm_campaign)
+    put('utm_term', utm_term)
+    put('utm_content', utm_content)
+    if kind ~= 'page' then put('visit_pages', 0) end
+  end
+  if visit_starts or not v[9] then
+    rev = rev + 1
+    put('profile_rev', rev)
+  end
+  -- The event stream's expiry is set when the stream is made and renewed when a visit starts,
+  -- not on every event (an EXPIRE per page view cost Redis as much as the ZADD). NOMKSTREAM
+  -- tells a stream that is not there (the first event, or consent withdrawn meanwhile).
+  local ekey = p .. 'events:' .. vid
+  local entry
+  if kind == 'page' then
+    pages = pages + 1
+    put('visit_pages', pages)
+    put('page_url', url)
+    put('page_title', title)
+    put('page_started', now)
+    entry = {'type', 'page_view', 'url', url, 'title', title, 'referrer', referrer}
+  else
+    entry = {'type', 'event', 'name', event_name, 'props', props}
+  end
+  local made = not redis.call('XADD', ekey, 'NOMKSTREAM', 'MAXLEN', '~', max_events, '*', unpack(entry))
+  if made then redis.call('XADD', ekey, 'MAXLEN', '~', max_events, '*', unpack(entry)) end
+  if made or visit_starts then redis.call('EXPIRE', ekey, retention) end
+  redis.call('HSET', unpack(set))
+  active[#active + 1] = now
+  active[#active + 1] = vid
+  started = tonumber(started)
+  if kind == 'page' then
+    bus('-', '-', 1, update_head .. ',"visit_pages":' .. pages .. (started and ',"visit_started":' .. started or '') ..
+        (v[8] and ',"name":' .. cjson.encode(v[8]) or '') .. '}}')
+  end
+  -- visit_pages -1: not stored (consent was withdrawn mid-visit, and this is no page view)
+  if kind ~= 'page' and not visit_starts and not v[5] then pages = -1 end
+  return {(current or caller_rev == '') and '' or profile(vid), rev, visits, started or 0, pages}
 end
-if not tracking_allowed(vkey) then
-  return redis.error_reply('consent_required this site stores browsing only with consent: send consent {granted: true} first')
+
+local results = {}
+for i = 5, #ARGV - 14, 15 do
+  results[#results + 1] = track_event(unpack(ARGV, i, i + 14))
 end
-local last = tonumber(redis.call('HGET', vkey, 'last_event') or '0')
-if last == 0 or now - last > gap then
-  redis.call('HINCRBY', vkey, 'visits', 1)
-  redis.call('HSET', vkey, 'visit_started', now, 'visit_pages', 0, 'visit_referrer', ARGV[8],
-             'utm_source', ARGV[9], 'utm_medium', ARGV[10], 'utm_campaign', ARGV[11],
-             'utm_term', ARGV[12], 'utm_content', ARGV[13])
-end
-local ekey = p .. 'events:' .. vid
-if kind == 'page' then
-  redis.call('HINCRBY', vkey, 'visit_pages', 1)
-  redis.call('HSET', vkey, 'page_url', ARGV[6], 'page_title', ARGV[7], 'page_started', now)
-  redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', 'type', 'page_view', 'url', ARGV[6], 'title', ARGV[7], 'referrer', ARGV[8])
-else
-  redis.call('XADD', ekey, 'MAXLEN', '~', ARGV[17], '*', 'type', 'event', 'name', ARGV[14], 'props', ARGV[15])
-end
-redis.call('EXPIRE', ekey, ARGV[16])
-redis.call('HSET', vkey, 'last_event', now, 'last_seen', now)
-redis.call('ZADD', p .. 'visitors:active', now, vid)
-if kind == 'page' then
-  local v = redis.call('HMGET', vkey, 'visit_pages', 'visit_started', 'name')
-  bus('-', '-', 1, cjson.encode({type = 'visitor_update', visitor = {id = vid, page_url = ARGV[6], page_title = ARGV[7],
-      page_since = now, visit_pages = tonumber(v[1]), visit_started = tonumber(v[2]), name = v[3] or nil}}))
-end
-return profile(vid)
+-- a visitor twice in the call: its later event's time is the one that stays
+if #active > 0 then redis.call('ZADD', p .. 'visitors:active', unpack(active)) end
+return results

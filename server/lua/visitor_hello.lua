@@ -46,6 +46,7 @@ redis.call('ZADD', p .. 'visitors:seen', 'GT', now, vid)
 if site ~= '' then redis.call('HSET', vkey, 'site', site) end
 if ARGV[5] ~= '' then redis.call('HSET', vkey, 'lang', ARGV[5]) end
 if ARGV[6] ~= '' then redis.call('HSET', vkey, 'device', ARGV[6]) end
+profile_changed(vkey)
 local online = tonumber(ARGV[10]) or 0
 local cid = redis.call('HGET', vkey, 'conv')
 if not cid then return {'', '', '', '', online, profile(vid), settings, vid} end

@@ -12,7 +12,7 @@
  * new version, the count of what an erasure deleted. */
 #define BK_SHAPE_INTEGER "i"
 /* Scripts that answer one string: an id (leave_message.lua, hooks_ping.lua), a visitor's
- * profile (track.lua, identify.lua, consent.lua, invite.lua, profile.lua). */
+ * profile (identify.lua, consent.lua, invite.lua, profile.lua). */
 #define BK_SHAPE_STRING "s"
 /* ... and those whose string is a JSON document read with its length: lists, exports, status. */
 #define BK_SHAPE_TEXT "s%"
@@ -37,6 +37,11 @@
 #define BK_SHAPE_SITE_HOURS "sss"
 #define BK_SHAPE_SITES_HOURS "[{" BK_SHAPE_SITE_HOURS "}]"
 
+/* track.lua: one element per event, BK_SHAPE_TRACK or its refusal (an error) */
+#define BK_SHAPE_TRACKS "[{*}]"
+/* ... each: {profile_json ("" when the caller's was current), profile_rev, visits, visit_started,
+ * visit_pages} */
+#define BK_SHAPE_TRACK "[s%iiii]"
 /* invite_reply.lua: {conversation ("" unless accepted), profile_json} */
 #define BK_SHAPE_INVITE_REPLY "[ss%]"
 /* transcript.lua: {conversation, site, lang, messages_json, cut} */
@@ -89,7 +94,8 @@
 /* Every shape above that a reader starts with (groups are reached through them). */
 #define BK_REDIS_SHAPES(X)                                                                       \
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
-    X(MESSAGES) X(MESSAGE) X(HISTORY) X(SITES_HOURS) X(INVITE_REPLY) X(TRANSCRIPT)               \
+    X(MESSAGES) X(MESSAGE) X(HISTORY) X(SITES_HOURS) X(TRACKS) X(TRACK) X(INVITE_REPLY)          \
+    X(TRANSCRIPT)                                                                                \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
     X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)     \
     X(COUNTS)

@@ -342,7 +342,7 @@ static const char *const string_names[BK_PROFILE_STRING_COUNT] = {
 
 static const char *const number_names[BK_PROFILE_NUMBER_COUNT] = {
     "page_started", "visit_started", "visit_pages", "visits", "chats", "last_chat", "last_event",
-    "inv_today", "last_dismissed",
+    "inv_today", "last_dismissed", "profile_rev",
 };
 
 static uint32_t name_hash(const char *s)
@@ -575,6 +575,80 @@ done:
 void bk_profile_free(bk_profile *profile)
 {
     free(profile);
+}
+
+/* ---- a page view applied ------------------------------------------------------------------ */
+
+/* The same block as bk_profile_parse makes, from strings (NULL or "": missing) and the cap
+ * entries of an earlier profile. */
+static bk_profile *profile_build(const bk_profile *head, const char *const *strings, const bk_profile_cap *caps)
+{
+    size_t text_size = 1;
+    for (int i = 0; i < BK_PROFILE_STRING_COUNT; i++)
+        text_size += strings[i] && strings[i][0] ? strlen(strings[i]) + 1 : 0;
+    for (uint32_t i = 0; i < head->cap_count; i++)
+        text_size += strlen(caps[i].rule) + 1;
+    if (text_size > UINT32_MAX)
+        return NULL;
+    bk_profile *p = malloc(sizeof *p + head->cap_count * sizeof(bk_profile_cap) + text_size);
+    if (!p)
+        return NULL;
+    *p = *head;
+    p->text_size = (uint32_t)text_size;
+    char *text = (char *)profile_text(p);
+    size_t used = 1;
+    text[0] = '\0';
+    for (int i = 0; i < BK_PROFILE_STRING_COUNT; i++) {
+        p->strings[i] = 0;
+        if (strings[i] && strings[i][0]) {
+            p->strings[i] = (uint32_t)used;
+            used += (size_t)sprintf(text + used, "%s", strings[i]) + 1;
+        }
+    }
+    bk_profile_cap *out = profile_caps(p);
+    for (uint32_t i = 0; i < head->cap_count; i++) {
+        out[i] = caps[i];
+        out[i].rule = text + used;
+        used += (size_t)sprintf(text + used, "%s", caps[i].rule) + 1;
+    }
+    return p;
+}
+
+static void number_set(bk_profile *p, bk_profile_number_field field, int64_t value)
+{
+    p->numbers[field] = value;
+    p->have_numbers |= 1u << field;
+}
+
+bk_profile *bk_profile_tracked_new(const bk_profile *profile, const bk_profile_tracked *event)
+{
+    bk_profile head = { 0 };
+    if (profile)
+        head = *profile;
+    const char *strings[BK_PROFILE_STRING_COUNT];
+    for (int i = 0; i < BK_PROFILE_STRING_COUNT; i++)
+        strings[i] = bk_profile_string(profile, (bk_profile_string_field)i);
+    const bk_profile_cap *caps;
+    head.cap_count = (uint32_t)bk_profile_caps(profile, &caps);
+    number_set(&head, BK_PROFILE_LAST_EVENT, event->now);
+    number_set(&head, BK_PROFILE_REV, event->rev);
+    number_set(&head, BK_PROFILE_VISITS, event->visits);
+    number_set(&head, BK_PROFILE_VISIT_STARTED, event->visit_started);
+    if (event->visit_pages >= 0)
+        number_set(&head, BK_PROFILE_VISIT_PAGES, event->visit_pages);
+    else
+        head.have_numbers &= ~(1u << BK_PROFILE_VISIT_PAGES);
+    if (event->visit_started == event->now) {
+        strings[BK_PROFILE_VISIT_REFERRER] = event->referrer;
+        for (int i = 0; i < 5; i++)
+            strings[BK_PROFILE_UTM_SOURCE + i] = event->utm[i];
+    }
+    if (event->page_url) {
+        strings[BK_PROFILE_PAGE_URL] = event->page_url;
+        strings[BK_PROFILE_PAGE_TITLE] = event->page_title;
+        number_set(&head, BK_PROFILE_PAGE_STARTED, event->now);
+    }
+    return profile_build(&head, strings, caps);
 }
 
 /* ---- reading it back ------------------------------------------------------------------------ */

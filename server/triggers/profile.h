@@ -5,7 +5,8 @@
  * value a string) plus "caps", the cap hash (docs/architecture.md, "Redis keys").
  * bk_profile_parse reads that text straight into one allocation that holds only what the
  * rules look at: a few numbers, a few strings and the cap state, without building a JSON
- * tree. Fields the rules do not read (name, email, created, ...) are skipped. */
+ * tree. Fields the rules do not read (name, email, created, ...) are skipped. A page view that
+ * Redis answers without the profile is applied to the kept one with bk_profile_tracked_new. */
 #ifndef BK_PROFILE_H
 #define BK_PROFILE_H
 
@@ -45,6 +46,7 @@ typedef enum {
     BK_PROFILE_LAST_EVENT,
     BK_PROFILE_INV_TODAY,
     BK_PROFILE_LAST_DISMISSED,
+    BK_PROFILE_REV,      /* profile_rev: changes with what the rules read, but the page and visit */
     BK_PROFILE_NUMBER_COUNT
 } bk_profile_number_field;
 
@@ -57,11 +59,25 @@ typedef struct bk_profile_cap {
     int64_t last_ms;  /* when the rule last invited the visitor, 0 = never */
 } bk_profile_cap;
 
+/* What a page view or custom event changed, when track.lua answers with that instead of the
+ * whole profile (its header says when). The strings are what the event carried. */
+typedef struct bk_profile_tracked {
+    int64_t now;               /* the event's time (ms), as sent */
+    int64_t rev, visits, visit_started, visit_pages;  /* as answered; visit_pages -1: none */
+    const char *page_url, *page_title;  /* NULL for a custom event: the page stays */
+    const char *referrer;      /* the visit's referrer and utm, taken when it starts now */
+    const char *utm[5];        /* source, medium, campaign, term, content */
+} bk_profile_tracked;
+
 /* Parses the scripts' profile JSON (len bytes, no NUL needed). NULL when the text is not
  * a JSON object, not valid UTF-8 or JSON, or memory ran out: the caller keeps what it had.
  * A member that is not a string counts as missing. Free with bk_profile_free. */
 bk_profile *bk_profile_parse(const char *json, size_t len);
 void bk_profile_free(bk_profile *profile);
+
+/* A new profile: `profile` as track.lua left it after the event (a visit started when its start
+ * is the event's time). NULL when memory ran out. */
+bk_profile *bk_profile_tracked_new(const bk_profile *profile, const bk_profile_tracked *event);
 
 /* Every accessor takes NULL as the empty profile. */
 

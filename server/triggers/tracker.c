@@ -166,6 +166,12 @@ int bk_tracker_consented(const bk_tracker *t)
     return t && bk_profile_consented(t->profile);
 }
 
+void bk_tracker_flush(bk_tracker *t)
+{
+    if (t && t->batched)
+        triggers_track_batch_flush(t->triggers->track_batch);
+}
+
 void bk_tracker_conversation_opened(bk_tracker *t, const char *conversation)
 {
     (void)conversation;  /* the rules only ask whether one is open */
@@ -213,6 +219,7 @@ void triggers_call_free(triggers_call *c)
     free(c->text);
     free(c->agent);
     free(c->event_name);
+    free(c->tracked);
     tracker_unref(c->tracker);
     free(c);
 }

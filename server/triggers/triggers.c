@@ -147,6 +147,12 @@ bk_triggers *bk_triggers_new(bk_server *server)
     triggers->settings.dismiss_quiet_seconds = (int64_t)server->config->invite_quiet_minutes * 60;
     bk_list_init(&triggers->trackers);
     triggers->context = bk_trigger_context_new();
+    triggers->track_batch = triggers_track_batch_new(triggers);
+    if (!triggers->track_batch) {
+        bk_trigger_context_free(triggers->context);
+        free(triggers);
+        return NULL;
+    }
     uv_timer_init(server->loop, &triggers->due_timer);
     triggers->due_timer.data = triggers;
     uv_timer_init(server->loop, &triggers->agents_timer);
@@ -163,6 +169,7 @@ void bk_triggers_shutdown(bk_triggers *triggers)
 {
     if (triggers->counters)
         triggers_counters_flush(triggers);  /* Redis closes after this: the last counts still get out */
+    triggers_track_batch_close(triggers->track_batch);
     uv_close((uv_handle_t *)&triggers->due_timer, NULL);
     uv_close((uv_handle_t *)&triggers->agents_timer, NULL);
     uv_close((uv_handle_t *)&triggers->stats_timer, NULL);
@@ -176,5 +183,6 @@ void bk_triggers_free(bk_triggers *triggers)
     free(triggers->counters);
     free(triggers->heap);
     bk_trigger_context_free(triggers->context);
+    triggers_track_batch_free(triggers->track_batch);
     free(triggers);
 }

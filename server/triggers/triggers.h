@@ -1,7 +1,8 @@
 /* triggers.h - proactive invitations: browsing events in, rule evaluation, invitations out.
  *
- * Every visitor socket has a tracker holding what the rules look at (its profile, as Redis
- * last returned it, kept compact: profile.h). A tracker evaluates the node's rule set on a
+ * Every visitor socket has a tracker holding what the rules look at (its profile, kept compact:
+ * profile.h; as Redis last returned it, and the socket's page views since applied here: Redis
+ * answers those with the profile only when something else changed it, track.lua). A tracker evaluates the node's rule set on a
  * page view, on a custom event and when its next check falls due; the engine says when that
  * is, so nothing is polled. One timer serves every tracker of the node. Rules live in Redis;
  * a change published on the bus makes every node reload them and re-evaluate its visitors at
@@ -39,6 +40,11 @@ void bk_tracker_profile_changed(bk_tracker *tracker, const char *profile_json, s
 /* Whether the visitor has consented to tracking (consent {granted: true}). */
 int bk_tracker_consented(const bk_tracker *tracker);
 
+/* The page views and events this socket sent wait in the node's batch of events until the loop
+ * iteration ends: its other requests send them first, so that none overtakes them (a consent
+ * withdrawn after a page view). */
+void bk_tracker_flush(bk_tracker *tracker);
+
 /* The visitor opened a conversation (a message was stored): no invitations meanwhile. */
 void bk_tracker_conversation_opened(bk_tracker *tracker, const char *conversation);
 
@@ -48,8 +54,9 @@ void bk_triggers_control(bk_triggers *triggers, const char *what);
 /* The UTC day of ms as YYYYMMDD, the key of the daily stats. */
 void bk_day_string(int64_t ms, char out[9]);
 
-/* Stores a page_view or event for a visitor with no socket here (navigator.sendBeacon);
- * fn receives the updated profile. 0, or -1 when Redis is not reachable. */
+/* Stores a page_view or event for a visitor with no socket here (navigator.sendBeacon), in the
+ * node's batch of events: fn receives its element of track.lua's answer (BK_SHAPE_TRACK,
+ * without a profile), or NULL when Redis did not answer. 0, or -1 when out of memory. */
 int bk_triggers_track(bk_triggers *triggers, const char *visitor, const bk_request *request,
                       bk_store_reply_fn fn, void *data);
 

@@ -3,7 +3,8 @@
  * triggers.h is the module's one face. Behind it: triggers.c (the node's triggers: scripts,
  * timers, agents available), tracker.c (a visitor's tracker, its evaluation and invitations,
  * the trackers' timer heap), tracking.c (page views, events and invitation answers stored in
- * Redis), trigger_context.c (a rules context filled from a profile), rule_counters.c (how
+ * Redis), track_batch.c (the page views and events of a loop iteration stored by one script
+ * call), trigger_context.c (a rules context filled from a profile), rule_counters.c (how
  * often each rule was judged and matched) and rule_set_loader.c (the node's rule set).
  *
  * Names: public ones start with bk_ and are declared in triggers.h; the ones declared here,
@@ -31,6 +32,12 @@ enum {
     SCRIPT_COUNT
 };
 
+/* track.lua's values per event, and the events it keeps per visitor (trimmed approximately). */
+#define TRACK_ARGS_PER_EVENT 15
+#define TRACK_EVENTS_MAX     1000
+
+typedef struct triggers_track_batch triggers_track_batch;
+
 /* How often a rule was judged and found to match, since the last flush. Kept per node in
  * memory (a Redis write per evaluation would cost more than the evaluation) and added to
  * the day's stats every few seconds. Keyed by the id pointer, which the set hands out. */
@@ -52,6 +59,7 @@ struct bk_tracker {
     char invitation[BK_ID_MAX + 1]; /* sent and not yet answered: one at a time */
     int inviting;                   /* an INVITE script is in flight */
     char delayed_rule[BK_ID_MAX + 1]; /* a rule waiting out its delay_seconds */
+    unsigned batched;               /* its page views and events in the batch not yet sent */
     bk_list link;                   /* in the node's trackers */
 };
 
@@ -72,6 +80,7 @@ struct bk_triggers {
      * (its cap and prop arrays are some 20 KB) serves them all instead of a malloc each. */
     bk_trigger_context *context;
     bk_list trackers;               /* every open tracker (bk_tracker.link) */
+    triggers_track_batch *track_batch;
     /* One timer for every tracker: a uv_timer_t each would cost every idle visitor socket
      * some 150 bytes. The heap orders the armed trackers by due_ms; the timer is set for
      * the first. */
@@ -91,6 +100,7 @@ typedef struct triggers_call {
     char *agent;
     char *event_name;               /* a custom event, evaluated once Redis has stored it */
     json_t *props;
+    bk_profile_tracked *tracked;    /* a page view or event: what it sent track.lua */
 } triggers_call;
 
 /* ---- tracker.c ------------------------------------------------------------------------ */
@@ -108,6 +118,20 @@ triggers_call *triggers_call_new(bk_tracker *t, const bk_request *request);
 void triggers_call_free(triggers_call *c);
 int triggers_call_script(triggers_call *c, int script, bk_store_reply_fn fn, int argc,
                          const char **argv);
+
+/* ---- track_batch.c -------------------------------------------------------------------- */
+
+triggers_track_batch *triggers_track_batch_new(bk_triggers *triggers);
+/* Adds one event to the batch: values are track.lua's TRACK_ARGS_PER_EVENT for it (copied).
+ * fn gets the event's element of the reply, or the reply when it is Redis's error, or NULL
+ * when there is none; it may be called before this returns (a batch that could not be sent).
+ * 0, or -1 when out of memory (then fn is never called). */
+int triggers_track_batch_add(triggers_track_batch *tb, bk_tracker *tracker, const char *const *values,
+                             bk_store_reply_fn fn, void *data);
+/* Sends what waits now, whatever is in flight. */
+void triggers_track_batch_flush(triggers_track_batch *tb);
+void triggers_track_batch_close(triggers_track_batch *tb);  /* on the running loop */
+void triggers_track_batch_free(triggers_track_batch *tb);
 
 /* ---- trigger_context.c ---------------------------------------------------------------- */
 

@@ -16,12 +16,14 @@
 #              reconnect storm, then nodes: 2 and 4 beckons on the same Redis (visitors and agents
 #              spread round robin) at 5 000 msg/s for 5 s each, with the bus messages each node
 #              receives per chat message (each node's beckon_bus_messages_received_total in GET
-#              /metrics). Writes docs/benchmarks-scale.md unless --no-doc. Afterwards it prints
-#              Redis' busiest commands (INFO commandstats).
+#              /metrics), and before the nodes, page views (1 000 visitors, 1 000 trigger rules,
+#              2 000 and 5 000 page views/s for 5 s each, with Redis CPU per page view). Writes
+#              docs/benchmarks-scale.md unless --no-doc. Afterwards it prints Redis' busiest
+#              commands (INFO commandstats).
 #   --keep     keep the temp dir (logs of redis and beckon)
 #   BECKON_SCALE_BUILD=dir   build directory (default: build-scale, ignored by git)
 #   BECKON_SCALE_SCENARIOS="chat slow"   run only these (default: slow idle chat ladder storm,
-#                    and nodes in full mode; slow first, while the heap is fresh, so its RSS shows;
+#                    and pageviews and nodes in full mode; slow first, while the heap is fresh, so its RSS shows;
 #                    nodes, also called twonode, always last: the other beckons start only then).
 #                    With --doc (or in full mode) only these scenarios' rows of the doc's table
 #                    are rewritten; the other rows and the text stay, and a line says so.
@@ -29,7 +31,7 @@
 #   BECKON_SCALE_NICE=-10   autogroup nice of the processes it starts (0: leave priorities)
 #   BECKON_SCALE_LOADGEN_ARGS="--rates 5000"   more options for beckon-loadgen (--help)
 #
-# Bounded: the whole run stops within 5 minutes (full) or 90 s (quick); every process it
+# Bounded: the whole run stops within 6 minutes (full) or 90 s (quick); every process it
 # starts is stopped on exit, on failure and on Ctrl-C.
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -59,7 +61,7 @@ unset BECKON_SCALE_BUILD BECKON_SCALE_SCENARIOS BECKON_SCALE_LOADGEN_ARGS BECKON
 command_line="tests/bench/scale.sh${*:+ $*}"
 
 BUILD=$SCALE_BUILD
-if [ $mode = quick ]; then BUDGET=90; else BUDGET=300; fi
+if [ $mode = quick ]; then BUDGET=90; else BUDGET=360; fi
 START=$SECONDS
 TMPD=$(mktemp -d /tmp/beckon-scale.XXXXXX)
 PIDS=()
@@ -138,10 +140,12 @@ if [ $mode = quick ]; then
   [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm"
   IDLE=1000; RATES=1000; CHAT_SECS=3; CONVS=100; AGENTS=10; STORM=1000; SLOW_SECS=2
   LADDER=1000,3000; LADDER_SECS=1; NODES_RATE=1000; NODES_SECS=2
+  PV_VISITORS=100; PV_RULES=100; PV_RATES=500; PV_SECS=1
 else
-  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm nodes"
+  [ -z "$SCENARIOS" ] && SCENARIOS="slow idle chat ladder storm pageviews nodes"
   IDLE=1000,5000,10000,19000; RATES=1000,5000,10000; CHAT_SECS=10; CONVS=1000; AGENTS=50; STORM=10000
   SLOW_SECS=5; LADDER=5000,10000,15000,20000,25000,30000; LADDER_SECS=5; NODES_RATE=5000; NODES_SECS=5
+  PV_VISITORS=1000; PV_RULES=1000; PV_RATES=2000,5000; PV_SECS=5
 fi
 # The nodes scenario runs after the others, in a run of the generator of its own: its other
 # beckons start only then, so that no other scenario shares beckon's CPU with them.
@@ -192,11 +196,13 @@ prioritize "$REDIS_PID"  # now surely past setsid
 REDIS_URL="unix://$SOCK"
 DATA="$TMPD/beckon-data"
 mkdir -p "$DATA"
-echo "== creating $AGENTS agents (+ bench-slow)"
-names=(bench-slow)
+echo "== creating $AGENTS agents (+ bench-slow, and bench-marketer who saves the page-view scenario's rules)"
+names=(bench-slow bench-marketer)
 for i in $(seq "$AGENTS"); do names+=("bench-a$i"); done
 for name in "${names[@]}"; do
-  printf 'bench-password\n' | timeout 20 "$BECKON" --redis "$REDIS_URL" --data-dir "$DATA" agent add "$name" \
+  role=agent
+  [ "$name" = bench-marketer ] && role=marketer
+  printf 'bench-password\n' | timeout 20 "$BECKON" --redis "$REDIS_URL" --data-dir "$DATA" agent add "$name" "$role" \
     >>"$TMPD/agents.log" 2>&1 || { tail "$TMPD/agents.log"; echo "scale.sh: agent add failed" >&2; exit 1; }
 done
 
@@ -236,7 +242,9 @@ ROWS="$TMPD/rows.md"
 LG_ARGS=(--port "$PORT" --beckon-pid "$BECKON_PID" --redis-pid "$REDIS_PID" --cpu "$OTHER_CPU"
          --idle "$IDLE" --conversations "$CONVS" --agents "$AGENTS" --rates "$RATES" --chat-secs "$CHAT_SECS"
          --storm "$STORM" --slow-secs "$SLOW_SECS" --ladder "$LADDER" --ladder-secs "$LADDER_SECS"
-         --nodes "$NODES" --nodes-rate "$NODES_RATE" --nodes-secs "$NODES_SECS" --redis-socket "$SOCK")
+         --nodes "$NODES" --nodes-rate "$NODES_RATE" --nodes-secs "$NODES_SECS"
+         --pv-visitors "$PV_VISITORS" --pv-rules "$PV_RULES" --pv-rates "$PV_RATES" --pv-secs "$PV_SECS"
+         --redis-socket "$SOCK")
 : >"$ROWS"
 lg_rc=0
 run_loadgen() {  # SCENARIO... (rows appended to $ROWS)
@@ -380,6 +388,16 @@ if [ "$doc" = 1 ]; then
     echo "  when the mean per node at $NODES_MAX nodes is ≤ $(awk -v lo="$nodes_min" -v hi="$NODES_MAX" 'BEGIN { printf "%.1f", 1.2 * lo / hi }') × that at $nodes_min ($nodes_min/$NODES_MAX, with 20 % slack) and"
     echo "  the sum is ≤ 2 at both: a bus that sends every node every message gives 1.00 per node and a"
     echo "  sum of N, and misses. A beckon without the counter gives \"not counted\"."
+    echo "- **8 pageviews**: a marketer saves $PV_RULES trigger rules through \`PUT /api/rules/ID\` (URL globs on"
+    echo "  product sections, exact pages, campaigns, returning visitors, some only within opening hours,"
+    echo "  a few sitewide; each with a time-on-page or visit threshold, so the engine judges candidates on"
+    echo "  every page view and few invite); $PV_VISITORS visitors say \`hello\` with a page; then they send"
+    echo "  \`page_view\` round robin at $(sed 's/,/ and /g' <<<"$PV_RATES") page views/s for ${PV_SECS} s each. Each"
+    echo "  is one \`track\` script in Redis (visit, event stream, live list, \`visitor_update\` to the"
+    echo "  agents, the visitor's profile back) and one evaluation of the rules on the node. The latency"
+    echo "  runs from the send to the \`ok\` (its \`req\` carries the send time). Redis CPU per page view:"
+    echo "  schedstat of redis-server over the window divided by the page views answered \`ok\`; its"
+    echo "  target is half of what it was before this row existed. The rules are deleted afterwards."
     echo
     echo "$table"
     echo

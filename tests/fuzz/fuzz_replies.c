@@ -379,7 +379,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
 {
     const char *a, *b, *c, *d, *e, *f, *g;
     size_t la, lb;
-    long long i1, i2, i3;
+    long long i1, i2, i3, i4;
     const redisReply *array, *inner;
     size_t at, inner_at;
     *groups = 0;
@@ -556,6 +556,18 @@ static int reader(const redisReply *r, int which, size_t *groups)
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_COUNT, &i1) == 0)
             (*groups)++;
         return 0;
+    case 26:  /* triggers/track_batch.c: batch_answer, each element as tracking.c and beacon.c read it */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_TRACKS, &array, &at) != 0)
+            return -1;
+        for (; at < array->elements; at++, (*groups)++)
+            if (bk_redis_reply_unpack(array->element[at], BK_SHAPE_TRACK, &a, &la, &i1, &i2, &i3, &i4) == 0)
+                touch(a, la);
+        return 0;
+    case 27:
+        if (bk_redis_reply_unpack(r, BK_SHAPE_TRACK, &a, &la, &i1, &i2, &i3, &i4) != 0)
+            return -1;
+        touch(a, la);
+        return 0;
     default:
         return -1;
     }
@@ -568,14 +580,14 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_HISTORY, BK_SHAPE_SITES_HOURS, BK_SHAPE_INVITE_REPLY, BK_SHAPE_TRANSCRIPT, BK_SHAPE_HASH,
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
     BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
-    BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS,
+    BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS, BK_SHAPE_TRACKS, BK_SHAPE_TRACK,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 26, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 28, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {

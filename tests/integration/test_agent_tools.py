@@ -66,9 +66,16 @@ async def t_visitors_now(env):
     upd = await alice.recv_until("visitor_update", pred=lambda m: m["visitor"]["id"] == v.visitor_id
                                  and m["visitor"]["visit_pages"] == 2)
     assert upd["visitor"]["page_title"] == "Sencha", upd
+    assert isinstance(upd["visitor"]["visit_started"], int) and "name" not in upd["visitor"], upd
+    assert isinstance(upd["visitor"]["page_since"], int) and upd["visitor"]["page_since"] >= upd["visitor"]["visit_started"]
+    await v.expect_reply({"type": "identify", "name": "Åse \"Tea\" Hansen"}, "ok")
+    await v.send({"type": "page_view", "url": "https://shop.example/product/2", "title": "Sencha / Gyokuro"})
+    upd = await alice.recv_until("visitor_update", pred=lambda m: m["visitor"]["id"] == v.visitor_id
+                                 and m["visitor"]["visit_pages"] == 3)
+    assert upd["visitor"]["name"] == "Åse \"Tea\" Hansen" and upd["visitor"]["page_title"] == "Sencha / Gyokuro", upd
     r = await alice.expect_reply({"type": "visitors"}, "visitors")
     mine = [x for x in r["visitors"] if x["id"] == v.visitor_id]
-    assert len(mine) == 1 and mine[0]["page_title"] == "Sencha" and mine[0]["visit_pages"] == 2, r
+    assert len(mine) == 1 and mine[0]["page_title"] == "Sencha / Gyokuro" and mine[0]["visit_pages"] == 3, r
     await alice.expect_reply({"type": "invite", "visitor": v.visitor_id, "text": "Kan jeg hjælpe med teen?"}, "ok")
     inv = await v.recv_until("invite", rule="manual")
     assert inv["text"] == "Kan jeg hjælpe med teen?" and inv["agent"] == "alice", inv

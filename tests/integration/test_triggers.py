@@ -514,5 +514,89 @@ async def t_bad_input(env):
         assert not c.closed, f"{c.name} was closed"
 
 
+
+# --------------------------------------------------------------------------------------------
+# 10. What a page view stores
+# --------------------------------------------------------------------------------------------
+
+
+def rewind_visit(env, vid, ms=2 * 3600 * 1000):
+    """Moves the visitor's last event back, so that its next one starts a visit."""
+    last = int(env.redis.command("HGET", f"{PREFIX}visitor:{vid}", "last_event"))
+    env.redis.command("HSET", f"{PREFIX}visitor:{vid}", "last_event", last - ms)
+
+
+@T.case("the event stream always expires: set when it is made, renewed when a visit starts, "
+        "not on every page view; made again after consent was withdrawn, it expires again")
+async def t_event_stream_expiry(env):
+    await set_rules(env, [])
+    v = await visitor_on(env, "/ttl")
+    events, retention = f"{PREFIX}events:{v.visitor_id}", 30 * 86400
+    # the hello's page view is stored with the socket's next event at the latest (in order)
+    await v.expect_reply({"type": "event", "name": "landed"}, "ok")
+    assert retention - 60 < env.redis.command("TTL", events) <= retention
+    env.redis.command("EXPIRE", events, 100)
+    await v.expect_reply({"type": "page_view", "url": SITE + "/ttl/2", "title": ""}, "ok")
+    await v.expect_reply({"type": "event", "name": "cart_add"}, "ok")
+    assert 0 < env.redis.command("TTL", events) <= 100, "renewed within the visit"
+    rewind_visit(env, v.visitor_id)
+    await v.expect_reply({"type": "page_view", "url": SITE + "/ttl/3", "title": ""}, "ok")
+    assert retention - 60 < env.redis.command("TTL", events) <= retention, "not renewed when the visit started"
+    assert hgetall(env, f"{PREFIX}visitor:{v.visitor_id}")["visits"] == "2"
+    assert env.redis.command("XLEN", events) == 5
+    await v.expect_reply({"type": "consent", "granted": False}, "ok")
+    assert env.redis.command("EXISTS", events) == 0
+    await v.expect_reply({"type": "event", "name": "after_withdrawal"}, "ok")  # this site asks no consent
+    assert env.redis.command("XLEN", events) == 1
+    assert retention - 60 < env.redis.command("TTL", events) <= retention, "a stream made mid-visit never expires"
+
+
+
+# A node keeps each visitor socket's profile between events: track.lua answers a page view with
+# what it changed while that profile is current (profile_rev), else with the whole profile.
+
+
+@T.case("the rules see what page views change (visit.pages, a visit starting: visitor.visits, "
+        "its utm and referrer) in the profile kept on the node")
+async def t_profile_kept(env):
+    await set_rules(env, [rule("pages-3", {"all": [path_glob("/pages*"), {"visit.pages": {">=": 3}}]}),
+                          rule("spring-back", {"all": [path_glob("/landing*"), {"visitor.visits": {">=": 2}},
+                                                       {"visit.utm.campaign": "spring"},
+                                                       {"visit.referrer": "https://news.example/"}]})])
+    v = await visitor_on(env, "/pages/1")
+    await v.expect_reply({"type": "page_view", "url": SITE + "/pages/2", "title": ""}, "ok")
+    await v.expect_none("invite", within=QUIET)
+    await v.expect_reply({"type": "page_view", "url": SITE + "/pages/3", "title": ""}, "ok")
+    await expect_invite(v, "pages-3")
+
+    w = await visitor_on(env, "/home")
+    await w.expect_reply({"type": "page_view", "url": SITE + "/landing?utm_campaign=spring", "title": "",
+                          "referrer": "https://news.example/"}, "ok")
+    await w.expect_none("invite", within=QUIET)  # the first visit
+    rewind_visit(env, w.visitor_id)
+    await w.expect_reply({"type": "page_view", "url": SITE + "/landing?utm_campaign=spring", "title": "",
+                          "referrer": "https://news.example/"}, "ok")
+    await expect_invite(w, "spring-back")
+
+
+@T.case("two sockets of one visitor: what one changes (an invitation's cap, identify's attrs) "
+        "the other's rules see at its next page view")
+async def t_profile_two_sockets(env):
+    await set_rules(env, [rule("capped", path_glob("/capped*"), cap={"per_visit": 1}),
+                          rule("pro", {"all": [path_glob("/pro*"), {"visitor.attrs.plan": "pro"}]})])
+    a = await visitor_on(env, "/home")
+    b = await env.visitor(token=a.token, page=page("/home/2"))
+    assert b.visitor_id == a.visitor_id
+    await a.expect_reply({"type": "page_view", "url": SITE + "/capped", "title": ""}, "ok")
+    await expect_invite(a, "capped")
+    await b.expect_reply({"type": "page_view", "url": SITE + "/capped/2", "title": ""}, "ok")
+    await b.expect_none("invite", within=QUIET)  # the other socket's invitation counts
+
+    c = await env.visitor(token=a.token, page=page("/home/3"))
+    await a.expect_reply({"type": "identify", "attrs": {"plan": "pro"}}, "ok")
+    await c.expect_reply({"type": "page_view", "url": SITE + "/pro", "title": ""}, "ok")
+    await expect_invite(c, "pro")
+
+
 if __name__ == "__main__":
     T.run("triggers", setup=setup)

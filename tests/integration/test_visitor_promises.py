@@ -226,5 +226,55 @@ async def t_erased_meanwhile(env):
     assert [k for k in env.redis.command("KEYS", "*") if vid in k] == []
 
 
+
+@T.case("consent: page views of several sockets stored by one call (a node's batch) each get their "
+        "own answer: refused without consent, stored with it and on a site that asks none")
+async def t_batch_consent(env):
+    await site(env, "shop", SHOP, consent_required=True)
+    await site(env, "other", OTHER)
+    try:
+        without = await hello(SHOP, env.beckon.port, "shop")
+        consented = await hello(SHOP, env.beckon.port, "shop")
+        assert (await consented.request({"type": "consent", "granted": True}))["type"] == "ok"
+        free = await hello(OTHER, env.beckon.port, "other")
+        visitors = [without, consented, free]
+        for v in visitors:  # sent together, answered each by its own element of the reply
+            v.req += 1
+            await v.ws.send(json.dumps({"type": "page_view", "req": v.req, "url": SHOP + "/together"}))
+        answers = []
+        for v in visitors:
+            while (m := json.loads(await asyncio.wait_for(v.ws.recv(), 5))).get("req") != v.req:
+                pass
+            answers.append(m)
+        assert answers[0]["type"] == "error" and answers[0]["code"] == "consent_required", answers
+        assert answers[1]["type"] == "ok" and answers[2]["type"] == "ok", answers
+        assert env.redis.command("EXISTS", f"bk:events:{without.id}") == 0
+        assert env.redis.command("XLEN", f"bk:events:{consented.id}") == 1
+        assert env.redis.command("XLEN", f"bk:events:{free.id}") == 1
+    finally:
+        await no_sites(env)
+
+
+@T.case("consent: a withdrawal sent right after a page view, without waiting, comes after it: the page "
+        "view is stored first, then deleted with the rest")
+async def t_withdrawal_after_page_view(env):
+    v = await hello(OTHER, env.beckon.port, "demo")  # no sites: any origin, no consent asked
+    r = await v.request({"type": "page_view", "url": OTHER + "/first"})
+    assert r["type"] == "ok", (r, v.welcome)
+    v.req += 1
+    second = v.req
+    await v.ws.send(json.dumps({"type": "page_view", "req": second, "url": OTHER + "/second"}))
+    v.req += 1
+    await v.ws.send(json.dumps({"type": "consent", "req": v.req, "granted": False}))
+    answers = {}
+    while len(answers) < 2:  # both answered, in whichever order
+        m = json.loads(await asyncio.wait_for(v.ws.recv(), 5))
+        if m.get("req") in (second, v.req):
+            answers[m["req"]] = m
+    assert answers[second]["type"] == "ok" and answers[v.req]["type"] == "ok", answers
+    assert env.redis.command("EXISTS", f"bk:events:{v.id}") == 0, "a page view sent before the withdrawal outlived it"
+    assert env.redis.command("HGET", f"bk:visitor:{v.id}", "page_url") is None
+
+
 if __name__ == "__main__":
     T.run("visitor_promises", setup=setup)

@@ -332,6 +332,65 @@ static void test_small(void)
     bk_profile_free(p);
 }
 
+/* A page view or event applied on the node (track.lua answered without the profile): what
+ * the script wrote changes, everything else stays, caps included. */
+static void test_tracked(void)
+{
+    bk_profile *old = parse(full);
+    const int64_t now = 1763846500000;
+    bk_profile_tracked page = { .now = now, .rev = 8, .visits = 4, .visit_started = 1763846400000,
+                                .visit_pages = 4, .page_url = "https://shop.example/cart", .page_title = "Kurv",
+                                .referrer = "https://elsewhere.example/", .utm = { "ad", "", "", "", "" } };
+    bk_profile *p = bk_profile_tracked_new(old, &page);
+    CHECK(p != NULL, "tracked: made");
+    CHECK_STR(bk_profile_string(p, BK_PROFILE_PAGE_URL), "https://shop.example/cart", "tracked: page url");
+    CHECK_STR(bk_profile_string(p, BK_PROFILE_PAGE_TITLE), "Kurv", "tracked: page title");
+    CHECK(bk_profile_number(p, BK_PROFILE_PAGE_STARTED, 0) == now && bk_profile_number(p, BK_PROFILE_LAST_EVENT, 0) == now,
+          "tracked: page_started and last_event are the event's time");
+    CHECK(bk_profile_number(p, BK_PROFILE_VISIT_PAGES, 0) == 4 && bk_profile_number(p, BK_PROFILE_REV, 0) == 8,
+          "tracked: visit_pages and profile_rev as answered");
+    CHECK_STR(bk_profile_string(p, BK_PROFILE_VISIT_REFERRER), "https://search.example/",
+              "tracked: the visit goes on: its referrer stays");
+    CHECK_STR(bk_profile_string(p, BK_PROFILE_UTM_CAMPAIGN), "spring", "tracked: ... and its utm");
+    CHECK_STR(bk_profile_string(p, BK_PROFILE_ATTRS), "{\"plan\":\"pro\",\"seats\":5}", "tracked: attrs stay");
+    CHECK(bk_profile_conversation_open(p) && bk_profile_consented(p) && bk_profile_number(p, BK_PROFILE_CHATS, 0) == 2,
+          "tracked: conversation, consent and chats stay");
+    const bk_profile_cap *caps;
+    size_t n = bk_profile_caps(p, &caps);
+    CHECK(n == 2 && strcmp(caps[1].rule, "r2") == 0 && caps[1].visit == 3 && caps[1].last_ms == 5,
+          "tracked: the caps stay (%zu)", n);
+
+    /* a visit starting now takes the event's referrer and utm ("" is missing) */
+    page.visit_started = now;
+    page.visits = 5;
+    page.visit_pages = 1;
+    bk_profile *q = bk_profile_tracked_new(p, &page);
+    CHECK_STR(bk_profile_string(q, BK_PROFILE_VISIT_REFERRER), "https://elsewhere.example/", "tracked: new visit: referrer");
+    CHECK_STR(bk_profile_string(q, BK_PROFILE_UTM_SOURCE), "ad", "tracked: new visit: utm_source");
+    CHECK(bk_profile_string(q, BK_PROFILE_UTM_CAMPAIGN) == NULL, "tracked: new visit: an utm it lacks is missing");
+    CHECK(bk_profile_number(q, BK_PROFILE_VISITS, 0) == 5 && bk_profile_number(q, BK_PROFILE_VISIT_STARTED, 0) == now,
+          "tracked: new visit: visits and its start");
+    bk_profile_free(p);
+
+    /* a custom event: the page stays; visit_pages -1 is none stored */
+    bk_profile_tracked event = { .now = now + 1, .rev = 9, .visits = 5, .visit_started = now, .visit_pages = -1,
+                                 .referrer = "", .utm = { "", "", "", "", "" } };
+    p = bk_profile_tracked_new(q, &event);
+    CHECK_STR(bk_profile_string(p, BK_PROFILE_PAGE_URL), "https://shop.example/cart", "tracked: event: the page stays");
+    CHECK(bk_profile_number(p, BK_PROFILE_PAGE_STARTED, 0) == now, "tracked: event: page_started stays");
+    CHECK(bk_profile_number(p, BK_PROFILE_VISIT_PAGES, -1) == -1, "tracked: event: visit_pages -1 is missing");
+    CHECK_STR(bk_profile_string(p, BK_PROFILE_UTM_SOURCE), "ad", "tracked: event in the same visit: utm stays");
+    bk_profile_free(p);
+    bk_profile_free(q);
+
+    /* on the empty profile (NULL) */
+    p = bk_profile_tracked_new(NULL, &event);
+    CHECK(p && bk_profile_number(p, BK_PROFILE_VISITS, 0) == 5 && bk_profile_string(p, BK_PROFILE_SITE) == NULL,
+          "tracked: from no profile");
+    bk_profile_free(p);
+    bk_profile_free(old);
+}
+
 int main(void)
 {
     test_full();
@@ -343,5 +402,6 @@ int main(void)
     test_repeated();
     test_caps();
     test_small();
+    test_tracked();
     return check_done();
 }

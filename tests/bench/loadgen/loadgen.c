@@ -1,6 +1,6 @@
 /* loadgen.c - Beckon's scale benchmark: thousands of WebSocket clients on one libuv loop.
  *
- *   beckon-loadgen [options] SCENARIO...      idle | chat | ladder | slow | storm | nodes
+ *   beckon-loadgen [options] SCENARIO...      idle | chat | ladder | slow | storm | nodes | pageviews
  *   beckon-loadgen free-port                  print a free TCP port on 127.0.0.1
  *
  * Every scenario is bounded in time and prints Markdown table rows on stdout
@@ -56,6 +56,10 @@ static struct {
     int ladder[MAX_LIST], ladder_n;  /* scenario 7: rates climbed until one fails */
     double ladder_secs, ladder_p99_ms;
     int ladder_goal;
+    int pv_visitors, pv_rules;     /* scenario 8: page views with the rules loaded */
+    int pv_rates[MAX_LIST], pv_rates_n;
+    double pv_secs;
+    const char *marketer;
 } cfg = {
     .port = 8080, .cpu = -1, .sources = 100, .window = 1000,
     .idle = { 1000, 5000, 10000, 19000 }, .idle_n = 4,
@@ -66,6 +70,8 @@ static struct {
     .node_counts = { 2, 4 }, .node_counts_n = 2, .nodes_rate = 5000, .nodes_secs = 5, .open_window = 20,
     .ladder = { 5000, 10000, 15000, 20000, 25000, 30000 }, .ladder_n = 6, .ladder_secs = 5,
     .ladder_p99_ms = 50, .ladder_goal = 25000,
+    .pv_visitors = 1000, .pv_rules = 1000, .pv_rates = { 2000, 5000 }, .pv_rates_n = 2, .pv_secs = 5,
+    .marketer = "bench-marketer",
 };
 
 static uv_loop_t *loop;
@@ -281,7 +287,7 @@ static kmem kernel_mem(void)
 /* ---- clients ------------------------------------------------------------------------- */
 
 enum role { VISITOR, AGENT };
-enum phase { PH_NONE, PH_IDLE, PH_CHAT_SETUP, PH_CHAT, PH_SLOW, PH_STORM_SETUP, PH_STORM };
+enum phase { PH_NONE, PH_IDLE, PH_CHAT_SETUP, PH_CHAT, PH_SLOW, PH_STORM_SETUP, PH_STORM, PH_PV_SETUP, PH_PV };
 
 typedef struct client {
     wsc ws;  /* first: a wsc * is a client * */
@@ -303,7 +309,7 @@ typedef struct client {
 static enum phase phase;
 static struct {
     long welcomed, failed, acked, errors, rate_limited, oks, histories, delivered, closed, visitor_pushes;
-    long sent;
+    long sent, invites;
 } n;
 static char first_error[256];
 static client **cq;           /* clients waiting to connect */
@@ -472,7 +478,7 @@ static void on_open(wsc *w)
     else if (c->token[0])
         send_fmt(c, "{\"type\":\"hello\",\"req\":\"h\",\"site\":\"bench\",\"lang\":\"en\",\"token\":\"%s\"}",
                  c->token);
-    else if (phase == PH_IDLE && cfg.idle_page)
+    else if ((phase == PH_IDLE && cfg.idle_page) || phase == PH_PV_SETUP)
         /* as the widget says it: the page makes beckon track a page view, so the visitor's
          * profile holds a page, a referrer and a campaign, as a real visitor's does */
         send_fmt(c, "{\"type\":\"hello\",\"req\":\"h\",\"site\":\"bench\",\"lang\":\"en\",\"page\":"
@@ -544,8 +550,21 @@ static void on_message(wsc *w, const char *m, size_t len)
     }
     if (is_type(m, len, "ok")) {
         n.oks++;
+        if (phase == PH_PV) {
+            /* a page view's req carries its send time: "t<ns>" */
+            const char *t = memmem(m, len, "\"req\":\"t", 8);
+            unsigned long long sent = t ? strtoull(t + 8, NULL, 10) : 0;
+            uint64_t now = now_ns();
+            if (sent && sent <= now)
+                lat_add(now - sent);
+            return;
+        }
         if ((phase == PH_CHAT_SETUP && c->role == AGENT) || (phase == PH_STORM_SETUP && c->role == VISITOR))
             open_inflight--;  /* accepted, or closed: the next one may open */
+        return;
+    }
+    if (is_type(m, len, "invite")) {
+        n.invites++;
         return;
     }
     if (is_type(m, len, "error")) {
@@ -673,11 +692,10 @@ static void teardown(client *cs, long count, int wait_for_nodes)
             run_for(0.05);
 }
 
-/* ---- HTTP, blocking: the agents' login (setup) and GET /metrics (outside a window) ---- */
+/* ---- HTTP, blocking: logins and rules (setup), GET /metrics (outside a window) -------- */
 
-/* Sends one request (Connection: close) and reads the reply into resp (NUL-terminated): the
- * head and as much of the body as its Content-Length says. Returns the bytes read, or -1. */
-static long http_exchange(const wsc_target *t, const char *req, size_t req_len, char *resp, size_t size)
+/* Sends one request (Connection: close) on a new connection: its socket, or -1. */
+static int http_send(const wsc_target *t, const char *req, size_t req_len)
 {
     int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
@@ -689,6 +707,13 @@ static long http_exchange(const wsc_target *t, const char *req, size_t req_len, 
         close(fd);
         return -1;
     }
+    return fd;
+}
+
+/* Reads the reply of http_send into resp (NUL-terminated): the head and as much of the body as
+ * its Content-Length says; closes fd. Returns the bytes read. */
+static long http_receive(int fd, char *resp, size_t size)
+{
     size_t got = 0;
     ssize_t r;
     resp[0] = '\0';
@@ -703,6 +728,17 @@ static long http_exchange(const wsc_target *t, const char *req, size_t req_len, 
     }
     close(fd);
     return (long)got;
+}
+
+/* Both: the bytes read, or -1. */
+static long http_exchange(const wsc_target *t, const char *req, size_t req_len, char *resp, size_t size)
+{
+    int fd = http_send(t, req, req_len);
+    if (fd < 0) {
+        resp[0] = '\0';
+        return -1;
+    }
+    return http_receive(fd, resp, size);
 }
 
 static int login(const wsc_target *t, const char *name, const char *password, char *token, size_t size)
@@ -1458,6 +1494,252 @@ static void scenario_storm(void)
     phase = PH_NONE;
 }
 
+/* ---- scenario 8: page views with 1 000 rules ---------------------------------------------- */
+
+/* What a shop's marketers would load: rules on product sections (URL globs on the path or the
+ * whole URL), exact pages, campaigns (UTM), returning visitors, some only within opening
+ * hours, a few sitewide; each with a time-on-page or visit threshold, as real rules have, so
+ * that the engine has candidates to judge on every page view. The thresholds are beyond what
+ * the window lets a visitor reach (a page view every N / rate seconds resets page.seconds):
+ * invitations are rare, as they are on a real site, and the row says how many went out. */
+static unsigned pv_sections(void) { return cfg.pv_rules / 8 > 4 ? (unsigned)cfg.pv_rules / 8 : 4; }
+
+static uint32_t pv_rng = 0x9E3779B9u;
+static uint32_t pv_rand(uint32_t n)
+{
+    pv_rng ^= pv_rng << 13;
+    pv_rng ^= pv_rng >> 17;
+    pv_rng ^= pv_rng << 5;
+    return pv_rng % n;
+}
+
+/* Redis CPU per page view when this scenario was written (commit 4ede152, the mean of three runs, same
+ * rig): the target is half of it, at the same rate. Per rate, because Redis wakes up for every
+ * page view at these rates, and waking costs the same however little it then does. */
+#define PV_BASELINE_COMMIT "4ede152"
+static const struct { long rate; double us; } pv_baselines[] = { { 2000, 76.7 }, { 5000, 63.0 } };
+
+static double pv_baseline(long rate)
+{
+    for (size_t i = 0; i < sizeof pv_baselines / sizeof pv_baselines[0]; i++)
+        if (pv_baselines[i].rate == rate)
+            return pv_baselines[i].us;
+    return 0;
+}
+
+static void pv_rule(int i, char *out, size_t size)
+{
+    unsigned sections = pv_sections(), kind = pv_rand(100), s = pv_rand(sections);
+    char when[600], only[160] = "";
+    if (kind < 35)
+        snprintf(when, sizeof when, "{\"all\":[{\"page.path\":{\"glob\":\"/shop/cat%u/*\"}},{\"page.seconds\":{\">=\":%u}},"
+                 "{\"visit.pages\":{\">=\":%u}}]}", s, 20 + pv_rand(60), 2 + pv_rand(4));
+    else if (kind < 50)
+        snprintf(when, sizeof when, "{\"all\":[{\"page.url\":{\"glob\":\"https://shop.example/blog/20%02u/*\"}},"
+                 "{\"page.seconds\":{\">=\":%u}}]}", s % 100, 30 + pv_rand(60));
+    else if (kind < 60)
+        snprintf(when, sizeof when, "{\"all\":[{\"page.path\":{\"in\":[\"/pricing/plan%u\",\"/pricing/plan%u\"]}},"
+                 "{\"page.seconds\":{\">=\":%u}}]}", s, pv_rand(sections), 20 + pv_rand(40));
+    else if (kind < 72)
+        snprintf(when, sizeof when, "{\"all\":[{\"visit.utm.campaign\":\"spring%u\"},{\"visit.utm.source\":\"newsletter\"},"
+                 "{\"page.seconds\":{\">=\":%u}}]}", pv_rand(20), 15 + pv_rand(30));
+    else if (kind < 84)
+        snprintf(when, sizeof when, "{\"all\":[{\"any\":[{\"page.path\":{\"glob\":\"/shop/cat%u/*\"}},"
+                 "{\"page.path\":{\"glob\":\"/shop/cat%u/*\"}}]},{\"visitor.visits\":{\">=\":%u}},"
+                 "{\"not\":{\"visitor.lang\":{\"starts_with\":\"de\"}}}]}", s, pv_rand(sections), 2 + pv_rand(3));
+    else if (kind < 95) {
+        snprintf(when, sizeof when, "{\"all\":[{\"page.path\":{\"glob\":\"/shop/cat%u/*\"}},{\"page.seconds\":{\">=\":%u}}]}",
+                 s, 30 + pv_rand(60));
+        snprintf(only, sizeof only, ",\"only\":{\"hours\":\"mon-fri 09:00-17:00, sat 10:00-14:00\",\"tz\":\"Europe/Copenhagen\"}");
+    } else
+        snprintf(when, sizeof when, "{\"all\":[{\"visit.seconds\":{\">=\":%u}},{\"idle.seconds\":{\">=\":%u}}]}",
+                 300 + pv_rand(600), 20 + pv_rand(40));
+    snprintf(out, size, "{\"name\":\"bench %d\",\"priority\":%u,\"when\":%s,\"unless\":{\"conversation.open\":true}%s,"
+             "\"cap\":{\"per_visit\":1,\"cooldown_days\":7},\"then\":{\"invite\":{\"text\":\"Hej! Kan jeg hjælpe?\"}}}",
+             i, pv_rand(20), when, only);
+}
+
+/* PUTs (or DELETEs) every bench rule through the rules REST API, as a marketer would; returns
+ * how many failed. Every change makes the nodes load the whole set again, one load at a time,
+ * so the requests go 25 at a time: one load serves a whole batch instead of each request. */
+static int pv_rules_apply(const char *token, int put)
+{
+    enum { BATCH = 25 };  /* under the node's max-http-connections-per-ip (32) */
+    const wsc_target *t = &nodes[0].target;
+    char rule[1024], req[2048], resp[4096];
+    int fds[BATCH], failed = 0;
+    pv_rng = 0x9E3779B9u;
+    for (int first = 0; first < cfg.pv_rules; first += BATCH) {
+        int count = cfg.pv_rules - first < BATCH ? cfg.pv_rules - first : BATCH;
+        for (int k = 0; k < count; k++) {
+            pv_rule(first + k, rule, sizeof rule);
+            int rl = snprintf(req, sizeof req,
+                              "%s /api/rules/bench-pv-%04d HTTP/1.1\r\nHost: %s\r\nAuthorization: Bearer %s\r\n"
+                              "Content-Type: application/json\r\nContent-Length: %zu\r\nConnection: close\r\n\r\n%s",
+                              put ? "PUT" : "DELETE", first + k, t->host_header, token, put ? strlen(rule) : 0,
+                              put ? rule : "");
+            fds[k] = rl > 0 && (size_t)rl < sizeof req ? http_send(t, req, (size_t)rl) : -1;
+        }
+        for (int k = 0; k < count; k++) {
+            int status = -1;
+            resp[0] = '\0';
+            if (fds[k] >= 0 && http_receive(fds[k], resp, sizeof resp) > 0 && sscanf(resp, "HTTP/1.1 %d", &status) != 1)
+                status = -1;
+            if (status != 200 && (put || status != 404) && !failed++)
+                say("pageviews: %s rule %d: %d %.200s", put ? "PUT" : "DELETE", first + k, status,
+                    fds[k] >= 0 ? resp : "no connection");
+        }
+    }
+    return failed;
+}
+
+static client *pv_visitors;
+
+/* A page of the bench shop, chosen by the visitor and its count of page views: products most
+ * often, then the blog, pricing, the front page and contact; one in ten from a campaign. */
+static void send_page_view(client *c)
+{
+    unsigned h = (unsigned)c->idx * 2654435761u ^ (unsigned)c->seq++ * 40503u, sections = pv_sections();
+    unsigned kind = h % 10, s = (h >> 4) % sections, item = (h >> 12) % 500;
+    char path[96], query[64] = "";
+    if (kind < 5)
+        snprintf(path, sizeof path, "/shop/cat%u/item-%u", s, item);
+    else if (kind < 7)
+        snprintf(path, sizeof path, "/blog/20%02u/post-%u", s % 100, item);
+    else if (kind < 8)
+        snprintf(path, sizeof path, "/pricing/plan%u", s);
+    else
+        snprintf(path, sizeof path, "%s", kind == 8 ? "/" : "/kontakt");
+    if ((h >> 20) % 10 == 0)
+        snprintf(query, sizeof query, "?utm_source=newsletter&utm_campaign=spring%u", (h >> 8) % 20);
+    send_fmt(c, "{\"type\":\"page_view\",\"req\":\"t%llu\",\"url\":\"https://shop.example%s%s\","
+                "\"title\":\"%s %u: a page of the bench shop\",\"referrer\":\"https://shop.example/\"}",
+             (unsigned long long)now_ns(), path, query, kind < 5 ? "Item" : "Page", item);
+    n.sent++;
+}
+
+static void pv_tick(void)
+{
+    long due = (long)((double)(now_ns() - pace_t0) * (double)pace_rate / 1e9);
+    if (due > pace_goal)
+        due = pace_goal;
+    while (n.sent < due)
+        send_page_view(&pv_visitors[pace_next++ % cfg.pv_visitors]);
+}
+
+static void scenario_pageviews(void)
+{
+    const char *label = "8 pageviews";
+    long V = cfg.pv_visitors;
+    char token[256] = "";
+    pv_visitors = calloc((size_t)V, sizeof *pv_visitors);
+    if (!pv_visitors)
+        return;
+    counters_reset();
+    phase = PH_PV_SETUP;
+    nodes_note_fds();
+    uint64_t t0 = now_ns();
+    if (login(&nodes[0].target, cfg.marketer, cfg.agent_password, token, sizeof token) != 0) {
+        token[0] = '\0';
+        say("pageviews: cannot log in %s (did scale.sh create it as a marketer?)", cfg.marketer);
+        row(label, "setup", "marketer login failed", "", "**miss**");
+        goto out;
+    }
+    int failed = pv_rules_apply(token, 1);
+    say("pageviews: %d rules loaded through PUT /api/rules/ID in %.2f s (%d failed)", cfg.pv_rules - failed,
+        secs_since(t0), failed);
+    if (failed) {
+        row(label, "setup", "rules not all saved", "", "**miss**");
+        goto out;
+    }
+    t0 = now_ns();
+    for (long i = 0; i < V; i++) {
+        pv_visitors[i].role = VISITOR;
+        pv_visitors[i].idx = (int)i;
+        cq_push(&pv_visitors[i]);
+    }
+    if (!run_until(&n.welcomed, V, 30)) {
+        say("pageviews: only %ld of %ld visitors said hello (%s)", n.welcomed, V, first_error);
+        row(label, "setup", "visitors did not all connect", "", "**miss**");
+        goto out;
+    }
+    run_for(1.0);  /* the hellos' page views land, the last rule load ends */
+    say("pageviews: %ld visitors connected in %.2f s", V, secs_since(t0));
+    for (int r = 0; r < cfg.pv_rates_n; r++) {
+        long rate = cfg.pv_rates[r];
+        counters_reset();
+        lat_len = 0;
+        phase = PH_PV;
+        pace_rate = rate;
+        pace_goal = (long)(rate * cfg.pv_secs);
+        pace_next = 0;
+        long long c0 = nodes_ticks(), s0 = nodes_sched();
+        long long rc0 = cfg.redis_pid ? sched_ns(cfg.redis_pid) : -1;
+        long long rw0 = cfg.redis_pid ? sched_wait(cfg.redis_pid) : 0;
+        pace_t0 = now_ns();
+        on_tick = pv_tick;
+        run_for(cfg.pv_secs);
+        pv_tick();
+        on_tick = NULL;
+        uint64_t td = now_ns();
+        while (n.oks + n.errors < n.sent && secs_since(td) < 5)
+            run_for(0.002);
+        double secs = secs_since(pace_t0);
+        long long c1 = nodes_ticks(), s1 = nodes_sched();
+        long long rc1 = cfg.redis_pid ? sched_ns(cfg.redis_pid) : -1;
+        long long rw1 = cfg.redis_pid ? sched_wait(cfg.redis_pid) : 0;
+        qsort(lat_us, (size_t)lat_len, sizeof *lat_us, cmp_u32);
+        double p50 = pct(lat_us, lat_len, 0.5), p99 = pct(lat_us, lat_len, 0.99),
+               pmax = lat_len ? lat_us[lat_len - 1] / 1000.0 : 0;
+        double acked = (double)n.oks;
+        double beckon_us = n.oks ? (double)(c1 - c0) * 1e6 / (double)clk_tck / acked : 0;
+        double beckon_sched_us = n.oks ? (double)(s1 - s0) / 1e3 / acked : 0;
+        double redis_us = n.oks && rc0 >= 0 ? (double)(rc1 - rc0) / 1e3 / acked : -1;
+        double redis_util = rc0 >= 0 ? (double)(rc1 - rc0) / 1e9 / secs * 100 : -1;
+        double beckon_util = (double)(s1 - s0) / 1e9 / secs * 100;
+        int all = n.oks == n.sent && n.errors == 0;
+        say("pageviews %ld/s: sent %ld, ok %ld, errors %ld, invitations %ld; p50 %.3f p99 %.3f max %.3f ms; beckon "
+            "%.1f µs/event (schedstat %.1f), redis %.1f µs/event at %.0f%% of a CPU; %s", rate, n.sent, n.oks, n.errors,
+            n.invites, p50, p99, pmax, beckon_us, beckon_sched_us, redis_us, redis_util, first_error);
+        char scen[64], value[600], tgt[160];
+        snprintf(scen, sizeof scen, "%s %ld/s", label, rate);
+        snprintf(value, sizeof value, "%.0f page views/s stored (%ld sent by %ld visitors, %ld `ok` = stored, %ld errors%s%.100s; "
+                 "%ld invitations sent; %d rules loaded)", acked / secs, n.sent, V, n.oks, n.errors,
+                 first_error[0] ? ": " : "", first_error, n.invites, cfg.pv_rules);
+        row(scen, "page views stored, every one answered", value, "all `ok`", verdict(all));
+        snprintf(value, sizeof value, "p50 %.2f / p99 %.2f ms (max %.2f)", p50, p99, pmax);
+        /* a page view waits up to 5 ms for others to share its script call (triggers/track_batch.c) */
+        row(scen, "latency page_view sent → `ok` (stored, rules judged)", value,
+            "(none; a page view waits ≤ 5 ms for its batch)", "measured");
+        if (rc0 >= 0) {
+            snprintf(value, sizeof value, "%.1f µs (schedstat of redis-server, all its threads, over the window, divided by "
+                     "the page views stored; redis at %.0f%% of a CPU, %.0f%% of the time waiting for it)", redis_us,
+                     redis_util, (double)(rw1 - rw0) / 1e9 / secs * 100);
+            double before = pv_baseline(rate);
+            if (before > 0)
+                snprintf(tgt, sizeof tgt, "≤ %.1f µs (half of %.1f µs, before, commit %s)", before / 2, before,
+                         PV_BASELINE_COMMIT);
+            else
+                snprintf(tgt, sizeof tgt, "(half of the figure before, measured at 2 000 and 5 000/s only)");
+            row(scen, "redis CPU per page view", value, tgt,
+                before > 0 ? verdict(all && n.oks && redis_us <= before / 2) : (all ? "measured" : "**miss**"));
+        }
+        snprintf(value, sizeof value, "%.1f µs (schedstat %.1f µs; beckon at %.0f%% of its CPU): the frame, the script "
+                 "call, the profile read back, %d rules judged", beckon_us, beckon_sched_us, beckon_util, cfg.pv_rules);
+        row(scen, "beckon CPU per page view", value, "(no target)", "measured");
+        phase = PH_PV_SETUP;
+        run_for(0.5);
+    }
+out:
+    on_tick = NULL;
+    teardown(pv_visitors, V, 1);
+    if (token[0] && pv_rules_apply(token, 0))
+        say("pageviews: some bench rules could not be deleted");
+    free(pv_visitors);
+    pv_visitors = NULL;
+    phase = PH_NONE;
+}
+
 /* ---- main ------------------------------------------------------------------------------ */
 
 static int parse_list(const char *s, int *out)
@@ -1476,7 +1758,7 @@ static int parse_list(const char *s, int *out)
 static void usage(void)
 {
     fprintf(stderr,
-            "usage: beckon-loadgen [options] idle|chat|ladder|slow|storm|nodes...\n"
+            "usage: beckon-loadgen [options] idle|chat|ladder|slow|storm|nodes|pageviews...\n"
             "       beckon-loadgen free-port\n"
             "  --port N             beckon's port on 127.0.0.1 (8080)\n"
             "  --beckon-pid PID     the server process to observe (required)\n"
@@ -1509,7 +1791,12 @@ static void usage(void)
             "  --ladder LIST        ladder: rates climbed until one misses (5000,10000,...,30000)\n"
             "  --ladder-secs S      ladder: seconds per rung (5)\n"
             "  --ladder-p99 MS      ladder: a rung passes with every message acked and delivered and p99 ≤ MS (50)\n"
-            "  --ladder-goal N      ladder: the target for the highest passing rate (25000)\n");
+            "  --ladder-goal N      ladder: the target for the highest passing rate (25000)\n"
+            "  --pv-visitors N      pageviews: visitors connected, each saying hello with a page (1000)\n"
+            "  --pv-rules N         pageviews: trigger rules loaded through the REST API, deleted after (1000)\n"
+            "  --pv-rates LIST      pageviews: total page views per second (2000,5000)\n"
+            "  --pv-secs S          pageviews: seconds per rate (5)\n"
+            "  --marketer NAME      pageviews: the marketer who saves the rules (bench-marketer; --agent-password)\n");
 }
 
 int main(int argc, char **argv)
@@ -1535,7 +1822,9 @@ int main(int argc, char **argv)
         { "beckon-log", 1, 0, 'L' }, { "open-window", 1, 0, 'O' }, { "node", 1, 0, '2' }, { "nodes", 1, 0, '3' },
         { "nodes-rate", 1, 0, '4' }, { "nodes-secs", 1, 0, '5' }, { "idle-no-hello", 0, 0, 'H' }, { "idle-page", 0, 0, 'G' }, { "nice", 1, 0, 'n' },
         { "redis-socket", 1, 0, 'U' }, { "ladder", 1, 0, 'l' },
-        { "ladder-secs", 1, 0, 't' }, { "ladder-p99", 1, 0, '9' }, { "ladder-goal", 1, 0, 'g' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
+        { "ladder-secs", 1, 0, 't' }, { "ladder-p99", 1, 0, '9' }, { "ladder-goal", 1, 0, 'g' },
+        { "pv-visitors", 1, 0, 'V' }, { "pv-rules", 1, 0, 'K' }, { "pv-rates", 1, 0, 'Q' }, { "pv-secs", 1, 0, 'X' },
+        { "marketer", 1, 0, 'm' }, { "help", 0, 0, 'h' }, { 0, 0, 0, 0 },
     };
     int o;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -1579,6 +1868,11 @@ int main(int argc, char **argv)
         case 't': cfg.ladder_secs = atof(optarg); break;
         case '9': cfg.ladder_p99_ms = atof(optarg); break;
         case 'g': cfg.ladder_goal = atoi(optarg); break;
+        case 'V': cfg.pv_visitors = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
+        case 'K': cfg.pv_rules = atoi(optarg) > 0 ? atoi(optarg) : 1; break;
+        case 'Q': cfg.pv_rates_n = parse_list(optarg, cfg.pv_rates); break;
+        case 'X': cfg.pv_secs = atof(optarg); break;
+        case 'm': cfg.marketer = optarg; break;
         default: usage(); return o == 'h' ? 0 : 2;
         }
     }
@@ -1652,6 +1946,8 @@ int main(int argc, char **argv)
             scenario_slow();
         else if (strcmp(argv[i], "storm") == 0)
             scenario_storm();
+        else if (strcmp(argv[i], "pageviews") == 0)
+            scenario_pageviews();
         else
             say("unknown scenario %s", argv[i]);
     }
