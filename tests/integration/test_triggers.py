@@ -522,8 +522,8 @@ async def t_bad_input(env):
 
 def rewind_visit(env, vid, ms=2 * 3600 * 1000):
     """Moves the visitor's last event back, so that its next one starts a visit."""
-    last = int(env.redis.command("HGET", f"{PREFIX}visitor:{vid}", "last_event"))
-    env.redis.command("HSET", f"{PREFIX}visitor:{vid}", "last_event", last - ms)
+    last = int(env.redis.command("HGET", f"{id_prefix(vid)}visitor:{vid}", "last_event"))
+    env.redis.command("HSET", f"{id_prefix(vid)}visitor:{vid}", "last_event", last - ms)
 
 
 @T.case("the event stream always expires: set when it is made, renewed when a visit starts, "
@@ -531,7 +531,7 @@ def rewind_visit(env, vid, ms=2 * 3600 * 1000):
 async def t_event_stream_expiry(env):
     await set_rules(env, [])
     v = await visitor_on(env, "/ttl")
-    events, retention = f"{PREFIX}events:{v.visitor_id}", 30 * 86400
+    events, retention = f"{id_prefix(v.visitor_id)}events:{v.visitor_id}", 30 * 86400
     # the hello's page view is stored with the socket's next event at the latest (in order)
     await v.expect_reply({"type": "event", "name": "landed"}, "ok")
     assert retention - 60 < env.redis.command("TTL", events) <= retention
@@ -542,7 +542,7 @@ async def t_event_stream_expiry(env):
     rewind_visit(env, v.visitor_id)
     await v.expect_reply({"type": "page_view", "url": SITE + "/ttl/3", "title": ""}, "ok")
     assert retention - 60 < env.redis.command("TTL", events) <= retention, "not renewed when the visit started"
-    assert hgetall(env, f"{PREFIX}visitor:{v.visitor_id}")["visits"] == "2"
+    assert hgetall(env, f"{id_prefix(v.visitor_id)}visitor:{v.visitor_id}")["visits"] == "2"
     assert env.redis.command("XLEN", events) == 5
     await v.expect_reply({"type": "consent", "granted": False}, "ok")
     assert env.redis.command("EXISTS", events) == 0

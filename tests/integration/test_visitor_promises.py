@@ -200,7 +200,7 @@ async def t_erasure_final(env):
     assert back.welcome["conversation"] is None, back.welcome
     await asyncio.sleep(0.3)  # a page view from the hello is stored by then
     names = [k for k in env.redis.command("KEYS", "*") if old in k]
-    for key in ("bk:visitors:seen", "bk:visitors:active"):
+    for key in (id_prefix(old) + "visitors:seen", id_prefix(old) + "visitors:active"):
         if env.redis.command("ZSCORE", key, old) is not None:
             names.append(key)
     assert names == [], f"keys naming the erased visitor: {names}"
@@ -248,9 +248,9 @@ async def t_batch_consent(env):
             answers.append(m)
         assert answers[0]["type"] == "error" and answers[0]["code"] == "consent_required", answers
         assert answers[1]["type"] == "ok" and answers[2]["type"] == "ok", answers
-        assert env.redis.command("EXISTS", f"bk:events:{without.id}") == 0
-        assert env.redis.command("XLEN", f"bk:events:{consented.id}") == 1
-        assert env.redis.command("XLEN", f"bk:events:{free.id}") == 1
+        assert env.redis.command("EXISTS", f"{id_prefix(without.id)}events:{without.id}") == 0
+        assert env.redis.command("XLEN", f"{id_prefix(consented.id)}events:{consented.id}") == 1
+        assert env.redis.command("XLEN", f"{id_prefix(free.id)}events:{free.id}") == 1
     finally:
         await no_sites(env)
 
@@ -272,8 +272,8 @@ async def t_withdrawal_after_page_view(env):
         if m.get("req") in (second, v.req):
             answers[m["req"]] = m
     assert answers[second]["type"] == "ok" and answers[v.req]["type"] == "ok", answers
-    assert env.redis.command("EXISTS", f"bk:events:{v.id}") == 0, "a page view sent before the withdrawal outlived it"
-    assert env.redis.command("HGET", f"bk:visitor:{v.id}", "page_url") is None
+    assert env.redis.command("EXISTS", f"{id_prefix(v.id)}events:{v.id}") == 0, "a page view sent before the withdrawal outlived it"
+    assert env.redis.command("HGET", f"{id_prefix(v.id)}visitor:{v.id}", "page_url") is None
 
 
 if __name__ == "__main__":
