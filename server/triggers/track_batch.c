@@ -5,12 +5,11 @@
  * more than the few commands a page view needs (the call, its arguments, its effects wrapped in
  * MULTI/EXEC for the AOF, and waking up for it). Unlike a chat message, nobody waits for a page
  * view: its `ok` and the rules' verdict may come a few milliseconds later. So a batch waits
- * TRACK_BATCH_WAIT_MS after its first event for others to join it, and goes then, unless one is
- * in flight: what arrives meanwhile waits for that one's reply and goes as the next batch (a
- * group commit). Each event still gets exactly the answer it got alone: its element of the
- * reply (its own refusal included), or no reply. A socket's other requests must not overtake
- * its events (a page view stored after the consent withdrawal sent after it): bk_tracker_flush
- * sends the batch first. */
+ * TRACK_BATCH_WAIT_MS after its first event for others to join it, and goes then, or, when one
+ * is in flight then, as soon as that one's reply is in (one batch in flight at a time). Each
+ * event still gets exactly the answer it got alone: its element of the reply (its own refusal
+ * included), or no reply. A socket's other requests must not overtake its events (a page view
+ * stored after the consent withdrawal sent after it): bk_tracker_flush sends the batch first. */
 #include "triggers/triggers_internal.h"
 
 #include "base/keys.h"
@@ -43,6 +42,7 @@ typedef struct batch_event {
 typedef struct batch {
     triggers_track_batch *owner;
     char slot[BK_KEYS_PREFIX_SIZE];  /* the prefix of the slot of every event in it */
+    int waited;              /* its wait is over: it goes when nothing is in flight */
     size_t count;
     batch_event *events[BATCH_EVENTS_MAX];
 } batch;
@@ -80,7 +80,7 @@ static void on_batch_stored(redisReply *reply, void *data)
     triggers_track_batch *tb = b->owner;
     tb->in_flight--;
     batch_answer(b, reply);
-    if (tb->in_flight == 0)
+    if (tb->in_flight == 0 && tb->pending && tb->pending->waited)
         triggers_track_batch_flush(tb);
 }
 
@@ -123,6 +123,9 @@ void triggers_track_batch_flush(triggers_track_batch *tb)
 static void on_waited(uv_timer_t *timer)
 {
     triggers_track_batch *tb = timer->data;
+    if (!tb->pending)
+        return;
+    tb->pending->waited = 1;
     if (tb->in_flight == 0)
         triggers_track_batch_flush(tb);
 }
