@@ -39,66 +39,68 @@ local active = {}         -- the live list's scores and members, for one ZADD
 local function track_event(vid, now, kind, url, title, referrer, utm_source, utm_medium, utm_campaign, utm_term,
                            utm_content, event_name, props, update_head, caller_rev)
   local vkey = p .. 'visitor:' .. vid
-  local v = redis.call('HMGET', vkey, 'created', 'site', 'consent', 'last_event', 'visit_pages', 'visit_started',
-                       'visits', 'name', 'profile_rev')
-  -- hello always sets created: EXISTS only for a hash written some other way
+  local v = redis.call('HMGET', vkey, 'profile_rev', 'site', 'consent', 'last_event', 'visit_pages', 'visit_started',
+                       'visits', 'name')
+  -- hello always sets profile_rev: EXISTS only for a visitor from before it did
   if not v[1] and redis.call('EXISTS', vkey) == 0 then
     return redis.error_reply('invalid_token this visitor is not known here (erased, or never said hello): say hello without a token')
   end
   if not tracking_allowed_for(v[2], v[3], consent_flags) then
     return redis.error_reply('consent_required this site stores browsing only with consent: send consent {granted: true} first')
   end
-  local last, pages, started, visits = tonumber(v[4] or '0'), tonumber(v[5] or '0'), v[6], tonumber(v[7] or '0')
-  local rev = tonumber(v[9] or '0')
-  local current = v[9] and caller_rev == v[9]
-  local set = {vkey, 'last_event', now, 'last_seen', now}
-  local function put(field, value) set[#set + 1] = field; set[#set + 1] = value end
-  local visit_starts = last == 0 or tonumber(now) - last > gap
+  -- Numbers stay the text they are stored as where they are only passed on: a Lua number turned
+  -- into text costs a printf in Redis.
+  local rev, pages, started, visits = v[1], v[5], v[6], v[7]
+  local current = rev and caller_rev == rev
+  local set, n = {vkey, 'last_event', now, 'last_seen', now}, 5
+  local visit_starts = not v[4] or tonumber(now) - tonumber(v[4]) > gap
   if visit_starts then
-    pages, started, visits = 0, now, visits + 1
-    put('visits', visits)
-    put('visit_started', now)
-    put('visit_referrer', referrer)
-    put('utm_source', utm_source)
-    put('utm_medium', utm_medium)
-    put('utm_campaign', utm_campaign)
-    put('utm_term', utm_term)
-    put('utm_content', utm_content)
-    if kind ~= 'page' then put('visit_pages', 0) end
+    pages, started, visits = '0', now, (tonumber(visits) or 0) + 1
+    set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'visits', visits, 'visit_started', now
+    set[n + 5], set[n + 6], set[n + 7], set[n + 8] = 'visit_referrer', referrer, 'utm_source', utm_source
+    set[n + 9], set[n + 10], set[n + 11], set[n + 12] = 'utm_medium', utm_medium, 'utm_campaign', utm_campaign
+    set[n + 13], set[n + 14], set[n + 15], set[n + 16] = 'utm_term', utm_term, 'utm_content', utm_content
+    n = n + 16
+    if kind ~= 'page' then set[n + 1], set[n + 2], n = 'visit_pages', '0', n + 2 end
   end
-  if visit_starts or not v[9] then
-    rev = rev + 1
-    put('profile_rev', rev)
+  if visit_starts or not rev then
+    rev = (tonumber(rev) or 0) + 1
+    set[n + 1], set[n + 2], n = 'profile_rev', rev, n + 2
   end
   -- The event stream's expiry is set when the stream is made and renewed when a visit starts,
   -- not on every event (an EXPIRE per page view cost Redis as much as the ZADD). NOMKSTREAM
   -- tells a stream that is not there (the first event, or consent withdrawn meanwhile).
   local ekey = p .. 'events:' .. vid
-  local entry
+  local made
   if kind == 'page' then
-    pages = pages + 1
-    put('visit_pages', pages)
-    put('page_url', url)
-    put('page_title', title)
-    put('page_started', now)
-    entry = {'type', 'page_view', 'url', url, 'title', title, 'referrer', referrer}
+    pages = (tonumber(pages) or 0) + 1
+    set[n + 1], set[n + 2], set[n + 3], set[n + 4] = 'visit_pages', pages, 'page_url', url
+    set[n + 5], set[n + 6] = 'page_title', title
+    set[n + 7], set[n + 8] = 'page_started', now
+    made = not redis.call('XADD', ekey, 'NOMKSTREAM', 'MAXLEN', '~', max_events, '*', 'type', 'page_view', 'url', url,
+                          'title', title, 'referrer', referrer)
+    if made then
+      redis.call('XADD', ekey, 'MAXLEN', '~', max_events, '*', 'type', 'page_view', 'url', url, 'title', title,
+                 'referrer', referrer)
+    end
   else
-    entry = {'type', 'event', 'name', event_name, 'props', props}
+    made = not redis.call('XADD', ekey, 'NOMKSTREAM', 'MAXLEN', '~', max_events, '*', 'type', 'event', 'name', event_name,
+                          'props', props)
+    if made then
+      redis.call('XADD', ekey, 'MAXLEN', '~', max_events, '*', 'type', 'event', 'name', event_name, 'props', props)
+    end
   end
-  local made = not redis.call('XADD', ekey, 'NOMKSTREAM', 'MAXLEN', '~', max_events, '*', unpack(entry))
-  if made then redis.call('XADD', ekey, 'MAXLEN', '~', max_events, '*', unpack(entry)) end
   if made or visit_starts then redis.call('EXPIRE', ekey, retention) end
   redis.call('HSET', unpack(set))
   active[#active + 1] = now
   active[#active + 1] = vid
-  started = tonumber(started)
   if kind == 'page' then
     bus('-', '-', 1, update_head .. ',"visit_pages":' .. pages .. (started and ',"visit_started":' .. started or '') ..
         (v[8] and ',"name":' .. cjson.encode(v[8]) or '') .. '}}')
   end
   -- visit_pages -1: not stored (consent was withdrawn mid-visit, and this is no page view)
-  if kind ~= 'page' and not visit_starts and not v[5] then pages = -1 end
-  return {(current or caller_rev == '') and '' or profile(vid), rev, visits, started or 0, pages}
+  return {(current or caller_rev == '') and '' or profile(vid), tonumber(rev), tonumber(visits) or 0,
+          tonumber(started) or 0, tonumber(pages) or -1}
 end
 
 local results = {}
