@@ -2,6 +2,7 @@
 #include "cli/agent_cli.h"
 #include "cli/keys_cli.h"
 #include "cli/site_cli.h"
+#include "files/file_store.h"
 #include "http/router.h"
 #include "chat/chat.h"
 #include "base/config.h"
@@ -139,18 +140,24 @@ static int server_run(const bk_config *config)
         server->webhooks = bk_webhooks_new(server);
         server->router = bk_router_new(server);
         server->mail = bk_mail_new(&loop, config);  /* NULL also when no smtp-host is set */
+        server->files = bk_file_store_new(&loop, config, server->store, err, sizeof err);
     }
-    int made = server->store && server->chat && server->triggers && server->webhooks && server->router;
+    int made = server->store && server->chat && server->triggers && server->webhooks && server->router &&
+               server->files;
     if (made) {
         bk_store_start(server->store);
         bk_net_handlers handlers = {
             .opened = bk_chat_opened, .received = bk_chat_received, .closed = bk_chat_closed,
-            .http = bk_router_handle,
+            .http = bk_router_handle, .spool = bk_router_spool,
         };
         server->net = bk_net_new(&loop, config, &handlers, server, err, sizeof err);
     }
     int rc = 0;
-    if (!made) {
+    if (server->store && !server->files) {
+        bk_error("%s", err);
+        rc = 1;
+        process_stop(&p);
+    } else if (!made) {
         bk_error("out of memory while starting");
         rc = 1;
         process_stop(&p);
@@ -171,6 +178,7 @@ static int server_run(const bk_config *config)
     bk_webhooks_free(server->webhooks);
     bk_router_free(server->router);
     bk_mail_free(server->mail);
+    bk_file_store_free(server->files);
     bk_metrics_free();
     int closed = uv_loop_close(&loop);
     if (closed != 0)

@@ -108,6 +108,15 @@ static const setting settings[] = {
     STRING_SETTING("smtp-helo", smtp_helo, "name given in EHLO (default: this machine's host name)"),
     INT_SETTING("smtp-timeout-seconds", smtp_timeout_seconds, 1, 600,
                 "how long one mail may take, waiting and sending (default 20)"),
+    STRING_SETTING("file-store", file_store,
+                   "where files in chat are kept: dir (data-dir/files, one node or a shared folder) or redis "
+                   "(several nodes without a shared disk) (default dir)"),
+    INT_SETTING("file-link-hours", file_link_hours, 1, 24 * 30,
+                "how long a signed link to a file stays valid (default 24)"),
+    INT_SETTING("files-per-minute", files_per_minute, 1, 10000,
+                "uploads one visitor or agent may start in a minute (default 10)"),
+    INT_SETTING("files-per-minute-per-ip", files_per_minute_per_ip, 1, 100000,
+                "uploads visitors from one address may start in a minute (default 30)"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
@@ -148,6 +157,10 @@ void bk_config_init(bk_config *config)
     config->webhook_timeout_ms = 10000;
     config->smtp_port = 25;
     config->smtp_timeout_seconds = 20;
+    snprintf(config->file_store, sizeof config->file_store, "dir");
+    config->file_link_hours = 24;
+    config->files_per_minute = 10;
+    config->files_per_minute_per_ip = 30;
 }
 
 static const setting *setting_find(const char *name)

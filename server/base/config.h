@@ -55,6 +55,11 @@ typedef struct bk_config {
     char smtp_password[256];
     char smtp_helo[256];     /* empty: this machine's host name */
     int smtp_timeout_seconds;
+    /* files in chat (server/files/) */
+    char file_store[16];     /* "dir" (data-dir/files) or "redis" */
+    int file_link_hours;     /* how long a signed link to a file is valid */
+    int files_per_minute;    /* uploads a visitor or agent may start in a minute */
+    int files_per_minute_per_ip;  /* uploads visitors from one address may start in a minute */
 } bk_config;
 
 typedef enum {

@@ -5,7 +5,7 @@
 -- days (else retention_days). Its fact row goes into svc:{day} (kept 400 days) under a sequence
 -- number, not the conversation id: once the meta (svc_row = "day:number") is gone, nothing links
 -- the row to anyone.
---! uses: prelude webhook service_row
+--! uses: prelude webhook service_row files
 
 local function conversation_close(cid, meta, by, who, now, day, retention_days)
   local mkey = p .. 'conv:' .. cid .. ':meta'
@@ -14,6 +14,7 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
   local days = tonumber(site and redis.call('HGET', p .. 'site:' .. site, 'retention_days') or '0')
   if not days or days <= 0 then days = tonumber(retention_days) end
   for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids'}) do redis.call('EXPIRE', k, days * 86400) end
+  files_expire(cid, days * 86400, tonumber(now))
   local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating')
   local seq = redis.call('INCR', p .. 'svc:seq')
   redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))

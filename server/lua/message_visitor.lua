@@ -1,8 +1,9 @@
 -- A visitor's message, one of a batch (messages.lua): check the visitor's cmid table, open a
 -- conversation if the visitor has none (queued, into the queue), append the message, record
 -- the cmid, store the webhook event and push it on the bus.
--- (batch, visitor, new_conversation, cmid, text, preview_bytes, sender) -> {conversation, id,
--- duplicate, opened}, or the message's refusal. batch: now, day and hooks (messages.lua).
+-- (batch, visitor, new_conversation, cmid, text, preview_bytes, sender, file) -> {conversation, id,
+-- duplicate, opened}, or the message's refusal. batch: now, day and hooks (messages.lua). file:
+-- a file's message (file_message.lua; append() in prelude.lua), nil for text.
 --
 -- Every Redis call here is paid per message, so each one earns its place: one HMGET reads the
 -- visitor's conversation and whether it exists (an erased visitor has no `created`; EXISTS
@@ -12,7 +13,7 @@
 -- one EXPIRE a visitor a day instead of one a message.
 --! uses: prelude webhook visitor_promises
 
-local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, sender)
+local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, sender, file)
   local vkey = p .. 'visitor:' .. vid
   local visitor = redis.call('HMGET', vkey, 'conv', 'created')
   if not visitor[2] and visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
@@ -33,7 +34,7 @@ local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, s
     redis.call('RPUSH', vkey .. ':convs', cid)
     queue_enter(cid, now)
   end
-  local id, frame = append(cid, 'visitor', vid, cmid, text)
+  local id, frame = append(cid, 'visitor', vid, cmid, text, file)
   if seen[2] == batch.day then
     redis.call('HSET', ckey, cmid, cid .. ' ' .. id)
   else
@@ -49,7 +50,8 @@ local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, s
   if opened == 1 then queue_changed(); queue_tell(vid, cid, now) end
   if batch.hooks then
     if opened == 1 then webhook(vid, 'conversation.started', {conversation = cid, created = now}) end
-    webhook(vid, 'message', {conversation = cid, message = {id = id, from = 'visitor', author = vid, text = text, ts = stamp(id)}})
+    webhook(vid, 'message', {conversation = cid, message = {id = id, from = 'visitor', author = vid, text = text, ts = stamp(id),
+      file = file and file.hook or nil}})
   end
   return {cid, id, 0, opened}
 end

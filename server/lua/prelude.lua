@@ -47,8 +47,19 @@ local function bus_node(kind, id, what) redis.call('SPUBLISH', bus_channel(kind,
 local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end
 -- Appends a message to its conversation: its stream id, and its push for the bus as a compact
 -- record (the fields, the two that may hold anything with their length, the text last and raw).
-local function append(cid, from, author, cmid, text)
-  local id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
+-- A file's message (file: {id, type, size, width, height, thumb, json}, files.lua) keeps the
+-- file's metadata in the entry's `file` (JSON) and goes as "~file", the file's fields before
+-- the text (its name): the node adds the signed links (server/chat/frames.c).
+local function append(cid, from, author, cmid, text, file)
+  local head = cid .. ' '
+  local id
+  if file then
+    id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text, 'file', file.json)
+    head = '~file ' .. cid .. ' ' .. id .. ' ' .. from .. ' ' .. #author .. ' ' .. author .. ' ' .. #cmid .. ' ' .. cmid .. ' ' ..
+           file.id .. ' ' .. file.type .. ' ' .. file.size .. ' ' .. file.width .. ' ' .. file.height .. ' ' .. file.thumb .. ' '
+    return id, head .. text
+  end
+  id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
   return id, '~message ' .. cid .. ' ' .. id .. ' ' .. from .. ' ' .. #author .. ' ' .. author .. ' ' .. #cmid .. ' ' ..
              cmid .. ' ' .. text
 end
