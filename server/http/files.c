@@ -209,7 +209,7 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
         megabytes(result->bytes, size, sizeof size);
         megabytes(u->rules.max_bytes, most, sizeof most);
         snprintf(message, sizeof message, "the file is %s%s; this site accepts files up to %s",
-                 result->bytes > u->rules.max_bytes ? "" : "over ", size, most);
+                 result->declared ? "" : "over ", result->declared ? size : most, most);
         upload_refuse(u, BK_ERR_TOO_LARGE, message);
         return;
     case BK_SPOOL_GONE:
