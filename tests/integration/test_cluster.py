@@ -153,6 +153,9 @@ def spread_keys(count, rng):
 
 @T.case("beckon given redis+cluster:// is healthy: /healthz says redis up")
 async def test_beckon_healthy(env):
+    # The drills before leave beckon's link to the node that was stopped reconnecting (backoff up
+    # to 2 s) when the cluster is whole again.
+    await env.beckon.wait_healthy(5)
     status, _, data = await http_request(env.beckon.port, "GET", "/healthz")
     body = parse_json_body(data)
     assert status == 200 and body.get("redis") == "up", f"/healthz {status} {body}"
