@@ -30,6 +30,8 @@ redisReply *bk_cli_script(bk_cli_redis *redis, const char *source, int argc, con
         argv[3 + i] = args[i];
     redisReply *reply = bk_cli_redis_command(redis, 3, argc + 3, argv, NULL);
     free(argv);
+    if (!reply)  /* the caller says what failed; this says where */
+        fprintf(stderr, "beckon: redis: %s\n", bk_cli_redis_error(redis));
     return reply;
 }
 
