@@ -28,7 +28,7 @@
 #include <uv.h>
 
 typedef struct bk_file_rules {      /* a site's rules, resolved (defaults filled in) */
-    const char *const *types;        /* allowed MIME types, "image/*" allowed; NULL-terminated;
+    const char *const *types;        /* allowed MIME types, "image/\*" allowed; NULL-terminated;
                                       * NULL: the defaults (bk_file_types_default, file_type.h) */
     uint64_t max_bytes;              /* default 10 MiB (BK_FILE_MAX_BYTES_DEFAULT); 0: the default */
 } bk_file_rules;
