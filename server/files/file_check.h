@@ -7,7 +7,9 @@
  * running clamd, clamd.h, when clamd-socket is set) → one verdict.
  *
  * Nothing here blocks the loop: libmagic and libvips run on libuv's thread pool (uv_queue_work),
- * the scan talks to clamd on the loop. The whole check has one deadline, file-check-seconds: past
+ * the scan talks to clamd on the loop. At most 2 files are worked on at once (the pool also
+ * serves every uv_fs call); the others wait, within their deadline. The upload as sent is what
+ * clamd scans (not the re-encoded image). The whole check has one deadline, file-check-seconds: past
  * it the verdict is `unavailable` at once; a worker still busy then cannot be stopped (a thread
  * is not killed), so its late result is thrown away and the files it wrote are removed when it
  * returns.
@@ -35,13 +37,15 @@ typedef struct bk_file_rules {      /* a site's rules, resolved (defaults filled
 
 typedef struct bk_file_verdict {
     const char *refusal;             /* NULL when accepted, else an error code of protocol/errors:
-                                      * bad_request (zero bytes), too_large, unsupported_type (the
-                                      * type is not allowed, never allowed, or does not match the
-                                      * name, or an image does not decode or is a bomb), infected,
-                                      * unavailable (past the deadline, scanner unreachable or
-                                      * failing, a file that could not be read or written) */
+                                      * bad_request (zero bytes), too_large (over max_bytes, or an
+                                      * image with too many pixels: a decompression bomb),
+                                      * unsupported_type (the type is not allowed, never allowed,
+                                      * does not match the name, or an image does not decode),
+                                      * infected, unavailable (past the deadline, scanner
+                                      * unreachable or failing, a file not read or written) */
     char message[256];               /* the refusal in words, for the client; "" when accepted */
-    char type[128];                  /* the MIME type decided from the content ("" if unknown) */
+    char type[128];                  /* the MIME type decided from the content, of the bytes kept
+                                      * (a GIF is kept as a PNG: "image/png"); "" if not read */
     int image, width, height;        /* image: re-encoded; its size after re-encoding */
     char stored_path[PATH_MAX];      /* the bytes to keep: the re-encoded image or the upload */
     char thumb_path[PATH_MAX];       /* images: the thumbnail (JPEG); "" otherwise */
