@@ -85,13 +85,14 @@ static int image_load(const char *type, const char *path, VipsAccess access, Vip
     return -1;
 }
 
-/* Replaces *image by what an operation made of it (out NULL: it failed, *image stays). */
-static int image_step(VipsImage **image, int rc, VipsImage *out)
+/* Replaces *image by what an operation made of it (rc -1: it failed, *image stays). out is read
+ * through a pointer: as a plain argument it could be read before the operation has set it. */
+static int image_step(VipsImage **image, int rc, VipsImage **out)
 {
     if (rc != 0)
         return -1;
     g_object_unref(*image);
-    *image = out;
+    *image = *out;
     return 0;
 }
 
@@ -101,14 +102,32 @@ static int image_srgb(VipsImage **image)
 {
     VipsImage *out = NULL;
     if (vips_image_get_typeof(*image, VIPS_META_ICC_NAME)) {
-        if (image_step(image, vips_icc_transform(*image, &out, "srgb", "embedded", TRUE, NULL), out) == 0)
+        if (image_step(image, vips_icc_transform(*image, &out, "srgb", "embedded", TRUE, NULL), &out) == 0)
             return 0;
         vips_error_clear();  /* a broken profile: convert by the interpretation instead */
     }
     VipsInterpretation interpretation = vips_image_guess_interpretation(*image);
     if (interpretation == VIPS_INTERPRETATION_CMYK || interpretation == VIPS_INTERPRETATION_LAB ||
         interpretation == VIPS_INTERPRETATION_scRGB)
-        return image_step(image, vips_colourspace(*image, &out, VIPS_INTERPRETATION_sRGB, NULL), out);
+        return image_step(image, vips_colourspace(*image, &out, VIPS_INTERPRETATION_sRGB, NULL), &out);
+    return 0;
+}
+
+/* Every metadata field off a copy of the image: "strip" should be enough, but libvips 8.14's
+ * WebP writer adds an EXIF chunk even when stripping, built from the fields it finds. With the
+ * fields gone, what it adds holds only what it makes up itself (orientation 1, a resolution). */
+static int metadata_remove(VipsImage **image)
+{
+    VipsImage *copy = NULL;
+    if (image_step(image, vips_copy(*image, &copy, NULL), &copy) != 0)
+        return -1;
+    char **fields = vips_image_get_fields(*image);
+    for (char **field = fields; *field; field++)
+        if (strncmp(*field, "exif", 4) == 0 || strncmp(*field, "xmp", 3) == 0 || strncmp(*field, "iptc", 4) == 0 ||
+            strncmp(*field, "icc", 3) == 0 || strcmp(*field, "orientation") == 0 || strncmp(*field, "png-comment", 11) == 0 ||
+            strncmp(*field, "gif-comment", 11) == 0)
+            vips_image_remove(*image, *field);
+    g_strfreev(fields);
     return 0;
 }
 
@@ -122,10 +141,16 @@ static int image_save(const char *output_type, VipsImage *image, const char *pat
     return vips_webpsave(image, path, "Q", quality, "strip", TRUE, NULL);
 }
 
-/* A failure while pixels flowed from the loader to the file is the image's fault unless the
- * file could not be written (a full disk is ours to report, not the visitor's). */
+/* A failure while pixels flowed from the loader to the file is the image's fault (a decoder
+ * complained, and the writer then failed for want of pixels) unless only the file could not be
+ * written (a full disk is ours to report, not the visitor's). */
 static bk_file_image_result failure_kind(const bk_file_image *out)
 {
+    static const char *const decoders[] = { "VipsJpeg", "jpegload", "vipspng", "pngload", "spng", "libpng",
+                                            "gifload", "nsgif", "webp", "VipsForeignLoad", "Premature" };
+    for (size_t i = 0; i < sizeof decoders / sizeof decoders[0]; i++)
+        if (strstr(out->detail, decoders[i]))
+            return BK_FILE_IMAGE_UNDECODABLE;
     return strstr(out->detail, "unable to write") || strstr(out->detail, "No space left") ||
                    strstr(out->detail, "unable to open") ? BK_FILE_IMAGE_FAILED : BK_FILE_IMAGE_UNDECODABLE;
 }
@@ -152,15 +177,15 @@ static int thumbnail_write(const char *output_type, const char *clean_path, cons
     if (rc != 0)
         return -1;
     rc = image_step(&image, vips_thumbnail_image(image, &next, BK_FILE_IMAGE_THUMB_SIDE, "height",
-                                                 BK_FILE_IMAGE_THUMB_SIDE, "size", VIPS_SIZE_DOWN, NULL), next);
+                                                 BK_FILE_IMAGE_THUMB_SIDE, "size", VIPS_SIZE_DOWN, NULL), &next);
     if (rc == 0 && vips_image_hasalpha(image)) {
         /* JPEG has no transparency: what was see-through shows as white, as on a page. */
         VipsArrayDouble *white = vips_array_double_newv(1, 255.0);
-        rc = image_step(&image, vips_flatten(image, &next, "background", white, NULL), next);
+        rc = image_step(&image, vips_flatten(image, &next, "background", white, NULL), &next);
         vips_area_unref(VIPS_AREA(white));
     }
     if (rc == 0 && vips_image_get_interpretation(image) != VIPS_INTERPRETATION_B_W)
-        rc = image_step(&image, vips_colourspace(image, &next, VIPS_INTERPRETATION_sRGB, NULL), next);
+        rc = image_step(&image, vips_colourspace(image, &next, VIPS_INTERPRETATION_sRGB, NULL), &next);
     if (rc == 0) {
         out->thumb_width = vips_image_get_width(image);
         out->thumb_height = vips_image_get_height(image);
@@ -199,13 +224,13 @@ bk_file_image_result bk_file_image_process(const char *type, const char *in_path
         g_object_unref(image);
         image = NULL;
         if (image_load(type, in_path, VIPS_ACCESS_RANDOM, &image) != 0 ||
-            image_step(&image, vips_autorot(image, &next, NULL), next) != 0) {
+            image_step(&image, vips_autorot(image, &next, NULL), &next) != 0) {
             detail_take(out);
             snprintf(out->message, sizeof out->message, "the file's content is not a valid image of its type");
             goto done;
         }
     }
-    if (image_srgb(&image) != 0 || image_save(output_type, image, clean_path, 85) != 0) {
+    if (image_srgb(&image) != 0 || metadata_remove(&image) != 0 || image_save(output_type, image, clean_path, 85) != 0) {
         detail_take(out);
         result = failure_kind(out);
         snprintf(out->message, sizeof out->message, result == BK_FILE_IMAGE_FAILED
