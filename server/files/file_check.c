@@ -255,7 +255,9 @@ static void work_run(uv_work_t *req)
         }
         return;
     }
-    snprintf(verdict->type, sizeof verdict->type, "%s", bk_file_image_output_type(verdict->type));
+    const char *output_type = bk_file_image_output_type(verdict->type);  /* may be verdict->type itself */
+    if (output_type != verdict->type)
+        snprintf(verdict->type, sizeof verdict->type, "%s", output_type);
     verdict->image = 1;
     verdict->width = image.width;
     verdict->height = image.height;

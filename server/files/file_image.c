@@ -1,6 +1,8 @@
 /* file_image.c - images decoded and re-encoded by libvips, through four loaders only. */
 #include "files/file_image.h"
 
+#include "base/log.h"
+
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
@@ -11,6 +13,16 @@
 static const char *const allowed_loaders[] = {
     "VipsForeignLoadJpeg", "VipsForeignLoadPng", "VipsForeignLoadNsgif", "VipsForeignLoadWebp",
 };
+
+/* libvips warns on stderr about each odd image ("error in tile 0 x 104"): a stranger's broken
+ * file would fill the log. The refusal says what matters; the warnings go to the debug log. */
+static void vips_warning_quiet(const gchar *domain, GLogLevelFlags level, const gchar *message, gpointer data)
+{
+    (void)domain;
+    (void)level;
+    (void)data;
+    bk_debug("libvips: %s", message);
+}
 
 int bk_file_image_start(char *err, size_t err_size)
 {
@@ -30,6 +42,8 @@ int bk_file_image_start(char *err, size_t err_size)
     vips_cache_set_max(0);
     vips_cache_set_max_mem(0);
     vips_cache_set_max_files(0);
+    g_log_set_handler("VIPS", G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE | G_LOG_LEVEL_INFO | G_LOG_LEVEL_DEBUG,
+                      vips_warning_quiet, NULL);
     vips_operation_block_set("VipsForeignLoad", TRUE);
     for (size_t i = 0; i < sizeof allowed_loaders / sizeof allowed_loaders[0]; i++)
         vips_operation_block_set(allowed_loaders[i], FALSE);
