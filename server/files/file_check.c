@@ -311,8 +311,9 @@ static void work_done(uv_work_t *req, int status)
             answer(j);
         }
     }
+    int closing = checker->closing;  /* a closing checker goes with its last job's release */
     job_release(j);
-    if (!checker->closing)
+    if (!closing)
         workers_fill(checker);
 }
 
