@@ -108,6 +108,12 @@ static const setting settings[] = {
     STRING_SETTING("smtp-helo", smtp_helo, "name given in EHLO (default: this machine's host name)"),
     INT_SETTING("smtp-timeout-seconds", smtp_timeout_seconds, 1, 600,
                 "how long one mail may take, waiting and sending (default 20)"),
+    STRING_SETTING("clamd-socket", clamd_socket,
+                   "unix socket of a running clamd that scans every uploaded file; unset: no scan "
+                   "(set but unreachable: uploads are refused)"),
+    INT_SETTING("file-check-seconds", file_check_seconds, 1, 3600,
+                "how long one uploaded file's checks (type, image re-encoding, virus scan) may take "
+                "before the upload is refused as unavailable (default 30)"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
@@ -148,6 +154,7 @@ void bk_config_init(bk_config *config)
     config->webhook_timeout_ms = 10000;
     config->smtp_port = 25;
     config->smtp_timeout_seconds = 20;
+    config->file_check_seconds = 30;
 }
 
 static const setting *setting_find(const char *name)

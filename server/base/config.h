@@ -55,6 +55,9 @@ typedef struct bk_config {
     char smtp_password[256];
     char smtp_helo[256];     /* empty: this machine's host name */
     int smtp_timeout_seconds;
+    /* files in chat (files/file_check.h) */
+    char clamd_socket[PATH_MAX];  /* a running clamd's unix socket; empty: no virus scan */
+    int file_check_seconds;       /* deadline of one file's checks: image work and the scan */
 } bk_config;
 
 typedef enum {

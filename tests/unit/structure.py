@@ -20,7 +20,7 @@ LAYERS = [
     ["store", "lua"],
     ["transport"],
     ["protocol", "rules", "server.h"],
-    ["sites", "stats", "triggers", "workers"],
+    ["sites", "stats", "triggers", "workers", "files"],
     ["chat"],
     ["http"],
     ["cli"],
