@@ -14,6 +14,8 @@ import struct
 import urllib.parse
 import zlib
 
+import websockets
+
 from harness import Cases, http_request, id_prefix, parse_json_body, send_message
 
 T = Cases()
@@ -439,6 +441,54 @@ async def t_export(env):
     assert status == 200, data
     text = data.decode()
     assert body["file"]["id"] in text and "a.txt" in text, text[:2000]
+
+
+async def site_visitor(env, origin="https://shop.example"):
+    """A visitor of the site "shop", whose page is at origin; its token."""
+    ws = await websockets.connect(env.beckon.ws_url, subprotocols=["beckon-visitor.v1"], origin=origin)
+    try:
+        await ws.send(json.dumps({"type": "hello", "site": "shop"}))
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert welcome["type"] == "welcome", welcome
+        return welcome["token"]
+    finally:
+        await ws.close()
+
+
+# Last: once a site exists, every visitor must come from a site's origin.
+@T.case("a site's rules: types checked when set, a smaller size, visitors not allowed, the Origin like the socket's")
+async def t_site_rules(env):
+    boss = await env.login("boss")
+
+    async def put(body):
+        status, _, data = await http_request(env.beckon.port, "PUT", "/api/sites/shop", body,
+                                             {"Authorization": "Bearer " + boss})
+        return status, parse_json_body(data)
+    status, body = await put({"origins": ["https://shop.example"], "files_types": ["image/png", "text/html"]})
+    assert status == 400 and body["error"]["message"].startswith("files_types: "), body
+    status, body = await put({"origins": ["https://shop.example"], "files_max_bytes": 1000,
+                              "files_types": ["text/plain"], "files_per_conversation": 3})
+    assert status == 200, body
+    status, _, data = await http_request(env.beckon.port, "GET", "/api/sites", None, {"Authorization": "Bearer " + boss})
+    shop = [s for s in parse_json_body(data)["sites"] if s["id"] == "shop"][0]
+    assert shop["files_max_bytes"] == 1000 and shop["files_types"] == ["text/plain"], shop
+    assert shop["files_visitors"] is True and shop["files_per_conversation"] == 3, shop
+    token = await site_visitor(env)
+    origin = {"Origin": "https://shop.example"}
+    status, body = await upload(env, "Visitor " + token, "s-1", "a.txt", b"y" * 2000 + b"\n", headers=origin)
+    assert status == 413 and body["error"]["message"] == "the file is 2 KB; this site accepts files up to 1 KB", body
+    status, body = await upload(env, "Visitor " + token, "s-2", "a.txt", b"fits\n", headers={"Origin": "https://evil.example"})
+    assert status == 403, body
+    status, body = await upload(env, "Visitor " + token, "s-3", "a.txt", b"fits\n", headers=origin)
+    assert status == 201, body
+    status, body = await put({"files_visitors": False})
+    assert status == 200, body
+    status, body = await upload(env, "Visitor " + token, "s-4", "a.txt", b"fits\n", headers=origin)
+    assert status == 403 and body["error"]["message"] == "visitors may not send files on this site", body
+    r = env.beckon.cli("site", "set", "shop", "files-visitors", "on")
+    assert r.returncode == 0, r
+    status, body = await upload(env, "Visitor " + token, "s-5", "a.txt", b"fits\n", headers=origin)
+    assert status == 201, body
 
 
 if __name__ == "__main__":
