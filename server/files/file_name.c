@@ -163,3 +163,14 @@ int bk_file_disposition(const char *disposition, const char *name, char *out, si
     int n = snprintf(out, size, "%s; filename=\"%s\"; filename*=UTF-8''%s", disposition, ascii, encoded);
     return n > 0 && (size_t)n < size ? 0 : -1;
 }
+
+void bk_file_size_words(uint64_t bytes, char *out, size_t size)
+{
+    double mb = (double)bytes / 1e6;
+    if (bytes < 1000)
+        snprintf(out, size, "%llu bytes", (unsigned long long)bytes);
+    else if (bytes < 1000000)
+        snprintf(out, size, "%.0f KB", (double)bytes / 1e3);
+    else
+        snprintf(out, size, mb >= 10 || mb == (double)(long long)mb ? "%.0f MB" : "%.1f MB", mb);
+}
