@@ -73,6 +73,8 @@ int bk_file_name_sanitize(const char *name, size_t len, char out[BK_FILE_NAME_MA
     size_t stem = BK_FILE_NAME_MAX - ext;
     while (stem > 0 && ((unsigned char)start[stem] & 0xc0) == 0x80)
         stem--;  /* not inside a character */
+    while (!ext && stem > 0 && (start[stem - 1] == '.' || start[stem - 1] == ' '))
+        stem--;  /* the cut must not leave a trailing dot or space either */
     memcpy(out, start, stem);
     if (ext)
         memcpy(out + stem, dot, ext);
