@@ -88,8 +88,8 @@ int main(void)
     const char *out = chat_frame_expand(&chat, file_record, &len);
     json_t *frame = out ? json_loadb(out, len, JSON_REJECT_DUPLICATES, NULL) : NULL;
     json_t *file = json_object_get(frame, "file");
-    CHECK(frame && json_equal(json_object_get(frame, "text"), json_string("sk\u00e6rm \"1\".png")),
-          "a file's message: its text is the name");
+    const char *text = json_string_value(json_object_get(frame, "text"));
+    CHECK(text && strcmp(text, "sk\u00e6rm \"1\".png") == 0, "a file's message: its text is the name");
     CHECK(json_is_object(file) && strcmp(json_string_value(json_object_get(file, "id")), "f_e3b0_0123") == 0 &&
           strcmp(json_string_value(json_object_get(file, "name")), "sk\u00e6rm \"1\".png") == 0 &&
           strcmp(json_string_value(json_object_get(file, "type")), "image/png") == 0 &&
