@@ -7,6 +7,8 @@ clear error and leaves nothing behind.
 The file runs twice, once per file store: BECKON_FILE_STORE=dir (the default) or redis."""
 
 import asyncio
+import hashlib
+import hmac
 import json
 import os
 import time
@@ -233,7 +235,7 @@ async def t_someone_else(env):
     assert status == 404, body
 
 
-@T.case("links: a forged or expired signature is 403, an unknown file 404")
+@T.case("links: a forged or expired signature is 403; a right one works until it expires")
 async def t_links(env):
     v, _ = await visitor_with_conversation(env)
     status, body = await upload(env, "Visitor " + v.token, "l-1", "a.txt", b"secret")
@@ -247,11 +249,21 @@ async def t_links(env):
     assert status == 403, data
     status, _, data = await download(env, f"/files/{fid}")
     assert status == 403, data
-    # an expired link, signed right: the server's own signature for a past time is not made
-    # by the API, so the expiry check is seen through a link whose exp was moved (forged, 403)
-    past = url.replace("exp=", "exp=1")
-    status, _, _ = await download(env, past)
+    # a link whose exp was moved is forged
+    status, _, _ = await download(env, url.replace("exp=", "exp=1"))
     assert status == 403
+    # a link signed right (with the server's secret, read from its data dir) that expired
+    with open(os.path.join(env.beckon.data_dir, "secret")) as f:
+        secret = bytes.fromhex(f.read().strip())
+    past = int(time.time()) - 60
+    sig = hmac.new(secret, f"{fid}|file|{past}".encode(), hashlib.sha256).hexdigest()
+    status, _, data = await download(env, f"/files/{fid}?exp={past}&sig={sig}")
+    assert status == 403 and parse_json_body(data)["error"]["message"].startswith("this link has expired"), data
+    sig = hmac.new(secret, f"{fid}|file|{past + 3600}".encode(), hashlib.sha256).hexdigest()
+    status, _, data = await download(env, f"/files/{fid}?exp={past + 3600}&sig={sig}")
+    assert status == 200 and data == b"secret", (status, data)
+    status, _, data = await download(env, f"/files/{fid}/thumb?exp={past + 3600}&sig={sig}")
+    assert status == 403, data  # a file's signature is not its thumbnail's
 
 
 @T.case("erasure removes the file: its link answers 404 and its bytes are gone from the store")
