@@ -51,6 +51,7 @@ typedef struct upload {
     char file_id[BK_ID_MAX + 1];
     bk_file_verdict verdict;
     char spool_path[PATH_MAX];
+    char sha256[65];                      /* of the body as it came (the net hashed it) */
     int stored_thumb;                     /* the thumbnail went into the store */
     int stored_file;                      /* the bytes went into the store */
 } upload;
@@ -142,10 +143,11 @@ static void upload_message(upload *u)
     snprintf(preview, sizeof preview, "%d", FILES_PREVIEW_BYTES);
     snprintf(per_conversation, sizeof per_conversation, "%lld", u->per_conversation);
     const char *argv[] = { u->prefix, now, online, u->by, u->who, u->conversation, u->meta.cmid, u->meta.name,
-                           file_json ? file_json : "{}", hook_json ? hook_json : "{}", preview, per_conversation };
+                           file_json ? file_json : "{}", hook_json ? hook_json : "{}", preview, per_conversation,
+                           u->sha256 };
     int sent = file_json && hook_json &&
                bk_store_script(files_server(u->api)->store, files_script(u->api, FILES_SCRIPT_MESSAGE),
-                               on_message_stored, u, 0, 12, argv, NULL) == 0;
+                               on_message_stored, u, 0, 13, argv, NULL) == 0;
     free(file_json);
     free(hook_json);
     if (!sent)
@@ -221,6 +223,7 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
         return;
     }
     snprintf(u->spool_path, sizeof u->spool_path, "%s", result->path);
+    memcpy(u->sha256, result->sha256, sizeof u->sha256);
     files_check(u->api, u->spool_path, u->meta.name, &u->rules, on_checked, u);
 }
 

@@ -2,7 +2,8 @@
 -- agent's name), conversation (an agent's: the one it names; a visitor's: a fresh id, should the
 -- file open one), cmid, name, file_json (what the stream keeps: {id, name, type, size, width?,
 -- height?, thumb?}), hook_json (what webhooks get: the same with signed links), preview_bytes,
--- per_conversation
+-- per_conversation, sha256 (of the upload as it was sent: kept with the file, e.g. to answer
+-- "is this the file I sent?")
 -- -> {conversation, id, duplicate, opened, file_json}: the message of a file, stored like any
 -- message (message_visitor.lua, message_agent.lua: the cmid, a conversation opened, the push, the
 -- webhook), and the file recorded in the conversation (files.lua). A duplicate (the cmid seen)
@@ -45,5 +46,5 @@ if r[3] == 1 then
 end
 redis.call('SADD', p .. 'conv:' .. r[1] .. ':files', f.id)
 redis.call('HSET', p .. 'file:' .. f.id, 'conversation', r[1], 'name', f.name, 'type', f.type, 'size', f.size,
-           'thumb', file.thumb, 'created', now)
+           'thumb', file.thumb, 'created', now, 'sha256', ARGV[13])
 return {r[1], r[2], 0, r[4], file_json}

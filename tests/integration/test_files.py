@@ -140,6 +140,8 @@ async def t_retry(env):
     h = await v.expect_reply({"type": "resume", "conversation": conv, "since": "0"}, "history")
     assert [m["text"] for m in h["messages"] if "file" in m] == ["a.txt"], h["messages"]
     assert env.redis.command("SCARD", id_prefix(conv) + f"conv:{conv}:files") == 1
+    fid = first["file"]["id"]
+    assert env.redis.command("HGET", id_prefix(fid) + f"file:{fid}", "sha256") == hashlib.sha256(b"one").hexdigest()
 
 
 @T.case("an image is re-encoded, sized, thumbnailed: shown inline, its thumbnail too")
