@@ -29,7 +29,7 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
   if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end
   local vkey = p .. 'visitor:' .. meta[2]
   if redis.call('HGET', vkey, 'conv') == cid then
-    redis.call('HDEL', vkey, 'conv')
+    redis.call('HDEL', vkey, 'conv', 'conv_agent')
     profile_changed(vkey)
   end
   redis.call('HSET', vkey, 'last_conv', cid)
