@@ -2,6 +2,7 @@
 #include "cli/agent_cli.h"
 #include "cli/keys_cli.h"
 #include "cli/site_cli.h"
+#include "files/file_check.h"
 #include "files/file_store.h"
 #include "http/router.h"
 #include "chat/chat.h"
@@ -63,6 +64,9 @@ static void process_stop(process *p)
         bk_webhooks_shutdown(p->server.webhooks);  /* before the net: requests in flight end */
     if (p->server.router)
         bk_router_shutdown(p->server.router);
+    /* checks in flight are answered unavailable now, while their clients are still there */
+    bk_file_checker_free(p->server.checker);
+    p->server.checker = NULL;
     bk_mail_shutdown(p->server.mail);
     if (p->server.net)
         bk_net_shutdown(p->server.net, on_net_drained, p);
@@ -141,6 +145,10 @@ static int server_run(const bk_config *config)
         server->router = bk_router_new(server);
         server->mail = bk_mail_new(&loop, config);  /* NULL also when no smtp-host is set */
         server->files = bk_file_store_new(&loop, config, server->store, err, sizeof err);
+        if (server->files && !(server->checker = bk_file_checker_new(&loop, config, err, sizeof err))) {
+            bk_file_store_free(server->files);
+            server->files = NULL;
+        }
     }
     int made = server->store && server->chat && server->triggers && server->webhooks && server->router &&
                server->files;

@@ -24,6 +24,8 @@
 #define BK_ERR_INTERNAL       "internal"
 #define BK_ERR_RATE_LIMITED   "rate_limited"
 #define BK_ERR_CONSENT_REQUIRED "consent_required"
+#define BK_ERR_UNSUPPORTED_TYPE "unsupported_type"  /* a file's content is not allowed (415) */
+#define BK_ERR_INFECTED       "infected"             /* the virus scanner found something (422) */
 
 /* WebSocket close codes the server uses. An agent's client signs out on BK_CLOSE_UNAUTHORIZED
  * only; on any other close it reconnects with backoff (docs/protocol.md, "Close codes"). */

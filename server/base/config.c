@@ -117,6 +117,12 @@ static const setting settings[] = {
                 "uploads one visitor or agent may start in a minute (default 10)"),
     INT_SETTING("files-per-minute-per-ip", files_per_minute_per_ip, 1, 100000,
                 "uploads visitors from one address may start in a minute (default 30)"),
+    STRING_SETTING("clamd-socket", clamd_socket,
+                   "unix socket of a running clamd that scans every uploaded file; unset: no scan "
+                   "(set but unreachable: uploads are refused)"),
+    INT_SETTING("file-check-seconds", file_check_seconds, 1, 3600,
+                "how long one uploaded file's checks (type, image re-encoding, virus scan) may take "
+                "before the upload is refused as unavailable (default 30)"),
 };
 #define SETTING_COUNT (sizeof settings / sizeof settings[0])
 
@@ -161,6 +167,7 @@ void bk_config_init(bk_config *config)
     config->file_link_hours = 24;
     config->files_per_minute = 10;
     config->files_per_minute_per_ip = 30;
+    config->file_check_seconds = 30;
 }
 
 static const setting *setting_find(const char *name)

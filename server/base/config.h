@@ -60,6 +60,9 @@ typedef struct bk_config {
     int file_link_hours;     /* how long a signed link to a file is valid */
     int files_per_minute;    /* uploads a visitor or agent may start in a minute */
     int files_per_minute_per_ip;  /* uploads visitors from one address may start in a minute */
+    /* files in chat (files/file_check.h) */
+    char clamd_socket[PATH_MAX];  /* a running clamd's unix socket; empty: no virus scan */
+    int file_check_seconds;       /* deadline of one file's checks: image work and the scan */
 } bk_config;
 
 typedef enum {

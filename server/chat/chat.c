@@ -34,6 +34,7 @@ static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_VISITORS_SEEN]   = bk_lua_visitors_seen,
     [SCRIPT_AGENT_LISTS]     = bk_lua_agent_lists,
     [SCRIPT_GLOBAL_STATE]    = bk_lua_global_state,
+    [SCRIPT_VISITOR_SITE]    = bk_lua_visitor_site,
 };
 
 bk_chat *bk_chat_new(bk_server *server)

@@ -59,6 +59,7 @@ enum {
     SCRIPT_VISITORS_SEEN,
     SCRIPT_AGENT_LISTS,
     SCRIPT_GLOBAL_STATE,
+    SCRIPT_VISITOR_SITE,
     SCRIPT_COUNT
 };
 
@@ -147,6 +148,7 @@ struct chat_call {
     char since[48];
     char to[BK_ID_MAX + 1];  /* a transfer's agent, between its two steps */
     char *hello_site, *hello_lang, *hello_device;  /* a visitor's hello, between its two steps */
+    int hello_unsited;   /* ... of a visitor of before the key layout, in the slot of site "" (hello.c) */
     json_t *page;        /* hello's page, tracked once the visitor is known */
     const char *reply_type;  /* on_json_reply: the reply's type, and the member an array goes in */
     const char *reply_key;

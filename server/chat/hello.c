@@ -21,7 +21,10 @@
  *
  * Slots (base/keys.h): a visitor's hello reads the global slot first (global_state.lua: the
  * agents online, whether any site exists), which decides the visitor's slot and so the tag of
- * its ids and of its channel; then the script runs in that slot. An agent's hello reads its
+ * its ids and of its channel; then the script runs in that slot. A visitor of before the key
+ * layout (a token naming an id of no tag) is in the slot of site "", where `beckon keys migrate`
+ * moved its keys: once sites exist, its site and origin are checked in the site's slot first
+ * (visitor_site.lua), then its hello runs in its own slot. An agent's hello reads its
  * session and presence in the global slot (agent_hello.lua), then its conversations and the
  * queue in each site slot (agent_lists.lua), merged; its channels are in every slot. */
 #include "chat/chat_internal.h"
@@ -56,6 +59,40 @@ static void visitor_hello_failed(chat_call *c, const redisReply *reply)
 }
 
 static void visitor_welcome_send(chat_call *c);
+static void visitor_hello_run(chat_call *c);
+
+/* One of a hello's kept script arguments replaced; 0, or -1 when out of memory. */
+static int hello_arg_set(chat_call *c, int i, const char *value)
+{
+    char *copy = strdup(value);
+    if (!copy)
+        return -1;
+    free(c->args[i]);
+    c->args[i] = copy;
+    return 0;
+}
+
+/* A visitor of no tag that the slot of site "" does not hold (erased, or never moved there) is a
+ * new visitor, in its site's own slot, under the fresh id drawn for that slot. Nothing can have
+ * been published for the new id yet: no need to wait for its channel (its welcome does). */
+static void visitor_hello_restart(chat_call *c)
+{
+    chat_session *s = c->session;
+    chat_peers_leave(s);
+    c->hello_unsited = 0;
+    snprintf(s->id, sizeof s->id, "%s", c->args[8]);
+    bk_keys_id_tag(s->id, s->tag);
+    bk_keys_site_prefix(s->chat->server->config->prefix, s->tag, s->prefix);
+    if (hello_arg_set(c, 0, s->prefix) != 0 || hello_arg_set(c, 1, s->id) != 0 || hello_arg_set(c, 7, "0") != 0) {
+        s->hello = HELLO_NONE;
+        chat_send_error(s, c->req, BK_ERR_INTERNAL, "out of memory");
+        chat_call_free(c);
+        return;
+    }
+    free(c->args[--c->arg_count]);  /* the settings admitted: the site's slot checks them itself */
+    chat_peers_join(s);
+    visitor_hello_run(c);
+}
 
 static void on_visitor_hello(redisReply *reply, void *data)
 {
@@ -65,8 +102,13 @@ static void on_visitor_hello(redisReply *reply, void *data)
     long long agents_online;
     if (chat_call_orphaned(c))
         goto done;
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_HELLO, &cid, &state, &agent, &last_id, &agents_online,
-                              &profile, &site_json, &visitor) != 0 || !bk_id_valid(visitor)) {
+    int unpacked = bk_redis_reply_unpack(reply, BK_SHAPE_VISITOR_HELLO, &cid, &state, &agent, &last_id, &agents_online,
+                                         &profile, &site_json, &visitor);
+    if (unpacked == 0 && c->hello_unsited && !visitor[0]) {
+        visitor_hello_restart(c);
+        return;
+    }
+    if (unpacked != 0 || !bk_id_valid(visitor)) {
         chat_peers_leave(s);
         visitor_hello_failed(c, reply);
         goto done;
@@ -156,6 +198,45 @@ static void visitor_hello_run(chat_call *c)
     }
 }
 
+/* A visitor of before the key layout on a server with sites: its site and origin are checked in
+ * the site's own slot (visitor_site.lua), then its hello runs in its own slot, that of site "",
+ * with the settings admitted (the hello's twelfth argument). */
+static void on_visitor_site(redisReply *reply, void *data)
+{
+    chat_call *c = data;
+    const char *text;
+    size_t len;
+    if (chat_call_orphaned(c)) {
+        chat_call_free(c);
+        return;
+    }
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) != 0 || hello_arg_set(c, 11, text) != 0) {
+        chat_peers_leave(c->session);
+        visitor_hello_failed(c, reply);
+        chat_call_free(c);
+        return;
+    }
+    visitor_hello_run(c);
+}
+
+static void visitor_site_run(chat_call *c)
+{
+    chat_session *s = c->session;
+    if (chat_call_orphaned(c)) {
+        chat_call_free(c);
+        return;
+    }
+    char site_prefix[BK_KEYS_PREFIX_SIZE];
+    bk_keys_prefix_of_site(s->chat->server->config->prefix, c->hello_site, site_prefix);
+    const char *argv[] = { site_prefix, c->hello_site, c->args[6] };  /* args[6]: the origin */
+    if (bk_store_script(s->chat->server->store, s->chat->scripts[SCRIPT_VISITOR_SITE], on_visitor_site, c, 0, 3,
+                        argv, NULL) != 0) {
+        chat_peers_leave(s);
+        visitor_hello_failed(c, NULL);
+        chat_call_free(c);
+    }
+}
+
 /* The hello's second step, in the visitor's slot: whether any site is configured (the global
  * slot's answer to the first step) decides the slot - with none (development: any site name
  * goes) every visitor is of the site "" - and the visitor's ids carry its tag. */
@@ -183,18 +264,29 @@ static void on_hello_global(redisReply *reply, void *data)
     chat->sites_configured = json_integer_value(sites) > 0;
     json_decref(state);
     const char *site = c->hello_site;
-    bk_keys_site_tag(chat->sites_configured ? site : "", s->tag);
+    char site_tag[BK_KEYS_TAG_LEN + 1], known_tag[BK_KEYS_TAG_LEN + 1];
+    bk_keys_site_tag(chat->sites_configured ? site : "", site_tag);
+    int from_token = s->id[0] != '\0', unsited = 0;
+    if (from_token && bk_keys_id_tag(s->id, known_tag) != 0) {
+        /* An id of no tag: a visitor of before the key layout, whose keys `beckon keys migrate`
+         * moved to the slot of site "" (bk_keys_prefix_of_id reads such ids there), and which
+         * stays there: its conversations, channel and events too. */
+        bk_keys_site_tag("", s->tag);
+        unsited = strcmp(s->tag, site_tag) != 0;
+    } else {
+        memcpy(s->tag, site_tag, sizeof site_tag);
+    }
     bk_keys_site_prefix(chat->server->config->prefix, s->tag, s->prefix);
     /* A fresh id is drawn even with a token: the script takes it instead when the token's
-     * visitor was erased, so that the old id is never written again. */
-    char fresh[BK_ID_MAX + 1], known_tag[BK_KEYS_TAG_LEN + 1];
-    if (bk_keys_id_generate("v_", s->tag, fresh, sizeof fresh) != 0) {
+     * visitor was erased, so that the old id is never written again. It is of the site's slot,
+     * also for a visitor of no tag (visitor_hello_restart). */
+    char fresh[BK_ID_MAX + 1];
+    if (bk_keys_id_generate("v_", site_tag, fresh, sizeof fresh) != 0) {
         s->hello = HELLO_NONE;
         chat_send_error(s, c->req, BK_ERR_INTERNAL, "no randomness for a visitor id");
         chat_call_free(c);
         return;
     }
-    int from_token = s->id[0] != '\0';
     if (!from_token) {
         snprintf(s->id, sizeof s->id, "%s", fresh);
     } else if (bk_keys_id_tag(s->id, known_tag) == 0 && strcmp(known_tag, s->tag) != 0) {
@@ -216,11 +308,10 @@ static void on_hello_global(redisReply *reply, void *data)
     char origin[256];
     if (bk_origin_normalize(bk_conn_origin(s->conn), origin, sizeof origin) != 0)
         snprintf(origin, sizeof origin, "%s", bk_conn_origin(s->conn));
-    /* A token's id of no tag (made before ids had tags) names no key of this slot: the script
-     * finds no such visitor and takes the fresh id, as for an erased one. */
     const char *argv[] = { s->prefix, s->id, now, site, c->hello_lang, c->hello_device, origin, from_token ? "1" : "0",
-                           fresh, chat_agents_online(chat, online_text), chat->sites_configured ? "1" : "0" };
-    if (chat_call_keep_args(c, 11, argv) != 0) {
+                           fresh, chat_agents_online(chat, online_text), chat->sites_configured ? "1" : "0",
+                           "" /* an unsited visitor's site settings, once admitted */ };
+    if (chat_call_keep_args(c, unsited ? 12 : 11, argv) != 0) {
         chat_peers_leave(s);
         s->hello = HELLO_NONE;
         chat_send_error(s, c->req, BK_ERR_INTERNAL, "out of memory");
@@ -228,7 +319,10 @@ static void on_hello_global(redisReply *reply, void *data)
         return;
     }
     /* A fresh id is nobody's yet: the script need not wait (its welcome does). */
-    if (from_token)
+    c->hello_unsited = unsited;
+    if (unsited)
+        chat_after_subscribed(c, visitor_site_run);
+    else if (from_token)
         chat_after_subscribed(c, visitor_hello_run);
     else
         visitor_hello_run(c);

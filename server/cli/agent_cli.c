@@ -51,7 +51,7 @@ static int reply_failed(redisReply *r, const char *what)
     return bk_cli_store_error(r, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE), what);
 }
 
-static int run_command(redisContext *c, const bk_config *config, int argc, char **argv)
+static int run_command(bk_cli_redis *c, const bk_config *config, int argc, char **argv)
 {
     char prefix[BK_KEYS_PREFIX_SIZE];
     bk_keys_global_prefix(config->prefix, prefix);
@@ -105,7 +105,10 @@ static int run_command(redisContext *c, const bk_config *config, int argc, char 
         return failed;
     }
     /* Say "exists" or "no such agent" before asking for a password that would be wasted. */
-    redisReply *r = redisCommand(c, "EXISTS %sagent:%s", prefix, name);
+    char key[BK_KEYS_PREFIX_SIZE + 80];
+    snprintf(key, sizeof key, "%sagent:%s", prefix, name);
+    const char *exists_argv[] = { "EXISTS", key };
+    redisReply *r = bk_cli_redis_command(c, 1, 2, exists_argv, NULL);
     long long count;
     int exists = bk_redis_reply_unpack(r, BK_SHAPE_INTEGER, &count) == 0 && count == 1;
     freeReplyObject(r);

@@ -132,10 +132,18 @@ static void key_move(migration *m, const char *key)
         rename_to(m, key, m->unsited, name);
 }
 
-static int keys_command(redisContext *c, const bk_config *config, int argc, char **argv)
+static int keys_command(bk_cli_redis *redis, const bk_config *config, int argc, char **argv)
 {
     if (argc != 2 || strcmp(argv[1], "migrate") != 0) {
         fprintf(stderr, "usage: beckon keys migrate   (once, on a single Redis, before this version starts)\n");
+        return 2;
+    }
+    /* The keys of before have no hash tag: they are spread over a cluster's slots, and a
+     * RENAME into a slot of the layout crosses slots, which a cluster refuses. */
+    redisContext *c = bk_cli_redis_single(redis);
+    if (!c) {
+        fprintf(stderr, "beckon: keys migrate runs on a single Redis, not on a cluster: migrate the keys there,"
+                        " then move them to the cluster (redis-cli --cluster import)\n");
         return 2;
     }
     migration m = { .c = c, .prefix = config->prefix };

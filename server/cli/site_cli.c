@@ -133,7 +133,7 @@ static void site_print(json_t *site)
 
 /* A site's settings go into its own slot, then the global one (the list of sites and a copy of
  * the settings: http/sites.c says why); the first slot's reply is the command's. */
-static redisReply *site_script(redisContext *c, const bk_config *config, const char *source, const char *id,
+static redisReply *site_script(bk_cli_redis *c, const bk_config *config, const char *source, const char *id,
                                int count, const char **args)
 {
     char site_prefix[BK_KEYS_PREFIX_SIZE], global_prefix[BK_KEYS_PREFIX_SIZE];
@@ -148,7 +148,7 @@ static redisReply *site_script(redisContext *c, const bk_config *config, const c
     return r;
 }
 
-static int site_command(redisContext *c, const bk_config *config, int argc, char **argv)
+static int site_command(bk_cli_redis *c, const bk_config *config, int argc, char **argv)
 {
     char prefix[BK_KEYS_PREFIX_SIZE];
     bk_keys_global_prefix(config->prefix, prefix);

@@ -18,8 +18,9 @@
  * "PATH.clean.EXT" and "PATH.thumb.jpg"; they belong to the caller from `done` on (move them into
  * the store, then remove them). For an accepted file that is not an image, stored_path is the
  * upload's own path (nothing new was written) and thumb_path is "". A refused file leaves nothing
- * behind: whatever the checker wrote is removed before `done`. The upload itself (path) is
- * always the caller's, to remove. */
+ * behind: whatever the checker wrote is removed by it (by the worker, or with uv_fs_unlink started
+ * before `done` when the refusal came later: the scan, the deadline). The upload itself (path)
+ * is always the caller's, to remove. */
 #ifndef BK_FILE_CHECK_H
 #define BK_FILE_CHECK_H
 

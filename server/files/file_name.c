@@ -146,7 +146,8 @@ int bk_file_disposition(const char *disposition, const char *name, char *out, si
     size_t a = 0, e = 0;
     for (const unsigned char *c = (const unsigned char *)name; *c && a < BK_FILE_NAME_MAX; c++) {
         /* the quoted form: printable ASCII but for the characters a quoted-string escapes */
-        ascii[a++] = (*c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\' && *c != '%') ? (char)*c : '_';
+        if ((*c & 0xc0) != 0x80)  /* one '_' a character, not a byte */
+            ascii[a++] = (*c >= 0x20 && *c < 0x7f && *c != '"' && *c != '\\' && *c != '%') ? (char)*c : '_';
         /* the extended form: RFC 8187 attr-char as is, everything else %XX */
         if ((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') || (*c >= '0' && *c <= '9') ||
             strchr("!#$&+-.^_`|~", *c)) {

@@ -30,7 +30,7 @@ int bk_file_upload_meta_parse(const char *query, bk_file_upload_meta *meta, char
 int bk_file_name_sanitize(const char *name, size_t len, char out[BK_FILE_NAME_MAX + 1]);
 
 /* The value of a Content-Disposition header for a sanitized name: disposition ("inline" or
- * "attachment") with filename="ASCII" (every other byte, and '%' and '\\', as '_') and
+ * "attachment") with filename="ASCII" (every other character, and '%' and '\\', as '_') and
  * filename*=UTF-8''PERCENT-ENCODED (RFC 6266, RFC 8187). 0, or -1 when it does not fit. */
 #define BK_FILE_DISPOSITION_MAX (BK_FILE_NAME_MAX * 4 + 64)
 int bk_file_disposition(const char *disposition, const char *name, char *out, size_t size);

@@ -352,11 +352,12 @@ void bk_file_store_open(bk_file_store *files, const char *id, const char *varian
 
 static void read_done(bk_file_reader *reader, const char *bytes, ssize_t len)
 {
-    reader->busy = 0;
     if (len > 0)
         reader->offset += (uint64_t)len;
+    /* still busy during got: a close from inside it only marks the reader, freed below */
     if (!reader->closed && !reader->files->closing)
         reader->got(bytes, len, reader->data);
+    reader->busy = 0;
     if (reader->closed)
         reader_free(reader);
 }

@@ -111,6 +111,7 @@ static void on_message_stored(redisReply *reply, void *data)
         bk_error_from_store(&err, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_FORBIDDEN,
                                                      BK_ERR_INVALID_TOKEN, BK_ERR_RATE_LIMITED),
                             BK_STORAGE_WRITE);
+        /* the message was not stored: nobody will ever read these bytes */
         upload_refuse_stored(u, err.code, err.message);
         return;
     }
@@ -209,7 +210,7 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
         megabytes(result->bytes, size, sizeof size);
         megabytes(u->rules.max_bytes, most, sizeof most);
         snprintf(message, sizeof message, "the file is %s%s; this site accepts files up to %s",
-                 result->bytes > u->rules.max_bytes ? "" : "over ", size, most);
+                 result->declared ? "" : "over ", result->declared ? size : most, most);
         upload_refuse(u, BK_ERR_TOO_LARGE, message);
         return;
     case BK_SPOOL_GONE:
@@ -226,7 +227,7 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
         return;
     }
     snprintf(u->spool_path, sizeof u->spool_path, "%s", result->path);
-    files_check(u->api, u->spool_path, u->meta.name, &u->rules, result->bytes, on_checked, u);
+    files_check(u->api, u->spool_path, u->meta.name, &u->rules, on_checked, u);
 }
 
 /* ---- 2. who may, and the rules ------------------------------------------------------------ */
@@ -285,7 +286,7 @@ static void on_begun(redisReply *reply, void *data)
         json_decref(begin);
         return;
     }
-    json_t *files = json_object_get(begin, "files");
+    long long files = json_integer_value(json_object_get(begin, "files"));
     int visitors = json_is_true(json_object_get(begin, "visitors"));
     if (rules_take(u, begin) != 0) {
         json_decref(begin);
@@ -297,7 +298,7 @@ static void on_begun(redisReply *reply, void *data)
         upload_refuse(u, BK_ERR_FORBIDDEN, "visitors may not send files on this site");
         return;
     }
-    if (json_integer_value(files) >= u->per_conversation) {
+    if (files >= u->per_conversation) {
         char message[96];
         snprintf(message, sizeof message, "this conversation has %lld files already, the most it takes",
                  u->per_conversation);

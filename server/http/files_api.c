@@ -10,6 +10,7 @@
 #include "http/files_internal.h"
 
 #include "base/log.h"
+#include <beckon/protocol.h>
 #include "base/ids.h"
 #include "lua/embedded.h"
 #include "store/redis_reply.h"
@@ -54,17 +55,16 @@ void files_unlink_later(bk_files_api *api, const char *path)
 /* ---- the check ---------------------------------------------------------------------------- */
 
 void files_check(bk_files_api *api, const char *path, const char *name, const bk_file_rules *rules,
-                 uint64_t bytes, void (*done)(const bk_file_verdict *verdict, void *data), void *data)
+                 void (*done)(const bk_file_verdict *verdict, void *data), void *data)
 {
-    (void)api;
-    (void)name;
-    (void)rules;
-    /* Until the checker (files/file_check.c) is here: every file is kept as it came, typed
-     * application/octet-stream (served as a download). */
-    bk_file_verdict verdict = { .refusal = NULL, .stored_bytes = bytes };
-    snprintf(verdict.type, sizeof verdict.type, "application/octet-stream");
-    snprintf(verdict.stored_path, sizeof verdict.stored_path, "%s", path);
-    done(&verdict, data);
+    bk_file_checker *checker = api->server->checker;
+    if (!checker) {  /* shutting down */
+        bk_file_verdict verdict = { .refusal = BK_ERR_UNAVAILABLE };
+        snprintf(verdict.message, sizeof verdict.message, "the server is shutting down; send the file again");
+        done(&verdict, data);
+        return;
+    }
+    bk_file_check(checker, path, name, rules, done, data);
 }
 
 /* ---- the sweep ---------------------------------------------------------------------------- */

@@ -22,6 +22,6 @@ long long files_link_expiry(const bk_files_api *api);
 void files_unlink_later(bk_files_api *api, const char *path);
 /* The check of a spooled upload (files/file_check.h); done exactly once, on the loop. */
 void files_check(bk_files_api *api, const char *path, const char *name, const bk_file_rules *rules,
-                 uint64_t bytes, void (*done)(const bk_file_verdict *verdict, void *data), void *data);
+                 void (*done)(const bk_file_verdict *verdict, void *data), void *data);
 
 #endif

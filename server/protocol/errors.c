@@ -42,6 +42,7 @@ static const struct {
     { BK_ERR_UNAUTHORIZED, 401 },   { BK_ERR_FORBIDDEN, 403 },       { BK_ERR_CONSENT_REQUIRED, 403 },
     { BK_ERR_NOT_FOUND, 404 },      { BK_ERR_ALREADY_TAKEN, 409 },   { BK_ERR_WRONG_STATE, 409 },
     { BK_ERR_RATE_LIMITED, 429 },   { BK_ERR_INTERNAL, 500 },        { BK_ERR_UNAVAILABLE, 503 },
+    { BK_ERR_UNSUPPORTED_TYPE, 415 }, { BK_ERR_INFECTED, 422 },
 };
 
 int bk_error_http_status(const char *code)

@@ -38,7 +38,8 @@ void bk_error_from_store(bk_error *err, const redisReply *reply, const char *con
                          bk_storage_effect effect);
 
 /* The HTTP status of an error code: 400 bad_request, 401 unauthorized, 403 forbidden, 404
- * not_found, 409 wrong_state, 429 rate_limited, 503 unavailable, ...; 500 for a code it does
+ * not_found, 409 wrong_state, 413 too_large, 415 unsupported_type, 422 infected, 429
+ * rate_limited, 503 unavailable, ...; 500 for a code it does
  * not know. */
 int bk_error_http_status(const char *code);
 

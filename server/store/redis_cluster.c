@@ -275,6 +275,12 @@ bk_cluster_error bk_cluster_error_parse(const char *error, const char *asked_hos
         return BK_CLUSTER_TRYAGAIN;
     if (starts_with_word(error, "CLUSTERDOWN"))
         return BK_CLUSTER_DOWN;
+    /* Both refuse before anything is written: a replica checks a script's flags (every script
+     * of ours has its "#!lua" line) before running it, and our scripts touch one slot, so the
+     * first key they reach is where a wrong node stops them. Sending again is therefore safe. */
+    if (starts_with_word(error, "READONLY") ||
+        (strncmp(error, "ERR ", 4) == 0 && strstr(error, "Script attempted to access a non local key")))
+        return BK_CLUSTER_STALE;
     return BK_CLUSTER_ANSWER;
 }
 
@@ -299,6 +305,13 @@ bk_cluster_step bk_cluster_step_for(bk_cluster_error error, int resends)
         break;
     case BK_CLUSTER_DOWN:
         step.refresh = 1;
+        break;
+    case BK_CLUSTER_STALE:
+        /* Ours is the wrong map (the failover happened, we have not heard of it): a new one,
+         * then again by it. */
+        step.resend = may;
+        step.refresh = 1;
+        step.delay_ms = may ? BK_CLUSTER_STALE_MS : 0;
         break;
     case BK_CLUSTER_ANSWER:
         break;

@@ -28,6 +28,9 @@
 #define BK_CLUSTER_RESENDS_MAX 4
 /* The wait before sending again after TRYAGAIN (the store's sweep rounds it up to its tick). */
 #define BK_CLUSTER_TRYAGAIN_MS 50
+/* The wait before sending again to a node our map names wrongly (BK_CLUSTER_STALE): longer
+ * than the store's gap between two fetches of the map, so that the resend goes by the new one. */
+#define BK_CLUSTER_STALE_MS    150
 
 uint16_t bk_cluster_crc16(const void *data, size_t length);
 
@@ -76,6 +79,9 @@ typedef enum {
     BK_CLUSTER_ASK,
     BK_CLUSTER_TRYAGAIN,
     BK_CLUSTER_DOWN,      /* CLUSTERDOWN, whatever its reason */
+    BK_CLUSTER_STALE,     /* the node is no longer the slot's master, and says so without a
+                           * MOVED: READONLY (a replica now: a failover demoted it), or a script
+                           * that declares no key refused at its first one ("non local key") */
 } bk_cluster_error;
 
 typedef struct bk_cluster_redirect {
@@ -98,9 +104,9 @@ typedef struct bk_cluster_step {
     int resend;    /* send the command again (else: answer the caller with this reply): to the
                     * slot's node as the map now says, or with asking to the redirection's */
     int asking;    /* to the redirection's node, preceded by ASKING, this once (ASK) */
-    int delay_ms;  /* this much later (TRYAGAIN) */
+    int delay_ms;  /* this much later (TRYAGAIN, STALE) */
     int remap;     /* the redirection's node serves the slot from now on (MOVED), resent or not */
-    int refresh;   /* fetch the whole slot map again (MOVED, CLUSTERDOWN) */
+    int refresh;   /* fetch the whole slot map again (MOVED, CLUSTERDOWN, STALE) */
 } bk_cluster_step;
 
 /* resends: how many times the command was sent again already (BK_CLUSTER_RESENDS_MAX bounds it). */

@@ -61,7 +61,16 @@ void bk_http_respond(bk_http *r, int status, const char *content_type, const cha
             snprintf(r->response_type, sizeof r->response_type, "%s", content_type);
             memcpy(r->response + LWS_PRE, body, len);
             r->response_len = len;
-            lws_callback_on_writable(r->wsi);
+            /* lws gives no writable callback while a request's body is still being read (an
+             * upload refused or answered midway): its timer does come, and http_answer_early
+             * writes the answer whole from there, then closes. */
+            if (!net_spool_complete(r)) {
+                lws_set_timer_usecs(r->wsi, 1);
+                /* from outside lws's service, its scheduler learns of the new timer only when
+                 * it next runs: wake it */
+                lws_cancel_service(lws_get_context(r->wsi));
+            } else
+                lws_callback_on_writable(r->wsi);
         }
     }
     http_unref(r);  /* the handler's reference */
@@ -250,6 +259,31 @@ static void http_body_progress(const bk_net *net, struct lws *wsi, uint64_t befo
 }
 
 static void http_session_release(http_session *session);
+
+/* The answer to a request whose body was not read whole (bk_http_respond), written at once from
+ * the wsi's timer, headers and body together; then the connection closes: what follows on it is
+ * the rest of that body. Returns -1 (close). */
+static int http_answer_early(struct lws *wsi, http_session *session)
+{
+    bk_http *r = session->request;
+    size_t size = LWS_PRE + 1024 + r->response_len;
+    unsigned char *buffer = malloc(size);
+    if (buffer) {
+        unsigned char *start = buffer + LWS_PRE, *p = start, *end = buffer + LWS_PRE + 1024;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->response_type, r->response_len, &p, end) == 0 &&
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &p, end) == 0 &&
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end) == 0 &&
+            lws_finalize_http_header(wsi, &p, end) == 0) {
+            memcpy(p, r->response + LWS_PRE, r->response_len);
+            p += r->response_len;
+            lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP);
+        }
+        free(buffer);
+    }
+    http_session_release(session);
+    return -1;
+}
 
 /* The body deadline passed: 408, unless an answer of ours is already on its way (then that is
  * cut short); the connection closes either way. */
@@ -538,8 +572,11 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         http_body_in_time(wsi, lws_get_opaque_user_data(wsi));
-        if (session->request && session->request->spool)
+        if (session->request && session->request->spool) {
             net_spool_body_end(session->request);  /* its route runs already */
+            if (session->request->response)
+                lws_callback_on_writable(wsi);  /* it answered while the body came */
+        }
         else if (session->request)
             http_dispatch(net, session->request);
         return 0;
@@ -557,6 +594,13 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     case LWS_CALLBACK_TIMER:
+        if (session && session->request && session->request->response && !session->request->streaming &&
+            !session->request->headers_sent) {
+            if (!net_spool_complete(session->request))
+                return http_answer_early(wsi, session);
+            lws_callback_on_writable(wsi);  /* the body ended meanwhile: the usual way */
+            return 0;
+        }
         return http_body_late(net, wsi, session, lws_get_opaque_user_data(wsi));
 
     /* Every connection, from accept to the end (see net_tcp_conn). */

@@ -166,6 +166,7 @@ static void spool_answer(net_spool *spool, bk_spool_status status)
                                .bytes = status == BK_SPOOL_TOO_LARGE && spool->declared > 0 &&
                                         (uint64_t)spool->declared > spool->received
                                             ? (uint64_t)spool->declared : spool->received };
+    result.declared = spool->declared >= 0;
     if (status == BK_SPOOL_DONE)
         memcpy(result.sha256, spool->sha256, sizeof result.sha256);
     spool->done(spool->request, &result, spool->data);

@@ -127,6 +127,7 @@ typedef struct bk_spool_result {
     bk_spool_status status;
     const char *path;          /* the file (DONE) */
     uint64_t bytes;            /* DONE: the body's length; TOO_LARGE: the declared or counted one */
+    int declared;              /* TOO_LARGE: bytes is the declared length (else: so far, chunked) */
     char sha256[65];           /* DONE: hex */
 } bk_spool_result;
 

@@ -5,8 +5,7 @@ prefix `bk:` and one secret. Every key of a site is in its slot (`bk:{TAG}:`, TA
 id), accounts, rules and presence in the global slot (`bk:{g}:`), and every script runs in one
 slot, routed by its first argument (docs/architecture.md, "Redis keys"). Two sites are picked
 whose slots are on two different masters, neither of them the global slot's. The accounts are
-written straight into the global slot (the one-shot commands do not speak to a cluster), with a
-yescrypt hash made by crypt(3).
+added by `beckon agent add` on the cluster; one site by PUT /api/sites, the other by `beckon site add`.
 
 - visitors of both sites chat with agents on the other node: every message acknowledged,
   delivered on the other node, and in the history;
@@ -20,7 +19,6 @@ yescrypt hash made by crypt(3).
 """
 
 import asyncio
-import crypt
 import hashlib
 import json
 import time
@@ -67,15 +65,10 @@ def pick_sites(cluster):
     return first, second
 
 
-def add_account(cluster, name, role):
-    """An account as `beckon agent add` writes it (account_save.lua), in the global slot."""
-    hashed = crypt.crypt(PASSWORD, "$y$j9T$F5Jx5fExrKuPp53xLKQ..1")
-    assert hashed and hashed.startswith("$y$"), "crypt(3) makes no yescrypt hash here"
-    key = GLOBAL + "agent:" + name
-    master = master_of(cluster, GLOBAL)
-    now = str(int(time.time() * 1000))
-    master.command("HSET", key, "name", name, "created", now, "role", role, "password", hashed, "updated", now)
-    master.command("SADD", GLOBAL + "agents", name)
+def add_account(env, name, role):
+    """`beckon agent add NAME ROLE` on the cluster."""
+    r = env.beckon.cli("agent", "add", name, role, stdin=PASSWORD + "\n")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
 
 
 async def login(beckon, name):
@@ -155,15 +148,18 @@ async def setup(env):
         return World
     cluster = env.redis
     World.sites = pick_sites(cluster)
-    add_account(cluster, "admin", "admin")
-    add_account(cluster, "alice", "agent")
-    add_account(cluster, "bob", "agent")
+    add_account(env, "admin", "admin")
+    add_account(env, "alice", "agent")
+    add_account(env, "bob", "agent")
     token = await login(env.beckon, "admin")
-    for site in World.sites:
-        status, _, data = await http_request(env.beckon.port, "PUT", f"/api/sites/{site}",
-                                             {"origins": [f"https://{site}.example"]},
-                                             {"Authorization": "Bearer " + token})
-        assert status == 200, f"PUT site {site}: {status} {data[:200]!r}"
+    # one site through REST, the other through the shell: both write its slot and the global one
+    one, two = World.sites
+    status, _, data = await http_request(env.beckon.port, "PUT", f"/api/sites/{one}",
+                                         {"origins": [f"https://{one}.example"]},
+                                         {"Authorization": "Bearer " + token})
+    assert status == 200, f"PUT site {one}: {status} {data[:200]!r}"
+    r = env.beckon.cli("site", "add", two, f"https://{two}.example")
+    assert r.returncode == 0, (r.returncode, r.stdout, r.stderr)
     World.b = await env.new_beckon("b", extra_args=NODE_ARGS)
     # both nodes know the sites' slots (their list, read each second): their to:nodes there
     for site in World.sites:

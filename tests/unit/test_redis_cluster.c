@@ -196,6 +196,12 @@ static void test_errors(void)
         { "TRYAGAIN Multiple keys request during rehashing of slot", BK_CLUSTER_TRYAGAIN, 0, NULL, 0 },
         { "CLUSTERDOWN The cluster is down", BK_CLUSTER_DOWN, 0, NULL, 0 },
         { "CLUSTERDOWN Hash slot not served", BK_CLUSTER_DOWN, 0, NULL, 0 },
+        /* a node our map names wrongly since a failover, refusing before anything is written */
+        { "READONLY You can't write against a read only replica.", BK_CLUSTER_STALE, 0, NULL, 0 },
+        { "ERR Script attempted to access a non local key in a cluster node script: f_1234, on @user_script:1.",
+          BK_CLUSTER_STALE, 0, NULL, 0 },
+        { "ERR Error running script: attempt to compare nil", BK_CLUSTER_ANSWER, 0, NULL, 0 },
+        { "READONLYX", BK_CLUSTER_ANSWER, 0, NULL, 0 },
         /* refused: not a redirection to somewhere made up */
         { "MOVED 16384 127.0.0.1:6381", BK_CLUSTER_ANSWER, 0, NULL, 0 },
         { "MOVED -1 127.0.0.1:6381", BK_CLUSTER_ANSWER, 0, NULL, 0 },
@@ -251,6 +257,11 @@ static void test_steps(void)
     CHECK(s.resend && s.delay_ms == BK_CLUSTER_TRYAGAIN_MS && !s.remap && !s.refresh, "TRYAGAIN: again, a little later");
     s = bk_cluster_step_for(BK_CLUSTER_DOWN, 0);
     CHECK(!s.resend && s.refresh, "CLUSTERDOWN: the caller is told (unavailable), the map fetched again");
+    s = bk_cluster_step_for(BK_CLUSTER_STALE, 0);
+    CHECK(s.resend && s.refresh && s.delay_ms == BK_CLUSTER_STALE_MS && !s.remap && !s.asking,
+          "a node no longer master: fetch the map, then again by it");
+    s = bk_cluster_step_for(BK_CLUSTER_STALE, BK_CLUSTER_RESENDS_MAX);
+    CHECK(!s.resend && s.refresh, "no longer master after too many resends: answered, the map fetched again");
     s = bk_cluster_step_for(BK_CLUSTER_ANSWER, 0);
     CHECK(!s.resend && !s.refresh && !s.remap, "any other error is the caller's answer");
     s = bk_cluster_step_for(BK_CLUSTER_MOVED, BK_CLUSTER_RESENDS_MAX);
