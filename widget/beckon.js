@@ -440,7 +440,7 @@
       if (m.from === 'visitor' && (!conv || conv.state === 'closed')) { reset(m.conversation); setConv(m.conversation, 'queued', null); }
       else return;
     }
-    if (m.file) files(function (F) { F.draw(m); }); // again: a history signs links anew
+    if (m.file) files(function (F) { F.draw(m); }); // also a known one: fresh links
     if (compareIds(m.id, lastId) > 0) lastId = m.id;
     if (msgs[m.id] || m.from === 'note') return; // notes are for agents (the server never sends them here)
     var p = m.cmid && pend[m.cmid], node;
@@ -872,7 +872,7 @@
     if (f) history[k] = function () { var r = f.apply(this, arguments); nav(); return r; };
   });
   W.addEventListener('popstate', nav);
-  var api = {
+  var api = { // docs/widget.md; identify, track and consent wait for the socket
     version: '1',
     open: function () { open(); },
     close: function () { close(); },
@@ -884,7 +884,6 @@
       return api;
     },
     off: function (ev, fn) { if (handlers[ev]) handlers[ev] = handlers[ev].filter(function (f) { return f !== fn; }); return api; },
-    // identify({name, email, attrs}): what the site knows about the visitor; queued until the socket is ready.
     identify: function (d) {
       d = d || {};
       var ev = { type: 'identify' };
@@ -894,13 +893,11 @@
       if (!sendRaw(ev)) events.push(ev);
       return api;
     },
-    // track() sends an `event` (used by the invitation rules); queued until the socket is ready.
     track: function (name, p) {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) return api;
       browse({ type: 'event', name: name, props: props(p) });
       return api;
     },
-    // consent(granted): the visitor's answer to the site's tracking consent (sent after welcome if not ready).
     consent: function (g) {
       consent = !!g;
       if (!consent) events = events.filter(function (e) { return e.type === 'identify'; });

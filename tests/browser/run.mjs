@@ -23,6 +23,7 @@ import { freePort } from './instances.mjs';
 import { transcriptTests } from './transcript.mjs';
 import { dashboardTests } from './dashboard.mjs';
 import { outageTests } from './outage.mjs';
+import { filesTests } from './files.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -606,6 +607,9 @@ test('JS API: Beckon.open(), close(), on(open/close/message)', async () => {
   assert(JSON.stringify(events) === '["open","close"]', JSON.stringify(events));
   await context.close();
 });
+
+// Files in chat, both sides (files.mjs): self-contained, they sign alice in themselves.
+filesTests({ test, ctx, W, newPage, waitFor, assert, sleep, log, ROOT, browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
 
 test('agent panel: sign out and a stale token lead back to the login form', async () => {
   const a = ctx.ap;
