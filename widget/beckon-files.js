@@ -94,14 +94,14 @@
     '.drop-hint{position:absolute;left:0;right:0;text-align:center;color:var(--accent);font-weight:600;margin-top:6px;pointer-events:none}',
     '.text.file{padding:0;background:none!important;color:var(--fg)!important}',
     '.thumb{display:block;line-height:0}.thumb img{display:block;max-width:220px;max-height:220px;border-radius:12px;border:1px solid var(--line);background:var(--bubble)}',
-    '.card{display:flex;flex-direction:column;padding:8px 12px;border:1px solid var(--line);border-radius:12px;background:var(--bg);',
-    'color:var(--fg);text-decoration:none;min-width:160px;max-width:260px}.card:hover .file-name,.card:focus-visible .file-name{text-decoration:underline}',
+    '.file-card{display:flex;flex-direction:column;padding:8px 12px;border:1px solid var(--line);border-radius:12px;background:var(--bg);',
+    'color:var(--fg);text-decoration:none;min-width:160px;max-width:260px}.file-card:hover .file-name,.file-card:focus-visible .file-name{text-decoration:underline}',
     '.file-name{font-weight:600;overflow-wrap:anywhere}.file-about{font-size:12px;color:var(--muted)}',
     '.upload .progress{height:4px;width:180px;max-width:100%;margin-top:6px;background:var(--line);border-radius:2px;overflow:hidden}',
     '.upload .progress span{display:block;height:100%;width:0;background:var(--accent)}',
     '.upload .refusal{color:#b42318;font-size:12.5px;max-width:260px;text-align:right;margin-top:4px}',
     '.upload .meta button{color:var(--accent);text-decoration:underline;font-size:11px;font-weight:600}',
-    '.upload.failed .card{border-color:#fda29b}'
+    '.upload.failed .file-card{border-color:#fda29b}'
   ].join('');
   var ICON_CLIP = 'M16 6v11a4 4 0 0 1-8 0V5a2.5 2.5 0 0 1 5 0v11h-2V5a.5.5 0 0 0-1 0v12a2 2 0 0 0 4 0V6z';
 
@@ -164,7 +164,7 @@
       var file = item.file, name = file.name || 'file';
       if (!item.node) {
         var node = item.node = el('div', 'message visitor upload pending', null, { role: 'group', 'aria-label': name });
-        var card = el('div', 'card');
+        var card = el('div', 'file-card');
         card.append(el('span', 'file-name', name), el('span', 'file-about', fileKind(file.type) + ' · ' + humanSize(file.size)));
         var box = el('div', 'text file');
         box.append(card);
@@ -252,7 +252,7 @@
           img.onerror = function () { if (linkExpired(img.src) && !refreshed[m.id]) { refreshed[m.id] = 1; kit.refresh(); } };
           a.append(img);
         } else {
-          a = el('a', 'card', null, { href: url, download: f.name });
+          a = el('a', 'file-card', null, { href: url, download: f.name });
           a.append(el('span', 'file-name', f.name), el('span', 'file-about', fileKind(f.type) + ' · ' + humanSize(f.size)));
         }
         // An expired link would show a bare 403 page: ask for fresh ones, then open.

@@ -125,7 +125,7 @@ function action(text, onclick) {
  * @returns {HTMLElement}
  */
 function card(name, type, size, href) {
-  var node = href ? el('a', 'card', null, { href: href, download: name }) : el('div', 'card');
+  var node = href ? el('a', 'file-card', null, { href: href, download: name }) : el('div', 'file-card');
   node.appendChild(el('span', 'file-name', name));
   node.appendChild(el('span', 'file-about', fileKind(type) + ' · ' + humanSize(size)));
   return node;
