@@ -73,6 +73,8 @@ int bk_file_name_sanitize(const char *name, size_t len, char out[BK_FILE_NAME_MA
     size_t stem = BK_FILE_NAME_MAX - ext;
     while (stem > 0 && ((unsigned char)start[stem] & 0xc0) == 0x80)
         stem--;  /* not inside a character */
+    while (!ext && stem > 0 && (start[stem - 1] == '.' || start[stem - 1] == ' '))
+        stem--;  /* the cut must not leave a trailing dot or space either */
     memcpy(out, start, stem);
     if (ext)
         memcpy(out + stem, dot, ext);
@@ -162,4 +164,15 @@ int bk_file_disposition(const char *disposition, const char *name, char *out, si
     encoded[e] = '\0';
     int n = snprintf(out, size, "%s; filename=\"%s\"; filename*=UTF-8''%s", disposition, ascii, encoded);
     return n > 0 && (size_t)n < size ? 0 : -1;
+}
+
+void bk_file_size_words(uint64_t bytes, char *out, size_t size)
+{
+    double mb = (double)bytes / 1e6;
+    if (bytes < 1000)
+        snprintf(out, size, "%llu bytes", (unsigned long long)bytes);
+    else if (bytes < 1000000)
+        snprintf(out, size, "%.0f KB", (double)bytes / 1e3);
+    else
+        snprintf(out, size, mb >= 10 || mb == (double)(long long)mb ? "%.0f MB" : "%.1f MB", mb);
 }

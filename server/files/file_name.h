@@ -12,6 +12,7 @@
 
 #include <beckon/protocol.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define BK_FILE_NAME_MAX 200
 
@@ -34,5 +35,8 @@ int bk_file_name_sanitize(const char *name, size_t len, char out[BK_FILE_NAME_MA
  * filename*=UTF-8''PERCENT-ENCODED (RFC 6266, RFC 8187). 0, or -1 when it does not fit. */
 #define BK_FILE_DISPOSITION_MAX (BK_FILE_NAME_MAX * 4 + 64)
 int bk_file_disposition(const char *disposition, const char *name, char *out, size_t size);
+
+/* A size in words, as people read them (decimal units): "512 bytes", "2 KB", "12.4 MB", "10 MB". */
+void bk_file_size_words(uint64_t bytes, char *out, size_t size);
 
 #endif

@@ -194,12 +194,6 @@ static void on_checked(const bk_file_verdict *verdict, void *data)
 
 /* ---- 3. the body -------------------------------------------------------------------------- */
 
-static void megabytes(uint64_t bytes, char *out, size_t size)
-{
-    double mb = (double)bytes / 1e6;
-    snprintf(out, size, mb >= 10 || mb == (double)(long long)mb ? "%.0f MB" : "%.1f MB", mb);
-}
-
 static void on_spooled(bk_http *request, const bk_spool_result *result, void *data)
 {
     (void)request;
@@ -207,8 +201,8 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
     char size[32], most[32], message[160];
     switch (result->status) {
     case BK_SPOOL_TOO_LARGE:
-        megabytes(result->bytes, size, sizeof size);
-        megabytes(u->rules.max_bytes, most, sizeof most);
+        bk_file_size_words(result->bytes, size, sizeof size);
+        bk_file_size_words(u->rules.max_bytes, most, sizeof most);
         snprintf(message, sizeof message, "the file is %s%s; this site accepts files up to %s",
                  result->declared ? "" : "over ", result->declared ? size : most, most);
         upload_refuse(u, BK_ERR_TOO_LARGE, message);

@@ -14,6 +14,8 @@ import struct
 import urllib.parse
 import zlib
 
+import websockets
+
 from harness import Cases, http_request, id_prefix, parse_json_body, send_message
 
 T = Cases()
@@ -441,6 +443,90 @@ async def t_export(env):
     assert body["file"]["id"] in text and "a.txt" in text, text[:2000]
 
 
+@T.case("storage unavailable: an upload is 503 unavailable (send it again), a download too; nothing is left behind")
+async def t_storage_down(env):
+    v, conv = await visitor_with_conversation(env)
+    status, body = await upload(env, "Visitor " + v.token, "u-0", "a.txt", b"kept\n")
+    assert status == 201, body
+    uploads = os.path.join(env.beckon.data_dir, "uploads")
+    env.redis.stop()
+    try:
+        status, answer = await upload(env, "Visitor " + v.token, "u-1", "a.txt", b"plain text\n")
+        assert status == 503 and answer["error"]["code"] == "unavailable", answer
+        status, _, data = await download(env, body["file"]["url"])
+        assert status == 503 and parse_json_body(data)["error"]["code"] == "unavailable", data
+    finally:
+        env.redis.start()
+    for _ in range(50):
+        if not os.listdir(uploads):
+            break
+        await asyncio.sleep(0.1)
+    assert os.listdir(uploads) == [], os.listdir(uploads)
+    for _ in range(100):  # reconnected: the retry goes through
+        status, answer = await upload(env, "Visitor " + v.token, "u-1", "a.txt", b"plain text\n")
+        if status != 503:
+            break
+        await asyncio.sleep(0.1)
+    assert status == 201, answer
+
+
+async def site_visitor(env, origin="https://shop.example"):
+    """A visitor of the site "shop", whose page is at origin; its token."""
+    ws = await websockets.connect(env.beckon.ws_url, subprotocols=["beckon-visitor.v1"], origin=origin)
+    try:
+        await ws.send(json.dumps({"type": "hello", "site": "shop"}))
+        welcome = json.loads(await asyncio.wait_for(ws.recv(), 5))
+        assert welcome["type"] == "welcome", welcome
+        return welcome["token"]
+    finally:
+        await ws.close()
+
+
+# Last: once a site exists, every visitor must come from a site's origin.
+@T.case("a site's rules: types checked when set, a smaller size, visitors not allowed, the Origin like the socket's")
+async def t_site_rules(env):
+    boss = await env.login("boss")
+
+    async def put(body):
+        status, _, data = await http_request(env.beckon.port, "PUT", "/api/sites/shop", body,
+                                             {"Authorization": "Bearer " + boss})
+        return status, parse_json_body(data)
+    status, body = await put({"origins": ["https://shop.example"], "files_types": ["image/png", "text/html"]})
+    assert status == 400 and body["error"]["message"].startswith("files_types: "), body
+    status, body = await put({"origins": ["https://shop.example"], "files_max_bytes": 1000,
+                              "files_types": ["text/plain"], "files_per_conversation": 3,
+                              "webhook_url": "http://127.0.0.1:9/hooks"})
+    assert status == 200, body
+    status, _, data = await http_request(env.beckon.port, "GET", "/api/sites", None, {"Authorization": "Bearer " + boss})
+    shop = [s for s in parse_json_body(data)["sites"] if s["id"] == "shop"][0]
+    assert shop["files_max_bytes"] == 1000 and shop["files_types"] == ["text/plain"], shop
+    assert shop["files_visitors"] is True and shop["files_per_conversation"] == 3, shop
+    token = await site_visitor(env)
+    origin = {"Origin": "https://shop.example"}
+    status, body = await upload(env, "Visitor " + token, "s-1", "a.txt", b"y" * 2000 + b"\n", headers=origin)
+    assert status == 413 and body["error"]["message"] == "the file is 2 KB; this site accepts files up to 1 KB", body
+    status, body = await upload(env, "Visitor " + token, "s-2", "a.txt", b"fits\n", headers={"Origin": "https://evil.example"})
+    assert status == 403, body
+    status, body = await upload(env, "Visitor " + token, "s-3", "a.txt", b"fits\n", headers=origin)
+    assert status == 201, body
+    # the webhook's message event carries the file: metadata and a signed link
+    from harness import site_prefix
+    events = env.redis.command("XRANGE", site_prefix("shop") + "hooks:shop", "-", "+")
+    found = [json.loads(v) for _, fields in events for v in fields if body["file"]["id"] in v]
+    assert found, events
+    hook_file = found[-1]["message"]["file"] if "message" in found[-1] else found[-1]["data"]["message"]["file"]
+    assert hook_file["id"] == body["file"]["id"] and hook_file["name"] == "a.txt", hook_file
+    assert hook_file["url"].startswith(f"/files/{body['file']['id']}?exp="), hook_file
+    status, body = await put({"files_visitors": False})
+    assert status == 200, body
+    status, body = await upload(env, "Visitor " + token, "s-4", "a.txt", b"fits\n", headers=origin)
+    assert status == 403 and body["error"]["message"] == "visitors may not send files on this site", body
+    r = env.beckon.cli("site", "set", "shop", "files-visitors", "on")
+    assert r.returncode == 0, r
+    status, body = await upload(env, "Visitor " + token, "s-5", "a.txt", b"fits\n", headers=origin)
+    assert status == 201, body
+
+
 if __name__ == "__main__":
     T.run("files-" + STORE, setup=setup,
-          beckon_args=("--file-store", STORE, "--body-timeout-seconds", "3"))
+          beckon_args=("--file-store", STORE, "--body-timeout-seconds", "3", "--files-per-minute-per-ip", "1000"))
