@@ -37,7 +37,7 @@ const SCRIPTS = {
   },
 };
 // Pages that import the shared modules and may hold no copy of them.
-const IMPORTERS = ['agent/agent.js', 'rules/rules.js'];
+const IMPORTERS = ['agent/agent.js', 'agent/files.js', 'rules/rules.js'];
 
 /* ---------- a small scanner: enough JavaScript to find a function's end ---------- */
 

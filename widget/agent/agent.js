@@ -607,7 +607,8 @@ bindAttach({ button: $('attach'), picker: /** @type {HTMLInputElement} */ ($('at
   canAttach: canAttach, add: function (list) { var c = convs.get(current); if (c) uploadAll(c, list, uploadHost); } });
 // Fresh signed links for a conversation's files (a resume from the start signs them anew), at
 // most every 5 s: several expired thumbnails fail at once.
-function refreshLinks(/** @type {any} */ c) {
+/** @param {any} c */
+function refreshLinks(c) {
   if (Date.now() - (c.linksAsked || 0) < 5000) return;
   c.linksAsked = Date.now();
   send({ type: 'resume', conversation: c.id, since: '0' });
