@@ -269,6 +269,31 @@ static void on_authorized(redisReply *reply, void *data)
     free(a);
 }
 
+/* A visitor route is called by the widget from the site's pages, another origin than ours, with
+ * the visitor's token in Authorization: the browser lets the page read the answer only if we
+ * name its origin, and sends such a request only after a preflight (OPTIONS). Any well-formed
+ * origin is named: the token is what authorizes, and the route checks the visitor's Origin
+ * against its site itself; cookies are never allowed along. */
+static void cors_allow(bk_http *request, const char *methods)
+{
+    char origin[BK_ORIGIN_MAX];
+    if (bk_origin_normalize(bk_http_header(request, "origin"), origin, sizeof origin) == 0)
+        bk_http_cors(request, origin, methods);
+}
+
+/* The preflight of a visitor route: 204 with what may follow, or 0 when path is no such route. */
+static int preflight(bk_http *request, const char *path)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if ((routes[i].roles & VISITOR) && routes[i].method && path_matches(routes[i].path, path)) {
+            cors_allow(request, routes[i].method);
+            bk_http_respond(request, 204, "text/plain", "", 0);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Runs the route once the request may: at once on a public route, else when the session
  * script has named a login whose role the route allows. */
 static void authorize(bk_router *router, bk_http *request, const route *r, int method_matches)
@@ -278,6 +303,7 @@ static void authorize(bk_router *router, bk_http *request, const route *r, int m
         return;
     }
     if ((r->roles & VISITOR) && strncmp(bk_http_header(request, "authorization"), "Visitor ", 8) == 0) {
+        cors_allow(request, NULL);
         route_run(router, request, r, method_matches, NULL, VISITOR);
         return;
     }
@@ -319,6 +345,8 @@ void bk_router_handle(bk_http *request, void *data)
     const char *path = bk_http_path(request);
     const route *other_method = NULL;
     bk_metrics_now.http_requests++;
+    if (strcmp(method, "OPTIONS") == 0 && preflight(request, path))
+        return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const route *r = &routes[i];
         if (!path_matches(r->path, path))

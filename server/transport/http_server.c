@@ -81,6 +81,33 @@ void bk_http_attachment(bk_http *r, const char *filename)
     snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"%s\"", filename);
 }
 
+void bk_http_cors(bk_http *r, const char *origin, const char *methods)
+{
+    snprintf(r->cors_origin, sizeof r->cors_origin, "%s", origin);
+    r->cors_methods = methods;
+}
+
+/* The CORS headers bk_http_cors asked for: 0, or -1 when they do not fit. */
+static int http_cors_headers(struct lws *wsi, const bk_http *r, unsigned char **p, unsigned char *end)
+{
+    if (!r->cors_origin[0])
+        return 0;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                    (const unsigned char *)r->cors_origin, (int)strlen(r->cors_origin), p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, p, end))
+        return -1;
+    if (!r->cors_methods)
+        return 0;
+    static const char headers[] = "Authorization, Content-Type", max_age[] = "600";
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+                                       (const unsigned char *)r->cors_methods, (int)strlen(r->cors_methods), p, end) ||
+           lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+                                       (const unsigned char *)headers, (int)sizeof headers - 1, p, end) ||
+           lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+                                       (const unsigned char *)max_age, (int)sizeof max_age - 1, p, end)
+               ? -1 : 0;
+}
+
 void bk_http_stream_begin(bk_http *r, int status, const char *content_type, uint64_t length,
                           const char *headers, void (*more)(bk_http *request, int gone, void *data),
                           void *data)
@@ -370,6 +397,7 @@ static int http_write(struct lws *wsi, bk_http *r)
              lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
                                          (const unsigned char *)r->disposition,
                                          (int)strlen(r->disposition), &p, end)) ||
+            http_cors_headers(wsi, r, &p, end) ||
             (!net_spool_complete(r) &&
              lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
                                           (const unsigned char *)"close", 5, &p, end)) ||

@@ -105,6 +105,14 @@ const char *bk_http_peer(const bk_http *request);
  * before bk_http_respond. filename: plain ASCII, no quotes. */
 void bk_http_attachment(bk_http *request, const char *filename);
 
+/* Lets the page at origin read the response (CORS: Access-Control-Allow-Origin naming it, Vary:
+ * Origin), for a route a page on another origin calls with a token it holds itself, never with
+ * the browser's cookies (none is allowed: no Allow-Credentials). origin: normalised and checked
+ * by the caller (copied). methods non-NULL makes the response a
+ * preflight's answer: those methods, the Authorization and Content-Type headers, for 10 min.
+ * Call before bk_http_respond. */
+void bk_http_cors(bk_http *request, const char *origin, const char *methods);
+
 /* Sends the response (body copied) and releases the request. Safe after the client left. */
 void bk_http_respond(bk_http *request, int status, const char *content_type,
                      const char *body, size_t len);

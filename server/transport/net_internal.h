@@ -88,6 +88,8 @@ struct bk_http {
     int headers_sent;
     int body_sent;  /* the body is out: the transaction is over */
     char disposition[160];     /* Content-Disposition, or "" */
+    char cors_origin[256];     /* Access-Control-Allow-Origin, or "" (bk_http_cors) */
+    const char *cors_methods;  /* a preflight's answer: Access-Control-Allow-Methods, or NULL */
     /* a streamed response (bk_http_stream_begin) */
     int streaming;
     char *stream_headers;

@@ -541,6 +541,31 @@ async def t_site_rules(env):
     assert status == 201, body
 
 
+# After the site exists: the widget uploads from the site's pages, another origin than Beckon's.
+@T.case("from the site's own pages: the preflight allows the upload, and the page may read the answer (CORS)")
+async def t_cross_origin(env):
+    origin = "https://shop.example"
+    status, headers, data = await http_request(env.beckon.port, "OPTIONS", "/api/files?cmid=x&name=a.txt", None, {
+        "Origin": origin, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type"})
+    h = {k.lower(): v for k, v in headers.items()}
+    assert status == 204 and h.get("access-control-allow-origin") == origin, (status, h)
+    assert h.get("access-control-allow-methods") == "POST", h
+    assert "authorization" in h.get("access-control-allow-headers", "").lower(), h
+    assert "access-control-allow-credentials" not in h and h.get("vary") == "Origin", h
+    token = await site_visitor(env)
+    h = {"Authorization": "Visitor " + token, "Content-Type": "text/plain", "Origin": origin}
+    status, headers, data = await http_request(env.beckon.port, "POST", query("x-1", "a.txt"), b"from the shop\n", h)
+    h = {k.lower(): v for k, v in headers.items()}
+    assert status == 201 and h.get("access-control-allow-origin") == origin, (status, h, data)
+    # A refusal is readable too, so the widget can show its words; the agents' routes stay our own.
+    h = {"Authorization": "Visitor " + token, "Content-Type": "text/plain", "Origin": "https://evil.example"}
+    status, headers, data = await http_request(env.beckon.port, "POST", query("x-2", "a.txt"), b"no\n", h)
+    assert status == 403 and {k.lower(): v for k, v in headers.items()}.get("access-control-allow-origin"), headers
+    status, headers, _ = await http_request(env.beckon.port, "OPTIONS", "/api/canned", None, {"Origin": origin})
+    assert "access-control-allow-origin" not in {k.lower() for k in headers}, headers
+
+
 if __name__ == "__main__":
     T.run("files-" + STORE, setup=setup,
           beckon_args=("--file-store", STORE, "--body-timeout-seconds", "3", "--files-per-minute-per-ip", "1000"))
