@@ -113,6 +113,10 @@ static const setting settings[] = {
                    "(several nodes without a shared disk) (default dir)"),
     INT_SETTING("file-link-hours", file_link_hours, 1, 24 * 30,
                 "how long a signed link to a file stays valid (default 24)"),
+    STRING_SETTING("public-url", public_url,
+                   "the address people reach Beckon at, e.g. https://chat.example.com: links to files in "
+                   "webhooks and transcripts start with it (unset: a transcript's with the Host its visitor "
+                   "came by, a webhook's are paths)"),
     INT_SETTING("files-per-minute", files_per_minute, 1, 10000,
                 "uploads one visitor or agent may start in a minute (default 10)"),
     INT_SETTING("files-per-minute-per-ip", files_per_minute_per_ip, 1, 100000,
@@ -193,6 +197,22 @@ static int addresses_check(const char *name, const char *value, char *err, size_
     return 0;
 }
 
+/* http(s)://host[:port][/path], printable ASCII without spaces or quotes: it goes into links
+ * as it is. */
+static int public_url_check(const char *value, char *err, size_t err_size)
+{
+    const char *rest = strncmp(value, "https://", 8) == 0 ? value + 8
+                       : strncmp(value, "http://", 7) == 0 ? value + 7 : NULL;
+    int printable = 1;
+    for (const char *c = value; *c; c++)
+        printable &= *c > ' ' && *c < 0x7f && *c != '"' && *c != '\\' && *c != '<' && *c != '>';
+    if (value[0] && (!rest || !rest[0] || rest[0] == '/' || !printable || strchr(value, '?') || strchr(value, '#'))) {
+        snprintf(err, err_size, "public-url: expected http(s)://host[:port][/path], got '%s'", value);
+        return -1;
+    }
+    return 0;
+}
+
 int bk_config_set(bk_config *config, const char *name, const char *value, char *err, size_t err_size)
 {
     const setting *s = setting_find(name);
@@ -208,7 +228,14 @@ int bk_config_set(bk_config *config, const char *name, const char *value, char *
         }
         if (strcmp(name, "trusted-proxies") == 0 && addresses_check(name, value, err, err_size) != 0)
             return -1;
+        if (strcmp(name, "public-url") == 0 && public_url_check(value, err, err_size) != 0)
+            return -1;
         memcpy(field, value, strlen(value) + 1);
+        if (strcmp(name, "public-url") == 0) {  /* links are added to it: no '/' of its own at the end */
+            size_t n = strlen(field);
+            while (n > 0 && field[n - 1] == '/')
+                field[--n] = '\0';
+        }
         return 0;
     }
     char *end;

@@ -58,6 +58,8 @@ typedef struct bk_config {
     /* files in chat (server/files/) */
     char file_store[16];     /* "dir" (data-dir/files) or "redis" */
     int file_link_hours;     /* how long a signed link to a file is valid */
+    char public_url[256];    /* "https://chat.example.com" (no trailing '/'), or "": where links
+                              * that leave the browser (webhooks, mails) point */
     int files_per_minute;    /* uploads a visitor or agent may start in a minute */
     int files_per_minute_per_ip;  /* uploads visitors from one address may start in a minute */
     /* files in chat (files/file_check.h) */

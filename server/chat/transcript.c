@@ -267,26 +267,26 @@ static void on_sent(int status, const char *message, void *data)
     pending_free(p);
 }
 
-/* The files' links in a transcript are absolute (a mail has no page to be relative to): this
- * server as the visitor's socket reached it, https unless that was a loopback address
- * (development), valid file-link-hours from now like any link. */
+/* The files' links in a transcript are absolute (a mail has no page to be relative to): at
+ * public-url when set, else this server as the visitor's socket reached it, https unless that
+ * was a loopback address (development); valid file-link-hours from now like any link. */
 static void transcript_links(bk_transcripts *t, const pending *p, json_t *messages)
 {
-    long long exp = (long long)(bk_now_ms() / 1000) + 3600LL * t->server->config->file_link_hours;
+    const bk_config *config = t->server->config;
+    long long exp = (long long)(bk_now_ms() / 1000) + 3600LL * config->file_link_hours;
     bk_file_links_add_all(messages, t->server->secret, exp);
-    int loopback = strncmp(p->host, "localhost", 9) == 0 || strncmp(p->host, "127.", 4) == 0 ||
-                   strncmp(p->host, "[::1]", 5) == 0;
+    char base[300];
+    if (config->public_url[0]) {
+        snprintf(base, sizeof base, "%s", config->public_url);
+    } else {
+        int loopback = strncmp(p->host, "localhost", 9) == 0 || strncmp(p->host, "127.", 4) == 0 ||
+                       strncmp(p->host, "[::1]", 5) == 0;
+        snprintf(base, sizeof base, "%s://%s", loopback ? "http" : "https", p->host);
+    }
     size_t i;
     json_t *m;
-    json_array_foreach(messages, i, m) {
-        json_t *file = json_object_get(m, "file");
-        const char *url = json_string_value(json_object_get(file, "url"));
-        if (!url)
-            continue;
-        char absolute[BK_FILE_LINK_MAX + 300];
-        snprintf(absolute, sizeof absolute, "%s://%s%s", loopback ? "http" : "https", p->host, url);
-        json_object_set_new(file, "url", json_string(absolute));
-    }
+    json_array_foreach(messages, i, m)
+        bk_file_links_absolute(json_object_get(m, "file"), base);
 }
 
 static void on_checked(redisReply *reply, void *data)

@@ -67,3 +67,16 @@ void bk_file_links_add_all(json_t *messages, const uint8_t secret[BK_SECRET_SIZE
     json_array_foreach(messages, i, message)
         bk_file_links_add(json_object_get(message, "file"), secret, exp);
 }
+
+void bk_file_links_absolute(json_t *file, const char *base)
+{
+    static const char *const members[] = { "url", "thumb_url" };
+    for (size_t i = 0; i < sizeof members / sizeof members[0]; i++) {
+        const char *path = json_string_value(json_object_get(file, members[i]));
+        if (!path || path[0] != '/')
+            continue;
+        char absolute[BK_FILE_LINK_MAX + 512];
+        snprintf(absolute, sizeof absolute, "%s%s", base, path);
+        json_object_set_new(file, members[i], json_string(absolute));
+    }
+}

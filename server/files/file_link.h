@@ -41,4 +41,8 @@ void bk_file_links_add(json_t *file, const uint8_t secret[BK_SECRET_SIZE], long 
 /* Every "file" member of an array of messages, likewise. */
 void bk_file_links_add_all(json_t *messages, const uint8_t secret[BK_SECRET_SIZE], long long exp);
 
+/* A file's "url" and "thumb_url" (made by bk_file_links_add) prefixed with base, e.g.
+ * "https://chat.example.com", for what is read outside a page of ours (a webhook, a mail). */
+void bk_file_links_absolute(json_t *file, const char *base);
+
 #endif

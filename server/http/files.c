@@ -134,6 +134,8 @@ static void upload_message(upload *u)
         json_object_set_new(file, "thumb", json_true());
     json_t *hook = json_deep_copy(file);
     bk_file_links_add(hook, files_server(u->api)->secret, files_link_expiry(u->api));
+    if (files_server(u->api)->config->public_url[0])  /* a webhook's receiver has no page of ours */
+        bk_file_links_absolute(hook, files_server(u->api)->config->public_url);
     char *file_json = json_dumps(file, JSON_COMPACT), *hook_json = json_dumps(hook, JSON_COMPACT);
     json_decref(file);
     json_decref(hook);

@@ -32,6 +32,9 @@ async def setup(env):
     env.agents["boss"] = "boss-password"
 
 
+PUBLIC_URL = "https://chat.example.test"
+
+
 def query(cmid, name, conversation=None):
     q = {"cmid": cmid, "name": name}
     if conversation:
@@ -530,7 +533,8 @@ async def t_site_rules(env):
     assert found, events
     hook_file = found[-1]["message"]["file"] if "message" in found[-1] else found[-1]["data"]["message"]["file"]
     assert hook_file["id"] == body["file"]["id"] and hook_file["name"] == "a.txt", hook_file
-    assert hook_file["url"].startswith(f"/files/{body['file']['id']}?exp="), hook_file
+    # absolute at --public-url: a webhook's receiver has no page of ours to be relative to
+    assert hook_file["url"].startswith(f"{PUBLIC_URL}/files/{body['file']['id']}?exp="), hook_file
     status, body = await put({"files_visitors": False})
     assert status == 200, body
     status, body = await upload(env, "Visitor " + token, "s-4", "a.txt", b"fits\n", headers=origin)
@@ -568,4 +572,4 @@ async def t_cross_origin(env):
 
 if __name__ == "__main__":
     T.run("files-" + STORE, setup=setup,
-          beckon_args=("--file-store", STORE, "--body-timeout-seconds", "3", "--files-per-minute-per-ip", "1000"))
+          beckon_args=("--file-store", STORE, "--public-url", PUBLIC_URL + "/", "--body-timeout-seconds", "3", "--files-per-minute-per-ip", "1000"))
