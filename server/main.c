@@ -4,6 +4,7 @@
 #include "cli/site_cli.h"
 #include "files/file_check.h"
 #include "files/file_store.h"
+#include "help/help.h"
 #include "http/router.h"
 #include "chat/chat.h"
 #include "base/config.h"
@@ -64,6 +65,7 @@ static void process_stop(process *p)
         bk_webhooks_shutdown(p->server.webhooks);  /* before the net: requests in flight end */
     if (p->server.router)
         bk_router_shutdown(p->server.router);
+    bk_help_shutdown(p->server.help);  /* its last counts go to Redis before it closes */
     /* checks in flight are answered unavailable now, while their clients are still there */
     bk_file_checker_free(p->server.checker);
     p->server.checker = NULL;
@@ -142,6 +144,7 @@ static int server_run(const bk_config *config)
         server->chat = bk_chat_new(server);
         server->triggers = bk_triggers_new(server);
         server->webhooks = bk_webhooks_new(server);
+        server->help = bk_help_new(server);
         server->router = bk_router_new(server);
         server->mail = bk_mail_new(&loop, config);  /* NULL also when no smtp-host is set */
         server->files = bk_file_store_new(&loop, config, server->store, err, sizeof err);
@@ -151,7 +154,7 @@ static int server_run(const bk_config *config)
         }
     }
     int made = server->store && server->chat && server->triggers && server->webhooks && server->router &&
-               server->files;
+               server->files && server->help;
     if (made) {
         bk_store_start(server->store);
         bk_net_handlers handlers = {
@@ -187,6 +190,7 @@ static int server_run(const bk_config *config)
     bk_router_free(server->router);
     bk_mail_free(server->mail);
     bk_file_store_free(server->files);
+    bk_help_free(server->help);
     bk_metrics_free();
     int closed = uv_loop_close(&loop);
     if (closed != 0)

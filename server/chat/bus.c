@@ -4,6 +4,7 @@
 #include "base/ids.h"
 #include "base/log.h"
 #include "base/map.h"
+#include "help/help.h"
 #include "workers/webhooks.h"
 
 #include <stdlib.h>
@@ -229,6 +230,9 @@ static void node_command(bk_chat *chat, chat_recipient to, const char *id, const
     } else if (to == CHAT_TO_NODES && strcmp(what, "!hooks") == 0) {
         if (bus_field(&at, end, argument, sizeof argument) == 0)
             bk_webhooks_wake(chat->server->webhooks, argument);
+    } else if (to == CHAT_TO_NODES && strcmp(what, "!help") == 0) {
+        if (bus_field(&at, end, argument, sizeof argument) == 0 && chat->server->help)
+            bk_help_reload(chat->server->help, argument);
     } else if (to == CHAT_TO_NODES) {
         bk_triggers_control(chat->server->triggers, what + 1);  /* "!rules" */
     }
@@ -277,6 +281,10 @@ void chat_store_state_changed(int command_up, int bus_up, void *data)
         bk_list_each(node, &chat->all_agents)
             session_send(bk_list_entry(node, chat_session, agent), resync, sizeof resync - 1);
     }
+    /* The help indexes are loaded when the bus is up, first and after every outage: a change
+     * announced while it was down reached no node. */
+    if (bus_up && !chat->bus_up && chat->server->help)
+        bk_help_reload_all(chat->server->help);
     if (bus_up)
         chat->bus_was_up = 1;
     chat->bus_up = bus_up;

@@ -9,6 +9,7 @@
 #include "http/beacon.h"
 #include "http/canned.h"
 #include "http/files.h"
+#include "http/help_api.h"
 #include "http/monitoring.h"
 #include "http/privacy.h"
 #include "http/reply.h"
@@ -45,6 +46,7 @@ struct bk_router {
     bk_sites *sites;
     bk_webhook_api *webhook;
     bk_files_api *files;
+    bk_help_api *help;
 };
 
 /* ---- the handlers, as the table calls them ------------------------------------------------ */
@@ -129,6 +131,17 @@ static void rules(bk_router *router, bk_http *request, const char *who)
     bk_rules_api_handle(router->rules, request, who);
 }
 
+static void help_articles(bk_router *router, bk_http *request, const char *who)
+{
+    bk_help_api_handle(router->help, request, who);
+}
+
+static void help_stats(bk_router *router, bk_http *request, const char *who)
+{
+    (void)who;
+    bk_help_api_stats(router->help, request);
+}
+
 static void rules_dry_run(bk_router *router, bk_http *request, const char *who)
 {
     (void)who;
@@ -187,6 +200,9 @@ static const route routes[] = {
     { "/api/rules/test",              "POST",  MARKETER | ADMIN,  rules_dry_run, NULL, 0 },
     { "/api/rules/...",               NULL,    MARKETER | ADMIN,  rules, NULL, 0 },
     { "/api/stats/rules",             "GET",   MARKETER | ADMIN,  rules_stats, NULL, 0 },
+    { "/api/help/...",                NULL,    MARKETER | ADMIN,  help_articles, NULL, 0 },
+    { "/api/stats/help",              "GET",   ANYONE_LOGGED_IN,  help_stats, NULL, 0 },
+    { "/api/stats/help.csv",          "GET",   ANYONE_LOGGED_IN,  help_stats, NULL, 0 },
     { "/api/stats/service",           "GET",   ANYONE_LOGGED_IN,  service_stats, NULL, 0 },
     { "/api/stats/service.csv",       "GET",   ANYONE_LOGGED_IN,  service_stats, NULL, 0 },
     { "/api/files",                   "POST",  ANYONE_LOGGED_IN | VISITOR, NULL, file_upload, BK_FILES_CEILING_BYTES },
@@ -390,6 +406,7 @@ bk_router *bk_router_new(bk_server *server)
     router->sites = bk_sites_new(server);
     router->webhook = bk_webhook_api_new(server);
     router->files = bk_files_api_new(server);
+    router->help = bk_help_api_new(server);
     return router;
 }
 
@@ -412,5 +429,6 @@ void bk_router_free(bk_router *router)
     bk_sites_free(router->sites);
     bk_webhook_api_free(router->webhook);
     bk_files_api_free(router->files);
+    bk_help_api_free(router->help);
     free(router);
 }

@@ -99,6 +99,23 @@
 #define BK_SHAPE_FILE_ID "s"
 #define BK_SHAPE_FILE_IDS "[{" BK_SHAPE_FILE_ID "}]"
 
+/* help_load.lua: {origins_json, then (id, article_json) pairs}; SMEMBERS help:sites and
+ * help_avoided.lua: site ids (help/) */
+#define BK_SHAPE_HELP_ARTICLE "ss"
+#define BK_SHAPE_HELP_LOAD "[s{" BK_SHAPE_HELP_ARTICLE "}]"
+#define BK_SHAPE_HELP_SITE "s"
+#define BK_SHAPE_HELP_SITES "[{" BK_SHAPE_HELP_SITE "}]"
+/* help_articles_get.lua: {origins_json, then (id, article_json, meta_json) triples};
+ * help_article_save.lua: {origins_json, the new versions}; help_article_revert.lua: {new_version, article_json}; help_stats.lua: (day,
+ * counters_json, missing_json) triples (http/help_api.c) */
+#define BK_SHAPE_HELP_ENTRY "sss"
+#define BK_SHAPE_HELP_ENTRIES "[s{" BK_SHAPE_HELP_ENTRY "}]"
+#define BK_SHAPE_HELP_VERSION "i"
+#define BK_SHAPE_HELP_VERSIONS "[s{" BK_SHAPE_HELP_VERSION "}]"
+#define BK_SHAPE_HELP_REVERT "[is]"
+#define BK_SHAPE_HELP_DAY "sss"
+#define BK_SHAPE_HELP_STATS "[{" BK_SHAPE_HELP_DAY "}]"
+
 /* Every shape above that a reader starts with (groups are reached through them). */
 #define BK_REDIS_SHAPES(X)                                                                       \
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
@@ -106,12 +123,15 @@
     X(TRANSCRIPT)                                                                                \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
     X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)     \
-    X(COUNTS) X(FILE_MESSAGE) X(FILE_GET) X(FILE_IDS)
+    X(COUNTS) X(FILE_MESSAGE) X(FILE_GET) X(FILE_IDS)                                            \
+    X(HELP_LOAD) X(HELP_SITES) X(HELP_ENTRIES) X(HELP_VERSIONS) X(HELP_REVERT) X(HELP_STATS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
     X(HOOK_ROW, HOOK_ROWS) X(BUS_ELEMENT, BUS_REPLY) X(CLUSTER_RANGE, CLUSTER_SLOTS)             \
-    X(CLUSTER_NODE, CLUSTER_RANGE) X(COUNT, COUNTS) X(FILE_ID, FILE_IDS)
+    X(CLUSTER_NODE, CLUSTER_RANGE) X(COUNT, COUNTS) X(FILE_ID, FILE_IDS)                        \
+    X(HELP_ARTICLE, HELP_LOAD) X(HELP_SITE, HELP_SITES) X(HELP_ENTRY, HELP_ENTRIES)               \
+    X(HELP_VERSION, HELP_VERSIONS) X(HELP_DAY, HELP_STATS)
 
 #endif

@@ -1,0 +1,429 @@
+/* help_index.c - postings per term (word stems and adjacent pairs), BM25F at query time. */
+#include "help/help_index.h"
+
+#include "base/map.h"
+
+#include <math.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define K1            1.2
+#define B             0.75
+#define TITLE_WEIGHT  3.0   /* a word of the title counts as three of the body */
+#define PHRASE_WEIGHT 0.5   /* a pair of the query's words found side by side, on top */
+#define TYPO_WEIGHT   0.7   /* a word matched with one typo counts this much of an exact one */
+#define PREFIX_WEIGHT 0.6   /* the unfinished last word matched by a longer word */
+#define EXPANSIONS    16    /* words a typo or a prefix may stand for, at most */
+#define HITS_MAX      64
+#define PAIR_MARK     '\x1f'  /* between the two words of a pair: no word holds it */
+
+typedef struct posting {
+    uint32_t doc;
+    uint16_t title_tf, body_tf;
+} posting;
+
+typedef struct term {
+    posting *postings;
+    uint32_t count, size;
+    uint32_t letters;    /* a word's letters, for typos; 0 for a pair */
+    char text[];
+} term;
+
+typedef struct doc {
+    uint32_t title_len, body_len;  /* in words */
+    char *category;
+} doc;
+
+struct bk_help_index {
+    bk_help_stemmer *stemmer;
+    bk_map *terms;           /* text -> term */
+    term **words;            /* the terms that are words (not pairs), for typos and prefixes */
+    size_t word_count, word_size;
+    doc *docs;
+    size_t doc_count, doc_size;
+    double title_avg, body_avg;
+    size_t memory;
+    /* a search's scratch, reused: a score per article, and the articles scored */
+    double *scores;
+    uint32_t *touched;
+    size_t touched_count;
+};
+
+bk_help_index *bk_help_index_new(bk_help_stemmer *stemmer)
+{
+    bk_help_index *index = calloc(1, sizeof *index);
+    if (!index)
+        return NULL;
+    index->stemmer = stemmer;
+    index->terms = bk_map_new();
+    if (!index->terms) {
+        free(index);
+        return NULL;
+    }
+    index->memory = sizeof *index;
+    return index;
+}
+
+static void term_free(const char *key, void *value, void *data)
+{
+    (void)key;
+    (void)data;
+    term *t = value;
+    free(t->postings);
+    free(t);
+}
+
+void bk_help_index_free(bk_help_index *index)
+{
+    if (!index)
+        return;
+    bk_map_each(index->terms, term_free, NULL);
+    bk_map_free(index->terms);
+    for (size_t i = 0; i < index->doc_count; i++)
+        free(index->docs[i].category);
+    free(index->docs);
+    free(index->words);
+    free(index->scores);
+    free(index->touched);
+    free(index);
+}
+
+size_t bk_help_index_count(const bk_help_index *index)
+{
+    return index->doc_count;
+}
+
+size_t bk_help_index_memory(const bk_help_index *index)
+{
+    return index->memory;
+}
+
+/* ---- building ------------------------------------------------------------------------------- */
+
+typedef struct adding {
+    bk_help_index *index;
+    uint32_t doc;
+    int title;               /* the words come from the title */
+    char previous[BK_HELP_WORD_MAX + 1];
+    size_t previous_len;
+    uint32_t words;
+    int failed;
+} adding;
+
+static term *term_get(bk_help_index *index, const char *text, size_t len, uint32_t letters)
+{
+    term *t = bk_map_get(index->terms, text);
+    if (t)
+        return t;
+    t = calloc(1, sizeof *t + len + 1);
+    if (!t)
+        return NULL;
+    memcpy(t->text, text, len);
+    t->letters = letters;
+    if (bk_map_set(index->terms, t->text, t) != 0) {
+        free(t);
+        return NULL;
+    }
+    index->memory += sizeof *t + len + 1 + 2 * (len + 1) + 32;  /* the term, and its map entry */
+    if (letters) {
+        if (index->word_count == index->word_size) {
+            size_t size = index->word_size ? 2 * index->word_size : 256;
+            term **grown = realloc(index->words, size * sizeof *grown);
+            if (!grown)
+                return NULL;
+            index->memory += (size - index->word_size) * sizeof *grown;
+            index->words = grown;
+            index->word_size = size;
+        }
+        index->words[index->word_count++] = t;
+    }
+    return t;
+}
+
+static int term_count(bk_help_index *index, term *t, uint32_t doc, int title)
+{
+    posting *last = t->count ? &t->postings[t->count - 1] : NULL;
+    if (!last || last->doc != doc) {
+        if (t->count == t->size) {
+            uint32_t size = t->size ? 2 * t->size : 2;
+            posting *grown = realloc(t->postings, size * sizeof *grown);
+            if (!grown)
+                return -1;
+            index->memory += (size - t->size) * sizeof *grown;
+            t->postings = grown;
+            t->size = size;
+        }
+        last = &t->postings[t->count++];
+        *last = (posting){ .doc = doc };
+    }
+    if (title && last->title_tf < UINT16_MAX)
+        last->title_tf++;
+    else if (!title && last->body_tf < UINT16_MAX)
+        last->body_tf++;
+    return 0;
+}
+
+static void on_word_added(const char *word, size_t len, size_t letters, size_t position, void *data)
+{
+    adding *a = data;
+    (void)position;
+    term *t = term_get(a->index, word, len, letters ? (uint32_t)letters : 1);
+    if (!t || term_count(a->index, t, a->doc, a->title) != 0) {
+        a->failed = 1;
+        return;
+    }
+    a->words++;
+    if (a->previous_len) {
+        char pair[2 * BK_HELP_WORD_MAX + 2];
+        memcpy(pair, a->previous, a->previous_len);
+        pair[a->previous_len] = PAIR_MARK;
+        memcpy(pair + a->previous_len + 1, word, len);
+        pair[a->previous_len + 1 + len] = '\0';
+        term *p = term_get(a->index, pair, a->previous_len + 1 + len, 0);
+        if (!p || term_count(a->index, p, a->doc, a->title) != 0)
+            a->failed = 1;
+    }
+    memcpy(a->previous, word, len);
+    a->previous[len] = '\0';
+    a->previous_len = len;
+}
+
+long bk_help_index_add(bk_help_index *index, const char *title, const char *category, const char *text,
+                       size_t text_len)
+{
+    if (index->doc_count == index->doc_size) {
+        size_t size = index->doc_size ? 2 * index->doc_size : 16;
+        doc *grown = realloc(index->docs, size * sizeof *grown);
+        if (!grown)
+            return -1;
+        index->memory += (size - index->doc_size) * sizeof *grown;
+        index->docs = grown;
+        index->doc_size = size;
+    }
+    doc *d = &index->docs[index->doc_count];
+    *d = (doc){ .category = strdup(category ? category : "") };
+    if (!d->category)
+        return -1;
+    adding a = { .index = index, .doc = (uint32_t)index->doc_count, .title = 1 };
+    bk_help_words(index->stemmer, title, strlen(title), 0, on_word_added, &a);
+    d->title_len = a.words;
+    a.title = 0;
+    a.words = 0;
+    a.previous_len = 0;  /* no pair across the title and the body */
+    bk_help_words(index->stemmer, text, text_len, 0, on_word_added, &a);
+    d->body_len = a.words;
+    if (a.failed) {
+        free(d->category);
+        return -1;
+    }
+    return (long)index->doc_count++;
+}
+
+void bk_help_index_finish(bk_help_index *index)
+{
+    double title = 0, body = 0;
+    for (size_t i = 0; i < index->doc_count; i++) {
+        title += index->docs[i].title_len;
+        body += index->docs[i].body_len;
+    }
+    index->title_avg = index->doc_count && title > 0 ? title / (double)index->doc_count : 1;
+    index->body_avg = index->doc_count && body > 0 ? body / (double)index->doc_count : 1;
+    free(index->scores);
+    free(index->touched);
+    index->scores = calloc(index->doc_count ? index->doc_count : 1, sizeof *index->scores);
+    index->touched = malloc((index->doc_count ? index->doc_count : 1) * sizeof *index->touched);
+    index->memory += index->doc_count * (sizeof *index->scores + sizeof *index->touched);
+}
+
+/* ---- searching ------------------------------------------------------------------------------ */
+
+static double idf(const bk_help_index *index, uint32_t df)
+{
+    return log(1.0 + ((double)index->doc_count - df + 0.5) / (df + 0.5));
+}
+
+static void term_score(bk_help_index *index, const term *t, double weight)
+{
+    double w = weight * idf(index, t->count);
+    for (uint32_t i = 0; i < t->count; i++) {
+        const posting *p = &t->postings[i];
+        const doc *d = &index->docs[p->doc];
+        double tf = TITLE_WEIGHT * p->title_tf / (1 - B + B * d->title_len / index->title_avg) +
+                    p->body_tf / (1 - B + B * d->body_len / index->body_avg);
+        if (index->scores[p->doc] == 0)
+            index->touched[index->touched_count++] = p->doc;
+        index->scores[p->doc] += w * tf / (K1 + tf);
+    }
+}
+
+/* Code points of a word, for comparing by letters. */
+static size_t letters_of(const char *s, size_t len, uint32_t *out, size_t max)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < len && n < max;) {
+        unsigned char c = (unsigned char)s[i];
+        size_t size = c < 0x80 ? 1 : c < 0xE0 ? 2 : c < 0xF0 ? 3 : 4;
+        uint32_t value = c < 0x80 ? c : c & (0x3F >> size);
+        for (size_t k = 1; k < size && i + k < len; k++)
+            value = (value << 6) | ((unsigned char)s[i + k] & 0x3F);
+        out[n++] = value;
+        i += size;
+    }
+    return n;
+}
+
+/* True when a and b differ by one letter inserted, removed, changed, or two swapped. */
+static int one_typo(const uint32_t *a, size_t an, const uint32_t *b, size_t bn)
+{
+    if (an > bn)
+        return one_typo(b, bn, a, an);
+    if (bn - an > 1)
+        return 0;
+    size_t i = 0;
+    while (i < an && a[i] == b[i])
+        i++;
+    if (an == bn) {
+        if (i == an)
+            return 0;  /* the same word */
+        if (memcmp(a + i + 1, b + i + 1, (an - i - 1) * sizeof *a) == 0)
+            return 1;  /* changed */
+        return i + 1 < an && a[i] == b[i + 1] && a[i + 1] == b[i] &&
+               memcmp(a + i + 2, b + i + 2, (an - i - 2) * sizeof *a) == 0;  /* swapped */
+    }
+    return memcmp(a + i, b + i + 1, (an - i) * sizeof *a) == 0;  /* inserted */
+}
+
+typedef struct query_word {
+    char text[BK_HELP_WORD_MAX + 1];
+    size_t len, letters, position;
+} query_word;
+
+typedef struct query {
+    query_word words[BK_HELP_QUERY_WORDS];
+    size_t count;
+} query;
+
+static void on_query_word(const char *word, size_t len, size_t letters, size_t position, void *data)
+{
+    query *q = data;
+    query_word *w = &q->words[q->count++];
+    memcpy(w->text, word, len);
+    w->text[len] = '\0';
+    w->len = len;
+    w->letters = letters;
+    w->position = position;
+}
+
+/* The words a typo or an unfinished word may stand for: the most common first. */
+static size_t expansions(const bk_help_index *index, const query_word *w, int prefix, term **out)
+{
+    uint32_t want[BK_HELP_WORD_MAX], have[BK_HELP_WORD_MAX];
+    size_t want_n = letters_of(w->text, w->len, want, BK_HELP_WORD_MAX), n = 0;
+    for (size_t i = 0; i < index->word_count; i++) {
+        term *t = index->words[i];
+        int match;
+        if (prefix) {
+            match = t->letters > want_n && strncmp(t->text, w->text, w->len) == 0;
+        } else {
+            if (t->letters + 1 < want_n || t->letters > want_n + 1)
+                continue;
+            size_t have_n = letters_of(t->text, strlen(t->text), have, BK_HELP_WORD_MAX);
+            match = one_typo(want, want_n, have, have_n);
+        }
+        if (!match)
+            continue;
+        if (n < EXPANSIONS) {
+            out[n++] = t;
+        } else if (t->count > out[EXPANSIONS - 1]->count) {
+            out[EXPANSIONS - 1] = t;
+        } else {
+            continue;
+        }
+        for (size_t k = n - 1; k > 0 && out[k]->count > out[k - 1]->count; k--) {
+            term *swap = out[k];
+            out[k] = out[k - 1];
+            out[k - 1] = swap;
+        }
+    }
+    return n;
+}
+
+size_t bk_help_index_search(bk_help_index *index, const char *query_text, size_t len, int typing,
+                            const char *category, bk_help_hit *hits, size_t max)
+{
+    if (max > HITS_MAX)
+        max = HITS_MAX;
+    if (index->doc_count == 0 || max == 0 || !index->scores)
+        return 0;
+    query q = { .count = 0 };
+    bk_help_words(index->stemmer, query_text, len, BK_HELP_QUERY_WORDS, on_query_word, &q);
+    /* the last word is unfinished while the query does not end between words */
+    int open_end = typing && len > 0 && q.count > 0 &&
+                   (((unsigned char)query_text[len - 1] >= 0x80) || ((query_text[len - 1] | 0x20) >= 'a' &&
+                    (query_text[len - 1] | 0x20) <= 'z') || (query_text[len - 1] >= '0' && query_text[len - 1] <= '9'));
+    index->touched_count = 0;
+    double ideal = 0;
+    for (size_t i = 0; i < q.count; i++) {
+        query_word *w = &q.words[i];
+        int repeated = 0;
+        for (size_t k = 0; k < i; k++)
+            repeated |= strcmp(q.words[k].text, w->text) == 0;
+        if (repeated)
+            continue;
+        term *t = bk_map_get(index->terms, w->text);
+        int last = i + 1 == q.count;
+        if (t && t->letters) {
+            term_score(index, t, 1.0);
+            ideal += idf(index, t->count) * (K1 + 1);
+            continue;
+        }
+        term *found[EXPANSIONS];
+        size_t n = 0;
+        double weight = 0;
+        if (last && open_end && w->letters >= 2) {
+            n = expansions(index, w, 1, found);
+            weight = PREFIX_WEIGHT;
+        }
+        if (n == 0 && w->letters >= BK_HELP_TYPO_LETTERS) {
+            n = expansions(index, w, 0, found);
+            weight = TYPO_WEIGHT;
+        }
+        for (size_t k = 0; k < n; k++)
+            term_score(index, found[k], weight);
+        /* a word the articles do not have lowers how well any of them can match */
+        ideal += n ? idf(index, found[0]->count) * (K1 + 1) : idf(index, 0) * (K1 + 1);
+    }
+    for (size_t i = 0; i + 1 < q.count; i++) {
+        char pair[2 * BK_HELP_WORD_MAX + 2];
+        size_t a = q.words[i].len, b = q.words[i + 1].len;
+        memcpy(pair, q.words[i].text, a);
+        pair[a] = PAIR_MARK;
+        memcpy(pair + a + 1, q.words[i + 1].text, b + 1);
+        term *t = bk_map_get(index->terms, pair);
+        if (t)
+            term_score(index, t, PHRASE_WEIGHT);
+    }
+    /* the best max, by score, ties by the order added */
+    size_t count = 0;
+    for (size_t i = 0; i < index->touched_count; i++) {
+        uint32_t d = index->touched[i];
+        double score = index->scores[d];
+        index->scores[d] = 0;
+        if (category && strcmp(index->docs[d].category, category) != 0)
+            continue;
+        size_t at = count < max ? count++ : max;
+        if (at == max && (score < hits[max - 1].score || (score == hits[max - 1].score && d > hits[max - 1].doc)))
+            continue;
+        if (at == max)
+            at = max - 1;
+        while (at > 0 && (hits[at - 1].score < score || (hits[at - 1].score == score && hits[at - 1].doc > d))) {
+            hits[at] = hits[at - 1];
+            at--;
+        }
+        hits[at] = (bk_help_hit){ .doc = d, .score = score };
+    }
+    for (size_t i = 0; i < count; i++)
+        hits[i].relevance = ideal > 0 ? fmin(1.0, hits[i].score / ideal) : 0;
+    return count;
+}
