@@ -56,5 +56,6 @@
 #define BK_EMAIL_MAX      254
 #define BK_INVITE_TEXT_MAX 500
 #define BK_USER_ID_MAX    128   /* a site's own user id, in identify */
+#define BK_HELP_QUERY_BYTES 500 /* a help_search's query */
 
 #endif

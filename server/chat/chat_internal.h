@@ -105,6 +105,10 @@ typedef struct chat_session {
     char identity_secret[65];
     int enforce_identity;
     int consent_required;
+    char site[BK_ID_MAX + 1];                /* the site and language its hello named (help/) */
+    char lang[36];
+    double help_tokens;                      /* the help searches' own token bucket (self_service.c) */
+    uint64_t help_tokens_ms;
     unsigned batched;                        /* its messages in the batch not yet sent */
 } chat_session;
 
@@ -252,8 +256,15 @@ typedef void chat_handler(chat_session *s, const bk_request *request);
 
 /* The handler of a type on a role's socket; NULL when proto admits no such request. */
 chat_handler *chat_request_handler(bk_role role, bk_request_type type);
+
 /* Runs the request's handler, or refuses it: hello twice, or anything else before hello. */
 void chat_request_dispatch(chat_session *s, const bk_request *request);
+
+/* ---- self_service.c: help articles for visitors, answered from the node's memory ------ */
+
+void chat_help_search(chat_session *s, const bk_request *request);
+void chat_help_article(chat_session *s, const bk_request *request);
+void chat_help_feedback(chat_session *s, const bk_request *request);
 
 /* ---- conversation.c ------------------------------------------------------------------ */
 

@@ -127,6 +127,8 @@ static void on_visitor_hello(redisReply *reply, void *data)
              json_string_value(json_object_get(site, "identity_secret")) : "");
     s->enforce_identity = json_is_true(json_object_get(site, "enforce_identity"));
     s->consent_required = json_is_true(json_object_get(site, "consent_required"));
+    snprintf(s->site, sizeof s->site, "%s", c->hello_site);
+    snprintf(s->lang, sizeof s->lang, "%s", c->hello_lang);
     json_t *hours = bk_site_hours_state(s->chat->hours, json_string_value(json_object_get(site, "id")),
                                         json_string_value(json_object_get(site, "hours")),
                                         json_string_value(json_object_get(site, "tz")), bk_now_ms());

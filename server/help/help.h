@@ -18,7 +18,6 @@
 #include <jansson.h>
 #include <stddef.h>
 
-#define BK_HELP_QUERY_MAX   500   /* bytes of a visitor's query */
 #define BK_HELP_TITLE_MAX   200
 #define BK_HELP_CATEGORY_MAX 64
 #define BK_HELP_SUGGEST_MAX 3     /* suggestions shown above the composer */

@@ -1,5 +1,5 @@
 /* help_counters.c - the self-service figures: counted in memory, added to Redis every
- * FLUSH_MS (help_stats_add.lua, per UTC day); what a visitor saw, kept with the visitor for the
+ * stats-flush-seconds (10 s; help_stats_add.lua, per UTC day), like the rules' counters; what a visitor saw, kept with the visitor for the
  * agent; and the chats avoided, decided by a sweep of every site slot once their window is over. */
 #include "help/help_internal.h"
 
@@ -15,7 +15,6 @@
 #include <string.h>
 #include <time.h>
 
-#define FLUSH_MS          10000
 #define AVOID_EVERY       6                    /* flushes between sweeps for chats avoided: a minute */
 #define AVOID_WINDOW_MS   (30 * 60 * 1000)     /* no chat within this after a suggestion helped */
 #define MISSING_WORDS_MAX 100                  /* bytes of a query kept as a search with no result */
@@ -83,7 +82,7 @@ static void on_flushed(redisReply *reply, void *data)
     (void)data;
     long long ok;
     if (bk_redis_reply_unpack(reply, BK_SHAPE_INTEGER, &ok) != 0)
-        bk_warn("help: the self-service counters of the last %d s could not be stored", FLUSH_MS / 1000);
+        bk_warn("help: the self-service counters of the last seconds could not be stored");
 }
 
 static void counters_flush(bk_help *help)
@@ -161,7 +160,8 @@ void help_counters_start(bk_help *help)
 {
     uv_timer_init(help->server->loop, &help->flush_timer);
     help->flush_timer.data = help;
-    uv_timer_start(&help->flush_timer, on_flush_timer, FLUSH_MS, FLUSH_MS);
+    uint64_t every = (uint64_t)help->server->config->stats_flush_seconds * 1000;
+    uv_timer_start(&help->flush_timer, on_flush_timer, every, every);
 }
 
 void help_counters_stop(bk_help *help)

@@ -375,7 +375,7 @@ size_t bk_help_index_search(bk_help_index *index, const char *query_text, size_t
         int last = i + 1 == q.count;
         if (t && t->letters) {
             term_score(index, t, 1.0);
-            ideal += idf(index, t->count) * (K1 + 1);
+            ideal += idf(index, t->count);
             continue;
         }
         term *found[EXPANSIONS];
@@ -392,7 +392,7 @@ size_t bk_help_index_search(bk_help_index *index, const char *query_text, size_t
         for (size_t k = 0; k < n; k++)
             term_score(index, found[k], weight);
         /* a word the articles do not have lowers how well any of them can match */
-        ideal += n ? idf(index, found[0]->count) * (K1 + 1) : idf(index, 0) * (K1 + 1);
+        ideal += n ? idf(index, found[0]->count) : idf(index, 0);
     }
     for (size_t i = 0; i + 1 < q.count; i++) {
         char pair[2 * BK_HELP_WORD_MAX + 2];

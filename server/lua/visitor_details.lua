@@ -36,5 +36,7 @@ for i = #ids, 1, -1 do
   if m[1] then convs[#convs + 1] = {id = ids[i], state = m[1], created = num(m[2]), closed = num(m[3]),
     agent = m[4] or nil, rule = m[5] or nil, rating = num(m[6])} end
 end
+-- the help articles the visitor saw (help_seen.lua): already JSON, oldest first
 return '{"visitor":' .. cjson.encode(v) .. ',"pages":' .. (#pages > 0 and cjson.encode(pages) or '[]') ..
-       ',"conversations":' .. (#convs > 0 and cjson.encode(convs) or '[]') .. '}'
+       ',"conversations":' .. (#convs > 0 and cjson.encode(convs) or '[]') ..
+       ',"help_seen":' .. (h.help_seen or '[]') .. '}'

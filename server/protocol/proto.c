@@ -27,6 +27,7 @@ typedef enum {
     FIELD_EMAIL,      /* a string with an '@', at most max bytes */
     FIELD_STATUS,     /* online or away */
     FIELD_MAILBOX,    /* an address mail may be sent to: bk_mail_address_valid, strictly */
+    FIELD_QUERY,      /* a search's text: "" or any string up to max bytes (its length goes to query_len) */
 } field_kind;
 
 typedef struct field {
@@ -130,6 +131,20 @@ static const shape shapes[] = {
     { "transcript", BK_REQ_TRANSCRIPT, BK_ROLE_VISITOR, {
         F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email),
         F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation), NO_FIELD } },
+    /* Any text is a query (help/help_text.h: words, never a pattern); "" lists the articles. */
+    { "help_search", BK_REQ_HELP_SEARCH, BK_ROLE_VISITOR, {
+        F("query", FIELD_QUERY, 0, BK_HELP_QUERY_BYTES, query),
+        F("category", FIELD_STRING, 0, 64, category),
+        F("lang", FIELD_STRING, 0, 35, lang),
+        F("suggest", FIELD_BOOL, 0, 0, suggest),
+        F("typing", FIELD_BOOL, 0, 0, typing), NO_FIELD } },
+    { "help_article", BK_REQ_HELP_ARTICLE, BK_ROLE_VISITOR, {
+        F("article", FIELD_ID, 1, BK_ID_MAX, article),
+        F("suggested", FIELD_BOOL, 0, 0, suggested), NO_FIELD } },
+    { "help_feedback", BK_REQ_HELP_FEEDBACK, BK_ROLE_VISITOR, {
+        F("article", FIELD_ID, 1, BK_ID_MAX, article),
+        F("helped", FIELD_BOOL, 1, 0, helped),
+        F("suggested", FIELD_BOOL, 0, 0, suggested), NO_FIELD } },
 };
 
 /* hello's "page": the same fields as a page_view. */
@@ -176,6 +191,16 @@ static int field_check(const shape *s, const field *f, json_t *value, bk_request
 {
     void *slot = (char *)out + f->offset;
     switch (f->kind) {
+    case FIELD_QUERY:
+        if (!json_is_string(value) || json_string_length(value) > f->max ||
+            strlen(json_string_value(value)) != json_string_length(value)) {
+            bk_error_set(err, BK_ERR_BAD_REQUEST, "%s.%s: expected a string of at most %zu bytes", s->name,
+                         f->name, f->max);
+            return -1;
+        }
+        *(const char **)slot = json_string_value(value);
+        out->query_len = json_string_length(value);
+        return 0;
     case FIELD_STRING:
     case FIELD_MAYBE_EMPTY:
     case FIELD_TEXT:

@@ -35,6 +35,9 @@ typedef enum {
     BK_REQ_LEFT_MESSAGES,
     BK_REQ_CONSENT,
     BK_REQ_TRANSCRIPT,
+    BK_REQ_HELP_SEARCH,
+    BK_REQ_HELP_ARTICLE,
+    BK_REQ_HELP_FEEDBACK,
 } bk_request_type;
 
 /* Strings point into root and live until bk_request_release. */
@@ -70,6 +73,10 @@ typedef struct bk_request {
     const char *to;
     const char *status;
     const char *visitor;
+    /* self-service: help_search, help_article, help_feedback */
+    const char *query, *category, *article;
+    size_t query_len;
+    int suggest, typing, suggested, helped;
 } bk_request;
 
 typedef struct bk_error {
