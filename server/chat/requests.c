@@ -53,10 +53,14 @@ static const request_row requests[] = {
     [BK_REQ_VISITOR]           = { HELLO_DONE, NULL, chat_visitor_details },
     [BK_REQ_VISITORS]          = { HELLO_DONE, NULL, chat_visitors_list },
     [BK_REQ_LEFT_MESSAGES]     = { HELLO_DONE, NULL, chat_left_messages_list },
+    /* quick-reply flows, flow.c */
+    [BK_REQ_FLOW_START]        = { HELLO_DONE, chat_flow_request, NULL },
+    [BK_REQ_FLOW_CHOOSE]       = { HELLO_DONE, chat_flow_request, NULL },
+    [BK_REQ_FLOW_EMAIL]        = { HELLO_DONE, chat_flow_request, NULL },
 };
 
-/* BK_REQ_TRANSCRIPT is the last type: a type added after it needs its row here. */
-_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_TRANSCRIPT + 1, "a row for every request type");
+/* BK_REQ_FLOW_EMAIL is the last type: a type added after it needs its row here. */
+_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_FLOW_EMAIL + 1, "a row for every request type");
 
 chat_handler *chat_request_handler(bk_role role, bk_request_type type)
 {
