@@ -65,7 +65,7 @@
 
 /* service_stats.lua: per day {day, shown, accepted, chats, row, row, ...} */
 #define BK_SHAPE_SERVICE_ROW "s%"
-#define BK_SHAPE_SERVICE_DAY "[siii{" BK_SHAPE_SERVICE_ROW "}]"
+#define BK_SHAPE_SERVICE_DAY "[siiis{" BK_SHAPE_SERVICE_ROW "}]"
 #define BK_SHAPE_SERVICE_STATS "[{" BK_SHAPE_SERVICE_DAY "}]"
 
 /* hooks_claim.lua and hooks_done.lua: rows of {site, id, event, body, url, secret} */

@@ -483,7 +483,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
     case 18:  /* service_api.c: on_rows and facts_add */
         if (bk_redis_reply_unpack(r, BK_SHAPE_SERVICE_STATS, &array, &at) != 0)
             return -1;
-        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_SERVICE_DAY, &a, &i1, &i2, &i3, &inner,
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_SERVICE_DAY, &a, &i1, &i2, &i3, &c, &inner,
                                           &inner_at) == 0) {
             (*groups)++;
             CHECK(inner != NULL);

@@ -267,5 +267,27 @@ async def t_closed(env):
     assert counts.get("night-shop:emails") == "1" and counts.get("night-shop:started") == "1", counts
 
 
+@T.case("the KPIs: flows started, completed, handed off and emails collected, per site and in total, JSON and CSV")
+async def t_kpis(env):
+    today = dt.datetime.utcnow().strftime("%Y-%m-%d")
+    status, body = await api(env, "GET", f"/api/stats/service?from={today}&to={today}&site=run-shop")
+    assert status == 200, body
+    t = body["totals"]
+    assert (t["flows_started"], t["flows_completed"], t["flows_handed_off"], t["flows_emails"]) == (1, 1, 0, 0), t
+    status, body = await api(env, "GET", f"/api/stats/service?from={today}&to={today}")
+    t = body["totals"]
+    # run, hand-off, typing, two nodes, night: 5 started; run: 1 completed; hand-off, typing, two nodes: 3 handed off
+    assert (t["flows_started"], t["flows_completed"], t["flows_handed_off"], t["flows_emails"]) == (5, 1, 3, 1), t
+    assert body["days"][-1]["flows_started"] == 5, body["days"]
+    status, body = await api(env, "GET", f"/api/stats/service?from={today}&to={today}&agent=alice")
+    assert body["totals"]["flows_started"] is None, body["totals"]
+    token = await env.login("mia")
+    status, _, data = await http_request(env.beckon.port, "GET", f"/api/stats/service.csv?from={today}&to={today}",
+                                         None, {"Authorization": "Bearer " + token})
+    lines = data.decode().split("\r\n")
+    assert lines[0].endswith(",flows_started,flows_completed,flows_handed_off,flows_emails"), lines[0]
+    assert lines[2].startswith("total,") and lines[2].endswith(",5,1,3,1"), lines
+
+
 if __name__ == "__main__":
     T.run("flows", setup=setup)
