@@ -53,6 +53,10 @@ static const request_row requests[] = {
     [BK_REQ_VISITOR]           = { HELLO_DONE, NULL, chat_visitor_details },
     [BK_REQ_VISITORS]          = { HELLO_DONE, NULL, chat_visitors_list },
     [BK_REQ_LEFT_MESSAGES]     = { HELLO_DONE, NULL, chat_left_messages_list },
+    /* quick-reply flows, flow.c */
+    [BK_REQ_FLOW_START]        = { HELLO_DONE, chat_flow_request, NULL },
+    [BK_REQ_FLOW_CHOOSE]       = { HELLO_DONE, chat_flow_request, NULL },
+    [BK_REQ_FLOW_EMAIL]        = { HELLO_DONE, chat_flow_request, NULL },
     /* self-service, self_service.c */
     [BK_REQ_HELP_SEARCH]       = { HELLO_DONE, chat_help_search, NULL },
     [BK_REQ_HELP_ARTICLE]      = { HELLO_DONE, chat_help_article, NULL },

@@ -131,6 +131,13 @@ static const shape shapes[] = {
     { "transcript", BK_REQ_TRANSCRIPT, BK_ROLE_VISITOR, {
         F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email),
         F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation), NO_FIELD } },
+    { "flow_start", BK_REQ_FLOW_START, BK_ROLE_VISITOR, { NO_FIELD } },
+    { "flow_choose", BK_REQ_FLOW_CHOOSE, BK_ROLE_VISITOR, {
+        F("message", FIELD_STREAM_ID, 1, 41, message_id),
+        F("button", FIELD_ID, 1, BK_ID_MAX, button), NO_FIELD } },
+    { "flow_email", BK_REQ_FLOW_EMAIL, BK_ROLE_VISITOR, {
+        F("message", FIELD_STREAM_ID, 1, 41, message_id),
+        F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email), NO_FIELD } },
     /* Any text is a query (help/help_text.h: words, never a pattern); "" lists the articles. */
     { "help_search", BK_REQ_HELP_SEARCH, BK_ROLE_VISITOR, {
         F("query", FIELD_QUERY, 0, BK_HELP_QUERY_BYTES, query),

@@ -35,6 +35,9 @@ typedef enum {
     BK_REQ_LEFT_MESSAGES,
     BK_REQ_CONSENT,
     BK_REQ_TRANSCRIPT,
+    BK_REQ_FLOW_START,    /* quick-reply flows (docs/flows.md) */
+    BK_REQ_FLOW_CHOOSE,
+    BK_REQ_FLOW_EMAIL,
     BK_REQ_HELP_SEARCH,
     BK_REQ_HELP_ARTICLE,
     BK_REQ_HELP_FEEDBACK,
@@ -73,6 +76,7 @@ typedef struct bk_request {
     const char *to;
     const char *status;
     const char *visitor;
+    const char *message_id, *button;   /* flow_choose, flow_email: the flow message and its button */
     /* self-service: help_search, help_article, help_feedback */
     const char *query, *category, *article;
     size_t query_len;

@@ -20,7 +20,7 @@ LAYERS = [
     ["store", "lua"],
     ["transport"],
     ["protocol", "rules", "server.h"],
-    ["sites", "stats", "triggers", "workers", "files", "help"],
+    ["sites", "stats", "triggers", "workers", "files", "flows", "help"],
     ["chat"],
     ["http"],
     ["cli"],
