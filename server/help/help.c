@@ -435,9 +435,9 @@ static json_t *result_of(const help_article *a, double relevance)
     return r;
 }
 
-static void on_any_word(const char *word, size_t len, size_t letters, size_t position, void *data)
+static void on_any_word(const bk_help_word *word, void *data)
 {
-    (void)word, (void)len, (void)letters, (void)position;
+    (void)word;
     *(int *)data = 1;
 }
 

@@ -33,16 +33,15 @@ typedef struct words_out {
     size_t len;
 } words_out;
 
-static void on_missing_word(const char *word, size_t len, size_t letters, size_t position, void *data)
+static void on_missing_word(const bk_help_word *word, void *data)
 {
-    (void)letters;
     words_out *out = data;
-    if (out->len + (position ? 1 : 0) + len > MISSING_WORDS_MAX)
+    if (out->len + (word->position ? 1 : 0) + word->len > MISSING_WORDS_MAX)
         return;
-    if (position)
+    if (word->position)
         out->text[out->len++] = ' ';
-    memcpy(out->text + out->len, word, len);
-    out->len += len;
+    memcpy(out->text + out->len, word->text, word->len);
+    out->len += word->len;
     out->text[out->len] = '\0';
 }
 

@@ -164,11 +164,12 @@ static int term_count(bk_help_index *index, term *t, uint32_t doc, int title)
     return 0;
 }
 
-static void on_word_added(const char *word, size_t len, size_t letters, size_t position, void *data)
+static void on_word_added(const bk_help_word *w, void *data)
 {
     adding *a = data;
-    (void)position;
-    term *t = term_get(a->index, word, len, letters ? (uint32_t)letters : 1);
+    const char *word = w->text;
+    size_t len = w->len;
+    term *t = term_get(a->index, word, len, w->letters ? (uint32_t)w->letters : 1);
     if (!t || term_count(a->index, t, a->doc, a->title) != 0) {
         a->failed = 1;
         return;
@@ -297,6 +298,7 @@ static int one_typo(const uint32_t *a, size_t an, const uint32_t *b, size_t bn)
 typedef struct query_word {
     char text[BK_HELP_WORD_MAX + 1];
     size_t len, letters, position;
+    int stopword;
 } query_word;
 
 typedef struct query {
@@ -304,15 +306,16 @@ typedef struct query {
     size_t count;
 } query;
 
-static void on_query_word(const char *word, size_t len, size_t letters, size_t position, void *data)
+static void on_query_word(const bk_help_word *word, void *data)
 {
     query *q = data;
     query_word *w = &q->words[q->count++];
-    memcpy(w->text, word, len);
-    w->text[len] = '\0';
-    w->len = len;
-    w->letters = letters;
-    w->position = position;
+    memcpy(w->text, word->text, word->len);
+    w->text[word->len] = '\0';
+    w->len = word->len;
+    w->letters = word->letters;
+    w->position = word->position;
+    w->stopword = word->stopword;
 }
 
 /* The words a typo or an unfinished word may stand for: the most common first. */
@@ -369,7 +372,8 @@ size_t bk_help_index_search(bk_help_index *index, const char *query_text, size_t
         int repeated = 0;
         for (size_t k = 0; k < i; k++)
             repeated |= strcmp(q.words[k].text, w->text) == 0;
-        if (repeated)
+        /* a stopword says nothing of the subject (and the last one may be a word unfinished) */
+        if (repeated || (w->stopword && !(i + 1 == q.count && open_end)))
             continue;
         term *t = bk_map_get(index->terms, w->text);
         int last = i + 1 == q.count;

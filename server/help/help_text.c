@@ -8,7 +8,45 @@
 
 struct bk_help_stemmer {
     struct sb_stemmer *snowball;  /* NULL: a language Snowball does not know */
+    const char *const *stopwords; /* the language's, sorted; NULL: none known */
 };
+
+/* The words of a question that say nothing of its subject, lowercased as written, sorted (for
+ * bsearch). Short on purpose: what a visitor types around the words that matter. */
+static const char *const STOP_EN[] = { "a", "about", "am", "an", "and", "any", "are", "as", "at", "be", "been", "but",
+    "by", "can", "could", "did", "do", "does", "for", "from", "get", "got", "had", "has", "have", "hello", "hi",
+    "how", "i", "if", "in", "is", "it", "its", "me", "my", "need", "of", "on", "or", "our", "please", "so", "than",
+    "that", "the", "their", "them", "then", "there", "these", "they", "this", "to", "too", "want", "was", "we",
+    "were", "what", "when", "where", "which", "who", "why", "will", "with", "would", "you", "your", NULL };
+static const char *const STOP_DA[] = { "af", "alle", "at", "blev", "bliver", "da", "de", "dem", "den", "der", "det",
+    "dig", "din", "dine", "du", "efter", "eller", "en", "er", "et", "for", "fra", "ha", "har", "hej", "hvad",
+    "hvem", "hvor", "hvordan", "hvorfor", "hvornår", "i", "ikke", "jeg", "kan", "kunne", "man", "med", "men",
+    "mig", "min", "mine", "mit", "nu", "når", "og", "om", "på", "skal", "som", "så", "til", "ud", "var", "vi",
+    "vil", "være", NULL };
+static const char *const STOP_NB[] = { "at", "av", "da", "de", "deg", "dem", "den", "der", "det", "din", "du", "eller",
+    "en", "er", "et", "for", "fra", "ha", "har", "hei", "hva", "hvem", "hvilken", "hvis", "hvor", "hvordan",
+    "hvorfor", "i", "ikke", "jeg", "kan", "kunne", "man", "med", "meg", "men", "min", "mitt", "må", "nå", "når",
+    "og", "om", "på", "skal", "som", "så", "til", "var", "vi", "vil", "være", NULL };
+static const char *const STOP_SV[] = { "att", "av", "de", "dem", "den", "det", "du", "eller", "en", "ett", "från", "för",
+    "har", "hej", "hur", "i", "inte", "jag", "kan", "man", "med", "men", "mig", "min", "mitt", "nu", "när", "och",
+    "om", "på", "ska", "som", "så", "till", "vad", "var", "vi", "vill", "är", NULL };
+static const char *const STOP_DE[] = { "aber", "als", "am", "an", "auf", "aus", "bei", "bin", "bis", "das", "dem", "den",
+    "der", "des", "die", "du", "ein", "eine", "einen", "er", "es", "für", "habe", "hallo", "hat", "ich", "ihr", "im",
+    "in", "ist", "ja", "kann", "mein", "meine", "mit", "nicht", "noch", "oder", "sie", "sind", "so", "um", "und",
+    "von", "wann", "war", "warum", "was", "wie", "wir", "wo", "zu", NULL };
+
+static int stop_compare(const void *key, const void *entry)
+{
+    return strcmp(key, *(const char *const *)entry);
+}
+
+static int stopword(const char *const *list, const char *word)
+{
+    size_t n = 0;
+    while (list && list[n])
+        n++;
+    return list && bsearch(word, list, n, sizeof *list, stop_compare) != NULL;
+}
 
 void bk_help_lang_normalize(const char *tag, char out[4])
 {
@@ -35,6 +73,9 @@ bk_help_stemmer *bk_help_stemmer_new(const char *lang)
     const char *algorithm = strcmp(lang, "nb") == 0 ? "no" : lang;
     if (algorithm[0])
         stemmer->snowball = sb_stemmer_new(algorithm, NULL);
+    stemmer->stopwords = strcmp(lang, "en") == 0 ? STOP_EN : strcmp(lang, "da") == 0 ? STOP_DA :
+                         strcmp(lang, "nb") == 0 ? STOP_NB : strcmp(lang, "sv") == 0 ? STOP_SV :
+                         strcmp(lang, "de") == 0 ? STOP_DE : NULL;
     return stemmer;
 }
 
@@ -154,16 +195,16 @@ typedef struct word {
 static void word_give(bk_help_stemmer *stemmer, word *w, size_t position, bk_help_word_fn *fn, void *data)
 {
     w->text[w->len] = '\0';
-    const char *out = w->text;
-    size_t out_len = w->len;
+    bk_help_word given = { .text = w->text, .len = w->len, .letters = w->letters, .position = position,
+                           .stopword = stemmer && stopword(stemmer->stopwords, w->text) };
     if (stemmer && stemmer->snowball && w->has_letter) {
         const sb_symbol *stem = sb_stemmer_stem(stemmer->snowball, (const sb_symbol *)w->text, (int)w->len);
         if (stem && sb_stemmer_length(stemmer->snowball) > 0) {
-            out = (const char *)stem;
-            out_len = (size_t)sb_stemmer_length(stemmer->snowball);
+            given.text = (const char *)stem;
+            given.len = (size_t)sb_stemmer_length(stemmer->snowball);
         }
     }
-    fn(out, out_len, w->letters, position, data);
+    fn(&given, data);
 }
 
 size_t bk_help_words(bk_help_stemmer *stemmer, const char *text, size_t len, size_t max_words,

@@ -28,10 +28,18 @@ void bk_help_stemmer_free(bk_help_stemmer *stemmer);
 /* True when the stemmer really stems (the language is one Snowball knows). */
 int bk_help_stemmer_stems(const bk_help_stemmer *stemmer);
 
-/* Called for each word: the stemmed word (NUL-terminated, valid until the next call), its
- * length, the number of letters of the word as written (typo tolerance is by letters), and
- * its position among the text's words (0, 1, ...). */
-typedef void bk_help_word_fn(const char *word, size_t len, size_t letters, size_t position, void *data);
+/* A word as bk_help_words gives it. */
+typedef struct bk_help_word {
+    const char *text;    /* stemmed, NUL-terminated, valid until the callback returns */
+    size_t len;
+    size_t letters;      /* letters of the word as written (typo tolerance is by letters) */
+    size_t position;     /* among the text's words: 0, 1, ... */
+    int stopword;        /* a word of the language that says nothing of the subject ("how", "my",
+                          * "hvordan", "jeg"): a query's stopwords neither score nor count against
+                          * a match (help_index.c) */
+} bk_help_word;
+
+typedef void bk_help_word_fn(const bk_help_word *word, void *data);
 
 /* Splits text[0..len) into words and calls fn for each of at most max_words (0: no limit).
  * Invalid UTF-8 bytes part words like punctuation. Returns the number of words given. */

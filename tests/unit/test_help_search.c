@@ -15,9 +15,9 @@
 
 /* The floors: what the search reached when they were set (help_corpus.json as committed), less
  * a little. Raise them when search gets better; never lower them to make a change pass. */
-#define RECALL3_FLOOR 0.95   /* measured 1.000 */
-#define MRR_FLOOR     0.85   /* measured 0.887 */
-#define SUGGEST_FLOOR 0.70   /* measured 0.723: the right first answer over the suggestion threshold */
+#define RECALL3_FLOOR 0.95   /* measured 0.979 (46 of 47) */
+#define MRR_FLOOR     0.88   /* measured 0.901 */
+#define SUGGEST_FLOOR 0.78   /* measured 0.809: the right first answer over the suggestion threshold */
 
 static char *parse_dump(const char *markdown, const char *const *origins, json_t **removed)
 {
@@ -103,25 +103,28 @@ typedef struct words {
     char text[512];
 } words;
 
-static void on_word(const char *word, size_t len, size_t letters, size_t position, void *data)
+static void on_word(const bk_help_word *word, void *data)
 {
-    (void)letters;
     words *w = data;
-    if (position)
+    if (word->position)
         strcat(w->text, "|");
-    strncat(w->text, word, len);
+    if (word->stopword)
+        strcat(w->text, "~");
+    strncat(w->text, word->text, word->len);
 }
 
 static void text_cases(void)
 {
     static const struct { const char *lang, *text, *want; } cases[] = {
         { "en", "Tracking NUMBERS, shipped!", "track|number|ship" },
-        { "da", "Pakkerne blev sendt", "pak|blev|send" },
+        { "en", "Where is my parcel", "~where|~is|~my|parcel" },
+        { "da", "Pakkerne blev sendt", "pak|~blev|send" },
+        { "da", "Hvornår får jeg pengene", "~hvornår|får|~jeg|peng" },
         { "da", "ÆBLER Øl Åen", "æbl|øl|åen" },
         { "de", "Rücksendungen Größe", "rucksend|gross" },
         { "sv", "Leveranser", "leverans" },
         { "nb", "Pakkene", "pakk" },
-        { "en", ".*(a|b)+[^x]$ \\d{3}", "a|b|x|d|3" },
+        { "en", ".*(a|b)+[^x]$ \\d{3}", "~a|b|x|d|3" },
         { "en", "日本語テキスト", "日|本|語|テ|キ|ス|ト" },
         { "en", "Привет МИР", "привет|мир" },
         { "en", "emoji 😀 here", "emoji|here" },
