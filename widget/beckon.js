@@ -139,7 +139,7 @@
   }
 
   /* ---------- the widget's own helpers ---------- */
-  // Storage under the widget's key (per Beckon host and site): private mode must not break it (storeValue).
+  // Storage under the widget's key (per host and site); private mode must not break it (storeValue).
   function local(k, v) { return storeValue('localStorage', KEY + k, v); }
   function session(k, v) { return storeValue('sessionStorage', KEY + k, v); }
   function svg(d) {
@@ -776,7 +776,7 @@
     bub.setAttribute('aria-expanded', 'true'); bub.setAttribute('aria-label', t('close'));
     session('open', '1');
     if (focus !== false) (form.hidden ? lmMail : ta).focus();
-    scroll(); markRead(); countUnread(); files(Boolean);
+    scroll(); markRead(); countUnread(); files(Boolean); H || help();
     emit('open');
   }
   function close() {
@@ -802,6 +802,13 @@
       fileWork.forEach(files);
     };
     D.head.append(s);
+  }
+
+  var H;
+  function help() {
+    H = el('script', null, null, { src: new URL('beckon-help.js', src) });
+    H.onload = function () { W.BeckonHelp(root, LANG, sendRaw); };
+    D.head.append(H);
   }
 
   bub.onclick = function () { isOpen ? close() : open(); };
@@ -848,7 +855,7 @@
     }
     return p;
   }
-  // Single-page apps: pushState/replaceState/popstate are page views too (once per URL change).
+  // Single-page apps' URL changes are page views (docs/widget.md)
   var lastUrl = location.href;
   function pageView(u, r) { return { type: 'page_view', url: u.slice(0, 2048), title: D.title.slice(0, 512), referrer: r.slice(0, 2048) }; }
   // consent, then (once it is stored) one page_view for the current page
@@ -905,7 +912,7 @@
       return api;
     }
   };
-  // Calls made before the script loaded: window.Beckon = window.Beckon || {q: []}; Beckon.q.push(['open'])
+  // Calls queued before the script loaded (docs/widget.md)
   var early = W.Beckon && W.Beckon.q;
   W.Beckon = api;
   if (early && early.forEach) early.forEach(function (c) { if (api[c[0]]) api[c[0]].apply(api, c.slice(1)); });

@@ -24,6 +24,7 @@ import { transcriptTests } from './transcript.mjs';
 import { dashboardTests } from './dashboard.mjs';
 import { outageTests } from './outage.mjs';
 import { filesTests } from './files.mjs';
+import { helpTests } from './help.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -610,6 +611,8 @@ test('JS API: Beckon.open(), close(), on(open/close/message)', async () => {
 
 // Files in chat, both sides (files.mjs): self-contained, they sign alice in themselves.
 filesTests({ test, ctx, W, newPage, waitFor, assert, sleep, log, ROOT, browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
+// Help articles in the widget (help.mjs): self-contained, a marketer is made there.
+helpTests({ test, ctx, W, newPage, waitFor, assert, sleep, start, browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
 
 test('agent panel: sign out and a stale token lead back to the login form', async () => {
   const a = ctx.ap;

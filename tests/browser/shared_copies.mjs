@@ -35,6 +35,9 @@ const SCRIPTS = {
     'backoff.js': ['retryDelay'],
     'files.js': ['humanSize', 'fileKind', 'linkExpired', 'uploadFile'],
   },
+  'beckon-help.js': {
+    'dom.js': ['el'],
+  },
 };
 // Pages that import the shared modules and may hold no copy of them.
 const IMPORTERS = ['agent/agent.js', 'agent/files.js', 'rules/rules.js'];
