@@ -16,17 +16,20 @@
 #define PREFIX_WEIGHT 0.6   /* the unfinished last word matched by a longer word */
 #define EXPANSIONS    16    /* words a typo or a prefix may stand for, at most */
 #define HITS_MAX      64
-#define PAIR_MARK     '\x1f'  /* between the two words of a pair: no word holds it */
+#define CANDIDATES    256   /* articles whose phrases are looked at, the best by their words */
+#define TITLE_SPAN    1024    /* positions below are the title's, from here the body's */
+#define BODY_WORDS_MAX (UINT16_MAX - TITLE_SPAN)  /* a 32 KiB body has at most ~16 000 */
 
 typedef struct posting {
     uint32_t doc;
     uint16_t title_tf, body_tf;
+    uint32_t at;         /* its title_tf + body_tf positions start here in index->positions */
 } posting;
 
 typedef struct term {
-    posting *postings;
+    posting *postings;   /* by article, in the order added */
     uint32_t count, size;
-    uint32_t letters;    /* a word's letters, for typos; 0 for a pair */
+    uint32_t letters;    /* the word's letters as written (its first occurrence), for typos */
     char text[];
 } term;
 
@@ -38,16 +41,19 @@ typedef struct doc {
 struct bk_help_index {
     bk_help_stemmer *stemmer;
     bk_map *terms;           /* text -> term */
-    term **words;            /* the terms that are words (not pairs), for typos and prefixes */
+    term **words;            /* every term, for typos and prefixes */
     size_t word_count, word_size;
     doc *docs;
     size_t doc_count, doc_size;
     double title_avg, body_avg;
+    uint16_t *positions;     /* every posting's word positions, sorted within each */
+    size_t position_count, position_size;
     size_t memory;
     /* a search's scratch, reused: a score per article, and the articles scored */
     double *scores;
     uint32_t *touched;
     size_t touched_count;
+    bk_help_hit candidates[CANDIDATES];
 };
 
 bk_help_index *bk_help_index_new(bk_help_stemmer *stemmer)
@@ -84,6 +90,7 @@ void bk_help_index_free(bk_help_index *index)
         free(index->docs[i].category);
     free(index->docs);
     free(index->words);
+    free(index->positions);
     free(index->scores);
     free(index->touched);
     free(index);
@@ -101,16 +108,6 @@ size_t bk_help_index_memory(const bk_help_index *index)
 
 /* ---- building ------------------------------------------------------------------------------- */
 
-typedef struct adding {
-    bk_help_index *index;
-    uint32_t doc;
-    int title;               /* the words come from the title */
-    char previous[BK_HELP_WORD_MAX + 1];
-    size_t previous_len;
-    uint32_t words;
-    int failed;
-} adding;
-
 static term *term_get(bk_help_index *index, const char *text, size_t len, uint32_t letters)
 {
     term *t = bk_map_get(index->terms, text);
@@ -125,26 +122,92 @@ static term *term_get(bk_help_index *index, const char *text, size_t len, uint32
         free(t);
         return NULL;
     }
-    index->memory += sizeof *t + len + 1 + 2 * (len + 1) + 32;  /* the term, and its map entry */
-    if (letters) {
-        if (index->word_count == index->word_size) {
-            size_t size = index->word_size ? 2 * index->word_size : 256;
-            term **grown = realloc(index->words, size * sizeof *grown);
-            if (!grown)
-                return NULL;
-            index->memory += (size - index->word_size) * sizeof *grown;
-            index->words = grown;
-            index->word_size = size;
-        }
-        index->words[index->word_count++] = t;
+    index->memory += sizeof *t + len + 1 + sizeof(void *) * 3 + len + 1 + 16;  /* the term, its map entry */
+    if (index->word_count == index->word_size) {
+        size_t size = index->word_size ? 2 * index->word_size : 256;
+        term **grown = realloc(index->words, size * sizeof *grown);
+        if (!grown)
+            return NULL;
+        index->memory += (size - index->word_size) * sizeof *grown;
+        index->words = grown;
+        index->word_size = size;
     }
+    index->words[index->word_count++] = t;
     return t;
 }
 
-static int term_count(bk_help_index *index, term *t, uint32_t doc, int title)
+/* A word of the article being added, where it stands (the title's positions first). */
+typedef struct occurrence {
+    term *t;
+    uint32_t position;
+} occurrence;
+
+typedef struct adding {
+    bk_help_index *index;
+    occurrence *all;
+    size_t count, size;
+    uint32_t base;           /* 0 in the title, TITLE_SPAN in the body */
+    uint32_t words;
+    int failed;
+} adding;
+
+static void on_word_added(const bk_help_word *w, void *data)
 {
-    posting *last = t->count ? &t->postings[t->count - 1] : NULL;
-    if (!last || last->doc != doc) {
+    adding *a = data;
+    term *t = term_get(a->index, w->text, w->len, w->letters ? (uint32_t)w->letters : 1);
+    if (a->count == a->size) {
+        size_t size = a->size ? 2 * a->size : 512;
+        occurrence *grown = realloc(a->all, size * sizeof *grown);
+        if (!grown) {
+            a->failed = 1;
+            return;
+        }
+        a->all = grown;
+        a->size = size;
+    }
+    if (!t) {
+        a->failed = 1;
+        return;
+    }
+    a->all[a->count++] = (occurrence){ .t = t, .position = a->base + (uint32_t)w->position };
+    a->words++;
+}
+
+static int by_term_then_position(const void *x, const void *y)
+{
+    const occurrence *a = x, *b = y;
+    if (a->t != b->t)
+        return (uintptr_t)a->t < (uintptr_t)b->t ? -1 : 1;
+    return a->position < b->position ? -1 : a->position > b->position;
+}
+
+static int positions_add(bk_help_index *index, const occurrence *from, size_t n)
+{
+    if (index->position_count + n > index->position_size) {
+        size_t size = index->position_size ? index->position_size : 4096;
+        while (size < index->position_count + n)
+            size *= 2;
+        uint16_t *grown = realloc(index->positions, size * sizeof *grown);
+        if (!grown)
+            return -1;
+        index->memory += (size - index->position_size) * sizeof *grown;
+        index->positions = grown;
+        index->position_size = size;
+    }
+    for (size_t i = 0; i < n; i++)
+        index->positions[index->position_count++] = (uint16_t)from[i].position;
+    return 0;
+}
+
+/* One posting for each word of the article, with its positions. */
+static int postings_add(bk_help_index *index, uint32_t doc, occurrence *all, size_t count)
+{
+    qsort(all, count, sizeof *all, by_term_then_position);
+    for (size_t i = 0; i < count;) {
+        size_t n = 1;
+        while (i + n < count && all[i + n].t == all[i].t)
+            n++;
+        term *t = all[i].t;
         if (t->count == t->size) {
             uint32_t size = t->size ? 2 * t->size : 2;
             posting *grown = realloc(t->postings, size * sizeof *grown);
@@ -154,40 +217,19 @@ static int term_count(bk_help_index *index, term *t, uint32_t doc, int title)
             t->postings = grown;
             t->size = size;
         }
-        last = &t->postings[t->count++];
-        *last = (posting){ .doc = doc };
+        posting *p = &t->postings[t->count++];
+        *p = (posting){ .doc = doc, .at = (uint32_t)index->position_count };
+        for (size_t k = 0; k < n; k++) {
+            if (all[i + k].position < TITLE_SPAN)
+                p->title_tf++;
+            else
+                p->body_tf++;
+        }
+        if (positions_add(index, all + i, n) != 0)
+            return -1;
+        i += n;
     }
-    if (title && last->title_tf < UINT16_MAX)
-        last->title_tf++;
-    else if (!title && last->body_tf < UINT16_MAX)
-        last->body_tf++;
     return 0;
-}
-
-static void on_word_added(const bk_help_word *w, void *data)
-{
-    adding *a = data;
-    const char *word = w->text;
-    size_t len = w->len;
-    term *t = term_get(a->index, word, len, w->letters ? (uint32_t)w->letters : 1);
-    if (!t || term_count(a->index, t, a->doc, a->title) != 0) {
-        a->failed = 1;
-        return;
-    }
-    a->words++;
-    if (a->previous_len) {
-        char pair[2 * BK_HELP_WORD_MAX + 2];
-        memcpy(pair, a->previous, a->previous_len);
-        pair[a->previous_len] = PAIR_MARK;
-        memcpy(pair + a->previous_len + 1, word, len);
-        pair[a->previous_len + 1 + len] = '\0';
-        term *p = term_get(a->index, pair, a->previous_len + 1 + len, 0);
-        if (!p || term_count(a->index, p, a->doc, a->title) != 0)
-            a->failed = 1;
-    }
-    memcpy(a->previous, word, len);
-    a->previous[len] = '\0';
-    a->previous_len = len;
 }
 
 long bk_help_index_add(bk_help_index *index, const char *title, const char *category, const char *text,
@@ -206,18 +248,21 @@ long bk_help_index_add(bk_help_index *index, const char *title, const char *cate
     *d = (doc){ .category = strdup(category ? category : "") };
     if (!d->category)
         return -1;
-    adding a = { .index = index, .doc = (uint32_t)index->doc_count, .title = 1 };
-    bk_help_words(index->stemmer, title, strlen(title), 0, on_word_added, &a);
+    index->memory += strlen(d->category) + 1;
+    /* positions are 16 bits: a title's first TITLE_SPAN words, a body's next BODY_WORDS_MAX */
+    adding a = { .index = index, .base = 0 };
+    bk_help_words(index->stemmer, title, strlen(title), TITLE_SPAN, on_word_added, &a);
     d->title_len = a.words;
-    a.title = 0;
+    a.base = TITLE_SPAN;
     a.words = 0;
-    a.previous_len = 0;  /* no pair across the title and the body */
-    bk_help_words(index->stemmer, text, text_len, 0, on_word_added, &a);
+    bk_help_words(index->stemmer, text, text_len, BODY_WORDS_MAX, on_word_added, &a);
     d->body_len = a.words;
-    if (a.failed) {
+    if (a.failed || postings_add(index, (uint32_t)index->doc_count, a.all, a.count) != 0) {
+        free(a.all);
         free(d->category);
         return -1;
     }
+    free(a.all);
     return (long)index->doc_count++;
 }
 
@@ -256,6 +301,93 @@ static void term_score(bk_help_index *index, const term *t, double weight)
             index->touched[index->touched_count++] = p->doc;
         index->scores[p->doc] += w * tf / (K1 + tf);
     }
+}
+
+/* The posting of doc in t (postings are by article), or NULL. */
+static const posting *posting_of(const term *t, uint32_t article)
+{
+    uint32_t lo = 0, hi = t->count;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (t->postings[mid].doc < article)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < t->count && t->postings[lo].doc == article ? &t->postings[lo] : NULL;
+}
+
+/* What first followed by second in doc adds: scored as a term of its own would be, with the
+ * two words' mean weight, times PHRASE_WEIGHT. */
+static double phrase_score(const bk_help_index *index, const term *first, const term *second, uint32_t article)
+{
+    const posting *a = posting_of(first, article), *b = a ? posting_of(second, article) : NULL;
+    if (!b)
+        return 0;
+    const uint16_t *pa = index->positions + a->at, *pb = index->positions + b->at;
+    size_t na = (size_t)a->title_tf + a->body_tf, nb = (size_t)b->title_tf + b->body_tf;
+    unsigned title_hits = 0, body_hits = 0;
+    for (size_t x = 0, y = 0; x < na && y < nb;) {
+        if (pa[x] + 1 == pb[y]) {
+            if (pa[x] < TITLE_SPAN)
+                title_hits++;
+            else
+                body_hits++;
+            x++;
+            y++;
+        } else if (pa[x] + 1 < pb[y]) {
+            x++;
+        } else {
+            y++;
+        }
+    }
+    if (title_hits + body_hits == 0)
+        return 0;
+    const doc *d = &index->docs[article];
+    double tf = TITLE_WEIGHT * title_hits / (1 - B + B * d->title_len / index->title_avg) +
+                body_hits / (1 - B + B * d->body_len / index->body_avg);
+    return PHRASE_WEIGHT * (idf(index, first->count) + idf(index, second->count)) / 2 * tf / (K1 + tf);
+}
+
+/* Better first: a higher score, then the one added first. */
+static int hit_better(const bk_help_hit *a, const bk_help_hit *b)
+{
+    return a->score > b->score || (a->score == b->score && a->doc < b->doc);
+}
+
+/* Keeps the best n of what is offered in heap (a min-heap by hit_better: its root is the worst). */
+static void heap_offer(bk_help_hit *heap, size_t *count, size_t n, bk_help_hit hit)
+{
+    size_t at;
+    if (*count < n) {
+        at = (*count)++;
+        while (at > 0 && hit_better(&heap[(at - 1) / 2], &hit)) {
+            heap[at] = heap[(at - 1) / 2];
+            at = (at - 1) / 2;
+        }
+        heap[at] = hit;
+        return;
+    }
+    if (!hit_better(&hit, &heap[0]))
+        return;
+    at = 0;
+    for (;;) {
+        size_t child = 2 * at + 1;
+        if (child >= n)
+            break;
+        if (child + 1 < n && hit_better(&heap[child], &heap[child + 1]))
+            child++;
+        if (!hit_better(&hit, &heap[child]))
+            break;
+        heap[at] = heap[child];
+        at = child;
+    }
+    heap[at] = hit;
+}
+
+static int hit_order(const void *x, const void *y)
+{
+    return hit_better(x, y) ? -1 : hit_better(y, x) ? 1 : 0;
 }
 
 /* Code points of a word, for comparing by letters. */
@@ -377,7 +509,7 @@ size_t bk_help_index_search(bk_help_index *index, const char *query_text, size_t
             continue;
         term *t = bk_map_get(index->terms, w->text);
         int last = i + 1 == q.count;
-        if (t && t->letters) {
+        if (t) {
             term_score(index, t, 1.0);
             ideal += idf(index, t->count);
             continue;
@@ -398,35 +530,29 @@ size_t bk_help_index_search(bk_help_index *index, const char *query_text, size_t
         /* a word the articles do not have lowers how well any of them can match */
         ideal += n ? idf(index, found[0]->count) : idf(index, 0);
     }
-    for (size_t i = 0; i + 1 < q.count; i++) {
-        char pair[2 * BK_HELP_WORD_MAX + 2];
-        size_t a = q.words[i].len, b = q.words[i + 1].len;
-        memcpy(pair, q.words[i].text, a);
-        pair[a] = PAIR_MARK;
-        memcpy(pair + a + 1, q.words[i + 1].text, b + 1);
-        term *t = bk_map_get(index->terms, pair);
-        if (t)
-            term_score(index, t, PHRASE_WEIGHT);
-    }
-    /* the best max, by score, ties by the order added */
+    /* The best CANDIDATES by their words; then phrases (two words of the query side by side in
+     * an article) count again, for those only: the rest could not come first anyway, but for a
+     * phrase, and checking every article's positions would cost a search with common words
+     * milliseconds at 10 000 articles. */
+    bk_help_hit *candidates = index->candidates;
     size_t count = 0;
     for (size_t i = 0; i < index->touched_count; i++) {
         uint32_t d = index->touched[i];
         double score = index->scores[d];
         index->scores[d] = 0;
-        if (category && strcmp(index->docs[d].category, category) != 0)
-            continue;
-        size_t at = count < max ? count++ : max;
-        if (at == max && (score < hits[max - 1].score || (score == hits[max - 1].score && d > hits[max - 1].doc)))
-            continue;
-        if (at == max)
-            at = max - 1;
-        while (at > 0 && (hits[at - 1].score < score || (hits[at - 1].score == score && hits[at - 1].doc > d))) {
-            hits[at] = hits[at - 1];
-            at--;
-        }
-        hits[at] = (bk_help_hit){ .doc = d, .score = score };
+        if (!category || strcmp(index->docs[d].category, category) == 0)
+            heap_offer(candidates, &count, CANDIDATES, (bk_help_hit){ .doc = d, .score = score });
     }
+    for (size_t i = 0; i + 1 < q.count; i++) {
+        term *first = bk_map_get(index->terms, q.words[i].text);
+        term *second = bk_map_get(index->terms, q.words[i + 1].text);
+        for (size_t c = 0; first && second && first != second && c < count; c++)
+            candidates[c].score += phrase_score(index, first, second, (uint32_t)candidates[c].doc);
+    }
+    qsort(candidates, count, sizeof *candidates, hit_order);
+    if (count > max)
+        count = max;
+    memcpy(hits, candidates, count * sizeof *hits);
     for (size_t i = 0; i < count; i++)
         hits[i].relevance = ideal > 0 ? fmin(1.0, hits[i].score / ideal) : 0;
     return count;
