@@ -49,6 +49,53 @@
     return node;
   }
 
+  function helpInlines(parent, items) {
+    (items || []).forEach(function (item) {
+      if (typeof item === 'string') return parent.append(item);
+      var node = null;
+      if (item.t === 'em' || item.t === 'strong') {
+        node = el(item.t);
+        helpInlines(node, item.c);
+      } else if (item.t === 'code') {
+        node = el('code', null, item.text);
+      } else if (item.t === 'br') {
+        node = el('br');
+      } else if (item.t === 'a' && /^https?:\/\//i.test(item.href)) {
+        node = el('a', null, null, { href: item.href, target: '_blank', rel: 'noopener noreferrer nofollow' });
+        helpInlines(node, item.c);
+      } else if (item.t === 'img' && /^(\/(?!\/)|https?:\/\/)/i.test(item.src)) {
+        node = el('img', null, null, { src: item.src, alt: item.alt || '', loading: 'lazy' });
+      }
+      if (node) parent.append(node);
+    });
+  }
+
+  function helpBlocks(parent, blocks) {
+    (blocks || []).forEach(function (block) {
+      var node = null;
+      if (block.t === 'h') {
+        node = el(block.level <= 2 ? 'h4' : 'h5');
+        helpInlines(node, block.c);
+      } else if (block.t === 'p') {
+        node = el('p');
+        helpInlines(node, block.c);
+      } else if (block.t === 'pre') {
+        node = el('pre', null, block.text);
+      } else if (block.t === 'hr') {
+        node = el('hr');
+      } else if (block.t === 'ul' || block.t === 'ol') {
+        var list = el(block.t, null, null, block.t === 'ol' && block.start !== 1 ? { start: String(block.start) } : {});
+        (block.items || []).forEach(function (/** @type {any[]} */ item) {
+          var li = el('li');
+          helpBlocks(li, item);
+          list.append(li);
+        });
+        node = list;
+      }
+      if (node) parent.append(node);
+    });
+  }
+
   var CSS = [
     '.help-tab{color:var(--accent-text);font-size:12.5px;font-weight:600;border:1px solid rgba(255,255,255,.5);border-radius:8px;padding:4px 10px}',
     '.help-tab:hover{background:rgba(255,255,255,.15)}',
@@ -162,36 +209,6 @@
     function list(query) { search(query, true); }
     box.addEventListener('input', function () { search(box.value, false); });
 
-    /* ---------- an article, built from its blocks ---------- */
-    function inlines(parent, items) {
-      (items || []).forEach(function (i) {
-        if (typeof i === 'string') return parent.append(i);
-        if (i.t === 'em' || i.t === 'strong') { var e = el(i.t); inlines(e, i.c); parent.append(e); }
-        else if (i.t === 'code') parent.append(el('code', null, i.text));
-        else if (i.t === 'br') parent.append(el('br'));
-        else if (i.t === 'a' && /^https?:\/\//i.test(i.href)) {
-          var a = el('a', null, null, { href: i.href, target: '_blank', rel: 'noopener noreferrer nofollow' });
-          inlines(a, i.c); parent.append(a);
-        } else if (i.t === 'img' && /^(\/(?!\/)|https?:\/\/)/i.test(i.src)) {
-          parent.append(el('img', null, null, { src: i.src, alt: i.alt || '', loading: 'lazy' }));
-        }
-      });
-    }
-    function blocks(parent, list) {
-      (list || []).forEach(function (b) {
-        var n;
-        if (b.t === 'h') { n = el(b.level <= 2 ? 'h4' : 'h5'); inlines(n, b.c); }
-        else if (b.t === 'p') { n = el('p'); inlines(n, b.c); }
-        else if (b.t === 'pre') n = el('pre', null, b.text);
-        else if (b.t === 'hr') n = el('hr');
-        else if (b.t === 'ul' || b.t === 'ol') {
-          n = el(b.t, null, null, b.t === 'ol' && b.start !== 1 ? { start: String(b.start) } : null);
-          (b.items || []).forEach(function (item) { var li = el('li'); blocks(li, item); n.append(li); });
-        }
-        if (n) parent.append(n);
-      });
-    }
-
     function openArticle(id, suggested) {
       clearTimeout(timer);  // a search still waiting for its pause must not replace the article
       lastQuery = null;
@@ -202,7 +219,7 @@
         back.onclick = function () { shown = null; lastQuery = null; list(box.value); };
         var title = el('h3', null, a.title, { id: 'bk-help-title', tabindex: '-1' });
         art.append(title);
-        blocks(art, a.blocks);
+        helpBlocks(art, a.blocks);
         var fb = el('div', 'help-feedback', null, { role: 'group', 'aria-label': t('helped_q') });
         var yes = el('button', null, t('yes'), { type: 'button' }), no = el('button', null, t('no'), { type: 'button' });
         fb.append(el('p', null, t('helped_q')), yes, no);

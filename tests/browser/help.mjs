@@ -106,7 +106,62 @@ export function helpTests(h) {
       S.totals = r.totals;
       return r.totals.helped >= 2 && r.totals.views >= 2 && r.totals.suggested >= 1 && r.totals.searches >= 1;
     }, 8000);
+  });
+
+  test('help: a visitor who writes anyway is queued, and the agent sees the articles they saw beside the chat', async () => {
+    const p = S.page, a = S.agent;
+    await W(p, 'button.help-tab').click(); // back to the chat
+    await W(p, 'textarea#bk-input').fill('The tracking page says nothing, can someone look?');
+    await p.keyboard.press('Enter');
+    await W(p, '.message.visitor[data-id]').first().waitFor();
+    await a.locator('#queue .item').filter({ hasText: 'The tracking page says nothing' }).click();
+    const seen = a.locator('#visitor-help li[data-article="track-order"]');
+    await seen.first().waitFor();
+    const hows = await seen.evaluateAll((lis) => lis.map((li) => li.getAttribute('data-how')).sort());
+    assert(JSON.stringify(hows) === JSON.stringify(['helped', 'suggested', 'viewed']), `seen: ${JSON.stringify(hows)}`);
     await p.context().close();
+  });
+
+  test('help: a marketer edits articles in the panel: errors at the field, preview from the server, versions, revert', async () => {
+    const context = await h.browser().newContext({ viewport: { width: 1440, height: 900 } });
+    const m = await newPage(context, 'help-marketer');
+    await m.goto(`${ctx.base}/agent/`);
+    await m.fill('#login-name', MARKETER);
+    await m.fill('#login-password', PASSWORD);
+    await m.click('#login-submit');
+    await m.locator('#nav-articles').click();
+    await m.locator('#art-rows tr[data-article="track-order"]').waitFor();
+    await m.locator('#art-new').click();
+    await m.fill('#art-id', 'opening-hours');
+    await m.fill('#art-title', '');
+    await m.fill('#art-body', 'We are open 9-17.');
+    await m.click('#art-save');
+    await m.locator('#art-err-title').filter({ hasText: 'must not be empty' }).waitFor();
+    assert(await m.locator('#art-title').getAttribute('aria-invalid') === 'true', 'the title is marked invalid');
+    await m.fill('#art-title', 'Opening hours');
+    await m.fill('#art-body', '## Shops\n\nOpen **9-17**.\n\n<iframe src="https://evil.example"></iframe>\n\n- Monday\n- Friday');
+    await m.click('#art-preview-button');
+    await m.locator('#art-preview-body strong').filter({ hasText: '9-17' }).waitFor();
+    assert(await m.locator('#art-preview-body li').count() === 2, 'the list previewed');
+    assert(await m.locator('#art-preview-body iframe').count() === 0, 'no iframe in the preview');
+    await m.locator('#art-removed li').filter({ hasText: 'raw HTML' }).waitFor();
+    await m.selectOption('#art-state', 'published');
+    await m.click('#art-save');
+    await m.locator('#art-status').filter({ hasText: 'Saved as version' }).waitFor();
+    await m.locator('#art-rows tr[data-article="opening-hours"]').waitFor();
+    await m.fill('#art-title', 'Opening hours and holidays');
+    await m.click('#art-save');
+    await m.locator('#art-versions li').nth(1).waitFor();
+    assert(await m.locator('#art-versions li').count() === 2, 'two versions');
+    await m.locator('#art-versions li button').filter({ hasText: 'Revert' }).click();
+    await waitFor('reverted', async () => (await m.inputValue('#art-title')) === 'Opening hours' &&
+      (await m.locator('#art-versions li').count()) === 3);
+    // the dashboard's self-service figures
+    await m.locator('#nav-dashboard').click();
+    await m.locator('#dash-help-cards [data-figure="helped"] .value').waitFor();
+    const helped = Number(await m.locator('#dash-help-cards [data-figure="helped"] .value').getAttribute('data-value'));
+    assert(helped >= 2, `helped on the dashboard: ${helped}`);
+    await context.close();
     await S.agent.context().close();
   });
 }

@@ -37,6 +37,7 @@ const SCRIPTS = {
   },
   'beckon-help.js': {
     'dom.js': ['el'],
+    'help_blocks.js': ['helpInlines', 'helpBlocks'],
   },
 };
 // Pages that import the shared modules and may hold no copy of them.

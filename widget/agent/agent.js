@@ -12,6 +12,7 @@ import { clockTime, calendarDay, dayAndTime, duration, isoDay, addDays } from '.
 import { createApi, errorText } from '../shared/api.js';
 import { showLogin, handleLogin } from '../shared/login.js';
 import { uploadAll, uploadNodes, fileNode, bindAttach } from './files.js';
+import { articlesPage, loadHelpStats } from './articles.js';
 
 var TOKEN_KEY = 'beckon-agent-token', NAME_KEY = 'beckon-agent-name';
 var WS_URL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
@@ -43,7 +44,7 @@ var me = null, ws = null, ready = false, attempt = 0, retryTimer = 0, reqN = 0, 
 var queue = new Map();  // id -> {id, visitor, created, preview}
 var convs = new Map();  // id -> conversation record (see conv())
 var current = null;     // selected conversation id
-var view = 'chat';      // what the middle column shows: chat, visitors, inbox, canned
+var view = 'chat';      // what the middle column shows: chat, visitors, inbox, canned, dashboard, articles
 var vcache = new Map(); // visitor id -> {visitor, pages, conversations} (the `visitor` reply), or {error}
 var vloading = {};      // visitor id -> request in flight
 var live = new Map();   // visitor id -> entry of the live visitor list (`visitors` + `visitor_update`)
@@ -463,18 +464,20 @@ function paintTitle() { document.title = (queue.size ? '(' + queue.size + ') ' :
 function renderAll() { renderQueue(); renderChats(); renderConv(); renderVisitor(); }
 function setView(v) {
   view = v;
-  ['visitors', 'inbox', 'canned', 'dashboard'].forEach(function (k) { $('nav-' + k).setAttribute('aria-current', String(view === k)); });
+  ['visitors', 'inbox', 'canned', 'dashboard', 'articles'].forEach(function (k) { $('nav-' + k).setAttribute('aria-current', String(view === k)); });
   if (v !== 'chat') closeCanned();
   if (v === 'visitors') { loadVisitors(); renderVisitors(); }
   if (v === 'inbox') { markInboxSeen(); renderInbox(); }
   if (v === 'canned') { loadCanned(); renderCanned(); }
   if (v === 'dashboard') loadDashboard();
+  if (v === 'articles') articles.load();
   renderAll();
 }
 $('nav-visitors').addEventListener('click', function () { setView('visitors'); });
 $('nav-inbox').addEventListener('click', function () { setView('inbox'); });
 $('nav-canned').addEventListener('click', function () { setView('canned'); });
 $('nav-dashboard').addEventListener('click', function () { setView('dashboard'); });
+$('nav-articles').addEventListener('click', function () { setView('articles'); });
 
 function renderQueue() {
   var ul = $('queue'); ul.textContent = '';
@@ -521,7 +524,7 @@ function renderConv() {
   var c = view === 'chat' && current && convs.get(current);
   $('placeholder').hidden = !!c || view !== 'chat'; $('conv').hidden = !c;
   $('visitors-view').hidden = view !== 'visitors'; $('inbox-view').hidden = view !== 'inbox'; $('canned-view').hidden = view !== 'canned';
-  $('dashboard-view').hidden = view !== 'dashboard';
+  $('dashboard-view').hidden = view !== 'dashboard'; $('articles-view').hidden = view !== 'articles';
   if (!c) return;
   $('conv-title').textContent = visitorName(c.visitor);
   var st = c.state === 'queued' ? 'Waiting in the queue' + (c.created ? ' for ' + since(c.created) : '')
@@ -641,7 +644,7 @@ function loadVisitor(vid, force) {
   if (!send({ type: 'visitor', visitor: vid }, function (r) {
     delete vloading[vid];
     if (r.type === 'visitor' && r.visitor) {
-      vcache.set(vid, { visitor: r.visitor, pages: r.pages || [], conversations: r.conversations || [] });
+      vcache.set(vid, { visitor: r.visitor, pages: r.pages || [], conversations: r.conversations || [], help_seen: r.help_seen || [] });
       var l = live.get(vid);
       if (l && r.visitor.name) l.name = r.visitor.name;
     } else if (r.type === 'error' && !(vcache.get(vid) || {}).visitor) {
@@ -682,7 +685,7 @@ function onVisitorUpdate(u) {
 function renderVisitor() {
   var card = $('visitor-card'), dl = $('visitor-details'), pl = $('visitor-pages'), cl = $('visitor-convs'), note = $('visitor-note');
   card.textContent = ''; dl.textContent = ''; pl.textContent = ''; cl.textContent = '';
-  $('visitor-pages-box').hidden = true; $('visitor-convs-box').hidden = true; note.hidden = true;
+  $('visitor-pages-box').hidden = true; $('visitor-convs-box').hidden = true; $('visitor-help-box').hidden = true; note.hidden = true;
   var vid = sideVisitor();
   var c = view === 'chat' && current ? convs.get(current) : null;
   if (!vid && !c) { card.appendChild(el('p', 'muted', 'No chat selected')); return; }
@@ -742,6 +745,18 @@ function renderVisitor() {
       li.appendChild(el('span', 'time', clockTime(pg.ts)));
       li.appendChild(link(pg.url, pg.title || shortUrl(pg.url), 'url'));
       pl.appendChild(li);
+    });
+  }
+  // The help articles the visitor saw (suggested, read, helped or not), newest first.
+  var hl = $('visitor-help'); hl.textContent = '';
+  if (d && d.help_seen && d.help_seen.length) {
+    $('visitor-help-box').hidden = false;
+    var HOW = { suggested: 'suggested', viewed: 'read', helped: 'helped ✓', not_helped: 'did not help' };
+    d.help_seen.slice().reverse().forEach(function (/** @type {any} */ h) {
+      var li = el('li', null, null, { 'data-article': h.id, 'data-how': h.how });
+      li.appendChild(el('span', null, h.title + ' '));
+      li.appendChild(el('span', 'how', (HOW[h.how] || h.how) + ' · ' + clockTime(h.ts)));
+      hl.appendChild(li);
     });
   }
   if (d && d.conversations && d.conversations.length) {
@@ -1052,6 +1067,7 @@ function loadDashboard() {
     if (r.status !== 200) { $('dash-error').textContent = errorText(r); return; }
     $('dash-error').textContent = '';
     renderDashboard(r.body);
+    loadHelpStats(api, 'from=' + encodeURIComponent($('dash-from').value) + '&to=' + encodeURIComponent($('dash-to').value));
   }, function (e) { if (seq === dashSeq) { $('dash-body').setAttribute('aria-busy', 'false'); $('dash-error').textContent = e.message; } });
 }
 function renderDashboard(d) {
@@ -1155,6 +1171,21 @@ $('dash-csv').addEventListener('click', function () {
     }, function (err) { $('dash-error').textContent = 'No CSV: ' + err.message; })
     .then(function () { b.disabled = false; });
 });
+
+$('dash-help-csv').addEventListener('click', function () {
+  var q = 'from=' + encodeURIComponent($('dash-from').value) + '&to=' + encodeURIComponent($('dash-to').value);
+  api('GET', '/api/stats/help.csv?' + q).then(function (r) {
+    if (r.status !== 200) { $('dash-help-error').textContent = 'No CSV: ' + errorText(r); return; }
+    var name = /filename="([^"]+)"/.exec(r.headers.get('content-disposition') || '');
+    var blob = new Blob([r.text], { type: 'text/csv' });
+    var a = el('a', null, null, { href: URL.createObjectURL(blob), download: name ? name[1] : 'beckon-help.csv' });
+    document.body.appendChild(a); a.click(); a.remove();
+    setTimeout(function () { URL.revokeObjectURL(a.href); }, 10000);
+  }, function (err) { $('dash-help-error').textContent = 'No CSV: ' + err.message; });
+});
+
+/* ---------- help articles (articles.js) ---------- */
+var articles = articlesPage(api);
 
 /* ---------- transfer ---------- */
 $('transfer').addEventListener('click', function () {
