@@ -20,7 +20,7 @@ LAYERS = [
     ["store", "lua"],
     ["transport"],
     ["protocol", "rules", "server.h"],
-    ["sites", "stats", "triggers", "workers", "files"],
+    ["sites", "stats", "triggers", "workers", "files", "mail"],
     ["chat"],
     ["http"],
     ["cli"],
