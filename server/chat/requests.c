@@ -19,6 +19,13 @@ static void transcript_send(chat_session *s, const bk_request *request)
     bk_transcript_request(s->chat->transcripts, s->conn, s->id, request);
 }
 
+static void email_reply_send(chat_session *s, const bk_request *request)
+{
+    char sender[SENDER_MAX];
+    chat_sender_name(s, sender);
+    bk_email_reply_request(s->chat->email_replies, s->conn, s->id, sender, request);
+}
+
 typedef struct request_row {
     chat_hello hello;         /* where the session's hello must be: NONE for hello, DONE for the rest */
     chat_handler *visitor;    /* the handler on a visitor's socket; NULL: not a visitor's request */
@@ -53,10 +60,11 @@ static const request_row requests[] = {
     [BK_REQ_VISITOR]           = { HELLO_DONE, NULL, chat_visitor_details },
     [BK_REQ_VISITORS]          = { HELLO_DONE, NULL, chat_visitors_list },
     [BK_REQ_LEFT_MESSAGES]     = { HELLO_DONE, NULL, chat_left_messages_list },
+    [BK_REQ_EMAIL_REPLY]       = { HELLO_DONE, NULL, email_reply_send },  /* email_reply.c */
 };
 
-/* BK_REQ_TRANSCRIPT is the last type: a type added after it needs its row here. */
-_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_TRANSCRIPT + 1, "a row for every request type");
+/* BK_REQ_EMAIL_REPLY is the last type: a type added after it needs its row here. */
+_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_EMAIL_REPLY + 1, "a row for every request type");
 
 chat_handler *chat_request_handler(bk_role role, bk_request_type type)
 {

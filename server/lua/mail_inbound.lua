@@ -41,7 +41,9 @@ if meta[1] == 'closed' then
              'svc_row', 'rating', 'rating_comment', 'rated')
   redis.call('HSET', mkey, 'state', 'queued', 'created', now, 'reopened', now,
              'preview', string.sub(text, 1, preview_bytes))
-  for _, k in ipairs({ckey, mkey, ckey .. ':cmids', ckey .. ':mail_in', ckey .. ':mail_ids'}) do redis.call('PERSIST', k) end
+  for _, k in ipairs({ckey, mkey, ckey .. ':cmids', ckey .. ':mail_in', ckey .. ':mail_out', ckey .. ':mail_ids'}) do
+    redis.call('PERSIST', k)
+  end
   if not redis.call('HGET', vkey, 'conv') then
     redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)
     profile_changed(vkey)
@@ -58,7 +60,9 @@ if original ~= '' then fields[#fields + 1] = 'original'; fields[#fields + 1] = o
 if attachments ~= '' then fields[#fields + 1] = 'attachments'; fields[#fields + 1] = attachments end
 local id = redis.call('XADD', ckey, '*', unpack(fields))
 redis.call('HSET', ckey .. ':mail_in', key, id)
-redis.call('HSET', mkey, 'last_channel', 'email')
+redis.call('HSET', mkey, 'last_channel', 'email', 'mail_subject', subject)
+-- the agent's answer says In-Reply-To this one (a digest is no Message-ID)
+if string.sub(key, 1, 7) ~= 'sha256:' then redis.call('HSET', mkey, 'mail_last_in', key) end
 local m = {type = 'message', conversation = cid, id = id, from = 'visitor', author = vid, text = text, ts = stamp(id),
            channel = 'email', email_from = sender, email_name = sender_name ~= '' and sender_name or nil,
            subject = subject, original = original ~= '' and original or nil,

@@ -17,7 +17,9 @@ for _, cid in ipairs(redis.call('LRANGE', vkey .. ':convs', 0, -1)) do
     bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'erased'}))
     queue_changed()
   end
-  deleted = deleted + redis.call('DEL', p .. 'conv:' .. cid, p .. 'conv:' .. cid .. ':meta', p .. 'conv:' .. cid .. ':cmids')
+  deleted = deleted + redis.call('DEL', p .. 'conv:' .. cid, p .. 'conv:' .. cid .. ':meta', p .. 'conv:' .. cid .. ':cmids',
+                                  p .. 'conv:' .. cid .. ':mail_in', p .. 'conv:' .. cid .. ':mail_out',
+                                  p .. 'conv:' .. cid .. ':mail_ids')
 end
 for _, iid in ipairs(redis.call('SMEMBERS', vkey .. ':invitations')) do
   deleted = deleted + redis.call('DEL', p .. 'invitation:' .. iid)

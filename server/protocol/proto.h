@@ -35,6 +35,7 @@ typedef enum {
     BK_REQ_LEFT_MESSAGES,
     BK_REQ_CONSENT,
     BK_REQ_TRANSCRIPT,
+    BK_REQ_EMAIL_REPLY,
 } bk_request_type;
 
 /* Strings point into root and live until bk_request_release. */
