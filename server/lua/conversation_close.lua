@@ -17,9 +17,9 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
                       p .. 'conv:' .. cid .. ':mail_out', p .. 'conv:' .. cid .. ':mail_ids'}) do
     redis.call('EXPIRE', k, days * 86400)
   end
-  local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating')
+  local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating', 'first_response_channel')
   local seq = redis.call('INCR', p .. 'svc:seq')
-  redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))
+  redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4], f[5]))
   redis.call('EXPIRE', p .. 'svc:' .. day, 400 * 86400)
   redis.call('HSET', mkey, 'svc_row', day .. ':' .. seq)
   if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. day, meta[4] .. ':closed', 1) end

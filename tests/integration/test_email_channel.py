@@ -306,6 +306,8 @@ async def t_inbound_attachment(env):
     assert m["text"] == "Here is a photo of the broken part.", m
     assert m["attachments"] == [{"name": "broken part.png", "type": "image/png", "size": 70,
                                  "refused": "files by email are not taken yet"}], m["attachments"]
+    h = await alice.expect_reply({"type": "resume", "conversation": conv, "since": "0"}, "history")
+    assert h["messages"][-1]["attachments"] == m["attachments"], h["messages"][-1]
 
 
 @T.case("a forged or unknown reply token: 67 (EX_NOUSER) / LMTP 550, logged, stored nowhere; a made-up "
@@ -454,6 +456,27 @@ async def t_inbound_storage_down(env):
     await env.beckon.wait_healthy(10)
     rc, out = await pipe(env, raw, to)
     assert rc == 0, (rc, out)
+
+
+@T.case("KPIs: a first response by email counts as answered and is reported apart (answered_by_email, "
+        "email_first_response_p50), not in the chat's first_response")
+async def t_kpis(env):
+    SINK.reset()
+    alice = await env.agent("alice")
+    v = await env.visitor()
+    await v.expect_reply({"type": "identify", "email": "kpi@example.com"}, "ok")
+    conv = (await send_message(v, "a question for later"))["conversation"]
+    await v.close()
+    await email_reply(alice, conv, "The answer, by mail", env)
+    await alice.expect_reply({"type": "close", "conversation": conv}, "ok")
+    dpo = await env.login("dpo")
+    day = time.strftime("%Y-%m-%d", time.gmtime())
+    status, _, data = await http_request(env.beckon.port, "GET", f"/api/stats/service?from={day}&to={day}", None,
+                                         {"Authorization": "Bearer " + dpo})
+    assert status == 200, status
+    totals = parse_json_body(data)["totals"]
+    assert totals["answered_by_email"] >= 1 and totals["email_first_response_p50"] is not None, totals
+    assert totals["answered"] >= totals["answered_by_email"], totals
 
 
 @T.case("LMTP speaks the protocol: pipelined commands, RSET, unknown verbs, DATA before RCPT")

@@ -245,7 +245,8 @@ async def t_csv(env):
     assert h["content-disposition"] == f'attachment; filename="beckon-service-{today()}-{today()}.csv"', h
     rows = list(csv.reader(io.StringIO(data.decode())))
     header = ("day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,"
-              "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats")
+              "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,"
+              "answered_by_email,email_first_response_p50,email_first_response_p90")
     assert ",".join(rows[0]) == header, rows[0]
     assert [r[0] for r in rows[1:]] == [today(), "total"], rows
     body = await stats(env, f"?from={today()}&to={today()}")
