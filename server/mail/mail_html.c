@@ -45,6 +45,8 @@ static void utf8_put(out *o, unsigned long c)
     size_t n;
     if (c == 0 || c > 0x10FFFF || (c >= 0xD800 && c <= 0xDFFF))
         c = 0xFFFD;
+    if ((c < 0x20 && c != '\n' && c != '\t') || c == 0x7F)
+        c = ' ';   /* "&#27;" is no way to put a control character into the chat */
     if (c < 0x80) {
         b[0] = (char)c;
         n = 1;

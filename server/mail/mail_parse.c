@@ -184,7 +184,7 @@ static void attachment_add(bk_mail_in *in, GMimeObject *object, const char *name
     char *mime = type ? g_mime_content_type_get_mime_type(type) : NULL;
     bk_mail_attachment *a = &in->attachments[in->attachment_count++];
     a->name = text_utf8(name ? name : "");
-    a->type = copy(mime ? mime : "application/octet-stream");
+    a->type = text_utf8(mime ? mime : "application/octet-stream");
     a->size = size;
     g_free(mime);
 }
@@ -277,8 +277,9 @@ int bk_mail_in_parse(const char *raw, size_t len, const char *envelope_sender, b
     InternetAddressList *from = g_mime_message_get_from(message);
     InternetAddress *first = from && internet_address_list_length(from) > 0
                              ? internet_address_list_get_address(from, 0) : NULL;
-    out->from = copy(first && INTERNET_ADDRESS_IS_MAILBOX(first)
-                     ? internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first)) : "");
+    out->from = text_utf8(first && INTERNET_ADDRESS_IS_MAILBOX(first) &&
+                          internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first))
+                          ? internet_address_mailbox_get_addr(INTERNET_ADDRESS_MAILBOX(first)) : "");
     out->from_name = text_utf8(first && internet_address_get_name(first) ? internet_address_get_name(first) : "");
     references_add(out, g_mime_object_get_header(o, "In-Reply-To"), 0);
     references_add(out, g_mime_object_get_header(o, "References"), 1);
