@@ -110,10 +110,16 @@ beckon-pipe unix -      n       n       -       -       pipe
         raise AssertionError("postfix did not listen: " + self.maillog())
 
     def stop(self):
-        if self.proc and self.proc.poll() is None:
+        """`postfix stop` whatever became of the start-fg command (the master may outlive it),
+        then waits until the master is gone before its directories are removed."""
+        if self.proc:
             subprocess.run([POSTFIX, "-c", self.conf, "stop"], capture_output=True, timeout=30)
+            deadline = time.monotonic() + 15
+            while time.monotonic() < deadline and subprocess.run(
+                    [POSTFIX, "-c", self.conf, "status"], capture_output=True, timeout=10).returncode == 0:
+                time.sleep(0.1)
             try:
-                self.proc.wait(15)
+                self.proc.wait(5)
             except subprocess.TimeoutExpired:
                 self.proc.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
