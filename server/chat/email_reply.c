@@ -261,6 +261,7 @@ static void on_stored(redisReply *reply, void *data)
         return;
     }
     snprintf(p->id, sizeof p->id, "%s", id);
+    snprintf(p->conversation, sizeof p->conversation, "%s", conversation);  /* a left message's */
     p->duplicate = duplicate == 1;
     if (sent == 1) {
         ack_send(p, "sent", NULL);
@@ -308,16 +309,24 @@ void bk_email_reply_request(bk_email_replies *r, bk_conn *conn, const char *agen
                    "email is not set up on this server (smtp-host and mail-reply-address)");
         return;
     }
+    /* a conversation, or a left message with its visitor (the conversation it will become
+     * carries the visitor's tag, so it is in the left message's slot) */
+    int left = request->left != NULL;
+    if (left == (request->conversation != NULL) || left != (request->visitor != NULL)) {
+        error_send(conn, request->req, BK_ERR_BAD_REQUEST,
+                   "email_reply: give conversation, or left and visitor (a message left)");
+        return;
+    }
     pending *p = calloc(1, sizeof *p);
-    char message_id[BK_MAIL_MESSAGE_ID_MAX + 1];
-    const char *at = strchr(config->smtp_from, '@');
-    if (!p || !(p->text = malloc(request->text_len + 1)) ||
-        bk_mail_message_id_new(request->conversation, at ? at + 1 : "beckon.invalid", message_id,
-                               sizeof message_id) != 0) {
+    char random[25], tag[BK_KEYS_TAG_LEN + 1];
+    if (!p || !(p->text = malloc(request->text_len + 1)) || bk_id_generate("", random, sizeof random) != 0 ||
+        (left && (bk_keys_id_tag(request->visitor, tag) != 0 ||
+                  bk_keys_id_generate("c_", tag, p->conversation, sizeof p->conversation) != 0))) {
         if (p)
             free(p->text);
         free(p);
-        error_send(conn, request->req, BK_ERR_INTERNAL, "out of memory");
+        error_send(conn, request->req, left ? BK_ERR_NOT_FOUND : BK_ERR_INTERNAL,
+                   left ? "no such left message" : "out of memory");
         return;
     }
     memcpy(p->text, request->text, request->text_len);
@@ -327,17 +336,21 @@ void bk_email_reply_request(bk_email_replies *r, bk_conn *conn, const char *agen
     bk_conn_ref(conn);
     if (request->req)
         p->req = json_incref(request->req);
-    snprintf(p->conversation, sizeof p->conversation, "%s", request->conversation);
+    if (!left)
+        snprintf(p->conversation, sizeof p->conversation, "%s", request->conversation);
     snprintf(p->cmid, sizeof p->cmid, "%s", request->cmid);
     snprintf(p->agent, sizeof p->agent, "%s", agent);
+    const char *at = strchr(config->smtp_from, '@');   /* checked at start: it has one */
     char now[24], history[8], prefix[BK_KEYS_PREFIX_SIZE];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(history, sizeof history, "%d", BK_EMAIL_REPLY_HISTORY);
-    bk_keys_prefix_of_id(config->prefix, p->conversation, prefix);
-    const char *argv[] = { prefix, p->conversation, agent, p->cmid, p->text, message_id, now, history, sender };
-    size_t lengths[] = { strlen(prefix), strlen(p->conversation), strlen(agent), strlen(p->cmid), request->text_len,
-                         strlen(message_id), strlen(now), strlen(history), strlen(sender) };
-    if (bk_store_script(r->server->store, r->script, on_stored, p, 0, 9, argv, lengths) != 0) {
+    bk_keys_prefix_of_id(config->prefix, left ? request->visitor : p->conversation, prefix);
+    const char *argv[] = { prefix, p->conversation, agent, p->cmid, p->text, random, at ? at + 1 : "beckon.invalid",
+                           now, history, sender, left ? request->left : "", left ? request->visitor : "" };
+    size_t lengths[12];
+    for (int i = 0; i < 12; i++)
+        lengths[i] = i == 4 ? request->text_len : strlen(argv[i]);
+    if (bk_store_script(r->server->store, r->script, on_stored, p, 0, 12, argv, lengths) != 0) {
         bk_error err;
         bk_error_from_store(&err, NULL, NULL, BK_STORAGE_WRITE);
         error_send(conn, request->req, err.code, err.message);

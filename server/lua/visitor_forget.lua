@@ -24,7 +24,10 @@ end
 for _, iid in ipairs(redis.call('SMEMBERS', vkey .. ':invitations')) do
   deleted = deleted + redis.call('DEL', p .. 'invitation:' .. iid)
 end
-for _, m in ipairs(left_by(vid)) do deleted = deleted + redis.call('XDEL', p .. 'left', m.id) end
+for _, m in ipairs(left_by(vid)) do
+  deleted = deleted + redis.call('XDEL', p .. 'left', m.id)
+  redis.call('HDEL', p .. 'left:answered', m.id)
+end
 redis.call('ZREM', p .. 'visitors:active', vid)
 redis.call('ZREM', p .. 'visitors:seen', vid)
 deleted = deleted + redis.call('DEL', vkey, vkey .. ':caps', vkey .. ':convs', vkey .. ':cmids',

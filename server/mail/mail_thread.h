@@ -32,7 +32,9 @@ int bk_mail_reply_address(const uint8_t secret[BK_SECRET_SIZE], const char *base
 int bk_mail_reply_token_check(const uint8_t secret[BK_SECRET_SIZE], const char *base, const char *recipient,
                               char conversation[BK_ID_MAX + 1]);
 
-/* A new Message-ID "<bk.CONVERSATION.RANDOM@domain>". 0, or -1 (no randomness, too long). */
+/* A new Message-ID "<bk.CONVERSATION.RANDOM@domain>". 0, or -1 (no randomness, too long).
+ * (lua/email_reply.lua makes the same form from the random part, once it knows the
+ * conversation.) */
 int bk_mail_message_id_new(const char *conversation, const char *domain, char *out, size_t out_size);
 
 /* The conversation a Message-ID (without <>) of ours names: 0 and conversation filled, or -1. */

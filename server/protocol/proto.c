@@ -131,7 +131,9 @@ static const shape shapes[] = {
         F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email),
         F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation), NO_FIELD } },
     { "email_reply", BK_REQ_EMAIL_REPLY, BK_ROLE_AGENT, {
-        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation),
+        F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation),
+        F("left", FIELD_STREAM_ID, 0, 41, left),
+        F("visitor", FIELD_ID, 0, BK_ID_MAX, visitor),
         F("cmid", FIELD_STRING, 1, BK_CMID_MAX, cmid),
         F("text", FIELD_TEXT, 1, 0, text), NO_FIELD } },
 };

@@ -71,6 +71,7 @@ typedef struct bk_request {
     const char *to;
     const char *status;
     const char *visitor;
+    const char *left;          /* email_reply: a left message's id (with visitor) */
 } bk_request;
 
 typedef struct bk_error {

@@ -210,6 +210,38 @@ async def t_outbound_refusals(env):
                                   "cmid": "x2", "text": "hi"}, "not_found")
 
 
+@T.case("a left message answered by email becomes a conversation (active with the agent, the left text first), "
+        "mailed to the address typed with it; the visitor's reply comes back into it; a second answer goes on in it")
+async def t_outbound_left(env):
+    SINK.reset()
+    alice = await env.agent("alice")
+    v = await env.visitor()
+    await v.expect_reply({"type": "leave_message", "email": "left@example.net", "name": "Lea",
+                          "text": "Please call me about my order 1234"}, "ok")
+    lefts = (await alice.expect_reply({"type": "left_messages"}, "left_messages"))["messages"]
+    left = next(m for m in lefts if m["visitor"] == v.visitor_id)
+    ack = await alice.expect_reply({"type": "email_reply", "left": left["id"], "visitor": v.visitor_id,
+                                    "cmid": env.uid("l"), "text": "We will call you at noon."}, "ack", timeout=10)
+    conv = ack["conversation"]
+    assert ack["mail"] == "sent" and conv.startswith("c_"), ack
+    await mail_count(1)
+    m = email.message_from_bytes(SINK.mails[0]["data"], policy=email.policy.default)
+    assert SINK.mails[0]["to"] == ["left@example.net"] and m["Reply-To"] == reply_address(conv), (SINK.mails[0]["to"], m["Reply-To"])
+    assert "> Please call me about my order 1234" in m.get_content(), m.get_content()
+    h = await alice.expect_reply({"type": "resume", "conversation": conv, "since": "0"}, "history")
+    assert [(x["from"], x["text"]) for x in h["messages"]] == [
+        ("visitor", "Please call me about my order 1234"), ("agent", "We will call you at noon.")], h["messages"]
+    assert h["state"] == "active", h
+    rc, out = await pipe(env, corpus("gmail_alternative.eml", reply_address(conv)), reply_address(conv))
+    assert rc == 0, (rc, out)
+    again = await alice.expect_reply({"type": "email_reply", "left": left["id"], "visitor": v.visitor_id,
+                                      "cmid": env.uid("l"), "text": "Called you."}, "ack", timeout=10)
+    assert again["conversation"] == conv, again
+    e = await alice.expect_error({"type": "email_reply", "left": left["id"], "cmid": "x", "text": "y"}, "bad_request")
+    e = await alice.expect_error({"type": "email_reply", "left": "1-0", "visitor": v.visitor_id, "cmid": "x",
+                                  "text": "y"}, "not_found")
+
+
 @T.case("an email reply takes a queued chat whose visitor left: active with the agent, off the queue")
 async def t_outbound_queued(env):
     SINK.reset()
