@@ -568,6 +568,13 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(a, la);
         return 0;
+    case 28: {  /* chat/email_reply.c: on_stored */
+        const char *h, *k;
+        if (bk_redis_reply_unpack(r, BK_SHAPE_EMAIL_REPLY, &a, &b, &i1, &i2, &c, &d, &e, &f, &g, &h, &k, &la) != 0)
+            return -1;
+        touch(k, la);
+        return 0;
+    }
     default:
         return -1;
     }
@@ -581,6 +588,7 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
     BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
     BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS, BK_SHAPE_TRACKS, BK_SHAPE_TRACK,
+    BK_SHAPE_EMAIL_REPLY,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
