@@ -3,6 +3,8 @@
 #include "cli/keys_cli.h"
 #include "cli/mail_cli.h"
 #include "cli/site_cli.h"
+#include "files/file_check.h"
+#include "files/file_store.h"
 #include "http/router.h"
 #include "chat/chat.h"
 #include "base/config.h"
@@ -66,6 +68,9 @@ static void process_stop(process *p)
         bk_webhooks_shutdown(p->server.webhooks);  /* before the net: requests in flight end */
     if (p->server.router)
         bk_router_shutdown(p->server.router);
+    /* checks in flight are answered unavailable now, while their clients are still there */
+    bk_file_checker_free(p->server.checker);
+    p->server.checker = NULL;
     bk_mail_shutdown(p->server.mail);
     bk_mail_receiver_shutdown(p->mail_receiver);
     if (p->server.net)
@@ -144,22 +149,31 @@ static int server_run(const bk_config *config)
         server->webhooks = bk_webhooks_new(server);
         server->router = bk_router_new(server);
         server->mail = bk_mail_new(&loop, config);  /* NULL also when no smtp-host is set */
+        server->files = bk_file_store_new(&loop, config, server->store, err, sizeof err);
+        if (server->files && !(server->checker = bk_file_checker_new(&loop, config, err, sizeof err))) {
+            bk_file_store_free(server->files);
+            server->files = NULL;
+        }
     }
     int receiver_failed = 0;
     if (server->store)
         p.mail_receiver = bk_mail_receiver_new(server, &receiver_failed);
     int made = server->store && server->chat && server->triggers && server->webhooks && server->router &&
-               !receiver_failed;
+               server->files && !receiver_failed;
     if (made) {
         bk_store_start(server->store);
         bk_net_handlers handlers = {
             .opened = bk_chat_opened, .received = bk_chat_received, .closed = bk_chat_closed,
-            .http = bk_router_handle,
+            .http = bk_router_handle, .spool = bk_router_spool,
         };
         server->net = bk_net_new(&loop, config, &handlers, server, err, sizeof err);
     }
     int rc = 0;
-    if (!made) {
+    if (server->store && !server->files) {
+        bk_error("%s", err);
+        rc = 1;
+        process_stop(&p);
+    } else if (!made) {
         bk_error("out of memory while starting");
         rc = 1;
         process_stop(&p);
@@ -182,6 +196,7 @@ static int server_run(const bk_config *config)
     bk_router_free(server->router);
     bk_mail_free(server->mail);
     bk_mail_receiver_free(p.mail_receiver);
+    bk_file_store_free(server->files);
     bk_metrics_free();
     int closed = uv_loop_close(&loop);
     if (closed != 0)

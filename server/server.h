@@ -15,6 +15,8 @@ typedef struct bk_triggers bk_triggers;
 typedef struct bk_router bk_router;
 typedef struct bk_webhooks bk_webhooks;
 typedef struct bk_mail bk_mail;
+typedef struct bk_file_store bk_file_store;
+typedef struct bk_file_checker bk_file_checker;
 
 typedef struct bk_server {
     uv_loop_t *loop;
@@ -27,6 +29,8 @@ typedef struct bk_server {
     bk_router *router;
     bk_webhooks *webhooks;
     bk_mail *mail;       /* NULL: email is not set up (no smtp-host) */
+    bk_file_store *files; /* where files in chat live (files/file_store.h) */
+    bk_file_checker *checker;  /* what an upload is checked by (files/file_check.h) */
     /* The agents online as the global slot last said (chat/sweeps.c reads it every second):
      * what a site's scripts are given, as they cannot read the global keys (base/keys.h). */
     long long agents_online;

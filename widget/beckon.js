@@ -160,7 +160,7 @@
     'button:focus-visible,textarea:focus-visible,.log:focus-visible{outline:2px solid var(--accent);outline-offset:2px}',
     '.bubble{width:58px;height:58px;border-radius:50%;background:var(--accent);color:var(--accent-text);display:grid;place-items:center;',
     'box-shadow:0 6px 20px rgba(16,24,40,.25);transition:transform .15s;position:relative;margin-left:auto}',
-    '.bubble:hover{transform:scale(1.06)}.bubble svg{width:28px;height:28px;fill:currentColor}',
+    '.bubble:hover{transform:scale(1.06)}.bubble svg{width:28px;height:28px}',
     '.badge{position:absolute;top:-3px;right:-3px;min-width:20px;height:20px;padding:0 6px;border-radius:10px;',
     'background:#d92d20;color:#fff;font-size:12px;font-weight:700;line-height:20px;text-align:center}',
     '[hidden]{display:none!important}',
@@ -174,7 +174,7 @@
     '.offer-email{align-self:center;border:1px solid var(--line);border-radius:12px;padding:10px 34px 10px 12px;position:relative;display:flex;',
     'flex-direction:column;gap:8px}.offer-email .close{position:absolute;top:4px;right:4px;color:var(--muted);width:26px;height:26px}',
     '.close{color:var(--accent-text);width:32px;height:32px;border-radius:8px;display:grid;place-items:center}',
-    '.close:hover{background:rgba(255,255,255,.15)}.close svg{width:20px;height:20px;fill:currentColor}',
+    '.close:hover{background:rgba(255,255,255,.15)}.close svg{width:20px;height:20px}',
     '.banner{background:#fffaeb;color:#93370d;font-size:12.5px;padding:6px 16px;border-bottom:1px solid #fedf89}',
     '.log{flex:1;overflow-y:auto;padding:14px 14px 6px;display:flex;flex-direction:column;gap:6px;overscroll-behavior:contain}',
     '.note{align-self:center;text-align:center;color:var(--muted);font-size:12.5px;max-width:90%;padding:4px 8px}',
@@ -205,7 +205,7 @@
     '.composer textarea{flex:1;border:1px solid var(--line);border-radius:12px;padding:8px 12px;resize:none;max-height:120px;',
     'min-height:38px;background:var(--bg);overflow-y:auto}',
     '.send{width:38px;height:38px;border-radius:50%;background:var(--accent);color:var(--accent-text);display:grid;place-items:center;flex:none}',
-    '.send svg{width:18px;height:18px;fill:currentColor}',
+    '.send svg{width:18px;height:18px}svg{fill:currentColor}',
     '.leave-message,.transcript{display:flex;flex-direction:column;gap:8px;border-top:1px solid var(--line);padding:12px}',
     '.leave-message input,.transcript input,.leave-message textarea{border:1px solid var(--line);border-radius:8px;padding:8px 10px;background:var(--bg);resize:none}',
     '.leave-message textarea{height:72px}.leave-message p,.transcript p{color:var(--muted);font-size:12.5px}',
@@ -222,7 +222,7 @@
   /* ---------- UI ---------- */
   var host = D.createElement('beckon-chat');
   var root = host.attachShadow({ mode: 'open' });
-  if (root.adoptedStyleSheets && W.CSSStyleSheet && 'replaceSync' in CSSStyleSheet.prototype) {
+  if (root.adoptedStyleSheets) {
     var sheet = new CSSStyleSheet(); sheet.replaceSync(CSS); root.adoptedStyleSheets = [sheet];
   } else {
     root.append(el('style', null, CSS)); // old browsers only; a strict CSP may block this
@@ -440,6 +440,8 @@
       if (m.from === 'visitor' && (!conv || conv.state === 'closed')) { reset(m.conversation); setConv(m.conversation, 'queued', null); }
       else return;
     }
+    if (m.file) files(function (F) { F.draw(m); }); // also a known one: fresh links
+    if (compareIds(m.id, lastId) > 0) lastId = m.id;
     if (msgs[m.id] || m.from === 'note') return; // notes are for agents (the server never sends them here)
     var p = m.cmid && pend[m.cmid], node;
     if (p) { node = p.el; settle(m.cmid, m.id); }
@@ -448,16 +450,8 @@
     if (node.parentNode) node.remove();
     log.insertBefore(node, firstAfter(m.id));
     msgs[m.id] = { el: node, m: m };
-    if (compareIds(m.id, lastId) > 0) lastId = m.id;
-    if (m.from === 'agent') {
-      typ.hidden = true;
-      if (live) {
-        if (D.hidden) { beep(); blink(); }
-        emit('message', { id: m.id, from: m.from, author: m.author, text: m.text, ts: m.ts, conversation: m.conversation });
-      }
-    } else if (live && m.from === 'system') {
-      emit('message', { id: m.id, from: m.from, text: m.text, ts: m.ts, conversation: m.conversation });
-    }
+    if (m.from === 'agent') { typ.hidden = true; if (live && D.hidden) { beep(); blink(); } }
+    if (live && m.from !== 'visitor') emit('message', { id: m.id, from: m.from, author: m.author, text: m.text, ts: m.ts, conversation: m.conversation });
     paintSeen();
     countUnread();
     markRead();
@@ -782,7 +776,7 @@
     bub.setAttribute('aria-expanded', 'true'); bub.setAttribute('aria-label', t('close'));
     session('open', '1');
     if (focus !== false) (form.hidden ? lmMail : ta).focus();
-    scroll(); markRead(); countUnread();
+    scroll(); markRead(); countUnread(); files(Boolean);
     emit('open');
   }
   function close() {
@@ -796,6 +790,19 @@
     emit('close');
   }
   function scroll() { log.scrollTop = log.scrollHeight; }
+
+  /* ---------- files: beckon-files.js, loaded once the chat opens or shows one ---------- */
+  var F, fileWork = [];
+  function files(fn) {
+    if (F) return fn(F);
+    if (fileWork.push(fn) > 1) return;
+    var s = el('script', null, null, { src: new URL('beckon-files.js', src) });
+    s.onload = function () {
+      F = W.BeckonFiles({ root: root, lang: LANG, local: local, deliver: onMessage, refresh: function () { lastId = ''; resume(); } });
+      fileWork.forEach(files);
+    };
+    D.head.append(s);
+  }
 
   bub.onclick = function () { isOpen ? close() : open(); };
   xbtn.onclick = close;
@@ -865,7 +872,7 @@
     if (f) history[k] = function () { var r = f.apply(this, arguments); nav(); return r; };
   });
   W.addEventListener('popstate', nav);
-  var api = {
+  var api = { // docs/widget.md; identify, track and consent wait for the socket
     version: '1',
     open: function () { open(); },
     close: function () { close(); },
@@ -877,7 +884,6 @@
       return api;
     },
     off: function (ev, fn) { if (handlers[ev]) handlers[ev] = handlers[ev].filter(function (f) { return f !== fn; }); return api; },
-    // identify({name, email, attrs}): what the site knows about the visitor; queued until the socket is ready.
     identify: function (d) {
       d = d || {};
       var ev = { type: 'identify' };
@@ -887,13 +893,11 @@
       if (!sendRaw(ev)) events.push(ev);
       return api;
     },
-    // track() sends an `event` (used by the invitation rules); queued until the socket is ready.
     track: function (name, p) {
       if (!/^[A-Za-z0-9_-]{1,64}$/.test(name)) return api;
       browse({ type: 'event', name: name, props: props(p) });
       return api;
     },
-    // consent(granted): the visitor's answer to the site's tracking consent (sent after welcome if not ready).
     consent: function (g) {
       consent = !!g;
       if (!consent) events = events.filter(function (e) { return e.type === 'identify'; });

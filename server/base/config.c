@@ -118,6 +118,19 @@ static const setting settings[] = {
                 "mails one sender may write into conversations an hour; more wait (default 30)"),
     INT_SETTING("mail-parse-seconds", mail_parse_seconds, 1, 600,
                 "how long reading one inbound mail may take before it is deferred (default 10)"),
+    STRING_SETTING("file-store", file_store,
+                   "where files in chat are kept: dir (data-dir/files, one node or a shared folder) or redis "
+                   "(several nodes without a shared disk) (default dir)"),
+    INT_SETTING("file-link-hours", file_link_hours, 1, 24 * 30,
+                "how long a signed link to a file stays valid (default 24)"),
+    STRING_SETTING("public-url", public_url,
+                   "the address people reach Beckon at, e.g. https://chat.example.com: links to files in "
+                   "webhooks and transcripts start with it (unset: a transcript's with the Host its visitor "
+                   "came by, a webhook's are paths)"),
+    INT_SETTING("files-per-minute", files_per_minute, 1, 10000,
+                "uploads one visitor or agent may start in a minute (default 10)"),
+    INT_SETTING("files-per-minute-per-ip", files_per_minute_per_ip, 1, 100000,
+                "uploads visitors from one address may start in a minute (default 30)"),
     STRING_SETTING("clamd-socket", clamd_socket,
                    "unix socket of a running clamd that scans every uploaded file; unset: no scan "
                    "(set but unreachable: uploads are refused)"),
@@ -164,6 +177,10 @@ void bk_config_init(bk_config *config)
     config->webhook_timeout_ms = 10000;
     config->smtp_port = 25;
     config->smtp_timeout_seconds = 20;
+    snprintf(config->file_store, sizeof config->file_store, "dir");
+    config->file_link_hours = 24;
+    config->files_per_minute = 10;
+    config->files_per_minute_per_ip = 30;
     config->file_check_seconds = 30;
     config->mail_max_bytes = 10 * 1024 * 1024;
     config->mail_per_sender_hour = 30;
@@ -193,6 +210,22 @@ static int addresses_check(const char *name, const char *value, char *err, size_
     return 0;
 }
 
+/* http(s)://host[:port][/path], printable ASCII without spaces or quotes: it goes into links
+ * as it is. */
+static int public_url_check(const char *value, char *err, size_t err_size)
+{
+    const char *rest = strncmp(value, "https://", 8) == 0 ? value + 8
+                       : strncmp(value, "http://", 7) == 0 ? value + 7 : NULL;
+    int printable = 1;
+    for (const char *c = value; *c; c++)
+        printable &= *c > ' ' && *c < 0x7f && *c != '"' && *c != '\\' && *c != '<' && *c != '>';
+    if (value[0] && (!rest || !rest[0] || rest[0] == '/' || !printable || strchr(value, '?') || strchr(value, '#'))) {
+        snprintf(err, err_size, "public-url: expected http(s)://host[:port][/path], got '%s'", value);
+        return -1;
+    }
+    return 0;
+}
+
 int bk_config_set(bk_config *config, const char *name, const char *value, char *err, size_t err_size)
 {
     const setting *s = setting_find(name);
@@ -208,7 +241,14 @@ int bk_config_set(bk_config *config, const char *name, const char *value, char *
         }
         if (strcmp(name, "trusted-proxies") == 0 && addresses_check(name, value, err, err_size) != 0)
             return -1;
+        if (strcmp(name, "public-url") == 0 && public_url_check(value, err, err_size) != 0)
+            return -1;
         memcpy(field, value, strlen(value) + 1);
+        if (strcmp(name, "public-url") == 0) {  /* links are added to it: no '/' of its own at the end */
+            size_t n = strlen(field);
+            while (n > 0 && field[n - 1] == '/')
+                field[--n] = '\0';
+        }
         return 0;
     }
     char *end;

@@ -61,6 +61,13 @@ typedef struct bk_config {
     int mail_max_bytes;             /* an inbound mail larger than this is refused */
     int mail_per_sender_hour;       /* mails one sender may write into conversations an hour */
     int mail_parse_seconds;         /* deadline of one inbound mail's parse on the thread pool */
+    /* files in chat (server/files/) */
+    char file_store[16];     /* "dir" (data-dir/files) or "redis" */
+    int file_link_hours;     /* how long a signed link to a file is valid */
+    char public_url[256];    /* "https://chat.example.com" (no trailing '/'), or "": where links
+                              * that leave the browser (webhooks, mails) point */
+    int files_per_minute;    /* uploads a visitor or agent may start in a minute */
+    int files_per_minute_per_ip;  /* uploads visitors from one address may start in a minute */
     /* files in chat (files/file_check.h) */
     char clamd_socket[PATH_MAX];  /* a running clamd's unix socket; empty: no virus scan */
     int file_check_seconds;       /* deadline of one file's checks: image work and the scan */

@@ -4,6 +4,7 @@
 
 #include "base/ids.h"
 #include "base/metrics.h"
+#include "files/file_link.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
 
@@ -198,6 +199,9 @@ static void on_history(redisReply *reply, void *data)
         chat_send_error(s, c->req, BK_ERR_INTERNAL, "could not read the history");
         goto done;
     }
+    /* files' links are signed anew for each page: a client whose links expired resumes */
+    bk_file_links_add_all(messages, s->chat->server->secret,
+                          bk_now_ms() / 1000 + 3600LL * s->chat->server->config->file_link_hours);
     json_t *history = bk_reply_new("history", c->req);
     json_object_set_new(history, "conversation", json_string(c->conversation));
     json_object_set_new(history, "state", json_string(state));

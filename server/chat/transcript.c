@@ -4,6 +4,8 @@
 #include "base/ids.h"
 #include "base/keys.h"
 #include "base/log.h"
+#include "files/file_link.h"
+#include "files/file_name.h"
 #include "transport/mail.h"
 #include "store/redis_reply.h"
 #include "store/redis_shapes.h"
@@ -31,6 +33,7 @@ typedef struct pending {
     char conversation[BK_ID_MAX + 1];
     char email[BK_EMAIL_MAX + 1];
     char day[9];
+    char host[256];  /* the socket's Host: where the transcript's links to files point */
 } pending;
 
 bk_transcripts *bk_transcripts_new(bk_server *server)
@@ -156,7 +159,23 @@ int bk_transcript_compose(const char *lang, const char *site, const json_t *mess
             add(&b, strcmp(from, "visitor") == 0 ? w->you : author && author[0] ? author : w->support);
             add(&b, ": ");
         }
-        add(&b, body);
+        json_t *file = json_object_get(m, "file");
+        if (json_is_object(file)) {  /* [file] NAME (TYPE, SIZE) URL */
+            char size[32];
+            bk_file_size_words((uint64_t)json_integer_value(json_object_get(file, "size")), size, sizeof size);
+            const char *type = json_string_value(json_object_get(file, "type"));
+            const char *url = json_string_value(json_object_get(file, "url"));
+            add(&b, "[file] ");
+            add(&b, body);
+            add(&b, " (");
+            add(&b, type ? type : "");
+            add(&b, ", ");
+            add(&b, size);
+            add(&b, ") ");
+            add(&b, url ? url : "");
+        } else {
+            add(&b, body);
+        }
         add(&b, "\n");
     }
     if (cut) {
@@ -248,6 +267,28 @@ static void on_sent(int status, const char *message, void *data)
     pending_free(p);
 }
 
+/* The files' links in a transcript are absolute (a mail has no page to be relative to): at
+ * public-url when set, else this server as the visitor's socket reached it, https unless that
+ * was a loopback address (development); valid file-link-hours from now like any link. */
+static void transcript_links(bk_transcripts *t, const pending *p, json_t *messages)
+{
+    const bk_config *config = t->server->config;
+    long long exp = (long long)(bk_now_ms() / 1000) + 3600LL * config->file_link_hours;
+    bk_file_links_add_all(messages, t->server->secret, exp);
+    char base[300];
+    if (config->public_url[0]) {
+        snprintf(base, sizeof base, "%s", config->public_url);
+    } else {
+        int loopback = strncmp(p->host, "localhost", 9) == 0 || strncmp(p->host, "127.", 4) == 0 ||
+                       strncmp(p->host, "[::1]", 5) == 0;
+        snprintf(base, sizeof base, "%s://%s", loopback ? "http" : "https", p->host);
+    }
+    size_t i;
+    json_t *m;
+    json_array_foreach(messages, i, m)
+        bk_file_links_absolute(json_object_get(m, "file"), base);
+}
+
 static void on_checked(redisReply *reply, void *data)
 {
     pending *p = data;
@@ -263,6 +304,7 @@ static void on_checked(redisReply *reply, void *data)
     }
     snprintf(p->conversation, sizeof p->conversation, "%s", conversation);
     json_t *messages = json_loadb(messages_json, messages_len, 0, NULL);
+    transcript_links(t, p, messages);
     /* without a site, the sender's domain names where the chat was */
     const char *from = t->server->config->smtp_from, *at = strchr(from, '@');
     char *subject = NULL, *body = NULL, err[256];
@@ -307,6 +349,7 @@ void bk_transcript_request(bk_transcripts *t, bk_conn *conn, const char *visitor
     snprintf(p->visitor, sizeof p->visitor, "%s", visitor);
     snprintf(p->conversation, sizeof p->conversation, "%s", request->conversation ? request->conversation : "");
     snprintf(p->email, sizeof p->email, "%s", request->email);
+    snprintf(p->host, sizeof p->host, "%s", bk_conn_host(conn));
     bk_day_string(bk_now_ms(), p->day);
     char per_conversation[8], per_day[8], max_messages[16], max_bytes[16];
     snprintf(per_conversation, sizeof per_conversation, "%d", BK_TRANSCRIPTS_PER_CONVERSATION);

@@ -47,6 +47,10 @@ static const struct {
     { "webhook", "webhook_url", VALUE_TEXT, "off" },
     { "webhook-secret", "webhook_secret", VALUE_SECRET, NULL },
     { "webhook-events", "webhook_events", VALUE_LIST, "all" },
+    { "files-visitors", "files_visitors", VALUE_SWITCH, NULL },
+    { "files-types", "files_types", VALUE_LIST, "default" },
+    { "files-max-bytes", "files_max_bytes", VALUE_NUMBER, "default" },
+    { "files-per-conversation", "files_per_conversation", VALUE_NUMBER, "default" },
 };
 
 static int site_usage(void)
@@ -56,7 +60,9 @@ static int site_usage(void)
                     "    consent required|optional | retention-days DAYS | hours 'mon-fri 09:00-17:00' [ZONE] | hours off |\n"
                     "    auto-ack-seconds|offer-email-seconds SECONDS|default |\n"
                     "    abandoned-queued-minutes|idle-active-minutes MINUTES|default |\n"
-                    "    webhook URL|off | webhook-secret SECRET|generate | webhook-events EVENT,...|all\n");
+                    "    webhook URL|off | webhook-secret SECRET|generate | webhook-events EVENT,...|all |\n"
+                    "    files-visitors on|off | files-types TYPE,...|default | files-max-bytes BYTES|default |\n"
+                    "    files-per-conversation COUNT|default\n");
     return 2;
 }
 

@@ -62,8 +62,10 @@ static void file_close(bk_clamd_scan *scan)
     scan->fs_busy = 1;
     scan->pending++;
     if (uv_fs_close(scan->loop, &scan->fs, file, file_closed) != 0) {
+        /* Only the hold taken just above goes: the caller holds the scan, so it lives on (and
+         * the compiler is not left to prove that release() cannot free it here). */
         scan->fs_busy = 0;
-        release(scan);
+        scan->pending--;
     }
 }
 

@@ -8,6 +8,7 @@
 #include "http/accounts.h"
 #include "http/beacon.h"
 #include "http/canned.h"
+#include "http/files.h"
 #include "http/monitoring.h"
 #include "http/privacy.h"
 #include "http/reply.h"
@@ -43,12 +44,16 @@ struct bk_router {
     bk_service_api *service;
     bk_sites *sites;
     bk_webhook_api *webhook;
+    bk_files_api *files;
 };
 
 /* ---- the handlers, as the table calls them ------------------------------------------------ */
 
-/* who: the login name on routes that need one, NULL on public routes. */
+/* who: the login name on routes that need one, NULL on public routes (and for a visitor on a
+ * route that takes visitors too). */
 typedef void (*route_fn)(bk_router *router, bk_http *request, const char *who);
+/* The same for a route that needs the login's role too. */
+typedef void (*route_role_fn)(bk_router *router, bk_http *request, const char *who, int role);
 
 /* Agent, marketer and admin routes are for Beckon's own pages (and for scripts, which send no
  * Origin): a browser page elsewhere is refused even before its token is looked at. */
@@ -142,9 +147,19 @@ static void service_stats(bk_router *router, bk_http *request, const char *who)
     bk_service_api_handle(router->service, request);
 }
 
+static void file_upload(bk_router *router, bk_http *request, const char *who, int role);
+
+static void file_serve(bk_router *router, bk_http *request, const char *who)
+{
+    (void)who;
+    bk_files_serve(router->files, request);
+}
+
 /* ---- the table ---------------------------------------------------------------------------- */
 
-enum { PUBLIC = 0, AGENT = 1, MARKETER = 2, ADMIN = 4, ANYONE_LOGGED_IN = AGENT | MARKETER | ADMIN };
+/* VISITOR: the route takes "Authorization: Visitor TOKEN" too; it checks the token (and the
+ * visitor's Origin against its site) itself, and runs with who NULL. */
+enum { PUBLIC = 0, AGENT = 1, MARKETER = 2, ADMIN = 4, ANYONE_LOGGED_IN = AGENT | MARKETER | ADMIN, VISITOR = 8 };
 
 /* path: exact, but "{id}" is any one segment and a trailing "/..." the path itself or anything
  * below it. method: NULL when the handler takes several and checks them itself. The first
@@ -155,24 +170,33 @@ typedef struct route {
     const char *method;
     int roles;
     route_fn handler;
+    route_role_fn role_handler;  /* instead of handler, for a route that needs the role */
+    uint64_t spool;              /* a body streamed to a file, at most this many bytes (net.h) */
 } route;
 
 static const route routes[] = {
-    { "/healthz",                     "GET",   PUBLIC,            health },
-    { "/metrics",                     "GET",   PUBLIC,            metrics },
-    { "/api/login",                   "POST",  PUBLIC,            login },
-    { "/api/events",                  "POST",  PUBLIC,            beacon },
-    { "/api/agents/...",              NULL,    ADMIN,             accounts },
-    { "/api/sites/{id}/webhook/...",  NULL,    ADMIN,             webhook },
-    { "/api/sites/...",               NULL,    ADMIN,             sites },
-    { "/api/visitors/...",            NULL,    ADMIN,             privacy },
-    { "/api/canned/...",              NULL,    ANYONE_LOGGED_IN,  canned },
-    { "/api/rules/test",              "POST",  MARKETER | ADMIN,  rules_dry_run },
-    { "/api/rules/...",               NULL,    MARKETER | ADMIN,  rules },
-    { "/api/stats/rules",             "GET",   MARKETER | ADMIN,  rules_stats },
-    { "/api/stats/service",           "GET",   ANYONE_LOGGED_IN,  service_stats },
-    { "/api/stats/service.csv",       "GET",   ANYONE_LOGGED_IN,  service_stats },
+    { "/healthz",                     "GET",   PUBLIC,            health, NULL, 0 },
+    { "/metrics",                     "GET",   PUBLIC,            metrics, NULL, 0 },
+    { "/api/login",                   "POST",  PUBLIC,            login, NULL, 0 },
+    { "/api/events",                  "POST",  PUBLIC,            beacon, NULL, 0 },
+    { "/api/agents/...",              NULL,    ADMIN,             accounts, NULL, 0 },
+    { "/api/sites/{id}/webhook/...",  NULL,    ADMIN,             webhook, NULL, 0 },
+    { "/api/sites/...",               NULL,    ADMIN,             sites, NULL, 0 },
+    { "/api/visitors/...",            NULL,    ADMIN,             privacy, NULL, 0 },
+    { "/api/canned/...",              NULL,    ANYONE_LOGGED_IN,  canned, NULL, 0 },
+    { "/api/rules/test",              "POST",  MARKETER | ADMIN,  rules_dry_run, NULL, 0 },
+    { "/api/rules/...",               NULL,    MARKETER | ADMIN,  rules, NULL, 0 },
+    { "/api/stats/rules",             "GET",   MARKETER | ADMIN,  rules_stats, NULL, 0 },
+    { "/api/stats/service",           "GET",   ANYONE_LOGGED_IN,  service_stats, NULL, 0 },
+    { "/api/stats/service.csv",       "GET",   ANYONE_LOGGED_IN,  service_stats, NULL, 0 },
+    { "/api/files",                   "POST",  ANYONE_LOGGED_IN | VISITOR, NULL, file_upload, BK_FILES_CEILING_BYTES },
+    { "/files/...",                   "GET",   PUBLIC,            file_serve, NULL, 0 },
 };
+
+static void file_upload(bk_router *router, bk_http *request, const char *who, int role)
+{
+    bk_files_upload(router->files, request, who, role == ADMIN);
+}
 
 static int path_matches(const char *pattern, const char *path)
 {
@@ -206,10 +230,14 @@ typedef struct authorization {
 } authorization;
 
 /* The route's handler, or 405 when only its path matched. */
-static void route_run(bk_router *router, bk_http *request, const route *r, int method_matches, const char *who)
+static void route_run(bk_router *router, bk_http *request, const route *r, int method_matches, const char *who,
+                      int role)
 {
     if (method_matches) {
-        r->handler(router, request, who);
+        if (r->role_handler)
+            r->role_handler(router, request, who, role);
+        else
+            r->handler(router, request, who);
         return;
     }
     char message[32];
@@ -230,7 +258,7 @@ static void on_authorized(redisReply *reply, void *data)
         if (!(role_bit(role) & a->route->roles))
             bk_api_reply_error(a->request, 403, BK_ERR_FORBIDDEN, "your role may not do this");
         else
-            route_run(a->router, a->request, a->route, a->method_matches, agent);
+            route_run(a->router, a->request, a->route, a->method_matches, agent, role_bit(role));
     } else if (bk_redis_reply_refusal(reply, BK_ERR_UNAUTHORIZED)) {
         bk_api_reply_error(a->request, 401, BK_ERR_UNAUTHORIZED, "log in again: the session is unknown or expired");
     } else {
@@ -241,12 +269,42 @@ static void on_authorized(redisReply *reply, void *data)
     free(a);
 }
 
+/* A visitor route is called by the widget from the site's pages, another origin than ours, with
+ * the visitor's token in Authorization: the browser lets the page read the answer only if we
+ * name its origin, and sends such a request only after a preflight (OPTIONS). Any well-formed
+ * origin is named: the token is what authorizes, and the route checks the visitor's Origin
+ * against its site itself; cookies are never allowed along. */
+static void cors_allow(bk_http *request, const char *methods)
+{
+    char origin[BK_ORIGIN_MAX];
+    if (bk_origin_normalize(bk_http_header(request, "origin"), origin, sizeof origin) == 0)
+        bk_http_cors(request, origin, methods);
+}
+
+/* The preflight of a visitor route: 204 with what may follow, or 0 when path is no such route. */
+static int preflight(bk_http *request, const char *path)
+{
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
+        if ((routes[i].roles & VISITOR) && routes[i].method && path_matches(routes[i].path, path)) {
+            cors_allow(request, routes[i].method);
+            bk_http_respond(request, 204, "text/plain", "", 0);
+            return 1;
+        }
+    }
+    return 0;
+}
+
 /* Runs the route once the request may: at once on a public route, else when the session
  * script has named a login whose role the route allows. */
 static void authorize(bk_router *router, bk_http *request, const route *r, int method_matches)
 {
     if (r->roles == PUBLIC) {
-        route_run(router, request, r, method_matches, NULL);
+        route_run(router, request, r, method_matches, NULL, PUBLIC);
+        return;
+    }
+    if ((r->roles & VISITOR) && strncmp(bk_http_header(request, "authorization"), "Visitor ", 8) == 0) {
+        cors_allow(request, NULL);
+        route_run(router, request, r, method_matches, NULL, VISITOR);
         return;
     }
     if (!own_origin(request)) {
@@ -287,6 +345,8 @@ void bk_router_handle(bk_http *request, void *data)
     const char *path = bk_http_path(request);
     const route *other_method = NULL;
     bk_metrics_now.http_requests++;
+    if (strcmp(method, "OPTIONS") == 0 && preflight(request, path))
+        return;
     for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++) {
         const route *r = &routes[i];
         if (!path_matches(r->path, path))
@@ -304,6 +364,16 @@ void bk_router_handle(bk_http *request, void *data)
         bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "no such route");
 }
 
+uint64_t bk_router_spool(const bk_http *request, void *data)
+{
+    (void)data;
+    const char *path = bk_http_path(request), *method = bk_http_method(request);
+    for (size_t i = 0; i < sizeof routes / sizeof routes[0]; i++)
+        if (routes[i].spool && path_matches(routes[i].path, path) && strcmp(routes[i].method, method) == 0)
+            return routes[i].spool;
+    return 0;
+}
+
 bk_router *bk_router_new(bk_server *server)
 {
     bk_router *router = calloc(1, sizeof *router);
@@ -319,12 +389,14 @@ bk_router *bk_router_new(bk_server *server)
     router->service = bk_service_api_new(server);
     router->sites = bk_sites_new(server);
     router->webhook = bk_webhook_api_new(server);
+    router->files = bk_files_api_new(server);
     return router;
 }
 
 void bk_router_shutdown(bk_router *router)
 {
     bk_rules_api_shutdown(router->rules);
+    bk_files_api_shutdown(router->files);
 }
 
 void bk_router_free(bk_router *router)
@@ -339,5 +411,6 @@ void bk_router_free(bk_router *router)
     bk_service_api_free(router->service);
     bk_sites_free(router->sites);
     bk_webhook_api_free(router->webhook);
+    bk_files_api_free(router->files);
     free(router);
 }

@@ -18,5 +18,7 @@ void bk_router_free(bk_router *router);
 
 /* The net's HTTP handler; data is the bk_server. */
 void bk_router_handle(bk_http *request, void *server);
+/* The net's spool handler: the most bytes the route streams to a file, or 0 (net.h). */
+uint64_t bk_router_spool(const bk_http *request, void *data);
 
 #endif

@@ -11,7 +11,7 @@
 -- holds Redis long; those without an open conversation leave the set. When every limit this node
 -- knows is 0, it only drops visitors gone longer than any limit can be (10080 minutes): another
 -- node may be configured otherwise. now_text and day are strings (now is written into the meta as given).
---! uses: prelude conversation_close
+--! uses: prelude files conversation_close
 
 local function abandoned_close(now_text, day, retention_days, queued_ms, idle_ms, ttl)
   local now, seen, least = tonumber(now_text), p .. 'visitors:seen', nil

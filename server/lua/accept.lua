@@ -8,6 +8,7 @@ if not meta[1] then return redis.error_reply('not_found no such conversation') e
 if meta[1] == 'active' then return redis.error_reply('already_taken another agent accepted it first') end
 if meta[1] ~= 'queued' then return redis.error_reply('wrong_state the conversation is ' .. meta[1]) end
 redis.call('HSET', mkey, 'state', 'active', 'agent', agent, 'accepted', now)
+conv_agent_set(meta[2], cid, agent)
 queue_leave(cid)
 redis.call('LPUSH', p .. 'waits', tonumber(now) - tonumber(redis.call('HGET', mkey, 'created') or now))
 redis.call('LTRIM', p .. 'waits', 0, 49)

@@ -1,6 +1,6 @@
 -- ARGV: prefix, conversation ("" = the visitor's open one), by (visitor|agent), who, now, day,
 --       retention_days -> 1 (conversation_close.lua)
---! uses: prelude webhook service_row conversation_close
+--! uses: prelude webhook service_row files conversation_close
 
 local cid, by, who = ARGV[2], ARGV[3], ARGV[4]
 if cid == '' then cid = redis.call('HGET', p .. 'visitor:' .. who, 'conv') end

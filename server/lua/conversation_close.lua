@@ -5,7 +5,7 @@
 -- days (else retention_days). Its fact row goes into svc:{day} (kept 400 days) under a sequence
 -- number, not the conversation id: once the meta (svc_row = "day:number") is gone, nothing links
 -- the row to anyone.
---! uses: prelude webhook service_row
+--! uses: prelude webhook service_row files
 
 local function conversation_close(cid, meta, by, who, now, day, retention_days)
   local mkey = p .. 'conv:' .. cid .. ':meta'
@@ -17,6 +17,7 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
                       p .. 'conv:' .. cid .. ':mail_out', p .. 'conv:' .. cid .. ':mail_ids'}) do
     redis.call('EXPIRE', k, days * 86400)
   end
+  files_expire(cid, days * 86400, tonumber(now))
   local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating', 'first_response_channel')
   local seq = redis.call('INCR', p .. 'svc:seq')
   redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4], f[5]))
@@ -31,7 +32,7 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
   if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end
   local vkey = p .. 'visitor:' .. meta[2]
   if redis.call('HGET', vkey, 'conv') == cid then
-    redis.call('HDEL', vkey, 'conv')
+    redis.call('HDEL', vkey, 'conv', 'conv_agent')
     profile_changed(vkey)
   end
   redis.call('HSET', vkey, 'last_conv', cid)

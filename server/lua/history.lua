@@ -63,6 +63,7 @@ for i = 1, math.min(#entries, limit) do
   for j = 1, #f, 2 do m[f[j]] = f[j + 1] end
   if m.cmid == '' then m.cmid = nil end
   if m.attachments then m.attachments = cjson.decode(m.attachments) end  -- a mail's, listed (mail_inbound.lua)
+  if m.file then m.file = cjson.decode(m.file) end
   if not (by == 'visitor' and m.from == 'note') then
     local encoded = cjson.encode(m)
     if #out > 0 and bytes + #encoded > max_bytes then complete = 0; break end

@@ -47,8 +47,19 @@ local function bus_node(kind, id, what) redis.call('SPUBLISH', bus_channel(kind,
 local function stamp(id) return tonumber(string.match(id, '^(%d+)')) end
 -- Appends a message to its conversation: its stream id, and its push for the bus as a compact
 -- record (the fields, the two that may hold anything with their length, the text last and raw).
-local function append(cid, from, author, cmid, text)
-  local id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
+-- A file's message (file: {id, type, size, width, height, thumb, json}, files.lua) keeps the
+-- file's metadata in the entry's `file` (JSON) and goes as "~file", the file's fields before
+-- the text (its name): the node adds the signed links (server/chat/frames.c).
+local function append(cid, from, author, cmid, text, file)
+  local head = cid .. ' '
+  local id
+  if file then
+    id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text, 'file', file.json)
+    head = '~file ' .. cid .. ' ' .. id .. ' ' .. from .. ' ' .. #author .. ' ' .. author .. ' ' .. #cmid .. ' ' .. cmid .. ' ' ..
+           file.id .. ' ' .. file.type .. ' ' .. file.size .. ' ' .. file.width .. ' ' .. file.height .. ' ' .. file.thumb .. ' '
+    return id, head .. text
+  end
+  id = redis.call('XADD', p .. 'conv:' .. cid, '*', 'from', from, 'author', author, 'cmid', cmid, 'text', text)
   return id, '~message ' .. cid .. ' ' .. id .. ' ' .. from .. ' ' .. #author .. ' ' .. author .. ' ' .. #cmid .. ' ' ..
              cmid .. ' ' .. text
 end
@@ -67,6 +78,16 @@ end
 -- track.lua itself writes (site, lang, device, attrs, conv, chats, last_chat, consent,
 -- inv_day, inv_today, last_dismissed, the caps), calls this in the same step.
 local function profile_changed(vkey) redis.call('HINCRBY', vkey, 'profile_rev', 1) end
+-- The agent of a visitor's open conversation is kept on the visitor's hash too, as `conv_agent`
+-- ("CONVERSATION AGENT"), beside the meta's `agent`: a visitor's message reads it with the
+-- visitor's conversation, one call instead of two (message_visitor.lua). Written wherever the
+-- meta's agent is (accept.lua, transfer.lua), only while that conversation is the visitor's open
+-- one; ended with `conv` (conversation_close.lua). A reader checks its conversation and reads
+-- the meta when it is missing (a chat accepted before it existed) or of another conversation.
+local function conv_agent_set(vid, cid, agent)
+  local vkey = p .. 'visitor:' .. vid
+  if redis.call('HGET', vkey, 'conv') == cid then redis.call('HSET', vkey, 'conv_agent', cid .. ' ' .. agent) end
+end
 local function online_agents(now)
   local seen, names = {}, {}
   for _, m in ipairs(redis.call('ZRANGEBYSCORE', p .. 'presence', now, '+inf')) do

@@ -11,7 +11,7 @@
 -- sweep publishes the whole order once ("!queue"), and each node tells its own waiting
 -- visitors (so they also learn when the last agent leaves). One message a second at
 -- most, whatever the queue's length.
---! uses: prelude webhook service_row conversation_close abandoned_close
+--! uses: prelude webhook service_row files conversation_close abandoned_close
 
 abandoned_close(ARGV[2], ARGV[5], ARGV[6], tonumber(ARGV[7]), tonumber(ARGV[8]), tonumber(ARGV[9]))
 local now = tonumber(ARGV[2])

@@ -33,7 +33,8 @@ for _, e in ipairs(entries) do
   if m.from ~= 'note' then
     bytes = bytes + #(m.text or '') + #(m.author or '')
     if #out >= max_count or bytes > max_bytes then cut = 1; break end
-    out[#out + 1] = {from = m.from, author = m.author or '', text = m.text or '', ts = stamp(e[1])}
+    out[#out + 1] = {from = m.from, author = m.author or '', text = m.text or '', ts = stamp(e[1]),
+                     file = m.file and cjson.decode(m.file) or nil}
   end
 end
 redis.call('HINCRBY', mkey, 'transcripts', 1)

@@ -10,6 +10,7 @@ if meta[1] ~= 'active' or meta[2] ~= from then return redis.error_reply('forbidd
 if to == from then return redis.error_reply('wrong_state the chat is yours already') end
 if ARGV[5] ~= '1' then return redis.error_reply('not_found no agent named ' .. to) end
 redis.call('HSET', mkey, 'agent', to)
+conv_agent_set(meta[3], cid, to)
 redis.call('SREM', p .. 'agent:' .. from .. ':convs', cid)
 redis.call('SADD', p .. 'agent:' .. to .. ':convs', cid)
 local _, frame = append(cid, 'system', '', '', from .. ' transferred the chat to ' .. to)

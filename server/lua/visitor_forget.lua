@@ -2,7 +2,7 @@
 -- Erases the visitor: profile, events, conversations (messages, notes, ratings),
 -- invitations, messages left, and every index that names them. Daily stats are counts
 -- per rule and name nobody. Their sockets are closed on every node.
---! uses: prelude visitor_data
+--! uses: prelude visitor_data files
 
 local vid = ARGV[2]
 local vkey = p .. 'visitor:' .. vid
@@ -20,6 +20,7 @@ for _, cid in ipairs(redis.call('LRANGE', vkey .. ':convs', 0, -1)) do
   deleted = deleted + redis.call('DEL', p .. 'conv:' .. cid, p .. 'conv:' .. cid .. ':meta', p .. 'conv:' .. cid .. ':cmids',
                                   p .. 'conv:' .. cid .. ':mail_in', p .. 'conv:' .. cid .. ':mail_out',
                                   p .. 'conv:' .. cid .. ':mail_ids')
+  deleted = deleted + files_erase(cid)
 end
 for _, iid in ipairs(redis.call('SMEMBERS', vkey .. ':invitations')) do
   deleted = deleted + redis.call('DEL', p .. 'invitation:' .. iid)

@@ -2,6 +2,7 @@
 #include "sites/site_settings.h"
 
 #include "base/ids.h"
+#include "files/file_type.h"
 #include "sites/origin.h"
 #include "transport/fetch.h"
 
@@ -75,6 +76,64 @@ static const char *minutes_check(json_t *body, const char *name, bk_site_setting
     char text[32];
     snprintf(text, sizeof text, "%.6g", json_number_value(value));
     fields_add(fields, name, text);
+    return NULL;
+}
+
+/* Files in chat: files_visitors (bool), files_types (a list of MIME types or families, checked
+ * by files/file_type.h: never HTML, SVG, scripts or programs; null or [] for the defaults),
+ * files_max_bytes (1 B to 100 MiB, null for 10 MiB), files_per_conversation (1 to 10000, null
+ * for 50). */
+static const char *files_check(json_t *body, bk_site_settings *fields, char *why, size_t why_size)
+{
+    json_t *visitors = json_object_get(body, "files_visitors");
+    json_t *types = json_object_get(body, "files_types");
+    json_t *max = json_object_get(body, "files_max_bytes");
+    json_t *per = json_object_get(body, "files_per_conversation");
+    if (visitors && !json_is_boolean(visitors))
+        return "files_visitors: true or false";
+    if (visitors)
+        fields_add(fields, "files_visitors", json_is_true(visitors) ? "1" : "0");
+    if (types && (json_is_null(types) || (json_is_array(types) && json_array_size(types) == 0))) {
+        fields_add(fields, "files_types", "");  /* the defaults */
+    } else if (types) {
+        if (!json_is_array(types) || json_array_size(types) > BK_FILE_TYPES_MAX)
+            return "files_types: a list of MIME types, e.g. [\"image/png\", \"application/pdf\"], or null for the defaults";
+        const char *list[BK_FILE_TYPES_MAX + 1];
+        size_t i;
+        json_t *type;
+        json_array_foreach(types, i, type) {
+            if (!json_is_string(type))
+                return "files_types: a list of MIME types, e.g. [\"image/png\", \"application/pdf\"], or null for the defaults";
+            list[i] = json_string_value(type);
+        }
+        list[json_array_size(types)] = NULL;
+        char err[BK_SITE_WHY_MAX - 16];
+        if (bk_file_types_check(list, err, sizeof err) != 0) {
+            snprintf(why, why_size, "files_types: %s", err);
+            return why;
+        }
+        char *text = json_dumps(types, JSON_COMPACT);
+        if (!text)
+            return "out of memory";
+        fields_add(fields, "files_types", text);
+        free(text);
+    }
+    if (max && !json_is_null(max) && (!json_is_integer(max) || json_integer_value(max) < 1 ||
+                                      (uint64_t)json_integer_value(max) > BK_FILE_MAX_BYTES_LIMIT))
+        return "files_max_bytes: 1 to 104857600 (100 MiB), or null for 10 MiB";
+    if (per && !json_is_null(per) && (!json_is_integer(per) || json_integer_value(per) < 1 ||
+                                      json_integer_value(per) > 10000))
+        return "files_per_conversation: 1 to 10000, or null for 50";
+    json_t *numbers[] = { max, per };
+    const char *names[] = { "files_max_bytes", "files_per_conversation" };
+    for (int n = 0; n < 2; n++) {
+        if (!numbers[n])
+            continue;
+        char text[24] = "";
+        if (!json_is_null(numbers[n]))
+            snprintf(text, sizeof text, "%lld", (long long)json_integer_value(numbers[n]));
+        fields_add(fields, names[n], text);
+    }
     return NULL;
 }
 
@@ -214,6 +273,8 @@ const char *bk_site_settings_check(json_t *body, bk_site_settings *fields, char 
         problem = minutes_check(body, "idle_active_minutes", fields);
     if (!problem)
         problem = webhook_check(body, fields);
+    if (!problem)
+        problem = files_check(body, fields, why, why_size);
     return problem;
 }
 

@@ -3,7 +3,8 @@
  *
  * A settings object (origins, identity_secret, enforce_identity, consent_required,
  * retention_days, hours and tz, auto_ack_seconds, offer_email_seconds,
- * abandoned_queued_minutes, idle_active_minutes, webhook_url, webhook_secret, webhook_events)
+ * abandoned_queued_minutes, idle_active_minutes, webhook_url, webhook_secret, webhook_events,
+ * files_visitors, files_types, files_max_bytes, files_per_conversation)
  * becomes the (field, value) pairs the site_save script stores (lua/site_save.lua). */
 #ifndef BK_SITE_SETTINGS_H
 #define BK_SITE_SETTINGS_H

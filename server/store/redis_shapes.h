@@ -94,6 +94,14 @@
 /* GET session:{digest}: the agent a session token belongs to, or nil (chat/hello.c) */
 #define BK_SHAPE_SESSION_AGENT "n"
 
+/* file_message.lua: {conversation, id, duplicate, opened, file_json} (http/files.c) */
+#define BK_SHAPE_FILE_MESSAGE "[ssiis%]"
+/* file_get.lua: {name, type, size, thumb} (http/file_serve.c) */
+#define BK_SHAPE_FILE_GET "[ssii]"
+/* files_expired.lua: the ids of files whose bytes may go (http/files_api.c) */
+#define BK_SHAPE_FILE_ID "s"
+#define BK_SHAPE_FILE_IDS "[{" BK_SHAPE_FILE_ID "}]"
+
 /* Every shape above that a reader starts with (groups are reached through them). */
 #define BK_REDIS_SHAPES(X)                                                                       \
     X(INTEGER) X(STRING) X(TEXT) X(AUTHORIZE) X(LOGIN_BEGIN) X(VISITOR_HELLO) X(AGENT_HELLO)     \
@@ -101,12 +109,12 @@
     X(TRANSCRIPT)                                                                                \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
     X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)     \
-    X(COUNTS)
+    X(COUNTS) X(FILE_MESSAGE) X(FILE_GET) X(FILE_IDS)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
     X(HOOK_ROW, HOOK_ROWS) X(BUS_ELEMENT, BUS_REPLY) X(CLUSTER_RANGE, CLUSTER_SLOTS)             \
-    X(CLUSTER_NODE, CLUSTER_RANGE) X(COUNT, COUNTS)
+    X(CLUSTER_NODE, CLUSTER_RANGE) X(COUNT, COUNTS) X(FILE_ID, FILE_IDS)
 
 #endif

@@ -12,33 +12,8 @@
 #define HTTP_BODY_MAX   (64 * 1024)
 /* The longest path and query kept, each with its NUL: a longer one is refused (414), never cut
  * short into another id. */
-#define HTTP_PATH_SIZE  512
-#define HTTP_QUERY_SIZE 512
-
-struct bk_http {
-    struct lws *wsi;           /* NULL once the client left */
-    int refs;
-    char method[8];
-    char path[HTTP_PATH_SIZE];
-    char query[HTTP_QUERY_SIZE];
-    char *body;
-    size_t body_len;
-    int body_too_large;
-    char authorization[256];
-    char origin[256];
-    char cookie[512];
-    char content_type[128];
-    char host[256];
-    char peer[64];
-    /* the response */
-    int status;
-    char response_type[64];
-    char *response;            /* LWS_PRE + body */
-    size_t response_len;
-    int headers_sent;
-    int body_sent;  /* the body is out: the transaction is over */
-    char disposition[160];     /* Content-Disposition, or "" */
-};
+#define HTTP_PATH_SIZE  NET_HTTP_PATH_SIZE
+#define HTTP_QUERY_SIZE NET_HTTP_QUERY_SIZE
 
 typedef struct http_session { bk_http *request; } http_session;
 
@@ -48,8 +23,10 @@ static void http_unref(bk_http *request)
 {
     if (--request->refs > 0)
         return;
+    net_spool_free(request->spool);
     free(request->body);
     free(request->response);
+    free(request->stream_headers);
     free(request);
 }
 
@@ -84,7 +61,16 @@ void bk_http_respond(bk_http *r, int status, const char *content_type, const cha
             snprintf(r->response_type, sizeof r->response_type, "%s", content_type);
             memcpy(r->response + LWS_PRE, body, len);
             r->response_len = len;
-            lws_callback_on_writable(r->wsi);
+            /* lws gives no writable callback while a request's body is still being read (an
+             * upload refused or answered midway): its timer does come, and http_answer_early
+             * writes the answer whole from there, then closes. */
+            if (!net_spool_complete(r)) {
+                lws_set_timer_usecs(r->wsi, 1);
+                /* from outside lws's service, its scheduler learns of the new timer only when
+                 * it next runs: wake it */
+                lws_cancel_service(lws_get_context(r->wsi));
+            } else
+                lws_callback_on_writable(r->wsi);
         }
     }
     http_unref(r);  /* the handler's reference */
@@ -95,10 +81,74 @@ void bk_http_attachment(bk_http *r, const char *filename)
     snprintf(r->disposition, sizeof r->disposition, "attachment; filename=\"%s\"", filename);
 }
 
+void bk_http_cors(bk_http *r, const char *origin, const char *methods)
+{
+    snprintf(r->cors_origin, sizeof r->cors_origin, "%s", origin);
+    r->cors_methods = methods;
+}
+
+/* The CORS headers bk_http_cors asked for: 0, or -1 when they do not fit. */
+static int http_cors_headers(struct lws *wsi, const bk_http *r, unsigned char **p, unsigned char *end)
+{
+    if (!r->cors_origin[0])
+        return 0;
+    if (lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-origin:",
+                                    (const unsigned char *)r->cors_origin, (int)strlen(r->cors_origin), p, end) ||
+        lws_add_http_header_by_name(wsi, (const unsigned char *)"vary:", (const unsigned char *)"Origin", 6, p, end))
+        return -1;
+    if (!r->cors_methods)
+        return 0;
+    static const char headers[] = "Authorization, Content-Type", max_age[] = "600";
+    return lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-methods:",
+                                       (const unsigned char *)r->cors_methods, (int)strlen(r->cors_methods), p, end) ||
+           lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-allow-headers:",
+                                       (const unsigned char *)headers, (int)sizeof headers - 1, p, end) ||
+           lws_add_http_header_by_name(wsi, (const unsigned char *)"access-control-max-age:",
+                                       (const unsigned char *)max_age, (int)sizeof max_age - 1, p, end)
+               ? -1 : 0;
+}
+
+void bk_http_stream_begin(bk_http *r, int status, const char *content_type, uint64_t length,
+                          const char *headers, void (*more)(bk_http *request, int gone, void *data),
+                          void *data)
+{
+    r->streaming = 1;
+    r->status = status;
+    snprintf(r->response_type, sizeof r->response_type, "%s", content_type);
+    r->stream_length = length;
+    r->stream_headers = strdup(headers);
+    r->stream_more = more;
+    r->stream_data = data;
+    if (r->wsi)
+        lws_callback_on_writable(r->wsi);
+}
+
+void bk_http_stream_write(bk_http *r, const char *chunk, size_t len)
+{
+    if (!r->wsi || r->response || r->stream_ended)
+        return;
+    r->response = malloc(LWS_PRE + len + 1);
+    if (!r->response) {
+        lws_set_timeout(r->wsi, PENDING_TIMEOUT_KILLED_BY_PARENT, LWS_TO_KILL_ASYNC);
+        return;
+    }
+    memcpy(r->response + LWS_PRE, chunk, len);
+    r->response_len = len;
+    lws_callback_on_writable(r->wsi);
+}
+
+void bk_http_stream_end(bk_http *r)
+{
+    r->stream_ended = 1;
+    if (r->wsi)
+        lws_callback_on_writable(r->wsi);
+    http_unref(r);  /* the handler's reference */
+}
+
 /* Answers a request refused before any handler ran with a JSON error, written at once from
  * inside the callback (the way lws_return_http_status does). The caller then returns non-zero,
  * so lws closes the connection: what follows on it is not trusted to be a request. */
-static void http_refuse(struct lws *wsi, unsigned status, const char *code, const char *message)
+void net_http_refuse(struct lws *wsi, unsigned status, const char *code, const char *message)
 {
     char body[256];
     int len = snprintf(body, sizeof body, "{\"error\":{\"code\":\"%s\",\"message\":\"%s\"}}",
@@ -188,7 +238,7 @@ static unsigned http_target_check(struct lws *wsi, const char *path, size_t path
 #define HTTP_NO_DEADLINE ((lws_usec_t)366 * 24 * 3600 * LWS_USEC_PER_SEC)
 
 /* The request's Content-Length, or -1 when it has none (or one that is not a number). */
-static long long http_content_length(struct lws *wsi)
+long long net_http_content_length(struct lws *wsi)
 {
     char value[24];
     if (lws_hdr_copy(wsi, value, sizeof value, WSI_TOKEN_HTTP_CONTENT_LENGTH) <= 0)
@@ -203,7 +253,7 @@ static void http_body_deadline(const bk_net *net, struct lws *wsi, net_tcp_conn 
     /* A body follows when the request gives its length, or (as lws assumes: 100 MB) for
      * POST, PUT and PATCH without one. A body lws discards by itself (after a static file,
      * or after our answer to a POST without a length) has the same deadline. */
-    long long length = http_content_length(wsi);
+    long long length = net_http_content_length(wsi);
     int body = length > 0 || (length < 0 && (lws_hdr_total_length(wsi, WSI_TOKEN_POST_URI) > 0 ||
                                              lws_hdr_total_length(wsi, WSI_TOKEN_PUT_URI) > 0 ||
                                              lws_hdr_total_length(wsi, WSI_TOKEN_PATCH_URI) > 0));
@@ -222,7 +272,45 @@ static void http_body_in_time(struct lws *wsi, net_tcp_conn *c)
     }
 }
 
+/* A streamed body (an upload) may take longer than body-timeout-seconds as a whole: its
+ * deadline is renewed each time another SPOOL_PROGRESS_BYTES have come, so a real upload at
+ * more than SPOOL_PROGRESS_BYTES per deadline goes on, and a trickle (the slowloris the
+ * deadline is for) does not. */
+#define SPOOL_PROGRESS_BYTES (64 * 1024)
+
+static void http_body_progress(const bk_net *net, struct lws *wsi, uint64_t before, uint64_t after)
+{
+    net_tcp_conn *c = lws_get_opaque_user_data(wsi);
+    if (c && c->body_deadline && after / SPOOL_PROGRESS_BYTES != before / SPOOL_PROGRESS_BYTES)
+        lws_set_timer_usecs(wsi, (lws_usec_t)net->config->body_timeout_seconds * LWS_USEC_PER_SEC);
+}
+
 static void http_session_release(http_session *session);
+
+/* The answer to a request whose body was not read whole (bk_http_respond), written at once from
+ * the wsi's timer, headers and body together; then the connection closes: what follows on it is
+ * the rest of that body. Returns -1 (close). */
+static int http_answer_early(struct lws *wsi, http_session *session)
+{
+    bk_http *r = session->request;
+    size_t size = LWS_PRE + 1024 + r->response_len;
+    unsigned char *buffer = malloc(size);
+    if (buffer) {
+        unsigned char *start = buffer + LWS_PRE, *p = start, *end = buffer + LWS_PRE + 1024;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->response_type, r->response_len, &p, end) == 0 &&
+            lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
+                                        (const unsigned char *)"no-store", 8, &p, end) == 0 &&
+            lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end) == 0 &&
+            lws_finalize_http_header(wsi, &p, end) == 0) {
+            memcpy(p, r->response + LWS_PRE, r->response_len);
+            p += r->response_len;
+            lws_write(wsi, start, (size_t)(p - start), LWS_WRITE_HTTP);
+        }
+        free(buffer);
+    }
+    http_session_release(session);
+    return -1;
+}
 
 /* The body deadline passed: 408, unless an answer of ours is already on its way (then that is
  * cut short); the connection closes either way. */
@@ -239,7 +327,7 @@ static int http_body_late(const bk_net *net, struct lws *wsi, http_session *sess
     int answering = session && session->request && session->request->response;
     http_session_release(session);
     if (!answering)
-        http_refuse(wsi, 408, BK_ERR_BAD_REQUEST, "the request body did not arrive in time");
+        net_http_refuse(wsi, 408, BK_ERR_BAD_REQUEST, "the request body did not arrive in time");
     return -1;
 }
 
@@ -255,6 +343,7 @@ static bk_http *http_begin(const bk_net *net, struct lws *wsi)
     if (!r)
         return NULL;
     r->wsi = wsi;
+    r->net = (bk_net *)net;
     r->refs = 1;  /* the net's, until the client leaves or the response is out */
     for (size_t i = 0; i < sizeof methods / sizeof methods[0]; i++) {
         if (lws_hdr_total_length(wsi, methods[i].token) > 0) {
@@ -308,6 +397,10 @@ static int http_write(struct lws *wsi, bk_http *r)
              lws_add_http_header_by_name(wsi, (const unsigned char *)"content-disposition:",
                                          (const unsigned char *)r->disposition,
                                          (int)strlen(r->disposition), &p, end)) ||
+            http_cors_headers(wsi, r, &p, end) ||
+            (!net_spool_complete(r) &&
+             lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                          (const unsigned char *)"close", 5, &p, end)) ||
             lws_finalize_write_http_header(wsi, start, &p, end))
             return -1;
         r->headers_sent = 1;
@@ -318,6 +411,67 @@ static int http_write(struct lws *wsi, bk_http *r)
                   LWS_WRITE_HTTP_FINAL) != (int)r->response_len)
         return -1;
     r->body_sent = 1;
+    /* A body not read whole (an upload refused midway): what follows on the connection is the
+     * rest of it, not a request. */
+    return net_spool_complete(r) ? 0 : -1;
+}
+
+/* Adds "name: value\r\n" lines as headers: 0, or -1 when they do not fit. */
+static int http_extra_headers(struct lws *wsi, const char *lines, unsigned char **p, unsigned char *end)
+{
+    while (*lines) {
+        const char *eol = strstr(lines, "\r\n"), *colon = strchr(lines, ':');
+        if (!eol || !colon || colon > eol)
+            return -1;
+        char name[64];
+        size_t name_len = (size_t)(colon - lines) + 1;
+        if (name_len >= sizeof name)
+            return -1;
+        for (size_t i = 0; i < name_len; i++)
+            name[i] = (char)(lines[i] >= 'A' && lines[i] <= 'Z' ? lines[i] + 32 : lines[i]);
+        name[name_len] = '\0';
+        const char *value = colon + 1 + strspn(colon + 1, " ");
+        if (lws_add_http_header_by_name(wsi, (const unsigned char *)name, (const unsigned char *)value,
+                                        (int)(eol - value), p, end))
+            return -1;
+        lines = eol + 2;
+    }
+    return 0;
+}
+
+/* A streamed response: the headers, then each chunk the handler hands over, asking for the
+ * next once one is out. */
+static int http_stream_out(struct lws *wsi, bk_http *r)
+{
+    if (!r->headers_sent) {
+        unsigned char headers[LWS_PRE + 2048], *start = headers + LWS_PRE, *p = start,
+                      *end = headers + sizeof headers - 1;
+        if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->response_type,
+                                        r->stream_length, &p, end) ||
+            http_extra_headers(wsi, r->stream_headers ? r->stream_headers : "", &p, end) ||
+            (!net_spool_complete(r) &&
+             lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION,
+                                          (const unsigned char *)"close", 5, &p, end)) ||
+            lws_finalize_write_http_header(wsi, start, &p, end))
+            return -1;
+        r->headers_sent = 1;
+    } else if (r->response) {
+        int last = r->stream_written + r->response_len >= r->stream_length;
+        if (lws_write(wsi, (unsigned char *)r->response + LWS_PRE, r->response_len,
+                      last ? LWS_WRITE_HTTP_FINAL : LWS_WRITE_HTTP) != (int)r->response_len)
+            return -1;
+        r->stream_written += r->response_len;
+        free(r->response);
+        r->response = NULL;
+    }
+    if (r->stream_written >= r->stream_length) {
+        r->body_sent = 1;
+        return net_spool_complete(r) ? 0 : -1;
+    }
+    if (r->stream_ended)
+        return -1;  /* ended short: the client must not take it for the whole file */
+    if (!r->response && r->stream_more)
+        r->stream_more(r, 0, r->stream_data);
     return 0;
 }
 
@@ -328,9 +482,15 @@ static void http_session_release(http_session *session)
 {
     /* A connection that closed before sending a request has no session memory at all. */
     if (session && session->request) {
-        session->request->wsi = NULL;
-        http_unref(session->request);
+        bk_http *r = session->request;
         session->request = NULL;
+        r->wsi = NULL;
+        /* Whoever waits for the body or the next chunk hears that the client is gone (and
+         * may release the request: the net's reference keeps it until below). */
+        net_spool_client_gone(r);
+        if (r->streaming && !r->stream_ended && !r->body_sent && r->stream_more)
+            r->stream_more(r, 1, r->stream_data);
+        http_unref(r);
     }
 }
 
@@ -340,7 +500,7 @@ static void http_session_release(http_session *session)
 static int http_admit(bk_net *net, struct lws *wsi, net_tcp_conn *c)
 {
     if (!c) {
-        http_refuse(wsi, 503, BK_ERR_UNAVAILABLE, "out of memory");
+        net_http_refuse(wsi, 503, BK_ERR_UNAVAILABLE, "out of memory");
         return -1;
     }
     char client[64];
@@ -354,7 +514,7 @@ static int http_admit(bk_net *net, struct lws *wsi, net_tcp_conn *c)
         bk_ip_truncate(client, network, sizeof network);
         bk_warn("refusing an HTTP request: an address in %s holds %d connections already", network,
                 net->config->max_http_connections_per_ip);
-        http_refuse(wsi, 429, BK_ERR_RATE_LIMITED, "too many connections from your address");
+        net_http_refuse(wsi, 429, BK_ERR_RATE_LIMITED, "too many connections from your address");
         return -1;
     }
     memcpy(c->client, client, sizeof c->client);
@@ -380,7 +540,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         const char *why;
         unsigned status = http_target_check(wsi, in, len, &why);
         if (status) {
-            http_refuse(wsi, status, BK_ERR_BAD_REQUEST, why);
+            net_http_refuse(wsi, status, BK_ERR_BAD_REQUEST, why);
             return -1;
         }
         net_tcp_conn *c = lws_get_opaque_user_data(wsi);
@@ -395,9 +555,18 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         session->request = r;
         if (!r)
             return -1;
+        /* An upload: its body goes to a file as it comes, and the route starts at once (it
+         * checks who is asking meanwhile). */
+        uint64_t ceiling = net->handlers.spool ? net->handlers.spool(r, net->data) : 0;
+        if (ceiling > 0) {
+            if (net_spool_start(net, r, ceiling) != 0)
+                return -1;
+            http_dispatch(net, r);
+            return 0;
+        }
         /* lws reads a body only for a Content-Length above 0: "Content-Length: 0" (a PUT
          * with no body) has nothing to wait for. */
-        if (http_content_length(wsi) > 0)
+        if (net_http_content_length(wsi) > 0)
             return 0;  /* the body follows */
         http_dispatch(net, r);
         return 0;
@@ -406,6 +575,15 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         bk_http *r = session->request;
         if (!r)
             return -1;
+        if (r->spool) {
+            uint64_t before = net_spool_received(r);
+            if (net_spool_body(r, in, len) != 0) {
+                net_http_refuse(wsi, 400, BK_ERR_BAD_REQUEST, "the chunked body is malformed");
+                return -1;
+            }
+            http_body_progress(net, wsi, before, net_spool_received(r));
+            return 0;
+        }
         if (r->body_len + len > HTTP_BODY_MAX) {
             r->body_too_large = 1;
             return 0;
@@ -422,7 +600,12 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
     }
     case LWS_CALLBACK_HTTP_BODY_COMPLETION:
         http_body_in_time(wsi, lws_get_opaque_user_data(wsi));
-        if (session->request)
+        if (session->request && session->request->spool) {
+            net_spool_body_end(session->request);  /* its route runs already */
+            if (session->request->response)
+                lws_callback_on_writable(wsi);  /* it answered while the body came */
+        }
+        else if (session->request)
             http_dispatch(net, session->request);
         return 0;
 
@@ -430,7 +613,7 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         bk_http *r = session->request;
         if (!r)
             return 0;
-        int rc = http_write(wsi, r);
+        int rc = r->streaming ? http_stream_out(wsi, r) : http_write(wsi, r);
         if (rc != 0 || !r->body_sent)
             return rc;
         /* Done: let go of the request first, because completing the transaction may free
@@ -439,6 +622,13 @@ static int callback_http(struct lws *wsi, enum lws_callback_reasons reason, void
         return lws_http_transaction_completed(wsi) ? -1 : 0;
     }
     case LWS_CALLBACK_TIMER:
+        if (session && session->request && session->request->response && !session->request->streaming &&
+            !session->request->headers_sent) {
+            if (!net_spool_complete(session->request))
+                return http_answer_early(wsi, session);
+            lws_callback_on_writable(wsi);  /* the body ended meanwhile: the usual way */
+            return 0;
+        }
         return http_body_late(net, wsi, session, lws_get_opaque_user_data(wsi));
 
     /* Every connection, from accept to the end (see net_tcp_conn). */

@@ -78,7 +78,11 @@ bk_net *bk_net_new(uv_loop_t *loop, const bk_config *config, const bk_net_handle
         .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
     };
     net->mounts[4] = (struct lws_http_mount){
-        .mount_next = &net->mounts[2], .mountpoint = "/metrics", .mountpoint_len = 8,
+        .mount_next = &net->mounts[5], .mountpoint = "/metrics", .mountpoint_len = 8,
+        .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
+    };
+    net->mounts[5] = (struct lws_http_mount){  /* files in chat, served by the API's router */
+        .mount_next = &net->mounts[2], .mountpoint = "/files", .mountpoint_len = 6,
         .origin = "http", .origin_protocol = LWSMPRO_CALLBACK,
     };
     net->mounts[2] = (struct lws_http_mount){
@@ -114,6 +118,8 @@ int bk_net_listen(bk_net *net, char *err, size_t err_size)
 {
     const bk_config *config = net->config;
     if (!net->context)
+        return -1;
+    if (net_spool_dir_prepare(net, err, err_size) != 0)
         return -1;
     struct lws_context_creation_info info;
     memset(&info, 0, sizeof info);

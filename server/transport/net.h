@@ -14,6 +14,7 @@
 #include "base/config.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <uv.h>
 
 typedef struct bk_net bk_net;
@@ -32,9 +33,16 @@ typedef struct bk_net_handlers {
     void (*opened)(bk_conn *conn, void *data);
     void (*received)(bk_conn *conn, bk_rx_status status, const char *text, size_t len, void *data);
     void (*closed)(bk_conn *conn, void *data);
-    /* A complete HTTP request for /api/ or /healthz. The handler must call bk_http_respond
-     * exactly once, now or later. */
+    /* A complete HTTP request for /api/, /files/, /healthz or /metrics. The handler must call
+     * bk_http_respond (or end a stream it began, bk_http_stream_end) exactly once, now or
+     * later. A request whose body is streamed (spool, below) comes here as soon as its headers
+     * are in, while its body is still arriving. */
     void (*http)(bk_http *request, void *data);
+    /* Whether a request's body is streamed to a file, asked when its headers are in: 0 for the
+     * usual body, read into memory (at most 64 KiB); else the most bytes the route can ever
+     * take. A Content-Length above that is refused at once (413, nothing read); the route
+     * learns the body's fate through bk_http_spool_await. NULL: never. */
+    uint64_t (*spool)(const bk_http *request, void *data);
 } bk_net_handlers;
 
 /* Creates the lws context on the loop. Even when it fails (err filled), the net must be
@@ -97,8 +105,59 @@ const char *bk_http_peer(const bk_http *request);
  * before bk_http_respond. filename: plain ASCII, no quotes. */
 void bk_http_attachment(bk_http *request, const char *filename);
 
+/* Lets the page at origin read the response (CORS: Access-Control-Allow-Origin naming it, Vary:
+ * Origin), for a route a page on another origin calls with a token it holds itself, never with
+ * the browser's cookies (none is allowed: no Allow-Credentials). origin: normalised and checked
+ * by the caller (copied). methods non-NULL makes the response a
+ * preflight's answer: those methods, the Authorization and Content-Type headers, for 10 min.
+ * Call before bk_http_respond. */
+void bk_http_cors(bk_http *request, const char *origin, const char *methods);
+
 /* Sends the response (body copied) and releases the request. Safe after the client left. */
 void bk_http_respond(bk_http *request, int status, const char *content_type,
                      const char *body, size_t len);
+
+/* ---- streamed bodies (uploads) --------------------------------------------------------------
+ * A body the spool handler asked for goes, chunk by chunk as it arrives, into a new file under
+ * the spool folder (data-dir/uploads/, mode 0600, a random name), written with uv_fs (never on
+ * the loop's thread) and hashed (SHA-256) on the way; reading pauses while writes lag, so
+ * memory does not grow with the body. The body deadline (body-timeout-seconds) holds as for any
+ * body. The file belongs to the request: it is removed when the request is released (after the
+ * response), whatever happened. */
+typedef enum {
+    BK_SPOOL_DONE,       /* the whole body is in the file */
+    BK_SPOOL_TOO_LARGE,  /* its length (declared, or counted so far) passes max_bytes: not read on */
+    BK_SPOOL_GONE,       /* the client left, or missed the body deadline (answered 408 then) */
+    BK_SPOOL_FAILED,     /* the file could not be made or written */
+} bk_spool_status;
+
+typedef struct bk_spool_result {
+    bk_spool_status status;
+    const char *path;          /* the file (DONE) */
+    uint64_t bytes;            /* DONE: the body's length; TOO_LARGE: the declared or counted one */
+    int declared;              /* TOO_LARGE: bytes is the declared length (else: so far, chunked) */
+    char sha256[65];           /* DONE: hex */
+} bk_spool_result;
+
+/* Calls done exactly once, on the loop (never before this returns): when the body is whole, or
+ * as soon as it is known to pass max_bytes (the declared Content-Length, or the bytes so far of
+ * a chunked body), or when the client is gone. Call at most once per request, before
+ * responding. A response to a body not read whole closes the connection after it. */
+void bk_http_spool_await(bk_http *request, uint64_t max_bytes,
+                         void (*done)(bk_http *request, const bk_spool_result *result, void *data),
+                         void *data);
+
+/* ---- streamed responses (downloads) ---------------------------------------------------------
+ * The headers now (status, type, length and the extra lines given), the body after in chunks:
+ * the net calls more(request, 0, data) whenever it wants the next chunk, which the caller
+ * hands over with bk_http_stream_write (copied; at most one chunk waits), and more(request, 1,
+ * data) when the client left. The caller ends with bk_http_stream_end, which releases the
+ * request (closing the connection when fewer bytes than length went out). headers: "name: value"
+ * lines, each ending in "\r\n", or "". */
+void bk_http_stream_begin(bk_http *request, int status, const char *content_type, uint64_t length,
+                          const char *headers, void (*more)(bk_http *request, int gone, void *data),
+                          void *data);
+void bk_http_stream_write(bk_http *request, const char *chunk, size_t len);
+void bk_http_stream_end(bk_http *request);
 
 #endif

@@ -27,7 +27,8 @@ struct bk_net {
     struct lws_context *context;
     struct lws_vhost *vhost;
     struct lws_protocols protocols[4];
-    struct lws_http_mount mounts[5];
+    struct lws_http_mount mounts[6];
+    char spool_dir[PATH_MAX + 16];  /* data-dir/uploads: streamed bodies (http_spool.c) */
     char widget_dir[PATH_MAX + 16];
     char demo_dir[PATH_MAX + 16];
     bk_list open;              /* the open WebSockets (bk_conn.open_link) */
@@ -55,6 +56,49 @@ typedef struct net_tcp_conn {
     int body_deadline;   /* the wsi's timer is armed for the request body */
 } net_tcp_conn;
 
+/* A plain HTTP request, from its headers to its response (http_server.c; http_spool.c streams
+ * its body to a file when the route asks for that). */
+#define NET_HTTP_PATH_SIZE  512
+#define NET_HTTP_QUERY_SIZE 512
+
+typedef struct net_spool net_spool;
+
+struct bk_http {
+    struct lws *wsi;           /* NULL once the client left */
+    bk_net *net;
+    int refs;
+    char method[8];
+    char path[NET_HTTP_PATH_SIZE];
+    char query[NET_HTTP_QUERY_SIZE];
+    char *body;
+    size_t body_len;
+    int body_too_large;
+    char authorization[256];
+    char origin[256];
+    char cookie[512];
+    char content_type[128];
+    char host[256];
+    char peer[64];
+    net_spool *spool;          /* a streamed body, or NULL */
+    /* the response */
+    int status;
+    char response_type[64];
+    char *response;            /* LWS_PRE + body */
+    size_t response_len;
+    int headers_sent;
+    int body_sent;  /* the body is out: the transaction is over */
+    char disposition[160];     /* Content-Disposition, or "" */
+    char cors_origin[256];     /* Access-Control-Allow-Origin, or "" (bk_http_cors) */
+    const char *cors_methods;  /* a preflight's answer: Access-Control-Allow-Methods, or NULL */
+    /* a streamed response (bk_http_stream_begin) */
+    int streaming;
+    char *stream_headers;
+    uint64_t stream_length, stream_written;
+    int stream_ended, stream_asked;
+    void (*stream_more)(bk_http *request, int gone, void *data);
+    void *stream_data;
+};
+
 /* ---- websocket.c ---------------------------------------------------------------------- */
 
 /* The lws protocol of one WebSocket role, named by its subprotocol, for bk_net_new's table. */
@@ -70,6 +114,33 @@ int net_upgrade_refuse(struct lws *wsi, unsigned status);
 
 /* The lws protocol every plain HTTP request and every TCP connection comes through. */
 struct lws_protocols net_http_protocol(void);
+
+/* Answers at once from inside an lws callback with a JSON error; the caller then returns -1. */
+void net_http_refuse(struct lws *wsi, unsigned status, const char *code, const char *message);
+/* The request's Content-Length, or -1 when it has none (or one that is not a number). */
+long long net_http_content_length(struct lws *wsi);
+
+/* ---- http_spool.c ---------------------------------------------------------------------- */
+
+/* Makes data-dir/uploads (0700) at start-up and removes what a previous process left there:
+ * 0, or -1 with err filled. */
+int net_spool_dir_prepare(bk_net *net, char *err, size_t err_size);
+/* Starts streaming r's body to a new file, for a route that takes at most ceiling bytes: 0, or
+ * -1 having answered (413 when the declared length passes ceiling, 503 when no file can be
+ * made): the caller returns -1 from the callback. */
+int net_spool_start(bk_net *net, bk_http *r, uint64_t ceiling);
+/* A piece of the body: 0, or -1 to drop the connection. */
+int net_spool_body(bk_http *r, const void *in, size_t len);
+/* lws has the whole body (for a declared length). */
+void net_spool_body_end(bk_http *r);
+/* The client left (or the deadline passed): an awaiting route hears BK_SPOOL_GONE. */
+void net_spool_client_gone(bk_http *r);
+/* The body's bytes so far (decoded). */
+uint64_t net_spool_received(const bk_http *r);
+/* Whether the body was read whole (a response otherwise closes the connection). */
+int net_spool_complete(const bk_http *r);
+/* With the request: removes the file (after any write still in flight). */
+void net_spool_free(net_spool *spool);
 
 /* ---- peers.c -------------------------------------------------------------------------- */
 

@@ -1,12 +1,13 @@
 #!/usr/bin/env node
 // Helpers are imported, not copied (widget/shared/). The one exception is the visitor widget:
 // widget/beckon.js is a classic script that third-party pages embed with one <script> tag, so it
-// cannot import; it carries verbatim copies of the shared functions it needs. This test keeps
-// that honest, with node only (no browser), and prints TAP:
-//   - every copy beckon.js is expected to carry is there and is the same text as its original
+// cannot import; it carries verbatim copies of the shared functions it needs, and so does the
+// upload script it loads on demand (widget/beckon-files.js). This test keeps that honest, with
+// node only (no browser), and prints TAP:
+//   - every copy each script is expected to carry is there and is the same text as its original
 //     (comments and layout aside), and so is the module state the copies use (`var audio`);
-//   - beckon.js has no other function with a shared function's name or text (a new copy must be
-//     added to COPIES, so that it is compared from then on);
+//   - neither script has another function with a shared function's name or text (a new copy must
+//     be added to COPIES, so that it is compared from then on);
 //   - the agent panel and the rules editor declare none of the shared functions: they import them.
 //
 //   BECKON_SOURCE_ROOT  the source tree (default: ../..)
@@ -18,17 +19,25 @@ const here = dirname(fileURLToPath(import.meta.url));
 const ROOT = resolve(process.env.BECKON_SOURCE_ROOT || join(here, '..', '..'));
 const WIDGET = join(ROOT, 'widget');
 
-// The functions beckon.js carries, by the shared module they come from.
-const COPIES = {
-  'dom.js': ['el'],
-  'ids.js': ['compareIds', 'randomHex'],
-  'backoff.js': ['retryDelay'],
-  'storage.js': ['storeValue'],
-  'time.js': ['clockTime'],
-  'sound.js': ['unlockAudio', 'beep', 'tone'],
+// The functions each classic script carries, by the shared module they come from.
+const SCRIPTS = {
+  'beckon.js': {
+    'dom.js': ['el'],
+    'ids.js': ['compareIds', 'randomHex'],
+    'backoff.js': ['retryDelay'],
+    'storage.js': ['storeValue'],
+    'time.js': ['clockTime'],
+    'sound.js': ['unlockAudio', 'beep', 'tone'],
+  },
+  'beckon-files.js': {
+    'dom.js': ['el'],
+    'ids.js': ['randomHex'],
+    'backoff.js': ['retryDelay'],
+    'files.js': ['humanSize', 'fileKind', 'linkExpired', 'uploadFile'],
+  },
 };
 // Pages that import the shared modules and may hold no copy of them.
-const IMPORTERS = ['agent/agent.js', 'rules/rules.js'];
+const IMPORTERS = ['agent/agent.js', 'agent/files.js', 'rules/rules.js'];
 
 /* ---------- a small scanner: enough JavaScript to find a function's end ---------- */
 
@@ -103,37 +112,38 @@ function check(ok, name, detail) {
 }
 
 const read = (path) => readFileSync(join(WIDGET, path), 'utf8');
-const beckon = read('beckon.js');
-const beckonFunctions = functions(beckon);
 const shared = new Map(); // name -> {module, text}
 for (const file of readdirSync(join(WIDGET, 'shared')).filter((f) => f.endsWith('.js')).sort()) {
   for (const [name, text] of functions(read(join('shared', file)))) shared.set(name, { module: file, text });
 }
 
-for (const [module, names] of Object.entries(COPIES)) {
-  const source = read(join('shared', module));
-  for (const name of names) {
-    const original = shared.get(name), copy = beckonFunctions.get(name);
-    if (!original || original.module !== module) { check(false, `shared/${module} has ${name}()`); continue; }
-    check(!!copy && normalize(copy) === normalize(original.text), `beckon.js: ${name}() is shared/${module}'s`,
-      copy ? `shared/${module}:\n${normalize(original.text)}\nbeckon.js:\n${normalize(copy)}` : 'beckon.js has no such function');
+for (const [script, COPIES] of Object.entries(SCRIPTS)) {
+  const source = read(script), scriptFunctions = functions(source);
+  for (const [module, names] of Object.entries(COPIES)) {
+    const moduleText = read(join('shared', module));
+    for (const name of names) {
+      const original = shared.get(name), copy = scriptFunctions.get(name);
+      if (!original || original.module !== module) { check(false, `shared/${module} has ${name}()`); continue; }
+      check(!!copy && normalize(copy) === normalize(original.text), `${script}: ${name}() is shared/${module}'s`,
+        copy ? `shared/${module}:\n${normalize(original.text)}\n${script}:\n${normalize(copy)}` : `${script} has no such function`);
+    }
+    // The module state the copies use (e.g. sound.js's `var audio = null;`), declared alike.
+    for (const line of moduleText.split('\n').filter((l) => /^var /.test(l))) {
+      check(source.split('\n').some((l) => l.trim() === line.trim()), `${script} declares shared/${module}'s ${line.trim()}`);
+    }
   }
-  // The module state the copies use (e.g. sound.js's `var audio = null;`), declared alike.
-  for (const line of source.split('\n').filter((l) => /^var /.test(l))) {
-    check(beckon.split('\n').some((l) => l.trim() === line.trim()), `beckon.js declares shared/${module}'s ${line.trim()}`);
-  }
-}
 
-const copied = new Set(Object.values(COPIES).flat());
-const strays = [];
-for (const [name, text] of beckonFunctions) {
-  if (copied.has(name)) continue;
-  if (shared.has(name)) strays.push(`${name}() has the name of shared/${shared.get(name).module}'s`);
-  for (const [sharedName, original] of shared) {
-    if (withoutName(text, name) === withoutName(original.text, sharedName)) strays.push(`${name}() is shared/${original.module}'s ${sharedName}()`);
+  const copied = new Set(Object.values(COPIES).flat());
+  const strays = [];
+  for (const [name, text] of scriptFunctions) {
+    if (copied.has(name)) continue;
+    if (shared.has(name)) strays.push(`${name}() has the name of shared/${shared.get(name).module}'s`);
+    for (const [sharedName, original] of shared) {
+      if (withoutName(text, name) === withoutName(original.text, sharedName)) strays.push(`${name}() is shared/${original.module}'s ${sharedName}()`);
+    }
   }
+  check(strays.length === 0, `${script} holds no other copy of a shared function (add it to SCRIPTS)`, strays.join('\n'));
 }
-check(strays.length === 0, 'beckon.js holds no other copy of a shared function (add it to COPIES)', strays.join('\n'));
 
 for (const page of IMPORTERS) {
   const copies = [];

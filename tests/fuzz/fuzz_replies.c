@@ -568,7 +568,28 @@ static int reader(const redisReply *r, int which, size_t *groups)
             return -1;
         touch(a, la);
         return 0;
-    case 28: {  /* chat/email_reply.c: on_stored */
+    case 28:  /* http/files.c: on_message_stored */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_FILE_MESSAGE, &a, &b, &i1, &i2, &c, &la) != 0)
+            return -1;
+        touch(a, strlen(a));
+        touch(b, strlen(b));
+        touch(c, la);
+        return 0;
+    case 29:  /* http/file_serve.c: on_file_found */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_FILE_GET, &a, &b, &i1, &i2) != 0)
+            return -1;
+        touch(a, strlen(a));
+        touch(b, strlen(b));
+        return 0;
+    case 30:  /* http/files_api.c: on_expired */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_FILE_IDS, &array, &at) != 0)
+            return -1;
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_FILE_ID, &a) == 0) {
+            touch(a, strlen(a));
+            (*groups)++;
+        }
+        return 0;
+    case 31: {  /* chat/email_reply.c: on_stored */
         const char *h, *k;
         if (bk_redis_reply_unpack(r, BK_SHAPE_EMAIL_REPLY, &a, &b, &i1, &i2, &c, &d, &e, &f, &g, &h, &k, &la) != 0)
             return -1;
@@ -588,6 +609,7 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_LIST, BK_SHAPE_RULES, BK_SHAPE_RULE_REVERT, BK_SHAPE_STATS, BK_SHAPE_SERVICE_STATS,
     BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
     BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS, BK_SHAPE_TRACKS, BK_SHAPE_TRACK,
+    BK_SHAPE_FILE_MESSAGE, BK_SHAPE_FILE_GET, BK_SHAPE_FILE_IDS,
     BK_SHAPE_EMAIL_REPLY,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
@@ -595,7 +617,7 @@ static const char *const reader_shapes[] = {
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 28, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 31, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {

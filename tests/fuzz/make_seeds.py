@@ -301,8 +301,24 @@ def replies():
     write("fuzz_replies", "shape-nested.bin", b"~[{[i{s}]}]~" + reply([[1, "a"], [2]]))
 
 
+def upload_meta():
+    for name, q in [
+        ("plain", "cmid=f-1&name=receipt.pdf"),
+        ("agent", "cmid=a-1&name=price list.txt&conversation=c_e3b0_0123456789abcdef01234567"),
+        ("paths", "cmid=x&name=../../etc/passwd"),
+        ("windows", 'cmid=x&name=C:\\Users\\me\\"quoted".png'),
+        ("bidi", "cmid=x&name=..\u202eevil.txt\u0085".encode().decode()),
+        ("long", "cmid=x&name=" + "\u00f8" * 150 + ".pdf"),
+        ("dots", "cmid=x&name=..."),
+        ("no-cmid", "name=a.txt"),
+        ("link", "1796777561 b16d9d1dbaf8cfc0d9409451434af9ed1138bbe99dbffa235ba3dc4685aecc00"),
+    ]:
+        write("fuzz_upload_meta", name + ".txt", q)
+
+
 TARGETS = {"fuzz_proto": proto, "fuzz_rules": rules, "fuzz_token": tokens, "fuzz_config": config,
-           "fuzz_glob": glob, "fuzz_profile": profile, "fuzz_mail_text": mail_text, "fuzz_replies": replies}
+           "fuzz_glob": glob, "fuzz_profile": profile, "fuzz_mail_text": mail_text, "fuzz_replies": replies,
+           "fuzz_upload_meta": upload_meta}
 
 
 def main():

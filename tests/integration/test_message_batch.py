@@ -343,11 +343,30 @@ async def t_cmids_expiry(env):
     env.redis.command("EXPIRE", key, 1000)
     await send_message(v, "two", cmid="e2")
     assert env.redis.command("TTL", key) <= 1000, "the expiry was set again the same day"
-    env.redis.command("HSET", key, "", "1")  # the day the expiry was set: long ago
+    vkey = f"{id_prefix(v.visitor_id)}visitor:{v.visitor_id}"
+    env.redis.command("HSET", vkey, "cmids_day", "1")  # the day the expiry was set: long ago
     await send_message(v, "three", cmid="e3")
     assert 691100 < env.redis.command("TTL", key) <= 691200, env.redis.command("TTL", key)
     again = await send_message(v, "one, resent", cmid="e1")
     assert again["duplicate"] is True and again["id"] == first["id"], again
+
+
+
+@T.case("the agent of a visitor's open chat is kept on the visitor's hash (conv_agent) from accept to close; "
+        "missing (a chat accepted before it existed) or of another chat, the meta's agent gets the push")
+async def t_conv_agent(env):
+    alice = await env.agent("alice")
+    v, conv = await open_active(env, alice)
+    vkey = f"{id_prefix(v.visitor_id)}visitor:{v.visitor_id}"
+    assert env.redis.command("HGET", vkey, "conv_agent") in (f"{conv} alice", f"{conv} alice".encode())
+    for i, damage in enumerate([None, ("HDEL", vkey, "conv_agent"), ("HSET", vkey, "conv_agent", "c_another alice2")]):
+        if damage:
+            env.redis.command(*damage)
+        ack = await send_message(v, f"to alice {i}", cmid=f"ca{i}")
+        push = await alice.recv_until("message", cmid=f"ca{i}")
+        assert push["id"] == ack["id"] and push["conversation"] == conv, push
+    await alice.expect_reply({"type": "close", "conversation": conv}, "ok")
+    assert env.redis.command("HGET", vkey, "conv_agent") is None
 
 
 if __name__ == "__main__":

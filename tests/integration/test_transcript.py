@@ -7,6 +7,7 @@ import base64
 import email
 import email.policy
 import email.utils
+import json
 import re
 import subprocess
 import time
@@ -224,6 +225,33 @@ async def t_sent(env):
     assert "intern note" not in body, body
     assert "alice joined the chat" in body, body  # the visitor saw it, so it is there
     assert "Du bad om denne udskrift i chatten på demo." in body, body
+
+
+@T.case("a file in the chat is a line '[file] NAME (TYPE, SIZE) URL' with a working absolute link")
+async def t_file_line(env):
+    SINK.reset()
+    alice = await env.agent("alice")
+    v = await env.visitor()
+    ack = await send_message(v, "Here is the receipt")
+    conv = ack["conversation"]
+    await alice.expect_reply({"type": "accept", "conversation": conv}, "ok")
+    body_bytes = b"Receipt number 42 coffee 30kr\n" * 100  # 3 000 bytes of plain text
+    status, _, data = await http_request(env.beckon.port, "POST", "/api/files?cmid=t-file&name=receipt.txt",
+                                         body_bytes, {"Authorization": "Visitor " + v.token})
+    assert status == 201, data
+    answer = json.loads(data)
+    await alice.expect_reply({"type": "close", "conversation": conv}, "ok")
+    await v.recv_until("conversation", id=conv, state="closed")
+    await v.expect_reply({"type": "transcript", "email": "ida@example.dk"}, "ok", timeout=10)
+    await mail_count(1)
+    lines = text_of(SINK.mails[0]).split("\n")
+    line = [x for x in lines if "[file]" in x]
+    assert len(line) == 1, lines
+    prefix = f"{hhmm(int(answer['id'].split('-')[0]))}  You: [file] receipt.txt (text/plain, 3 KB) http://127.0.0.1:{env.beckon.port}/files/{answer['file']['id']}?exp="
+    assert line[0].startswith(prefix), (line[0], prefix)
+    url = line[0].split(" ")[-1]
+    status, _, data = await http_request(env.beckon.port, "GET", url[url.index("/files/"):], None, {})
+    assert status == 200 and data == body_bytes, status
 
 
 @T.case("history says whether an agent accepted the chat: the widget offers the transcript only then")

@@ -463,6 +463,33 @@ static void test_long_file_line(void)
     unlink(file_path);
 }
 
+/* public-url goes into links as it is: a web address or nothing; its trailing '/' dropped. */
+static void test_public_url(void)
+{
+    static const struct { const char *value, *kept; } rows[] = {
+        { "https://chat.example.com", "https://chat.example.com" },
+        { "https://chat.example.com/", "https://chat.example.com" },
+        { "http://127.0.0.1:8080/beckon//", "http://127.0.0.1:8080/beckon" },
+        { "", "" },
+        { "chat.example.com", NULL }, { "ftp://chat.example.com", NULL }, { "https://", NULL },
+        { "https:///path", NULL }, { "https://chat.example.com/a b", NULL },
+        { "https://chat.example.com/\"><script>", NULL }, { "https://chat.example.com/?x=1", NULL },
+        { "https://chat.example.com/\r\nX-Evil: 1", NULL },
+    };
+    for (size_t i = 0; i < sizeof rows / sizeof rows[0]; i++) {
+        bk_config c;
+        bk_config_init(&c);
+        char err[256] = "";
+        int rc = bk_config_set(&c, "public-url", rows[i].value, err, sizeof err);
+        if (rows[i].kept)
+            CHECK(rc == 0 && strcmp(c.public_url, rows[i].kept) == 0, "public-url '%s' is kept as '%s' (got '%s', %s)",
+                  rows[i].value, rows[i].kept, c.public_url, err);
+        else
+            CHECK(rc != 0 && strstr(err, "public-url: expected http(s)://") && c.public_url[0] == '\0',
+                  "public-url '%s' is refused (%s)", rows[i].value, err);
+    }
+}
+
 /* Redis addresses: redis://[[user]:password@]host[:port][/db], unix:///path[?db=N] and
  * redis+cluster://[[user]:password@]host[:port][,host[:port]...]. */
 static void test_redis_address(void)
@@ -588,6 +615,7 @@ static void test_redis_address(void)
 
 int main(void)
 {
+    test_public_url();
     snprintf(temp_dir, sizeof temp_dir, "/tmp/bk-test-config-XXXXXX");
     if (!mkdtemp(temp_dir)) {
         perror("mkdtemp");

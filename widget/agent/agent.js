@@ -11,6 +11,7 @@ import { unlockAudio, beep } from '../shared/sound.js';
 import { clockTime, calendarDay, dayAndTime, duration, isoDay, addDays } from '../shared/time.js';
 import { createApi, errorText } from '../shared/api.js';
 import { showLogin, handleLogin } from '../shared/login.js';
+import { uploadAll, uploadNodes, fileNode, bindAttach } from './files.js';
 
 var TOKEN_KEY = 'beckon-agent-token', NAME_KEY = 'beckon-agent-name';
 var WS_URL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
@@ -58,7 +59,7 @@ function conv(id, visitor) {
   var c = convs.get(id);
   if (!c) {
     c = { id: id, visitor: visitor || '', state: 'queued', agent: null, created: 0, mine: false, msgs: new Map(),
-          pend: new Map(), lastId: '', readSent: '', seenUpTo: '', typing: false, typingTimer: 0, gaps: [],
+          pend: new Map(), uploads: new Map(), lastId: '', readSent: '', seenUpTo: '', typing: false, typingTimer: 0, gaps: [],
           rating: null, closedBy: null, loading: false };
     convs.set(id, c);
   }
@@ -242,7 +243,10 @@ function queueRemove(id, reason) {
 function addMessage(m, isLive) {
   if (!m.conversation || !m.id) return;
   var c = conv(m.conversation);
-  if (c.msgs.has(m.id)) return;
+  if (c.msgs.has(m.id)) {
+    if (m.file) c.msgs.get(m.id).file = m.file; // a history's links are signed anew
+    return;
+  }
   if (m.cmid && c.pend.has(m.cmid)) { clearTimeout(c.pend.get(m.cmid).timer); c.pend.delete(m.cmid); }
   c.msgs.set(m.id, m);
   if (compareIds(m.id, c.lastId) > 0) c.lastId = m.id;
@@ -541,7 +545,11 @@ function renderConv() {
   msgs.forEach(function (m) {
     if (m.from === 'note') { log.appendChild(noteNode(m.author === me ? 'You' : m.author, m.ts, m.text, { 'data-id': m.id })); return; }
     var node = el('div', 'msg ' + m.from + (m.from === 'agent' && m.author !== me ? ' other' : ''), null, { 'data-id': m.id });
-    node.appendChild(el('div', 'text', m.text));
+    if (m.file) {
+      var box = el('div', 'text file');
+      box.appendChild(fileNode(m, function () { refreshLinks(c); }));
+      node.appendChild(box);
+    } else node.appendChild(el('div', 'text', m.text));
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
       meta.appendChild(el('span', null, (m.from === 'agent' ? (m.author === me ? 'You' : m.author) : visitorName(c.visitor)) + ' · ' + clockTime(m.ts)));
@@ -576,12 +584,34 @@ function renderConv() {
     }
     log.appendChild(node);
   });
+  uploadNodes(c, uploadHost).forEach(function (node) { log.appendChild(node); });
   if (c.rating) {
     log.appendChild(el('p', 'note rating', 'Visitor rated this chat ' + c.rating.score + '/5' + (c.rating.comment ? ': “' + c.rating.comment + '”' : '')));
   }
   if (!ready) log.appendChild(el('p', 'note', 'Offline — messages will be sent when the connection is back.'));
   if (stick) log.scrollTop = log.scrollHeight;
   renderTyping();
+}
+
+/* files: attach by the button, a drop on the conversation or a paste (files.js) */
+var uploadHost = {
+  token: function () { return sessionValue(TOKEN_KEY) || ''; },
+  changed: function (/** @type {string} */ id) { if (id === current) renderConv(); },
+  stored: function (/** @type {any} */ a) {
+    addMessage({ conversation: a.conversation, id: a.id, cmid: a.cmid, from: 'agent', author: me, text: a.file.name, file: a.file,
+                 ts: Number(String(a.id).split('-')[0]) || Date.now() }, true);
+  }
+};
+function canAttach() { var c = current && convs.get(current); return !!c && c.mine && c.state === 'active' && !noteMode; }
+bindAttach({ button: $('attach'), picker: /** @type {HTMLInputElement} */ ($('attach-picker')), zone: $('conv'), input: $('input'),
+  canAttach: canAttach, add: function (list) { var c = convs.get(current); if (c) uploadAll(c, list, uploadHost); } });
+// Fresh signed links for a conversation's files (a resume from the start signs them anew), at
+// most every 5 s: several expired thumbnails fail at once.
+/** @param {any} c */
+function refreshLinks(c) {
+  if (Date.now() - (c.linksAsked || 0) < 5000) return;
+  c.linksAsked = Date.now();
+  send({ type: 'resume', conversation: c.id, since: '0' });
 }
 
 // An internal note: yellow, labelled, never sent to the visitor.

@@ -1,0 +1,363 @@
+/* files.c - POST /api/files: an upload, from its headers to its message (files.h has the walk).
+ *
+ * One upload is one `upload` below, through these steps, each answering the client on failure:
+ *   1. the query (files/file_name.h) and who is asking: a visitor's token (no Redis), or the
+ *      agent the router authorized;
+ *   2. file_begin.lua, while the net streams the body to a file: an erased visitor, someone
+ *      else's conversation, a closed one, the Origin, the rate, the site's rules, a retry of a
+ *      cmid already stored (answered at once, the body unread);
+ *   3. the body, up to the site's files_max_bytes (bk_http_spool_await);
+ *   4. the check (files/file_check.h): the type from the content, images re-encoded;
+ *   5. the bytes into the file store (and the thumbnail), under a fresh id f_TAG_…;
+ *   6. file_message.lua: the message, like any message (a duplicate or a refusal there removes
+ *      the bytes just stored);
+ *   7. 201 {conversation, id, cmid, duplicate, file} with signed links.
+ * Whatever the path, the spooled body goes with the request, and what the check wrote is removed
+ * (upload_free). */
+#include "http/files.h"
+
+#include "http/files_internal.h"
+#include "http/reply.h"
+
+#include "base/ids.h"
+#include "base/keys.h"
+#include "base/log.h"
+#include "files/file_check.h"
+#include "files/file_link.h"
+#include "files/file_name.h"
+#include "files/file_store.h"
+#include "lua/embedded.h"
+#include "sites/origin.h"
+#include "store/redis_reply.h"
+#include "store/redis_shapes.h"
+
+#include <beckon/protocol.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct upload {
+    bk_files_api *api;
+    bk_http *request;
+    const char *by;                       /* "visitor", "agent" or "admin" */
+    char who[BK_ID_MAX + 1];              /* the visitor's id or the agent's name */
+    bk_file_upload_meta meta;
+    char prefix[BK_KEYS_PREFIX_SIZE];     /* the slot of the visitor or the conversation */
+    char tag[BK_KEYS_TAG_LEN + 1];
+    char conversation[BK_ID_MAX + 1];     /* an agent's; a visitor's fresh one, should it open one */
+    char **types;                         /* the site's allowed types, NULL-terminated; NULL: defaults */
+    bk_file_rules rules;
+    long long per_conversation;
+    char file_id[BK_ID_MAX + 1];
+    bk_file_verdict verdict;
+    char spool_path[PATH_MAX];
+    char sha256[65];                      /* of the body as it came (the net hashed it) */
+    int stored_thumb;                     /* the thumbnail went into the store */
+    int stored_file;                      /* the bytes went into the store */
+} upload;
+
+/* ---- the end ------------------------------------------------------------------------------ */
+
+static void upload_free(upload *u)
+{
+    /* what the check wrote beside the upload; the upload itself goes with the request */
+    if (u->verdict.stored_path[0] && strcmp(u->verdict.stored_path, u->spool_path) != 0)
+        files_unlink_later(u->api, u->verdict.stored_path);
+    if (u->verdict.thumb_path[0])
+        files_unlink_later(u->api, u->verdict.thumb_path);
+    if (u->types) {
+        for (char **t = u->types; *t; t++)
+            free(*t);
+        free(u->types);
+    }
+    free(u);
+}
+
+static void upload_refuse(upload *u, const char *code, const char *message)
+{
+    bk_api_reply_error(u->request, bk_error_http_status(code), code, message);
+    upload_free(u);
+}
+
+/* A refusal whose bytes were stored already: they go again. */
+static void upload_refuse_stored(upload *u, const char *code, const char *message)
+{
+    if (u->stored_file)
+        bk_file_store_remove(files_store(u->api), u->file_id, NULL, NULL);
+    upload_refuse(u, code, message);
+}
+
+/* 200/201 {conversation, id, cmid, duplicate, file}: file is the stored metadata (consumed). */
+static void upload_answer(upload *u, int status, const char *conversation, const char *id, int duplicate,
+                          json_t *file)
+{
+    bk_file_links_add(file, files_server(u->api)->secret, files_link_expiry(u->api));
+    json_t *body = json_pack("{s:s, s:s, s:s, s:b, s:o}", "conversation", conversation, "id", id,
+                             "cmid", u->meta.cmid, "duplicate", duplicate, "file", file ? file : json_null());
+    bk_api_reply_json(u->request, status, body);
+    upload_free(u);
+}
+
+/* ---- 6. the message ----------------------------------------------------------------------- */
+
+static void on_message_stored(redisReply *reply, void *data)
+{
+    upload *u = data;
+    const char *conversation, *id, *file_json;
+    size_t file_len;
+    long long duplicate, opened;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_FILE_MESSAGE, &conversation, &id, &duplicate, &opened,
+                              &file_json, &file_len) != 0) {
+        bk_error err;
+        bk_error_from_store(&err, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_FORBIDDEN,
+                                                     BK_ERR_INVALID_TOKEN, BK_ERR_RATE_LIMITED),
+                            BK_STORAGE_WRITE);
+        /* the message was not stored: nobody will ever read these bytes */
+        upload_refuse_stored(u, err.code, err.message);
+        return;
+    }
+    json_t *file = json_loadb(file_json, file_len, 0, NULL);
+    if (duplicate && u->stored_file)  /* stored once: this retry's bytes go */
+        bk_file_store_remove(files_store(u->api), u->file_id, NULL, NULL);
+    upload_answer(u, duplicate ? 200 : 201, conversation, id, (int)duplicate, file);
+}
+
+static void upload_message(upload *u)
+{
+    json_t *file = json_pack("{s:s, s:s, s:s, s:I}", "id", u->file_id, "name", u->meta.name,
+                             "type", u->verdict.type, "size", (json_int_t)u->verdict.stored_bytes);
+    if (file && u->verdict.image && u->verdict.width > 0 && u->verdict.height > 0) {
+        json_object_set_new(file, "width", json_integer(u->verdict.width));
+        json_object_set_new(file, "height", json_integer(u->verdict.height));
+    }
+    if (file && u->stored_thumb)
+        json_object_set_new(file, "thumb", json_true());
+    json_t *hook = json_deep_copy(file);
+    bk_file_links_add(hook, files_server(u->api)->secret, files_link_expiry(u->api));
+    if (files_server(u->api)->config->public_url[0])  /* a webhook's receiver has no page of ours */
+        bk_file_links_absolute(hook, files_server(u->api)->config->public_url);
+    char *file_json = json_dumps(file, JSON_COMPACT), *hook_json = json_dumps(hook, JSON_COMPACT);
+    json_decref(file);
+    json_decref(hook);
+    char now[24], online[24], preview[16], per_conversation[24];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(online, sizeof online, "%lld", files_server(u->api)->agents_online);
+    snprintf(preview, sizeof preview, "%d", FILES_PREVIEW_BYTES);
+    snprintf(per_conversation, sizeof per_conversation, "%lld", u->per_conversation);
+    const char *argv[] = { u->prefix, now, online, u->by, u->who, u->conversation, u->meta.cmid, u->meta.name,
+                           file_json ? file_json : "{}", hook_json ? hook_json : "{}", preview, per_conversation,
+                           u->sha256 };
+    int sent = file_json && hook_json &&
+               bk_store_script(files_server(u->api)->store, files_script(u->api, FILES_SCRIPT_MESSAGE),
+                               on_message_stored, u, 0, 13, argv, NULL) == 0;
+    free(file_json);
+    free(hook_json);
+    if (!sent)
+        upload_refuse_stored(u, BK_ERR_UNAVAILABLE, "storage is unavailable; send the file again");
+}
+
+/* ---- 5. the bytes ------------------------------------------------------------------------- */
+
+static void on_thumb_stored(int status, void *data)
+{
+    upload *u = data;
+    u->stored_thumb = status == 0;  /* no thumbnail is no reason to refuse the file */
+    upload_message(u);
+}
+
+static void on_file_stored(int status, void *data)
+{
+    upload *u = data;
+    if (status != 0) {
+        upload_refuse(u, BK_ERR_UNAVAILABLE, "the file could not be stored now; send it again");
+        return;
+    }
+    u->stored_file = 1;
+    if (u->verdict.thumb_path[0])
+        bk_file_store_put(files_store(u->api), u->file_id, "thumb", u->verdict.thumb_path, on_thumb_stored, u);
+    else
+        upload_message(u);
+}
+
+/* ---- 4. the check ------------------------------------------------------------------------- */
+
+static void on_checked(const bk_file_verdict *verdict, void *data)
+{
+    upload *u = data;
+    u->verdict = *verdict;
+    if (verdict->refusal) {
+        upload_refuse(u, verdict->refusal, verdict->message);
+        return;
+    }
+    if (bk_keys_id_generate("f_", u->tag, u->file_id, sizeof u->file_id) != 0) {
+        upload_refuse(u, BK_ERR_INTERNAL, "no random id could be made");
+        return;
+    }
+    bk_file_store_put(files_store(u->api), u->file_id, "file", u->verdict.stored_path, on_file_stored, u);
+}
+
+/* ---- 3. the body -------------------------------------------------------------------------- */
+
+static void on_spooled(bk_http *request, const bk_spool_result *result, void *data)
+{
+    (void)request;
+    upload *u = data;
+    char size[32], most[32], message[160];
+    switch (result->status) {
+    case BK_SPOOL_TOO_LARGE:
+        bk_file_size_words(result->bytes, size, sizeof size);
+        bk_file_size_words(u->rules.max_bytes, most, sizeof most);
+        snprintf(message, sizeof message, "the file is %s%s; this site accepts files up to %s",
+                 result->declared ? "" : "over ", result->declared ? size : most, most);
+        upload_refuse(u, BK_ERR_TOO_LARGE, message);
+        return;
+    case BK_SPOOL_GONE:
+        upload_refuse(u, BK_ERR_BAD_REQUEST, "the upload stopped");  /* nobody hears it */
+        return;
+    case BK_SPOOL_FAILED:
+        upload_refuse(u, BK_ERR_UNAVAILABLE, "the upload could not be kept now; send it again");
+        return;
+    case BK_SPOOL_DONE:
+        break;
+    }
+    if (result->bytes == 0) {
+        upload_refuse(u, BK_ERR_BAD_REQUEST, "the file is empty");
+        return;
+    }
+    snprintf(u->spool_path, sizeof u->spool_path, "%s", result->path);
+    memcpy(u->sha256, result->sha256, sizeof u->sha256);
+    files_check(u->api, u->spool_path, u->meta.name, &u->rules, on_checked, u);
+}
+
+/* ---- 2. who may, and the rules ------------------------------------------------------------ */
+
+/* The site's types as the checker takes them: 0, or -1. */
+static int rules_take(upload *u, json_t *begin)
+{
+    json_t *types = json_object_get(begin, "types");
+    if (json_is_array(types)) {
+        u->types = calloc(json_array_size(types) + 1, sizeof *u->types);
+        if (!u->types)
+            return -1;
+        size_t i;
+        json_t *type;
+        json_array_foreach(types, i, type) {
+            const char *t = json_string_value(type);
+            if (t && !(u->types[i] = strdup(t)))
+                return -1;
+        }
+        u->rules.types = (const char *const *)u->types;
+    }
+    json_t *max = json_object_get(begin, "max_bytes");
+    u->rules.max_bytes = json_is_integer(max) && json_integer_value(max) > 0
+                         ? (uint64_t)json_integer_value(max) : BK_FILES_MAX_BYTES_DEFAULT;
+    if (u->rules.max_bytes > BK_FILES_CEILING_BYTES)
+        u->rules.max_bytes = BK_FILES_CEILING_BYTES;
+    json_t *per = json_object_get(begin, "per_conversation");
+    u->per_conversation = json_is_integer(per) && json_integer_value(per) > 0
+                          ? json_integer_value(per) : BK_FILES_PER_CONVERSATION_DEFAULT;
+    return 0;
+}
+
+static void on_begun(redisReply *reply, void *data)
+{
+    upload *u = data;
+    const char *text;
+    size_t len;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_TEXT, &text, &len) != 0) {
+        bk_error err;
+        bk_error_from_store(&err, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_FORBIDDEN,
+                                                     BK_ERR_INVALID_TOKEN, BK_ERR_RATE_LIMITED),
+                            BK_STORAGE_READ);
+        upload_refuse(u, err.code, err.message);
+        return;
+    }
+    json_t *begin = json_loadb(text, len, 0, NULL);
+    json_t *duplicate = json_object_get(begin, "duplicate");
+    if (json_is_object(duplicate)) {
+        /* a retry of a stored cmid: the same answer, and the body is not wanted */
+        json_t *file = json_incref(json_object_get(duplicate, "file"));
+        const char *conversation = json_string_value(json_object_get(duplicate, "conversation"));
+        const char *id = json_string_value(json_object_get(duplicate, "id"));
+        upload_answer(u, 200, conversation ? conversation : "", id ? id : "", 1, json_is_object(file) ? file : NULL);
+        if (!json_is_object(file))
+            json_decref(file);
+        json_decref(begin);
+        return;
+    }
+    long long files = json_integer_value(json_object_get(begin, "files"));
+    int visitors = json_is_true(json_object_get(begin, "visitors"));
+    if (rules_take(u, begin) != 0) {
+        json_decref(begin);
+        upload_refuse(u, BK_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    json_decref(begin);
+    if (strcmp(u->by, "visitor") == 0 && !visitors) {
+        upload_refuse(u, BK_ERR_FORBIDDEN, "visitors may not send files on this site");
+        return;
+    }
+    if (files >= u->per_conversation) {
+        char message[96];
+        snprintf(message, sizeof message, "this conversation has %lld files already, the most it takes",
+                 u->per_conversation);
+        upload_refuse(u, BK_ERR_RATE_LIMITED, message);
+        return;
+    }
+    bk_http_spool_await(u->request, u->rules.max_bytes, on_spooled, u);
+}
+
+/* ---- 1. the request ----------------------------------------------------------------------- */
+
+void bk_files_upload(bk_files_api *api, bk_http *request, const char *agent, int admin)
+{
+    upload *u = calloc(1, sizeof *u);
+    if (!u) {
+        bk_api_reply_error(request, 500, BK_ERR_INTERNAL, "out of memory");
+        return;
+    }
+    u->api = api;
+    u->request = request;
+    char why[128];
+    if (bk_file_upload_meta_parse(bk_http_query(request), &u->meta, why, sizeof why) != 0) {
+        upload_refuse(u, BK_ERR_BAD_REQUEST, why);
+        return;
+    }
+    bk_server *server = files_server(api);
+    if (agent) {
+        u->by = admin ? "admin" : "agent";
+        snprintf(u->who, sizeof u->who, "%s", agent);
+        if (!u->meta.conversation[0]) {
+            upload_refuse(u, BK_ERR_BAD_REQUEST, "conversation: required for an agent's file");
+            return;
+        }
+        snprintf(u->conversation, sizeof u->conversation, "%s", u->meta.conversation);
+        bk_keys_id_tag(u->conversation, u->tag);
+    } else {
+        u->by = "visitor";
+        const char *header = bk_http_header(request, "authorization");
+        if (strncmp(header, "Visitor ", 8) != 0 ||
+            bk_token_verify(server->secret, header + 8, u->who, sizeof u->who) != 0) {
+            upload_refuse(u, BK_ERR_INVALID_TOKEN, "Authorization: Visitor TOKEN (the token your hello returned) required");
+            return;
+        }
+        bk_keys_id_tag(u->who, u->tag);
+        if (bk_keys_id_generate("c_", u->tag, u->conversation, sizeof u->conversation) != 0) {
+            upload_refuse(u, BK_ERR_INTERNAL, "no random id could be made");
+            return;
+        }
+    }
+    bk_keys_site_prefix(server->config->prefix, u->tag, u->prefix);
+    char now[24], per_minute[16], per_address[16], origin[BK_ORIGIN_MAX];
+    snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
+    snprintf(per_minute, sizeof per_minute, "%d", server->config->files_per_minute);
+    snprintf(per_address, sizeof per_address, "%d", server->config->files_per_minute_per_ip);
+    if (bk_origin_normalize(bk_http_header(request, "origin"), origin, sizeof origin) != 0)
+        snprintf(origin, sizeof origin, "%s", bk_http_header(request, "origin"));
+    /* the node knows the slots of the configured sites; the first is site ""'s (server.h) */
+    const char *argv[] = { u->prefix, now, u->by, u->who, agent ? u->conversation : "", u->meta.cmid,
+                           per_minute, per_address, bk_http_peer(request), origin,
+                           server->slot_count > 1 ? "1" : "0" };
+    if (bk_store_script(server->store, files_script(api, FILES_SCRIPT_BEGIN), on_begun, u, 0, 11, argv, NULL) != 0)
+        upload_refuse(u, BK_ERR_UNAVAILABLE, "storage is unavailable; send the file again");
+}
