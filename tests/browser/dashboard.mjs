@@ -13,7 +13,8 @@ export function dashboardTests(h) {
   const D = {}; // state shared between these steps
   const AGENTS = { dora: 'dora-password-1', eli: 'eli-password-1' };
   const HEADER = 'day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,' +
-    'handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats';
+    'handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,' +
+    'answered_by_email,email_first_response_p50,email_first_response_p90';
 
   const instance = async () => (await startInstance(h, 'dashboard', { agents: AGENTS })).base;
 
