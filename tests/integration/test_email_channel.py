@@ -168,6 +168,8 @@ async def t_outbound(env):
     assert len(entries) == 1 and entries[0]["from"] == "agent" and entries[0]["mail_to"] == "ann.visitor@gmail.example"
     h = await alice.expect_reply({"type": "resume", "conversation": conv, "since": "0"}, "history")
     assert h["messages"][-1]["channel"] == "email", h["messages"][-1]
+    d = await alice.expect_reply({"type": "visitor", "visitor": v.visitor_id}, "visitor")
+    assert [x.get("channel") for x in d["conversations"] if x["id"] == conv] == ["email"], d["conversations"]
 
 
 @T.case("the same cmid again: duplicate, and no second mail once the first was sent")

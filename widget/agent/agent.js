@@ -797,6 +797,7 @@ function renderVisitor() {
       var parts = [calendarDay(x.created), (known && known.agent) || x.agent || 'no agent', (known && known.state) || x.state];
       if (x.rating) parts.push('★' + x.rating);
       if (x.rule) parts.push('⚑ ' + x.rule);
+      if (x.channel === 'email') parts.push('✉ email');
       var b = el('button', null, parts.join(' · '), { type: 'button', 'data-conv': x.id, 'aria-current': String(!!c && c.id === x.id),
         title: x.id === (c && c.id) ? 'This chat' : 'Open read-only' });
       b.addEventListener('click', function () { openConversation(x, vid); });
