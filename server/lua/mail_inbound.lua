@@ -28,7 +28,7 @@ local vkey = p .. 'visitor:' .. vid
 if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such conversation (erased)') end
 local seen = redis.call('HGET', ckey .. ':mail_in', key)
 if seen then return {cid, seen, 1, 0} end
-local rate_key = p .. 'mail:rate:' .. sender .. ':' .. hour
+local rate_key = p .. 'mail:rate:' .. redis.sha1hex(sender) .. ':' .. hour  -- no address in a key name
 local count = redis.call('INCR', rate_key)
 if count == 1 then redis.call('EXPIRE', rate_key, 3600) end
 if count > per_hour then
