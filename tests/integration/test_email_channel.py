@@ -536,5 +536,20 @@ async def t_lmtp_protocol(env):
     assert codes == ["250", "503", "500", "250", "250", "221"], text
 
 
+LEFT_OPEN = []
+
+
+@T.case("an LMTP client that says LHLO and then nothing is left open: the server's shutdown (the last case) "
+        "closes it and still exits 0")
+async def t_lmtp_left_open(env):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(5)
+    s.connect(LMTP)
+    assert s.recv(100).startswith(b"220")
+    s.sendall(b"LHLO x\r\nMAIL FROM:<a@b.example>\r\nRCPT TO:<reply@support.example>\r\nDATA\r\nSubject: half")
+    await asyncio.sleep(0.2)
+    LEFT_OPEN.append(s)   # closed by the server at its shutdown
+
+
 if __name__ == "__main__":
     T.run("email_channel", setup=setup, beckon_args=ARGS)
