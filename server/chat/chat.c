@@ -35,6 +35,7 @@ static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_AGENT_LISTS]     = bk_lua_agent_lists,
     [SCRIPT_GLOBAL_STATE]    = bk_lua_global_state,
     [SCRIPT_VISITOR_SITE]    = bk_lua_visitor_site,
+    [SCRIPT_FLOW]            = bk_lua_flow,
 };
 
 bk_chat *bk_chat_new(bk_server *server)

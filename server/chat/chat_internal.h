@@ -12,7 +12,7 @@
  * request to its handler), conversation.c and tools.c (the handlers), message_batch.c (the
  * messages that arrive together in one script call), socket.c (the net's WebSocket handlers),
  * bus.c (the fan-out), frames.c (a message's frame made from the bus's compact record) and
- * sweeps.c (the periodic work). */
+ * sweeps.c (the periodic work), flow.c (a site's quick-reply flow). */
 #ifndef BK_CHAT_INTERNAL_H
 #define BK_CHAT_INTERNAL_H
 
@@ -61,6 +61,7 @@ enum {
     SCRIPT_AGENT_LISTS,
     SCRIPT_GLOBAL_STATE,
     SCRIPT_VISITOR_SITE,
+    SCRIPT_FLOW,
     SCRIPT_COUNT
 };
 
@@ -103,6 +104,7 @@ typedef struct chat_session {
     char tag[BK_KEYS_TAG_LEN + 1];
     char prefix[BK_KEYS_PREFIX_SIZE];
     /* the visitor's site, as its hello found it */
+    char site[BK_ID_MAX + 1];                /* its id ("" with no site configured) */
     char identity_secret[65];
     int enforce_identity;
     int consent_required;
@@ -297,6 +299,12 @@ void chat_visitor_invite(chat_session *s, const bk_request *request);
 void chat_visitor_details(chat_session *s, const bk_request *request);
 void chat_visitors_list(chat_session *s, const bk_request *request);
 void chat_left_messages_list(chat_session *s, const bk_request *request);
+
+/* ---- flow.c -------------------------------------------------------------------------- */
+
+/* flow_start, flow_choose and flow_email (docs/flows.md): the site's flow read from the
+ * global slot, then run in the visitor's (lua/flow.lua). */
+void chat_flow_request(chat_session *s, const bk_request *request);
 
 /* ---- socket.c ------------------------------------------------------------------------ */
 

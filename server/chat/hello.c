@@ -122,6 +122,8 @@ static void on_visitor_hello(redisReply *reply, void *data)
         chat_peers_join(s);
     }
     json_t *site = json_loads(site_json, 0, NULL);
+    const char *site_id = json_string_value(json_object_get(site, "id"));
+    snprintf(s->site, sizeof s->site, "%s", site_id && site_id[0] ? site_id : c->hello_site ? c->hello_site : "");
     snprintf(s->identity_secret, sizeof s->identity_secret, "%s",
              json_string_value(json_object_get(site, "identity_secret")) ?
              json_string_value(json_object_get(site, "identity_secret")) : "");

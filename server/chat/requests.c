@@ -61,10 +61,14 @@ static const request_row requests[] = {
     [BK_REQ_VISITORS]          = { HELLO_DONE, NULL, chat_visitors_list },
     [BK_REQ_LEFT_MESSAGES]     = { HELLO_DONE, NULL, chat_left_messages_list },
     [BK_REQ_EMAIL_REPLY]       = { HELLO_DONE, NULL, email_reply_send },  /* email_reply.c */
+    /* quick-reply flows, flow.c */
+    [BK_REQ_FLOW_START]        = { HELLO_DONE, chat_flow_request, NULL },
+    [BK_REQ_FLOW_CHOOSE]       = { HELLO_DONE, chat_flow_request, NULL },
+    [BK_REQ_FLOW_EMAIL]        = { HELLO_DONE, chat_flow_request, NULL },
 };
 
-/* BK_REQ_EMAIL_REPLY is the last type: a type added after it needs its row here. */
-_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_EMAIL_REPLY + 1, "a row for every request type");
+/* BK_REQ_FLOW_EMAIL is the last type: a type added after it needs its row here. */
+_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_FLOW_EMAIL + 1, "a row for every request type");
 
 chat_handler *chat_request_handler(bk_role role, bk_request_type type)
 {

@@ -14,6 +14,7 @@
 #include "http/reply.h"
 #include "http/request.h"
 #include "http/rules_api.h"
+#include "http/flows_api.h"
 #include "http/rules_dry_run.h"
 #include "http/rules_stats.h"
 #include "http/service_api.h"
@@ -39,6 +40,7 @@ struct bk_router {
     bk_accounts *accounts;
     bk_privacy *privacy;
     bk_rules_api *rules;
+    bk_flows_api *flows;
     bk_rules_dry_run *rules_dry_run;
     bk_rules_stats *rules_stats;
     bk_service_api *service;
@@ -129,6 +131,11 @@ static void rules(bk_router *router, bk_http *request, const char *who)
     bk_rules_api_handle(router->rules, request, who);
 }
 
+static void flows(bk_router *router, bk_http *request, const char *who)
+{
+    bk_flows_api_handle(router->flows, request, who);
+}
+
 static void rules_dry_run(bk_router *router, bk_http *request, const char *who)
 {
     (void)who;
@@ -186,6 +193,7 @@ static const route routes[] = {
     { "/api/canned/...",              NULL,    ANYONE_LOGGED_IN,  canned, NULL, 0 },
     { "/api/rules/test",              "POST",  MARKETER | ADMIN,  rules_dry_run, NULL, 0 },
     { "/api/rules/...",               NULL,    MARKETER | ADMIN,  rules, NULL, 0 },
+    { "/api/flows/...",               NULL,    MARKETER | ADMIN,  flows, NULL, 0 },
     { "/api/stats/rules",             "GET",   MARKETER | ADMIN,  rules_stats, NULL, 0 },
     { "/api/stats/service",           "GET",   ANYONE_LOGGED_IN,  service_stats, NULL, 0 },
     { "/api/stats/service.csv",       "GET",   ANYONE_LOGGED_IN,  service_stats, NULL, 0 },
@@ -384,6 +392,7 @@ bk_router *bk_router_new(bk_server *server)
     router->accounts = bk_accounts_new(server);
     router->privacy = bk_privacy_new(server);
     router->rules = bk_rules_api_new(server);
+    router->flows = bk_flows_api_new(server);
     router->rules_dry_run = bk_rules_dry_run_new(server);
     router->rules_stats = bk_rules_stats_new(server);
     router->service = bk_service_api_new(server);
@@ -406,6 +415,7 @@ void bk_router_free(bk_router *router)
     bk_accounts_free(router->accounts);
     bk_privacy_free(router->privacy);
     bk_rules_api_free(router->rules);
+    bk_flows_api_free(router->flows);
     bk_rules_dry_run_free(router->rules_dry_run);
     bk_rules_stats_free(router->rules_stats);
     bk_service_api_free(router->service);

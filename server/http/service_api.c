@@ -68,6 +68,31 @@ void bk_service_api_free(bk_service_api *api)
     free(api);
 }
 
+/* Adds a day's flow counters ({"SITE:started": n, ...}) of the site asked for, or of all. */
+static void flows_add(const pending *p, bk_service_invitations *day, const char *flows)
+{
+    json_t *counts = json_loads(flows, 0, NULL);
+    const char *key;
+    json_t *value;
+    json_object_foreach(counts, key, value) {
+        const char *colon = strrchr(key, ':');
+        if (!colon || !json_is_integer(value))
+            continue;
+        if (p->site[0] && ((size_t)(colon - key) != strlen(p->site) || strncmp(key, p->site, strlen(p->site)) != 0))
+            continue;
+        long n = (long)json_integer_value(value);
+        if (strcmp(colon, ":started") == 0)
+            day->flows_started += n;
+        else if (strcmp(colon, ":completed") == 0)
+            day->flows_completed += n;
+        else if (strcmp(colon, ":handed_off") == 0)
+            day->flows_handed_off += n;
+        else if (strcmp(colon, ":emails") == 0)
+            day->flows_emails += n;
+    }
+    json_decref(counts);
+}
+
 /* Adds one call's days (BK_SHAPE_SERVICE_STATS, groups from `at`; the first is day `first`) to
  * the rows read so far. -1 when out of memory. */
 static int facts_add(pending *p, const redisReply *days, size_t at, int first)
@@ -75,9 +100,10 @@ static int facts_add(pending *p, const redisReply *days, size_t at, int first)
     const redisReply *day;
     const char *name;
     long long shown, accepted, chats;
+    const char *flows;
     size_t rows = 0, row_at, counted = at;
-    while (bk_redis_reply_unpack_next(days, &counted, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &day,
-                                      &row_at) == 0)
+    while (bk_redis_reply_unpack_next(days, &counted, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &flows,
+                                      &day, &row_at) == 0)
         rows += day->elements - row_at;
     if (p->count + rows > p->capacity) {
         size_t capacity = p->count + rows + 64;
@@ -88,9 +114,10 @@ static int facts_add(pending *p, const redisReply *days, size_t at, int first)
         p->capacity = capacity;
     }
     for (int index = first; index < p->days; index++) {
-        if (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &day,
-                                       &row_at) != 0)
+        if (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &flows,
+                                       &day, &row_at) != 0)
             break;
+        flows_add(p, &p->invitations[index], flows);
         p->invitations[index].shown += (long)shown;
         p->invitations[index].accepted += (long)accepted;
         p->invitations[index].chats += (long)chats;

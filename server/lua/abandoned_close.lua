@@ -3,7 +3,7 @@
 -- then with every heartbeat (chat.c), newest time kept. A visitor not confirmed for ttl ms has no
 -- socket open anywhere, counted from then: a node that dies stops confirming its visitors, who
 -- reconnect and are confirmed by another. A queued conversation is closed once its visitor has
--- been gone queued_ms; an active one once its visitor has been gone and nothing was written to it
+-- been gone queued_ms (so is a conversation still in its flow, never handed off); an active one once its visitor has been gone and nothing was written to it
 -- for idle_ms. A site may set either limit in minutes (abandoned_queued_minutes,
 -- idle_active_minutes; 0 = never). Only visitors gone at least the smallest limit are looked
 -- at, 1000 and 100 closes a sweep at most (visitors:seen:offset: where the next sweep goes on),
@@ -37,7 +37,7 @@ local function abandoned_close(now_text, day, retention_days, queued_ms, idle_ms
     local due = false
     if not meta or not meta[1] or meta[1] == 'closed' then
       dropped = dropped + redis.call('ZREM', seen, vid)
-    elseif meta[1] == 'queued' then
+    elseif meta[1] == 'queued' or meta[1] == 'flow' then
       local ms = limit(v[2], 'abandoned_queued_minutes', queued_ms)
       due = ms > 0 and since + ms <= now
     elseif meta[1] == 'active' then

@@ -18,11 +18,14 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
     redis.call('EXPIRE', k, days * 86400)
   end
   files_expire(cid, days * 86400, tonumber(now))
-  local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating', 'first_response_channel')
-  local seq = redis.call('INCR', p .. 'svc:seq')
-  redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4], f[5]))
-  redis.call('EXPIRE', p .. 'svc:' .. day, 400 * 86400)
-  redis.call('HSET', mkey, 'svc_row', day .. ':' .. seq)
+  -- a conversation that ended in its flow never asked for a person: no chat, nor a missed one
+  if meta[1] ~= 'flow' then
+    local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating', 'first_response_channel')
+    local seq = redis.call('INCR', p .. 'svc:seq')
+    redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4], f[5]))
+    redis.call('EXPIRE', p .. 'svc:' .. day, 400 * 86400)
+    redis.call('HSET', mkey, 'svc_row', day .. ':' .. seq)
+  end
   if meta[4] then redis.call('HINCRBY', p .. 'stats:rules:' .. day, meta[4] .. ':closed', 1) end
   if meta[1] == 'queued' then
     queue_leave(cid)
@@ -32,7 +35,7 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
   if meta[3] then redis.call('SREM', p .. 'agent:' .. meta[3] .. ':convs', cid) end
   local vkey = p .. 'visitor:' .. meta[2]
   if redis.call('HGET', vkey, 'conv') == cid then
-    redis.call('HDEL', vkey, 'conv', 'conv_agent')
+    redis.call('HDEL', vkey, 'conv', 'conv_agent', 'flow')
     profile_changed(vkey)
   end
   redis.call('HSET', vkey, 'last_conv', cid)

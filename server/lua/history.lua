@@ -64,6 +64,7 @@ for i = 1, math.min(#entries, limit) do
   if m.cmid == '' then m.cmid = nil end
   if m.attachments then m.attachments = cjson.decode(m.attachments) end  -- a mail's, listed (mail_inbound.lua)
   if m.file then m.file = cjson.decode(m.file) end
+  if m.flow then m.flow = cjson.decode(m.flow) end
   if not (by == 'visitor' and m.from == 'note') then
     local encoded = cjson.encode(m)
     if #out > 0 and bytes + #encoded > max_bytes then complete = 0; break end

@@ -18,11 +18,13 @@
 -- (HGET), so that a resend never opens one. The cmid table expires 8 days after the first
 -- message of the visitor's last day, so a cmid is known for at least 7 days after the last
 -- message, with one EXPIRE a visitor a day instead of one a message. Then the two SPUBLISHes.
---! uses: prelude webhook visitor_promises
+-- A visitor who types while a flow runs (`flow`, read with the rest: the conversation of the
+-- flow) hands the chat to the queue first (flow_handoff, flow_run.lua).
+--! uses: prelude webhook visitor_promises flow_run
 
 local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, sender, file)
   local vkey = p .. 'visitor:' .. vid
-  local visitor = redis.call('HMGET', vkey, 'conv', 'created', 'conv_agent', 'cmids_day')
+  local visitor = redis.call('HMGET', vkey, 'conv', 'created', 'conv_agent', 'cmids_day', 'flow')
   if not visitor[2] and visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
   local ckey = vkey .. ':cmids'
   local cid, now = visitor[1], batch.now
@@ -40,6 +42,9 @@ local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, s
     profile_changed(vkey)
     redis.call('RPUSH', vkey .. ':convs', cid)
     queue_enter(cid, now)
+  elseif visitor[5] == cid then
+    -- typed during a flow: a person takes over at once, with the path so far (flow_run.lua)
+    flow_handoff(cid, vid, now, string.sub(text, 1, preview_bytes))
   end
   local id, frame = append(cid, 'visitor', vid, cmid, text, file)
   if redis.call('HSETNX', ckey, cmid, cid .. ' ' .. id) == 0 then

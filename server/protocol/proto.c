@@ -136,6 +136,13 @@ static const shape shapes[] = {
         F("visitor", FIELD_ID, 0, BK_ID_MAX, visitor),
         F("cmid", FIELD_STRING, 1, BK_CMID_MAX, cmid),
         F("text", FIELD_TEXT, 1, 0, text), NO_FIELD } },
+    { "flow_start", BK_REQ_FLOW_START, BK_ROLE_VISITOR, { NO_FIELD } },
+    { "flow_choose", BK_REQ_FLOW_CHOOSE, BK_ROLE_VISITOR, {
+        F("message", FIELD_STREAM_ID, 1, 41, message_id),
+        F("button", FIELD_ID, 1, BK_ID_MAX, button), NO_FIELD } },
+    { "flow_email", BK_REQ_FLOW_EMAIL, BK_ROLE_VISITOR, {
+        F("message", FIELD_STREAM_ID, 1, 41, message_id),
+        F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email), NO_FIELD } },
 };
 
 /* hello's "page": the same fields as a page_view. */

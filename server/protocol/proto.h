@@ -36,6 +36,9 @@ typedef enum {
     BK_REQ_CONSENT,
     BK_REQ_TRANSCRIPT,
     BK_REQ_EMAIL_REPLY,
+    BK_REQ_FLOW_START,    /* quick-reply flows (docs/flows.md) */
+    BK_REQ_FLOW_CHOOSE,
+    BK_REQ_FLOW_EMAIL,
 } bk_request_type;
 
 /* Strings point into root and live until bk_request_release. */
@@ -72,6 +75,7 @@ typedef struct bk_request {
     const char *status;
     const char *visitor;
     const char *left;          /* email_reply: a left message's id (with visitor) */
+    const char *message_id, *button;   /* flow_choose, flow_email: the flow message and its button */
 } bk_request;
 
 typedef struct bk_error {

@@ -150,6 +150,7 @@ static int64_t span(int64_t from, int64_t to)
 static void invitations_unknown(bk_service_figures *out)
 {
     out->invitations_shown = out->invitations_accepted = out->invitation_chats = -1;
+    out->flows_started = out->flows_completed = out->flows_handed_off = out->flows_emails = -1;
 }
 
 /* The figures of a list of facts (already filtered). */
@@ -291,6 +292,17 @@ int bk_service_report_build(bk_service_report *report, int64_t from_ms, int days
             t->invitation_chats += invitations[d].chats;
         }
     }
+    if (invitations && !report->agent[0]) {
+        bk_service_figures *t = &report->totals;
+        t->flows_started = t->flows_completed = t->flows_handed_off = t->flows_emails = 0;
+        for (int d = 0; d < days; d++) {
+            bk_service_figures *f = &report->per_day[d];
+            t->flows_started += f->flows_started = invitations[d].flows_started;
+            t->flows_completed += f->flows_completed = invitations[d].flows_completed;
+            t->flows_handed_off += f->flows_handed_off = invitations[d].flows_handed_off;
+            t->flows_emails += f->flows_emails = invitations[d].flows_emails;
+        }
+    }
 
     /* per agent: the list in name order, one run per agent; chats nobody accepted sort first */
     qsort(list, n, sizeof *list, compare_agent);
@@ -367,6 +379,10 @@ static json_t *figures_json(const bk_service_figures *f, int invitations)
         json_object_set_new(o, "invitations_shown", count_json(f->invitations_shown));
         json_object_set_new(o, "invitations_accepted", count_json(f->invitations_accepted));
         json_object_set_new(o, "invitation_chats", count_json(f->invitation_chats));
+        json_object_set_new(o, "flows_started", count_json(f->flows_started));
+        json_object_set_new(o, "flows_completed", count_json(f->flows_completed));
+        json_object_set_new(o, "flows_handed_off", count_json(f->flows_handed_off));
+        json_object_set_new(o, "flows_emails", count_json(f->flows_emails));
     }
     return o;
 }
@@ -464,6 +480,10 @@ static void put_row(text *t, const char *label, const bk_service_figures *f)
     put_count(t, f->invitations_shown);
     put_count(t, f->invitations_accepted);
     put_count(t, f->invitation_chats);
+    put_count(t, f->flows_started);
+    put_count(t, f->flows_completed);
+    put_count(t, f->flows_handed_off);
+    put_count(t, f->flows_emails);
     put(t, ",%ld", f->answered_by_email);
     put_seconds(t, f->email_first_response_p50);
     put_seconds(t, f->email_first_response_p90);
@@ -475,6 +495,7 @@ char *bk_service_report_csv(const bk_service_report *r)
     text t = { 0 };
     put(&t, "day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,"
             "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,"
+            "flows_started,flows_completed,flows_handed_off,flows_emails,"
             "answered_by_email,email_first_response_p50,email_first_response_p90\r\n");
     for (int d = 0; d < r->days; d++) {
         char day[11];

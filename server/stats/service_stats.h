@@ -44,11 +44,16 @@ typedef struct bk_service_figures {
     long ratings, ratings_good;  /* good: 4 or 5 */
     double csat;                 /* ratings_good / ratings, < 0 without ratings */
     long invitations_shown, invitations_accepted, invitation_chats;  /* < 0: not known for this slice */
+    /* quick-reply flows (docs/flows.md): started, an answer reached, handed to the queue, an
+     * email left outside hours; < 0: not known for this slice (an agent's) */
+    long flows_started, flows_completed, flows_handed_off, flows_emails;
 } bk_service_figures;
 
-/* Invitation counters of one day, summed over rules (stats:rules:{day}). */
+/* Invitation counters of one day, summed over rules (stats:rules:{day}), and the flows'
+ * counters of that day (flows:stats:{day}), of the site filtered for or of every site. */
 typedef struct bk_service_invitations {
     long shown, accepted, chats;
+    long flows_started, flows_completed, flows_handed_off, flows_emails;
 } bk_service_invitations;
 
 typedef struct bk_service_agent {
@@ -82,7 +87,8 @@ int bk_service_figures_compute(const bk_service_fact *facts, size_t count, const
                                int day, bk_service_figures *out);
 
 /* Builds the whole report. invitations has one entry per day (NULL: none known). The
- * invitation counters name neither agent nor site, so with a filter they stay unknown (-1).
+ * invitation counters name neither agent nor site, so with a filter they stay unknown (-1);
+ * the flows' name a site, so only an agent filter leaves them unknown.
  * 0, or -1 when out of memory (the report is then empty but may be freed). */
 int bk_service_report_build(bk_service_report *report, int64_t from_ms, int days,
                             const bk_service_filter *filter, const bk_service_fact *facts, size_t count,

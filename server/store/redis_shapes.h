@@ -68,7 +68,7 @@
 
 /* service_stats.lua: per day {day, shown, accepted, chats, row, row, ...} */
 #define BK_SHAPE_SERVICE_ROW "s%"
-#define BK_SHAPE_SERVICE_DAY "[siii{" BK_SHAPE_SERVICE_ROW "}]"
+#define BK_SHAPE_SERVICE_DAY "[siiis{" BK_SHAPE_SERVICE_ROW "}]"
 #define BK_SHAPE_SERVICE_STATS "[{" BK_SHAPE_SERVICE_DAY "}]"
 
 /* hooks_claim.lua and hooks_done.lua: rows of {site, id, event, body, url, secret} */
@@ -91,6 +91,15 @@
 #define BK_SHAPE_BUS_REPLY "[s{" BK_SHAPE_BUS_ELEMENT "}]"
 #define BK_SHAPE_BUS_SMESSAGE "[*s%s%]"
 #define BK_SHAPE_BUS_CONFIRMATION "[*s%i]"
+/* HGET flows SITE: the site's flow, or nil (chat/flow.c) */
+#define BK_SHAPE_FLOW_READ "n"
+/* flow.lua: {conversation, duplicate} */
+#define BK_SHAPE_FLOW "[si]"
+/* flows_get.lua: {site, flow_json, meta_json, ...} (http/flows_api.c) */
+#define BK_SHAPE_FLOW_ENTRY "sss"
+#define BK_SHAPE_FLOWS "[{" BK_SHAPE_FLOW_ENTRY "}]"
+/* flow_revert.lua: {new_version, flow_json} */
+#define BK_SHAPE_FLOW_REVERT "[is]"
 /* GET session:{digest}: the agent a session token belongs to, or nil (chat/hello.c) */
 #define BK_SHAPE_SESSION_AGENT "n"
 
@@ -109,12 +118,12 @@
     X(TRANSCRIPT)                                                                                \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
     X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)     \
-    X(COUNTS) X(FILE_MESSAGE) X(FILE_GET) X(FILE_IDS)
+    X(COUNTS) X(FILE_MESSAGE) X(FILE_GET) X(FILE_IDS) X(FLOW_READ) X(FLOW) X(FLOWS) X(FLOW_REVERT)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \
     X(STATS_DAY, STATS) X(SERVICE_DAY, SERVICE_STATS) X(SERVICE_ROW, SERVICE_DAY)                \
     X(HOOK_ROW, HOOK_ROWS) X(BUS_ELEMENT, BUS_REPLY) X(CLUSTER_RANGE, CLUSTER_SLOTS)             \
-    X(CLUSTER_NODE, CLUSTER_RANGE) X(COUNT, COUNTS) X(FILE_ID, FILE_IDS)
+    X(CLUSTER_NODE, CLUSTER_RANGE) X(COUNT, COUNTS) X(FILE_ID, FILE_IDS) X(FLOW_ENTRY, FLOWS)
 
 #endif

@@ -483,7 +483,7 @@ static int reader(const redisReply *r, int which, size_t *groups)
     case 18:  /* service_api.c: on_rows and facts_add */
         if (bk_redis_reply_unpack(r, BK_SHAPE_SERVICE_STATS, &array, &at) != 0)
             return -1;
-        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_SERVICE_DAY, &a, &i1, &i2, &i3, &inner,
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_SERVICE_DAY, &a, &i1, &i2, &i3, &c, &inner,
                                           &inner_at) == 0) {
             (*groups)++;
             CHECK(inner != NULL);
@@ -589,7 +589,23 @@ static int reader(const redisReply *r, int which, size_t *groups)
             (*groups)++;
         }
         return 0;
-    case 31: {  /* chat/email_reply.c: on_stored */
+    case 31:  /* chat/flow.c: on_flow_read */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_FLOW_READ, &a) != 0)
+            return -1;
+        if (a)
+            touch(a, strlen(a));
+        return 0;
+    case 32:  /* chat/flow.c: on_flow_ran */
+        return bk_redis_reply_unpack(r, BK_SHAPE_FLOW, &a, &i1);
+    case 33:  /* http/flows_api.c: on_flows_read */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_FLOWS, &array, &at) != 0)
+            return -1;
+        while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_FLOW_ENTRY, &a, &b, &c) == 0)
+            (*groups)++;
+        return 0;
+    case 34:  /* http/flows_api.c: on_reverted */
+        return bk_redis_reply_unpack(r, BK_SHAPE_FLOW_REVERT, &i1, &a);
+    case 35: {  /* chat/email_reply.c: on_stored */
         const char *h, *k;
         if (bk_redis_reply_unpack(r, BK_SHAPE_EMAIL_REPLY, &a, &b, &i1, &i2, &c, &d, &e, &f, &g, &h, &k, &la) != 0)
             return -1;
@@ -610,6 +626,7 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_HOOK_ROWS, BK_SHAPE_BUS_REPLY, BK_SHAPE_BUS_SMESSAGE, BK_SHAPE_BUS_CONFIRMATION,
     BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS, BK_SHAPE_TRACKS, BK_SHAPE_TRACK,
     BK_SHAPE_FILE_MESSAGE, BK_SHAPE_FILE_GET, BK_SHAPE_FILE_IDS,
+    BK_SHAPE_FLOW_READ, BK_SHAPE_FLOW, BK_SHAPE_FLOWS, BK_SHAPE_FLOW_REVERT,
     BK_SHAPE_EMAIL_REPLY,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
@@ -617,7 +634,7 @@ static const char *const reader_shapes[] = {
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 31, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 35, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {

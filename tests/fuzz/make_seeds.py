@@ -316,9 +316,35 @@ def upload_meta():
         write("fuzz_upload_meta", name + ".txt", q)
 
 
+def flows():
+    """A flow like docs/flows.md's, each kind of step, and a few refused ones (dangling, a loop)."""
+    good = {"name": "Shop", "enabled": True, "start": "greeting", "steps": {
+        "greeting": {"text": "Hi! What can we help with?", "buttons": [
+            {"id": "track", "label": "Track my order", "next": "track"},
+            {"id": "returns", "label": "Returns", "next": "returns"},
+            {"id": "person", "label": "Talk to a person", "next": "person"}]},
+        "track": {"text": "See your order", "link": {"url": "https://shop.example/orders", "label": "My orders"}, "end": True},
+        "returns": {"text": "Our policy", "article": "returns-policy", "buttons": [
+            {"id": "more", "label": "Still need help", "next": "person"},
+            {"id": "menu", "label": "Back", "next": "greeting"}]},
+        "person": {"text": "Connecting you…", "handoff": True}},
+        "closed": {"text": "We are closed; leave your email", "collect_email": True, "thanks": "Thanks!"}}
+    write("fuzz_flow", "good.json", json.dumps(good, ensure_ascii=False))
+    write("fuzz_flow", "one-step.json", json.dumps({"start": "a", "steps": {"a": {"text": "x", "end": True}}}))
+    dangling = json.loads(json.dumps(good))
+    dangling["steps"]["old"] = {"text": "y", "end": True}
+    write("fuzz_flow", "dangling.json", json.dumps(dangling, ensure_ascii=False))
+    loop = {"start": "a", "steps": {"a": {"text": "x", "buttons": [{"id": "b", "label": "l", "next": "b"}]},
+                                     "b": {"text": "y", "buttons": [{"id": "a", "label": "l", "next": "a"}]}}}
+    write("fuzz_flow", "loop.json", json.dumps(loop))
+    missing = json.loads(json.dumps(good))
+    missing["steps"]["returns"]["buttons"][1]["next"] = "refund"
+    write("fuzz_flow", "no-step.json", json.dumps(missing, ensure_ascii=False))
+
+
 TARGETS = {"fuzz_proto": proto, "fuzz_rules": rules, "fuzz_token": tokens, "fuzz_config": config,
            "fuzz_glob": glob, "fuzz_profile": profile, "fuzz_mail_text": mail_text, "fuzz_replies": replies,
-           "fuzz_upload_meta": upload_meta}
+           "fuzz_upload_meta": upload_meta, "fuzz_flow": flows}
 
 
 def main():

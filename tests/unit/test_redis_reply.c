@@ -154,17 +154,17 @@ static void test_groups(void)
         release(odd[i]);
     }
 
-    /* Nested: the service stats, days of {day, shown, accepted, chats, row...}. */
-    redisReply *stats = array(2, array(5, str("20240101"), integer(3), integer(2), integer(1), str("row one")),
-                              array(4, str("20240102"), integer(0), integer(0), integer(0)));
+    /* Nested: the service stats, days of {day, shown, accepted, chats, flows, row...}. */
+    redisReply *stats = array(2, array(6, str("20240101"), integer(3), integer(2), integer(1), str("{}"), str("row one")),
+                              array(5, str("20240102"), integer(0), integer(0), integer(0), str("{}")));
     const redisReply *days, *day;
-    const char *name, *row;
+    const char *name, *row, *flows;
     long long shown, accepted, chats;
     size_t row_at, rows = 0;
     CHECK(bk_redis_reply_unpack(stats, BK_SHAPE_SERVICE_STATS, &days, &at) == 0, "nested: service stats are read");
     int day_count = 0;
-    while (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &day,
-                                      &row_at) == 0) {
+    while (bk_redis_reply_unpack_next(days, &at, BK_SHAPE_SERVICE_DAY, &name, &shown, &accepted, &chats, &flows,
+                                      &day, &row_at) == 0) {
         day_count++;
         while (bk_redis_reply_unpack_next(day, &row_at, BK_SHAPE_SERVICE_ROW, &row, &len) == 0)
             rows++;
