@@ -616,6 +616,29 @@ async def t_lmtp_parse_deadline(env):
     assert len(email_entries(env, conv)) == before
 
 
+@T.case("the pipe with lmtp-socket set hands the mail to the running server over that socket: stored by the "
+        "server, exit 0 with its words; a forged token is the server's 550 (exit 67); a socket nobody "
+        "listens on is exit 75 (the MTA keeps the mail and retries)")
+async def t_pipe_relays(env):
+    alice = await env.agent("alice")
+    _, conv = await chat_with_email(env, alice)
+    to = reply_address(conv)
+    raw = corpus("gmail_alternative.eml", to)
+    args = PIPE_ARGS + ["--lmtp-socket", LMTP, "mail", "receive", to, "ann.visitor@gmail.example"]
+    r = await asyncio.to_thread(env.beckon.cli, *args, stdin=raw.decode("latin-1"))
+    assert r.returncode == 0, r
+    assert r.stdout == b"delivered\n", r.stdout
+    m = await alice.recv_until("message", pred=lambda m: m.get("channel") == "email" and m["conversation"] == conv)
+    assert m["from"] == "visitor", m
+    forged = to.replace("@", "0@", 1).replace(".", "x", 1)
+    args[args.index(to)] = forged
+    r = await asyncio.to_thread(env.beckon.cli, *args, stdin=corpus("gmail_alternative.eml", forged).decode("latin-1"))
+    assert r.returncode == 67, r
+    args[args.index(LMTP)] = LMTP + ".nobody"
+    r = await asyncio.to_thread(env.beckon.cli, *args, stdin=raw.decode("latin-1"))
+    assert r.returncode == 75 and b"try again later" in r.stdout, r
+
+
 LEFT_OPEN = []
 
 
