@@ -20,7 +20,7 @@ LAYERS = [
     ["store", "lua"],
     ["transport"],
     ["protocol", "rules", "server.h"],
-    ["sites", "stats", "triggers", "workers", "files", "flows", "help"],
+    ["sites", "stats", "triggers", "workers", "files", "flows", "mail", "help"],
     ["chat"],
     ["http"],
     ["cli"],
