@@ -342,9 +342,18 @@ def flows():
     write("fuzz_flow", "no-step.json", json.dumps(missing, ensure_ascii=False))
 
 
+def help_articles():
+    write("fuzz_help", "article.md", "# Returns\n\nYou have **30 days**. See [terms](https://shop.example/terms).\n\n"
+          "- one\n  - two\n\n1. a\n2. b\n\n```\ncode <b>\n```\n\n![box](/img/box.png) ![x](https://shop.example/x.png)\n")
+    write("fuzz_help", "hostile.md", "<script>alert(1)</script>\n\n[x](javascript:alert(1)) [y](JAVASCRIPT:1) "
+          "<iframe src=//evil></iframe> ![p](//evil/p.gif) ![q](https://shop.example.evil/q.gif) <b onclick=x>b</b>\n")
+    write("fuzz_help", "query.txt", "where is my parcel refnd passw .*(a|b)+ %s%n 返品 Привет")
+    write("fuzz_help", "nested.md", "".join("  " * i + "- x\n" for i in range(30)) + "*" * 200 + "x" + "*" * 200)
+
+
 TARGETS = {"fuzz_proto": proto, "fuzz_rules": rules, "fuzz_token": tokens, "fuzz_config": config,
            "fuzz_glob": glob, "fuzz_profile": profile, "fuzz_mail_text": mail_text, "fuzz_replies": replies,
-           "fuzz_upload_meta": upload_meta, "fuzz_flow": flows}
+           "fuzz_upload_meta": upload_meta, "fuzz_flow": flows, "fuzz_help": help_articles}
 
 
 def main():
