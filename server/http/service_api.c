@@ -27,6 +27,7 @@
 struct bk_service_api {
     bk_server *server;
     int script;
+    int help_script;  /* the self-service counters, in the global slot (help_stats.lua) */
 };
 
 /* One request waiting for Redis. */
@@ -60,6 +61,7 @@ bk_service_api *bk_service_api_new(bk_server *server)
         return NULL;
     api->server = server;
     api->script = bk_store_script_add(server->store, bk_lua_service_stats);
+    api->help_script = bk_store_script_add(server->store, bk_lua_help_stats);
     return api;
 }
 
@@ -165,6 +167,80 @@ static void respond_report(pending *p, const bk_service_report *report)
 
 static void on_rows(redisReply *reply, void *data);
 
+/* The report from what was read, answered; p is freed. */
+static void report_send(pending *p)
+{
+    bk_service_report report = { 0 };
+    bk_service_filter filter = { p->agent, p->site };
+    if (bk_service_report_build(&report, p->from_ms, p->days, &filter, p->facts, p->count, p->invitations) != 0) {
+        bk_api_reply_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
+    } else {
+        if (p->bad)
+            bk_warn("service stats: %zu fact rows could not be read", p->bad);
+        respond_report(p, &report);
+    }
+    bk_service_report_free(&report);
+    pending_free(p);
+}
+
+/* A day's self-service counters ({"SITE:searches": n, ...}) of the site asked for, or of all. */
+static void help_add(const pending *p, bk_service_invitations *day, const char *counters)
+{
+    json_t *counts = json_loads(counters, 0, NULL);
+    const char *key;
+    json_t *value;
+    json_object_foreach(counts, key, value) {
+        const char *colon = strrchr(key, ':');
+        if (!colon || !json_is_integer(value))
+            continue;
+        if (p->site[0] && ((size_t)(colon - key) != strlen(p->site) || strncmp(key, p->site, strlen(p->site)) != 0))
+            continue;
+        for (int i = 0; i < BK_SERVICE_HELP_COUNT; i++)
+            if (strcmp(colon + 1, bk_service_help_names[i]) == 0)
+                day->help[i] += (long)json_integer_value(value);
+    }
+    json_decref(counts);
+}
+
+static void on_help(redisReply *reply, void *data)
+{
+    pending *p = data;
+    const redisReply *days;
+    size_t at;
+    const char *day, *counters, *missing;
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_HELP_STATS, &days, &at) != 0) {
+        bk_api_reply_store_error(p->request, reply, NULL, BK_STORAGE_READ);
+        pending_free(p);
+        return;
+    }
+    for (int d = 0; d < p->days &&
+                    bk_redis_reply_unpack_next(days, &at, BK_SHAPE_HELP_DAY, &day, &counters, &missing) == 0; d++)
+        help_add(p, &p->invitations[d], counters);
+    report_send(p);
+}
+
+/* Every day's self-service counters at once (a year is 366 small hashes). 0, or -1. */
+static int help_request(pending *p)
+{
+    const char **argv = calloc((size_t)p->days + 2, sizeof *argv);
+    char (*names)[9] = calloc((size_t)p->days, sizeof *names);
+    char prefix[BK_KEYS_PREFIX_SIZE];
+    int rc = -1;
+    if (argv && names) {
+        bk_keys_global_prefix(p->api->server->config->prefix, prefix);
+        argv[0] = prefix;
+        argv[1] = "0";
+        for (int d = 0; d < p->days; d++) {
+            bk_day_string(p->from_ms + d * DAY_MS, names[d]);
+            argv[2 + d] = names[d];
+        }
+        rc = bk_store_script(p->api->server->store, p->api->help_script, on_help, p, 0, p->days + 2, argv, NULL);
+    }
+    free(argv);
+    free(names);
+    return rc;
+}
+
 /* Asks the current slot for the next DAYS_PER_CALL days. 0, or -1 when the store refused. */
 static int rows_request(pending *p)
 {
@@ -208,17 +284,14 @@ static void on_rows(redisReply *reply, void *data)
         }
         return;
     }
-    bk_service_report report = { 0 };
-    bk_service_filter filter = { p->agent, p->site };
-    if (bk_service_report_build(&report, p->from_ms, p->days, &filter, p->facts, p->count, p->invitations) != 0) {
-        bk_api_reply_error(p->request, 500, BK_ERR_INTERNAL, "out of memory");
-    } else {
-        if (p->bad)
-            bk_warn("service stats: %zu fact rows could not be read", p->bad);
-        respond_report(p, &report);
+    if (p->agent[0]) {  /* the self-service figures name no agent: unknown for one */
+        report_send(p);
+        return;
     }
-    bk_service_report_free(&report);
-    pending_free(p);
+    if (help_request(p) != 0) {
+        bk_api_reply_store_error(p->request, NULL, NULL, BK_STORAGE_READ);
+        pending_free(p);
+    }
 }
 
 void bk_service_api_handle(bk_service_api *api, bk_http *request)

@@ -1,4 +1,4 @@
--- ARGV: prefix, top (how many of the searches that found nothing), then days (YYYYMMDD)
+-- ARGV: prefix, top (how many of the searches that found nothing; 0: none), then days (YYYYMMDD)
 --   -> (day, counters_json, missing_json) triples: counters {"SITE:counter": n}, missing
 --   [["SITE LANG query", n], ...] most common first
 --! uses: prelude
@@ -11,7 +11,7 @@ for i = 3, #ARGV do
   local flat = redis.call('HGETALL', p .. 'help:stats:' .. day)
   local counters = {}
   for k = 1, #flat, 2 do counters[flat[k]] = tonumber(flat[k + 1]) end
-  local m = redis.call('ZREVRANGE', p .. 'help:missing:' .. day, 0, top - 1, 'WITHSCORES')
+  local m = top > 0 and redis.call('ZREVRANGE', p .. 'help:missing:' .. day, 0, top - 1, 'WITHSCORES') or {}
   local missing = {}
   for k = 1, #m, 2 do missing[#missing + 1] = {m[k], tonumber(m[k + 1])} end
   out[#out + 1] = day

@@ -8,6 +8,10 @@
 
 #define DAY_MS 86400000LL
 
+const char *const bk_service_help_names[BK_SERVICE_HELP_COUNT] = {
+    "searches", "no_result", "suggested", "views", "helped", "not_helped", "chats_avoided",
+};
+
 /* ---- dates ----------------------------------------------------------------------------- */
 
 /* Days since 1970-01-01 of a proleptic Gregorian date (the civil-from-days inverse). */
@@ -151,6 +155,8 @@ static void invitations_unknown(bk_service_figures *out)
 {
     out->invitations_shown = out->invitations_accepted = out->invitation_chats = -1;
     out->flows_started = out->flows_completed = out->flows_handed_off = out->flows_emails = -1;
+    for (int i = 0; i < BK_SERVICE_HELP_COUNT; i++)
+        out->help[i] = -1;
 }
 
 /* The figures of a list of facts (already filtered). */
@@ -295,12 +301,15 @@ int bk_service_report_build(bk_service_report *report, int64_t from_ms, int days
     if (invitations && !report->agent[0]) {
         bk_service_figures *t = &report->totals;
         t->flows_started = t->flows_completed = t->flows_handed_off = t->flows_emails = 0;
+        memset(t->help, 0, sizeof t->help);
         for (int d = 0; d < days; d++) {
             bk_service_figures *f = &report->per_day[d];
             t->flows_started += f->flows_started = invitations[d].flows_started;
             t->flows_completed += f->flows_completed = invitations[d].flows_completed;
             t->flows_handed_off += f->flows_handed_off = invitations[d].flows_handed_off;
             t->flows_emails += f->flows_emails = invitations[d].flows_emails;
+            for (int i = 0; i < BK_SERVICE_HELP_COUNT; i++)
+                t->help[i] += f->help[i] = invitations[d].help[i];
         }
     }
 
@@ -383,6 +392,11 @@ static json_t *figures_json(const bk_service_figures *f, int invitations)
         json_object_set_new(o, "flows_completed", count_json(f->flows_completed));
         json_object_set_new(o, "flows_handed_off", count_json(f->flows_handed_off));
         json_object_set_new(o, "flows_emails", count_json(f->flows_emails));
+        for (int i = 0; i < BK_SERVICE_HELP_COUNT; i++) {
+            char name[32];
+            snprintf(name, sizeof name, "help_%s", bk_service_help_names[i]);
+            json_object_set_new(o, name, count_json(f->help[i]));
+        }
     }
     return o;
 }
@@ -487,6 +501,8 @@ static void put_row(text *t, const char *label, const bk_service_figures *f)
     put(t, ",%ld", f->answered_by_email);
     put_seconds(t, f->email_first_response_p50);
     put_seconds(t, f->email_first_response_p90);
+    for (int i = 0; i < BK_SERVICE_HELP_COUNT; i++)
+        put_count(t, f->help[i]);
     put(t, "\r\n");
 }
 
@@ -496,7 +512,10 @@ char *bk_service_report_csv(const bk_service_report *r)
     put(&t, "day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,"
             "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,"
             "flows_started,flows_completed,flows_handed_off,flows_emails,"
-            "answered_by_email,email_first_response_p50,email_first_response_p90\r\n");
+            "answered_by_email,email_first_response_p50,email_first_response_p90");
+    for (int i = 0; i < BK_SERVICE_HELP_COUNT; i++)
+        put(&t, ",help_%s", bk_service_help_names[i]);
+    put(&t, "\r\n");
     for (int d = 0; d < r->days; d++) {
         char day[11];
         bk_service_date_format(r->from_ms + (int64_t)d * DAY_MS, day);

@@ -35,6 +35,12 @@ typedef struct bk_service_filter {
     const char *site;
 } bk_service_filter;
 
+/* The self-service figures (docs/help.md, "The figures"), as the JSON and the CSV name them
+ * ("help_" and the name): searches, those that found nothing, suggestions shown, articles
+ * viewed, "helped" and "did not help" answers, chats avoided. */
+#define BK_SERVICE_HELP_COUNT 7
+extern const char *const bk_service_help_names[BK_SERVICE_HELP_COUNT];
+
 typedef struct bk_service_figures {
     long chats, missed, answered;
     long answered_by_email;      /* of answered: the first response went by email */
@@ -47,6 +53,9 @@ typedef struct bk_service_figures {
     /* quick-reply flows (docs/flows.md): started, an answer reached, handed to the queue, an
      * email left outside hours; < 0: not known for this slice (an agent's) */
     long flows_started, flows_completed, flows_handed_off, flows_emails;
+    /* self-service (docs/help.md), in the order of bk_service_help_names; < 0: not known for
+     * this slice (an agent's) */
+    long help[BK_SERVICE_HELP_COUNT];
 } bk_service_figures;
 
 /* Invitation counters of one day, summed over rules (stats:rules:{day}), and the flows'
@@ -54,6 +63,7 @@ typedef struct bk_service_figures {
 typedef struct bk_service_invitations {
     long shown, accepted, chats;
     long flows_started, flows_completed, flows_handed_off, flows_emails;
+    long help[BK_SERVICE_HELP_COUNT];  /* the self-service counters of that day (help:stats:{day}) */
 } bk_service_invitations;
 
 typedef struct bk_service_agent {

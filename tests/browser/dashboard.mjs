@@ -15,7 +15,8 @@ export function dashboardTests(h) {
   const HEADER = 'day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,' +
     'handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,' +
     'flows_started,flows_completed,flows_handed_off,flows_emails,' +
-    'answered_by_email,email_first_response_p50,email_first_response_p90';
+    'answered_by_email,email_first_response_p50,email_first_response_p90,' +
+    'help_searches,help_no_result,help_suggested,help_views,help_helped,help_not_helped,help_chats_avoided';
 
   const instance = async () => (await startInstance(h, 'dashboard', { agents: AGENTS })).base;
 

@@ -267,7 +267,7 @@ async def t_import(env):
     await call(env, "GET", f"/api/help/{site}/articles/a9", want=404)
 
 
-@T.case("figures: searches, no result (the most common), views, helped, not helped, suggested, chats avoided")
+@T.case("figures: searches, no result (the most common), views, helped, not helped, suggested, chats avoided; in the service KPIs too")
 async def t_figures(env):
     await call(env, "PUT", f"/api/help/{SITE}/articles/returns",
                article("Return policy", "You have 30 days to return items.", category="Returns"))
@@ -297,6 +297,12 @@ async def t_figures(env):
     lines = csv.decode().split("\r\n")
     assert status == 200 and lines[0] == "day,searches,no_result,suggested,views,helped,not_helped,chats_avoided", lines
     assert lines[-2].startswith("total,"), lines
+    # the same figures in the service KPIs (and their CSV): per site, unknown (null) per agent
+    svc = (await call(env, "GET", f"/api/stats/service?site={SITE}", who="alice"))["totals"]
+    assert (svc["help_searches"], svc["help_helped"], svc["help_chats_avoided"]) == \
+        (t["searches"], t["helped"], t["chats_avoided"]), (svc, t)
+    svc = (await call(env, "GET", "/api/stats/service?agent=alice", who="alice"))["totals"]
+    assert svc["help_searches"] is None and svc["help_views"] is None, svc
     status, parsed, _ = await api(env, "GET", "/api/stats/help?from=2026-13-01", who="alice")
     assert status == 400 and parsed["error"]["message"].startswith("from:"), parsed
 

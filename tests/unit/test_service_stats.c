@@ -165,7 +165,9 @@ static void test_the_day(void)
 
 static void test_report(void)
 {
-    bk_service_invitations inv[3] = { { 3, 1, 1, 4, 1, 2, 1 }, { 5, 2, 2, 0, 0, 0, 0 }, { 0, 0, 0, 1, 1, 0, 0 } };
+    bk_service_invitations inv[3] = { { 3, 1, 1, 4, 1, 2, 1, { 9, 2, 3, 4, 2, 1, 1 } },
+                                      { 5, 2, 2, 0, 0, 0, 0, { 1, 1, 0, 0, 0, 0, 0 } },
+                                      { 0, 0, 0, 1, 1, 0, 0, { 0, 0, 0, 0, 0, 0, 0 } } };
     bk_service_report r;
     CHECK(bk_service_report_build(&r, day0, 3, NULL, day_facts, fact_count, inv) == 0, "the report builds");
     check_totals(&r.totals, "report totals");
@@ -178,6 +180,8 @@ static void test_report(void)
     CHECK(r.totals.flows_started == 5 && r.totals.flows_completed == 2 && r.totals.flows_handed_off == 2 &&
           r.totals.flows_emails == 1 && r.per_day[0].flows_started == 4 && r.per_day[2].flows_completed == 1,
           "flows: per day as given, totals their sums (5 started, 2 completed, 2 handed off, 1 email)");
+    CHECK(r.totals.help[0] == 10 && r.totals.help[1] == 3 && r.totals.help[6] == 1 && r.per_day[1].help[0] == 1 &&
+          r.per_day[2].help[4] == 0, "self-service: per day as given, totals their sums (10 searches, 3 found nothing)");
     CHECK(r.agent_count == 2 && strcmp(r.agents[0].name, "alice") == 0 && strcmp(r.agents[1].name, "bob") == 0,
           "agents: alice and bob, by name; nobody's chats make no row");
     /* alice: #1 #2 #3 #9. waits 10 15 20 30 -> p50 15, p90 30. first 16.5 25 30 90 -> p50 25, p90 90.
@@ -192,7 +196,9 @@ static void test_report(void)
     char *text = json_dumps(json_object_get(j, "totals"), JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(12));
     CHECK_STR(text, "{\"answered\":7,\"answered_by_email\":0,\"chats\":10,\"csat\":0.5,\"email_first_response_p50\":null,\"email_first_response_p90\":null,\"first_response_p50\":30.0,\"first_response_p90\":100.0,"
                     "\"flows_completed\":2,\"flows_emails\":1,\"flows_handed_off\":2,\"flows_started\":5,"
-                    "\"handling_avg\":326.281,\"handling_p50\":180.0,\"invitation_chats\":3,\"invitations_accepted\":3,"
+                    "\"handling_avg\":326.281,\"handling_p50\":180.0,\"help_chats_avoided\":1,\"help_helped\":2,"
+                    "\"help_no_result\":3,\"help_not_helped\":1,\"help_searches\":10,\"help_suggested\":3,\"help_views\":4,"
+                    "\"invitation_chats\":3,\"invitations_accepted\":3,"
                     "\"invitations_shown\":8,\"missed\":3,\"ratings\":6,\"waiting_p50\":20.0,\"waiting_p90\":60.0}",
               "JSON totals: seconds with ms precision");
     free(text);
@@ -214,11 +220,12 @@ static void test_report(void)
               "day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,"
               "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,"
               "flows_started,flows_completed,flows_handed_off,flows_emails,"
-              "answered_by_email,email_first_response_p50,email_first_response_p90\r\n"
-              "2026-11-01,0,0,0,,,,,,,0,,3,1,1,4,1,2,1,0,,\r\n"
-              "2026-11-02,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,5,2,2,0,0,0,0,0,,\r\n"
-              "2026-11-03,0,0,0,,,,,,,0,,0,0,0,1,1,0,0,0,,\r\n"
-              "total,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,8,3,3,5,2,2,1,0,,\r\n",
+              "answered_by_email,email_first_response_p50,email_first_response_p90,"
+              "help_searches,help_no_result,help_suggested,help_views,help_helped,help_not_helped,help_chats_avoided\r\n"
+              "2026-11-01,0,0,0,,,,,,,0,,3,1,1,4,1,2,1,0,,,9,2,3,4,2,1,1\r\n"
+              "2026-11-02,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,5,2,2,0,0,0,0,0,,,1,1,0,0,0,0,0\r\n"
+              "2026-11-03,0,0,0,,,,,,,0,,0,0,0,1,1,0,0,0,,,0,0,0,0,0,0,0\r\n"
+              "total,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,8,3,3,5,2,2,1,0,,,10,3,3,4,2,1,1\r\n",
               "CSV: header, one line per day, the total");
     free(csv);
     bk_service_report_free(&r);
@@ -234,8 +241,8 @@ static void test_report(void)
     CHECK(json_is_null(json_object_get(json_object_get(j, "totals"), "invitations_shown")), "JSON: null invitations");
     json_decref(j);
     csv = bk_service_report_csv(&r);
-    CHECK(csv && strstr(csv, "\r\ntotal,4,1,3,25.000,60.000,45.000,100.000,146.250,95.000,2,0.5000,,,,,,,,0,,\r\n"),
-          "CSV for bob: empty invitation and flow cells");
+    CHECK(csv && strstr(csv, "\r\ntotal,4,1,3,25.000,60.000,45.000,100.000,146.250,95.000,2,0.5000,,,,,,,,0,,,,,,,,,\r\n"),
+          "CSV for bob: empty invitation, flow and self-service cells");
     free(csv);
     bk_service_report_free(&r);
 
