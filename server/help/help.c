@@ -202,6 +202,7 @@ static help_built *build(char **texts, size_t count, const char *const *origins)
         built_free(b);
         return NULL;
     }
+    int failed = 0;
     for (size_t i = 0; i < count; i++) {
         size_t at = b->article_count;
         if (article_read(b, texts[i], origins, &bodies[at], &lengths[at]) != 0)
@@ -216,7 +217,9 @@ static help_built *build(char **texts, size_t count, const char *const *origins)
         for (size_t k = 0; k < l->count; k++) {
             help_article *a = l->articles[k];
             size_t at = (size_t)(a - b->articles);
-            bk_help_index_add(l->index, a->title, a->category, bodies[at], lengths[at]);
+            /* the index numbers its articles in the order added: they must stay l->articles' */
+            if (bk_help_index_add(l->index, a->title, a->category, bodies[at], lengths[at]) != (long)k)
+                failed = 1;
             json_t *last = json_array_get(l->categories, json_array_size(l->categories) - 1);
             if (a->category[0] && (!last || strcmp(json_string_value(json_object_get(last, "name")), a->category) != 0))
                 json_array_append_new(l->categories, json_pack("{s:s, s:i}", "name", a->category, "count", 0));
@@ -232,6 +235,10 @@ static help_built *build(char **texts, size_t count, const char *const *origins)
         free(bodies[i]);
     free(bodies);
     free(lengths);
+    if (failed) {  /* out of memory: the index in use stays */
+        built_free(b);
+        return NULL;
+    }
     return b;
 }
 

@@ -31,6 +31,7 @@ for _, m in ipairs(left_by(vid)) do
 end
 redis.call('ZREM', p .. 'visitors:active', vid)
 redis.call('ZREM', p .. 'visitors:seen', vid)
+redis.call('ZREM', p .. 'help:avoid', vid)  -- a suggestion that helped, waiting to count (help_seen.lua)
 deleted = deleted + redis.call('DEL', vkey, vkey .. ':caps', vkey .. ':convs', vkey .. ':cmids',
                                 vkey .. ':invitations', p .. 'events:' .. vid)
 for _, site in ipairs(redis.call('SMEMBERS', p .. 'hooks:sites')) do

@@ -307,5 +307,19 @@ async def t_figures(env):
     assert status == 400 and parsed["error"]["message"].startswith("from:"), parsed
 
 
+@T.case("erasure: what the visitor saw and a suggestion that helped go with the visitor")
+async def t_erasure(env):
+    await call(env, "PUT", f"/api/help/{SITE}/articles/gone", article("Erased visitors", "Nothing stays."))
+    v = await env.visitor()
+    await until(lambda: search(v, "erased visitors"), "indexed")
+    await v.expect_reply({"type": "help_feedback", "article": "gone", "helped": True, "suggested": True}, "ok")
+    prefix = id_prefix(v.visitor_id)
+    await until(lambda: asyncio.sleep(0, env.redis.command("ZSCORE", prefix + "help:avoid", v.visitor_id)), "help:avoid")
+    assert env.redis.command("HGET", prefix + "visitor:" + v.visitor_id, "help_seen"), "help_seen kept"
+    await call(env, "DELETE", f"/api/visitors/{v.visitor_id}", who="ada")
+    assert env.redis.command("ZSCORE", prefix + "help:avoid", v.visitor_id) is None
+    assert env.redis.command("EXISTS", prefix + "visitor:" + v.visitor_id) == 0
+
+
 if __name__ == "__main__":
     T.run("help", setup=setup, beckon_args=["--stats-flush-seconds", "1"])
