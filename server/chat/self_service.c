@@ -89,12 +89,10 @@ void chat_help_feedback(chat_session *s, const bk_request *request)
     bk_help *help = help_of(s, request);
     if (!help)
         return;
-    json_t *article = bk_help_article(help, s->site, request->article, 0);
-    if (!article) {
+    if (!bk_help_title(help, s->site, request->article)) {
         chat_send_error(s, request->req, BK_ERR_NOT_FOUND, "no such article");
         return;
     }
-    json_decref(article);
     bk_help_count(help, s->site, request->helped ? "helped" : "not_helped");
     bk_help_seen(help, s->prefix, s->id, s->site, request->article, request->helped ? "helped" : "not_helped",
                  request->suggested);

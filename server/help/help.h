@@ -52,6 +52,10 @@ json_t *bk_help_search(bk_help *help, const char *site, const char *lang, const 
  * a view when counted is set. A new reference. */
 json_t *bk_help_article(bk_help *help, const char *site, const char *id, int counted);
 
+/* A published article's title, or NULL (no such article, a draft): valid until the site is
+ * indexed again (the next turn of the loop at the earliest). */
+const char *bk_help_title(const bk_help *help, const char *site, const char *id);
+
 /* Counters (help_counters.c): site's "searches", "suggested", "views", "helped", "not_helped",
  * "chats_avoided" and the searches that found nothing. */
 void bk_help_count(bk_help *help, const char *site, const char *counter);

@@ -188,12 +188,11 @@ static void on_seen(redisReply *reply, void *data)
 void bk_help_seen(bk_help *help, const char *visitor_prefix, const char *visitor, const char *site,
                   const char *article, const char *how, int suggested)
 {
-    json_t *entry = bk_help_article(help, site, article, 0);
-    if (!entry)
+    const char *title = bk_help_title(help, site, article);
+    if (!title)
         return;
     long long now = (long long)bk_now_ms();
-    json_t *seen = json_pack("{s:s, s:O, s:s, s:I}", "id", article, "title", json_object_get(entry, "title"),
-                             "how", how, "ts", (json_int_t)now);
+    json_t *seen = json_pack("{s:s, s:s, s:s, s:I}", "id", article, "title", title, "how", how, "ts", (json_int_t)now);
     char *text = seen ? json_dumps(seen, JSON_COMPACT) : NULL;
     char now_text[24];
     snprintf(now_text, sizeof now_text, "%lld", now);
@@ -203,5 +202,4 @@ void bk_help_seen(bk_help *help, const char *visitor_prefix, const char *visitor
         bk_store_script(help->server->store, help->scripts[HELP_SCRIPT_SEEN], on_seen, NULL, 0, 5, argv, NULL);
     free(text);
     json_decref(seen);
-    json_decref(entry);
 }

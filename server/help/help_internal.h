@@ -27,6 +27,8 @@ struct bk_help {
     bk_map *sites;           /* site -> help_site (help.c) */
     int stopping;
     int builds;              /* builds on the thread pool */
+    uv_work_t trim;          /* giving back what a build freed (help.c) */
+    int trimming;
     double last_build_ms;
     /* help_counters.c */
     bk_map *counts;          /* "SITE:counter" -> count (a pointer-sized integer) */
