@@ -5,6 +5,9 @@
 // the figures counted. Registered into run.mjs's TAP stream: helpTests({ test, ctx, ... }).
 // Self-contained (BECKON_BROWSER_ONLY=help runs them alone): a marketer is made here.
 
+import { join } from 'node:path';
+import { startInstance, rawAgent } from './instances.mjs';
+
 export function helpTests(h) {
   const { test, ctx, W, newPage, waitFor, assert, sleep } = h;
   const S = {}; // state shared between these steps
@@ -37,7 +40,7 @@ export function helpTests(h) {
     for (const [id, a] of Object.entries(articles))
       await api('PUT', `/api/help/demo/articles/${id}`, { ...a, lang: 'en', state: 'published' });
     // an agent online, so that the widget offers the chat (and its composer) beside the help
-    const context = await h.browser().newContext({ viewport: { width: 1440, height: 860 } });
+    const context = await h.browser.newContext({ viewport: { width: 1440, height: 860 } });
     const a = S.agent = await newPage(context, 'help-agent');
     await a.goto(`${ctx.base}/agent/`);
     await a.fill('#login-name', h.agent.name);
@@ -47,7 +50,7 @@ export function helpTests(h) {
   });
 
   test('help: the Help tab loads with the chat, searches as you type and shows an article from its blocks', async () => {
-    const context = await h.browser().newContext({ viewport: { width: 1280, height: 800 } });
+    const context = await h.browser.newContext({ viewport: { width: 1280, height: 800 } });
     const p = S.page = await newPage(context, 'help-visitor');
     const scripts = [];
     p.on('request', (r) => { if (/beckon-help\.js/.test(r.url())) scripts.push(r.url()); });
@@ -123,7 +126,7 @@ export function helpTests(h) {
   });
 
   test('help: a marketer edits articles in the panel: errors at the field, preview from the server, versions, revert', async () => {
-    const context = await h.browser().newContext({ viewport: { width: 1440, height: 900 } });
+    const context = await h.browser.newContext({ viewport: { width: 1440, height: 900 } });
     const m = await newPage(context, 'help-marketer');
     await m.goto(`${ctx.base}/agent/`);
     await m.fill('#login-name', MARKETER);
@@ -163,5 +166,34 @@ export function helpTests(h) {
     assert(helped >= 2, `helped on the dashboard: ${helped}`);
     await context.close();
     await S.agent.context().close();
+  });
+
+  test('help: while the chat waits, the automatic acknowledgement brings the best articles for the question', async () => {
+    // an instance of its own that acknowledges after 1 s, its articles put in Redis and announced
+    const { base } = await startInstance(h, 'help-queue', { agents: { quinn: 'quinn-password-1' }, flags: ['--auto-ack-seconds', '1'] });
+    const sock = join(h.tmp, 'help-queue', 'redis.sock');
+    const article = { id: 'refund-time', title: 'When do I get my refund', body: 'We refund within 5 working days.',
+      lang: 'en', category: 'Returns', state: 'published' };
+    for (const args of [['HSET', 'bk:{g}:help:demo:published', article.id, JSON.stringify(article)],
+      ['SADD', 'bk:{g}:help:sites', 'demo'], ['SPUBLISH', 'bk:{g}:to:nodes', '!help demo']]) {
+      const r = await h.start('redis-cli', ['-s', sock, ...args], 'redis-cli').exited;
+      assert(r.code === 0, `redis-cli ${args[0]}`);
+    }
+    const agent = await rawAgent(h, base, 'quinn', 'quinn-password-1', 'help-queue-agent');
+    const context = await h.browser.newContext({ viewport: { width: 1280, height: 800 } });
+    const p = await newPage(context, 'help-queue-visitor');
+    await p.goto(`${base}/demo/`);
+    await W(p, '.bubble').click();
+    await W(p, 'button.help-tab').waitFor();
+    await W(p, 'textarea#bk-input').fill('Hello, when do I get my refund?');
+    await p.keyboard.press('Enter');
+    await W(p, '.message.system').first().waitFor({ timeout: 8000 }); // the acknowledgement
+    const tip = W(p, '.suggestions .help-result').filter({ hasText: 'When do I get my refund' });
+    await tip.waitFor();
+    assert((await W(p, '.suggestions p').textContent()).startsWith('While you wait'), 'the waiting heading');
+    await tip.click();
+    await W(p, 'article.help-article h3').filter({ hasText: 'When do I get my refund' }).waitFor();
+    await context.close();
+    await agent.context().close();
   });
 }

@@ -614,7 +614,7 @@ test('JS API: Beckon.open(), close(), on(open/close/message)', async () => {
 // Files in chat, both sides (files.mjs): self-contained, they sign alice in themselves.
 filesTests({ test, ctx, W, newPage, waitFor, assert, sleep, log, ROOT, browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
 // Help articles in the widget (help.mjs): self-contained, a marketer is made there.
-helpTests({ test, ctx, W, newPage, waitFor, assert, sleep, start, browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
+helpTests({ test, ctx, W, newPage, waitFor, assert, sleep, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; }, agent: { name: AGENT, password: PASSWORD } });
 
 test('agent panel: sign out and a stale token lead back to the login form', async () => {
   const a = ctx.ap;
