@@ -434,7 +434,7 @@
       else return;
     }
     if (m.file) draw('Files', m); // also a known one: fresh links
-    if (m.flow || kit.Flows) draw('Flows', m); // once loaded, it sees every message
+    if (m.flow || work.Flows) draw('Flows', m); // once asked for, it sees every message
     if (compareIds(m.id, lastId) > 0) lastId = m.id;
     if (msgs[m.id] || m.from === 'note') return; // notes are for agents (the server never sends them here)
     var p = m.cmid && pend[m.cmid], node;

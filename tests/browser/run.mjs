@@ -24,6 +24,7 @@ import { transcriptTests } from './transcript.mjs';
 import { dashboardTests } from './dashboard.mjs';
 import { outageTests } from './outage.mjs';
 import { filesTests } from './files.mjs';
+import { flowsTests } from './flows.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -142,7 +143,7 @@ function assertSame(a, b, what) {
   assert(diff.length === 0, `${what} differs: ${diff.join('; ')}`);
 }
 
-test('beckon.js is at most 15 KB gzipped', async () => {
+test('beckon.js is at most 15 KB gzipped (the scripts it loads on demand are not in it)', async () => {
   const size = gzipSync(readFileSync(join(ROOT, 'widget', 'beckon.js')), { level: 9 }).length;
   log(`# beckon.js: ${size} bytes gzipped`);
   assert(size <= 15 * 1024, `${size} bytes`);
@@ -610,6 +611,8 @@ test('JS API: Beckon.open(), close(), on(open/close/message)', async () => {
 
 // Files in chat, both sides (files.mjs): self-contained, they sign alice in themselves.
 filesTests({ test, ctx, W, newPage, waitFor, assert, sleep, log, ROOT, browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
+// Quick-reply flows, both sides (flows.mjs): on their own server, whose site has a flow.
+flowsTests({ test, W, newPage, waitFor, assert, sleep, log, start, ROOT, get tmp() { return tmp; }, browser: () => browser });
 
 test('agent panel: sign out and a stale token lead back to the login form', async () => {
   const a = ctx.ap;
