@@ -1,4 +1,4 @@
-/*! Beckon visitor widget: the rating form under a closed chat (docs/widget.md, "Rating"). A
+/*! Beckon visitor widget: the rating form under a closed chat (docs/widget.md). A
  * classic script that beckon.js loads from its own host when a chat it shows is closed and not
  * rated yet, so that the first paint carries none of it: five stars (a radio group, arrow keys
  * move), an optional comment, `rate` (docs/protocol.md), then a thank-you.
