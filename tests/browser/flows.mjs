@@ -178,6 +178,41 @@ export function flowsTests(h) {
     await p.context().close();
   });
 
+  test('flows: outside hours a hand-off asks for an email, checked before it is sent; the thanks follows', async () => {
+    // Hours that hold only the UTC hour three hours from now: closed now, whatever the time of day.
+    const later = new Date(Date.now() + 3 * 3600 * 1000);
+    const day = ['sun', 'mon', 'tue', 'wed', 'thu', 'fri', 'sat'][later.getUTCDay()], hh = later.getUTCHours();
+    const span = `${day} ${String(hh).padStart(2, '0')}:00-${hh === 23 ? '24' : String(hh + 1).padStart(2, '0')}:00`;
+    const { base } = await startInstance(h, 'flows-closed', { agents: { mark: AGENTS.mark }, roles: { mark: 'marketer' }, site: { hours: span } });
+    const login = await fetch(`${base}/api/login`, { method: 'POST', headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'mark', password: AGENTS.mark }) });
+    const closed = { text: 'We are closed. Leave your email and we will write.', collect_email: true, thanks: 'Thanks, we will write to you.' };
+    const r = await fetch(`${base}/api/flows/demo`, { method: 'PUT', headers: { 'content-type': 'application/json', authorization: `Bearer ${(await login.json()).token}` },
+      body: JSON.stringify({ ...FLOW, closed }) });
+    assert(r.status === 200, `PUT: ${r.status} ${await r.text()}`);
+    const context = await h.browser().newContext({ viewport: { width: 1280, height: 800 } });
+    const p = await newPage(context, 'flows-closed');
+    await p.goto(`${base}/demo/`);
+    await W(p, '.bubble').click();
+    await bot(p, 'Hi! What can we help with?').locator('button', { hasText: 'Talk to a person' }).click();
+    const ask = bot(p, closed.text);
+    await ask.waitFor();
+    const input = ask.locator('form.flow-email input[type=email]');
+    assert(await input.getAttribute('aria-label') === 'Email' && await input.getAttribute('required') === '', 'a labelled, required address field');
+    await waitFor('the email field has the focus', async () => p.evaluate(() => document.querySelector('beckon-chat').shadowRoot.activeElement?.type === 'email'));
+    await input.fill('not an address');
+    await ask.locator('form.flow-email button').click();
+    await sleep(500);
+    assert(await W(p, '.message.visitor').count() === 1, 'an address that is none is not sent');
+    await input.fill('kari@example.com');
+    await p.keyboard.press('Enter');
+    await W(p, '.message.visitor[data-id]').filter({ hasText: 'kari@example.com' }).waitFor();
+    await bot(p, closed.thanks).waitFor();
+    await waitFor('the form is done', async () => input.isDisabled());
+    assert(await W(p, '.status').textContent() === '', 'not queued');
+    await context.close();
+  });
+
   test('flows: the marketer edits the flow; a wrong next is shown at its field, a good one is saved', async () => {
     const m = S.m = await signIn('mark');
     await m.locator('#nav-flows').click();

@@ -88,7 +88,7 @@ function edit(site, version, doc) {
   renderEditor();
   renderList();
   loadVersions();
-  $('flow-name').focus();
+  $('ff-name').focus();
 }
 // The steps, in order, as the form edits them (an id may be renamed); the rest stays in ed.doc.
 function fromDoc() {
