@@ -1,6 +1,7 @@
 /* main.c - start-up and shutdown order of one Beckon process. */
 #include "cli/agent_cli.h"
 #include "cli/keys_cli.h"
+#include "cli/mail_cli.h"
 #include "cli/site_cli.h"
 #include "files/file_check.h"
 #include "files/file_store.h"
@@ -10,6 +11,8 @@
 #include "base/keys.h"
 #include "base/log.h"
 #include "transport/mail.h"
+#include "mail/mail_inbound.h"
+#include "mail/mail_receiver.h"
 #include "base/metrics.h"
 #include "store/redis_child.h"
 #include "server.h"
@@ -25,6 +28,7 @@
 typedef struct process {
     bk_server server;
     bk_redis_child *redis_child;
+    bk_mail_receiver *mail_receiver;   /* NULL: no lmtp-socket */
     uv_signal_t sigint, sigterm;
     int stopping;
 } process;
@@ -68,6 +72,7 @@ static void process_stop(process *p)
     bk_file_checker_free(p->server.checker);
     p->server.checker = NULL;
     bk_mail_shutdown(p->server.mail);
+    bk_mail_receiver_shutdown(p->mail_receiver);
     if (p->server.net)
         bk_net_shutdown(p->server.net, on_net_drained, p);
     else
@@ -108,7 +113,7 @@ static int server_run(const bk_config *config)
         bk_error("%s", err);
         return 1;
     }
-    if (bk_mail_config_check(config, err, sizeof err) != 0) {
+    if (bk_mail_config_check(config, err, sizeof err) != 0 || bk_mail_inbound_config_check(config, err, sizeof err) != 0) {
         bk_error("%s", err);
         return 1;
     }
@@ -150,8 +155,11 @@ static int server_run(const bk_config *config)
             server->files = NULL;
         }
     }
+    int receiver_failed = 0;
+    if (server->store)
+        p.mail_receiver = bk_mail_receiver_new(server, &receiver_failed);
     int made = server->store && server->chat && server->triggers && server->webhooks && server->router &&
-               server->files;
+               server->files && !receiver_failed;
     if (made) {
         bk_store_start(server->store);
         bk_net_handlers handlers = {
@@ -169,7 +177,8 @@ static int server_run(const bk_config *config)
         bk_error("out of memory while starting");
         rc = 1;
         process_stop(&p);
-    } else if (!server->net || bk_net_listen(server->net, err, sizeof err) != 0) {
+    } else if (!server->net || bk_net_listen(server->net, err, sizeof err) != 0 ||
+               (p.mail_receiver && bk_mail_receiver_listen(p.mail_receiver, err, sizeof err) != 0)) {
         bk_error("%s", err);
         rc = 1;
         process_stop(&p);
@@ -186,6 +195,7 @@ static int server_run(const bk_config *config)
     bk_webhooks_free(server->webhooks);
     bk_router_free(server->router);
     bk_mail_free(server->mail);
+    bk_mail_receiver_free(p.mail_receiver);
     bk_file_store_free(server->files);
     bk_metrics_free();
     int closed = uv_loop_close(&loop);
@@ -226,6 +236,8 @@ int main(int argc, char **argv, char **envp)
             return bk_agent_cli(&config, argc - command, argv + command);
         if (strcmp(argv[command], "site") == 0)
             return bk_site_cli(&config, argc - command, argv + command);
+        if (strcmp(argv[command], "mail") == 0)
+            return bk_mail_cli(&config, argc - command, argv + command);
         if (strcmp(argv[command], "keys") == 0)
             return bk_keys_cli(&config, argc - command, argv + command);
         fprintf(stderr, "beckon: unknown command '%s' (see --help)\n", argv[command]);

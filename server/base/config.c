@@ -108,6 +108,16 @@ static const setting settings[] = {
     STRING_SETTING("smtp-helo", smtp_helo, "name given in EHLO (default: this machine's host name)"),
     INT_SETTING("smtp-timeout-seconds", smtp_timeout_seconds, 1, 600,
                 "how long one mail may take, waiting and sending (default 20)"),
+    STRING_SETTING("mail-reply-address", mail_reply_address,
+                   "address whose plus tags carry replies by email back into their conversation "
+                   "(reply@support.example; mail to it goes to beckon mail receive or lmtp-socket)"),
+    STRING_SETTING("lmtp-socket", lmtp_socket, "unix socket where the server takes inbound mail by LMTP; unset: none"),
+    INT_SETTING("mail-max-bytes", mail_max_bytes, 1024, 100 * 1024 * 1024,
+                "an inbound mail larger than this is refused (default 10485760)"),
+    INT_SETTING("mail-per-sender-hour", mail_per_sender_hour, 1, 100000,
+                "mails one sender may write into conversations an hour; more wait (default 30)"),
+    INT_SETTING("mail-parse-seconds", mail_parse_seconds, 1, 600,
+                "how long reading one inbound mail may take before it is deferred (default 10)"),
     STRING_SETTING("file-store", file_store,
                    "where files in chat are kept: dir (data-dir/files, one node or a shared folder) or redis "
                    "(several nodes without a shared disk) (default dir)"),
@@ -172,6 +182,9 @@ void bk_config_init(bk_config *config)
     config->files_per_minute = 10;
     config->files_per_minute_per_ip = 30;
     config->file_check_seconds = 30;
+    config->mail_max_bytes = 10 * 1024 * 1024;
+    config->mail_per_sender_hour = 30;
+    config->mail_parse_seconds = 10;
 }
 
 static const setting *setting_find(const char *name)

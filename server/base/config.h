@@ -55,6 +55,12 @@ typedef struct bk_config {
     char smtp_password[256];
     char smtp_helo[256];     /* empty: this machine's host name */
     int smtp_timeout_seconds;
+    /* email as a channel (mail/mail_inbound.h): replies come back into their conversation */
+    char mail_reply_address[255];  /* reply@support.example -> reply+TOKEN@...; empty: no replies by email */
+    char lmtp_socket[PATH_MAX];     /* the LMTP listener's unix socket; empty: none */
+    int mail_max_bytes;             /* an inbound mail larger than this is refused */
+    int mail_per_sender_hour;       /* mails one sender may write into conversations an hour */
+    int mail_parse_seconds;         /* deadline of one inbound mail's parse on the thread pool */
     /* files in chat (server/files/) */
     char file_store[16];     /* "dir" (data-dir/files) or "redis" */
     int file_link_hours;     /* how long a signed link to a file is valid */

@@ -48,8 +48,9 @@ bk_chat *bk_chat_new(bk_server *server)
     chat->agents = bk_map_new();
     chat->hours = bk_site_hours_new();
     chat->transcripts = bk_transcripts_new(server);
+    chat->email_replies = bk_email_replies_new(server);
     /* Every part made before anything refers to the chat (the store's callbacks, timers). */
-    if (!chat->visitors || !chat->agents || !chat->hours || !chat->transcripts) {
+    if (!chat->visitors || !chat->agents || !chat->hours || !chat->transcripts || !chat->email_replies) {
         bk_chat_free(chat);
         return NULL;
     }
@@ -123,6 +124,7 @@ void bk_chat_free(bk_chat *chat)
     chat_peers_free(chat->visitors);
     chat_peers_free(chat->agents);
     bk_transcripts_free(chat->transcripts);
+    bk_email_replies_free(chat->email_replies);
     bk_site_hours_free(chat->hours);
     free(chat->tags);
     chat_batch_free(chat->batch);

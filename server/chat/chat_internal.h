@@ -21,6 +21,7 @@
 #include "base/keys.h"
 #include "base/list.h"
 #include "base/map.h"
+#include "chat/email_reply.h"
 #include "chat/transcript.h"
 #include "protocol/proto.h"
 #include "triggers/triggers.h"
@@ -116,6 +117,7 @@ struct bk_chat {
     bk_map *visitors;   /* visitor id -> its sessions here (chat_peers) */
     bk_map *agents;     /* agent name -> its sessions here, from when the name is known in the hello */
     bk_transcripts *transcripts;
+    bk_email_replies *email_replies;
     bk_list all_agents; /* agent sessions, hello pending or done */
     uv_timer_t heartbeat;
     int bus_up, bus_was_up;

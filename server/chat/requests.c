@@ -19,6 +19,13 @@ static void transcript_send(chat_session *s, const bk_request *request)
     bk_transcript_request(s->chat->transcripts, s->conn, s->id, request);
 }
 
+static void email_reply_send(chat_session *s, const bk_request *request)
+{
+    char sender[SENDER_MAX];
+    chat_sender_name(s, sender);
+    bk_email_reply_request(s->chat->email_replies, s->conn, s->id, sender, request);
+}
+
 typedef struct request_row {
     chat_hello hello;         /* where the session's hello must be: NONE for hello, DONE for the rest */
     chat_handler *visitor;    /* the handler on a visitor's socket; NULL: not a visitor's request */
@@ -53,6 +60,7 @@ static const request_row requests[] = {
     [BK_REQ_VISITOR]           = { HELLO_DONE, NULL, chat_visitor_details },
     [BK_REQ_VISITORS]          = { HELLO_DONE, NULL, chat_visitors_list },
     [BK_REQ_LEFT_MESSAGES]     = { HELLO_DONE, NULL, chat_left_messages_list },
+    [BK_REQ_EMAIL_REPLY]       = { HELLO_DONE, NULL, email_reply_send },  /* email_reply.c */
     /* quick-reply flows, flow.c */
     [BK_REQ_FLOW_START]        = { HELLO_DONE, chat_flow_request, NULL },
     [BK_REQ_FLOW_CHOOSE]       = { HELLO_DONE, chat_flow_request, NULL },

@@ -13,13 +13,16 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
   local site = redis.call('HGET', p .. 'visitor:' .. meta[2], 'site')
   local days = tonumber(site and redis.call('HGET', p .. 'site:' .. site, 'retention_days') or '0')
   if not days or days <= 0 then days = tonumber(retention_days) end
-  for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids'}) do redis.call('EXPIRE', k, days * 86400) end
+  for _, k in ipairs({p .. 'conv:' .. cid, mkey, p .. 'conv:' .. cid .. ':cmids', p .. 'conv:' .. cid .. ':mail_in',
+                      p .. 'conv:' .. cid .. ':mail_out', p .. 'conv:' .. cid .. ':mail_ids'}) do
+    redis.call('EXPIRE', k, days * 86400)
+  end
   files_expire(cid, days * 86400, tonumber(now))
   -- a conversation that ended in its flow never asked for a person: no chat, nor a missed one
   if meta[1] ~= 'flow' then
-    local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating')
+    local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating', 'first_response_channel')
     local seq = redis.call('INCR', p .. 'svc:seq')
-    redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4]))
+    redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4], f[5]))
     redis.call('EXPIRE', p .. 'svc:' .. day, 400 * 86400)
     redis.call('HSET', mkey, 'svc_row', day .. ':' .. seq)
   end

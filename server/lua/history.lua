@@ -62,6 +62,7 @@ for i = 1, math.min(#entries, limit) do
   local m = {id = id, ts = stamp(id)}
   for j = 1, #f, 2 do m[f[j]] = f[j + 1] end
   if m.cmid == '' then m.cmid = nil end
+  if m.attachments then m.attachments = cjson.decode(m.attachments) end  -- a mail's, listed (mail_inbound.lua)
   if m.file then m.file = cjson.decode(m.file) end
   if m.flow then m.flow = cjson.decode(m.flow) end
   if not (by == 'visitor' and m.from == 'note') then

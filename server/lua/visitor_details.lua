@@ -32,9 +32,10 @@ end
 local convs = {}
 local ids = redis.call('LRANGE', vkey .. ':convs', -20, -1)
 for i = #ids, 1, -1 do
-  local m = redis.call('HMGET', p .. 'conv:' .. ids[i] .. ':meta', 'state', 'created', 'closed', 'agent', 'rule', 'rating')
+  local m = redis.call('HMGET', p .. 'conv:' .. ids[i] .. ':meta', 'state', 'created', 'closed', 'agent', 'rule', 'rating',
+                      'last_channel')
   if m[1] then convs[#convs + 1] = {id = ids[i], state = m[1], created = num(m[2]), closed = num(m[3]),
-    agent = m[4] or nil, rule = m[5] or nil, rating = num(m[6])} end
+    agent = m[4] or nil, rule = m[5] or nil, rating = num(m[6]), channel = m[7] or nil} end
 end
 return '{"visitor":' .. cjson.encode(v) .. ',"pages":' .. (#pages > 0 and cjson.encode(pages) or '[]') ..
        ',"conversations":' .. (#convs > 0 and cjson.encode(convs) or '[]') .. '}'

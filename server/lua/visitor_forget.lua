@@ -17,13 +17,18 @@ for _, cid in ipairs(redis.call('LRANGE', vkey .. ':convs', 0, -1)) do
     bus('-', '-', 1, cjson.encode({type = 'queue_remove', conversation = cid, reason = 'erased'}))
     queue_changed()
   end
-  deleted = deleted + redis.call('DEL', p .. 'conv:' .. cid, p .. 'conv:' .. cid .. ':meta', p .. 'conv:' .. cid .. ':cmids')
+  deleted = deleted + redis.call('DEL', p .. 'conv:' .. cid, p .. 'conv:' .. cid .. ':meta', p .. 'conv:' .. cid .. ':cmids',
+                                  p .. 'conv:' .. cid .. ':mail_in', p .. 'conv:' .. cid .. ':mail_out',
+                                  p .. 'conv:' .. cid .. ':mail_ids')
   deleted = deleted + files_erase(cid)
 end
 for _, iid in ipairs(redis.call('SMEMBERS', vkey .. ':invitations')) do
   deleted = deleted + redis.call('DEL', p .. 'invitation:' .. iid)
 end
-for _, m in ipairs(left_by(vid)) do deleted = deleted + redis.call('XDEL', p .. 'left', m.id) end
+for _, m in ipairs(left_by(vid)) do
+  deleted = deleted + redis.call('XDEL', p .. 'left', m.id)
+  redis.call('HDEL', p .. 'left:answered', m.id)
+end
 redis.call('ZREM', p .. 'visitors:active', vid)
 redis.call('ZREM', p .. 'visitors:seen', vid)
 deleted = deleted + redis.call('DEL', vkey, vkey .. ':caps', vkey .. ':convs', vkey .. ':cmids',

@@ -8,6 +8,7 @@
 #include <beckon/protocol.h>
 #include <stdio.h>
 #include <string.h>
+#include <sysexits.h>
 
 static const char *const storage_messages[] = {
     [BK_STORAGE_READ] = "storage is unavailable; try again",
@@ -65,4 +66,39 @@ json_t *bk_error_body(const char *code, const char *path, const char *message)
     if (path)
         return json_pack("{s:{s:s, s:s, s:s}}", "error", "code", code, "path", path, "message", message);
     return json_pack("{s:{s:s, s:s}}", "error", "code", code, "message", message);
+}
+
+static const struct {
+    const char *code;
+    int exit_code;
+    const char *lmtp;   /* status and enhanced status (RFC 3463) */
+} mail_statuses[] = {
+    { BK_ERR_NOT_FOUND, EX_NOUSER, "550 5.1.1" },      /* unknown or forged reply address */
+    { BK_ERR_INVALID_TOKEN, EX_NOUSER, "550 5.1.1" },  /* the visitor was erased */
+    { BK_ERR_TOO_LARGE, EX_DATAERR, "552 5.3.4" },
+    { BK_ERR_BAD_REQUEST, EX_DATAERR, "554 5.6.0" },   /* not a mail we can read */
+    { BK_ERR_RATE_LIMITED, EX_TEMPFAIL, "450 4.7.1" },
+    { BK_ERR_UNAVAILABLE, EX_TEMPFAIL, "451 4.3.0" },
+};
+
+void bk_error_mail_delivery(const char *code, const char *message, int *exit_code, char *lmtp, size_t lmtp_size)
+{
+    if (!code) {
+        *exit_code = EX_OK;
+        snprintf(lmtp, lmtp_size, "250 2.0.0 %s", message);
+        return;
+    }
+    bk_metrics_error(code);
+    *exit_code = EX_TEMPFAIL;   /* anything else (internal): let the MTA try again later */
+    const char *status = "451 4.3.0";
+    for (size_t i = 0; i < sizeof mail_statuses / sizeof mail_statuses[0]; i++)
+        if (strcmp(mail_statuses[i].code, code) == 0) {
+            *exit_code = mail_statuses[i].exit_code;
+            status = mail_statuses[i].lmtp;
+        }
+    snprintf(lmtp, lmtp_size, "%s %s", status, message);
+    /* one line: what a mail or a script said must not end the reply early */
+    for (char *c = lmtp; *c; c++)
+        if (*c == '\r' || *c == '\n')
+            *c = ' ';
 }

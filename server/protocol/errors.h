@@ -51,4 +51,11 @@ json_t *bk_error_frame(json_t *req, const char *code, const char *message);
  * the input that is wrong (an invalid rule's "when.all[0]"), NULL for none. A new reference. */
 json_t *bk_error_body(const char *code, const char *path, const char *message);
 
+/* An inbound mail's answer to the MTA that handed it over (mail/mail_inbound.h): code is an
+ * error code (NULL: delivered, or accepted and dropped), message the words after the status.
+ * Fills *exit_code with the pipe command's sysexits code (0, 65 EX_DATAERR, 67 EX_NOUSER,
+ * 75 EX_TEMPFAIL: the MTA retries) and lmtp with the LMTP reply line for that recipient
+ * ("250 2.0.0 ...", "550 5.1.1 ...", "451 4.3.0 ..."), counted like every other error. */
+void bk_error_mail_delivery(const char *code, const char *message, int *exit_code, char *lmtp, size_t lmtp_size);
+
 #endif

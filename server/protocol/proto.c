@@ -130,6 +130,12 @@ static const shape shapes[] = {
     { "transcript", BK_REQ_TRANSCRIPT, BK_ROLE_VISITOR, {
         F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email),
         F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation), NO_FIELD } },
+    { "email_reply", BK_REQ_EMAIL_REPLY, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 0, BK_ID_MAX, conversation),
+        F("left", FIELD_STREAM_ID, 0, 41, left),
+        F("visitor", FIELD_ID, 0, BK_ID_MAX, visitor),
+        F("cmid", FIELD_STRING, 1, BK_CMID_MAX, cmid),
+        F("text", FIELD_TEXT, 1, 0, text), NO_FIELD } },
     { "flow_start", BK_REQ_FLOW_START, BK_ROLE_VISITOR, { NO_FIELD } },
     { "flow_choose", BK_REQ_FLOW_CHOOSE, BK_ROLE_VISITOR, {
         F("message", FIELD_STREAM_ID, 1, 41, message_id),
@@ -413,4 +419,13 @@ json_t *bk_reply_error(json_t *req, const char *code, const char *message)
     json_object_set_new(obj, "code", json_string(code));
     json_object_set_new(obj, "message", json_string(message));
     return obj;
+}
+
+void bk_reply_send(bk_conn *conn, json_t *reply)
+{
+    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    json_decref(reply);
+    if (text && bk_conn_is_open(conn))
+        bk_conn_send(conn, text, strlen(text));
+    free(text);
 }

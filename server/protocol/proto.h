@@ -35,6 +35,7 @@ typedef enum {
     BK_REQ_LEFT_MESSAGES,
     BK_REQ_CONSENT,
     BK_REQ_TRANSCRIPT,
+    BK_REQ_EMAIL_REPLY,
     BK_REQ_FLOW_START,    /* quick-reply flows (docs/flows.md) */
     BK_REQ_FLOW_CHOOSE,
     BK_REQ_FLOW_EMAIL,
@@ -73,6 +74,7 @@ typedef struct bk_request {
     const char *to;
     const char *status;
     const char *visitor;
+    const char *left;          /* email_reply: a left message's id (with visitor) */
     const char *message_id, *button;   /* flow_choose, flow_email: the flow message and its button */
 } bk_request;
 
@@ -96,5 +98,9 @@ json_t *bk_reply_new(const char *type, json_t *req);
 /* {"type": "error", "req", "code", "message"}, not counted: proto stays free of the server's
  * state, for the fuzzer. Senders use bk_error_frame (errors.h), which counts it. */
 json_t *bk_reply_error(json_t *req, const char *code, const char *message);
+
+/* Sends reply (released, NULL: nothing) on conn if the socket is still open: for answers that
+ * come after slow work (a mail sent), when only the socket was kept (bk_conn_ref). */
+void bk_reply_send(bk_conn *conn, json_t *reply);
 
 #endif

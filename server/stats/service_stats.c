@@ -98,6 +98,8 @@ int bk_service_fact_parse(const char *json, size_t len, int day, bk_service_fact
         time_field(row, "first_response", &out->first_response) == 0 &&
         time_field(row, "closed", &out->closed) == 0 && name_field(row, "agent", out->agent) == 0 &&
         name_field(row, "site", out->site) == 0 && name_field(row, "rule", out->rule) == 0) {
+        json_t *channel = json_object_get(row, "first_response_channel");
+        out->first_by_email = json_is_string(channel) && strcmp(json_string_value(channel), "email") == 0;
         json_t *rating = json_object_get(row, "rating");
         if (!rating || json_is_null(rating)) {
             rc = 0;
@@ -157,21 +159,28 @@ static int figures_of(const bk_service_fact *const *list, size_t n, bk_service_f
     memset(out, 0, sizeof *out);
     invitations_unknown(out);
     out->waiting_p50 = out->waiting_p90 = out->first_response_p50 = out->first_response_p90 = BK_SERVICE_NONE;
+    out->email_first_response_p50 = out->email_first_response_p90 = BK_SERVICE_NONE;
     out->handling_avg = out->handling_p50 = BK_SERVICE_NONE;
     out->csat = -1;
-    int64_t *samples = malloc((n ? 3 * n : 1) * sizeof *samples);  /* qsort wants a real pointer */
+    int64_t *samples = malloc((n ? 4 * n : 1) * sizeof *samples);  /* qsort wants a real pointer */
     if (!samples)
         return -1;
-    int64_t *waiting = samples, *first = samples + n, *handling = samples + 2 * n;
-    size_t waits = 0, firsts = 0, handlings = 0;
+    int64_t *waiting = samples, *first = samples + n, *handling = samples + 2 * n, *by_email = samples + 3 * n;
+    size_t waits = 0, firsts = 0, handlings = 0, emails = 0;
     int64_t handling_sum = 0;
     for (size_t i = 0; i < n; i++) {
         const bk_service_fact *f = list[i];
         out->chats++;
         if (f->first_response == BK_SERVICE_NONE)
             out->missed++;
-        else if (f->created != BK_SERVICE_NONE)
-            first[firsts++] = span(f->created, f->first_response);
+        else if (f->first_by_email)
+            out->answered_by_email++;
+        if (f->first_response != BK_SERVICE_NONE && f->created != BK_SERVICE_NONE) {
+            if (f->first_by_email)
+                by_email[emails++] = span(f->created, f->first_response);
+            else
+                first[firsts++] = span(f->created, f->first_response);
+        }
         if (f->accepted != BK_SERVICE_NONE) {
             if (f->created != BK_SERVICE_NONE)
                 waiting[waits++] = span(f->created, f->accepted);
@@ -189,6 +198,9 @@ static int figures_of(const bk_service_fact *const *list, size_t n, bk_service_f
     qsort(waiting, waits, sizeof *waiting, compare_ms);
     qsort(first, firsts, sizeof *first, compare_ms);
     qsort(handling, handlings, sizeof *handling, compare_ms);
+    qsort(by_email, emails, sizeof *by_email, compare_ms);
+    out->email_first_response_p50 = percentile(by_email, emails, 50);
+    out->email_first_response_p90 = percentile(by_email, emails, 90);
     out->waiting_p50 = percentile(waiting, waits, 50);
     out->waiting_p90 = percentile(waiting, waits, 90);
     out->first_response_p50 = percentile(first, firsts, 50);
@@ -360,6 +372,9 @@ static json_t *figures_json(const bk_service_figures *f, int invitations)
     json_object_set_new(o, "handling_p50", seconds_json(f->handling_p50));
     json_object_set_new(o, "ratings", json_integer(f->ratings));
     json_object_set_new(o, "csat", f->csat < 0 ? json_null() : json_real(csat_rounded(f->csat)));
+    json_object_set_new(o, "answered_by_email", json_integer(f->answered_by_email));
+    json_object_set_new(o, "email_first_response_p50", seconds_json(f->email_first_response_p50));
+    json_object_set_new(o, "email_first_response_p90", seconds_json(f->email_first_response_p90));
     if (invitations) {
         json_object_set_new(o, "invitations_shown", count_json(f->invitations_shown));
         json_object_set_new(o, "invitations_accepted", count_json(f->invitations_accepted));
@@ -469,6 +484,9 @@ static void put_row(text *t, const char *label, const bk_service_figures *f)
     put_count(t, f->flows_completed);
     put_count(t, f->flows_handed_off);
     put_count(t, f->flows_emails);
+    put(t, ",%ld", f->answered_by_email);
+    put_seconds(t, f->email_first_response_p50);
+    put_seconds(t, f->email_first_response_p90);
     put(t, "\r\n");
 }
 
@@ -477,7 +495,8 @@ char *bk_service_report_csv(const bk_service_report *r)
     text t = { 0 };
     put(&t, "day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,"
             "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,"
-            "flows_started,flows_completed,flows_handed_off,flows_emails\r\n");
+            "flows_started,flows_completed,flows_handed_off,flows_emails,"
+            "answered_by_email,email_first_response_p50,email_first_response_p90\r\n");
     for (int d = 0; d < r->days; d++) {
         char day[11];
         bk_service_date_format(r->from_ms + (int64_t)d * DAY_MS, day);

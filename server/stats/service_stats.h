@@ -2,7 +2,9 @@
  *
  * Closing a conversation writes one anonymous fact row into svc:{YYYYMMDD} (the UTC day of
  * closing; server/lua/conversation_close.lua): {created, accepted, first_response, closed, agent, site,
- * rule, rating}, times in ms, absent = null. This module turns such rows into the figures of
+ * rule, rating, first_response_channel}, times in ms, absent = null. A first response given by
+ * email (first_response_channel "email") counts as answered, and its time is reported apart
+ * (email_first_response_*): an answer by mail hours later is not a slow chat. This module turns such rows into the figures of
  * GET /api/stats/service (docs/protocol.md, "Service KPIs"): per day, per agent, in total, as
  * JSON or CSV. It does no I/O, so the figures can be checked by hand in unit tests. */
 #ifndef BK_SERVICE_STATS_H
@@ -19,6 +21,7 @@
 typedef struct bk_service_fact {
     int64_t created, accepted, first_response, closed;  /* ms since the epoch, or BK_SERVICE_NONE */
     int rating;                                         /* 1-5, 0 = not rated */
+    int first_by_email;                                 /* the first response went by email */
     int day;                                            /* index of its day in the report's range */
     char agent[BK_ID_MAX + 1];                          /* "" = nobody accepted it */
     char site[BK_ID_MAX + 1];
@@ -34,8 +37,10 @@ typedef struct bk_service_filter {
 
 typedef struct bk_service_figures {
     long chats, missed, answered;
+    long answered_by_email;      /* of answered: the first response went by email */
     /* ms, BK_SERVICE_NONE without a sample; percentiles are nearest-rank */
     int64_t waiting_p50, waiting_p90, first_response_p50, first_response_p90, handling_avg, handling_p50;
+    int64_t email_first_response_p50, email_first_response_p90;
     long ratings, ratings_good;  /* good: 4 or 5 */
     double csat;                 /* ratings_good / ratings, < 0 without ratings */
     long invitations_shown, invitations_accepted, invitation_chats;  /* < 0: not known for this slice */

@@ -31,6 +31,9 @@
  * refusal (an error reply); a message's result: {conversation, id, duplicate, opened} */
 #define BK_SHAPE_MESSAGES "[{*}]"
 #define BK_SHAPE_MESSAGE "[ssii]"
+/* email_reply.lua: {conversation, id, duplicate, mail_sent, email, lang, site, subject, message_id,
+ * in_reply_to, history_json} */
+#define BK_SHAPE_EMAIL_REPLY "[ssiisssssss%]"
 /* history.lua: {state, gap, complete, messages_json, next, visitor_read, agent_read, accepted} */
 #define BK_SHAPE_HISTORY "[siissssi]"
 /* sites_hours.lua: (site, hours, tz) triples */

@@ -587,11 +587,26 @@ static void job_start(job *j)
 int bk_mail_send(bk_mail *mail, const char *to, const char *subject, const char *body,
                  bk_mail_done_fn fn, void *data, char *err, size_t err_size)
 {
+    char random[25], message_id[320];
+    if (bk_id_generate("", random, sizeof random) != 0) {
+        snprintf(err, err_size, "no randomness for a Message-ID");
+        return -1;
+    }
+    int64_t now = bk_now_ms();
+    snprintf(message_id, sizeof message_id, "<%s.%lld@%s>", random, (long long)now,
+             strchr(mail->config->smtp_from, '@') + 1);  /* checked at start: it has one */
+    bk_mail_message m = { .to = to, .subject = subject, .body = body, .message_id = message_id, .date_ms = now };
+    return bk_mail_send_message(mail, &m, fn, data, err, err_size);
+}
+
+int bk_mail_send_message(bk_mail *mail, const bk_mail_message *message, bk_mail_done_fn fn, void *data, char *err,
+                         size_t err_size)
+{
     if (mail->stopping) {
         snprintf(err, err_size, "the server is shutting down");
         return -1;
     }
-    if (!bk_mail_address_valid(to)) {
+    if (!bk_mail_address_valid(message->to)) {
         snprintf(err, err_size, "not an address we can send to");
         return -1;
     }
@@ -608,18 +623,9 @@ int bk_mail_send(bk_mail *mail, const char *to, const char *subject, const char 
     bk_list_init(&j->link);
     j->fn = fn;
     j->data = data;
-    snprintf(j->to, sizeof j->to, "%s", to);
-    char random[25], message_id[320];
-    if (bk_id_generate("", random, sizeof random) != 0) {
-        free(j);
-        snprintf(err, err_size, "no randomness for a Message-ID");
-        return -1;
-    }
-    int64_t now = bk_now_ms();
-    snprintf(message_id, sizeof message_id, "<%s.%lld@%s>", random, (long long)now,
-             strchr(mail->config->smtp_from, '@') + 1);  /* checked at start: it has one */
-    bk_mail_message m = { .from = mail->config->smtp_from, .to = to, .subject = subject, .body = body,
-                          .message_id = message_id, .date_ms = now };
+    snprintf(j->to, sizeof j->to, "%s", message->to);
+    bk_mail_message m = *message;
+    m.from = mail->config->smtp_from;
     size_t len = 0;
     char *text = bk_mail_message_format(&m, &len);
     j->message = text ? bk_mail_dot_stuff(text, len, &j->message_len) : NULL;

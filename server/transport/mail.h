@@ -24,6 +24,7 @@
 #define BK_MAIL_UNSURE    (-2)  /* the exchange broke after the message was handed over */
 
 typedef struct bk_mail bk_mail;
+typedef struct bk_mail_message bk_mail_message;
 
 /* status is one of the above; message says why in plain words ("" when sent). */
 typedef void (*bk_mail_done_fn)(int status, const char *message, void *data);
@@ -39,6 +40,11 @@ bk_mail *bk_mail_new(uv_loop_t *loop, const bk_config *config);
  * shutting down), and fn is never called. */
 int bk_mail_send(bk_mail *mail, const char *to, const char *subject, const char *body,
                  bk_mail_done_fn fn, void *data, char *err, size_t err_size);
+
+/* The same with the whole message given (m->to is the envelope's recipient too; m->from is
+ * smtp-from whatever it says). */
+int bk_mail_send_message(bk_mail *mail, const bk_mail_message *m, bk_mail_done_fn fn, void *data, char *err,
+                         size_t err_size);
 
 /* Ends every send at once (their functions hear BK_MAIL_NOT_SENT or BK_MAIL_UNSURE) and
  * closes the handles; call on the running loop. bk_mail_free after the loop has stopped. */
@@ -72,16 +78,26 @@ size_t bk_mail_base64(const void *in, size_t len, char *out, size_t out_size);
 /* An RFC 5322 date: "Fri, 31 Jan 2025 14:02:03 +0000" (UTC). */
 void bk_mail_date(int64_t ms, char out[40]);
 
-typedef struct bk_mail_message {
+struct bk_mail_message {
     const char *from, *to, *subject, *body;
     const char *message_id;   /* "<...@...>", at most BK_MAIL_MESSAGE_ID_MAX bytes */
     int64_t date_ms;
-} bk_mail_message;
+    /* optional (NULL): */
+    const char *from_name;    /* any UTF-8: always sent as RFC 2047 words, so nothing in it is syntax */
+    const char *reply_to;     /* an address (bk_mail_address_valid) */
+    const char *in_reply_to;  /* Message-IDs "<a@b> <c@d>", no CR/LF, at most BK_MAIL_REFERENCES_MAX bytes */
+    const char *references;
+    const char *conversation; /* X-Beckon-Conversation: a mail of ours that comes back is seen as a loop */
+    int written_by_person;    /* no "Auto-Submitted: auto-generated" (an agent's reply) */
+};
+
+#define BK_MAIL_REFERENCES_MAX 900
 
 #define BK_MAIL_MESSAGE_ID_MAX 250  /* keeps its header line within RFC 5322's 998 bytes */
 
 /* The whole message: headers, a blank line, the quoted-printable body. malloc'd, or NULL
- * (an address that does not pass bk_mail_address_valid, a message id with CR/LF or too long). */
+ * (an address that does not pass bk_mail_address_valid, a message id or reference with CR/LF
+ * or too long, a conversation that is not an id). */
 char *bk_mail_message_format(const bk_mail_message *m, size_t *out_len);
 
 /* Reads SMTP replies, multi-line ones ("250-first", "250 last") included. */

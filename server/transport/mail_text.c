@@ -242,10 +242,48 @@ void bk_mail_date(int64_t ms, char out[40])
              months[tm.tm_mon % 12], (tm.tm_year + 1900) % 10000, tm.tm_hour, tm.tm_min, tm.tm_sec);
 }
 
+/* An optional header's value: absent (NULL), or one line within max bytes. */
+static int line_ok(const char *value, size_t max)
+{
+    return !value || (!strpbrk(value, "\r\n") && strlen(value) <= max);
+}
+
+/* A display name as RFC 2047 words whatever it holds: quotes, commas and angle brackets in a
+ * visitor-facing name are text, never address syntax. */
+static void name_add(buf *b, const char *name)
+{
+    size_t len = strlen(name), i = 0;
+    while (i < len) {
+        size_t n = len - i < WORD_BYTES ? len - i : WORD_BYTES;
+        if (i + n < len)
+            while (n > 1 && ((unsigned char)name[i + n] & 0xC0) == 0x80)
+                n--;
+        buf_str(b, i ? "\r\n =?UTF-8?B?" : "=?UTF-8?B?");
+        base64_add(b, (const unsigned char *)name + i, n);
+        buf_str(b, "?=");
+        i += n;
+    }
+}
+
+static void header_add(buf *b, const char *name, const char *value)
+{
+    if (!value)
+        return;
+    buf_str(b, "\r\n");
+    buf_str(b, name);
+    buf_str(b, ": ");
+    buf_str(b, value);
+}
+
 char *bk_mail_message_format(const bk_mail_message *m, size_t *out_len)
 {
     if (!bk_mail_address_valid(m->from) || !bk_mail_address_valid(m->to) ||
-        strpbrk(m->message_id, "\r\n") || strlen(m->message_id) > BK_MAIL_MESSAGE_ID_MAX)
+        strpbrk(m->message_id, "\r\n") || strlen(m->message_id) > BK_MAIL_MESSAGE_ID_MAX ||
+        (m->reply_to && !bk_mail_address_valid(m->reply_to)) || !line_ok(m->in_reply_to, BK_MAIL_REFERENCES_MAX) ||
+        !line_ok(m->references, BK_MAIL_REFERENCES_MAX) ||
+        (m->conversation && (strlen(m->conversation) > 64 ||
+                             strspn(m->conversation, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") !=
+                             strlen(m->conversation))))
         return NULL;
     char date[40];
     bk_mail_date(m->date_ms, date);
@@ -255,7 +293,15 @@ char *bk_mail_message_format(const bk_mail_message *m, size_t *out_len)
     buf b = { 0 };
     if (subject && body) {
         buf_str(&b, "From: ");
-        buf_str(&b, m->from);
+        if (m->from_name && m->from_name[0]) {
+            name_add(&b, m->from_name);
+            buf_str(&b, " <");
+            buf_str(&b, m->from);
+            buf_str(&b, ">");
+        } else {
+            buf_str(&b, m->from);
+        }
+        header_add(&b, "Reply-To", m->reply_to);
         buf_str(&b, "\r\nTo: ");
         buf_str(&b, m->to);
         buf_str(&b, "\r\nSubject: ");
@@ -264,10 +310,13 @@ char *bk_mail_message_format(const bk_mail_message *m, size_t *out_len)
         buf_str(&b, date);
         buf_str(&b, "\r\nMessage-ID: ");
         buf_str(&b, m->message_id);
+        header_add(&b, "In-Reply-To", m->in_reply_to);
+        header_add(&b, "References", m->references);
+        header_add(&b, "X-Beckon-Conversation", m->conversation);
         buf_str(&b, "\r\nMIME-Version: 1.0\r\n"
                     "Content-Type: text/plain; charset=utf-8\r\n"
-                    "Content-Transfer-Encoding: quoted-printable\r\n"
-                    "Auto-Submitted: auto-generated\r\n\r\n");
+                    "Content-Transfer-Encoding: quoted-printable\r\n");
+        buf_str(&b, m->written_by_person ? "\r\n" : "Auto-Submitted: auto-generated\r\n\r\n");
         buf_add(&b, body, body_len);
     } else {
         b.failed = 1;

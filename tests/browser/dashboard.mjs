@@ -14,7 +14,8 @@ export function dashboardTests(h) {
   const AGENTS = { dora: 'dora-password-1', eli: 'eli-password-1' };
   const HEADER = 'day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,' +
     'handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,' +
-    'flows_started,flows_completed,flows_handed_off,flows_emails';
+    'flows_started,flows_completed,flows_handed_off,flows_emails,' +
+    'answered_by_email,email_first_response_p50,email_first_response_p90';
 
   const instance = async () => (await startInstance(h, 'dashboard', { agents: AGENTS })).base;
 

@@ -21,6 +21,7 @@ import { panelTests } from './panel.mjs';
 import { waitingTests } from './waiting.mjs';
 import { freePort } from './instances.mjs';
 import { transcriptTests } from './transcript.mjs';
+import { emailTests } from './email.mjs';
 import { dashboardTests } from './dashboard.mjs';
 import { outageTests } from './outage.mjs';
 import { filesTests } from './files.mjs';
@@ -188,6 +189,7 @@ test('panel and rules editor: their ES modules are served as JavaScript, under t
 panelTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // agent panel tools (panel.mjs)
 waitingTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // a waiting visitor, consent (waiting.mjs)
 transcriptTests({ test, W, newPage, waitFor, assert, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // transcript by email (transcript.mjs)
+emailTests({ test, W, newPage, waitFor, assert, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // email as a channel (email.mjs)
 dashboardTests({ test, ctx, W, newPage, waitFor, assert, sleep, shot, start, ROOT, get tmp() { return tmp; }, get browser() { return browser; } }); // the agent panel's Dashboard (dashboard.mjs)
 
 // The chat cases below need an agent online: with nobody online the widget shows the

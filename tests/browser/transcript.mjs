@@ -7,45 +7,46 @@
 import { createServer } from 'node:net';
 import { startInstance, rawAgent, agentRequest } from './instances.mjs';
 
+// A minimal SMTP server: records {from, to, data} per accepted message (data un-dot-stuffed).
+export async function smtpSink() {
+  const mails = [];
+  const server = createServer((sock) => {
+    let buf = '', inData = false, data = [], mail = { to: [] };
+    const say = (l) => sock.write(l + '\r\n');
+    sock.setEncoding('utf8');
+    sock.on('error', () => {});
+    say('220 sink.test ESMTP');
+    sock.on('data', (chunk) => {
+      buf += chunk;
+      let i;
+      while ((i = buf.indexOf('\r\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 2);
+        if (inData) {
+          if (line === '.') { inData = false; mail.data = data.join('\r\n'); mails.push(mail); mail = { to: [] }; say('250 queued'); }
+          else data.push(line.startsWith('.') ? line.slice(1) : line);
+          continue;
+        }
+        const verb = line.split(' ')[0].toUpperCase();
+        if (verb === 'EHLO') say('250-sink.test\r\n250 8BITMIME');
+        else if (verb === 'MAIL') { mail.from = /<(.*)>/.exec(line)[1]; say('250 ok'); }
+        else if (verb === 'RCPT') { mail.to.push(/<(.*)>/.exec(line)[1]); say('250 ok'); }
+        else if (verb === 'DATA') { inData = true; data = []; say('354 go ahead'); }
+        else if (verb === 'QUIT') { say('221 bye'); sock.end(); }
+        else say('502 not implemented');
+      }
+    });
+  });
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  return { port: server.address().port, mails, close: () => server.close() };
+}
+
+
 export function transcriptTests(h) {
   const { test, W, newPage, waitFor, assert } = h;
   const AGENT = 'tina', PASSWORD = 'tina-password-1';
   const S = {};
   let n = 0;
-
-  // A minimal SMTP server: records {from, to, data} per accepted message (data un-dot-stuffed).
-  async function smtpSink() {
-    const mails = [];
-    const server = createServer((sock) => {
-      let buf = '', inData = false, data = [], mail = { to: [] };
-      const say = (l) => sock.write(l + '\r\n');
-      sock.setEncoding('utf8');
-      sock.on('error', () => {});
-      say('220 sink.test ESMTP');
-      sock.on('data', (chunk) => {
-        buf += chunk;
-        let i;
-        while ((i = buf.indexOf('\r\n')) >= 0) {
-          const line = buf.slice(0, i);
-          buf = buf.slice(i + 2);
-          if (inData) {
-            if (line === '.') { inData = false; mail.data = data.join('\r\n'); mails.push(mail); mail = { to: [] }; say('250 queued'); }
-            else data.push(line.startsWith('.') ? line.slice(1) : line);
-            continue;
-          }
-          const verb = line.split(' ')[0].toUpperCase();
-          if (verb === 'EHLO') say('250-sink.test\r\n250 8BITMIME');
-          else if (verb === 'MAIL') { mail.from = /<(.*)>/.exec(line)[1]; say('250 ok'); }
-          else if (verb === 'RCPT') { mail.to.push(/<(.*)>/.exec(line)[1]); say('250 ok'); }
-          else if (verb === 'DATA') { inData = true; data = []; say('354 go ahead'); }
-          else if (verb === 'QUIT') { say('221 bye'); sock.end(); }
-          else say('502 not implemented');
-        }
-      });
-    });
-    await new Promise((r) => server.listen(0, '127.0.0.1', r));
-    return { port: server.address().port, mails, close: () => server.close() };
-  }
 
   const instance = async (flags) =>
     (await startInstance(h, `transcript-${++n}`, { agents: { [AGENT]: PASSWORD }, flags })).base;

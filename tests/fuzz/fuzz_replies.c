@@ -605,6 +605,13 @@ static int reader(const redisReply *r, int which, size_t *groups)
         return 0;
     case 34:  /* http/flows_api.c: on_reverted */
         return bk_redis_reply_unpack(r, BK_SHAPE_FLOW_REVERT, &i1, &a);
+    case 35: {  /* chat/email_reply.c: on_stored */
+        const char *h, *k;
+        if (bk_redis_reply_unpack(r, BK_SHAPE_EMAIL_REPLY, &a, &b, &i1, &i2, &c, &d, &e, &f, &g, &h, &k, &la) != 0)
+            return -1;
+        touch(k, la);
+        return 0;
+    }
     default:
         return -1;
     }
@@ -620,6 +627,7 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS, BK_SHAPE_TRACKS, BK_SHAPE_TRACK,
     BK_SHAPE_FILE_MESSAGE, BK_SHAPE_FILE_GET, BK_SHAPE_FILE_IDS,
     BK_SHAPE_FLOW_READ, BK_SHAPE_FLOW, BK_SHAPE_FLOWS, BK_SHAPE_FLOW_REVERT,
+    BK_SHAPE_EMAIL_REPLY,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 

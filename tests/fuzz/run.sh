@@ -29,7 +29,7 @@ FUZZ=$ROOT/tests/fuzz
 SECONDS_EACH=${1:-20}
 shift || true
 case $SECONDS_EACH in '' | *[!0-9]* | 0) echo "usage: $0 [SECONDS (>= 1)] [TARGET...]" >&2; exit 2 ;; esac
-ALL_TARGETS=(fuzz_proto fuzz_rules fuzz_token fuzz_config fuzz_glob fuzz_profile fuzz_mail_text fuzz_replies fuzz_upload_meta fuzz_flow)
+ALL_TARGETS=(fuzz_proto fuzz_rules fuzz_token fuzz_config fuzz_glob fuzz_profile fuzz_mail_text fuzz_replies fuzz_upload_meta fuzz_flow fuzz_mail_in)
 if [ $# -gt 0 ]; then TARGETS=("$@"); else TARGETS=("${ALL_TARGETS[@]}"); fi
 
 CC=${FUZZ_CC:-clang}
@@ -46,6 +46,7 @@ sources_for() {
         fuzz_mail_text) echo server/transport/mail_text.c server/base/utf8.c ;;
         fuzz_upload_meta) echo server/files/file_name.c server/files/file_link.c server/base/utf8.c server/base/ids.c ;;
         fuzz_flow) echo server/flows/flow.c server/base/utf8.c ;;
+        fuzz_mail_in) echo server/mail/mail_parse.c server/mail/mail_html.c server/mail/mail_quote.c server/mail/mail_thread.c server/base/utf8.c server/base/ids.c ;;
         fuzz_replies) echo server/store/redis_reply.c server/store/redis_cluster.c server/base/log.c server/base/metrics.c server/base/map.c ;;
         *) return 1 ;;
     esac
@@ -87,9 +88,9 @@ CFLAGS=(-g -O1 -fno-omit-frame-pointer -fsanitize=fuzzer,address,undefined -fno-
         -std=gnu11 -D_GNU_SOURCE -DBK_VERSION='"fuzz"' -DBK_SOURCE_ROOT="\"$ROOT\""
         -Iinclude -Iserver -Wall -Wno-unused-function)
 # shellcheck disable=SC2207
-PKG_CFLAGS=($(pkg-config --cflags jansson libcrypto libuv 2>/dev/null))
+PKG_CFLAGS=($(pkg-config --cflags jansson libcrypto libuv gmime-3.0 2>/dev/null))
 # shellcheck disable=SC2207
-PKG_LIBS=($(pkg-config --libs jansson libcrypto 2>/dev/null || echo -ljansson -lcrypto))
+PKG_LIBS=($(pkg-config --libs jansson libcrypto gmime-3.0 2>/dev/null || echo -ljansson -lcrypto))
 
 build_one() {  # target
     local t=$1 bin=$BUILD/$1

@@ -246,7 +246,8 @@ async def t_csv(env):
     rows = list(csv.reader(io.StringIO(data.decode())))
     header = ("day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,"
               "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,"
-              "flows_started,flows_completed,flows_handed_off,flows_emails")
+              "flows_started,flows_completed,flows_handed_off,flows_emails,"
+              "answered_by_email,email_first_response_p50,email_first_response_p90")
     assert ",".join(rows[0]) == header, rows[0]
     assert [r[0] for r in rows[1:]] == [today(), "total"], rows
     body = await stats(env, f"?from={today()}&to={today()}")

@@ -20,7 +20,7 @@ LAYERS = [
     ["store", "lua"],
     ["transport"],
     ["protocol", "rules", "server.h"],
-    ["sites", "stats", "triggers", "workers", "files", "flows"],
+    ["sites", "stats", "triggers", "workers", "files", "flows", "mail"],
     ["chat"],
     ["http"],
     ["cli"],

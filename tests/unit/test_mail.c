@@ -250,6 +250,39 @@ int main(void)
     CHECK(msg == NULL, "message: refuses a To that is not a strict address");
     free(msg);
 
+    /* ---- an agent's answer: the headers of a person's mail, nothing injected ---- */
+    bk_mail_message answer = m;
+    answer.from_name = "Shop \"Demo\" <evil@x.example>\r\nBcc: victim@example.com";
+    answer.reply_to = "reply+c_e3b0_1.abcdef0123456789@support.example";
+    answer.in_reply_to = "<CAF3x@mail.gmail.example>";
+    answer.references = "<CAF3x@mail.gmail.example>";
+    answer.conversation = "c_e3b0_1";
+    answer.written_by_person = 1;
+    msg = bk_mail_message_format(&answer, &mlen);
+    CHECK(msg && strncmp(msg, "From: =?UTF-8?B?", 16) == 0 && strstr(msg, "?= <chat@shop.example>\r\n"),
+          "answer: the display name in RFC 2047 words whatever it holds, then the address");
+    CHECK(msg && !strstr(msg, "\r\nBcc:") && !strstr(msg, "evil@x.example"), "answer: nothing of the name is syntax");
+    CHECK(msg && strstr(msg, "\r\nReply-To: reply+c_e3b0_1.abcdef0123456789@support.example\r\n") &&
+          strstr(msg, "\r\nIn-Reply-To: <CAF3x@mail.gmail.example>\r\nReferences: <CAF3x@mail.gmail.example>\r\n") &&
+          strstr(msg, "\r\nX-Beckon-Conversation: c_e3b0_1\r\n"), "answer: Reply-To, In-Reply-To, References, X-Beckon-Conversation");
+    CHECK(msg && !strstr(msg, "Auto-Submitted"), "answer: a person's mail is not auto-generated");
+    CHECK(msg && lines_within(msg, 998), "answer: no line over 998 bytes");
+    free(msg);
+    static const struct { const char *reply_to, *in_reply_to, *conversation, *what; } injected[] = {
+        { "reply@x.example\r\nBcc: y@example.com", NULL, NULL, "a Reply-To with CRLF" },
+        { NULL, "<a@b>\r\nBcc: y@example.com", NULL, "an In-Reply-To with CRLF" },
+        { NULL, NULL, "c_1\nBcc: y@example.com", "a conversation that is not an id" },
+    };
+    for (size_t i = 0; i < sizeof injected / sizeof *injected; i++) {
+        bk_mail_message b = answer;
+        b.reply_to = injected[i].reply_to ? injected[i].reply_to : answer.reply_to;
+        b.in_reply_to = injected[i].in_reply_to ? injected[i].in_reply_to : answer.in_reply_to;
+        b.conversation = injected[i].conversation ? injected[i].conversation : answer.conversation;
+        msg = bk_mail_message_format(&b, &mlen);
+        CHECK(msg == NULL, "answer: refuses %s", injected[i].what);
+        free(msg);
+    }
+
     /* ---- reading replies ---- */
     bk_smtp_reader r;
     size_t used;

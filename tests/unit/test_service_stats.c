@@ -190,7 +190,7 @@ static void test_report(void)
 
     json_t *j = bk_service_report_json(&r);
     char *text = json_dumps(json_object_get(j, "totals"), JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(12));
-    CHECK_STR(text, "{\"answered\":7,\"chats\":10,\"csat\":0.5,\"first_response_p50\":30.0,\"first_response_p90\":100.0,"
+    CHECK_STR(text, "{\"answered\":7,\"answered_by_email\":0,\"chats\":10,\"csat\":0.5,\"email_first_response_p50\":null,\"email_first_response_p90\":null,\"first_response_p50\":30.0,\"first_response_p90\":100.0,"
                     "\"flows_completed\":2,\"flows_emails\":1,\"flows_handed_off\":2,\"flows_started\":5,"
                     "\"handling_avg\":326.281,\"handling_p50\":180.0,\"invitation_chats\":3,\"invitations_accepted\":3,"
                     "\"invitations_shown\":8,\"missed\":3,\"ratings\":6,\"waiting_p50\":20.0,\"waiting_p90\":60.0}",
@@ -213,11 +213,12 @@ static void test_report(void)
     CHECK_STR(csv,
               "day,chats,missed,answered,waiting_p50,waiting_p90,first_response_p50,first_response_p90,"
               "handling_avg,handling_p50,ratings,csat,invitations_shown,invitations_accepted,invitation_chats,"
-              "flows_started,flows_completed,flows_handed_off,flows_emails\r\n"
-              "2026-11-01,0,0,0,,,,,,,0,,3,1,1,4,1,2,1\r\n"
-              "2026-11-02,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,5,2,2,0,0,0,0\r\n"
-              "2026-11-03,0,0,0,,,,,,,0,,0,0,0,1,1,0,0\r\n"
-              "total,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,8,3,3,5,2,2,1\r\n",
+              "flows_started,flows_completed,flows_handed_off,flows_emails,"
+              "answered_by_email,email_first_response_p50,email_first_response_p90\r\n"
+              "2026-11-01,0,0,0,,,,,,,0,,3,1,1,4,1,2,1,0,,\r\n"
+              "2026-11-02,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,5,2,2,0,0,0,0,0,,\r\n"
+              "2026-11-03,0,0,0,,,,,,,0,,0,0,0,1,1,0,0,0,,\r\n"
+              "total,10,3,7,20.000,60.000,30.000,100.000,326.281,180.000,6,0.5000,8,3,3,5,2,2,1,0,,\r\n",
               "CSV: header, one line per day, the total");
     free(csv);
     bk_service_report_free(&r);
@@ -233,7 +234,7 @@ static void test_report(void)
     CHECK(json_is_null(json_object_get(json_object_get(j, "totals"), "invitations_shown")), "JSON: null invitations");
     json_decref(j);
     csv = bk_service_report_csv(&r);
-    CHECK(csv && strstr(csv, "\r\ntotal,4,1,3,25.000,60.000,45.000,100.000,146.250,95.000,2,0.5000,,,,,,,\r\n"),
+    CHECK(csv && strstr(csv, "\r\ntotal,4,1,3,25.000,60.000,45.000,100.000,146.250,95.000,2,0.5000,,,,,,,,0,,\r\n"),
           "CSV for bob: empty invitation and flow cells");
     free(csv);
     bk_service_report_free(&r);

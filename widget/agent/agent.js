@@ -54,6 +54,7 @@ var inbox = [];         // left messages, newest first
 var canned = [], cannedLoaded = false;
 var myStatus = sessionValue('beckon-agent-status') === 'away' ? 'away' : 'online';
 var noteMode = false;
+var emailMode = false;  // the composer answers by email (email_reply): docs/protocol.md, "Email"
 var agentNames = {};    // agent names seen (for the transfer picker)
 
 function conv(id, visitor) {
@@ -282,7 +283,7 @@ function markRead(c) {
 /* sending: sending -> sent (ack) -> failed (+ retry with the same cmid) */
 // kind: 'message' (to the visitor) or 'note' (internal: agents only).
 function sendMessage(c, text, kind) {
-  var cmid = (kind === 'note' ? 'n-' : 'a-') + randomHex();
+  var cmid = (kind === 'note' ? 'n-' : kind === 'email_reply' ? 'e-' : 'a-') + randomHex();
   c.pend.set(cmid, { text: text, kind: kind || 'message', state: 'sending', ts: Date.now(), timer: 0 });
   transmit(c, cmid);
 }
@@ -306,7 +307,12 @@ function onAck(a) {
   var c = convs.get(a.conversation);
   if (!c || !c.pend.has(a.cmid)) return;
   var p = c.pend.get(a.cmid);
-  addMessage({ conversation: a.conversation, id: a.id, cmid: a.cmid, from: p.kind === 'note' ? 'note' : 'agent', author: me, text: p.text, ts: a.ts }, true);
+  if (p.kind === 'email_reply' && a.mail !== 'sent') {
+    toast(a.mail === 'unsure' ? 'Saved; the mail server stopped answering after it took the email: it may still arrive.'
+      : 'Saved, but the email was not sent: ' + (a.mail_error || 'the mail server refused it') + '. Send it again to retry.');
+  }
+  addMessage({ conversation: a.conversation, id: a.id, cmid: a.cmid, from: p.kind === 'note' ? 'note' : 'agent', author: me, text: p.text, ts: a.ts,
+               channel: p.kind === 'email_reply' ? 'email' : undefined }, true);
 }
 function flushPending() {
   convs.forEach(function (c) { c.pend.forEach(function (p, cmid) { if (p.state === 'sending') transmit(c, cmid); }); });
@@ -357,7 +363,7 @@ function onRating(m) {
 
 /* ---------- actions ---------- */
 function select(id) {
-  if (current && current !== id) { stopTyping(convs.get(current)); closeCanned(); }
+  if (current && current !== id) { stopTyping(convs.get(current)); closeCanned(); if (emailMode) setEmailMode(false); }
   current = id; picked = null;
   var c = convs.get(id) || conv(id, queue.get(id) && queue.get(id).visitor);
   if (!c.synced && !c.loading) resume(c);
@@ -400,10 +406,11 @@ $('dismiss').addEventListener('click', function () {
 $('composer').addEventListener('submit', function (e) {
   e.preventDefault();
   var c = convs.get(current), text = $('input').value.trim();
-  if (!c || !text || !c.mine || c.state !== 'active') return;
+  if (!c || !text || !(canChat(c) || (emailMode && canEmail(c)))) return;
   $('input').value = '';
   closeCanned();
   if (noteMode) { sendMessage(c, text, 'note'); setNoteMode(false); return; }
+  if (emailMode) { sendMessage(c, text, 'email_reply'); return; }
   stopTyping(c);
   sendMessage(c, text);
 });
@@ -413,6 +420,7 @@ $('input').addEventListener('keydown', function (e) {
 });
 function setNoteMode(on) {
   noteMode = on;
+  if (on && emailMode) setEmailMode(false);
   $('note-toggle').setAttribute('aria-pressed', String(on));
   $('composer').classList.toggle('note-mode', on);
   $('note-hint').hidden = !on;
@@ -421,11 +429,27 @@ function setNoteMode(on) {
   if (on) stopTyping(convs.get(current));
 }
 $('note-toggle').addEventListener('click', function () { setNoteMode(!noteMode); $('input').focus(); });
+// An answer by email: any conversation but another agent's active chat (the server says when the
+// visitor gave no address); a chat that is not this agent's active one can only be answered so.
+function canChat(c) { return !!c && c.mine && c.state === 'active'; }
+function canEmail(c) { return !!c && !(c.state === 'active' && !c.mine); }
+function setEmailMode(on) {
+  emailMode = on;
+  if (on && noteMode) setNoteMode(false);
+  $('email-toggle').setAttribute('aria-pressed', String(on));
+  $('composer').classList.toggle('email-mode', on);
+  $('email-hint').hidden = !on;
+  $('send').textContent = on ? 'Send by email' : 'Send';
+  if (on) stopTyping(convs.get(current));
+  renderConv();
+}
+$('email-toggle').addEventListener('click', function () { setEmailMode(!emailMode); $('input').focus(); });
+$('email-answer').addEventListener('click', function () { setEmailMode(true); $('input').focus(); });
 var typingSent = 0, typingOff = 0;
 $('input').addEventListener('input', function () {
   updateCanned();
   var c = convs.get(current);
-  if (!c || !c.mine || c.state !== 'active' || noteMode) return;
+  if (!c || !c.mine || c.state !== 'active' || noteMode || emailMode) return;
   if (!$('input').value || $('input').value.charAt(0) === '/') return stopTyping(c);
   if (Date.now() - typingSent > 3000) { typingSent = Date.now(); send({ type: 'typing', conversation: c.id, on: true }); }
   clearTimeout(typingOff);
@@ -492,7 +516,7 @@ function renderQueue() {
     var b = el('button', 'item', null, { type: 'button', 'data-conv': q.id, 'aria-current': String(view === 'chat' && q.id === current) });
     b.appendChild(el('span', 'name', visitorName(q.visitor)));
     b.appendChild(el('span', 'wait', since(q.created), { 'data-since': String(q.created), title: 'Waiting time' }));
-    b.appendChild(el('span', 'sub', (q.rule ? '⚑ ' + q.rule + ' · ' : '') + (q.preview || '…')));
+    b.appendChild(el('span', 'sub', (q.rule ? '⚑ ' + q.rule + ' · ' : '') + (q.channel === 'email' ? '✉ ' : '') + (q.preview || '…')));
     var path = q.flow && q.flow.length ? q.flow.join(' › ') : '';
     if (path && path !== q.preview) b.appendChild(el('span', 'sub flow-path', 'Flow: ' + path));
     b.addEventListener('click', function () { select(q.id); });
@@ -546,8 +570,12 @@ function renderConv() {
   $('transfer').hidden = !(c.mine && c.state === 'active');
   $('close-conv').hidden = c.state === 'closed' || (!c.mine && c.state !== 'queued');
   $('dismiss').hidden = c.state !== 'closed';
-  var canWrite = c.mine && c.state === 'active';
-  $('composer').hidden = !canWrite;
+  var canWrite = canChat(c);
+  // Not the agent's active chat: read-only, unless the agent chose to answer it by email.
+  $('composer').hidden = !canWrite && !emailMode;
+  $('email-answer').hidden = canWrite || emailMode || !canEmail(c);
+  $('email-toggle').hidden = !canEmail(c) || !canWrite;
+  $('note-toggle').hidden = $('attach').hidden = !canWrite;
 
   var log = $('log');
   var stick = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
@@ -556,18 +584,20 @@ function renderConv() {
   if (c.gaps.length) log.appendChild(el('p', 'note gap', 'Some earlier messages could not be loaded.', { role: 'note' }));
   msgs.forEach(function (m) {
     if (m.from === 'note') { log.appendChild(noteNode(m.author === me ? 'You' : m.author, m.ts, m.text, { 'data-id': m.id })); return; }
-    var node = el('div', 'msg ' + m.from + (m.from === 'agent' && m.author !== me ? ' other' : ''), null, { 'data-id': m.id });
+    var node = el('div', 'msg ' + m.from + (m.from === 'agent' && m.author !== me ? ' other' : '') + (m.channel === 'email' ? ' email' : ''), null, { 'data-id': m.id });
     if (m.file) {
       var box = el('div', 'text file');
       box.appendChild(fileNode(m, function () { refreshLinks(c); }));
       node.appendChild(box);
     } else node.appendChild(el('div', 'text', m.text));
+    if (m.channel === 'email') emailParts(m).forEach(function (part) { node.appendChild(part); });
     var offer = m.from === 'bot' ? flowOffer(m.flow) : null;
     if (offer) node.appendChild(offer);
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
       var who = m.from === 'agent' ? (m.author === me ? 'You' : m.author) : m.from === 'bot' ? 'Bot (flow)' : visitorName(c.visitor);
       meta.appendChild(el('span', null, who + ' · ' + clockTime(m.ts)));
+      if (m.channel === 'email') meta.appendChild(el('span', 'channel', m.from === 'agent' ? '✉ by email' : '✉ by email' + (m.email_from ? ' from ' + m.email_from : '')));
       if (m.from === 'agent') {
         var s = el('span', 'state', 'Sent');
         meta.appendChild(s);
@@ -608,6 +638,21 @@ function renderConv() {
   renderTyping();
 }
 
+/* A visitor's mail: the whole text for the agent to expand, and what it carried that was not taken. */
+function emailParts(m) {
+  var parts = [];
+  if (m.original) {
+    var d = el('details', 'whole-mail');
+    d.appendChild(el('summary', null, 'Show the whole email'));
+    d.appendChild(el('pre', null, m.original));
+    parts.push(d);
+  }
+  (m.attachments || []).forEach(function (a) {
+    parts.push(el('p', 'refused', 'Attachment not taken: ' + (a.name || 'unnamed') + (a.type ? ' (' + a.type + ')' : '') + (a.refused ? ' — ' + a.refused : '')));
+  });
+  return parts;
+}
+
 /* files: attach by the button, a drop on the conversation or a paste (files.js) */
 var uploadHost = {
   token: function () { return sessionValue(TOKEN_KEY) || ''; },
@@ -617,7 +662,7 @@ var uploadHost = {
                  ts: Number(String(a.id).split('-')[0]) || Date.now() }, true);
   }
 };
-function canAttach() { var c = current && convs.get(current); return !!c && c.mine && c.state === 'active' && !noteMode; }
+function canAttach() { var c = current && convs.get(current); return !!c && c.mine && c.state === 'active' && !noteMode && !emailMode; }
 bindAttach({ button: $('attach'), picker: /** @type {HTMLInputElement} */ ($('attach-picker')), zone: $('conv'), input: $('input'),
   canAttach: canAttach, add: function (list) { var c = convs.get(current); if (c) uploadAll(c, list, uploadHost); } });
 // Fresh signed links for a conversation's files (a resume from the start signs them anew), at
@@ -767,6 +812,7 @@ function renderVisitor() {
       var parts = [calendarDay(x.created), (known && known.agent) || x.agent || 'no agent', (known && known.state) || x.state];
       if (x.rating) parts.push('★' + x.rating);
       if (x.rule) parts.push('⚑ ' + x.rule);
+      if (x.channel === 'email') parts.push('✉ email');
       var b = el('button', null, parts.join(' · '), { type: 'button', 'data-conv': x.id, 'aria-current': String(!!c && c.id === x.id),
         title: x.id === (c && c.id) ? 'This chat' : 'Open read-only' });
       b.addEventListener('click', function () { openConversation(x, vid); });

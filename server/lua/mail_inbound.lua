@@ -1,0 +1,84 @@
+-- ARGV: prefix, conversation, thread_id (our Message-ID it answered; "" when its reply token
+--       named the conversation), message_key (its Message-ID, or a digest), sender, sender_name,
+--       subject, text, original ("" = the text), attachments_json ("" = none), now, per_hour,
+--       hour, preview_bytes
+-- -> {conversation, id, duplicate, reopened}, or not_found / rate_limited
+--
+-- A visitor's reply by email (mail/mail_inbound.h judged it first): stored once per Message-ID
+-- as a visitor message of channel `email`, pushed to the visitor's sockets and to the agent
+-- (every agent, while it waits in the queue). A closed conversation is reopened into the queue
+-- as a new round (state queued, created now, the last round's agent, times and fact row
+-- cleared; its keys no longer expire): whoever is on duty answers, with the whole history in
+-- front of them. The visitor's open chat, if another one is open, stays theirs.
+--! uses: prelude webhook
+
+local cid, thread_id, key, sender, sender_name = ARGV[2], ARGV[3], ARGV[4], string.lower(ARGV[5]), ARGV[6]
+local subject, text, original, attachments = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
+local now, per_hour, hour, preview_bytes = tonumber(ARGV[11]), tonumber(ARGV[12]), ARGV[13], tonumber(ARGV[14])
+local ckey = p .. 'conv:' .. cid
+local mkey = ckey .. ':meta'
+local meta = redis.call('HMGET', mkey, 'state', 'visitor', 'agent')
+if not meta[1] then return redis.error_reply('not_found no such conversation') end
+-- threaded by its headers: only by a Message-ID this conversation gave out
+if thread_id ~= '' and redis.call('SISMEMBER', ckey .. ':mail_ids', thread_id) == 0 then
+  return redis.error_reply('not_found no conversation: the mail answers no mail of ours')
+end
+local vid = meta[2]
+local vkey = p .. 'visitor:' .. vid
+if redis.call('EXISTS', vkey) == 0 then return redis.error_reply('not_found no such conversation (erased)') end
+local seen = redis.call('HGET', ckey .. ':mail_in', key)
+if seen then return {cid, seen, 1, 0} end
+local rate_key = p .. 'mail:rate:' .. redis.sha1hex(sender) .. ':' .. hour  -- no address in a key name
+local count = redis.call('INCR', rate_key)
+if count == 1 then redis.call('EXPIRE', rate_key, 3600) end
+if count > per_hour then
+  return redis.error_reply('rate_limited too many mails from this sender in an hour; try again later')
+end
+local reopened = 0
+if meta[1] == 'closed' then
+  reopened = 1
+  redis.call('HDEL', mkey, 'agent', 'accepted', 'first_response', 'first_response_channel', 'closed', 'closed_by',
+             'svc_row', 'rating', 'rating_comment', 'rated')
+  redis.call('HSET', mkey, 'state', 'queued', 'created', now, 'reopened', now,
+             'preview', string.sub(text, 1, preview_bytes))
+  for _, k in ipairs({ckey, mkey, ckey .. ':cmids', ckey .. ':mail_in', ckey .. ':mail_out', ckey .. ':mail_ids'}) do
+    redis.call('PERSIST', k)
+  end
+  if not redis.call('HGET', vkey, 'conv') then
+    redis.call('HSET', vkey, 'conv', cid, 'last_chat', now)
+    profile_changed(vkey)
+  end
+  queue_enter(cid, now)
+  -- nobody is told "we'll be right with you": the auto-acknowledgement is for the widget
+  redis.call('ZREM', p .. 'queue:to_ack', cid)
+  redis.call('ZREM', p .. 'queue:to_offer', cid)
+end
+local fields = {'from', 'visitor', 'author', vid, 'cmid', '', 'text', text, 'channel', 'email', 'email_from', sender,
+                'subject', subject}
+if sender_name ~= '' then fields[#fields + 1] = 'email_name'; fields[#fields + 1] = sender_name end
+if original ~= '' then fields[#fields + 1] = 'original'; fields[#fields + 1] = original end
+if attachments ~= '' then fields[#fields + 1] = 'attachments'; fields[#fields + 1] = attachments end
+local id = redis.call('XADD', ckey, '*', unpack(fields))
+redis.call('HSET', ckey .. ':mail_in', key, id)
+redis.call('HSET', mkey, 'last_channel', 'email', 'mail_subject', subject)
+-- the agent's answer says In-Reply-To this one (a digest is no Message-ID)
+if string.sub(key, 1, 7) ~= 'sha256:' then redis.call('HSET', mkey, 'mail_last_in', key) end
+local m = {type = 'message', conversation = cid, id = id, from = 'visitor', author = vid, text = text, ts = stamp(id),
+           channel = 'email', email_from = sender, email_name = sender_name ~= '' and sender_name or nil,
+           subject = subject, original = original ~= '' and original or nil,
+           attachments = attachments ~= '' and cjson.decode(attachments) or nil}
+local frame = cjson.encode(m)
+if reopened == 1 then
+  bus(vid, '-', 0, conversation_frame(cid, 'queued'))
+  bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now,
+      preview = string.sub(text, 1, preview_bytes), channel = 'email'}}))
+  queue_changed()
+  bus(vid, meta[3] or '-', 0, frame)   -- the agent of the last round sees it come back too
+else
+  local agent = redis.call('HGET', mkey, 'agent')
+  bus(vid, agent or '-', 0, frame)
+  if not agent then bus('-', '-', 1, frame) end  -- waiting in the queue: every agent may take it
+end
+webhook(vid, 'message', {conversation = cid, message = {id = id, from = 'visitor', author = vid, text = text,
+        ts = stamp(id), channel = 'email'}})
+return {cid, id, 0, reopened}
