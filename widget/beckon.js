@@ -34,7 +34,7 @@
       reconnecting: 'Connection lost — reconnecting…',
       support: 'Support', new_message: 'New message', unread: '{n} unread', reply: 'Reply', no_thanks: 'No thanks',
       queue_position: 'You are number {n} in the queue', queue_wait: 'about {n} min', leave_message: 'Leave a message',
-      queue_nobody_online: "No one is online right now — leave a message and we'll write back", offer_email: 'Rather get the answer by email?', email_transcript: 'Email me the transcript'
+      queue_nobody_online: "No one is online right now — leave a message and we'll write back", offer_email: 'Rather get the answer by email?', email_transcript: 'Email me the transcript', by_email: 'by email'
     },
     da: {
       title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', write_message: 'Skriv en besked…', send: 'Send',
@@ -49,7 +49,7 @@
       reconnecting: 'Forbindelsen blev afbrudt — forbinder igen…',
       support: 'Support', new_message: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no_thanks: 'Nej tak',
       queue_position: 'Du er nummer {n} i køen', queue_wait: 'ca. {n} min', leave_message: 'Skriv en besked',
-      queue_nobody_online: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', offer_email: 'Vil du hellere have svaret på e-mail?', email_transcript: 'Send mig udskriften på e-mail'
+      queue_nobody_online: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', offer_email: 'Vil du hellere have svaret på e-mail?', email_transcript: 'Send mig udskriften på e-mail', by_email: 'via e-mail'
     },
     nb: {
       title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', write_message: 'Skriv en melding…', send: 'Send',
@@ -64,7 +64,7 @@
       reconnecting: 'Tilkoblingen ble brutt — kobler til igjen…',
       support: 'Support', new_message: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no_thanks: 'Nei takk',
       queue_position: 'Du er nummer {n} i køen', queue_wait: 'ca. {n} min', leave_message: 'Legg igjen en melding',
-      queue_nobody_online: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', offer_email: 'Vil du heller få svaret på e-post?', email_transcript: 'Send meg utskriften på e-post'
+      queue_nobody_online: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', offer_email: 'Vil du heller få svaret på e-post?', email_transcript: 'Send meg utskriften på e-post', by_email: 'via e-post'
     }
   };
   var LANG = ((script && script.getAttribute('data-lang')) || D.documentElement.lang || 'en').toLowerCase().split('-')[0];
@@ -460,6 +460,7 @@
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
       meta.append(el('span', 'time', m.ts ? clockTime(m.ts, LANG) : ''));
+      if (m.channel === 'email') meta.append(el('span', 'channel', t('by_email')));
       if (m.from === 'visitor') meta.append(el('span', 'delivery', m.pending ? t('sending') : t('sent')));
       node.append(meta);
     }
