@@ -2,6 +2,7 @@
 #include "files/file_intake.h"
 
 #include "files/file_link.h"
+#include "files/file_type.h"
 
 #include <jansson.h>
 #include <stdio.h>
@@ -164,4 +165,53 @@ int bk_file_intake_json(const bk_file_intake_result *r, const char *name, const 
         return -1;
     }
     return 0;
+}
+
+int bk_file_site_rules_read(const char *json, size_t len, bk_file_site_rules *out)
+{
+    memset(out, 0, sizeof *out);
+    out->rules.max_bytes = BK_FILE_MAX_BYTES_DEFAULT;
+    out->per_conversation = BK_FILE_PER_CONVERSATION_DEFAULT;
+    json_t *begin = json_loadb(json, len, 0, NULL);
+    if (!json_is_object(begin)) {
+        json_decref(begin);
+        return -1;
+    }
+    int rc = 0;
+    json_t *types = json_object_get(begin, "types");
+    if (json_is_array(types)) {
+        out->types = calloc(json_array_size(types) + 1, sizeof *out->types);
+        size_t i, at = 0;
+        json_t *type;
+        json_array_foreach(types, i, type) {
+            const char *t = json_string_value(type);
+            if (out->types && t && !(out->types[at++] = strdup(t)))
+                rc = -1;
+        }
+        if (!out->types)
+            rc = -1;
+        out->rules.types = (const char *const *)out->types;
+    }
+    json_t *max = json_object_get(begin, "max_bytes");
+    if (json_is_integer(max) && json_integer_value(max) > 0)
+        out->rules.max_bytes = (uint64_t)json_integer_value(max);
+    if (out->rules.max_bytes > BK_FILE_MAX_BYTES_LIMIT)
+        out->rules.max_bytes = BK_FILE_MAX_BYTES_LIMIT;
+    json_t *per = json_object_get(begin, "per_conversation");
+    if (json_is_integer(per) && json_integer_value(per) > 0)
+        out->per_conversation = json_integer_value(per);
+    out->files = json_integer_value(json_object_get(begin, "files"));
+    out->visitors = json_is_true(json_object_get(begin, "visitors"));
+    json_decref(begin);
+    return rc;
+}
+
+void bk_file_site_rules_close(bk_file_site_rules *rules)
+{
+    if (rules->types) {
+        for (char **t = rules->types; *t; t++)
+            free(*t);
+        free(rules->types);
+    }
+    memset(rules, 0, sizeof *rules);
 }

@@ -31,6 +31,19 @@ typedef struct bk_file_intake_result {
     uint64_t size;               /* bytes kept */
 } bk_file_intake_result;
 
+/* The site's rules as file_begin.lua answers them ({visitors, types, max_bytes,
+ * per_conversation, files}), defaults filled in and max_bytes capped at BK_FILE_MAX_BYTES_LIMIT. */
+typedef struct bk_file_site_rules {
+    bk_file_rules rules;         /* its types point into `types` */
+    char **types;                /* NULL-terminated, NULL: the defaults */
+    long long per_conversation;  /* files a conversation takes */
+    long long files;             /* the conversation's so far */
+    int visitors;                /* visitors may send files */
+} bk_file_site_rules;
+/* 0, or -1 (memory, or not a JSON object): close it either way. */
+int bk_file_site_rules_read(const char *json, size_t len, bk_file_site_rules *out);
+void bk_file_site_rules_close(bk_file_site_rules *rules);
+
 typedef void (*bk_file_intake_done)(const bk_file_intake_result *result, void *data);
 
 /* Takes in the file at path (kept by the caller until done). checker: NULL when shutting down

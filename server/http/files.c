@@ -47,9 +47,7 @@ typedef struct upload {
     char prefix[BK_KEYS_PREFIX_SIZE];     /* the slot of the visitor or the conversation */
     char tag[BK_KEYS_TAG_LEN + 1];
     char conversation[BK_ID_MAX + 1];     /* an agent's; a visitor's fresh one, should it open one */
-    char **types;                         /* the site's allowed types, NULL-terminated; NULL: defaults */
-    bk_file_rules rules;
-    long long per_conversation;
+    bk_file_site_rules site;              /* the site's rules (file_begin.lua's answer) */
     bk_file_intake_result taken;          /* the check and the store's (files/file_intake.h) */
     char spool_path[PATH_MAX];
     char sha256[65];                      /* of the body as it came (the net hashed it) */
@@ -60,11 +58,7 @@ typedef struct upload {
 static void upload_free(upload *u)
 {
     /* the upload itself goes with the request; what the check wrote, with the intake */
-    if (u->types) {
-        for (char **t = u->types; *t; t++)
-            free(*t);
-        free(u->types);
-    }
+    bk_file_site_rules_close(&u->site);
     free(u);
 }
 
@@ -127,7 +121,7 @@ static void upload_message(upload *u)
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(online, sizeof online, "%lld", files_server(u->api)->agents_online);
     snprintf(preview, sizeof preview, "%d", FILES_PREVIEW_BYTES);
-    snprintf(per_conversation, sizeof per_conversation, "%lld", u->per_conversation);
+    snprintf(per_conversation, sizeof per_conversation, "%lld", u->site.per_conversation);
     const char *argv[] = { u->prefix, now, online, u->by, u->who, u->conversation, u->meta.cmid, u->meta.name,
                            file_json ? file_json : "{}", hook_json ? hook_json : "{}", preview, per_conversation,
                            u->sha256 };
@@ -163,7 +157,7 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
     switch (result->status) {
     case BK_SPOOL_TOO_LARGE:
         bk_file_size_words(result->bytes, size, sizeof size);
-        bk_file_size_words(u->rules.max_bytes, most, sizeof most);
+        bk_file_size_words(u->site.rules.max_bytes, most, sizeof most);
         snprintf(message, sizeof message, "the file is %s%s; this site accepts files up to %s",
                  result->declared ? "" : "over ", result->declared ? size : most, most);
         upload_refuse(u, BK_ERR_TOO_LARGE, message);
@@ -184,39 +178,11 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
     snprintf(u->spool_path, sizeof u->spool_path, "%s", result->path);
     memcpy(u->sha256, result->sha256, sizeof u->sha256);
     bk_server *server = files_server(u->api);
-    bk_file_intake(server->loop, server->checker, server->files, u->spool_path, u->meta.name, u->tag, &u->rules,
+    bk_file_intake(server->loop, server->checker, server->files, u->spool_path, u->meta.name, u->tag, &u->site.rules,
                    on_taken, u);
 }
 
 /* ---- 2. who may, and the rules ------------------------------------------------------------ */
-
-/* The site's types as the checker takes them: 0, or -1. */
-static int rules_take(upload *u, json_t *begin)
-{
-    json_t *types = json_object_get(begin, "types");
-    if (json_is_array(types)) {
-        u->types = calloc(json_array_size(types) + 1, sizeof *u->types);
-        if (!u->types)
-            return -1;
-        size_t i;
-        json_t *type;
-        json_array_foreach(types, i, type) {
-            const char *t = json_string_value(type);
-            if (t && !(u->types[i] = strdup(t)))
-                return -1;
-        }
-        u->rules.types = (const char *const *)u->types;
-    }
-    json_t *max = json_object_get(begin, "max_bytes");
-    u->rules.max_bytes = json_is_integer(max) && json_integer_value(max) > 0
-                         ? (uint64_t)json_integer_value(max) : BK_FILES_MAX_BYTES_DEFAULT;
-    if (u->rules.max_bytes > BK_FILES_CEILING_BYTES)
-        u->rules.max_bytes = BK_FILES_CEILING_BYTES;
-    json_t *per = json_object_get(begin, "per_conversation");
-    u->per_conversation = json_is_integer(per) && json_integer_value(per) > 0
-                          ? json_integer_value(per) : BK_FILES_PER_CONVERSATION_DEFAULT;
-    return 0;
-}
 
 static void on_begun(redisReply *reply, void *data)
 {
@@ -244,26 +210,23 @@ static void on_begun(redisReply *reply, void *data)
         json_decref(begin);
         return;
     }
-    long long files = json_integer_value(json_object_get(begin, "files"));
-    int visitors = json_is_true(json_object_get(begin, "visitors"));
-    if (rules_take(u, begin) != 0) {
-        json_decref(begin);
+    json_decref(begin);
+    if (bk_file_site_rules_read(text, len, &u->site) != 0) {
         upload_refuse(u, BK_ERR_INTERNAL, "out of memory");
         return;
     }
-    json_decref(begin);
-    if (strcmp(u->by, "visitor") == 0 && !visitors) {
+    if (strcmp(u->by, "visitor") == 0 && !u->site.visitors) {
         upload_refuse(u, BK_ERR_FORBIDDEN, "visitors may not send files on this site");
         return;
     }
-    if (files >= u->per_conversation) {
+    if (u->site.files >= u->site.per_conversation) {
         char message[96];
         snprintf(message, sizeof message, "this conversation has %lld files already, the most it takes",
-                 u->per_conversation);
+                 u->site.per_conversation);
         upload_refuse(u, BK_ERR_RATE_LIMITED, message);
         return;
     }
-    bk_http_spool_await(u->request, u->rules.max_bytes, on_spooled, u);
+    bk_http_spool_await(u->request, u->site.rules.max_bytes, on_spooled, u);
 }
 
 /* ---- 1. the request ----------------------------------------------------------------------- */
