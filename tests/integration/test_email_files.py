@@ -139,7 +139,6 @@ async def t_refused(env):
     assert answers[0].startswith("250"), answers
     text = await alice.recv_until("message", pred=lambda m: m.get("channel") == "email")
     listed = {a["name"]: a["refused"] for a in text["attachments"]}
-    print("# refused:", listed)
     assert set(listed) == {"invoice.exe", "photo.png"}, text["attachments"]
     assert listed["invoice.exe"] and ("HTML" in listed["photo.png"] or "html" in listed["photo.png"]), listed
     assert not [e for e in entries(env, conv) if "file" in e]
