@@ -3,8 +3,9 @@
  * of it. It adds a Help tab (search as you type, categories, an article, "Did this help?") and
  * the suggestions above the composer: while the visitor types the first message, and after the
  * automatic acknowledgement while the chat waits in the queue.
- * It is handed the widget's internals by window.BeckonHelp(root, lang, send): the shadow root,
- * the widget's language and its request function (a reply's callback second). Articles
+ * It is handed the widget's internals by window.BeckonHelp(kit), as beckon.js hands them to each
+ * script it loads: it uses kit.root (the shadow root), kit.lang and kit.send (a request, its
+ * reply's callback second). Articles
  * arrive from the server as a whitelist of blocks (server/help/help_markdown.h) and are built
  * here with createElement and textContent: nothing is ever parsed as HTML. The helper it shares
  * is a verbatim copy of widget/shared/ (checked: tests/browser/shared_copies.mjs). */
@@ -124,9 +125,9 @@
     '.suggestions .help-result{padding:6px 10px}'
   ].join('');
 
-  window.BeckonHelp = function (root, widgetLang, send) {
+  window.BeckonHelp = function (kit) {
     delete window.BeckonHelp;
-    var lang = STR[widgetLang] ? widgetLang : 'en';
+    var root = kit.root, lang = STR[kit.lang] ? kit.lang : 'en', send = kit.send;
     var win = root.querySelector('.window'), head = win.querySelector('header'), log = root.querySelector('.log');
     var form = root.querySelector('form.composer'), input = root.querySelector('#bk-input');
     function t(k) { return STR[lang][k]; }
@@ -292,6 +293,7 @@
       }
     }).observe(log, { childList: true });
 
-    return { open: function () { showHelp(true); } };
+    // kit.Help for the other scripts: beckon-flows.js opens a flow step's article here
+    return { open: function () { showHelp(true); }, article: function (id) { openArticle(id, false); } };
   };
 })();

@@ -612,33 +612,38 @@ static int reader(const redisReply *r, int which, size_t *groups)
         touch(k, la);
         return 0;
     }
-    case 36:  /* help/help.c: on_loaded */
+    case 36:  /* mail/mail_inbound.c: bk_mail_inbound_stored */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_MAIL_INBOUND, &a, &b, &i1, &i2, &c, &la) != 0)
+            return -1;
+        touch(c, la);
+        return 0;
+    case 37:  /* help/help.c: on_loaded */
         if (bk_redis_reply_unpack(r, BK_SHAPE_HELP_LOAD, &a, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_HELP_ARTICLE, &b, &c) == 0)
             (*groups)++;
         return 0;
-    case 37:  /* help/help.c: on_sites, help/help_counters.c: on_avoided */
+    case 38:  /* help/help.c: on_sites, help/help_counters.c: on_avoided */
         if (bk_redis_reply_unpack(r, BK_SHAPE_HELP_SITES, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_HELP_SITE, &a) == 0)
             (*groups)++;
         return 0;
-    case 38:  /* http/help_api.c: on_read */
+    case 39:  /* http/help_api.c: on_read */
         if (bk_redis_reply_unpack(r, BK_SHAPE_HELP_ENTRIES, &a, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_HELP_ENTRY, &b, &c, &d) == 0)
             (*groups)++;
         return 0;
-    case 39:  /* http/help_api.c: on_saved */
+    case 40:  /* http/help_api.c: on_saved */
         if (bk_redis_reply_unpack(r, BK_SHAPE_HELP_VERSIONS, &a, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_HELP_VERSION, &i1) == 0)
             (*groups)++;
         return 0;
-    case 40:  /* http/help_api.c: on_reverted */
+    case 41:  /* http/help_api.c: on_reverted */
         return bk_redis_reply_unpack(r, BK_SHAPE_HELP_REVERT, &i1, &a);
-    case 41:  /* http/help_stats_api.c: on_stats */
+    case 42:  /* http/help_stats_api.c: on_stats */
         if (bk_redis_reply_unpack(r, BK_SHAPE_HELP_STATS, &array, &at) != 0)
             return -1;
         while (bk_redis_reply_unpack_next(array, &at, BK_SHAPE_HELP_DAY, &a, &b, &c) == 0)
@@ -659,7 +664,7 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS, BK_SHAPE_TRACKS, BK_SHAPE_TRACK,
     BK_SHAPE_FILE_MESSAGE, BK_SHAPE_FILE_GET, BK_SHAPE_FILE_IDS,
     BK_SHAPE_FLOW_READ, BK_SHAPE_FLOW, BK_SHAPE_FLOWS, BK_SHAPE_FLOW_REVERT,
-    BK_SHAPE_EMAIL_REPLY,
+    BK_SHAPE_EMAIL_REPLY, BK_SHAPE_MAIL_INBOUND,
     BK_SHAPE_HELP_LOAD, BK_SHAPE_HELP_SITES, BK_SHAPE_HELP_ENTRIES, BK_SHAPE_HELP_VERSIONS, BK_SHAPE_HELP_REVERT,
     BK_SHAPE_HELP_STATS,
 };
@@ -668,7 +673,7 @@ static const char *const reader_shapes[] = {
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 41, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 42, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {
