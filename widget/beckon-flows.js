@@ -44,7 +44,7 @@
     '.flow-button:disabled{opacity:.5;cursor:default}',
     '.flow-button.chosen{opacity:1;background:var(--accent);color:var(--accent-text)}',
     '.flow-link{color:var(--accent);font-weight:600;text-decoration:underline;overflow-wrap:anywhere}',
-    '.flow-article{font-size:12.5px;color:var(--accent);text-decoration:underline;align-self:flex-start}',
+    '.flow-article{font-size:12.5px;color:var(--muted)}',
     '.flow-email{display:flex;flex-wrap:wrap;gap:6px}',
     '.flow-email input{flex:1;min-width:150px;border:1px solid var(--line);border-radius:8px;padding:6px 10px;background:var(--bg)}',
     '.flow-email input:disabled{opacity:.7}.flow-error{color:#b42318;font-size:12.5px}'
@@ -111,12 +111,7 @@
     function build(f, node) {
       var flow = f.m.flow, box = f.box = el('div', 'flow');
       f.buttons = [];
-      // the article opens in the Help view (beckon-help.js, loaded with the chat: kit.Help)
-      if (flow.article) {
-        var article = el('button', 'flow-article', t('article', flow.article), { type: 'button', 'data-article': flow.article });
-        article.onclick = function () { if (kit.Help) kit.Help.article(flow.article); };
-        box.append(article);
-      }
+      if (flow.article) box.append(el('p', 'flow-article', t('article', flow.article), { 'data-article': flow.article }));
       var link = flow.link;
       if (link && /^https?:\/\//i.test(link.url || '')) {
         box.append(el('a', 'flow-link', link.label || link.url, { href: link.url, target: '_blank', rel: 'noopener' }));
