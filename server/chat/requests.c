@@ -65,10 +65,13 @@ static const request_row requests[] = {
     [BK_REQ_FLOW_START]        = { HELLO_DONE, chat_flow_request, NULL },
     [BK_REQ_FLOW_CHOOSE]       = { HELLO_DONE, chat_flow_request, NULL },
     [BK_REQ_FLOW_EMAIL]        = { HELLO_DONE, chat_flow_request, NULL },
+    /* teams' offers: accepting one is an accept (conversation.c, lua/accept.lua) */
+    [BK_REQ_OFFER_ACCEPT]      = { HELLO_DONE, NULL, chat_conversation_accept },
+    [BK_REQ_OFFER_DECLINE]     = { HELLO_DONE, NULL, chat_offer_decline },
 };
 
-/* BK_REQ_FLOW_EMAIL is the last type: a type added after it needs its row here. */
-_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_FLOW_EMAIL + 1, "a row for every request type");
+/* BK_REQ_OFFER_DECLINE is the last type: a type added after it needs its row here. */
+_Static_assert(sizeof requests / sizeof requests[0] == BK_REQ_OFFER_DECLINE + 1, "a row for every request type");
 
 chat_handler *chat_request_handler(bk_role role, bk_request_type type)
 {

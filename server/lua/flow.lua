@@ -14,7 +14,7 @@
 -- asking for an email instead when it says collect_email).
 -- email: the address is left like leave_message.lua leaves one (the `left` stream, every
 -- agent's left_message, the webhook), with the path as its text.
---! uses: prelude webhook visitor_promises flow_run
+--! uses: prelude webhook visitor_promises routing flow_run
 
 local action, vid, now, open = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[6] == '1'
 agents_online = tonumber(ARGV[7]) or 0

@@ -10,7 +10,7 @@
 -- as a new round (state queued, created now, the last round's agent, times and fact row
 -- cleared; its keys no longer expire): whoever is on duty answers, with the whole history in
 -- front of them. The visitor's open chat, if another one is open, stays theirs.
---! uses: prelude webhook
+--! uses: prelude webhook routing
 
 local cid, thread_id, key, sender, sender_name = ARGV[2], ARGV[3], ARGV[4], string.lower(ARGV[5]), ARGV[6]
 local subject, text, original, attachments = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
@@ -49,6 +49,7 @@ if meta[1] == 'closed' then
     profile_changed(vkey)
   end
   queue_enter(cid, now)
+  route_enter(cid, vid, now)
   -- nobody is told "we'll be right with you": the auto-acknowledgement is for the widget
   redis.call('ZREM', p .. 'queue:to_ack', cid)
   redis.call('ZREM', p .. 'queue:to_offer', cid)
