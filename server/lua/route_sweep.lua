@@ -15,6 +15,12 @@
 local now, default_cap = tonumber(ARGV[2]), ARGV[3]
 if ARGV[4] == '1' then
   redis.call('SET', p .. 'roster:default_cap', default_cap)
+  -- an agent the node's read no longer has (away, logged out) is off the roster at once
+  local online = {}
+  for i = 5, #ARGV - 1, 2 do online[ARGV[i]] = true end
+  for _, agent in ipairs(redis.call('ZRANGEBYSCORE', p .. 'roster', now, '+inf')) do
+    if not online[agent] then redis.call('ZADD', p .. 'roster', now - 1, agent) end
+  end
   for i = 5, #ARGV - 1, 2 do
     redis.call('ZADD', p .. 'roster', now + 3000, ARGV[i])
     if ARGV[i + 1] ~= '' then redis.call('HSET', p .. 'roster:cap', ARGV[i], ARGV[i + 1])
