@@ -21,27 +21,30 @@ if ARGV[4] == '1' then
   for _, agent in ipairs(redis.call('ZRANGEBYSCORE', p .. 'roster', now, '+inf')) do
     if not online[agent] then redis.call('ZADD', p .. 'roster', now - 1, agent) end
   end
+  local scores, caps, defaults = {}, {}, {}
   for i = 5, #ARGV - 1, 2 do
-    redis.call('ZADD', p .. 'roster', now + 3000, ARGV[i])
-    if ARGV[i + 1] ~= '' then redis.call('HSET', p .. 'roster:cap', ARGV[i], ARGV[i + 1])
-    else redis.call('HDEL', p .. 'roster:cap', ARGV[i]) end
+    scores[#scores + 1] = now + 3000
+    scores[#scores + 1] = ARGV[i]
+    if ARGV[i + 1] ~= '' then caps[#caps + 1] = ARGV[i]; caps[#caps + 1] = ARGV[i + 1]
+    else defaults[#defaults + 1] = ARGV[i] end
   end
+  if #scores > 0 then redis.call('ZADD', p .. 'roster', unpack(scores)) end
+  if #caps > 0 then redis.call('HSET', p .. 'roster:cap', unpack(caps)) end
+  if #defaults > 0 then redis.call('HDEL', p .. 'roster:cap', unpack(defaults)) end
   redis.call('ZREMRANGEBYSCORE', p .. 'roster', '-inf', now - 60000)
 end
 
 local offers = 0
-local moved = {}
-local due = redis.call('ZRANGE', p .. 'offers:due', 0, -1, 'WITHSCORES')
-for i = 1, #due, 2 do
-  local cid, deadline = due[i], tonumber(due[i + 1])
-  local agent = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'offer')
-  if not agent then
-    redis.call('ZREM', p .. 'offers:due', cid)
-  elseif deadline <= now then
-    offer_withdraw(cid, agent, 'expired'); moved[#moved + 1] = cid
-  elseif not roster_present(agent, now) then
-    offer_withdraw(cid, agent, 'agent_away'); moved[#moved + 1] = cid
+-- agents gone from the roster (within the minute it keeps them) lose their offers; then the
+-- offers past their deadline: two reads when there is nothing to do
+for _, agent in ipairs(redis.call('ZRANGEBYSCORE', p .. 'roster', '-inf', '(' .. now)) do
+  for _, cid in ipairs(redis.call('SMEMBERS', p .. 'agent:' .. agent .. ':offered')) do
+    offer_withdraw(cid, agent, 'agent_away')
   end
+end
+for _, cid in ipairs(redis.call('ZRANGEBYSCORE', p .. 'offers:due', '-inf', now)) do
+  local agent = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'offer')
+  if agent then offer_withdraw(cid, agent, 'expired') else redis.call('ZREM', p .. 'offers:due', cid) end
 end
 
 local function team_sweep(site, team)
@@ -54,9 +57,17 @@ local function team_sweep(site, team)
       if meta[1] == 'queued' and not meta[2] then route_place(cid, meta[3], site, team, now) end
     end
   elseif team.mode == 'offer' then
-    for _, cid in ipairs(redis.call('ZRANGE', qkey, 0, -1)) do
-      if not team_pick(team, now, {}) then break end
-      if route_offer(cid, team, now) then offers = offers + 1 end
+    -- oldest first, a page at a time, while a member has room: a queue waiting on full agents
+    -- costs one read of the roster, not a read of the queue
+    local roster, from = team_roster(team, now), 0
+    while roster_has_room(roster) do
+      local page = redis.call('ZRANGE', qkey, from, from + 99)
+      for _, cid in ipairs(page) do
+        if not roster_has_room(roster) then break end
+        if route_offer(cid, team, now, roster) then offers = offers + 1 end
+      end
+      if #page < 100 then break end
+      from = from + 100
     end
   end
   local wait = tonumber(team.wait_seconds)

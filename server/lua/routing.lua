@@ -35,36 +35,68 @@ local function roster_present(agent, now)
   return until_ms ~= false and tonumber(until_ms) >= now
 end
 
+local function roster_default_cap()
+  return tonumber(redis.call('GET', p .. 'roster:default_cap') or '') or 4
+end
+
 -- An agent's room for another chat in this slot (cap minus chats minus offers).
 local function agent_room(agent)
-  local cap = tonumber(redis.call('HGET', p .. 'roster:cap', agent) or '') or
-              tonumber(redis.call('GET', p .. 'roster:default_cap') or '') or 4
+  local cap = tonumber(redis.call('HGET', p .. 'roster:cap', agent) or '') or roster_default_cap()
   return cap - redis.call('SCARD', p .. 'agent:' .. agent .. ':convs') -
          redis.call('SCARD', p .. 'agent:' .. agent .. ':offered')
 end
 
+local function team_names(team)
+  local names = {}
+  for i, m in ipairs(team.members or {}) do names[i] = m.agent end
+  return names
+end
+
 local function team_online(team, now)
+  local names = team_names(team)
+  if #names == 0 then return 0 end
   local n = 0
-  for _, m in ipairs(team.members or {}) do
-    if roster_present(m.agent, now) then n = n + 1 end
+  for _, until_ms in ipairs(redis.call('ZMSCORE', p .. 'roster', unpack(names))) do
+    if until_ms and tonumber(until_ms) >= now then n = n + 1 end
   end
   return n
 end
 
--- The available member with the most room, ties by the longest idle; nil when none has room.
+-- The team's members online, each {agent, room, idle}: three calls for the team and two for
+-- each member online, read once per script call (a sweep keeps it up to date as it offers).
+local function team_roster(team, now)
+  local names = team_names(team)
+  local out = {}
+  if #names == 0 then return out end
+  local untils = redis.call('ZMSCORE', p .. 'roster', unpack(names))
+  local caps = redis.call('HMGET', p .. 'roster:cap', unpack(names))
+  local idles = redis.call('HMGET', p .. 'roster:assigned', unpack(names))
+  local default = roster_default_cap()
+  for i, agent in ipairs(names) do
+    if untils[i] and tonumber(untils[i]) >= now then
+      out[#out + 1] = {agent = agent, idle = tonumber(idles[i] or '0') or 0,
+        room = (tonumber(caps[i] or '') or default) - redis.call('SCARD', p .. 'agent:' .. agent .. ':convs') -
+               redis.call('SCARD', p .. 'agent:' .. agent .. ':offered')}
+    end
+  end
+  return out
+end
+
+local function roster_has_room(roster)
+  for _, m in ipairs(roster) do
+    if m.room > 0 then return true end
+  end
+  return false
+end
+
+-- The member online with the most room, ties by the longest idle; nil when none has room.
 -- skip: agents not to offer it to (who declined it or let it pass).
-local function team_pick(team, now, skip)
-  local best, best_room, best_idle
-  for _, m in ipairs(team.members or {}) do
-    local agent = m.agent
-    if not skip[agent] and roster_present(agent, now) then
-      local room = agent_room(agent)
-      if room > 0 then
-        local idle = tonumber(redis.call('HGET', p .. 'roster:assigned', agent) or '0')
-        if not best or room > best_room or (room == best_room and idle < best_idle) then
-          best, best_room, best_idle = agent, room, idle
-        end
-      end
+local function team_pick(roster, skip)
+  local best
+  for _, m in ipairs(roster) do
+    if not skip[m.agent] and m.room > 0 and
+       (not best or m.room > best.room or (m.room == best.room and m.idle < best.idle)) then
+      best = m
     end
   end
   return best
@@ -77,19 +109,22 @@ local function declined_set(text)
 end
 
 -- One decision for a waiting chat of an offer team: offer it to the best member, or nothing
--- (everyone at their cap, or an offer stands). Returns the agent offered, or nil.
-local function route_offer(cid, team, now)
+-- (everyone at their cap, or an offer stands). Returns the agent offered, or nil. roster:
+-- team_roster's, kept up to date here (nil: read now).
+local function route_offer(cid, team, now, roster)
   local mkey = p .. 'conv:' .. cid .. ':meta'
   local meta = redis.call('HMGET', mkey, 'state', 'offer', 'declined', 'visitor', 'created', 'preview')
   if meta[1] ~= 'queued' or meta[2] then return nil end
-  local skip = declined_set(meta[3])
-  local agent = team_pick(team, now, skip)
-  if not agent and meta[3] then
+  roster = roster or team_roster(team, now)
+  local best = team_pick(roster, declined_set(meta[3]))
+  if not best and meta[3] then
     -- everyone with room declined it once: they are asked again, in the same order
     redis.call('HDEL', mkey, 'declined')
-    agent = team_pick(team, now, {})
+    best = team_pick(roster, {})
   end
-  if not agent then return nil end
+  if not best then return nil end
+  local agent = best.agent
+  best.room, best.idle = best.room - 1, now
   local deadline = now + 1000 * (tonumber(team.offer_seconds) or 20)
   redis.call('HSET', mkey, 'offer', agent, 'offer_deadline', deadline)
   redis.call('SADD', p .. 'agent:' .. agent .. ':offered', cid)
