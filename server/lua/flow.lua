@@ -39,7 +39,13 @@ local function say_step(cid, name)
   end
   flow_say(cid, vid, step.text, {buttons = step.buttons, article = step.article, link = step.link})
   if step['end'] then flow_count(site, now, 'completed')
-  elseif step.handoff then flow_handoff(cid, vid, now, '') end
+  elseif step.handoff then
+    -- a hand-off step's team, if the site has it, takes the chat (routing.lua, route_enter)
+    if step.team and redis.call('HEXISTS', p .. 'teams:' .. site, step.team) == 1 then
+      redis.call('HSET', vkey, 'team', step.team)
+    end
+    flow_handoff(cid, vid, now, '')
+  end
 end
 
 if action == 'start' then

@@ -194,6 +194,30 @@ async def t_pick(env):
     await env.close_clients()
 
 
+@T.case("a flow's hand-off step names the team the chat goes to")
+async def t_flow_team(env):
+    await team(env, "FlowTeam", mode="pick", members=[{"agent": "grace"}])
+    status, body = await api(env, "PUT", f"/api/flows/{SITE}", {"start": "hi", "steps": {
+        "hi": {"text": "Hi!", "buttons": [{"id": "person", "label": "A person", "next": "person"}]},
+        "person": {"text": "One moment", "handoff": True, "team": "FlowTeam"}}})
+    assert status == 200, body
+    status, body = await api(env, "PUT", f"/api/flows/{SITE}", {"start": "hi", "steps": {
+        "hi": {"text": "Hi!", "end": True, "team": "FlowTeam"}}})
+    assert status == 400 and "steps.hi.team" in str(body), body
+    grace = await env.agent("grace")
+    await until_online(env, "FlowTeam", 1)
+    v = await visitor(env)
+    ok = await v.expect_reply({"type": "flow_start"}, "ok")
+    hi = await v.recv_until("message", conversation=ok["conversation"], pred=lambda m: m["from"] == "bot")
+    await v.expect_reply({"type": "flow_choose", "message": hi["id"], "button": "person"}, "ok")
+    add = await grace.recv_until("queue_add", pred=lambda m: m["conversation"]["id"] == ok["conversation"])
+    assert add["conversation"]["team"] == "FlowTeam", add
+    assert (await team_state(env, "FlowTeam"))["waiting"] == 1
+    await v.expect_reply({"type": "close"}, "ok")
+    assert (await api(env, "DELETE", f"/api/flows/{SITE}"))[0] == 200
+    await env.close_clients()
+
+
 @T.case("capacity: 200 chats at once, 20 agents with a cap of 3 on two nodes: nobody ever holds more than 3", timeout=120)
 async def t_capacity(env):
     cap, names = 3, [f"load{i:02d}" for i in range(20)]
