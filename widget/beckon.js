@@ -31,11 +31,10 @@
       queued: 'Waiting for an agent…', active: "You're chatting with {n}", chat_ended: 'The chat has ended',
       sending: 'Sending…', sent: 'Sent', seen: 'Seen', failed: 'Not sent', retry: 'Retry',
       typing: '{n} is typing…', gap: 'Some earlier messages could not be loaded.',
-      reconnecting: 'Connection lost — reconnecting…', rating_question: 'How was your chat?', stars: '{n} of 5',
-      comment: 'Comment (optional)', send_rating: 'Send rating', thanks: 'Thank you for your feedback!',
+      reconnecting: 'Connection lost — reconnecting…',
       support: 'Support', new_message: 'New message', unread: '{n} unread', reply: 'Reply', no_thanks: 'No thanks',
       queue_position: 'You are number {n} in the queue', queue_wait: 'about {n} min', leave_message: 'Leave a message',
-      queue_nobody_online: "No one is online right now — leave a message and we'll write back", offer_email: 'Rather get the answer by email?', email_transcript: 'Email me the transcript'
+      queue_nobody_online: "No one is online right now — leave a message and we'll write back", offer_email: 'Rather get the answer by email?', email_transcript: 'Email me the transcript', by_email: 'by email'
     },
     da: {
       title: 'Chat med os', open: 'Åbn chat', close: 'Luk chat', write_message: 'Skriv en besked…', send: 'Send',
@@ -47,11 +46,10 @@
       queued: 'Venter på en medarbejder…', active: 'Du chatter med {n}', chat_ended: 'Chatten er afsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Set', failed: 'Ikke sendt', retry: 'Prøv igen',
       typing: '{n} skriver…', gap: 'Nogle tidligere beskeder kunne ikke hentes.',
-      reconnecting: 'Forbindelsen blev afbrudt — forbinder igen…', rating_question: 'Hvordan var din chat?', stars: '{n} ud af 5',
-      comment: 'Kommentar (valgfri)', send_rating: 'Send vurdering', thanks: 'Tak for din feedback!',
+      reconnecting: 'Forbindelsen blev afbrudt — forbinder igen…',
       support: 'Support', new_message: 'Ny besked', unread: '{n} ulæste', reply: 'Svar', no_thanks: 'Nej tak',
       queue_position: 'Du er nummer {n} i køen', queue_wait: 'ca. {n} min', leave_message: 'Skriv en besked',
-      queue_nobody_online: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', offer_email: 'Vil du hellere have svaret på e-mail?', email_transcript: 'Send mig udskriften på e-mail'
+      queue_nobody_online: 'Ingen er online lige nu — skriv en besked, så skriver vi tilbage', offer_email: 'Vil du hellere have svaret på e-mail?', email_transcript: 'Send mig udskriften på e-mail', by_email: 'via e-mail'
     },
     nb: {
       title: 'Chat med oss', open: 'Åpne chat', close: 'Lukk chat', write_message: 'Skriv en melding…', send: 'Send',
@@ -63,11 +61,10 @@
       queued: 'Venter på en medarbeider…', active: 'Du chatter med {n}', chat_ended: 'Chatten er avsluttet',
       sending: 'Sender…', sent: 'Sendt', seen: 'Sett', failed: 'Ikke sendt', retry: 'Prøv igjen',
       typing: '{n} skriver…', gap: 'Noen tidligere meldinger kunne ikke lastes inn.',
-      reconnecting: 'Tilkoblingen ble brutt — kobler til igjen…', rating_question: 'Hvordan var chatten?', stars: '{n} av 5',
-      comment: 'Kommentar (valgfritt)', send_rating: 'Send vurdering', thanks: 'Takk for tilbakemeldingen!',
+      reconnecting: 'Tilkoblingen ble brutt — kobler til igjen…',
       support: 'Support', new_message: 'Ny melding', unread: '{n} uleste', reply: 'Svar', no_thanks: 'Nei takk',
       queue_position: 'Du er nummer {n} i køen', queue_wait: 'ca. {n} min', leave_message: 'Legg igjen en melding',
-      queue_nobody_online: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', offer_email: 'Vil du heller få svaret på e-post?', email_transcript: 'Send meg utskriften på e-post'
+      queue_nobody_online: 'Ingen er pålogget akkurat nå — legg igjen en melding, så skriver vi tilbake', offer_email: 'Vil du heller få svaret på e-post?', email_transcript: 'Send meg utskriften på e-post', by_email: 'via e-post'
     }
   };
   var LANG = ((script && script.getAttribute('data-lang')) || D.documentElement.lang || 'en').toLowerCase().split('-')[0];
@@ -194,11 +191,6 @@
     '.dots i{width:5px;height:5px;border-radius:50%;background:var(--muted);animation:b 1.2s infinite}',
     '.dots i:nth-child(2){animation-delay:.15s}.dots i:nth-child(3){animation-delay:.3s}',
     '@keyframes b{0%,60%,100%{opacity:.3}30%{opacity:1}}',
-    '.rating{border-top:1px solid var(--line);padding:12px 16px;display:flex;flex-direction:column;gap:8px}',
-    '.rating p{font-weight:600}.stars{display:flex;gap:4px}',
-    '.stars button{font-size:26px;line-height:1;color:#d0d5dd;padding:2px}',
-    '.stars button[aria-checked=true],.stars button.on{color:#f79009}',
-    '.rating textarea{border:1px solid var(--line);border-radius:8px;padding:8px;resize:none;height:54px;background:var(--bg)}',
     '.primary{background:var(--accent);color:var(--accent-text);border-radius:8px;padding:8px 14px;font-weight:600;align-self:flex-start}',
     '.primary:disabled{opacity:.5;cursor:default}',
     'form.composer{display:flex;gap:8px;align-items:flex-end;border-top:1px solid var(--line);padding:10px 12px}',
@@ -387,6 +379,7 @@
     if (consent != null) sendConsent(!pageSent);
     else if (!pageSent && tracking()) { pageSent = true; sendRaw(pageView(location.href, D.referrer)); }
     while (events.length) { var ev = events.shift(); if (ev.type === 'identify' || tracking()) sendRaw(ev); }
+    if (!conv) flowStart();
     if (first) { emit('ready', { visitor: visitor, conversation: conv && conv.id }); }
   }
 
@@ -419,7 +412,7 @@
     (h.messages || []).forEach(function (m) { m.conversation = h.conversation; onMessage(m, false); });
     if (h.complete === false) { if (compareIds(h.next, lastId) > 0) lastId = h.next; return resume(); } // next: past filtered notes
     if (h.state && h.state !== conv.state) setConv(conv.id, h.state, conv.agent);
-    else if (h.state === 'closed') { showRate(); paintTr(); }
+    else if (h.state === 'closed') { draw('Rating'); paintTr(); }
     markRead();
   }
 
@@ -440,7 +433,8 @@
       if (m.from === 'visitor' && (!conv || conv.state === 'closed')) { reset(m.conversation); setConv(m.conversation, 'queued', null); }
       else return;
     }
-    if (m.file) files(function (F) { F.draw(m); }); // also a known one: fresh links
+    if (m.file) draw('Files', m); // also a known one: fresh links
+    if (m.flow || work.Flows) draw('Flows', m); // once asked for, it sees every message
     if (compareIds(m.id, lastId) > 0) lastId = m.id;
     if (msgs[m.id] || m.from === 'note') return; // notes are for agents (the server never sends them here)
     var p = m.cmid && pend[m.cmid], node;
@@ -459,13 +453,14 @@
   }
 
   function bubble(m) {
-    var from = m.from === 'visitor' || m.from === 'agent' ? m.from : 'system';
+    var from = m.from === 'visitor' || m.from === 'agent' ? m.from : m.from === 'bot' ? 'agent bot' : 'system';
     var node = el('div', 'message ' + from, null, { role: m.from === 'system' ? 'note' : 'group' });
     if (m.from === 'agent') node.append(el('span', 'author', m.author || t('support')));
     node.append(el('div', 'text', m.text));
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
       meta.append(el('span', 'time', m.ts ? clockTime(m.ts, LANG) : ''));
+      if (m.channel === 'email') meta.append(el('span', 'channel', t('by_email')));
       if (m.from === 'visitor') meta.append(el('span', 'delivery', m.pending ? t('sending') : t('sent')));
       node.append(meta);
     }
@@ -554,8 +549,9 @@
     if (state !== 'queued') { qpos = null; lmOn = false; var oe = log.querySelector('.offer-email'); if (oe) oe.remove(); }
     local('conv', id);
     if (state === 'closed' && was !== 'closed') typ.hidden = true;
-    if (state === 'closed') showRate(); else rate.hidden = true;
+    if (state === 'closed') draw('Rating'); else rate.hidden = true;
     paintTr(); paintStatus();
+    if (kit.Flows) kit.Flows.draw();
   }
   function paintTr() {
     if ((trf.hidden = !(trOn && conv && conv.ok && conv.state === 'closed'))) trSt.textContent = '';
@@ -602,7 +598,7 @@
     qbtn.hidden = !q || q.agents_online !== 0 || !lmf.hidden || left;
     qtext.textContent = !q ? '' : q.agents_online === 0 ? t('queue_nobody_online') : t('queue_position', q.position) + (w != null ? ' · ' + t('queue_wait', Math.max(1, Math.round(w / 60))) : '');
     var s = !conv ? '' : conv.state === 'queued' ? t('queued')
-      : conv.state === 'active' ? t('active', conv.agent || t('support')) : t('chat_ended');
+      : conv.state === 'active' ? t('active', conv.agent || t('support')) : conv.state === 'closed' ? t('chat_ended') : '';
     status.textContent = s;
   }
   function showForm() { lmOn = true; paintStatus(); if (!lmf.hidden) { lmMail.focus(); scroll(); } }
@@ -617,51 +613,6 @@
     x.onclick = function () { c.remove(); ta.focus(); };
     go.onclick = function () { c.remove(); showForm(); };
     log.append(c);
-    scroll();
-  }
-
-  /* ---------- rating ---------- */
-  function showRate() {
-    if (!conv || local('rated') === conv.id) { rate.hidden = true; return; }
-    if (!rate.hidden && rate.getAttribute('data-conversation') === conv.id) return;
-    rate.setAttribute('data-conversation', conv.id);
-    rate.textContent = '';
-    var q = el('p', null, t('rating_question'), { id: 'bk-rating-question' });
-    var stars = el('div', 'stars', null, { role: 'radiogroup', 'aria-labelledby': 'bk-rating-question' });
-    var score = 0, btns = [];
-    var cm = el('textarea', null, null, { maxlength: '1000', placeholder: t('comment'), 'aria-label': t('comment') });
-    var go = el('button', 'primary', t('send_rating'), { type: 'button', disabled: '' });
-    function pick(n) {
-      score = n;
-      btns.forEach(function (b, i) {
-        b.setAttribute('aria-checked', String(i + 1 === n));
-        b.classList.toggle('on', i < n);
-        b.tabIndex = i + 1 === n || (!n && !i) ? 0 : -1;
-      });
-      go.disabled = !n;
-    }
-    for (var i = 1; i <= 5; i++) (function (n) {
-      var b = el('button', null, '★', { type: 'button', role: 'radio', 'aria-checked': 'false', 'aria-label': t('stars', n), 'data-score': String(n) });
-      b.onclick = function () { pick(n); };
-      b.onkeydown = function (e) {
-        var d = e.key === 'ArrowRight' || e.key === 'ArrowUp' ? 1 : e.key === 'ArrowLeft' || e.key === 'ArrowDown' ? -1 : 0;
-        if (d) { e.preventDefault(); var k = Math.min(5, Math.max(1, (score || n) + d)); pick(k); btns[k - 1].focus(); }
-      };
-      btns.push(b); stars.append(b);
-    })(i);
-    pick(0);
-    var id = conv.id;
-    go.onclick = function () {
-      var r = { type: 'rate', conversation: id, score: score };
-      if (cm.value.trim()) r.comment = cm.value.trim().slice(0, 1000);
-      go.disabled = true;
-      if (!sendRaw(r, function (rep) {
-        if (rep.type === 'ok') { local('rated', id); rate.textContent = ''; rate.append(el('p', null, t('thanks'), { role: 'status' })); }
-        else go.disabled = false;
-      })) go.disabled = false;
-    };
-    rate.append(q, stars, cm, go);
-    rate.hidden = false;
     scroll();
   }
 
@@ -776,7 +727,7 @@
     bub.setAttribute('aria-expanded', 'true'); bub.setAttribute('aria-label', t('close'));
     session('open', '1');
     if (focus !== false) (form.hidden ? lmMail : ta).focus();
-    scroll(); markRead(); countUnread(); files(Boolean);
+    scroll(); markRead(); countUnread(); load('Files', Boolean); flowStart();
     emit('open');
   }
   function close() {
@@ -791,17 +742,24 @@
   }
   function scroll() { log.scrollTop = log.scrollHeight; }
 
-  /* ---------- files: beckon-files.js, loaded once the chat opens or shows one ---------- */
-  var F, fileWork = [];
-  function files(fn) {
-    if (F) return fn(F);
-    if (fileWork.push(fn) > 1) return;
-    var s = el('script', null, null, { src: new URL('beckon-files.js', src) });
-    s.onload = function () {
-      F = W.BeckonFiles({ root: root, lang: LANG, local: local, deliver: onMessage, refresh: function () { lastId = ''; resume(); } });
-      fileWork.forEach(files);
-    };
+  /* ---------- loaded when needed: beckon-files.js (the chat opens or shows a file), beckon-flows.js (a bot's
+     message), beckon-rating.js (a closed chat) ---------- */
+  var kit = { root: root, lang: LANG, local: local, deliver: onMessage, send: sendRaw, conv: function () { return conv; },
+    refresh: function () { lastId = ''; resume(); } }, work = {};
+  function load(name, fn) {
+    if (kit[name]) return fn(kit[name]);
+    var q = work[name] = work[name] || [];
+    if (q.push(fn) > 1) return;
+    var s = el('script', null, null, { src: new URL('beckon-' + name.toLowerCase() + '.js', src) });
+    s.onload = function () { kit[name] = W['Beckon' + name](kit); q.forEach(function (f) { load(name, f); }); };
     D.head.append(s);
+  }
+  function draw(name, m) { load(name, function (F) { F.draw(m); }); }
+  // A flow starts when the chat opens with no open conversation (docs/flows.md) nor a rating to give.
+  var noFlow;
+  function flowStart() {
+    if (isOpen && ready && !noFlow && rate.hidden && (!conv || conv.state === 'closed'))
+      noFlow = sendRaw({ type: 'flow_start' }, function (r) { noFlow = r.code === 'not_found'; });
   }
 
   bub.onclick = function () { isOpen ? close() : open(); };

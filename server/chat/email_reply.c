@@ -190,20 +190,6 @@ int bk_email_reply_compose(const char *lang, const char *site, const char *agent
 
 /* ---- the request -------------------------------------------------------------------------- */
 
-static void reply_send(bk_conn *conn, json_t *obj)
-{
-    char *out = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (out && bk_conn_is_open(conn))
-        bk_conn_send(conn, out, strlen(out));
-    free(out);
-}
-
-static void error_send(bk_conn *conn, json_t *req, const char *code, const char *message)
-{
-    reply_send(conn, bk_error_frame(req, code, message));
-}
-
 static void pending_free(pending *p)
 {
     if (p->req)
@@ -226,7 +212,7 @@ static void ack_send(pending *p, const char *mail, const char *why)
     json_object_set_new(ack, "mail", json_string(mail));
     if (why)
         json_object_set_new(ack, "mail_error", json_string(why));
-    reply_send(p->conn, ack);
+    bk_reply_send(p->conn, ack);
 }
 
 static void on_sent(int status, const char *message, void *data)
@@ -256,7 +242,7 @@ static void on_stored(redisReply *reply, void *data)
         bk_error err;
         bk_error_from_store(&err, reply, BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_FORBIDDEN, BK_ERR_WRONG_STATE),
                             BK_STORAGE_WRITE);
-        error_send(p->conn, p->req, err.code, err.message);
+        bk_reply_send(p->conn, bk_error_frame(p->req, err.code, err.message));
         pending_free(p);
         return;
     }
@@ -305,16 +291,16 @@ void bk_email_reply_request(bk_email_replies *r, bk_conn *conn, const char *agen
 {
     const bk_config *config = r ? r->server->config : NULL;
     if (!r || !r->server->mail || !config->mail_reply_address[0]) {
-        error_send(conn, request->req, BK_ERR_UNAVAILABLE,
-                   "email is not set up on this server (smtp-host and mail-reply-address)");
+        bk_reply_send(conn, bk_error_frame(request->req, BK_ERR_UNAVAILABLE,
+                                           "email is not set up on this server (smtp-host and mail-reply-address)"));
         return;
     }
     /* a conversation, or a left message with its visitor (the conversation it will become
      * carries the visitor's tag, so it is in the left message's slot) */
     int left = request->left != NULL;
     if (left == (request->conversation != NULL) || left != (request->visitor != NULL)) {
-        error_send(conn, request->req, BK_ERR_BAD_REQUEST,
-                   "email_reply: give conversation, or left and visitor (a message left)");
+        bk_reply_send(conn, bk_error_frame(request->req, BK_ERR_BAD_REQUEST,
+                                           "email_reply: give conversation, or left and visitor (a message left)"));
         return;
     }
     pending *p = calloc(1, sizeof *p);
@@ -325,8 +311,8 @@ void bk_email_reply_request(bk_email_replies *r, bk_conn *conn, const char *agen
         if (p)
             free(p->text);
         free(p);
-        error_send(conn, request->req, left ? BK_ERR_NOT_FOUND : BK_ERR_INTERNAL,
-                   left ? "no such left message" : "out of memory");
+        bk_reply_send(conn, bk_error_frame(request->req, left ? BK_ERR_NOT_FOUND : BK_ERR_INTERNAL,
+                                           left ? "no such left message" : "out of memory"));
         return;
     }
     memcpy(p->text, request->text, request->text_len);
@@ -353,7 +339,7 @@ void bk_email_reply_request(bk_email_replies *r, bk_conn *conn, const char *agen
     if (bk_store_script(r->server->store, r->script, on_stored, p, 0, 12, argv, lengths) != 0) {
         bk_error err;
         bk_error_from_store(&err, NULL, NULL, BK_STORAGE_WRITE);
-        error_send(conn, request->req, err.code, err.message);
+        bk_reply_send(conn, bk_error_frame(request->req, err.code, err.message));
         pending_free(p);
     }
 }

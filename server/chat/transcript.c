@@ -200,20 +200,6 @@ int bk_transcript_compose(const char *lang, const char *site, const json_t *mess
 
 /* ---- the request -------------------------------------------------------------------------- */
 
-static void reply_send(bk_conn *conn, json_t *obj)
-{
-    char *out = json_dumps(obj, JSON_COMPACT);
-    json_decref(obj);
-    if (out && bk_conn_is_open(conn))
-        bk_conn_send(conn, out, strlen(out));
-    free(out);
-}
-
-static void error_send(bk_conn *conn, json_t *req, const char *code, const char *message)
-{
-    reply_send(conn, bk_error_frame(req, code, message));
-}
-
 /* The check script refuses a conversation that is not the visitor's or still open, and
  * requests past the limits. */
 static void store_error_send(bk_conn *conn, json_t *req, const redisReply *reply)
@@ -223,7 +209,7 @@ static void store_error_send(bk_conn *conn, json_t *req, const redisReply *reply
                         BK_REFUSALS(BK_ERR_NOT_FOUND, BK_ERR_WRONG_STATE, BK_ERR_RATE_LIMITED,
                                     BK_ERR_INVALID_TOKEN),  /* erased meanwhile */
                         BK_STORAGE_WRITE);
-    error_send(conn, req, err.code, err.message);
+    bk_reply_send(conn, bk_error_frame(req, err.code, err.message));
 }
 
 static void pending_free(pending *p)
@@ -253,16 +239,16 @@ static void on_sent(int status, const char *message, void *data)
         bk_info("transcript of %s sent", p->conversation);
         json_t *ok = bk_reply_new("ok", p->req);
         json_object_set_new(ok, "conversation", json_string(p->conversation));
-        reply_send(p->conn, ok);
+        bk_reply_send(p->conn, ok);
     } else if (status == BK_MAIL_NOT_SENT) {
         refund(p);
         snprintf(text, sizeof text, "the email could not be sent: %s", message);
-        error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, text);
+        bk_reply_send(p->conn, bk_error_frame(p->req, BK_ERR_UNAVAILABLE, text));
     } else {
         /* it may have been delivered: it keeps counting, so that retries cannot flood a mailbox */
         snprintf(text, sizeof text, "the mail server stopped answering after it got the email; "
                  "it may still arrive (%s)", message);
-        error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, text);
+        bk_reply_send(p->conn, bk_error_frame(p->req, BK_ERR_UNAVAILABLE, text));
     }
     pending_free(p);
 }
@@ -311,13 +297,13 @@ static void on_checked(redisReply *reply, void *data)
     if (!json_is_array(messages) ||
         bk_transcript_compose(lang, site[0] ? site : at ? at + 1 : from, messages, cut == 1, &subject, &body) != 0) {
         refund(p);
-        error_send(p->conn, p->req, BK_ERR_INTERNAL, "could not write the transcript");
+        bk_reply_send(p->conn, bk_error_frame(p->req, BK_ERR_INTERNAL, "could not write the transcript"));
         pending_free(p);
     } else if (bk_mail_send(t->server->mail, p->email, subject, body, on_sent, p, err, sizeof err) != 0) {
         refund(p);
         char text[300];
         snprintf(text, sizeof text, "the email could not be sent: %s", err);
-        error_send(p->conn, p->req, BK_ERR_UNAVAILABLE, text);
+        bk_reply_send(p->conn, bk_error_frame(p->req, BK_ERR_UNAVAILABLE, text));
         pending_free(p);
     }
     json_decref(messages);
@@ -328,17 +314,19 @@ static void on_checked(redisReply *reply, void *data)
 void bk_transcript_request(bk_transcripts *t, bk_conn *conn, const char *visitor, const bk_request *request)
 {
     if (!t || !t->server->mail) {
-        error_send(conn, request->req, BK_ERR_UNAVAILABLE, "email is not set up on this server");
+        bk_reply_send(conn, bk_error_frame(request->req, BK_ERR_UNAVAILABLE,
+                                           "email is not set up on this server"));
         return;
     }
     /* proto checked it already (transcript.email); the relay must never see anything else */
     if (!request->email || !bk_mail_address_valid(request->email)) {
-        error_send(conn, request->req, BK_ERR_BAD_REQUEST, "transcript.email: not an address we can send to");
+        bk_reply_send(conn, bk_error_frame(request->req, BK_ERR_BAD_REQUEST,
+                                           "transcript.email: not an address we can send to"));
         return;
     }
     pending *p = calloc(1, sizeof *p);
     if (!p) {
-        error_send(conn, request->req, BK_ERR_INTERNAL, "out of memory");
+        bk_reply_send(conn, bk_error_frame(request->req, BK_ERR_INTERNAL, "out of memory"));
         return;
     }
     p->transcripts = t;

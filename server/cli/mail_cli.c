@@ -2,6 +2,8 @@
 #include "cli/mail_cli.h"
 
 #include "cli/cli_redis.h"
+#include "cli/mail_relay.h"
+#include "base/log.h"
 #include "lua/embedded.h"
 #include "mail/mail_inbound.h"
 #include "protocol/errors.h"
@@ -102,6 +104,19 @@ static int receive(const bk_config *config, const char *recipient, const char *s
         in.code = BK_ERR_UNAVAILABLE;
         snprintf(in.why, sizeof in.why, "could not read the mail from standard input");
         return finish(&in);
+    }
+    if (config->lmtp_socket[0] && recipient && sender) {
+        /* the server reads it, its attachments checked and stored like uploads (mail_relay.h) */
+        char answer[600];
+        int exit_code = bk_mail_relay(config->lmtp_socket, sender, recipient, raw, len,
+                                      config->mail_parse_seconds + 30, answer, sizeof answer);
+        free(raw);
+        if (exit_code == 0)
+            bk_info("mail to <%.100s> handed to the server (%s): %s", recipient, config->lmtp_socket, answer);
+        else
+            bk_warn("mail to <%.100s> handed to the server (%s), refused: %s", recipient, config->lmtp_socket, answer);
+        printf("%s\n", answer);
+        return exit_code;
     }
     bk_mail_inbound_judge(config, secret, raw, len, sender, recipient, &in);
     if (!in.code && !in.dropped) {

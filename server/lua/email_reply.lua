@@ -13,8 +13,10 @@
 -- A message left while nobody was online becomes a conversation when it is first answered
 -- (conversation is the id to give it): active with the agent, the left text as its first
 -- visitor message, mailed to the address typed with it; left:answered keeps which, so later
--- answers go on in it.
---! uses: prelude webhook
+-- answers go on in it. A conversation still in a quick-reply flow (no agent sees it yet) is
+-- handed off as the flow's hand-off does (flow_run.lua: queued, with its path) and then taken
+-- like a queued one: the agent who answers by email has accepted it.
+--! uses: prelude webhook routing flow_run
 
 local cid, agent, cmid, text, id_random, id_domain = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local now, history_max, sender, left, left_visitor = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12]
@@ -61,6 +63,10 @@ if id then
   message_id = '<' .. stored .. '>'
   if status == 'sent' then sent = 1 end
 else
+  if meta[1] == 'flow' then
+    flow_handoff(cid, vid, now, '')
+    meta[1] = 'queued'
+  end
   if meta[1] == 'queued' then
     redis.call('HSET', mkey, 'state', 'active', 'agent', agent, 'accepted', now)
     queue_leave(cid)

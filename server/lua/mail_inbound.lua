@@ -9,8 +9,10 @@
 -- (every agent, while it waits in the queue). A closed conversation is reopened into the queue
 -- as a new round (state queued, created now, the last round's agent, times and fact row
 -- cleared; its keys no longer expire): whoever is on duty answers, with the whole history in
--- front of them. The visitor's open chat, if another one is open, stays theirs.
---! uses: prelude webhook routing
+-- front of them. The visitor's open chat, if another one is open, stays theirs. A conversation
+-- still in a quick-reply flow is handed off by the mail as by a typed message (flow_run.lua):
+-- a person writes, so a person answers.
+--! uses: prelude webhook routing flow_run
 
 local cid, thread_id, key, sender, sender_name = ARGV[2], ARGV[3], ARGV[4], string.lower(ARGV[5]), ARGV[6]
 local subject, text, original, attachments = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
@@ -54,6 +56,7 @@ if meta[1] == 'closed' then
   redis.call('ZREM', p .. 'queue:to_ack', cid)
   redis.call('ZREM', p .. 'queue:to_offer', cid)
 end
+if meta[1] == 'flow' then flow_handoff(cid, vid, now, string.sub(text, 1, preview_bytes)) end
 local fields = {'from', 'visitor', 'author', vid, 'cmid', '', 'text', text, 'channel', 'email', 'email_from', sender,
                 'subject', subject}
 if sender_name ~= '' then fields[#fields + 1] = 'email_name'; fields[#fields + 1] = sender_name end

@@ -7,6 +7,7 @@
 
 #include <beckon/protocol.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sysexits.h>
 
@@ -80,6 +81,18 @@ static const struct {
     { BK_ERR_RATE_LIMITED, EX_TEMPFAIL, "450 4.7.1" },
     { BK_ERR_UNAVAILABLE, EX_TEMPFAIL, "451 4.3.0" },
 };
+
+int bk_error_mail_exit_of_lmtp(int status)
+{
+    if (status >= 200 && status < 300)
+        return EX_OK;
+    if (status < 500 || status > 599)
+        return EX_TEMPFAIL;
+    for (size_t i = 0; i < sizeof mail_statuses / sizeof mail_statuses[0]; i++)
+        if (atoi(mail_statuses[i].lmtp) == status)
+            return mail_statuses[i].exit_code;
+    return EX_UNAVAILABLE;
+}
 
 void bk_error_mail_delivery(const char *code, const char *message, int *exit_code, char *lmtp, size_t lmtp_size)
 {

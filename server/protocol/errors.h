@@ -57,5 +57,8 @@ json_t *bk_error_body(const char *code, const char *path, const char *message);
  * 75 EX_TEMPFAIL: the MTA retries) and lmtp with the LMTP reply line for that recipient
  * ("250 2.0.0 ...", "550 5.1.1 ...", "451 4.3.0 ..."), counted like every other error. */
 void bk_error_mail_delivery(const char *code, const char *message, int *exit_code, char *lmtp, size_t lmtp_size);
+/* The sysexits code an LMTP reply's status means, by the same table read backwards (a relayed
+ * mail's answer, cli/mail_relay.h): 2xx 0, 4xx 75, 550 67, 552 and 554 65, another 5xx 69. */
+int bk_error_mail_exit_of_lmtp(int status);
 
 #endif

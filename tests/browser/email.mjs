@@ -39,7 +39,7 @@ export function emailTests(h) {
     });
   }
 
-  test('email: the panel answers a waiting chat by email (marked in panel and widget); the visitor\'s mailed reply arrives live in both', async () => {
+  test('email: the panel answers a waiting chat by email (marked in the panel and the widget); the visitor\'s mailed reply arrives live in both', async () => {
     const sink = await smtpSink();
     const lmtp = join(h.tmp, 'email-lmtp.sock');
     const { base } = await startInstance(h, 'email', { agents: { [AGENT]: PASSWORD }, flags: [
@@ -82,9 +82,10 @@ export function emailTests(h) {
     const replyTo = /\r\nReply-To: (\S+)\r\n/.exec(mail.data)[1];
     const messageId = /\r\nMessage-ID: (\S+)\r\n/.exec(mail.data)[1];
     assert(/^reply\+c_[0-9a-f_]+\.[0-9a-f]{16}@support\.example$/.test(replyTo), replyTo);
-    // The visitor, still on the page, sees it live. (Not marked "by email" there: beckon.js is at
-    // its 15 KB budget.)
-    await W(p, '.message.agent').filter({ hasText: 'Yes, in blue and green.' }).waitFor();
+    // The visitor, still on the page, sees it live, marked as the answer that went by email.
+    const live = W(p, '.message.agent').filter({ hasText: 'Yes, in blue and green.' });
+    await live.waitFor();
+    assert(await live.locator('.channel').textContent() === 'by email', 'the widget marks it by email');
 
     // The visitor answers from Gmail; the MTA hands the mail to the LMTP socket.
     const raw = readFileSync(join(h.ROOT, 'tests/integration/mail/gmail_alternative.eml'), 'latin1')

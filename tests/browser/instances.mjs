@@ -16,10 +16,11 @@ export function freePort() {
   });
 }
 
-// Starts redis and beckon under h.tmp/<name>. agents: {name: password}; site: settings for the
+// Starts redis and beckon under h.tmp/<name>. agents: {name: password}; roles: {name: role} for
+// those that are no plain agent (marketer, admin); site: settings for the
 // site "demo" of this origin, each set with `beckon site set demo KEY VALUE`; flags: beckon's.
 // Returns {base, server}.
-export async function startInstance(h, name, { agents = {}, site = null, flags = [] } = {}) {
+export async function startInstance(h, name, { agents = {}, roles = {}, site = null, flags = [] } = {}) {
   const dir = join(h.tmp, name);
   mkdirSync(join(dir, 'data'), { recursive: true });
   const sock = join(dir, 'redis.sock');
@@ -34,7 +35,7 @@ export async function startInstance(h, name, { agents = {}, site = null, flags =
     const r = await p.exited;
     h.assert(r.code === 0, `beckon ${args.join(' ')}: ${p.out}`);
   };
-  for (const [agent, password] of Object.entries(agents)) await cli(['agent', 'add', agent], password + '\n');
+  for (const [agent, password] of Object.entries(agents)) await cli(['agent', 'add', agent, ...(roles[agent] ? [roles[agent]] : [])], password + '\n');
   if (site) {
     await cli(['site', 'add', 'demo', base]);
     for (const [k, v] of Object.entries(site)) await cli(['site', 'set', 'demo', k, v]);

@@ -25,6 +25,7 @@ import { emailTests } from './email.mjs';
 import { dashboardTests } from './dashboard.mjs';
 import { outageTests } from './outage.mjs';
 import { filesTests } from './files.mjs';
+import { flowsTests } from './flows.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const BIN = process.env.BECKON_BIN;
@@ -143,7 +144,7 @@ function assertSame(a, b, what) {
   assert(diff.length === 0, `${what} differs: ${diff.join('; ')}`);
 }
 
-test('beckon.js is at most 15 KB gzipped', async () => {
+test('beckon.js is at most 15 KB gzipped (the scripts it loads on demand are not in it)', async () => {
   const size = gzipSync(readFileSync(join(ROOT, 'widget', 'beckon.js')), { level: 9 }).length;
   log(`# beckon.js: ${size} bytes gzipped`);
   assert(size <= 15 * 1024, `${size} bytes`);
@@ -612,6 +613,8 @@ test('JS API: Beckon.open(), close(), on(open/close/message)', async () => {
 
 // Files in chat, both sides (files.mjs): self-contained, they sign alice in themselves.
 filesTests({ test, ctx, W, newPage, waitFor, assert, sleep, log, ROOT, browser: () => browser, agent: { name: AGENT, password: PASSWORD } });
+// Quick-reply flows, both sides (flows.mjs): on their own server, whose site has a flow.
+flowsTests({ test, W, newPage, waitFor, assert, sleep, log, start, ROOT, get tmp() { return tmp; }, browser: () => browser });
 
 test('agent panel: sign out and a stale token lead back to the login form', async () => {
   const a = ctx.ap;
@@ -624,8 +627,9 @@ test('agent panel: sign out and a stale token lead back to the login form', asyn
 
 test('no CSP violations and no script errors in the console', async () => {
   assert(cspViolations.length === 0, `CSP: ${cspViolations.join(' | ')}`);
-  // files.mjs provokes a 415 (HTML saved as .png) and a reset connection (a lost upload answer)
-  const errs = consoleErrors.filter((e) => !/WebSocket connection to .* failed|ERR_FAILED|net::ERR_ABORTED|status of 401|files-visitor: .*(status of 415|ERR_CONNECTION_RESET)/.test(e));
+  // files.mjs provokes a 415 (HTML saved as .png) and a reset connection (a lost upload answer),
+  // flows.mjs two 400s (a flow with a wrong next, then with a wrong start)
+  const errs = consoleErrors.filter((e) => !/WebSocket connection to .* failed|ERR_FAILED|net::ERR_ABORTED|status of 401|files-visitor: .*(status of 415|ERR_CONNECTION_RESET)|flows-mark: .*status of 400/.test(e));
   assert(errs.length === 0, `console: ${errs.join(' | ')}`);
 });
 

@@ -1,9 +1,9 @@
 #!/usr/bin/env node
 // Helpers are imported, not copied (widget/shared/). The one exception is the visitor widget:
 // widget/beckon.js is a classic script that third-party pages embed with one <script> tag, so it
-// cannot import; it carries verbatim copies of the shared functions it needs, and so does the
-// upload script it loads on demand (widget/beckon-files.js). This test keeps that honest, with
-// node only (no browser), and prints TAP:
+// cannot import; it carries verbatim copies of the shared functions it needs, and so do the
+// scripts it loads on demand (widget/beckon-files.js, beckon-flows.js, beckon-rating.js). This
+// test keeps that honest, with node only (no browser), and prints TAP:
 //   - every copy each script is expected to carry is there and is the same text as its original
 //     (comments and layout aside), and so is the module state the copies use (`var audio`);
 //   - neither script has another function with a shared function's name or text (a new copy must
@@ -34,6 +34,13 @@ const SCRIPTS = {
     'ids.js': ['randomHex'],
     'backoff.js': ['retryDelay'],
     'files.js': ['humanSize', 'fileKind', 'linkExpired', 'uploadFile'],
+  },
+  'beckon-flows.js': {
+    'dom.js': ['el'],
+    'ids.js': ['compareIds'],
+  },
+  'beckon-rating.js': {
+    'dom.js': ['el'],
   },
 };
 // Pages that import the shared modules and may hold no copy of them.

@@ -101,6 +101,9 @@ async def setup(env):
     r = env.beckon.cli("agent", "add", "dpo", "admin", stdin="dpo-password\n")
     assert r.returncode == 0, r
     env.agents["dpo"] = "dpo-password"
+    r = env.beckon.cli("agent", "add", "mia", "marketer", stdin="mia-password\n")
+    assert r.returncode == 0, r
+    env.agents["mia"] = "mia-password"
     await SINK.start()
 
 
@@ -534,6 +537,114 @@ async def t_lmtp_protocol(env):
     assert greeting.startswith(b"220"), greeting
     codes = [line[:3] for line in text.split("\r\n") if line and line[3:4] == " "]
     assert codes == ["250", "503", "500", "250", "250", "221"], text
+
+
+FLOW = {"name": "Mail help", "start": "greeting",
+        "steps": {"greeting": {"text": "Hi! What can we help with?", "buttons": [
+                      {"id": "person", "label": "Talk to a person", "next": "person"}]},
+                  "person": {"text": "Connecting you…", "handoff": True}}}
+
+
+def plain_mail(env, to, text="Thanks, that answers it."):
+    """A short plain mail from a sender of its own (the per-sender hourly rate is the run's)."""
+    sender = env.uid("ann") + "@gmail.example"
+    return (f"From: Ann <{sender}>\r\nTo: {to}\r\nSubject: Re: your question\r\n"
+            f"Message-ID: <{env.uid('m')}@gmail.example>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+            f"{text}\r\n").encode()
+
+
+async def in_flow(env, site):
+    """A visitor who gave an email and is in a quick-reply flow on site: (visitor, conversation)."""
+    token = await env.login("mia")
+    status, _, _ = await http_request(env.beckon.port, "PUT", "/api/flows/" + site, FLOW,
+                                      {"Authorization": "Bearer " + token})
+    assert status == 200, status
+    v = await env.visitor(site=site)
+    await v.expect_reply({"type": "identify", "name": "Ann", "email": "ann.flow@gmail.example"}, "ok")
+    ok = await v.expect_reply({"type": "flow_start"}, "ok")
+    conv = ok["conversation"]
+    assert env.redis.command("HGET", f"{id_prefix(conv)}conv:{conv}:meta", "state") == "flow"
+    return v, conv
+
+
+@T.case("a conversation in a quick-reply flow: a mail from the visitor hands it off to the queue as typing "
+        "does (queue_add to every agent, the flow over); an agent's email reply hands it off and takes it "
+        "as accept does")
+async def t_flow_state(env):
+    alice = await env.agent("alice")
+    v, conv = await in_flow(env, "mail-flow-in")
+    to = reply_address(conv)
+    answers = await lmtp(plain_mail(env, to), [to])
+    assert answers[0].startswith("250"), answers
+    added = await alice.recv_until("queue_add", pred=lambda m: m["conversation"]["id"] == conv)
+    assert "flow" not in added["conversation"], added  # no button was chosen
+    meta = id_prefix(conv) + f"conv:{conv}:meta"
+    assert env.redis.command("HGET", meta, "state") == "queued"
+    vid = env.redis.command("HGET", meta, "visitor")
+    assert env.redis.command("HGET", f"{id_prefix(conv)}visitor:{vid}", "flow") is None
+    assert email_entries(env, conv)[-1]["from"] == "visitor"
+
+    v2, conv2 = await in_flow(env, "mail-flow-out")
+    mails = len(SINK.mails)
+    ack = await email_reply(alice, conv2, "We saw your question: here is the answer.", env)
+    assert ack["conversation"] == conv2, ack
+    meta2 = id_prefix(conv2) + f"conv:{conv2}:meta"
+    assert env.redis.command("HMGET", meta2, "state", "agent") == ["active", "alice"]
+    assert env.redis.command("ZSCORE", f"{id_prefix(conv2)}queue", conv2) is None
+    await mail_count(mails + 1, timeout=10)
+
+
+@T.case("reading a mail past mail-parse-seconds (a real slow input: 40,000 MIME parts for each of 8 "
+        "recipients, on a node with mail-parse-seconds 1): LMTP 451 for every recipient, at the deadline, "
+        "and the late result is thrown away (nothing stored)")
+async def t_lmtp_parse_deadline(env):
+    alice = await env.agent("alice")
+    _, conv = await chat_with_email(env, alice)
+    socket_path = f"/tmp/beckon-lmtp-slow-{os.getpid()}.sock"
+    await env.new_beckon("beckon-slow-parse", ARGS[:ARGS.index("--lmtp-socket")] + [
+        "--lmtp-socket", socket_path, "--mail-parse-seconds", "1", "--mail-max-bytes", "4000000"])
+    boundary = "b0undary"
+    body = "\r\n".join(f"--{boundary}\r\nContent-Type: text/plain\r\n\r\nx" for _ in range(40000))
+    to = reply_address(conv)
+    raw = (f"From: Ann <ann.visitor@gmail.example>\r\nTo: {to}\r\nSubject: many parts\r\n"
+           f"Message-ID: <slow.{env.uid()}@gmail.example>\r\nMIME-Version: 1.0\r\n"
+           f"Content-Type: multipart/mixed; boundary={boundary}\r\n\r\n{body}\r\n--{boundary}--\r\n").encode()
+    before = len(email_entries(env, conv))
+    global LMTP
+    saved, LMTP = LMTP, socket_path
+    try:
+        began = time.monotonic()
+        answers = await lmtp(raw, [to] * 8)
+        took = time.monotonic() - began
+    finally:
+        LMTP = saved
+    assert all(a.startswith("451") and "took over 1 s" in a for a in answers), answers
+    assert took < 6, took
+    await asyncio.sleep(6)   # the worker ends meanwhile: what it read is thrown away
+    assert len(email_entries(env, conv)) == before
+
+
+@T.case("the pipe with lmtp-socket set hands the mail to the running server over that socket: stored by the "
+        "server, exit 0 with its words; a forged token is the server's 550 (exit 67); a socket nobody "
+        "listens on is exit 75 (the MTA keeps the mail and retries)")
+async def t_pipe_relays(env):
+    alice = await env.agent("alice")
+    _, conv = await chat_with_email(env, alice)
+    to = reply_address(conv)
+    raw = plain_mail(env, to)
+    args = PIPE_ARGS + ["--lmtp-socket", LMTP, "mail", "receive", to, "ann.visitor@gmail.example"]
+    r = await asyncio.to_thread(env.beckon.cli, *args, stdin=raw.decode("latin-1"))
+    assert r.returncode == 0, r
+    assert r.stdout == b"delivered\n", r.stdout
+    m = await alice.recv_until("message", pred=lambda m: m.get("channel") == "email" and m["conversation"] == conv)
+    assert m["from"] == "visitor", m
+    forged = to.replace("@", "0@", 1).replace(".", "x", 1)
+    args[args.index(to)] = forged
+    r = await asyncio.to_thread(env.beckon.cli, *args, stdin=plain_mail(env, forged).decode("latin-1"))
+    assert r.returncode == 67, r
+    args[args.index(LMTP)] = LMTP + ".nobody"
+    r = await asyncio.to_thread(env.beckon.cli, *args, stdin=raw.decode("latin-1"))
+    assert r.returncode == 75 and b"try again later" in r.stdout, r
 
 
 LEFT_OPEN = []

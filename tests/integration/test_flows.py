@@ -181,6 +181,10 @@ async def t_handoff(env):
     add = await agent.recv_until("queue_add", pred=lambda m: m["conversation"]["id"] == cid)
     assert add["conversation"]["flow"] == ["Returns", "Still need help"], add
     assert add["conversation"]["preview"] == "Returns › Still need help", add
+    # an agent who comes (back) later finds the path in the queue of their welcome
+    later = await env.agent("root")
+    item = [c for c in later.welcome["queue"] if c["id"] == cid]
+    assert item and item[0]["flow"] == ["Returns", "Still need help"], later.welcome["queue"]
     await agent.expect_reply({"type": "accept", "conversation": cid}, "ok")
     hist, _ = await full_history(agent, cid)
     assert [m["from"] for m in hist[:5]] == ["bot", "visitor", "bot", "visitor", "bot"], hist

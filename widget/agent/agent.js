@@ -12,8 +12,9 @@ import { clockTime, calendarDay, dayAndTime, duration, isoDay, addDays } from '.
 import { createApi, errorText } from '../shared/api.js';
 import { showLogin, handleLogin } from '../shared/login.js';
 import { uploadAll, uploadNodes, fileNode, bindAttach } from './files.js';
+import { initFlows, showFlows, flowPath, flowOffer } from './flows.js';
 
-var TOKEN_KEY = 'beckon-agent-token', NAME_KEY = 'beckon-agent-name';
+var TOKEN_KEY = 'beckon-agent-token', NAME_KEY = 'beckon-agent-name', ROLE_KEY = 'beckon-agent-role';
 var WS_URL = (location.protocol === 'https:' ? 'wss://' : 'ws://') + location.host + '/ws';
 
 /* ---------- helpers ---------- */
@@ -69,11 +70,11 @@ function conv(id, visitor) {
 }
 
 /* ---------- login ---------- */
-handleLogin({ tokenKey: TOKEN_KEY, nameKey: NAME_KEY, signedIn: start });
+handleLogin({ tokenKey: TOKEN_KEY, nameKey: NAME_KEY, signedIn: function (body) { sessionValue(ROLE_KEY, body.agent && body.agent.role || null); start(); } });
 // No server-side logout in protocol v1: the token is forgotten here and expires on the server.
 $('logout').addEventListener('click', function () { signOut('You are signed out.'); });
 function signOut(message) {
-  sessionValue(TOKEN_KEY, null);
+  sessionValue(TOKEN_KEY, null); sessionValue(ROLE_KEY, null);
   stop();
   showLogin(message, NAME_KEY);
 }
@@ -91,6 +92,8 @@ var api = createApi({
 
 function start() {
   $('login').hidden = true; $('app').hidden = false;
+  // The Flows page is for marketers and admins (the role /api/login said; REST checks it again).
+  $('nav-flows').hidden = !/^(marketer|admin)$/.test(sessionValue(ROLE_KEY) || '');
   paintNotify();
   connect();
 }
@@ -225,6 +228,7 @@ function queueAdd(q, live) {
   queue.set(q.id, q);
   var c = conv(q.id, q.visitor);
   c.created = c.created || q.created;
+  if (q.flow) c.flow = q.flow; // the labels the visitor chose in the site's flow
   renderQueue();
   if (live && fresh) announce(q);
 }
@@ -487,18 +491,21 @@ function paintTitle() { document.title = (queue.size ? '(' + queue.size + ') ' :
 function renderAll() { renderQueue(); renderChats(); renderConv(); renderVisitor(); }
 function setView(v) {
   view = v;
-  ['visitors', 'inbox', 'canned', 'dashboard'].forEach(function (k) { $('nav-' + k).setAttribute('aria-current', String(view === k)); });
+  ['visitors', 'inbox', 'canned', 'dashboard', 'flows'].forEach(function (k) { $('nav-' + k).setAttribute('aria-current', String(view === k)); });
   if (v !== 'chat') closeCanned();
   if (v === 'visitors') { loadVisitors(); renderVisitors(); }
   if (v === 'inbox') { markInboxSeen(); renderInbox(); }
   if (v === 'canned') { loadCanned(); renderCanned(); }
   if (v === 'dashboard') loadDashboard();
+  if (v === 'flows') showFlows();
   renderAll();
 }
 $('nav-visitors').addEventListener('click', function () { setView('visitors'); });
 $('nav-inbox').addEventListener('click', function () { setView('inbox'); });
 $('nav-canned').addEventListener('click', function () { setView('canned'); });
 $('nav-dashboard').addEventListener('click', function () { setView('dashboard'); });
+$('nav-flows').addEventListener('click', function () { setView('flows'); });
+initFlows({ api: api });
 
 function renderQueue() {
   var ul = $('queue'); ul.textContent = '';
@@ -510,6 +517,8 @@ function renderQueue() {
     b.appendChild(el('span', 'name', visitorName(q.visitor)));
     b.appendChild(el('span', 'wait', since(q.created), { 'data-since': String(q.created), title: 'Waiting time' }));
     b.appendChild(el('span', 'sub', (q.rule ? '⚑ ' + q.rule + ' · ' : '') + (q.channel === 'email' ? '✉ ' : '') + (q.preview || '…')));
+    var path = q.flow && q.flow.length ? q.flow.join(' › ') : '';
+    if (path && path !== q.preview) b.appendChild(el('span', 'sub flow-path', 'Flow: ' + path));
     b.addEventListener('click', function () { select(q.id); });
     var a = el('button', 'primary accept', 'Accept', { type: 'button', 'aria-label': 'Accept chat with ' + visitorLabel(q.visitor) });
     a.addEventListener('click', function () { accept(q.id); });
@@ -533,7 +542,7 @@ function renderChats() {
     if (n) b.appendChild(el('span', 'unread', String(n), { 'aria-label': n + ' unread' }));
     else b.appendChild(el('span', 'muted small', c.state === 'closed' ? 'closed' : ''));
     var last = sorted(c).filter(function (m) { return m.from !== 'system'; }).pop();
-    b.appendChild(el('span', 'sub' + (c.typing ? ' typing-dot' : ''), c.typing ? 'typing…' : last ? (last.from === 'agent' ? 'You: ' : last.from === 'note' ? 'Note: ' : '') + last.text : ''));
+    b.appendChild(el('span', 'sub' + (c.typing ? ' typing-dot' : ''), c.typing ? 'typing…' : last ? (last.from === 'agent' ? 'You: ' : last.from === 'note' ? 'Note: ' : last.from === 'bot' ? 'Bot: ' : '') + last.text : ''));
     b.addEventListener('click', function () { select(c.id); });
     li.appendChild(b); ul.appendChild(li);
   });
@@ -545,7 +554,7 @@ function renderConv() {
   var c = view === 'chat' && current && convs.get(current);
   $('placeholder').hidden = !!c || view !== 'chat'; $('conv').hidden = !c;
   $('visitors-view').hidden = view !== 'visitors'; $('inbox-view').hidden = view !== 'inbox'; $('canned-view').hidden = view !== 'canned';
-  $('dashboard-view').hidden = view !== 'dashboard';
+  $('dashboard-view').hidden = view !== 'dashboard'; $('flows-view').hidden = view !== 'flows';
   if (!c) return;
   $('conv-title').textContent = visitorName(c.visitor);
   var st = c.state === 'queued' ? 'Waiting in the queue' + (c.created ? ' for ' + since(c.created) : '')
@@ -554,6 +563,9 @@ function renderConv() {
     : 'Closed' + (c.closedBy ? ' by the ' + c.closedBy : '');
   if (!c.mine && c.state !== 'queued') st += ' · read-only';
   $('conv-state').textContent = st;
+  var path = flowPath(c, sorted(c));
+  $('conv-flow').hidden = !path.length;
+  $('conv-flow').textContent = path.length ? 'Came through the flow: ' + path.join(' › ') : '';
   $('accept').hidden = c.state !== 'queued' || c.mine;
   $('transfer').hidden = !(c.mine && c.state === 'active');
   $('close-conv').hidden = c.state === 'closed' || (!c.mine && c.state !== 'queued');
@@ -579,9 +591,12 @@ function renderConv() {
       node.appendChild(box);
     } else node.appendChild(el('div', 'text', m.text));
     if (m.channel === 'email') emailParts(m).forEach(function (part) { node.appendChild(part); });
+    var offer = m.from === 'bot' ? flowOffer(m.flow) : null;
+    if (offer) node.appendChild(offer);
     if (m.from !== 'system') {
       var meta = el('div', 'meta');
-      meta.appendChild(el('span', null, (m.from === 'agent' ? (m.author === me ? 'You' : m.author) : visitorName(c.visitor)) + ' · ' + clockTime(m.ts)));
+      var who = m.from === 'agent' ? (m.author === me ? 'You' : m.author) : m.from === 'bot' ? 'Bot (flow)' : visitorName(c.visitor);
+      meta.appendChild(el('span', null, who + ' · ' + clockTime(m.ts)));
       if (m.channel === 'email') meta.appendChild(el('span', 'channel', m.from === 'agent' ? '✉ by email' : '✉ by email' + (m.email_from ? ' from ' + m.email_from : '')));
       if (m.from === 'agent') {
         var s = el('span', 'state', 'Sent');
@@ -1110,7 +1125,12 @@ function renderDashboard(d) {
     ['handling_avg', 'Handling avg', secs(t.handling_avg), 'p50 ' + secs(t.handling_p50)],
     ['csat', 'CSAT', pct(t.csat), t.ratings + (t.ratings === 1 ? ' rating' : ' ratings')],
     ['invitation_chats', 'Chats from invitations', num(t.invitation_chats),
-      t.invitations_shown == null ? 'not counted per agent' : t.invitations_shown + ' shown, ' + t.invitations_accepted + ' accepted']
+      t.invitations_shown == null ? 'not counted per agent' : t.invitations_shown + ' shown, ' + t.invitations_accepted + ' accepted'],
+    // quick-reply flows (docs/flows.md): per site, so null with an agent chosen
+    ['flows_started', 'Flows started', num(t.flows_started), t.flows_started == null ? 'not counted per agent' : 'visitors who got a flow'],
+    ['flows_completed', 'Flows completed', num(t.flows_completed), 'an answer reached'],
+    ['flows_handed_off', 'Flows handed off', num(t.flows_handed_off), 'to a person'],
+    ['flows_emails', 'Emails from flows', num(t.flows_emails), 'left outside hours']
   ];
   var dl = $('dash-cards'); dl.textContent = '';
   cards.forEach(function (c) {
