@@ -218,6 +218,29 @@ async def t_flow_team(env):
     await env.close_clients()
 
 
+@T.case("targets: a chat near its team's waiting target is marked (queue_breach, once); KPIs give the share within target")
+async def t_targets(env):
+    await team(env, "Timed", mode="pick", wait_seconds=10, first_response_seconds=30, members=[{"agent": "grace"}])
+    grace = await env.agent("grace")
+    await until_online(env, "Timed", 1)
+    v1, c1 = await chat(env, "slow one", team="Timed")
+    v2, c2 = await chat(env, "never answered", team="Timed")
+    t0 = time.monotonic()
+    b = await grace.recv_until("queue_breach", conversation=c1, timeout=12)
+    assert b["team"] == "Timed" and b["target"] == "wait" and 7 <= time.monotonic() - t0 + 0.5, b
+    await grace.expect_reply({"type": "accept", "conversation": c1}, "ok")      # within 10 s
+    await grace.expect_none("queue_breach", conversation=c1, within=1.5)
+    await send_message(grace, "hello!", conversation=c1)                       # within 30 s
+    await v1.expect_reply({"type": "close"}, "ok")
+    await v2.expect_reply({"type": "close"}, "ok")
+    status, body = await api(env, "GET", "/api/stats/service")
+    assert status == 200, body
+    t = next(t for t in body["teams"] if t["team"] == "Timed")
+    assert t["chats"] == 2 and t["wait_target_chats"] == 2 and t["within_wait_target"] == 1, t
+    assert t["wait_target_share"] == 0.5 and t["first_response_target_share"] == 0.5, t
+    await env.close_clients()
+
+
 @T.case("capacity: 200 chats at once, 20 agents with a cap of 3 on two nodes: nobody ever holds more than 3", timeout=120)
 async def t_capacity(env):
     cap, names = 3, [f"load{i:02d}" for i in range(20)]
