@@ -135,7 +135,7 @@ local function queue_tell(vid, cid, now)
   local rank = redis.call('ZRANK', qkey, cid)
   if not rank then return end
   local avg, online = queue_wait_estimate(now)
-  if meta[1] then online = tonumber(meta[2]) or 0 end
+  if meta[1] then online = tonumber(redis.call('HGET', p .. 'teams:online', meta[1]) or meta[2]) or 0 end
   local expected = cjson.null
   if avg and online > 0 then expected = math.floor(avg * (rank + 1) / online / 1000 + 0.5) end
   bus(vid, '-', 0, cjson.encode({type = 'queue_position', conversation = cid, position = rank + 1,

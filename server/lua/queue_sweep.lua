@@ -95,7 +95,10 @@ if (queue_moved or agents_moved) and redis.call('ZCARD', p .. 'queue') > 0 then
   for _, cid in ipairs(redis.call('ZRANGE', p .. 'queue', 0, -1)) do
     local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'visitor', 'team_queue', 'team_online')
     local key = meta[2] or '-'
-    if not orders[key] then orders[key] = {}; teams[key] = tonumber(meta[3]) or 0 end
+    if not orders[key] then
+      orders[key] = {}
+      teams[key] = tonumber(meta[2] and redis.call('HGET', p .. 'teams:online', meta[2]) or meta[3]) or 0
+    end
     local order = orders[key]
     order[#order + 1] = meta[1] or '-'
     order[#order + 1] = cid

@@ -51,6 +51,13 @@ local function team_sweep(site, team)
   local qkey = p .. 'team:' .. site .. ':' .. team.name .. ':queue'
   if redis.call('ZCARD', qkey) == 0 then return end
   local online = team_online(team, now)
+  -- the team's agents online, as its waiting visitors are told (queue_tell, queue_sweep.lua):
+  -- a change is a change of the queue, announced by the next queue sweep
+  local qname = 'team:' .. site .. ':' .. team.name .. ':queue'
+  if tonumber(redis.call('HGET', p .. 'teams:online', qname) or '-1') ~= online then
+    redis.call('HSET', p .. 'teams:online', qname, online)
+    queue_changed()
+  end
   if online == 0 then
     for _, cid in ipairs(redis.call('ZRANGE', qkey, 0, 199)) do
       local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'state', 'overflow', 'visitor')

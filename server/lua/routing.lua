@@ -15,8 +15,10 @@
 --   scripts that change them. An agent's load is the two together; no offer makes it pass
 --   their cap, and accept.lua refuses an accept that would.
 --   offers:due (sorted set: conversation -> its offer's deadline): what the sweep moves on.
+-- teams:online (hash: a team's queue key after p -> its agents online, as the route sweep last
+-- counted them: what its waiting visitors are told).
 -- The meta of a routed conversation: team, team_site, team_queue (its queue's key after p),
--- team_online (the team's agents online when last routed), offer (the agent it is offered to),
+-- team_online (the team's agents online when it was routed), offer (the agent it is offered to),
 -- offer_deadline, declined (the agents who declined it or let it pass, space-separated),
 -- overflow ("offline" when no team could take it).
 --! uses: prelude
@@ -155,6 +157,7 @@ local function team_enqueue(cid, site, team, online, now)
   if old and old ~= qkey then redis.call('ZREM', p .. old, cid) end
   redis.call('ZADD', p .. qkey, redis.call('HGET', mkey, 'created') or now, cid)
   redis.call('HSET', mkey, 'team', team.name, 'team_site', site, 'team_queue', qkey, 'team_online', online)
+  redis.call('HSET', p .. 'teams:online', qkey, online)
 end
 
 -- Routes a queued conversation to a team: one with nobody online passes it to its fallback

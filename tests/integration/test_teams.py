@@ -140,6 +140,8 @@ async def t_deadline(env):
     # the one it is offered to goes away: within a few seconds it goes back to the other
     await second.expect_reply({"type": "status", "status": "away"}, "ok")
     await second.recv_until("offer_withdrawn", conversation=conv, reason="agent_away", timeout=4)
+    # the visitor hears that their team has one agent online now
+    await v.recv_until("queue_position", conversation=conv, agents_online=1, timeout=4)
     await first.recv_until("offer", pred=lambda m: m["conversation"]["id"] == conv, timeout=2)
     await first.expect_reply({"type": "offer_accept", "conversation": conv}, "ok")
     await second.expect_reply({"type": "status", "status": "online"}, "ok")
