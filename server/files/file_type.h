@@ -15,6 +15,7 @@
 
 #define BK_FILE_MAX_BYTES_DEFAULT ((uint64_t)10 * 1024 * 1024)
 #define BK_FILE_MAX_BYTES_LIMIT ((uint64_t)100 * 1024 * 1024)  /* the most a site may set */
+#define BK_FILE_PER_CONVERSATION_DEFAULT 50   /* files a conversation takes, unless the site says */
 #define BK_FILE_TYPES_MAX 64      /* entries in a site's list */
 #define BK_FILE_TYPE_MAX 128      /* bytes of a MIME type, with its terminator */
 

@@ -7,13 +7,14 @@
  *      else's conversation, a closed one, the Origin, the rate, the site's rules, a retry of a
  *      cmid already stored (answered at once, the body unread);
  *   3. the body, up to the site's files_max_bytes (bk_http_spool_await);
- *   4. the check (files/file_check.h): the type from the content, images re-encoded;
- *   5. the bytes into the file store (and the thumbnail), under a fresh id f_TAG_…;
+ *   4, 5. the intake (files/file_intake.h, shared with a mail's attachments): the check (the
+ *      type from the content, images re-encoded), the bytes into the file store (and the
+ *      thumbnail) under a fresh id f_TAG_…;
  *   6. file_message.lua: the message, like any message (a duplicate or a refusal there removes
  *      the bytes just stored);
  *   7. 201 {conversation, id, cmid, duplicate, file} with signed links.
  * Whatever the path, the spooled body goes with the request, and what the check wrote is removed
- * (upload_free). */
+ * by the intake. */
 #include "http/files.h"
 
 #include "http/files_internal.h"
@@ -23,6 +24,7 @@
 #include "base/keys.h"
 #include "base/log.h"
 #include "files/file_check.h"
+#include "files/file_intake.h"
 #include "files/file_link.h"
 #include "files/file_name.h"
 #include "files/file_store.h"
@@ -45,31 +47,18 @@ typedef struct upload {
     char prefix[BK_KEYS_PREFIX_SIZE];     /* the slot of the visitor or the conversation */
     char tag[BK_KEYS_TAG_LEN + 1];
     char conversation[BK_ID_MAX + 1];     /* an agent's; a visitor's fresh one, should it open one */
-    char **types;                         /* the site's allowed types, NULL-terminated; NULL: defaults */
-    bk_file_rules rules;
-    long long per_conversation;
-    char file_id[BK_ID_MAX + 1];
-    bk_file_verdict verdict;
+    bk_file_site_rules site;              /* the site's rules (file_begin.lua's answer) */
+    bk_file_intake_result taken;          /* the check and the store's (files/file_intake.h) */
     char spool_path[PATH_MAX];
     char sha256[65];                      /* of the body as it came (the net hashed it) */
-    int stored_thumb;                     /* the thumbnail went into the store */
-    int stored_file;                      /* the bytes went into the store */
 } upload;
 
 /* ---- the end ------------------------------------------------------------------------------ */
 
 static void upload_free(upload *u)
 {
-    /* what the check wrote beside the upload; the upload itself goes with the request */
-    if (u->verdict.stored_path[0] && strcmp(u->verdict.stored_path, u->spool_path) != 0)
-        files_unlink_later(u->api, u->verdict.stored_path);
-    if (u->verdict.thumb_path[0])
-        files_unlink_later(u->api, u->verdict.thumb_path);
-    if (u->types) {
-        for (char **t = u->types; *t; t++)
-            free(*t);
-        free(u->types);
-    }
+    /* the upload itself goes with the request; what the check wrote, with the intake */
+    bk_file_site_rules_close(&u->site);
     free(u);
 }
 
@@ -82,8 +71,8 @@ static void upload_refuse(upload *u, const char *code, const char *message)
 /* A refusal whose bytes were stored already: they go again. */
 static void upload_refuse_stored(upload *u, const char *code, const char *message)
 {
-    if (u->stored_file)
-        bk_file_store_remove(files_store(u->api), u->file_id, NULL, NULL);
+    if (u->taken.stored)
+        bk_file_store_remove(files_store(u->api), u->taken.file_id, NULL, NULL);
     upload_refuse(u, code, message);
 }
 
@@ -117,37 +106,26 @@ static void on_message_stored(redisReply *reply, void *data)
         return;
     }
     json_t *file = json_loadb(file_json, file_len, 0, NULL);
-    if (duplicate && u->stored_file)  /* stored once: this retry's bytes go */
-        bk_file_store_remove(files_store(u->api), u->file_id, NULL, NULL);
+    if (duplicate && u->taken.stored)  /* stored once: this retry's bytes go */
+        bk_file_store_remove(files_store(u->api), u->taken.file_id, NULL, NULL);
     upload_answer(u, duplicate ? 200 : 201, conversation, id, (int)duplicate, file);
 }
 
 static void upload_message(upload *u)
 {
-    json_t *file = json_pack("{s:s, s:s, s:s, s:I}", "id", u->file_id, "name", u->meta.name,
-                             "type", u->verdict.type, "size", (json_int_t)u->verdict.stored_bytes);
-    if (file && u->verdict.image && u->verdict.width > 0 && u->verdict.height > 0) {
-        json_object_set_new(file, "width", json_integer(u->verdict.width));
-        json_object_set_new(file, "height", json_integer(u->verdict.height));
-    }
-    if (file && u->stored_thumb)
-        json_object_set_new(file, "thumb", json_true());
-    json_t *hook = json_deep_copy(file);
-    bk_file_links_add(hook, files_server(u->api)->secret, files_link_expiry(u->api));
-    if (files_server(u->api)->config->public_url[0])  /* a webhook's receiver has no page of ours */
-        bk_file_links_absolute(hook, files_server(u->api)->config->public_url);
-    char *file_json = json_dumps(file, JSON_COMPACT), *hook_json = json_dumps(hook, JSON_COMPACT);
-    json_decref(file);
-    json_decref(hook);
+    bk_server *server = files_server(u->api);
+    char *file_json, *hook_json;
+    int made = bk_file_intake_json(&u->taken, u->meta.name, server->secret, files_link_expiry(u->api),
+                                   server->config->public_url, &file_json, &hook_json) == 0;
     char now[24], online[24], preview[16], per_conversation[24];
     snprintf(now, sizeof now, "%lld", (long long)bk_now_ms());
     snprintf(online, sizeof online, "%lld", files_server(u->api)->agents_online);
     snprintf(preview, sizeof preview, "%d", FILES_PREVIEW_BYTES);
-    snprintf(per_conversation, sizeof per_conversation, "%lld", u->per_conversation);
+    snprintf(per_conversation, sizeof per_conversation, "%lld", u->site.per_conversation);
     const char *argv[] = { u->prefix, now, online, u->by, u->who, u->conversation, u->meta.cmid, u->meta.name,
                            file_json ? file_json : "{}", hook_json ? hook_json : "{}", preview, per_conversation,
                            u->sha256 };
-    int sent = file_json && hook_json &&
+    int sent = made &&
                bk_store_script(files_server(u->api)->store, files_script(u->api, FILES_SCRIPT_MESSAGE),
                                on_message_stored, u, 0, 13, argv, NULL) == 0;
     free(file_json);
@@ -156,44 +134,17 @@ static void upload_message(upload *u)
         upload_refuse_stored(u, BK_ERR_UNAVAILABLE, "storage is unavailable; send the file again");
 }
 
-/* ---- 5. the bytes ------------------------------------------------------------------------- */
+/* ---- 4, 5. the check and the bytes (files/file_intake.h) ------------------------------- */
 
-static void on_thumb_stored(int status, void *data)
+static void on_taken(const bk_file_intake_result *result, void *data)
 {
     upload *u = data;
-    u->stored_thumb = status == 0;  /* no thumbnail is no reason to refuse the file */
+    u->taken = *result;
+    if (result->refusal) {
+        upload_refuse(u, result->refusal, result->message);
+        return;
+    }
     upload_message(u);
-}
-
-static void on_file_stored(int status, void *data)
-{
-    upload *u = data;
-    if (status != 0) {
-        upload_refuse(u, BK_ERR_UNAVAILABLE, "the file could not be stored now; send it again");
-        return;
-    }
-    u->stored_file = 1;
-    if (u->verdict.thumb_path[0])
-        bk_file_store_put(files_store(u->api), u->file_id, "thumb", u->verdict.thumb_path, on_thumb_stored, u);
-    else
-        upload_message(u);
-}
-
-/* ---- 4. the check ------------------------------------------------------------------------- */
-
-static void on_checked(const bk_file_verdict *verdict, void *data)
-{
-    upload *u = data;
-    u->verdict = *verdict;
-    if (verdict->refusal) {
-        upload_refuse(u, verdict->refusal, verdict->message);
-        return;
-    }
-    if (bk_keys_id_generate("f_", u->tag, u->file_id, sizeof u->file_id) != 0) {
-        upload_refuse(u, BK_ERR_INTERNAL, "no random id could be made");
-        return;
-    }
-    bk_file_store_put(files_store(u->api), u->file_id, "file", u->verdict.stored_path, on_file_stored, u);
 }
 
 /* ---- 3. the body -------------------------------------------------------------------------- */
@@ -206,7 +157,7 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
     switch (result->status) {
     case BK_SPOOL_TOO_LARGE:
         bk_file_size_words(result->bytes, size, sizeof size);
-        bk_file_size_words(u->rules.max_bytes, most, sizeof most);
+        bk_file_size_words(u->site.rules.max_bytes, most, sizeof most);
         snprintf(message, sizeof message, "the file is %s%s; this site accepts files up to %s",
                  result->declared ? "" : "over ", result->declared ? size : most, most);
         upload_refuse(u, BK_ERR_TOO_LARGE, message);
@@ -226,38 +177,12 @@ static void on_spooled(bk_http *request, const bk_spool_result *result, void *da
     }
     snprintf(u->spool_path, sizeof u->spool_path, "%s", result->path);
     memcpy(u->sha256, result->sha256, sizeof u->sha256);
-    files_check(u->api, u->spool_path, u->meta.name, &u->rules, on_checked, u);
+    bk_server *server = files_server(u->api);
+    bk_file_intake(server->loop, server->checker, server->files, u->spool_path, u->meta.name, u->tag, &u->site.rules,
+                   on_taken, u);
 }
 
 /* ---- 2. who may, and the rules ------------------------------------------------------------ */
-
-/* The site's types as the checker takes them: 0, or -1. */
-static int rules_take(upload *u, json_t *begin)
-{
-    json_t *types = json_object_get(begin, "types");
-    if (json_is_array(types)) {
-        u->types = calloc(json_array_size(types) + 1, sizeof *u->types);
-        if (!u->types)
-            return -1;
-        size_t i;
-        json_t *type;
-        json_array_foreach(types, i, type) {
-            const char *t = json_string_value(type);
-            if (t && !(u->types[i] = strdup(t)))
-                return -1;
-        }
-        u->rules.types = (const char *const *)u->types;
-    }
-    json_t *max = json_object_get(begin, "max_bytes");
-    u->rules.max_bytes = json_is_integer(max) && json_integer_value(max) > 0
-                         ? (uint64_t)json_integer_value(max) : BK_FILES_MAX_BYTES_DEFAULT;
-    if (u->rules.max_bytes > BK_FILES_CEILING_BYTES)
-        u->rules.max_bytes = BK_FILES_CEILING_BYTES;
-    json_t *per = json_object_get(begin, "per_conversation");
-    u->per_conversation = json_is_integer(per) && json_integer_value(per) > 0
-                          ? json_integer_value(per) : BK_FILES_PER_CONVERSATION_DEFAULT;
-    return 0;
-}
 
 static void on_begun(redisReply *reply, void *data)
 {
@@ -285,26 +210,23 @@ static void on_begun(redisReply *reply, void *data)
         json_decref(begin);
         return;
     }
-    long long files = json_integer_value(json_object_get(begin, "files"));
-    int visitors = json_is_true(json_object_get(begin, "visitors"));
-    if (rules_take(u, begin) != 0) {
-        json_decref(begin);
+    json_decref(begin);
+    if (bk_file_site_rules_read(text, len, &u->site) != 0) {
         upload_refuse(u, BK_ERR_INTERNAL, "out of memory");
         return;
     }
-    json_decref(begin);
-    if (strcmp(u->by, "visitor") == 0 && !visitors) {
+    if (strcmp(u->by, "visitor") == 0 && !u->site.visitors) {
         upload_refuse(u, BK_ERR_FORBIDDEN, "visitors may not send files on this site");
         return;
     }
-    if (files >= u->per_conversation) {
+    if (u->site.files >= u->site.per_conversation) {
         char message[96];
         snprintf(message, sizeof message, "this conversation has %lld files already, the most it takes",
-                 u->per_conversation);
+                 u->site.per_conversation);
         upload_refuse(u, BK_ERR_RATE_LIMITED, message);
         return;
     }
-    bk_http_spool_await(u->request, u->rules.max_bytes, on_spooled, u);
+    bk_http_spool_await(u->request, u->site.rules.max_bytes, on_spooled, u);
 }
 
 /* ---- 1. the request ----------------------------------------------------------------------- */

@@ -18,7 +18,7 @@
 /* The most bytes a site may allow (files_max_bytes), and so the most the net streams. */
 #define BK_FILES_CEILING_BYTES     BK_FILE_MAX_BYTES_LIMIT
 #define BK_FILES_MAX_BYTES_DEFAULT BK_FILE_MAX_BYTES_DEFAULT
-#define BK_FILES_PER_CONVERSATION_DEFAULT 50
+#define BK_FILES_PER_CONVERSATION_DEFAULT BK_FILE_PER_CONVERSATION_DEFAULT
 
 typedef struct bk_files_api bk_files_api;
 

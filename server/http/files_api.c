@@ -1,4 +1,4 @@
-/* files_api.c - the files API's module: its scripts, the check, and the sweep that removes the
+/* files_api.c - the files API's module: its scripts and the sweep that removes the
  * bytes of expired and erased files.
  *
  * The sweep: a conversation's files expire and are erased with it in its scripts (lua/files.lua);
@@ -37,34 +37,6 @@ int files_script(const bk_files_api *api, int which) { return api->scripts[which
 long long files_link_expiry(const bk_files_api *api)
 {
     return (long long)(bk_now_ms() / 1000) + 3600LL * api->server->config->file_link_hours;
-}
-
-static void on_unlinked(uv_fs_t *fs)
-{
-    uv_fs_req_cleanup(fs);
-    free(fs);
-}
-
-void files_unlink_later(bk_files_api *api, const char *path)
-{
-    uv_fs_t *fs = malloc(sizeof *fs);
-    if (!fs || uv_fs_unlink(api->server->loop, fs, path, on_unlinked) != 0)
-        free(fs);
-}
-
-/* ---- the check ---------------------------------------------------------------------------- */
-
-void files_check(bk_files_api *api, const char *path, const char *name, const bk_file_rules *rules,
-                 void (*done)(const bk_file_verdict *verdict, void *data), void *data)
-{
-    bk_file_checker *checker = api->server->checker;
-    if (!checker) {  /* shutting down */
-        bk_file_verdict verdict = { .refusal = BK_ERR_UNAVAILABLE };
-        snprintf(verdict.message, sizeof verdict.message, "the server is shutting down; send the file again");
-        done(&verdict, data);
-        return;
-    }
-    bk_file_check(checker, path, name, rules, done, data);
 }
 
 /* ---- the sweep ---------------------------------------------------------------------------- */

@@ -18,10 +18,5 @@ bk_file_store *files_store(const bk_files_api *api);
 int files_script(const bk_files_api *api, int which);
 /* When links made now expire (Unix seconds): file-link-hours from now. */
 long long files_link_expiry(const bk_files_api *api);
-/* Removes a file of ours through uv_fs, without waiting for it. */
-void files_unlink_later(bk_files_api *api, const char *path);
-/* The check of a spooled upload (files/file_check.h); done exactly once, on the loop. */
-void files_check(bk_files_api *api, const char *path, const char *name, const bk_file_rules *rules,
-                 void (*done)(const bk_file_verdict *verdict, void *data), void *data);
 
 #endif

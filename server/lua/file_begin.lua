@@ -1,4 +1,4 @@
--- ARGV: prefix, now, by (visitor, agent or admin), who (the visitor's id or the agent's name),
+-- ARGV: prefix, now, by (visitor, agent, admin, or email: a mail's attachments, mail/mail_files.h), who (the visitor's id or the agent's name),
 -- conversation (an agent's: the one it names; a visitor's: ""), cmid, per_minute,
 -- per_minute_address, address (the client's, as the node sees it), origin (a visitor's request's,
 -- normalised: checked against the site's origins exactly like the socket's, visitor_hello.lua),
@@ -12,6 +12,9 @@
 -- Runs while the body is still arriving (the node streams it to a file meanwhile), so that an
 -- upload to a conversation that is not the sender's, or one too many, is refused early.
 -- Counting uploads per minute here counts attempts: a flood is refused whatever its files are.
+-- By email: the conversation the mail threads to (who: the sender, cmid ""), its rules and
+-- count only: no Origin, no per-minute count (the sender's hourly limit of mail applies, and
+-- mail_inbound.lua checks the conversation itself).
 --! uses: prelude visitor_promises files
 
 local now, by, who, cid, cmid = tonumber(ARGV[2]), ARGV[3], ARGV[4], ARGV[5], ARGV[6]
@@ -24,7 +27,11 @@ local function file_of(conversation, id)
   end
   return cjson.null
 end
-if by == 'visitor' then
+if by == 'email' then
+  local vid = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'visitor')
+  if not vid then return redis.error_reply('not_found no such conversation') end
+  site = redis.call('HGET', p .. 'visitor:' .. vid, 'site') or ''
+elseif by == 'visitor' then
   local vkey = p .. 'visitor:' .. who
   local v = redis.call('HMGET', vkey, 'conv', 'created', 'site')
   if not v[2] and visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
@@ -51,7 +58,7 @@ local function counted(key, limit)
   if n == 1 then redis.call('EXPIRE', key, 120) end
   return n > limit
 end
-if counted(p .. 'files:rate:' .. by .. ':' .. who .. ':' .. minute, per_minute) then
+if by ~= 'email' and counted(p .. 'files:rate:' .. by .. ':' .. who .. ':' .. minute, per_minute) then
   return redis.error_reply('rate_limited too many files this minute: wait a little')
 end
 if by == 'visitor' and counted(p .. 'files:rate:ip:' .. address .. ':' .. minute, per_address) then

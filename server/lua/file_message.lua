@@ -15,8 +15,7 @@ local now, by, who, cid, cmid, name = tonumber(ARGV[2]), ARGV[4], ARGV[5], ARGV[
 local file_json, preview_bytes, per_conversation = ARGV[9], tonumber(ARGV[11]), tonumber(ARGV[12])
 agents_online = tonumber(ARGV[3]) or 0
 local f = cjson.decode(file_json)
-local file = {id = f.id, type = f.type, size = f.size, width = f.width or 0, height = f.height or 0,
-              thumb = f.thumb and 1 or 0, json = file_json, hook = cjson.decode(ARGV[10])}
+local file = file_of_message(f, file_json, cjson.decode(ARGV[10]))
 local batch = {now = now, day = tostring(math.floor(now / 86400000)), hooks = redis.call('SCARD', p .. 'hooks:sites') > 0,
                any_agent = by == 'admin'}
 local target = cid
@@ -44,7 +43,5 @@ if r[3] == 1 then
   end
   return {r[1], r[2], 1, 0, stored}
 end
-redis.call('SADD', p .. 'conv:' .. r[1] .. ':files', f.id)
-redis.call('HSET', p .. 'file:' .. f.id, 'conversation', r[1], 'name', f.name, 'type', f.type, 'size', f.size,
-           'thumb', file.thumb, 'created', now, 'sha256', ARGV[13])
+file_record(r[1], f, file, now, ARGV[13])
 return {r[1], r[2], 0, r[4], file_json}

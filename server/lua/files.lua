@@ -10,6 +10,20 @@
 local function file_keys(fid)
   return p .. 'file:' .. fid, p .. 'file:' .. fid .. ':bytes', p .. 'file:' .. fid .. ':thumb'
 end
+-- A file's message was stored as message id of conversation cid: the file is recorded with it
+-- (file_message.lua, mail_inbound.lua). f: the file's metadata ({id, name, type, size}),
+-- file: as append() takes it (prelude.lua), sha256: of the bytes as they came.
+local function file_record(cid, f, file, now, sha256)
+  redis.call('SADD', p .. 'conv:' .. cid .. ':files', f.id)
+  redis.call('HSET', p .. 'file:' .. f.id, 'conversation', cid, 'name', f.name, 'type', f.type, 'size', f.size,
+             'thumb', file.thumb, 'created', now, 'sha256', sha256)
+end
+-- A file as append() takes it: its metadata f (as the stream keeps it, decoded from file_json)
+-- and what webhooks get (hook).
+local function file_of_message(f, file_json, hook)
+  return {id = f.id, type = f.type, size = f.size, width = f.width or 0, height = f.height or 0,
+          thumb = f.thumb and 1 or 0, json = file_json, hook = hook}
+end
 -- The conversation closed: its files expire with it (seconds from now).
 local function files_expire(cid, seconds, now)
   local set = p .. 'conv:' .. cid .. ':files'

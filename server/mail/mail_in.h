@@ -23,6 +23,7 @@ typedef struct bk_mail_attachment {
     char *name;        /* the file name it was sent with, UTF-8; "" when it had none */
     char *type;        /* "image/png" */
     size_t size;       /* decoded bytes */
+    char *bytes;       /* those bytes (malloc'd; NULL when none: a forwarded mail is not read) */
 } bk_mail_attachment;
 
 typedef struct bk_mail_in {
@@ -49,7 +50,8 @@ void bk_mail_in_init(void);
 
 /* Parses raw[0..len). envelope_sender: the SMTP MAIL FROM ("" for the null sender of bounces,
  * NULL when unknown). Returns 0 with out filled (free with bk_mail_in_free), or -1 with err
- * filled when the bytes are no message GMime can read, or when it has no text at all. */
+ * filled when the bytes are no message GMime can read, or when it has neither text nor
+ * attachments (attachments alone: text is ""). */
 int bk_mail_in_parse(const char *raw, size_t len, const char *envelope_sender, bk_mail_in *out,
                      char *err, size_t err_size);
 void bk_mail_in_free(bk_mail_in *in);

@@ -109,13 +109,13 @@ static void message_key_make(bk_mail_inbound *in, const char *raw, size_t len)
     bk_hex_encode(digest, sizeof digest, in->message_key + 7);
 }
 
-static char *attachments_list(const bk_mail_in *m)
+char *bk_mail_inbound_attachments_json(const bk_mail_in *m, const char *why)
 {
     json_t *list = json_array();
     for (size_t i = 0; i < m->attachment_count; i++)
         json_array_append_new(list, json_pack("{s:s, s:s, s:I, s:s}", "name", m->attachments[i].name,
                                               "type", m->attachments[i].type, "size", (json_int_t)m->attachments[i].size,
-                                              "refused", "files by email are not taken yet"));
+                                              "refused", why));
     if (m->attachments_more)
         json_array_append_new(list, json_pack("{s:s, s:I, s:s}", "name", "", "more", (json_int_t)m->attachments_more,
                                               "refused", "too many attachments"));
@@ -157,7 +157,9 @@ void bk_mail_inbound_judge(const bk_config *config, const uint8_t secret[BK_SECR
     if (out->code)
         return;
     message_key_make(out, raw, len);
-    out->attachments_json = attachments_list(&out->in);
+    /* the server takes them as files (mail/mail_files.h) and lists them anew */
+    out->attachments_json = bk_mail_inbound_attachments_json(
+        &out->in, "files by email are taken only when the server reads the mail (lmtp-socket)");
     if (!out->attachments_json)
         refuse(out, BK_ERR_INTERNAL, "out of memory");
 }
@@ -167,7 +169,9 @@ void bk_mail_inbound_free(bk_mail_inbound *in)
     if (in->parsed)
         bk_mail_in_free(&in->in);
     free(in->attachments_json);
-    in->attachments_json = NULL;
+    free(in->files_json);
+    free(in->unkept_json);
+    in->attachments_json = in->files_json = in->unkept_json = NULL;
     in->parsed = 0;
 }
 
@@ -192,11 +196,14 @@ void bk_mail_inbound_args(const bk_mail_inbound *in, const bk_config *config, bk
     snprintf(b->limit, sizeof b->limit, "%d", config->mail_per_sender_hour);
     snprintf(b->hour, sizeof b->hour, "%lld", (long long)(now / 3600000));
     snprintf(b->preview, sizeof b->preview, "%zu", preview_length(in->in.text));
+    snprintf(b->per_conversation, sizeof b->per_conversation, "%lld",
+             in->per_conversation > 0 ? in->per_conversation : 0);
     /* the whole text only when the cut one differs: most mails need one copy */
     const char *original = strcmp(in->in.text, in->in.original) != 0 ? in->in.original : "";
     const char *values[BK_MAIL_INBOUND_ARGC] = {
         b->prefix, in->conversation, in->thread_id, in->message_key, in->in.from, in->in.from_name,
         in->in.subject, in->in.text, original, in->attachments_json, b->now, b->limit, b->hour, b->preview,
+        in->files_json ? in->files_json : "", b->per_conversation,
     };
     for (int i = 0; i < BK_MAIL_INBOUND_ARGC; i++) {
         argv[i] = values[i];
@@ -206,11 +213,15 @@ void bk_mail_inbound_args(const bk_mail_inbound *in, const bk_config *config, bk
 
 void bk_mail_inbound_stored(bk_mail_inbound *in, const redisReply *reply, char id[64])
 {
-    const char *conversation, *stored;
+    const char *conversation, *stored, *unkept;
     long long duplicate, reopened;
+    size_t unkept_len;
     id[0] = '\0';
-    if (bk_redis_reply_unpack(reply, BK_SHAPE_MESSAGE, &conversation, &stored, &duplicate, &reopened) == 0) {
+    if (bk_redis_reply_unpack(reply, BK_SHAPE_MAIL_INBOUND, &conversation, &stored, &duplicate, &reopened, &unkept,
+                              &unkept_len) == 0) {
         snprintf(id, 64, "%s", stored);
+        free(in->unkept_json);
+        in->unkept_json = strndup(unkept, unkept_len);
         snprintf(in->why, sizeof in->why, "%s %s as %s%s", duplicate ? "already stored in" : "stored in",
                  in->conversation, stored, reopened ? " (reopened)" : "");
         return;

@@ -10,6 +10,8 @@
  *   a mail of ours come back        -> accepted and dropped, logged (a loop)
  *   a forged or unknown address     -> not_found (550 / EX_NOUSER): bounced, logged, never
  *                                      attached to any conversation
+ *   its attachments (the server only: mail/mail_files.h) -> files of the conversation, or listed
+ *                                      refused with the reason in the text message's `attachments`
  *   then the script: not_found (no such conversation, or an erased visitor's: 550),
  *   rate_limited (450 / EX_TEMPFAIL: the MTA retries later), storage down (451 / EX_TEMPFAIL). */
 #ifndef BK_MAIL_INBOUND_H
@@ -22,7 +24,7 @@
 #include <beckon/protocol.h>
 #include <hiredis/hiredis.h>
 
-#define BK_MAIL_INBOUND_ARGC 14
+#define BK_MAIL_INBOUND_ARGC 16
 #define BK_MAIL_KEY_MAX      300    /* a Message-ID kept for dedupe (longer ones are hashed) */
 #define BK_MAIL_ADDRESS_IN_MAX 320
 
@@ -34,7 +36,10 @@ typedef struct bk_mail_inbound {
     char recipient[BK_MAIL_ADDRESS_IN_MAX];
     char thread_id[BK_MAIL_KEY_MAX];   /* our Message-ID it answered; "" when its token says where */
     char message_key[BK_MAIL_KEY_MAX]; /* its Message-ID, or a digest of it when it has none */
-    char *attachments_json;            /* what it carried, listed as refused (malloc'd) */
+    char *attachments_json;            /* what it carried and was refused, and why (malloc'd; "" none) */
+    char *files_json;                  /* the files it brought, stored (mail_files.h), NULL: none */
+    long long per_conversation;        /* the site's count of files a conversation takes */
+    char *unkept_json;                 /* the script's answer: the ids of the files it did not keep */
     int parsed;
     bk_mail_in in;
 } bk_mail_inbound;
@@ -53,13 +58,17 @@ void bk_mail_inbound_free(bk_mail_inbound *in);
 /* The script's arguments (lua/mail_inbound.lua; BK_MAIL_INBOUND_ARGC of them): prefix is the
  * conversation's slot's. The strings of `buffers` must live as long as argv. */
 typedef struct bk_mail_inbound_buffers {
-    char prefix[64], now[24], limit[16], hour[24], preview[8];
+    char prefix[64], now[24], limit[16], hour[24], preview[8], per_conversation[24];
 } bk_mail_inbound_buffers;
 void bk_mail_inbound_args(const bk_mail_inbound *in, const bk_config *config, bk_mail_inbound_buffers *buffers,
                           const char *argv[BK_MAIL_INBOUND_ARGC],
                           size_t lengths[BK_MAIL_INBOUND_ARGC]);
 
-/* Reads the script's reply into in (code, why; the stored message's id into id). */
+/* The attachments of m listed ([{name, type, size, refused}], "" when none), each refused with
+ * why. malloc'd, or NULL. */
+char *bk_mail_inbound_attachments_json(const bk_mail_in *m, const char *why);
+
+/* Reads the script's reply into in (code, why, unkept_json; the stored message's id into id). */
 void bk_mail_inbound_stored(bk_mail_inbound *in, const redisReply *reply, char id[64]);
 
 /* The log line and the MTA's answer: exit code (sysexits) and LMTP reply line. Logs it. */

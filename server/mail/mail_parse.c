@@ -163,18 +163,30 @@ typedef struct walk {
     int parts;
 } walk;
 
-static size_t decoded_size(GMimePart *part)
+/* The decoded bytes of a part (malloc'd, *size of them), or NULL. Bounded by the mail itself:
+ * a transfer encoding never decodes to more bytes than it has, and the mail is at most
+ * mail-max-bytes (checked before the parse). */
+static char *decoded_bytes(GMimePart *part, size_t *size)
 {
+    *size = 0;
     GMimeDataWrapper *content = g_mime_part_get_content(part);
     if (!content)
-        return 0;
-    GMimeStream *sink = g_mime_stream_null_new();
+        return NULL;
+    GByteArray *array = g_byte_array_new();
+    GMimeStream *sink = g_mime_stream_mem_new_with_byte_array(array);
+    g_mime_stream_mem_set_owner(GMIME_STREAM_MEM(sink), FALSE);
     ssize_t n = g_mime_data_wrapper_write_to_stream(content, sink);
     g_object_unref(sink);
-    return n > 0 ? (size_t)n : 0;
+    char *bytes = NULL;
+    if (n > 0 && (bytes = malloc(array->len ? array->len : 1)) != NULL) {
+        memcpy(bytes, array->data, array->len);
+        *size = array->len;
+    }
+    g_byte_array_free(array, TRUE);
+    return bytes;
 }
 
-static void attachment_add(bk_mail_in *in, GMimeObject *object, const char *name, size_t size)
+static void attachment_add(bk_mail_in *in, GMimeObject *object, const char *name, GMimePart *part)
 {
     if (in->attachment_count >= BK_MAIL_IN_ATTACHMENTS_MAX) {
         in->attachments_more++;
@@ -185,7 +197,7 @@ static void attachment_add(bk_mail_in *in, GMimeObject *object, const char *name
     bk_mail_attachment *a = &in->attachments[in->attachment_count++];
     a->name = text_utf8(name ? name : "");
     a->type = text_utf8(mime ? mime : "application/octet-stream");
-    a->size = size;
+    a->bytes = part ? decoded_bytes(part, &a->size) : NULL;
     g_free(mime);
 }
 
@@ -201,7 +213,7 @@ static void body_walk(bk_mail_in *in, walk *w, GMimeObject *object, int depth)
         return;
     }
     if (GMIME_IS_MESSAGE_PART(object)) {  /* a forwarded mail: an attachment of its own */
-        attachment_add(in, object, "message.eml", 0);
+        attachment_add(in, object, "message.eml", NULL);
         return;
     }
     if (!GMIME_IS_PART(object))
@@ -223,7 +235,7 @@ static void body_walk(bk_mail_in *in, walk *w, GMimeObject *object, int depth)
     /* what is not the text: an alternative we did not choose is not an attachment */
     if (!attached && type && g_mime_content_type_is_type(type, "text", "*"))
         return;
-    attachment_add(in, object, g_mime_part_get_filename(part), decoded_size(part));
+    attachment_add(in, object, g_mime_part_get_filename(part), part);
 }
 
 static int body_read(bk_mail_in *in, GMimeMessage *message, char *err, size_t err_size)
@@ -234,11 +246,13 @@ static int body_read(bk_mail_in *in, GMimeMessage *message, char *err, size_t er
     char *raw = chosen ? g_mime_text_part_get_text(chosen) : NULL;
     char *text = raw ? text_utf8(raw) : NULL;
     g_free(raw);
+    if (!text && in->attachment_count > 0)   /* the files are the message */
+        text = copy("");
     if (!text) {
         snprintf(err, err_size, "the message has no text");
         return -1;
     }
-    if (!w.plain) {
+    if (!w.plain && chosen) {
         char *plain = bk_mail_html_text(text, strlen(text));
         free(text);
         if (!plain) {
@@ -320,6 +334,7 @@ void bk_mail_in_free(bk_mail_in *in)
     for (size_t i = 0; i < in->attachment_count; i++) {
         free(in->attachments[i].name);
         free(in->attachments[i].type);
+        free(in->attachments[i].bytes);
     }
     free(in->text);
     free(in->original);

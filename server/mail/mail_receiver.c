@@ -1,9 +1,11 @@
-/* mail_receiver.c - LMTP deliveries: judged on the thread pool, stored, answered. */
+/* mail_receiver.c - LMTP deliveries: judged on the thread pool (attachments spooled there too),
+ * their attachments taken in as files (mail_files.h), stored, answered. */
 #include "mail/mail_receiver.h"
 
 #include "base/list.h"
 #include "base/log.h"
 #include "lua/embedded.h"
+#include "mail/mail_files.h"
 #include "mail/mail_inbound.h"
 #include "protocol/errors.h"
 #include "transport/lmtp.h"
@@ -15,6 +17,7 @@
 struct bk_mail_receiver {
     bk_server *server;
     int script;
+    int begin_script;   /* file_begin.lua: the site's rules for files */
     bk_lmtp *lmtp;
     bk_list jobs;
     int stopping;
@@ -27,6 +30,7 @@ typedef struct job {
     bk_lmtp_delivery *delivery;   /* NULL once every recipient is answered */
     size_t count, unanswered;
     bk_mail_inbound *inbounds;
+    bk_mail_files **files;        /* each recipient's attachments, NULL: none */
     char *message;                /* a copy for the worker: the delivery may go before it ends */
     size_t len;
     char sender[320];
@@ -43,9 +47,11 @@ static void job_free_if_done(job *j)
     bk_list_remove(&j->link);
     for (size_t i = 0; i < j->count; i++) {
         bk_mail_inbound_free(&j->inbounds[i]);
+        bk_mail_files_free(j->files[i], j->receiver->server->loop);
         free(j->recipients[i]);
     }
     free(j->inbounds);
+    free(j->files);
     free(j->recipients);
     free(j->message);
     free(j);
@@ -97,9 +103,12 @@ static void judge(uv_work_t *work)
 {
     job *j = work->data;
     const bk_server *server = j->receiver->server;
-    for (size_t i = 0; i < j->count; i++)
-        bk_mail_inbound_judge(server->config, server->secret, j->message, j->len, j->sender, j->recipients[i],
-                              &j->inbounds[i]);
+    for (size_t i = 0; i < j->count; i++) {
+        bk_mail_inbound *in = &j->inbounds[i];
+        bk_mail_inbound_judge(server->config, server->secret, j->message, j->len, j->sender, j->recipients[i], in);
+        if (!in->code && !in->dropped)
+            j->files[i] = bk_mail_files_spool(&in->in, server->config->data_dir);
+    }
 }
 
 typedef struct stored {
@@ -112,10 +121,49 @@ static void on_stored(redisReply *reply, void *data)
     stored *s = data;
     job *j = s->job;
     char id[64];
-    bk_mail_inbound_stored(&j->inbounds[s->index], reply, id);
-    answer(j, s->index, &j->inbounds[s->index]);
+    bk_mail_inbound *in = &j->inbounds[s->index];
+    bk_mail_inbound_stored(in, reply, id);
+    if (j->files[s->index])   /* what it did not keep, or all when it stored nothing, goes */
+        bk_mail_files_settle(j->files[s->index], j->receiver->server, in->code ? NULL : in->unkept_json);
+    answer(j, s->index, in);
     free(s);
     job_free_if_done(j);
+}
+
+/* One recipient's mail to lua/mail_inbound.lua. */
+static void store(stored *s)
+{
+    job *j = s->job;
+    bk_mail_inbound *in = &j->inbounds[s->index];
+    bk_mail_receiver *r = j->receiver;
+    bk_mail_inbound_buffers buffers;
+    const char *argv[BK_MAIL_INBOUND_ARGC];
+    size_t lengths[BK_MAIL_INBOUND_ARGC];
+    bk_mail_inbound_args(in, r->server->config, &buffers, argv, lengths);
+    if (bk_store_script(r->server->store, r->script, on_stored, s, 0, BK_MAIL_INBOUND_ARGC, argv, lengths) != 0)
+        on_stored(NULL, s);
+}
+
+/* Its attachments taken in: the lists of what was refused and what was stored go with it. */
+static void on_files_taken(void *data)
+{
+    stored *s = data;
+    job *j = s->job;
+    bk_mail_inbound *in = &j->inbounds[s->index];
+    bk_mail_files *files = j->files[s->index];
+    char *refused = bk_mail_files_refused_json(files), *kept = bk_mail_files_kept_json(files);
+    if (!refused || !kept) {
+        free(refused);
+        free(kept);
+        on_stored(NULL, s);
+        return;
+    }
+    free(in->attachments_json);
+    in->attachments_json = refused;
+    free(in->files_json);
+    in->files_json = kept;
+    in->per_conversation = bk_mail_files_per_conversation(files);
+    store(s);
 }
 
 static void on_judged(uv_work_t *work, int status)
@@ -135,28 +183,25 @@ static void on_judged(uv_work_t *work, int status)
     }
     uv_timer_stop(&j->deadline);
     timer_close(j);
-    bk_mail_receiver *r = j->receiver;
     for (size_t i = 0; i < j->count; i++) {
         bk_mail_inbound *in = &j->inbounds[i];
         if (in->code || in->dropped) {
             answer(j, i, in);
             continue;
         }
-        bk_mail_inbound_buffers buffers;
-        const char *argv[BK_MAIL_INBOUND_ARGC];
-        size_t lengths[BK_MAIL_INBOUND_ARGC];
-        bk_mail_inbound_args(in, r->server->config, &buffers, argv, lengths);
         stored *s = malloc(sizeof *s);
-        if (s) {
-            s->job = j;
-            s->index = i;
-        }
-        if (!s || bk_store_script(r->server->store, r->script, on_stored, s, 0, BK_MAIL_INBOUND_ARGC, argv,
-                                  lengths) != 0) {
-            free(s);
+        if (!s) {
             bk_mail_inbound_stored(in, NULL, (char[64]){ 0 });
             answer(j, i, in);
+            continue;
         }
+        s->job = j;
+        s->index = i;
+        if (j->files[i])
+            bk_mail_files_take(j->files[i], j->receiver->server, j->receiver->begin_script, in->conversation, in->in.from,
+                               on_files_taken, s);
+        else
+            store(s);
     }
     job_free_if_done(j);
 }
@@ -171,9 +216,10 @@ static void on_delivery(bk_lmtp_delivery *d, void *data)
     if (j) {
         j->inbounds = calloc(count, sizeof *j->inbounds);
         j->recipients = calloc(count, sizeof *j->recipients);
+        j->files = calloc(count, sizeof *j->files);
         j->message = malloc(len + 1);
     }
-    if (!j || !j->inbounds || !j->recipients || !j->message || bk_lmtp_delivery_too_large(d) || r->stopping) {
+    if (!j || !j->inbounds || !j->recipients || !j->files || !j->message || bk_lmtp_delivery_too_large(d) || r->stopping) {
         bk_mail_inbound refused = { .code = BK_ERR_UNAVAILABLE };
         snprintf(refused.why, sizeof refused.why, "out of memory; try again later");
         if (r->stopping)
@@ -184,6 +230,7 @@ static void on_delivery(bk_lmtp_delivery *d, void *data)
                      r->server->config->mail_max_bytes);
         }
         if (j) {
+            free(j->files);
             free(j->inbounds);
             free(j->recipients);
             free(j->message);
@@ -231,6 +278,7 @@ bk_mail_receiver *bk_mail_receiver_new(bk_server *server, int *failed)
     }
     r->server = server;
     r->script = bk_store_script_add(server->store, bk_lua_mail_inbound);
+    r->begin_script = bk_store_script_add(server->store, bk_lua_file_begin);
     bk_list_init(&r->jobs);
     bk_mail_in_init();   /* GMime, once, on this thread before any worker uses it */
     return r;

@@ -115,3 +115,12 @@ void bk_error_mail_delivery(const char *code, const char *message, int *exit_cod
         if (*c == '\r' || *c == '\n')
             *c = ' ';
 }
+
+void bk_reply_send(bk_conn *conn, json_t *reply)
+{
+    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
+    json_decref(reply);
+    if (text && bk_conn_is_open(conn))
+        bk_conn_send(conn, text, strlen(text));
+    free(text);
+}

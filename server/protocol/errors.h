@@ -47,6 +47,11 @@ int bk_error_http_status(const char *code);
  * counted. A new reference. */
 json_t *bk_error_frame(json_t *req, const char *code, const char *message);
 
+/* Sends reply (released, NULL: nothing) on conn if the socket is still open: for answers that
+ * come after slow work (a mail sent), when only the socket was kept (bk_conn_ref). Here rather
+ * than in proto.c, which the fuzzer builds without the net. */
+void bk_reply_send(bk_conn *conn, json_t *reply);
+
 /* REST's error body, {"error": {"code", "path", "message"}}, counted; path names the part of
  * the input that is wrong (an invalid rule's "when.all[0]"), NULL for none. A new reference. */
 json_t *bk_error_body(const char *code, const char *path, const char *message);

@@ -425,12 +425,3 @@ json_t *bk_reply_error(json_t *req, const char *code, const char *message)
     json_object_set_new(obj, "message", json_string(message));
     return obj;
 }
-
-void bk_reply_send(bk_conn *conn, json_t *reply)
-{
-    char *text = reply ? json_dumps(reply, JSON_COMPACT) : NULL;
-    json_decref(reply);
-    if (text && bk_conn_is_open(conn))
-        bk_conn_send(conn, text, strlen(text));
-    free(text);
-}

@@ -102,8 +102,4 @@ json_t *bk_reply_new(const char *type, json_t *req);
  * state, for the fuzzer. Senders use bk_error_frame (errors.h), which counts it. */
 json_t *bk_reply_error(json_t *req, const char *code, const char *message);
 
-/* Sends reply (released, NULL: nothing) on conn if the socket is still open: for answers that
- * come after slow work (a mail sent), when only the socket was kept (bk_conn_ref). */
-void bk_reply_send(bk_conn *conn, json_t *reply);
-
 #endif

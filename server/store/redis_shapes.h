@@ -105,6 +105,9 @@
 
 /* file_message.lua: {conversation, id, duplicate, opened, file_json} (http/files.c) */
 #define BK_SHAPE_FILE_MESSAGE "[ssiis%]"
+/* mail_inbound.lua: {conversation, id, duplicate, reopened, unkept_json (the ids of the files it
+ * did not keep)} (mail/mail_inbound.c) */
+#define BK_SHAPE_MAIL_INBOUND "[ssiis%]"
 /* file_get.lua: {name, type, size, thumb} (http/file_serve.c) */
 #define BK_SHAPE_FILE_GET "[ssii]"
 /* files_expired.lua: the ids of files whose bytes may go (http/files_api.c) */
@@ -118,7 +121,7 @@
     X(TRANSCRIPT)                                                                                \
     X(HASH) X(LIST) X(RULES) X(RULE_REVERT) X(STATS) X(SERVICE_STATS) X(HOOK_ROWS) X(BUS_REPLY)  \
     X(BUS_SMESSAGE) X(BUS_CONFIRMATION) X(SESSION_AGENT) X(CLUSTER_SLOTS)     \
-    X(COUNTS) X(FILE_MESSAGE) X(FILE_GET) X(FILE_IDS) X(FLOW_READ) X(FLOW) X(FLOWS) X(FLOW_REVERT)
+    X(COUNTS) X(FILE_MESSAGE) X(MAIL_INBOUND) X(FILE_GET) X(FILE_IDS) X(FLOW_READ) X(FLOW) X(FLOWS) X(FLOW_REVERT)
 /* The groups, as the readers name them when they walk them (bk_redis_reply_unpack_next). */
 #define BK_REDIS_GROUPS(X)                                                                       \
     X(SITE_HOURS, SITES_HOURS) X(HASH_FIELD, HASH) X(LIST_ENTRY, LIST) X(RULE, RULES)           \

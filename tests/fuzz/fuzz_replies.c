@@ -612,6 +612,11 @@ static int reader(const redisReply *r, int which, size_t *groups)
         touch(k, la);
         return 0;
     }
+    case 36:  /* mail/mail_inbound.c: bk_mail_inbound_stored */
+        if (bk_redis_reply_unpack(r, BK_SHAPE_MAIL_INBOUND, &a, &b, &i1, &i2, &c, &la) != 0)
+            return -1;
+        touch(c, la);
+        return 0;
     default:
         return -1;
     }
@@ -627,14 +632,14 @@ static const char *const reader_shapes[] = {
     BK_SHAPE_SESSION_AGENT, BK_SHAPE_CLUSTER_SLOTS, BK_SHAPE_COUNTS, BK_SHAPE_TRACKS, BK_SHAPE_TRACK,
     BK_SHAPE_FILE_MESSAGE, BK_SHAPE_FILE_GET, BK_SHAPE_FILE_IDS,
     BK_SHAPE_FLOW_READ, BK_SHAPE_FLOW, BK_SHAPE_FLOWS, BK_SHAPE_FLOW_REVERT,
-    BK_SHAPE_EMAIL_REPLY,
+    BK_SHAPE_EMAIL_REPLY, BK_SHAPE_MAIL_INBOUND,
 };
 #define READERS (sizeof reader_shapes / sizeof reader_shapes[0])
 
 /* Every shape the list names has a reader here: a new shape must come with its reader. */
 #define COUNT_ONE(name) +1
 enum { SHAPES_LISTED = 0 BK_REDIS_SHAPES(COUNT_ONE) };
-_Static_assert(SHAPES_LISTED == 35, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
+_Static_assert(SHAPES_LISTED == 36, "a shape in redis_shapes.h has no reader in fuzz_replies.c");
 
 static size_t groups_of(const redisReply *r, const char *shape)
 {
