@@ -59,7 +59,8 @@ static const setting settings[] = {
     INT_SETTING("invite-quiet-minutes", invite_quiet_minutes, 0, 7 * 24 * 60,
                 "no invitation for this long after a visitor dismissed one (default 30)"),
     INT_SETTING("agent-max-chats", agent_max_chats, 1, 100,
-                "an agent with this many active chats is not available for invitations (default 4)"),
+                "concurrent chats of an agent whose account sets no max_chats: teams offer no more; "
+                "with this many an agent is not available for invitations (default 4)"),
     INT_SETTING("stats-flush-seconds", stats_flush_seconds, 1, 3600,
                 "how often each node adds its per-rule evaluated/matched counts to Redis (default 10)"),
     INT_SETTING("rate-messages-per-second", rate_messages_per_second, 1, 1000000000,

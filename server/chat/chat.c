@@ -36,6 +36,9 @@ static const char *const script_sources[SCRIPT_COUNT] = {
     [SCRIPT_GLOBAL_STATE]    = bk_lua_global_state,
     [SCRIPT_VISITOR_SITE]    = bk_lua_visitor_site,
     [SCRIPT_FLOW]            = bk_lua_flow,
+    [SCRIPT_ROUTE_SWEEP]     = bk_lua_route_sweep,
+    [SCRIPT_OFFER_DECLINE]   = bk_lua_offer_decline,
+    [SCRIPT_VISITOR_TEAM]    = bk_lua_visitor_team,
 };
 
 bk_chat *bk_chat_new(bk_server *server)
@@ -129,5 +132,6 @@ void bk_chat_free(bk_chat *chat)
     free(chat->tags);
     chat_batch_free(chat->batch);
     free(chat->frame);
+    json_decref(chat->roster);
     free(chat);
 }

@@ -62,6 +62,9 @@ enum {
     SCRIPT_GLOBAL_STATE,
     SCRIPT_VISITOR_SITE,
     SCRIPT_FLOW,
+    SCRIPT_ROUTE_SWEEP,
+    SCRIPT_OFFER_DECLINE,
+    SCRIPT_VISITOR_TEAM,
     SCRIPT_COUNT
 };
 
@@ -132,6 +135,9 @@ struct bk_chat {
     unsigned queue_ticks;  /* sweeps since the sites' hours were last read */
     int queue_marks_asked; /* the first sweep, which marks an old queue once, was sent */
     uint64_t bus_heard_ms; /* loop time this node last heard its own !ping on the bus */
+    json_t *roster;        /* the agents online and their caps, [name, max|null, ...], as last read
+                            * from the global slot: copied into each site slot (routing.c) */
+    uint64_t roster_ms;    /* loop time of that read */
     bk_site_hours *hours;  /* the sites' opening hours, compiled */
     /* What the global slot knows and a site's scripts cannot read (base/keys.h), as this node
      * last read it: the agents online (every sweep), whether any site is configured and the
@@ -154,6 +160,7 @@ struct chat_call {
     char conversation[BK_ID_MAX + 1];
     char since[48];
     char to[BK_ID_MAX + 1];  /* a transfer's agent, between its two steps */
+    char team[BK_ID_MAX + 1];  /* a visitor's hello's team, stored once the visitor is known */
     char *hello_site, *hello_lang, *hello_device;  /* a visitor's hello, between its two steps */
     int hello_unsited;   /* ... of a visitor of before the key layout, in the slot of site "" (hello.c) */
     json_t *page;        /* hello's page, tracked once the visitor is known */
@@ -298,6 +305,14 @@ void chat_batch_add(chat_batch *batch, chat_call *c, const char *kind, const cha
                     size_t preview_bytes, chat_message_stored_fn *fn);
 /* Sends the waiting messages now, even with a batch in flight (nothing waits: nothing is sent). */
 void chat_batch_flush(chat_batch *batch);
+
+/* ---- routing.c ------------------------------------------------------------------------ */
+
+/* Teams (lua/routing.lua): each slot's offers moved on and made, once a second (sweeps.c). */
+void chat_route_sweep(bk_chat *chat, int64_t now_ms);
+void chat_offer_decline(chat_session *s, const bk_request *request);
+/* A visitor's hello named a team: their next chat goes there (if the site has it). */
+void chat_visitor_team_store(chat_session *s, const char *team);
 
 /* ---- tools.c ------------------------------------------------------------------------- */
 

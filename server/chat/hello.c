@@ -154,6 +154,8 @@ static void on_visitor_hello(redisReply *reply, void *data)
     json_object_set_new(welcome, "hours", hours ? hours : json_null());
     c->welcome = welcome;
     c->profile = strdup(profile);
+    if (c->team[0])
+        chat_visitor_team_store(s, c->team);
     chat_after_subscribed(c, visitor_welcome_send);
     return;
 done:
@@ -346,6 +348,7 @@ void chat_visitor_hello(chat_session *s, const bk_request *request)
         return;
     c->hello_site = strdup(request->site ? request->site : "");
     c->hello_lang = strdup(request->lang ? request->lang : "");
+    snprintf(c->team, sizeof c->team, "%s", request->team ? request->team : "");
     c->hello_device = strdup(request->device ? request->device : "");
     if (!c->hello_site || !c->hello_lang || !c->hello_device) {
         chat_send_error(s, request->req, BK_ERR_INTERNAL, "out of memory");

@@ -65,6 +65,9 @@ static const request_row requests[] = {
     [BK_REQ_FLOW_START]        = { HELLO_DONE, chat_flow_request, NULL },
     [BK_REQ_FLOW_CHOOSE]       = { HELLO_DONE, chat_flow_request, NULL },
     [BK_REQ_FLOW_EMAIL]        = { HELLO_DONE, chat_flow_request, NULL },
+    /* teams' offers: accepting one is an accept (conversation.c, lua/accept.lua) */
+    [BK_REQ_OFFER_ACCEPT]      = { HELLO_DONE, NULL, chat_conversation_accept },
+    [BK_REQ_OFFER_DECLINE]     = { HELLO_DONE, NULL, chat_offer_decline },
     /* self-service, self_service.c */
     [BK_REQ_HELP_SEARCH]       = { HELLO_DONE, chat_help_search, NULL },
     [BK_REQ_HELP_ARTICLE]      = { HELLO_DONE, chat_help_article, NULL },

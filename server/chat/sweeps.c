@@ -163,6 +163,12 @@ static void on_global_state(redisReply *reply, void *data)
                 ids[count++] = json_string_value(json_array_get(sites, i));
         chat->server->agents_online = json_integer_value(json_object_get(state, "agents_online"));
         chat_tags_sync(chat, ids, count);
+        json_t *roster = json_object_get(state, "roster");
+        if (json_is_array(roster)) {
+            json_decref(chat->roster);
+            chat->roster = json_incref(roster);
+            chat->roster_ms = uv_now(chat->server->loop);
+        }
     }
     free(ids);
     json_decref(state);
@@ -209,6 +215,7 @@ void chat_queue_sweep(uv_timer_t *timer)
     }
     if (sent)
         chat->queue_marks_asked = 1;
+    chat_route_sweep(chat, now_ms);
     chat_global_read(chat);
     /* Hours change rarely; every node reads them all now and then, so its sweep knows which
      * sites are closed even when their visitors are on other nodes. */

@@ -181,7 +181,7 @@ static int step_check(const json_t *steps, const char *name, const json_t *step,
         return fail(err, path, "a step id is 1-%d of A-Z a-z 0-9 _ -", BK_FLOW_STEP_ID_MAX);
     if (!json_is_object(step))
         return fail(err, path, "expected a step {text, buttons | end | handoff}");
-    if (keys_check(step, path, "text article link buttons end handoff", err))
+    if (keys_check(step, path, "text article link buttons end handoff team", err))
         return -1;
     path_printf(here, "%s.text", path);
     const json_t *text = json_object_get(step, "text");
@@ -215,6 +215,13 @@ static int step_check(const json_t *steps, const char *name, const json_t *step,
     }
     if (!first)
         return fail(err, path, "needs buttons, \"end\": true or \"handoff\": true");
+    /* a hand-off may name the team the chat goes to (docs/teams.md) */
+    const json_t *team = json_object_get(step, "team");
+    path_printf(here, "%s.team", path);
+    if (team && strcmp(first, "handoff") != 0)
+        return fail(err, here, "only a hand-off step names a team");
+    if (team && id_check(team, here, 64, "a team's name", err))
+        return -1;
     return 0;
 }
 

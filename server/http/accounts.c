@@ -59,6 +59,7 @@ typedef struct job {
     char *password;
     char hash[BK_PASSWORD_HASH_MAX];
     char role[16];
+    char max_chats[12];  /* "": keep; "0": back to agent-max-chats; else the agent's own (routing) */
     int known;
     int verified;
     int create;
@@ -238,8 +239,8 @@ static void save(job *j)
     char prefix[BK_KEYS_PREFIX_SIZE];
     bk_keys_global_prefix(j->accounts->server->config->prefix, prefix);
     const char *argv[] = { prefix, j->name, j->hash, j->role, now,
-                           j->create ? "1" : "0" };
-    if (job_script(j, SCRIPT_SAVE, on_saved, 6, argv) != 0)
+                           j->create ? "1" : "0", j->max_chats };
+    if (job_script(j, SCRIPT_SAVE, on_saved, 7, argv) != 0)
         on_saved(NULL, j);
 }
 
@@ -273,7 +274,7 @@ static void account_save(bk_accounts *accounts, bk_http *request, const char *pa
     }
     int create = path_name == NULL;
     json_t *name = json_object_get(root, "name"), *password = json_object_get(root, "password"),
-           *role = json_object_get(root, "role");
+           *role = json_object_get(root, "role"), *max_chats = json_object_get(root, "max_chats");
     const char *problem = NULL;
     if (create && (!json_is_string(name) || !bk_id_valid(json_string_value(name))))
         problem = "name: 1-64 letters, digits, '_' or '-'";
@@ -284,8 +285,11 @@ static void account_save(bk_accounts *accounts, bk_http *request, const char *pa
         problem = "password: 8 to 1024 characters";
     else if (role && (!json_is_string(role) || !role_valid(json_string_value(role))))
         problem = "role: agent, marketer or admin";
-    else if (!create && !password && !role)
-        problem = "nothing to change: give password and/or role";
+    else if (max_chats && !json_is_null(max_chats) &&
+             (!json_is_integer(max_chats) || json_integer_value(max_chats) < 1 || json_integer_value(max_chats) > 100))
+        problem = "max_chats: 1 to 100 concurrent chats, or null for the agent-max-chats setting";
+    else if (!create && !password && !role && !max_chats)
+        problem = "nothing to change: give password, role and/or max_chats";
     if (problem) {
         json_decref(root);
         bk_api_reply_error(request, 400, BK_ERR_BAD_REQUEST, problem);
@@ -296,6 +300,9 @@ static void account_save(bk_accounts *accounts, bk_http *request, const char *pa
     if (j) {
         j->create = create;
         snprintf(j->role, sizeof j->role, "%s", role ? json_string_value(role) : create ? "agent" : "");
+        if (max_chats)
+            snprintf(j->max_chats, sizeof j->max_chats, "%lld",
+                     json_is_integer(max_chats) ? (long long)json_integer_value(max_chats) : 0LL);
     }
     json_decref(root);
     if (!j)

@@ -21,6 +21,7 @@
 #include "http/service_api.h"
 #include "http/sites.h"
 #include "http/webhook_api.h"
+#include "http/teams_api.h"
 
 #include "base/keys.h"
 #include "base/auth.h"
@@ -47,6 +48,7 @@ struct bk_router {
     bk_service_api *service;
     bk_sites *sites;
     bk_webhook_api *webhook;
+    bk_teams_api *teams;
     bk_files_api *files;
     bk_help_api *help;
 };
@@ -115,6 +117,18 @@ static void webhook(bk_router *router, bk_http *request, const char *who)
         bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "site ids are [A-Za-z0-9_-]{1,64}");
     else
         bk_webhook_api_handle(router->webhook, request, site, rest + strlen("/webhook"));
+}
+
+/* /api/sites/{id}/teams and /api/sites/{id}/teams/{name} */
+static void teams(bk_router *router, bk_http *request, const char *who)
+{
+    (void)who;
+    char site[BK_ID_MAX + 1];
+    const char *rest;
+    if (bk_api_request_id(request, strlen("/api/sites/"), site, &rest) != 0)
+        bk_api_reply_error(request, 404, BK_ERR_NOT_FOUND, "site ids are [A-Za-z0-9_-]{1,64}");
+    else
+        bk_teams_api_handle(router->teams, request, site, rest + strlen("/teams"));
 }
 
 static void privacy(bk_router *router, bk_http *request, const char *who)
@@ -201,6 +215,7 @@ static const route routes[] = {
     { "/api/events",                  "POST",  PUBLIC,            beacon, NULL, 0 },
     { "/api/agents/...",              NULL,    ADMIN,             accounts, NULL, 0 },
     { "/api/sites/{id}/webhook/...",  NULL,    ADMIN,             webhook, NULL, 0 },
+    { "/api/sites/{id}/teams/...",    NULL,    ADMIN,             teams, NULL, 0 },
     { "/api/sites/...",               NULL,    ADMIN,             sites, NULL, 0 },
     { "/api/visitors/...",            NULL,    ADMIN,             privacy, NULL, 0 },
     { "/api/canned/...",              NULL,    ANYONE_LOGGED_IN,  canned, NULL, 0 },
@@ -414,6 +429,7 @@ bk_router *bk_router_new(bk_server *server)
     router->service = bk_service_api_new(server);
     router->sites = bk_sites_new(server);
     router->webhook = bk_webhook_api_new(server);
+    router->teams = bk_teams_api_new(server);
     router->files = bk_files_api_new(server);
     router->help = bk_help_api_new(server);
     return router;
@@ -438,6 +454,7 @@ void bk_router_free(bk_router *router)
     bk_service_api_free(router->service);
     bk_sites_free(router->sites);
     bk_webhook_api_free(router->webhook);
+    bk_teams_api_free(router->teams);
     bk_files_api_free(router->files);
     bk_help_api_free(router->help);
     free(router);

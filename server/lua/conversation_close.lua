@@ -20,9 +20,18 @@ local function conversation_close(cid, meta, by, who, now, day, retention_days)
   files_expire(cid, days * 86400, tonumber(now))
   -- a conversation that ended in its flow never asked for a person: no chat, nor a missed one
   if meta[1] ~= 'flow' then
-    local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating', 'first_response_channel')
+    local f = redis.call('HMGET', mkey, 'created', 'accepted', 'first_response', 'rating', 'first_response_channel',
+                         'team', 'team_site')
+    -- a team's chat: its KPIs count it against the team's targets as they are at its close
+    local team
+    if f[6] then
+      local raw = redis.call('HGET', p .. 'teams:' .. (f[7] or ''), f[6])
+      local doc = raw and cjson.decode(raw) or {}
+      team = {name = f[6], wait = doc.wait_seconds and doc.wait_seconds * 1000,
+              first = doc.first_response_seconds and doc.first_response_seconds * 1000}
+    end
     local seq = redis.call('INCR', p .. 'svc:seq')
-    redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4], f[5]))
+    redis.call('HSET', p .. 'svc:' .. day, seq, service_row(f[1], f[2], f[3], now, meta[3], site, meta[4], f[4], f[5], team))
     redis.call('EXPIRE', p .. 'svc:' .. day, 400 * 86400)
     redis.call('HSET', mkey, 'svc_row', day .. ':' .. seq)
   end

@@ -16,7 +16,7 @@
 -- answers go on in it. A conversation still in a quick-reply flow (no agent sees it yet) is
 -- handed off as the flow's hand-off does (flow_run.lua: queued, with its path) and then taken
 -- like a queued one: the agent who answers by email has accepted it.
---! uses: prelude webhook flow_run
+--! uses: prelude webhook routing flow_run
 
 local cid, agent, cmid, text, id_random, id_domain = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6], ARGV[7]
 local now, history_max, sender, left, left_visitor = tonumber(ARGV[8]), tonumber(ARGV[9]), ARGV[10], ARGV[11], ARGV[12]

@@ -9,7 +9,7 @@
 -- webhook), and the file recorded in the conversation (files.lua). A duplicate (the cmid seen)
 -- answers the first message and its file: the node then drops the bytes it stored for the retry.
 -- Refusals as a message's, and rate_limited when the conversation has per_conversation files.
---! uses: prelude webhook visitor_promises flow_run message_visitor message_agent files
+--! uses: prelude webhook visitor_promises routing flow_run message_visitor message_agent files
 
 local now, by, who, cid, cmid, name = tonumber(ARGV[2]), ARGV[4], ARGV[5], ARGV[6], ARGV[7], ARGV[8]
 local file_json, preview_bytes, per_conversation = ARGV[9], tonumber(ARGV[11]), tonumber(ARGV[12])

@@ -14,7 +14,7 @@
 -- asking for an email instead when it says collect_email).
 -- email: the address is left like leave_message.lua leaves one (the `left` stream, every
 -- agent's left_message, the webhook), with the path as its text.
---! uses: prelude webhook visitor_promises flow_run
+--! uses: prelude webhook visitor_promises routing flow_run
 
 local action, vid, now, open = ARGV[2], ARGV[3], tonumber(ARGV[4]), ARGV[6] == '1'
 agents_online = tonumber(ARGV[7]) or 0
@@ -39,7 +39,13 @@ local function say_step(cid, name)
   end
   flow_say(cid, vid, step.text, {buttons = step.buttons, article = step.article, link = step.link})
   if step['end'] then flow_count(site, now, 'completed')
-  elseif step.handoff then flow_handoff(cid, vid, now, '') end
+  elseif step.handoff then
+    -- a hand-off step's team, if the site has it, takes the chat (routing.lua, route_enter)
+    if step.team and redis.call('HEXISTS', p .. 'teams:' .. site, step.team) == 1 then
+      redis.call('HSET', vkey, 'team', step.team)
+    end
+    flow_handoff(cid, vid, now, '')
+  end
 end
 
 if action == 'start' then

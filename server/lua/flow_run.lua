@@ -10,7 +10,7 @@
 -- more for a visitor's message; flow_handoff clears it).
 -- Counters per UTC day, in the visitor's slot: flows:stats:{day}, "SITE:started", "SITE:completed",
 -- "SITE:handed_off", "SITE:emails" (summed over slots by /api/stats/service).
---! uses: prelude webhook
+--! uses: prelude webhook routing
 
 -- The UTC day of a time in ms, YYYYMMDD (days to a civil date: Howard Hinnant's algorithm).
 local function flow_day(now)
@@ -73,10 +73,11 @@ local function flow_handoff(cid, vid, now, preview)
   redis.call('HINCRBY', vkey, 'chats', 1)
   profile_changed(vkey)
   queue_enter(cid, now)
+  local team = route_enter(cid, vid, now)
   flow_count(meta[3] or '', now, 'handed_off')
   bus(vid, '-', 0, conversation_frame(cid, 'queued'))
   bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = preview,
-    flow = #path > 0 and path or nil}}))
+    flow = #path > 0 and path or nil, team = team}}))
   queue_changed()
   queue_tell(vid, cid, now)
   if redis.call('SCARD', p .. 'hooks:sites') > 0 then webhook(vid, 'conversation.started', {conversation = cid, created = now}) end

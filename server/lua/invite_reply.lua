@@ -1,7 +1,7 @@
 -- ARGV: prefix, visitor, invitation, kind (shown|accepted|dismissed), now, day, new_conversation,
 --       agents online -> {conversation ("" unless accepted), profile_json}
 -- Accepting opens a queued conversation whose first message is the invitation.
---! uses: prelude webhook
+--! uses: prelude webhook routing
 
 local vid, kind, now, day = ARGV[2], ARGV[4], tonumber(ARGV[5]), ARGV[6]
 agents_online = tonumber(ARGV[8]) or 0
@@ -39,10 +39,11 @@ redis.call('HINCRBY', vkey, 'chats', 1)
 profile_changed(vkey)
 redis.call('RPUSH', vkey .. ':convs', cid)
 queue_enter(cid, now)
+local team = route_enter(cid, vid, now)
 redis.call('HINCRBY', skey, rule .. ':chats', 1)
 local mid, frame = append(cid, 'agent', inv[4] or '', '', inv[3])
 bus(vid, '-', 0, conversation_frame(cid, 'queued'))
-bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = inv[3], rule = rule}}))
+bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = inv[3], rule = rule, team = team}}))
 bus(vid, '-', 0, frame)
 queue_changed()
 queue_tell(vid, cid, now)

@@ -18,7 +18,7 @@
 -- while the conversation has room for them (per_conversation; the rest are listed refused, with
 -- why, in the text's `attachments` beside those the node refused). A mail whose files are all it
 -- has, every one kept, is its file messages alone; the Message-ID then names the first.
---! uses: prelude webhook flow_run files
+--! uses: prelude webhook routing flow_run files
 
 local cid, thread_id, key, sender, sender_name = ARGV[2], ARGV[3], ARGV[4], string.lower(ARGV[5]), ARGV[6]
 local subject, text, original, attachments = ARGV[7], ARGV[8], ARGV[9], ARGV[10]
@@ -64,6 +64,7 @@ if meta[1] == 'closed' then
     profile_changed(vkey)
   end
   queue_enter(cid, now)
+  route_enter(cid, vid, now)
   -- nobody is told "we'll be right with you": the auto-acknowledgement is for the widget
   redis.call('ZREM', p .. 'queue:to_ack', cid)
   redis.call('ZREM', p .. 'queue:to_offer', cid)

@@ -20,7 +20,7 @@
 -- message, with one EXPIRE a visitor a day instead of one a message. Then the two SPUBLISHes.
 -- A visitor who types while a flow runs (`flow`, read with the rest: the conversation of the
 -- flow) hands the chat to the queue first (flow_handoff, flow_run.lua).
---! uses: prelude webhook visitor_promises flow_run
+--! uses: prelude webhook visitor_promises routing flow_run
 
 local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, sender, file)
   local vkey = p .. 'visitor:' .. vid
@@ -28,7 +28,7 @@ local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, s
   if not visitor[2] and visitor_erased(vkey) then return redis.error_reply(erased_refusal) end
   local ckey = vkey .. ':cmids'
   local cid, now = visitor[1], batch.now
-  local opened, preview = 0, nil
+  local opened, preview, team = 0, nil, nil
   if not cid then
     local seen = redis.call('HGET', ckey, cmid)
     if seen then
@@ -42,6 +42,7 @@ local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, s
     profile_changed(vkey)
     redis.call('RPUSH', vkey .. ':convs', cid)
     queue_enter(cid, now)
+    team = route_enter(cid, vid, now)
   elseif visitor[5] == cid then
     -- typed during a flow: a person takes over at once, with the path so far (flow_run.lua)
     flow_handoff(cid, vid, now, string.sub(text, 1, preview_bytes))
@@ -64,7 +65,8 @@ local function message_visitor(batch, vid, new_cid, cmid, text, preview_bytes, s
   end
   if opened == 1 then
     bus(vid, '-', 0, conversation_frame(cid, 'queued'))
-    bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = preview}}))
+    bus('-', '-', 1, cjson.encode({type = 'queue_add', conversation = {id = cid, visitor = vid, created = now, preview = preview,
+      team = team}}))
   end
   bus_except(sender, vid, agent or '-', frame)
   if opened == 1 then queue_changed(); queue_tell(vid, cid, now) end

@@ -14,7 +14,7 @@
 -- storage trouble, which the node answers unavailable to every message of the batch (store.c
 -- sees it and remakes its link), and the clients resend with their cmids. Messages are stored
 -- in the order given, so each socket's messages keep the order they were sent in.
---! uses: prelude webhook visitor_promises flow_run message_visitor message_agent message_note
+--! uses: prelude webhook visitor_promises routing flow_run message_visitor message_agent message_note
 
 -- What every message of the batch shares: the time, its day (the cmid tables' expiry, in
 -- message_visitor.lua), and whether any site has a webhook (one SCARD for the batch).

@@ -112,19 +112,34 @@ local function queue_enter(cid, now)
   redis.call('ZADD', p .. 'queue:to_ack', now, cid)
   redis.call('ZADD', p .. 'queue:to_offer', now, cid)
 end
+-- A conversation routed to a team (routing.lua) is also in its team's queue, and may be
+-- offered to one agent: leaving the queue ends both (the meta's team_queue and offer).
 local function queue_leave(cid)
   redis.call('ZREM', p .. 'queue:to_ack', cid)
   redis.call('ZREM', p .. 'queue:to_offer', cid)
+  local mkey = p .. 'conv:' .. cid .. ':meta'
+  local routed = redis.call('HMGET', mkey, 'team_queue', 'offer')
+  if routed[1] then redis.call('ZREM', p .. routed[1], cid) end
+  if routed[2] then
+    redis.call('SREM', p .. 'agent:' .. routed[2] .. ':offered', cid)
+    redis.call('ZREM', p .. 'offers:due', cid)
+    redis.call('HDEL', mkey, 'offer', 'offer_deadline')
+  end
   return redis.call('ZREM', p .. 'queue', cid)
 end
+-- A conversation of a team is told its place in its team's queue, and the team's agents
+-- online (the slot's roster: routing.lua); any other its place in the slot's queue.
 local function queue_tell(vid, cid, now)
-  local rank = redis.call('ZRANK', p .. 'queue', cid)
+  local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'team_queue', 'team_online')
+  local qkey = meta[1] and p .. meta[1] or p .. 'queue'
+  local rank = redis.call('ZRANK', qkey, cid)
   if not rank then return end
   local avg, online = queue_wait_estimate(now)
+  if meta[1] then online = tonumber(redis.call('HGET', p .. 'teams:online', meta[1]) or meta[2]) or 0 end
   local expected = cjson.null
   if avg and online > 0 then expected = math.floor(avg * (rank + 1) / online / 1000 + 0.5) end
   bus(vid, '-', 0, cjson.encode({type = 'queue_position', conversation = cid, position = rank + 1,
-    waiting = redis.call('ZCARD', p .. 'queue'), agents_online = online, expected_wait_seconds = expected}))
+    waiting = redis.call('ZCARD', qkey), agents_online = online, expected_wait_seconds = expected}))
 end
 local function conversation_frame(cid, state, agent, closed_by)
   return cjson.encode({type = 'conversation', id = cid, state = state, agent = agent or cjson.null, closed_by = closed_by})

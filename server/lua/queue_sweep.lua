@@ -88,14 +88,26 @@ agents_online = tonumber(ARGV[12]) or 0
 local online_now = tostring(agents_online)
 local queue_moved = redis.call('GETSET', p .. 'queue:announced', version) ~= version
 local agents_moved = redis.call('GETSET', p .. 'queue:announced_online', online_now) ~= online_now
+-- A chat of a team (routing.lua) stands in its team's queue: each team's order goes out on its
+-- own, with the team's agents online (as the chat was last routed), the rest as one order.
 if (queue_moved or agents_moved) and redis.call('ZCARD', p .. 'queue') > 0 then
-  local order = {}
+  local orders, teams = {['-'] = {}}, {['-'] = agents_online}
   for _, cid in ipairs(redis.call('ZRANGE', p .. 'queue', 0, -1)) do
-    order[#order + 1] = redis.call('HGET', p .. 'conv:' .. cid .. ':meta', 'visitor') or '-'
+    local meta = redis.call('HMGET', p .. 'conv:' .. cid .. ':meta', 'visitor', 'team_queue', 'team_online')
+    local key = meta[2] or '-'
+    if not orders[key] then
+      orders[key] = {}
+      teams[key] = tonumber(meta[2] and redis.call('HGET', p .. 'teams:online', meta[2]) or meta[3]) or 0
+    end
+    local order = orders[key]
+    order[#order + 1] = meta[1] or '-'
     order[#order + 1] = cid
   end
-  local avg, online = queue_wait_estimate(now)
-  bus_nodes('!queue ' .. cjson.encode({online = online, average_wait_ms = avg or cjson.null,
-    order = #order > 0 and order or cjson.null}))
+  local avg = queue_wait_estimate(now)
+  for key, order in pairs(orders) do
+    if #order > 0 then
+      bus_nodes('!queue ' .. cjson.encode({online = teams[key], average_wait_ms = avg or cjson.null, order = order}))
+    end
+  end
 end
 return 1

@@ -45,7 +45,7 @@ typedef struct shape {
     const char *name;
     bk_request_type type;
     int roles;
-    field fields[6];
+    field fields[7];
 } shape;
 
 static const shape shapes[] = {
@@ -54,7 +54,8 @@ static const shape shapes[] = {
         F("token", FIELD_STRING, 0, BK_TOKEN_MAX - 1, token),
         F("lang", FIELD_STRING, 0, 35, lang),
         F("page", FIELD_OBJECT, 0, 0, page),
-        F("device", FIELD_DEVICE, 0, 0, device), NO_FIELD } },
+        F("device", FIELD_DEVICE, 0, 0, device),
+        F("team", FIELD_ID, 0, BK_ID_MAX, team), NO_FIELD } },
     /* An agent's token is checked by chat (unauthorized + close), not as a bad request. */
     { "hello", BK_REQ_HELLO, BK_ROLE_AGENT, {
         F("token", FIELD_ANY_STRING, 0, 1024, token), NO_FIELD } },
@@ -144,6 +145,10 @@ static const shape shapes[] = {
     { "flow_email", BK_REQ_FLOW_EMAIL, BK_ROLE_VISITOR, {
         F("message", FIELD_STREAM_ID, 1, 41, message_id),
         F("email", FIELD_MAILBOX, 1, BK_EMAIL_MAX, email), NO_FIELD } },
+    { "offer_accept", BK_REQ_OFFER_ACCEPT, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation), NO_FIELD } },
+    { "offer_decline", BK_REQ_OFFER_DECLINE, BK_ROLE_AGENT, {
+        F("conversation", FIELD_ID, 1, BK_ID_MAX, conversation), NO_FIELD } },
     /* Any text is a query (help/help_text.h: words, never a pattern); "" lists the articles. */
     { "help_search", BK_REQ_HELP_SEARCH, BK_ROLE_VISITOR, {
         F("query", FIELD_QUERY, 0, BK_HELP_QUERY_BYTES, query),

@@ -39,6 +39,8 @@ typedef enum {
     BK_REQ_FLOW_START,    /* quick-reply flows (docs/flows.md) */
     BK_REQ_FLOW_CHOOSE,
     BK_REQ_FLOW_EMAIL,
+    BK_REQ_OFFER_ACCEPT,  /* teams' offers (docs/teams.md) */
+    BK_REQ_OFFER_DECLINE,
     BK_REQ_HELP_SEARCH,
     BK_REQ_HELP_ARTICLE,
     BK_REQ_HELP_FEEDBACK,
@@ -78,6 +80,7 @@ typedef struct bk_request {
     const char *status;
     const char *visitor;
     const char *left;          /* email_reply: a left message's id (with visitor) */
+    const char *team;          /* a visitor's hello: the team the chat should go to (routing) */
     const char *message_id, *button;   /* flow_choose, flow_email: the flow message and its button */
     /* self-service: help_search, help_article, help_feedback */
     const char *query, *category, *article;

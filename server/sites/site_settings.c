@@ -15,7 +15,7 @@
 
 const char *const bk_webhook_events[] = {
     "conversation.started", "message", "conversation.closed", "conversation.rated",
-    "message.left", "invitation.accepted", NULL,
+    "message.left", "invitation.accepted", "conversation.breach", NULL,
 };
 
 void bk_site_secret_generate(char out[BK_SITE_SECRET_SIZE])
@@ -202,7 +202,7 @@ static const char *webhook_check(json_t *body, bk_site_settings *fields)
                 known |= strcmp(*e, json_string_value(name)) == 0;
             if (!known)
                 return "webhook_events: each one of conversation.started, message, conversation.closed, "
-                       "conversation.rated, message.left, invitation.accepted";
+                       "conversation.rated, message.left, invitation.accepted, conversation.breach";
             size_t used = strlen(list);
             snprintf(list + used, sizeof list - used, "%s%s", used ? "," : "", json_string_value(name));
         }

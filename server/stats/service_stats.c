@@ -103,6 +103,13 @@ int bk_service_fact_parse(const char *json, size_t len, int day, bk_service_fact
         time_field(row, "closed", &out->closed) == 0 && name_field(row, "agent", out->agent) == 0 &&
         name_field(row, "site", out->site) == 0 && name_field(row, "rule", out->rule) == 0) {
         json_t *channel = json_object_get(row, "first_response_channel");
+        int64_t target;
+        if (name_field(row, "team", out->team) != 0)
+            out->team[0] = '\0';
+        if (time_field(row, "wait_target", &target) == 0 && target > 0)
+            out->wait_target = target;
+        if (time_field(row, "first_response_target", &target) == 0 && target > 0)
+            out->first_response_target = target;
         out->first_by_email = json_is_string(channel) && strcmp(json_string_value(channel), "email") == 0;
         json_t *rating = json_object_get(row, "rating");
         if (!rating || json_is_null(rating)) {
@@ -249,6 +256,42 @@ static int compare_day(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
+static int compare_team(const void *a, const void *b)
+{
+    return strcmp((*(const bk_service_fact *const *)a)->team, (*(const bk_service_fact *const *)b)->team);
+}
+
+/* Per team: the list in team order, one run per team; chats of no team sort first. */
+static int teams_of(const bk_service_fact **list, size_t n, bk_service_report *report)
+{
+    qsort(list, n, sizeof *list, compare_team);
+    size_t names = 0;
+    for (size_t i = 0; i < n; i++)
+        names += list[i]->team[0] && (i == 0 || strcmp(list[i]->team, list[i - 1]->team) != 0);
+    report->teams = calloc(names ? names : 1, sizeof *report->teams);
+    if (!report->teams)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        const bk_service_fact *f = list[i];
+        if (!f->team[0])
+            continue;
+        if (!report->team_count || strcmp(report->teams[report->team_count - 1].name, f->team) != 0)
+            memcpy(report->teams[report->team_count++].name, f->team, sizeof f->team);
+        bk_service_team *t = &report->teams[report->team_count - 1];
+        t->chats++;
+        if (f->wait_target && f->created != BK_SERVICE_NONE) {
+            t->wait_targeted++;
+            t->wait_within += f->accepted != BK_SERVICE_NONE && f->accepted - f->created <= f->wait_target;
+        }
+        if (f->first_response_target && f->created != BK_SERVICE_NONE) {
+            t->first_response_targeted++;
+            t->first_response_within += f->first_response != BK_SERVICE_NONE &&
+                                        f->first_response - f->created <= f->first_response_target;
+        }
+    }
+    return 0;
+}
+
 int bk_service_report_build(bk_service_report *report, int64_t from_ms, int days,
                             const bk_service_filter *filter, const bk_service_fact *facts, size_t count,
                             const bk_service_invitations *invitations)
@@ -333,7 +376,7 @@ int bk_service_report_build(bk_service_report *report, int64_t from_ms, int days
         }
         at = end;
     }
-    rc = 0;
+    rc = teams_of(list, n, report);
 done:
     free(list);
     return rc;
@@ -345,8 +388,10 @@ void bk_service_report_free(bk_service_report *report)
         return;
     free(report->per_day);
     free(report->agents);
+    free(report->teams);
     report->per_day = NULL;
     report->agents = NULL;
+    report->teams = NULL;
 }
 
 /* ---- output ----------------------------------------------------------------------------- */
@@ -419,10 +464,22 @@ json_t *bk_service_report_json(const bk_service_report *r)
         json_object_set_new(o, "agent", json_string(r->agents[i].name));
         json_array_append_new(agents, o);
     }
-    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o}", "from", from, "to", to,
+    json_t *teams = json_array();
+    for (size_t i = 0; i < r->team_count; i++) {
+        const bk_service_team *t = &r->teams[i];
+        json_array_append_new(teams, json_pack("{s:s, s:i, s:i, s:i, s:o, s:i, s:i, s:o}", "team", t->name,
+            "chats", (int)t->chats, "wait_target_chats", (int)t->wait_targeted, "within_wait_target",
+            (int)t->wait_within, "wait_target_share",
+            t->wait_targeted ? json_real((double)t->wait_within / (double)t->wait_targeted) : json_null(),
+            "first_response_target_chats", (int)t->first_response_targeted, "within_first_response_target",
+            (int)t->first_response_within, "first_response_target_share",
+            t->first_response_targeted ? json_real((double)t->first_response_within /
+                                                   (double)t->first_response_targeted) : json_null()));
+    }
+    return json_pack("{s:s, s:s, s:o, s:o, s:o, s:o, s:o, s:o}", "from", from, "to", to,
                      "agent", r->agent[0] ? json_string(r->agent) : json_null(),
                      "site", r->site[0] ? json_string(r->site) : json_null(),
-                     "totals", figures_json(&r->totals, 1), "days", days, "agents", agents);
+                     "totals", figures_json(&r->totals, 1), "days", days, "agents", agents, "teams", teams);
 }
 
 /* A growing string for the CSV. */

@@ -26,6 +26,8 @@ typedef struct bk_service_fact {
     char agent[BK_ID_MAX + 1];                          /* "" = nobody accepted it */
     char site[BK_ID_MAX + 1];
     char rule[BK_ID_MAX + 1];                           /* the invitation's rule, or "" */
+    char team[BK_ID_MAX + 1];                           /* the team that had it (docs/teams.md), or "" */
+    int64_t wait_target, first_response_target;         /* that team's targets then (ms), 0 = none */
 } bk_service_fact;
 
 /* NULL or "" = any. An agent filter keeps only that agent's chats: a chat nobody accepted
@@ -71,6 +73,15 @@ typedef struct bk_service_agent {
     bk_service_figures figures;
 } bk_service_agent;
 
+/* A team's share of chats within its targets: of the chats that had a waiting target, those
+ * accepted within it; of those with a first-response target, those answered within it (both
+ * counted from the chat's creation, as the waiting and first-response figures are). */
+typedef struct bk_service_team {
+    char name[BK_ID_MAX + 1];
+    long chats;
+    long wait_targeted, wait_within, first_response_targeted, first_response_within;
+} bk_service_team;
+
 typedef struct bk_service_report {
     int64_t from_ms;                 /* midnight UTC of the first day */
     int days;                        /* 1..BK_SERVICE_DAYS_MAX */
@@ -80,6 +91,8 @@ typedef struct bk_service_report {
     bk_service_figures *per_day;     /* [days] */
     bk_service_agent *agents;        /* sorted by name; only agents with chats in the slice */
     size_t agent_count;
+    bk_service_team *teams;          /* sorted by name; only teams with chats in the slice */
+    size_t team_count;
 } bk_service_report;
 
 /* "YYYY-MM-DD" (a real calendar date, 2000-2199) -> ms at midnight UTC. 0, or -1 when invalid. */
@@ -105,7 +118,9 @@ int bk_service_report_build(bk_service_report *report, int64_t from_ms, int days
                             const bk_service_invitations *invitations);
 void bk_service_report_free(bk_service_report *report);
 
-/* {"from","to","agent","site","totals":{…},"days":[{"day",…}],"agents":[{"agent",…}]};
+/* {"from","to","agent","site","totals":{…},"days":[{"day",…}],"agents":[{"agent",…}],
+ *  "teams":[{"team","chats","wait_target_chats","within_wait_target","wait_target_share",
+ *  "first_response_target_chats","within_first_response_target","first_response_target_share"}]};
  * times in seconds (ms precision), null without a sample. NULL when out of memory. */
 json_t *bk_service_report_json(const bk_service_report *report);
 /* The same per day as CSV: a header line, one line per day, a "total" line (CRLF line ends,
