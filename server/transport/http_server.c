@@ -300,6 +300,7 @@ static int http_answer_early(struct lws *wsi, http_session *session)
         if (lws_add_http_common_headers(wsi, (unsigned)r->status, r->response_type, r->response_len, &p, end) == 0 &&
             lws_add_http_header_by_name(wsi, (const unsigned char *)"cache-control:",
                                         (const unsigned char *)"no-store", 8, &p, end) == 0 &&
+            http_cors_headers(wsi, r, &p, end) == 0 &&
             lws_add_http_header_by_token(wsi, WSI_TOKEN_CONNECTION, (const unsigned char *)"close", 5, &p, end) == 0 &&
             lws_finalize_http_header(wsi, &p, end) == 0) {
             memcpy(p, r->response + LWS_PRE, r->response_len);
